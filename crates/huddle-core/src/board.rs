@@ -1,0 +1,243 @@
+//! One board session (room): its lifecycle, its element state, its log
+//! position and the storage work in flight for it.
+//!
+//! Sequence watermarks, always `flushed_through <= durable`-or-`committed`
+//! `<= assigned`:
+//! - `assigned`: the last sequence handed to a batch.
+//! - `committed`: the last sequence visible to clients (board state,
+//!   history, broadcasts, sync). With [`Durability::AckOnStore`] this is
+//!   the same as `durable`; with `AckOnApply` it is `assigned`.
+//! - `durable`: the last sequence the store confirmed in the event log.
+//! - `flushed_through`: the board state in the store is as of this.
+
+use std::sync::Arc;
+
+use indexmap::{IndexMap, IndexSet};
+use smallvec::SmallVec;
+
+use crate::config::{Config, SessionType};
+use crate::dedup::Dedup;
+use crate::history::History;
+use crate::ids::{BatchId, BoardId, ConnId, EffectId, UserId};
+use crate::mutation::Event;
+use crate::output::{Notice, ParticipantInfo, SessionState};
+use crate::pages::Pages;
+use crate::pending::PendingSet;
+use crate::request::JoinRequest;
+use crate::storage::{FlushBatch, SnapshotCause};
+use crate::time::Timestamp;
+use crate::timers::TimerHandle;
+
+/// Where the board's stored state is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Waiting for the store's answer to this load.
+    Loading(EffectId),
+    /// Loaded; serving.
+    Ready,
+    /// `close_session` was called: finishing storage work, then removed.
+    Closing,
+}
+
+/// Work towards leaving memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Drain {
+    /// Idle timeout reached: flush, snapshot (persistent), then archive.
+    Archive {
+        /// The `archive` snapshot is stored.
+        snapshot_stored: bool,
+    },
+    /// `close_session`: flush, then remove.
+    Close,
+}
+
+/// A participant: one user, any number of connections.
+#[derive(Debug)]
+pub(crate) struct Participant {
+    pub(crate) info: ParticipantInfo,
+    pub(crate) conns: SmallVec<[ConnId; 2]>,
+}
+
+/// A batch whose events are assigned but not yet committed (waiting for
+/// the store, in `AckOnStore` mode).
+#[derive(Debug)]
+pub(crate) struct PendingBatch {
+    pub(crate) user: UserId,
+    pub(crate) batch: BatchId,
+    /// The connection that sent it (gets the `ack`, not the `events`).
+    pub(crate) origin: ConnId,
+    /// Connections that re-sent it meanwhile; they get the `ack` too.
+    pub(crate) waiters: SmallVec<[ConnId; 1]>,
+    pub(crate) events: Arc<[Event]>,
+    pub(crate) applied_at: Timestamp,
+}
+
+impl PendingBatch {
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.events.last().map_or(0, |e| e.seq)
+    }
+}
+
+/// The event log's write side: one append in flight per board, so the
+/// stored log never has a gap; batches arriving meanwhile are queued and
+/// go together in the next append (group commit).
+#[derive(Debug, Default)]
+pub(crate) struct AppendLog {
+    /// The append the store is working on, and its events.
+    pub(crate) in_flight: Option<(EffectId, Arc<[Event]>)>,
+    /// The in-flight append failed and waits for the retry timer.
+    pub(crate) failed: Option<Arc<[Event]>>,
+    /// Batches' events waiting for the next append.
+    pub(crate) queued: Vec<Arc<[Event]>>,
+    /// Batches not yet committed (`AckOnStore`), in sequence order.
+    pub(crate) batches: std::collections::VecDeque<PendingBatch>,
+}
+
+impl AppendLog {
+    /// Nothing assigned is waiting for the store.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.in_flight.is_none() && self.failed.is_none() && self.queued.is_empty()
+    }
+}
+
+/// A snapshot the store is working on.
+#[derive(Debug, Clone)]
+pub(crate) struct SnapshotJob {
+    pub(crate) effect: EffectId,
+    pub(crate) cause: SnapshotCause,
+    pub(crate) version: u64,
+    pub(crate) created_at: Timestamp,
+    /// Who asked (manual snapshots), to tell them if it fails.
+    pub(crate) requester: Option<ConnId>,
+}
+
+/// A board session.
+#[derive(Debug)]
+pub(crate) struct Board {
+    pub(crate) id: BoardId,
+    pub(crate) kind: SessionType,
+    pub(crate) state: SessionState,
+    pub(crate) phase: Phase,
+    pub(crate) created_at: Timestamp,
+    pub(crate) idle_since: Option<Timestamp>,
+    pub(crate) last_flush: Option<Timestamp>,
+
+    pub(crate) pages: Pages,
+    pub(crate) payload_bytes: usize,
+    pub(crate) assigned: u64,
+    pub(crate) committed: u64,
+    pub(crate) durable: u64,
+    pub(crate) flushed_through: u64,
+    pub(crate) history: History,
+    pub(crate) pending: PendingSet,
+    pub(crate) flush: Option<(EffectId, Arc<FlushBatch>)>,
+    pub(crate) flush_again: bool,
+    pub(crate) retry_flush: bool,
+    pub(crate) log: AppendLog,
+    pub(crate) dedup: Dedup,
+
+    pub(crate) participants: IndexMap<UserId, Participant>,
+    /// Live connections, in join order: the broadcast list.
+    pub(crate) conns: IndexSet<ConnId>,
+    /// Joins waiting for the load (or for a close to finish).
+    pub(crate) waiting_joins: Vec<(ConnId, JoinRequest)>,
+
+    pub(crate) snapshot_count: usize,
+    pub(crate) snapshot_stored_version: Option<u64>,
+    pub(crate) snapshot_jobs: SmallVec<[SnapshotJob; 1]>,
+    pub(crate) prune: Option<EffectId>,
+
+    pub(crate) idle_timer: Option<TimerHandle>,
+    pub(crate) autosave_timer: Option<TimerHandle>,
+    pub(crate) retry_timer: Option<TimerHandle>,
+    pub(crate) failures: u32,
+    pub(crate) drain: Option<Drain>,
+}
+
+impl Board {
+    pub(crate) fn new(id: BoardId, kind: SessionType, load: EffectId, now: Timestamp, config: &Config) -> Self {
+        Board {
+            id,
+            kind,
+            state: SessionState::Created,
+            phase: Phase::Loading(load),
+            created_at: now,
+            idle_since: None,
+            last_flush: None,
+            pages: Pages::new(),
+            payload_bytes: 0,
+            assigned: 0,
+            committed: 0,
+            durable: 0,
+            flushed_through: 0,
+            history: History::new(config.history_len),
+            pending: PendingSet::default(),
+            flush: None,
+            flush_again: false,
+            retry_flush: false,
+            log: AppendLog::default(),
+            dedup: Dedup::new(config.dedup_window),
+            participants: IndexMap::new(),
+            conns: IndexSet::new(),
+            waiting_joins: Vec::new(),
+            snapshot_count: 0,
+            snapshot_stored_version: None,
+            snapshot_jobs: SmallVec::new(),
+            prune: None,
+            idle_timer: None,
+            autosave_timer: None,
+            retry_timer: None,
+            failures: 0,
+            drain: None,
+        }
+    }
+
+    /// Makes committed events visible: board state, pending set, history.
+    pub(crate) fn commit(&mut self, events: &[Event]) {
+        for event in events {
+            let delta = self.pages.apply(&event.mutation);
+            self.payload_bytes = self.payload_bytes.saturating_add_signed(delta);
+            self.pending.record(&event.mutation);
+            self.history.push(event.clone());
+            self.committed = event.seq;
+        }
+    }
+
+    /// Mutations accepted but not yet in a confirmed flush (backpressure).
+    pub(crate) fn pending_mutations(&self) -> u64 {
+        self.assigned.saturating_sub(self.flushed_through)
+    }
+
+    /// The oldest `last_sequence` that still gets a delta.
+    pub(crate) fn history_from(&self, delta_threshold: u64) -> u64 {
+        let oldest_held = self.history.first_seq().map_or(self.committed, |s| s.saturating_sub(1));
+        oldest_held.max(self.committed.saturating_sub(delta_threshold.saturating_sub(1)))
+    }
+
+    /// Whether the board changed since the newest stored or requested
+    /// snapshot.
+    pub(crate) fn changed_since_snapshot(&self) -> bool {
+        let newest = self.snapshot_jobs.iter().map(|j| j.version).chain(self.snapshot_stored_version).max();
+        match newest {
+            Some(v) => self.committed > v,
+            None => self.committed > 0,
+        }
+    }
+
+    /// Participants as the wire lists them.
+    pub(crate) fn participant_infos(&self) -> Vec<ParticipantInfo> {
+        self.participants.values().map(|p| p.info.clone()).collect()
+    }
+
+    /// Every live connection but `except`, in join order.
+    pub(crate) fn others(&self, except: Option<ConnId>) -> impl Iterator<Item = ConnId> + '_ {
+        self.conns.iter().copied().filter(move |c| Some(*c) != except)
+    }
+
+    /// Notices for every live connection but `except`.
+    pub(crate) fn broadcast(&self, except: Option<ConnId>, notice: &Notice, out: &mut impl FnMut(ConnId, Notice)) {
+        for conn in self.others(except) {
+            out(conn, notice.clone());
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The engine: every board session and user session of one host, driven by
+//! `handle_*` inputs and drained through `poll_*` outputs.
+
+pub(crate) mod join;
+mod mutate;
+pub use mutate::Accepted;
+mod presence;
+mod storage;
+mod timeout;
+
+use std::collections::{HashMap, VecDeque};
+
+use indexmap::IndexMap;
+
+use crate::board::{Board, Phase};
+use crate::config::{Config, SessionType};
+use crate::ids::{BoardId, ConnId, EffectId, UserSessionId};
+use crate::output::{EngineEvent, Notice, Output, ParticipantInfo, SessionState};
+use crate::pages::Pages;
+use crate::stats::Stats;
+use crate::storage::Effect;
+use crate::time::Timestamp;
+use crate::timers::{TimerHandle, Timers};
+use crate::user_session::UserSessionRecord;
+
+/// What an outstanding effect was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EffectKind {
+    Load,
+    Append,
+    Flush,
+    Snapshot,
+    Prune,
+}
+
+/// The output side shared by all boards: the output queue, the timer table
+/// and the outstanding effects.
+#[derive(Debug, Default)]
+pub(crate) struct Io {
+    pub(crate) outputs: VecDeque<Output>,
+    pub(crate) timers: Timers,
+    pub(crate) effects: HashMap<EffectId, (BoardId, EffectKind)>,
+    next_effect: u64,
+}
+
+impl Io {
+    pub(crate) fn notify(&mut self, conn: ConnId, notice: Notice) {
+        self.outputs.push_back(Output::Notify { conn, notice });
+    }
+
+    pub(crate) fn event(&mut self, event: EngineEvent) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    /// Emits an effect built around a fresh id and remembers it.
+    pub(crate) fn effect(&mut self, board: &BoardId, kind: EffectKind, build: impl FnOnce(EffectId) -> Effect) -> EffectId {
+        self.next_effect += 1;
+        let id = EffectId(self.next_effect);
+        self.effects.insert(id, (board.clone(), kind));
+        self.outputs.push_back(Output::Effect(build(id)));
+        id
+    }
+}
+
+/// The cursor throttle of one user session.
+#[derive(Debug, Default)]
+pub(crate) struct Presence {
+    pub(crate) last_sent: Option<Timestamp>,
+    pub(crate) pending: Option<(f64, f64)>,
+    pub(crate) timer: Option<TimerHandle>,
+}
+
+/// A live user session on a connection.
+#[derive(Debug)]
+pub(crate) struct LiveSession {
+    pub(crate) record: UserSessionRecord,
+    pub(crate) inactivity: Option<TimerHandle>,
+    pub(crate) presence: Presence,
+}
+
+/// What the engine knows of a connection.
+#[derive(Debug)]
+pub(crate) enum Conn {
+    /// Its join waits for the board to load.
+    Joining(BoardId),
+    /// It holds a user session.
+    Live(Box<LiveSession>),
+    /// Its user session timed out; it stays known until the host reports
+    /// the disconnect, so that later requests get `SESSION_EXPIRED`.
+    Expired(BoardId),
+}
+
+/// A board session as a host or operator sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionInfo {
+    /// The board.
+    pub board: BoardId,
+    /// Lifecycle state.
+    pub state: SessionState,
+    /// Ephemeral or persistent.
+    pub kind: SessionType,
+    /// Still waiting for the store's load.
+    pub loading: bool,
+    /// The sequence clients see.
+    pub sequence: u64,
+    /// The last sequence confirmed stored in the event log.
+    pub durable_sequence: u64,
+    /// The stored board state reflects this sequence.
+    pub flushed_sequence: u64,
+    /// The oldest `last_sequence` that still gets a delta.
+    pub history_from: u64,
+    /// Participants in join order.
+    pub participants: Vec<ParticipantInfo>,
+    /// Live connections.
+    pub connections: usize,
+    /// When the session opened.
+    pub created_at: Timestamp,
+    /// When it last became idle.
+    pub idle_since: Option<Timestamp>,
+    /// When the last flush was confirmed.
+    pub last_flush: Option<Timestamp>,
+    /// Mutations accepted but not yet flushed.
+    pub pending_mutations: u64,
+}
+
+/// The sans-IO session engine. See the crate docs for the driving loop.
+///
+/// Methods come in four groups (as in quinn-proto):
+/// - inputs from clients, each for one connection: [`join`](Self::join),
+///   [`apply_mutations`](Self::apply_mutations),
+///   [`update_presence`](Self::update_presence),
+///   [`request_snapshot`](Self::request_snapshot), [`leave`](Self::leave),
+///   [`disconnect`](Self::disconnect), [`ping`](Self::ping);
+/// - inputs from the host: [`handle_storage`](Self::handle_storage),
+///   [`handle_timeout`](Self::handle_timeout);
+/// - operator requests: [`flush_pending`](Self::flush_pending),
+///   [`close_session`](Self::close_session);
+/// - outputs: [`poll_output`](Self::poll_output),
+///   [`poll_timeout`](Self::poll_timeout); and getters.
+///
+/// After any input, drain `poll_output` until it returns `None`, then
+/// sleep until `poll_timeout`. Every input takes `now`; a `now` earlier
+/// than one seen before counts as the latest one seen (the engine's clock
+/// never goes backwards).
+#[derive(Debug)]
+pub struct Engine {
+    pub(crate) config: Config,
+    pub(crate) clock: Timestamp,
+    pub(crate) boards: IndexMap<BoardId, Board>,
+    pub(crate) conns: HashMap<ConnId, Conn>,
+    pub(crate) io: Io,
+    session_base: u64,
+    sessions_started: u64,
+}
+
+impl Engine {
+    /// A new engine. `instance_seed` makes this instance's user session ids
+    /// distinct from other instances' (a host passes, say, its start time);
+    /// the same seed and the same inputs give the same outputs.
+    pub fn new(config: Config, instance_seed: u64) -> Self {
+        Engine {
+            config,
+            clock: Timestamp::EPOCH,
+            boards: IndexMap::new(),
+            conns: HashMap::new(),
+            io: Io::default(),
+            session_base: mix64(instance_seed),
+            sessions_started: 0,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The next output, or `None` when there is nothing left to do.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.io.outputs.pop_front()
+    }
+
+    /// The earliest deadline at which [`handle_timeout`](Self::handle_timeout)
+    /// has work, or `None`. O(log n) in the number of armed timers.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.io.timers.next_deadline()
+    }
+
+    /// Aggregate statistics.
+    pub fn stats(&self) -> Stats {
+        Stats::collect(self)
+    }
+
+    /// A board session in memory, if any (sessions being closed are gone).
+    pub fn session(&self, board: &str) -> Option<SessionInfo> {
+        let b = self.boards.get(board).filter(|b| b.phase != Phase::Closing)?;
+        Some(SessionInfo {
+            board: b.id.clone(),
+            state: b.state,
+            kind: b.kind,
+            loading: matches!(b.phase, Phase::Loading(_)),
+            sequence: b.committed,
+            durable_sequence: b.durable,
+            flushed_sequence: b.flushed_through,
+            history_from: b.history_from(self.config.delta_threshold),
+            participants: b.participant_infos(),
+            connections: b.conns.len(),
+            created_at: b.created_at,
+            idle_since: b.idle_since,
+            last_flush: b.last_flush,
+            pending_mutations: b.pending_mutations(),
+        })
+    }
+
+    /// The board's elements as clients see them (at `session().sequence`).
+    pub fn pages(&self, board: &str) -> Option<&Pages> {
+        self.boards.get(board).filter(|b| b.phase == Phase::Ready).map(|b| &b.pages)
+    }
+
+    /// Boards in memory, in the order their sessions opened (a host shutting
+    /// down closes each).
+    pub fn boards(&self) -> impl Iterator<Item = &BoardId> {
+        self.boards.keys()
+    }
+
+    /// The user session record of a connection, if it holds one.
+    pub fn user_session(&self, conn: ConnId) -> Option<&UserSessionRecord> {
+        match self.conns.get(&conn)? {
+            Conn::Live(s) => Some(&s.record),
+            _ => None,
+        }
+    }
+
+    /// Advances the engine's clock to `now` (never backwards).
+    pub(crate) fn tick(&mut self, now: Timestamp) -> Timestamp {
+        self.clock = self.clock.max(now);
+        self.clock
+    }
+
+    pub(crate) fn next_session_id(&mut self) -> UserSessionId {
+        self.sessions_started += 1;
+        UserSessionId(mix64(self.session_base.wrapping_add(self.sessions_started)))
+    }
+}
+
+/// SplitMix64's finaliser: a bijection on u64, so distinct inputs give
+/// distinct ids.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}

@@ -1,0 +1,202 @@
+//! Applying mutations: validation, sequencing, idempotent batches, and the
+//! release of acknowledgements and broadcasts once a batch is committed.
+
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+
+use super::{Conn, EffectKind, Engine, Io};
+use crate::board::{Board, PendingBatch};
+use crate::config::{Config, Durability};
+use crate::error::{Field, MutateError, SessionError};
+use crate::ids::{BatchId, ConnId};
+use crate::mutation::{Event, Mutation};
+use crate::output::{EngineEvent, Notice};
+use crate::storage::Effect;
+use crate::time::Timestamp;
+
+/// What [`Engine::apply_mutations`] did with an accepted batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// The sequence of the batch's last mutation.
+    pub sequence: u64,
+    /// The batch was applied before (same user and batch id); nothing was
+    /// applied now and the original sequence is returned.
+    pub duplicate: bool,
+    /// The `ack` is already among the outputs. `false` means it follows
+    /// once the batch's events are stored (the default durability).
+    pub acked: bool,
+}
+
+impl Engine {
+    /// Applies a batch of mutations from a joined connection.
+    ///
+    /// The batch is validated whole and applied whole: each mutation gets
+    /// the next sequence number and the result is the last one. With the
+    /// default [`Durability::AckOnStore`], the batch is appended to the log
+    /// at once ([`Effect::AppendEvents`]) and becomes visible — `ack` to the
+    /// author, `events` to everyone else, board state, history — when the
+    /// store confirms it. A `(user, batch)` seen before is not applied
+    /// again; it is answered with its original sequence.
+    ///
+    /// Errors (nothing changes): not joined or expired, an empty or
+    /// overlong batch, a malformed id, an oversize payload, or too many
+    /// mutations pending on the board (`RATE_LIMITED`).
+    pub fn apply_mutations(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        batch: BatchId,
+        mutations: Vec<Mutation>,
+    ) -> Result<Accepted, MutateError> {
+        let now = self.tick(now);
+        let live = match self.conns.get_mut(&conn) {
+            Some(Conn::Live(live)) => live,
+            Some(Conn::Expired(_)) => return Err(SessionError::SessionExpired.into()),
+            _ => return Err(SessionError::NotJoined.into()),
+        };
+        let config = &self.config;
+        let Some(board) = self.boards.get_mut(&live.record.board_id) else {
+            return Err(SessionError::NotJoined.into());
+        };
+        validate(config, &batch, &mutations)?;
+        let user = live.record.user_id.clone();
+
+        if let Some(sequence) = board.dedup.lookup(&user, &batch) {
+            live.record.last_activity = now;
+            let acked = sequence <= board.committed;
+            if acked {
+                self.io.notify(conn, Notice::Ack { batch, sequence });
+            } else if let Some(b) = board.log.batches.iter_mut().find(|b| b.user == user && b.batch == batch) {
+                if b.origin != conn && !b.waiters.contains(&conn) {
+                    b.waiters.push(conn);
+                }
+            }
+            return Ok(Accepted { sequence, duplicate: true, acked });
+        }
+
+        let n = mutations.len() as u64;
+        let pending = board.pending_mutations();
+        if pending.saturating_add(n) > config.limits.max_pending_per_board {
+            return Err(MutateError::Backpressure { pending, max: config.limits.max_pending_per_board });
+        }
+        let last = board.assigned.checked_add(n).ok_or(MutateError::SequenceExhausted)?;
+
+        // Accepted: from here on nothing can fail.
+        live.record.last_activity = now;
+        let first = board.assigned + 1;
+        let events: Arc<[Event]> = mutations
+            .into_iter()
+            .zip(first..)
+            .map(|(mutation, seq)| Event { seq, author: user.clone(), batch: batch.clone(), at: now, mutation })
+            .collect();
+        board.assigned = last;
+        board.dedup.remember(&user, &batch, last);
+        board.log.queued.push(events.clone());
+
+        let io = &mut self.io;
+        let acked = match config.durability {
+            Durability::AckOnStore => {
+                board.log.batches.push_back(PendingBatch {
+                    user,
+                    batch,
+                    origin: conn,
+                    waiters: SmallVec::new(),
+                    events,
+                    applied_at: now,
+                });
+                false
+            }
+            Durability::AckOnApply => {
+                board.commit(&events);
+                io.notify(conn, Notice::Ack { batch, sequence: last });
+                board.broadcast(Some(conn), &Notice::Events(events), &mut |c, n| io.notify(c, n));
+                true
+            }
+        };
+        start_append(board, io);
+        if board.pending.len() as u64 >= config.flush_threshold {
+            super::storage::start_flush(board, io);
+        }
+        Ok(Accepted { sequence: last, duplicate: false, acked })
+    }
+}
+
+fn validate(config: &Config, batch: &BatchId, mutations: &[Mutation]) -> Result<(), MutateError> {
+    let limits = &config.limits;
+    let bad_id = |s: &str| s.is_empty() || s.len() > limits.max_id_bytes;
+    if bad_id(batch.as_str()) {
+        return Err(MutateError::InvalidField { field: Field::Batch, index: 0 });
+    }
+    if mutations.is_empty() {
+        return Err(MutateError::EmptyBatch);
+    }
+    if mutations.len() > limits.max_batch_len {
+        return Err(MutateError::BatchTooLong { len: mutations.len(), max: limits.max_batch_len });
+    }
+    for (index, m) in mutations.iter().enumerate() {
+        if bad_id(m.page().as_str()) {
+            return Err(MutateError::InvalidField { field: Field::Page, index });
+        }
+        if bad_id(m.element().as_str()) {
+            return Err(MutateError::InvalidField { field: Field::Element, index });
+        }
+        if let Some(data) = m.data() {
+            if data.len() > limits.max_payload_bytes {
+                return Err(MutateError::PayloadTooLarge { index, len: data.len(), max: limits.max_payload_bytes });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sends the queued events to the store if no append is in flight (one at
+/// a time per board keeps the stored log gapless).
+pub(crate) fn start_append(board: &mut Board, io: &mut Io) {
+    if board.log.in_flight.is_some() || board.log.failed.is_some() || board.log.queued.is_empty() {
+        return;
+    }
+    let queued = std::mem::take(&mut board.log.queued);
+    let events: Arc<[Event]> = if queued.len() == 1 {
+        queued.into_iter().next().unwrap_or_else(|| Arc::from(Vec::new()))
+    } else {
+        queued.iter().flat_map(|b| b.iter().cloned()).collect()
+    };
+    send_append(board, io, events);
+}
+
+/// Emits an append of `events` (first try or retry).
+pub(crate) fn send_append(board: &mut Board, io: &mut Io, events: Arc<[Event]>) {
+    let id = board.id.clone();
+    let effect_events = events.clone();
+    let eid = io.effect(&id, EffectKind::Append, |eid| Effect::AppendEvents { id: eid, board: id.clone(), events: effect_events });
+    board.log.in_flight = Some((eid, events));
+}
+
+/// The store confirmed the in-flight append: advance `durable`, commit the
+/// batches it completes (`AckOnStore`), and send what queued meanwhile.
+pub(crate) fn append_stored(board: &mut Board, io: &mut Io) {
+    let Some((_, events)) = board.log.in_flight.take() else { return };
+    if let Some(last) = events.last() {
+        board.durable = board.durable.max(last.seq);
+    }
+    while board.log.batches.front().is_some_and(|b| b.last_seq() <= board.durable) {
+        let Some(b) = board.log.batches.pop_front() else { break };
+        board.commit(&b.events);
+        let sequence = b.last_seq();
+        for conn in std::iter::once(b.origin).chain(b.waiters.iter().copied()) {
+            if board.conns.contains(&conn) {
+                io.notify(conn, Notice::Ack { batch: b.batch.clone(), sequence });
+            }
+        }
+        board.broadcast(Some(b.origin), &Notice::Events(b.events.clone()), &mut |c, n| io.notify(c, n));
+        io.event(EngineEvent::BatchDurable {
+            board: board.id.clone(),
+            user: b.user,
+            batch: b.batch,
+            sequence,
+            applied_at: b.applied_at,
+        });
+    }
+    start_append(board, io);
+}

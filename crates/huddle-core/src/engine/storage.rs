@@ -1,0 +1,384 @@
+//! The storage side of the engine: reports of effects, loading, flushing,
+//! snapshots, retries with backoff, and draining a session (archive or
+//! close) until everything is stored.
+
+use std::sync::Arc;
+
+use super::mutate::{append_stored, send_append};
+use super::{Conn, EffectKind, Engine, Io};
+use crate::board::{Board, Drain, Phase, SnapshotJob};
+use crate::config::{Config, SessionType};
+use crate::error::{BoardError, ConfirmError, ErrorCode, JoinError, SessionError};
+use crate::ids::{BoardId, ConnId, EffectId};
+use crate::output::{EngineEvent, Notice, SessionEnd, SessionState, SnapshotInfo};
+use crate::storage::{Effect, LoadedBoard, Snapshot, SnapshotCause, StorageOutcome};
+use crate::time::Timestamp;
+use crate::timers::TimerKey;
+use crate::user_session::UserSessionStatus;
+
+impl Engine {
+    /// The host reports the outcome of an effect.
+    ///
+    /// Every effect gets exactly one report. A report for an unknown,
+    /// already reported or superseded effect, or one that does not fit the
+    /// effect, is refused with [`ConfirmError`] and changes nothing.
+    pub fn handle_storage(&mut self, now: Timestamp, effect: EffectId, outcome: StorageOutcome) -> Result<(), ConfirmError> {
+        let now = self.tick(now);
+        let Some((board_id, kind)) = self.io.effects.get(&effect).cloned() else {
+            return Err(ConfirmError::UnknownEffect(effect));
+        };
+        let fits = matches!(
+            (kind, &outcome),
+            (EffectKind::Load, StorageOutcome::Loaded(_) | StorageOutcome::NotFound | StorageOutcome::Failed(_))
+                | (EffectKind::Append | EffectKind::Flush | EffectKind::Prune, StorageOutcome::Stored | StorageOutcome::Failed(_))
+                | (EffectKind::Snapshot, StorageOutcome::SnapshotStored(_) | StorageOutcome::Failed(_))
+        );
+        if !fits {
+            return Err(ConfirmError::MismatchedOutcome(effect));
+        }
+        self.io.effects.remove(&effect);
+        match kind {
+            EffectKind::Load => self.on_load(now, &board_id, effect, outcome),
+            EffectKind::Append => self.on_append(now, &board_id, effect, outcome),
+            EffectKind::Flush => self.on_flush(now, &board_id, effect, outcome),
+            EffectKind::Snapshot => self.on_snapshot(now, &board_id, effect, outcome),
+            EffectKind::Prune => {
+                if let Some(board) = self.boards.get_mut(&board_id).filter(|b| b.prune == Some(effect)) {
+                    board.prune = None;
+                    if outcome == StorageOutcome::Stored {
+                        board.snapshot_count = board.snapshot_count.min(self.config.snapshot_retention);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the host everything pending on the board as one
+    /// [`Effect::Flush`] (grouped by page, last write per element). If a
+    /// flush is in flight, another follows when it is confirmed. Nothing
+    /// pending: nothing to do.
+    pub fn flush_pending(&mut self, now: Timestamp, board: &str) -> Result<(), BoardError> {
+        self.tick(now);
+        let b = self.boards.get_mut(board).ok_or_else(|| BoardError::BoardNotFound(board.into()))?;
+        if b.phase != Phase::Ready {
+            return Err(BoardError::Busy(b.id.clone()));
+        }
+        start_flush(b, &mut self.io);
+        Ok(())
+    }
+
+    /// Closes a board session whatever its state: its participants are told
+    /// ([`Notice::SessionClosed`]) and their user sessions end, the session
+    /// disappears from [`Engine::session`] at once, and it leaves memory when
+    /// its pending mutations are stored. A join meanwhile waits and then
+    /// opens a fresh session from storage.
+    pub fn close_session(&mut self, now: Timestamp, board: &str) -> Result<(), BoardError> {
+        let now = self.tick(now);
+        let b = self.boards.get_mut(board).ok_or_else(|| BoardError::BoardNotFound(board.into()))?;
+        if b.phase != Phase::Ready {
+            return Err(BoardError::Busy(b.id.clone()));
+        }
+        b.phase = Phase::Closing;
+        b.drain = Some(Drain::Close);
+        self.io.timers.cancel_slot(&mut b.idle_timer);
+        self.io.timers.cancel_slot(&mut b.autosave_timer);
+        let id = b.id.clone();
+        let conns: Vec<ConnId> = b.conns.iter().copied().collect();
+        for conn in conns {
+            self.io.notify(conn, Notice::SessionClosed { board: id.clone() });
+            self.end_user_session(now, conn, UserSessionStatus::Ended);
+        }
+        if let Some(b) = self.boards.get_mut(board) {
+            start_flush(b, &mut self.io);
+        }
+        self.advance_drain(now, &id);
+        Ok(())
+    }
+
+    /// A participant asks for a snapshot (`manual`): pending mutations are
+    /// flushed and a snapshot of the board at its current sequence is
+    /// stored; every participant is told when it is.
+    pub fn request_snapshot(&mut self, now: Timestamp, conn: ConnId) -> Result<(), SessionError> {
+        let now = self.tick(now);
+        let live = match self.conns.get_mut(&conn) {
+            Some(Conn::Live(live)) => live,
+            Some(Conn::Expired(_)) => return Err(SessionError::SessionExpired),
+            _ => return Err(SessionError::NotJoined),
+        };
+        let board = self.boards.get_mut(&live.record.board_id).ok_or(SessionError::NotJoined)?;
+        live.record.last_activity = now;
+        start_flush(board, &mut self.io);
+        take_snapshot(board, &mut self.io, now, SnapshotCause::Manual, Some(conn));
+        Ok(())
+    }
+
+    fn on_load(&mut self, now: Timestamp, board_id: &BoardId, effect: EffectId, outcome: StorageOutcome) {
+        let Some(board) = self.boards.get_mut(board_id).filter(|b| b.phase == Phase::Loading(effect)) else {
+            return;
+        };
+        let loaded = match outcome {
+            StorageOutcome::Loaded(loaded) => loaded,
+            StorageOutcome::NotFound => {
+                let error = JoinError::BoardNotFound(board_id.clone());
+                return self.fail_load(board_id, error, SessionEnd::NotFound);
+            }
+            StorageOutcome::Failed(reason) => {
+                let error = JoinError::LoadFailed { board: board_id.clone(), reason: reason.clone() };
+                return self.fail_load(board_id, error, SessionEnd::LoadFailed(reason));
+            }
+            _ => return,
+        };
+        if let Err(reason) = install(board, *loaded) {
+            let error = JoinError::LoadFailed { board: board_id.clone(), reason: reason.clone() };
+            return self.fail_load(board_id, error, SessionEnd::LoadFailed(reason));
+        }
+        let at = board.created_at.saturating_add(self.config.idle_timeout(board.kind)).max(now);
+        board.idle_timer = Some(self.io.timers.arm(at, TimerKey::Idle(board_id.clone())));
+        board.idle_since = Some(board.created_at);
+        let joins = std::mem::take(&mut board.waiting_joins);
+        for (conn, request) in joins {
+            self.conns.remove(&conn);
+            let board = request.board.clone();
+            if let Err(e) = self.admit(now, conn, request) {
+                self.io.notify(conn, Notice::JoinFailed { board, code: e.code(), message: e.to_string() });
+            }
+        }
+    }
+
+    fn fail_load(&mut self, board_id: &BoardId, error: JoinError, reason: SessionEnd) {
+        let Some(board) = self.boards.shift_remove(board_id) else { return };
+        for (conn, _) in board.waiting_joins {
+            self.conns.remove(&conn);
+            self.io.notify(conn, Notice::JoinFailed { board: board_id.clone(), code: error.code(), message: error.to_string() });
+        }
+        self.io.event(EngineEvent::SessionEnded { board: board_id.clone(), reason });
+    }
+
+    fn on_append(&mut self, now: Timestamp, board_id: &BoardId, effect: EffectId, outcome: StorageOutcome) {
+        let config = &self.config;
+        let io = &mut self.io;
+        let Some(board) = self.boards.get_mut(board_id) else { return };
+        if board.log.in_flight.as_ref().map(|(id, _)| *id) != Some(effect) {
+            return;
+        }
+        match outcome {
+            StorageOutcome::Stored => {
+                board.failures = 0;
+                append_stored(board, io);
+                if board.pending.len() as u64 >= config.flush_threshold {
+                    start_flush(board, io);
+                }
+            }
+            StorageOutcome::Failed(message) => {
+                board.log.failed = board.log.in_flight.take().map(|(_, events)| events);
+                schedule_retry(config, board, io, now, message);
+            }
+            _ => {}
+        }
+        self.advance_drain(now, board_id);
+    }
+
+    fn on_flush(&mut self, now: Timestamp, board_id: &BoardId, effect: EffectId, outcome: StorageOutcome) {
+        let config = &self.config;
+        let io = &mut self.io;
+        let Some(board) = self.boards.get_mut(board_id) else { return };
+        let Some((_, batch)) = board.flush.take_if(|(id, _)| *id == effect) else { return };
+        match outcome {
+            StorageOutcome::Stored => {
+                board.failures = 0;
+                board.flushed_through = board.flushed_through.max(batch.through);
+                board.last_flush = Some(now);
+                if std::mem::take(&mut board.flush_again) {
+                    start_flush(board, io);
+                }
+            }
+            StorageOutcome::Failed(message) => {
+                board.pending.restore(&batch);
+                board.retry_flush = true;
+                schedule_retry(config, board, io, now, message);
+            }
+            _ => {}
+        }
+        self.advance_drain(now, board_id);
+    }
+
+    fn on_snapshot(&mut self, now: Timestamp, board_id: &BoardId, effect: EffectId, outcome: StorageOutcome) {
+        let config = &self.config;
+        let io = &mut self.io;
+        let Some(board) = self.boards.get_mut(board_id) else { return };
+        let Some(pos) = board.snapshot_jobs.iter().position(|j| j.effect == effect) else { return };
+        let job = board.snapshot_jobs.remove(pos);
+        match outcome {
+            StorageOutcome::SnapshotStored(id) => {
+                board.failures = 0;
+                board.snapshot_count = board.snapshot_count.saturating_add(1);
+                board.snapshot_stored_version = board.snapshot_stored_version.max(Some(job.version));
+                let info = SnapshotInfo { id, version: job.version, created_at: job.created_at, created_by: job.cause };
+                board.broadcast(None, &Notice::Snapshot(info), &mut |c, n| io.notify(c, n));
+                if board.snapshot_count > config.snapshot_retention && board.prune.is_none() {
+                    let keep_last = config.snapshot_retention;
+                    let id = board.id.clone();
+                    let prune = io.effect(&id, EffectKind::Prune, |eid| Effect::PruneSnapshots { id: eid, board: id.clone(), keep_last });
+                    board.prune = Some(prune);
+                }
+                if job.cause == SnapshotCause::Archive {
+                    if let Some(Drain::Archive { snapshot_stored }) = &mut board.drain {
+                        *snapshot_stored = true;
+                    }
+                }
+            }
+            StorageOutcome::Failed(message) => {
+                if let Some(conn) = job.requester.filter(|c| board.conns.contains(c)) {
+                    io.notify(conn, Notice::SnapshotFailed { code: ErrorCode::Unavailable, message: message.clone() });
+                }
+                if job.cause == SnapshotCause::Archive && board.drain.is_some() {
+                    schedule_retry(config, board, io, now, message);
+                } else {
+                    board.failures = board.failures.saturating_add(1);
+                    io.event(EngineEvent::StorageFailed { board: board.id.clone(), message, attempt: board.failures });
+                }
+            }
+            _ => {}
+        }
+        self.advance_drain(now, board_id);
+    }
+
+    /// The retry timer of a board fired: re-send what failed.
+    pub(crate) fn retry_storage(&mut self, now: Timestamp, board_id: &BoardId) {
+        let Some(board) = self.boards.get_mut(board_id) else { return };
+        board.retry_timer = None;
+        if let Some(events) = board.log.failed.take() {
+            send_append(board, &mut self.io, events);
+        }
+        if std::mem::take(&mut board.retry_flush) {
+            start_flush(board, &mut self.io);
+        }
+        self.advance_drain(now, board_id);
+    }
+
+    /// Moves an archiving or closing session towards leaving memory: wait
+    /// for the log, flush, snapshot (persistent archive), then drop it.
+    pub(crate) fn advance_drain(&mut self, now: Timestamp, board_id: &BoardId) {
+        let Some(board) = self.boards.get_mut(board_id) else { return };
+        let Some(drain) = board.drain else { return };
+        if board.retry_timer.is_some() || !board.log.is_idle() || board.flush.is_some() {
+            return;
+        }
+        if !board.pending.is_empty() {
+            start_flush(board, &mut self.io);
+            return;
+        }
+        if drain == (Drain::Archive { snapshot_stored: false }) && board.kind == SessionType::Persistent {
+            if !board.snapshot_jobs.iter().any(|j| j.cause == SnapshotCause::Archive) {
+                take_snapshot(board, &mut self.io, now, SnapshotCause::Archive, None);
+            }
+            return;
+        }
+        let Some(mut board) = self.boards.shift_remove(board_id) else { return };
+        for slot in [&mut board.idle_timer, &mut board.autosave_timer, &mut board.retry_timer] {
+            self.io.timers.cancel_slot(slot);
+        }
+        match drain {
+            Drain::Archive { .. } => {
+                crate::engine::join::set_state(&mut board, &mut self.io, SessionState::Archived);
+                self.io.event(EngineEvent::SessionEnded { board: board.id.clone(), reason: SessionEnd::Archived });
+            }
+            Drain::Close => {
+                self.io.event(EngineEvent::SessionEnded { board: board.id.clone(), reason: SessionEnd::Closed });
+                for (conn, request) in board.waiting_joins {
+                    self.conns.remove(&conn);
+                    let board = request.board.clone();
+                    if let Err(e) = self.join(now, conn, request) {
+                        self.io.notify(conn, Notice::JoinFailed { board, code: e.code(), message: e.to_string() });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Installs a loaded board after checking it is consistent.
+fn install(board: &mut Board, loaded: LoadedBoard) -> Result<(), String> {
+    let LoadedBoard { session_type, pages, pages_sequence, events, snapshot_count, last_snapshot_version } = loaded;
+    if let Some(pair) = events.windows(2).find(|w| w[1].seq != w[0].seq.wrapping_add(1)) {
+        return Err(format!("stored events are not contiguous ({} then {})", pair[0].seq, pair[1].seq));
+    }
+    let last = events.last().map_or(pages_sequence, |e| e.seq);
+    if last > pages_sequence && events.first().is_some_and(|e| e.seq > pages_sequence.saturating_add(1)) {
+        return Err(format!("stored events start after the flushed state at {pages_sequence}: events are missing"));
+    }
+    board.kind = session_type.unwrap_or(board.kind);
+    board.payload_bytes = pages.payload_bytes();
+    board.pages = pages;
+    board.flushed_through = pages_sequence;
+    board.committed = pages_sequence;
+    // Events up to the flushed state feed only the history (and only if the
+    // run reaches the board's sequence); later ones are replayed and become
+    // pending again.
+    let history_usable = last >= pages_sequence;
+    for event in events {
+        if event.seq > pages_sequence {
+            board.commit(std::slice::from_ref(&event));
+        } else if history_usable {
+            board.history.push(event);
+        }
+    }
+    let sequence = last.max(pages_sequence);
+    board.committed = sequence;
+    board.assigned = sequence;
+    board.durable = sequence;
+    for event in board.history.iter() {
+        board.dedup.remember(&event.author, &event.batch, event.seq);
+    }
+    board.snapshot_count = snapshot_count;
+    board.snapshot_stored_version = last_snapshot_version;
+    board.phase = Phase::Ready;
+    Ok(())
+}
+
+/// Hands the pending set to the store, unless a flush is in flight (then
+/// one follows) or a retry is scheduled (then the retry does it).
+pub(crate) fn start_flush(board: &mut Board, io: &mut Io) {
+    if board.flush.is_some() {
+        board.flush_again = true;
+        return;
+    }
+    if board.pending.is_empty() {
+        return;
+    }
+    if board.retry_timer.is_some() {
+        board.retry_flush = true;
+        return;
+    }
+    let batch = Arc::new(board.pending.take(board.flushed_through.saturating_add(1), board.committed));
+    let id = board.id.clone();
+    let effect_batch = batch.clone();
+    let eid = io.effect(&id, EffectKind::Flush, |eid| Effect::Flush { id: eid, board: id.clone(), batch: effect_batch });
+    board.flush = Some((eid, batch));
+    board.retry_flush = false;
+}
+
+/// Emits a snapshot of the board as clients see it now.
+pub(crate) fn take_snapshot(board: &mut Board, io: &mut Io, now: Timestamp, cause: SnapshotCause, requester: Option<ConnId>) {
+    let snapshot = Arc::new(Snapshot {
+        board: board.id.clone(),
+        version: board.committed,
+        pages: board.pages.clone(),
+        created_at: now,
+        created_by: cause,
+    });
+    let version = snapshot.version;
+    let effect = io.effect(&board.id.clone(), EffectKind::Snapshot, |eid| Effect::StoreSnapshot { id: eid, snapshot });
+    board.snapshot_jobs.push(SnapshotJob { effect, cause, version, created_at: now, requester });
+}
+
+/// Counts a failure and arms the board's retry timer with backoff.
+fn schedule_retry(config: &Config, board: &mut Board, io: &mut Io, now: Timestamp, message: String) {
+    board.failures = board.failures.saturating_add(1);
+    io.event(EngineEvent::StorageFailed { board: board.id.clone(), message, attempt: board.failures });
+    if board.retry_timer.is_none() {
+        let at = now.saturating_add(config.retry_delay(board.failures));
+        board.retry_timer = Some(io.timers.arm(at, TimerKey::Retry(board.id.clone())));
+    }
+}

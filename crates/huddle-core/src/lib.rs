@@ -1,0 +1,142 @@
+//! # huddle-core
+//!
+//! Huddle's session engine for realtime collaboration: a pure, deterministic
+//! state machine that runs board sessions (rooms). It performs no IO, reads
+//! no clock and spawns nothing. Every input carries `now`; everything the
+//! engine wants done leaves it as an [`Output`]:
+//!
+//! - [`Output::Notify`]: a [`Notice`] for one connection (joined, ack,
+//!   events, participant joined/left, cursor, snapshot, timeout...);
+//! - [`Output::Effect`]: storage work ([`Effect`]) that the host performs
+//!   and reports back with [`Engine::handle_storage`]; nothing counts as
+//!   stored before that;
+//! - [`Output::Event`]: things to log, count or record ([`EngineEvent`]).
+//!
+//! ## The model
+//!
+//! A **board session** lives through `created -> active -> idle -> archived`.
+//! A join for a board not in memory opens a `created` session and asks the
+//! host to load the board; joins wait for it. Each **participant** (one per
+//! user, however many connections) gets a colour. Each join is a **user
+//! session** with its own inactivity timeout. Mutations get per-board
+//! **sequence** numbers, are appended to the board's event log through the
+//! host, and — once stored — are acknowledged to their author, broadcast to
+//! everyone else, and become part of the board state, the delta-sync
+//! history and the pending set that the next flush writes. A reconnecting
+//! client sends its last sequence and gets the events it missed (a delta)
+//! or, past 1000 missed events, the whole board.
+//!
+//! ## The driving loop
+//!
+//! After every input, drain [`Engine::poll_output`]; then sleep until
+//! [`Engine::poll_timeout`] and call [`Engine::handle_timeout`]. A real host
+//! performs effects asynchronously and reports them whenever they finish;
+//! this one does it inline against a map:
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use huddle_core::*;
+//!
+//! let mut engine = Engine::new(Config::default(), 7);
+//! let mut store: HashMap<BoardId, Vec<Event>> = HashMap::new();
+//! let mut now = Timestamp::from_millis(1_700_000_000_000);
+//!
+//! // One step of a host: perform effects, deliver notices.
+//! fn drain(engine: &mut Engine, store: &mut HashMap<BoardId, Vec<Event>>, now: Timestamp, inbox: &mut Vec<(ConnId, Notice)>) {
+//!     while let Some(output) = engine.poll_output() {
+//!         match output {
+//!             Output::Notify { conn, notice } => inbox.push((conn, notice)),
+//!             Output::Effect(effect) => {
+//!                 let outcome = match &effect {
+//!                     Effect::LoadBoard { board, .. } => {
+//!                         let mut loaded = LoadedBoard::empty();
+//!                         loaded.events = store.get(board).cloned().unwrap_or_default();
+//!                         StorageOutcome::Loaded(Box::new(loaded))
+//!                     }
+//!                     Effect::AppendEvents { board, events, .. } => {
+//!                         store.entry(board.clone()).or_default().extend(events.iter().cloned());
+//!                         StorageOutcome::Stored
+//!                     }
+//!                     Effect::StoreSnapshot { snapshot, .. } => {
+//!                         StorageOutcome::SnapshotStored(SnapshotId::from(format!("snap-{}", snapshot.version)))
+//!                     }
+//!                     _ => StorageOutcome::Stored,
+//!                 };
+//!                 engine.handle_storage(now, effect.id(), outcome).unwrap();
+//!             }
+//!             Output::Event(_) => {}
+//!         }
+//!     }
+//! }
+//!
+//! let mut inbox = Vec::new();
+//! let (alice, bob) = (ConnId(1), ConnId(2));
+//! engine.join(now, alice, JoinRequest::new("board-1", "alice", "Alice")).unwrap();
+//! engine.join(now, bob, JoinRequest::new("board-1", "bob", "Bob")).unwrap();
+//! drain(&mut engine, &mut store, now, &mut inbox);
+//!
+//! let upsert = Mutation::Upsert { page: "p1".into(), element: "e1".into(), data: r#"{"x":1}"#.into() };
+//! let accepted = engine.apply_mutations(now, alice, "batch-1".into(), vec![upsert]).unwrap();
+//! assert_eq!(accepted.sequence, 1);
+//! drain(&mut engine, &mut store, now, &mut inbox);
+//!
+//! // Alice got her ack once the event was stored; Bob got the event.
+//! assert!(inbox.iter().any(|(c, n)| *c == alice && matches!(n, Notice::Ack { sequence: 1, .. })));
+//! assert!(inbox.iter().any(|(c, n)| *c == bob && matches!(n, Notice::Events(_))));
+//!
+//! // Both leave; five minutes later the ephemeral board is archived.
+//! engine.leave(now, alice).unwrap();
+//! engine.leave(now, bob).unwrap();
+//! drain(&mut engine, &mut store, now, &mut inbox);
+//! while let Some(deadline) = engine.poll_timeout() {
+//!     now = deadline;
+//!     engine.handle_timeout(now);
+//!     drain(&mut engine, &mut store, now, &mut inbox);
+//! }
+//! assert!(engine.session("board-1").is_none());
+//! assert_eq!(store["board-1"].len(), 1);
+//! ```
+//!
+//! The `testkit` feature provides a complete simulated host (in-memory
+//! store with fault injection, scripted clients, a virtual clock) for tests.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod board;
+mod colors;
+mod config;
+mod dedup;
+mod engine;
+mod error;
+mod history;
+mod ids;
+mod mutation;
+mod output;
+mod pages;
+mod pending;
+mod request;
+mod stats;
+mod storage;
+mod sync;
+mod time;
+mod timers;
+mod user_session;
+
+// testkit: added with the harness
+
+pub use colors::{Color, ColorPolicy, PALETTE};
+pub use config::{Config, Durability, Limits, SessionType};
+pub use engine::{Accepted, Engine, SessionInfo};
+pub use error::{BoardError, ConfirmError, ErrorCode, Field, JoinError, MutateError, PresenceError, SessionError};
+pub use ids::{BatchId, BoardId, ConnId, EffectId, ElementId, PageId, SnapshotId, UserId, UserSessionId};
+pub use mutation::{Event, Mutation, Payload};
+pub use output::{
+    EngineEvent, FullSyncReason, Joined, Notice, Output, ParticipantInfo, SessionEnd, SessionState, SnapshotInfo, Sync,
+};
+pub use pages::Pages;
+pub use request::JoinRequest;
+pub use stats::Stats;
+pub use storage::{Effect, FlushBatch, LoadedBoard, PageChanges, Snapshot, SnapshotCause, StorageOutcome};
+pub use time::Timestamp;
+pub use user_session::{UserSessionRecord, UserSessionStatus};

@@ -1,0 +1,259 @@
+//! What leaves the engine: [`Output`]s, drained with
+//! [`crate::Engine::poll_output`].
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::colors::Color;
+use crate::config::SessionType;
+use crate::error::ErrorCode;
+use crate::ids::{BatchId, BoardId, ConnId, SnapshotId, UserId, UserSessionId};
+use crate::mutation::Event;
+use crate::pages::Pages;
+use crate::storage::{Effect, SnapshotCause};
+use crate::time::Timestamp;
+use crate::user_session::UserSessionRecord;
+
+/// One thing for the host to do or know.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Send this to one connection.
+    Notify {
+        /// The recipient.
+        conn: ConnId,
+        /// What to tell it.
+        notice: Notice,
+    },
+    /// Storage work; report its outcome to `handle_storage`.
+    Effect(Effect),
+    /// Something happened that the host may log, count or store.
+    Event(EngineEvent),
+}
+
+/// A message for one connection (the reference server turns each into one
+/// JSON frame).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Notice {
+    /// The answer to a successful join.
+    Joined(Box<Joined>),
+    /// A join that waited for its board failed (`BOARD_NOT_FOUND`, or
+    /// `UNAVAILABLE` when the board could not be loaded).
+    JoinFailed {
+        /// The board.
+        board: BoardId,
+        /// The wire code.
+        code: ErrorCode,
+        /// A human-readable reason.
+        message: String,
+    },
+    /// The batch is applied (and, by default, durable) with this sequence.
+    Ack {
+        /// The client's batch id.
+        batch: BatchId,
+        /// The sequence of the batch's last mutation.
+        sequence: u64,
+    },
+    /// Events other participants applied.
+    Events(Arc<[Event]>),
+    /// A participant joined (not sent for a second connection of a user
+    /// already present).
+    ParticipantJoined(ParticipantInfo),
+    /// A participant left (its last connection ended).
+    ParticipantLeft(ParticipantInfo),
+    /// A participant moved its cursor.
+    Cursor {
+        /// Whose cursor.
+        user: UserId,
+        /// X.
+        x: f64,
+        /// Y.
+        y: f64,
+    },
+    /// A snapshot of the board was stored.
+    Snapshot(SnapshotInfo),
+    /// A manual snapshot this connection asked for could not be stored.
+    SnapshotFailed {
+        /// The wire code (`UNAVAILABLE`).
+        code: ErrorCode,
+        /// What the store said.
+        message: String,
+    },
+    /// This connection's user session timed out for inactivity; the host
+    /// should close it (the reference server uses close code 4002).
+    SessionTimeout {
+        /// The board.
+        board: BoardId,
+    },
+    /// The board session was closed by the host (`close_session`).
+    SessionClosed {
+        /// The board.
+        board: BoardId,
+    },
+    /// Reply to a keep-alive ping.
+    Pong,
+}
+
+/// The answer to a join.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Joined {
+    /// The new user session.
+    pub session_id: UserSessionId,
+    /// The board.
+    pub board: BoardId,
+    /// The participant's colour.
+    pub color: Color,
+    /// Everyone present, the joiner included, in join order.
+    pub participants: Vec<ParticipantInfo>,
+    /// The board's current sequence (what the sync brings the client to).
+    pub sequence: u64,
+    /// The oldest `last_sequence` that still gets a delta.
+    pub history_from: u64,
+    /// Delta or full.
+    pub sync: Sync,
+}
+
+/// How a joining client catches up.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Sync {
+    /// The events after the client's `last_sequence`, in order.
+    Delta {
+        /// The missed events (empty when the client is current).
+        events: Vec<Event>,
+    },
+    /// The complete board state at `sequence`.
+    Full {
+        /// Why a delta was not possible.
+        reason: FullSyncReason,
+        /// All elements.
+        pages: Pages,
+    },
+}
+
+/// Why a join got a full sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FullSyncReason {
+    /// No `last_sequence` was given.
+    Initial,
+    /// `delta_threshold` or more events were missed.
+    TooOld,
+    /// `last_sequence` is beyond the board's sequence.
+    Ahead,
+    /// The missed events are no longer held.
+    NoHistory,
+}
+
+/// A participant as others see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantInfo {
+    /// The user.
+    pub user: UserId,
+    /// Their display name.
+    pub display_name: Arc<str>,
+    /// Their colour.
+    pub color: Color,
+}
+
+/// A stored snapshot, as participants are told of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    /// The store's id.
+    pub id: SnapshotId,
+    /// The sequence it reflects.
+    pub version: u64,
+    /// When it was taken.
+    pub created_at: Timestamp,
+    /// Why.
+    pub created_by: SnapshotCause,
+}
+
+/// A board session's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    /// Open, waiting for its first participant (and for its board to load).
+    Created,
+    /// At least one participant.
+    Active,
+    /// No participants; the idle timer runs.
+    Idle,
+    /// Saved and dropped from memory.
+    Archived,
+}
+
+impl SessionState {
+    /// Whether `from -> to` is one of the lifecycle's transitions.
+    pub fn is_legal_transition(from: SessionState, to: SessionState) -> bool {
+        use SessionState::*;
+        matches!(
+            (from, to),
+            (Created, Active) | (Active, Idle) | (Idle, Active) | (Idle, Archived) | (Created, Archived)
+        )
+    }
+}
+
+/// Why a board session left memory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionEnd {
+    /// Archived after its idle timeout, everything stored.
+    Archived,
+    /// Closed by `close_session`, everything stored.
+    Closed,
+    /// Its board could not be loaded (no data was touched).
+    LoadFailed(String),
+    /// The store does not know the board.
+    NotFound,
+}
+
+/// Things the host may log, count or store.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum EngineEvent {
+    /// A board session went from one lifecycle state to another (only the
+    /// spec's transitions ever appear).
+    StateChanged {
+        /// The board.
+        board: BoardId,
+        /// Before.
+        from: SessionState,
+        /// After.
+        to: SessionState,
+        /// The session's type.
+        kind: SessionType,
+    },
+    /// A board session left memory.
+    SessionEnded {
+        /// The board.
+        board: BoardId,
+        /// Why.
+        reason: SessionEnd,
+    },
+    /// A user session started (the record as of its start).
+    UserSessionStarted(UserSessionRecord),
+    /// A user session ended (`ended` or `timeout`); it has left memory.
+    UserSessionEnded(UserSessionRecord),
+    /// A store failed; the engine will retry (or has reported it).
+    StorageFailed {
+        /// The board.
+        board: BoardId,
+        /// What the store said.
+        message: String,
+        /// Consecutive failures for this board.
+        attempt: u32,
+    },
+    /// A batch became durable (the host may measure ack latency).
+    BatchDurable {
+        /// The board.
+        board: BoardId,
+        /// The batch's author.
+        user: UserId,
+        /// The batch id.
+        batch: BatchId,
+        /// Its last sequence.
+        sequence: u64,
+        /// When it was applied.
+        applied_at: Timestamp,
+    },
+}

@@ -1,0 +1,219 @@
+//! The effect/confirm contract with the host's storage.
+//!
+//! The engine never performs IO. When it needs the store it emits an
+//! [`Effect`] through [`crate::Output::Effect`]; the host performs it and
+//! reports exactly one [`StorageOutcome`] for it, with the same
+//! [`EffectId`], to [`crate::Engine::handle_storage`]. Nothing counts as
+//! stored before that. A failed effect is retried by the engine (with
+//! backoff) or reported to whoever asked; it never loses data.
+//!
+//! What a store must guarantee:
+//! - `AppendEvents` is durable when confirmed `Stored`. Appends of one board
+//!   are issued one at a time, in sequence order, so the stored log never has
+//!   a gap. After a failure the same events may be appended again: a store
+//!   must accept events it already holds (same board and sequence) as a
+//!   success.
+//! - `Flush` writes the board state as of `through` atomically.
+//! - `LoadBoard` returns state and log consistent with each other (see
+//!   [`LoadedBoard`]).
+
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use crate::config::SessionType;
+use crate::ids::{BoardId, EffectId, ElementId, PageId, SnapshotId};
+use crate::mutation::{Event, Payload};
+use crate::pages::Pages;
+use crate::time::Timestamp;
+
+/// Storage work for the host.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Load a board: answer with [`StorageOutcome::Loaded`] or
+    /// [`StorageOutcome::NotFound`]. Joins wait for it.
+    LoadBoard {
+        /// The effect's id.
+        id: EffectId,
+        /// The board.
+        board: BoardId,
+    },
+    /// Append events to the board's log (contiguous, ascending sequence).
+    AppendEvents {
+        /// The effect's id.
+        id: EffectId,
+        /// The board.
+        board: BoardId,
+        /// The events, shared with the engine's history.
+        events: Arc<[Event]>,
+    },
+    /// Write the board state: the last write of every element changed in
+    /// the sequence range, grouped by page.
+    Flush {
+        /// The effect's id.
+        id: EffectId,
+        /// The board.
+        board: BoardId,
+        /// What to write.
+        batch: Arc<FlushBatch>,
+    },
+    /// Store a snapshot; answer with [`StorageOutcome::SnapshotStored`].
+    StoreSnapshot {
+        /// The effect's id.
+        id: EffectId,
+        /// The snapshot.
+        snapshot: Arc<Snapshot>,
+    },
+    /// Delete all but the newest `keep_last` snapshots of the board.
+    PruneSnapshots {
+        /// The effect's id.
+        id: EffectId,
+        /// The board.
+        board: BoardId,
+        /// How many to keep.
+        keep_last: usize,
+    },
+}
+
+impl Effect {
+    /// The effect's id.
+    pub fn id(&self) -> EffectId {
+        match self {
+            Effect::LoadBoard { id, .. }
+            | Effect::AppendEvents { id, .. }
+            | Effect::Flush { id, .. }
+            | Effect::StoreSnapshot { id, .. }
+            | Effect::PruneSnapshots { id, .. } => *id,
+        }
+    }
+
+    /// The board the effect is about.
+    pub fn board(&self) -> &BoardId {
+        match self {
+            Effect::LoadBoard { board, .. }
+            | Effect::AppendEvents { board, .. }
+            | Effect::Flush { board, .. }
+            | Effect::PruneSnapshots { board, .. } => board,
+            Effect::StoreSnapshot { snapshot, .. } => &snapshot.board,
+        }
+    }
+}
+
+/// What the host reports for an effect.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum StorageOutcome {
+    /// The board was loaded (answer to `LoadBoard`).
+    Loaded(Box<LoadedBoard>),
+    /// The store has no such board (answer to `LoadBoard`). Waiting joins
+    /// get `BOARD_NOT_FOUND`. A host that creates boards on first use answers
+    /// [`LoadedBoard::empty`] instead.
+    NotFound,
+    /// The work is durably stored (answer to `AppendEvents`, `Flush`,
+    /// `PruneSnapshots`).
+    Stored,
+    /// The snapshot is stored under this id (answer to `StoreSnapshot`).
+    SnapshotStored(SnapshotId),
+    /// The work failed; nothing of it may be assumed stored.
+    Failed(String),
+}
+
+/// A board as the store holds it.
+///
+/// `pages` is the state as of `pages_sequence` (the last flush). `events`
+/// is a contiguous, ascending run of the log that reaches at least from
+/// `pages_sequence + 1` to the log's end (the events not yet flushed), and
+/// preferably starts earlier, so that delta sync keeps working after a
+/// reload: the engine replays the events after `pages_sequence` onto the
+/// pages (they become pending again) and keeps the last `history_len` for
+/// delta sync. The board's sequence is the last event's, or
+/// `pages_sequence` if there are none after it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadedBoard {
+    /// The room's stored type, if the store knows it; else the joiner's.
+    pub session_type: Option<SessionType>,
+    /// Elements as of `pages_sequence`.
+    pub pages: Pages,
+    /// The sequence the pages reflect.
+    pub pages_sequence: u64,
+    /// The tail of the event log (see above).
+    pub events: Vec<Event>,
+    /// How many snapshots the store holds for this board.
+    pub snapshot_count: usize,
+    /// The version of the newest stored snapshot, if any.
+    pub last_snapshot_version: Option<u64>,
+}
+
+impl LoadedBoard {
+    /// A board with nothing stored yet.
+    pub fn empty() -> Self {
+        LoadedBoard::default()
+    }
+}
+
+/// The changes of one page in a flush.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageChanges {
+    /// Elements to write, with their data.
+    pub upserts: Vec<(ElementId, Payload)>,
+    /// Elements to remove.
+    pub deletes: Vec<ElementId>,
+}
+
+/// Everything pending since the last flush, grouped by page, with only the
+/// last write per element.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlushBatch {
+    /// First sequence covered (the one after the previous flush).
+    pub first_seq: u64,
+    /// Last sequence covered: after this flush the stored board state is as
+    /// of `through`.
+    pub through: u64,
+    /// Changes by page.
+    pub pages: IndexMap<PageId, PageChanges>,
+}
+
+/// Why a snapshot was taken (`created_by`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SnapshotCause {
+    /// The periodic auto-save.
+    #[serde(rename = "auto-save")]
+    AutoSave,
+    /// A participant left.
+    #[serde(rename = "on-disconnect")]
+    OnDisconnect,
+    /// Someone asked for it.
+    #[serde(rename = "manual")]
+    Manual,
+    /// A persistent session was archived.
+    #[serde(rename = "archive")]
+    Archive,
+}
+
+impl SnapshotCause {
+    /// The wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotCause::AutoSave => "auto-save",
+            SnapshotCause::OnDisconnect => "on-disconnect",
+            SnapshotCause::Manual => "manual",
+            SnapshotCause::Archive => "archive",
+        }
+    }
+}
+
+/// A whole board at one version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The board.
+    pub board: BoardId,
+    /// The sequence it reflects.
+    pub version: u64,
+    /// All elements of all pages.
+    pub pages: Pages,
+    /// When it was taken.
+    pub created_at: Timestamp,
+    /// Why.
+    pub created_by: SnapshotCause,
+}

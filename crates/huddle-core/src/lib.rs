@@ -123,7 +123,8 @@ mod time;
 mod timers;
 mod user_session;
 
-// testkit: added with the harness
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use colors::{Color, ColorPolicy, PALETTE};
 pub use config::{Config, Durability, Limits, SessionType};

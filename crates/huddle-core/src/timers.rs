@@ -109,8 +109,7 @@ mod tests {
     #[test]
     fn cancel_and_rearm() {
         let mut t = Timers::default();
-        let mut slot = None;
-        slot = Some(t.arm(Timestamp::from_millis(5), TimerKey::Inactivity(ConnId(1))));
+        let mut slot = Some(t.arm(Timestamp::from_millis(5), TimerKey::Inactivity(ConnId(1))));
         t.cancel_slot(&mut slot);
         slot = Some(t.arm(Timestamp::from_millis(7), TimerKey::Inactivity(ConnId(1))));
         assert_eq!(t.len(), 1);

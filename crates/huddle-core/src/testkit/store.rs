@@ -1,0 +1,144 @@
+//! The simulated host's store: what a real backend must do, in memory.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::SessionType;
+use crate::ids::{BoardId, SnapshotId};
+use crate::mutation::{Event, Mutation};
+use crate::pages::Pages;
+use crate::storage::{Effect, LoadedBoard, Snapshot, StorageOutcome};
+use crate::time::Timestamp;
+
+/// One board as stored.
+#[derive(Clone, Debug, Default)]
+pub struct StoredBoard {
+    /// The room's type, if created through the host's API.
+    pub session_type: Option<SessionType>,
+    /// The whole event log.
+    pub events: Vec<Event>,
+    /// Board state as of `pages_sequence`.
+    pub pages: Pages,
+    /// What the flushed state reflects.
+    pub pages_sequence: u64,
+    /// Snapshots, oldest first.
+    pub snapshots: Vec<(SnapshotId, Arc<Snapshot>)>,
+}
+
+impl StoredBoard {
+    /// The last sequence in the log (or the flushed state).
+    pub fn sequence(&self) -> u64 {
+        self.events.last().map_or(self.pages_sequence, |e| e.seq).max(self.pages_sequence)
+    }
+
+    /// The board state from flushed pages plus the log after them.
+    pub fn replayed(&self) -> Pages {
+        let mut pages = self.pages.clone();
+        for e in self.events.iter().filter(|e| e.seq > self.pages_sequence) {
+            pages.apply(&e.mutation);
+        }
+        pages
+    }
+}
+
+/// An in-memory store with fault injection.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryStore {
+    /// Boards by id.
+    pub boards: HashMap<BoardId, StoredBoard>,
+    /// When set, `LoadBoard` of a board the store does not hold answers
+    /// `NotFound` instead of an empty board.
+    pub strict: bool,
+    /// Events handed to loads: this many of the log's tail (at least those
+    /// after the flushed state). Default (0) means 1000.
+    pub load_tail: usize,
+    /// Fail the next this-many effects.
+    pub fail_next: u32,
+    /// Fail every effect while set.
+    pub fail_all: bool,
+    /// Effects performed (including failed ones).
+    pub calls: u64,
+    snapshots_made: u64,
+}
+
+impl MemoryStore {
+    /// Performs an effect (or fails it, if a fault is armed).
+    pub fn perform(&mut self, effect: &Effect, now: Timestamp) -> StorageOutcome {
+        self.calls += 1;
+        if self.fail_all {
+            return StorageOutcome::Failed("store unavailable".into());
+        }
+        if self.fail_next > 0 {
+            self.fail_next -= 1;
+            return StorageOutcome::Failed("injected failure".into());
+        }
+        let _ = now;
+        match effect {
+            Effect::LoadBoard { board, .. } => self.load(board),
+            Effect::AppendEvents { board, events, .. } => {
+                let stored = self.boards.entry(board.clone()).or_default();
+                for e in events.iter() {
+                    let last = stored.sequence();
+                    if e.seq <= last {
+                        continue; // already held: appends are idempotent
+                    }
+                    if e.seq != last + 1 {
+                        return StorageOutcome::Failed(format!("gap: log ends at {last}, append starts at {}", e.seq));
+                    }
+                    stored.events.push(e.clone());
+                }
+                StorageOutcome::Stored
+            }
+            Effect::Flush { board, batch, .. } => {
+                let stored = self.boards.entry(board.clone()).or_default();
+                for (page, changes) in &batch.pages {
+                    for (element, data) in &changes.upserts {
+                        stored.pages.apply(&Mutation::Upsert { page: page.clone(), element: element.clone(), data: data.clone() });
+                    }
+                    for element in &changes.deletes {
+                        stored.pages.apply(&Mutation::Delete { page: page.clone(), element: element.clone() });
+                    }
+                }
+                stored.pages_sequence = stored.pages_sequence.max(batch.through);
+                StorageOutcome::Stored
+            }
+            Effect::StoreSnapshot { snapshot, .. } => {
+                self.snapshots_made += 1;
+                let id = SnapshotId::from(format!("snap-{}", self.snapshots_made));
+                let stored = self.boards.entry(snapshot.board.clone()).or_default();
+                stored.snapshots.push((id.clone(), snapshot.clone()));
+                StorageOutcome::SnapshotStored(id)
+            }
+            Effect::PruneSnapshots { board, keep_last, .. } => {
+                if let Some(stored) = self.boards.get_mut(board) {
+                    let excess = stored.snapshots.len().saturating_sub(*keep_last);
+                    stored.snapshots.drain(..excess);
+                }
+                StorageOutcome::Stored
+            }
+        }
+    }
+
+    fn load(&self, board: &BoardId) -> StorageOutcome {
+        let Some(stored) = self.boards.get(board) else {
+            return if self.strict { StorageOutcome::NotFound } else { StorageOutcome::Loaded(Box::default()) };
+        };
+        let tail = if self.load_tail == 0 { 1000 } else { self.load_tail };
+        let after_flush = stored.events.iter().filter(|e| e.seq > stored.pages_sequence).count();
+        let keep = tail.max(after_flush).min(stored.events.len());
+        let events = stored.events[stored.events.len() - keep..].to_vec();
+        StorageOutcome::Loaded(Box::new(LoadedBoard {
+            session_type: stored.session_type,
+            pages: stored.pages.clone(),
+            pages_sequence: stored.pages_sequence,
+            events,
+            snapshot_count: stored.snapshots.len(),
+            last_snapshot_version: stored.snapshots.iter().map(|(_, s)| s.version).max(),
+        }))
+    }
+
+    /// Creates a room of a type (as `POST /rooms` would).
+    pub fn create_room(&mut self, board: &str, kind: SessionType) {
+        self.boards.entry(board.into()).or_default().session_type = Some(kind);
+    }
+}

@@ -9,6 +9,9 @@
 //!   the same as `durable`; with `AckOnApply` it is `assigned`.
 //! - `durable`: the last sequence the store confirmed in the event log.
 //! - `flushed_through`: the board state in the store is as of this.
+//!
+//! The pending set holds durable events only: a flush covers
+//! `flushed_through + 1 ..= durable`, in either durability mode.
 
 use std::sync::Arc;
 
@@ -192,12 +195,13 @@ impl Board {
         }
     }
 
-    /// Makes committed events visible: board state, pending set, history.
+    /// Makes committed events visible: board state and history. (The
+    /// pending set records events when they are durable, so that a flush
+    /// never gets ahead of the stored log.)
     pub(crate) fn commit(&mut self, events: &[Event]) {
         for event in events {
             let delta = self.pages.apply(&event.mutation);
             self.payload_bytes = self.payload_bytes.saturating_add_signed(delta);
-            self.pending.record(&event.mutation);
             self.history.push(event.clone());
             self.committed = event.seq;
         }

@@ -27,6 +27,8 @@ pub struct Stats {
     pub joins_waiting: usize,
     /// Mutations accepted but not yet in a confirmed flush.
     pub pending_mutations: u64,
+    /// Distinct elements with a write waiting for the next flush.
+    pub pending_elements: usize,
     /// Mutations assigned a sequence but not yet stored in the log.
     pub undurable_mutations: u64,
     /// Events held for delta sync.
@@ -59,6 +61,7 @@ impl Stats {
             }
             s.total_participants += b.participants.len();
             s.pending_mutations += b.pending_mutations();
+            s.pending_elements += b.pending.len();
             s.undurable_mutations += b.assigned.saturating_sub(b.durable);
             s.events_held += b.history.len();
             s.elements_held += b.pages.element_count();

@@ -80,15 +80,20 @@ impl Engine {
 
     /// Admits a join to a loaded board.
     pub(crate) fn admit(&mut self, now: Timestamp, conn: ConnId, request: JoinRequest) -> Result<(), JoinError> {
+        let Some(board) = self.boards.get(request.board.as_str()) else {
+            return Err(JoinError::BoardNotFound(request.board));
+        };
+        let max = self.config.limits.max_participants;
+        if !board.participants.contains_key(&request.user) && board.participants.len() >= max {
+            return Err(JoinError::RoomFull { board: board.id.clone(), max });
+        }
+        // Accepted: from here on nothing can fail.
         let session_id = self.next_session_id();
         let config = &self.config;
         let io = &mut self.io;
         let Some(board) = self.boards.get_mut(request.board.as_str()) else {
             return Err(JoinError::BoardNotFound(request.board));
         };
-        if !board.participants.contains_key(&request.user) && board.participants.len() >= config.limits.max_participants {
-            return Err(JoinError::RoomFull { board: board.id.clone(), max: config.limits.max_participants });
-        }
 
         let color = match board.participants.get_mut(&request.user) {
             Some(p) => {
@@ -224,10 +229,10 @@ fn leave_board(config: &Config, board: &mut Board, io: &mut Io, now: Timestamp, 
         return;
     }
     let Some(gone) = board.participants.shift_remove(&record.user_id) else { return };
-    board.broadcast(None, &Notice::ParticipantLeft(gone.info), &mut |c, n| io.notify(c, n));
     if board.phase != Phase::Ready {
-        return;
+        return; // closing: everyone is told `session_closed` instead
     }
+    board.broadcast(None, &Notice::ParticipantLeft(gone.info), &mut |c, n| io.notify(c, n));
     if board.changed_since_snapshot() {
         super::storage::take_snapshot(board, io, now, SnapshotCause::OnDisconnect, None);
     }

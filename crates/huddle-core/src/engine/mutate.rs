@@ -115,9 +115,6 @@ impl Engine {
             }
         };
         start_append(board, io);
-        if board.pending.len() as u64 >= config.flush_threshold {
-            super::storage::start_flush(board, io);
-        }
         Ok(Accepted { sequence: last, duplicate: false, acked })
     }
 }
@@ -177,8 +174,11 @@ pub(crate) fn send_append(board: &mut Board, io: &mut Io, events: Arc<[Event]>) 
 /// batches it completes (`AckOnStore`), and send what queued meanwhile.
 pub(crate) fn append_stored(board: &mut Board, io: &mut Io) {
     let Some((_, events)) = board.log.in_flight.take() else { return };
-    if let Some(last) = events.last() {
-        board.durable = board.durable.max(last.seq);
+    for event in events.iter() {
+        if event.seq > board.durable {
+            board.pending.record(&event.mutation);
+            board.durable = event.seq;
+        }
     }
     while board.log.batches.front().is_some_and(|b| b.last_seq() <= board.durable) {
         let Some(b) = board.log.batches.pop_front() else { break };

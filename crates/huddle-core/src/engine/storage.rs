@@ -166,7 +166,7 @@ impl Engine {
             StorageOutcome::Stored => {
                 board.failures = 0;
                 append_stored(board, io);
-                if board.pending.len() as u64 >= config.flush_threshold {
+                if board.durable.saturating_sub(board.flushed_through) >= config.flush_threshold {
                     start_flush(board, io);
                 }
             }
@@ -320,6 +320,7 @@ fn install(board: &mut Board, loaded: LoadedBoard) -> Result<(), String> {
     for event in events {
         if event.seq > pages_sequence {
             board.commit(std::slice::from_ref(&event));
+            board.pending.record(&event.mutation);
         } else if history_usable {
             board.history.push(event);
         }
@@ -351,7 +352,7 @@ pub(crate) fn start_flush(board: &mut Board, io: &mut Io) {
         board.retry_flush = true;
         return;
     }
-    let batch = Arc::new(board.pending.take(board.flushed_through.saturating_add(1), board.committed));
+    let batch = Arc::new(board.pending.take(board.flushed_through.saturating_add(1), board.durable));
     let id = board.id.clone();
     let effect_batch = batch.clone();
     let eid = io.effect(&id, EffectKind::Flush, |eid| Effect::Flush { id: eid, board: id.clone(), batch: effect_batch });

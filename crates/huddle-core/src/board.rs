@@ -158,7 +158,13 @@ pub(crate) struct Board {
 }
 
 impl Board {
-    pub(crate) fn new(id: BoardId, kind: SessionType, load: EffectId, now: Timestamp, config: &Config) -> Self {
+    pub(crate) fn new(
+        id: BoardId,
+        kind: SessionType,
+        load: EffectId,
+        now: Timestamp,
+        config: &Config,
+    ) -> Self {
         Board {
             id,
             kind,
@@ -214,14 +220,25 @@ impl Board {
 
     /// The oldest `last_sequence` that still gets a delta.
     pub(crate) fn history_from(&self, delta_threshold: u64) -> u64 {
-        let oldest_held = self.history.first_seq().map_or(self.committed, |s| s.saturating_sub(1));
-        oldest_held.max(self.committed.saturating_sub(delta_threshold.saturating_sub(1)))
+        let oldest_held = self
+            .history
+            .first_seq()
+            .map_or(self.committed, |s| s.saturating_sub(1));
+        oldest_held.max(
+            self.committed
+                .saturating_sub(delta_threshold.saturating_sub(1)),
+        )
     }
 
     /// Whether the board changed since the newest stored or requested
     /// snapshot.
     pub(crate) fn changed_since_snapshot(&self) -> bool {
-        let newest = self.snapshot_jobs.iter().map(|j| j.version).chain(self.snapshot_stored_version).max();
+        let newest = self
+            .snapshot_jobs
+            .iter()
+            .map(|j| j.version)
+            .chain(self.snapshot_stored_version)
+            .max();
         match newest {
             Some(v) => self.committed > v,
             None => self.committed > 0,
@@ -235,11 +252,19 @@ impl Board {
 
     /// Every live connection but `except`, in join order.
     pub(crate) fn others(&self, except: Option<ConnId>) -> impl Iterator<Item = ConnId> + '_ {
-        self.conns.iter().copied().filter(move |c| Some(*c) != except)
+        self.conns
+            .iter()
+            .copied()
+            .filter(move |c| Some(*c) != except)
     }
 
     /// Notices for every live connection but `except`.
-    pub(crate) fn broadcast(&self, except: Option<ConnId>, notice: &Notice, out: &mut impl FnMut(ConnId, Notice)) {
+    pub(crate) fn broadcast(
+        &self,
+        except: Option<ConnId>,
+        notice: &Notice,
+        out: &mut impl FnMut(ConnId, Notice),
+    ) {
         for conn in self.others(except) {
             out(conn, notice.clone());
         }

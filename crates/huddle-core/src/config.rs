@@ -143,7 +143,9 @@ impl Config {
 
     /// The delay before retry number `attempt` (1-based) of a failed store.
     pub(crate) fn retry_delay(&self, attempt: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
         self.storage_retry_initial
             .checked_mul(factor)
             .map_or(self.storage_retry_max, |d| d.min(self.storage_retry_max))

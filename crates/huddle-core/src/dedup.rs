@@ -25,7 +25,10 @@ pub(crate) struct Dedup {
 
 impl Dedup {
     pub(crate) fn new(window: usize) -> Self {
-        Dedup { users: HashMap::new(), window }
+        Dedup {
+            users: HashMap::new(),
+            window,
+        }
     }
 
     /// The last sequence of a batch already applied.
@@ -73,9 +76,17 @@ mod tests {
         d.remember(&b, &"1".into(), 2);
         d.remember(&a, &"2".into(), 3);
         d.remember(&a, &"3".into(), 4);
-        assert_eq!(d.lookup(&a, &"1".into()), None, "evicted by a's own traffic");
+        assert_eq!(
+            d.lookup(&a, &"1".into()),
+            None,
+            "evicted by a's own traffic"
+        );
         assert_eq!(d.lookup(&a, &"3".into()), Some(4));
-        assert_eq!(d.lookup(&b, &"1".into()), Some(2), "untouched by a's traffic");
+        assert_eq!(
+            d.lookup(&b, &"1".into()),
+            Some(2),
+            "untouched by a's traffic"
+        );
         assert_eq!(d.len(), 3);
     }
 }

@@ -204,7 +204,9 @@ impl MutateError {
         match self {
             MutateError::Session(e) => e.code(),
             MutateError::EmptyBatch | MutateError::InvalidField { .. } => ErrorCode::InvalidMessage,
-            MutateError::BatchTooLong { .. } | MutateError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            MutateError::BatchTooLong { .. } | MutateError::PayloadTooLarge { .. } => {
+                ErrorCode::PayloadTooLarge
+            }
             MutateError::Backpressure { .. } => ErrorCode::RateLimited,
             MutateError::SequenceExhausted => ErrorCode::Unavailable,
         }

@@ -13,7 +13,10 @@ pub(crate) struct History {
 
 impl History {
     pub(crate) fn new(capacity: usize) -> Self {
-        History { events: VecDeque::new(), capacity }
+        History {
+            events: VecDeque::new(),
+            capacity,
+        }
     }
 
     /// Appends the next event, dropping the oldest beyond capacity.

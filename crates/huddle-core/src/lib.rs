@@ -129,15 +129,22 @@ pub mod testkit;
 pub use colors::{Color, ColorPolicy, PALETTE};
 pub use config::{Config, Durability, Limits, SessionType};
 pub use engine::{Accepted, Engine, SessionInfo};
-pub use error::{BoardError, ConfirmError, ErrorCode, Field, JoinError, MutateError, PresenceError, SessionError};
-pub use ids::{BatchId, BoardId, ConnId, EffectId, ElementId, PageId, SnapshotId, UserId, UserSessionId};
+pub use error::{
+    BoardError, ConfirmError, ErrorCode, Field, JoinError, MutateError, PresenceError, SessionError,
+};
+pub use ids::{
+    BatchId, BoardId, ConnId, EffectId, ElementId, PageId, SnapshotId, UserId, UserSessionId,
+};
 pub use mutation::{Event, Mutation, Payload};
 pub use output::{
-    EngineEvent, FullSyncReason, Joined, Notice, Output, ParticipantInfo, SessionEnd, SessionState, SnapshotInfo, Sync,
+    EngineEvent, FullSyncReason, Joined, Notice, Output, ParticipantInfo, SessionEnd, SessionState,
+    SnapshotInfo, Sync,
 };
 pub use pages::Pages;
 pub use request::JoinRequest;
 pub use stats::Stats;
-pub use storage::{Effect, FlushBatch, LoadedBoard, PageChanges, Snapshot, SnapshotCause, StorageOutcome};
+pub use storage::{
+    Effect, FlushBatch, LoadedBoard, PageChanges, Snapshot, SnapshotCause, StorageOutcome,
+};
 pub use time::Timestamp;
 pub use user_session::{UserSessionRecord, UserSessionStatus};

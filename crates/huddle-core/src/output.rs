@@ -188,7 +188,11 @@ impl SessionState {
         use SessionState::*;
         matches!(
             (from, to),
-            (Created, Active) | (Active, Idle) | (Idle, Active) | (Idle, Archived) | (Created, Archived)
+            (Created, Active)
+                | (Active, Idle)
+                | (Idle, Active)
+                | (Idle, Archived)
+                | (Created, Archived)
         )
     }
 }

@@ -23,7 +23,11 @@ impl Pages {
     /// Applies one mutation. Returns the change in payload bytes held.
     pub fn apply(&mut self, mutation: &Mutation) -> isize {
         match mutation {
-            Mutation::Upsert { page, element, data } => {
+            Mutation::Upsert {
+                page,
+                element,
+                data,
+            } => {
                 let elements = match self.0.get_mut(page) {
                     Some(e) => e,
                     None => self.0.entry(page.clone()).or_default(),
@@ -32,7 +36,9 @@ impl Pages {
                 data.len() as isize - old.map_or(0, |p| p.len() as isize)
             }
             Mutation::Delete { page, element } => {
-                let Some(elements) = self.0.get_mut(page) else { return 0 };
+                let Some(elements) = self.0.get_mut(page) else {
+                    return 0;
+                };
                 let old = elements.swap_remove(element);
                 if elements.is_empty() {
                     self.0.swap_remove(page);
@@ -64,7 +70,11 @@ impl Pages {
 
     /// Sum of all payload sizes.
     pub fn payload_bytes(&self) -> usize {
-        self.0.values().flat_map(IndexMap::values).map(Payload::len).sum()
+        self.0
+            .values()
+            .flat_map(IndexMap::values)
+            .map(Payload::len)
+            .sum()
     }
 
     /// True if there are no elements.
@@ -76,7 +86,11 @@ impl Pages {
     pub fn from_elements(items: impl IntoIterator<Item = (PageId, ElementId, Payload)>) -> Self {
         let mut pages = Pages::new();
         for (page, element, data) in items {
-            pages.apply(&Mutation::Upsert { page, element, data });
+            pages.apply(&Mutation::Upsert {
+                page,
+                element,
+                data,
+            });
         }
         pages
     }

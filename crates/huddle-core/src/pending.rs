@@ -28,7 +28,10 @@ impl PendingSet {
             Some(w) => w,
             None => self.pages.entry(page.clone()).or_default(),
         };
-        if writes.insert(mutation.element().clone(), mutation.data().cloned()).is_none() {
+        if writes
+            .insert(mutation.element().clone(), mutation.data().cloned())
+            .is_none()
+        {
             self.elements += 1;
         }
     }
@@ -58,7 +61,11 @@ impl PendingSet {
                 (page, changes)
             })
             .collect();
-        FlushBatch { first_seq, through, pages }
+        FlushBatch {
+            first_seq,
+            through,
+            pages,
+        }
     }
 
     /// Puts back the writes of a failed flush, under any newer writes.
@@ -85,7 +92,11 @@ mod tests {
     use super::*;
 
     fn up(p: &str, e: &str, d: &str) -> Mutation {
-        Mutation::Upsert { page: p.into(), element: e.into(), data: d.into() }
+        Mutation::Upsert {
+            page: p.into(),
+            element: e.into(),
+            data: d.into(),
+        }
     }
 
     #[test]
@@ -94,7 +105,10 @@ mod tests {
         s.record(&up("p1", "a", "1"));
         s.record(&up("p2", "b", "2"));
         s.record(&up("p1", "a", "3"));
-        s.record(&Mutation::Delete { page: "p2".into(), element: "b".into() });
+        s.record(&Mutation::Delete {
+            page: "p2".into(),
+            element: "b".into(),
+        });
         assert_eq!(s.len(), 2);
         let b = s.take(1, 4);
         assert!(s.is_empty());
@@ -114,7 +128,11 @@ mod tests {
         s.restore(&failed);
         assert_eq!(s.len(), 2);
         let b = s.take(1, 3);
-        let ups: Vec<_> = b.pages["p"].upserts.iter().map(|(e, d)| (e.as_str().to_owned(), d.clone())).collect();
+        let ups: Vec<_> = b.pages["p"]
+            .upserts
+            .iter()
+            .map(|(e, d)| (e.as_str().to_owned(), d.clone()))
+            .collect();
         assert!(ups.contains(&("a".to_owned(), Payload::from("new"))));
         assert!(ups.contains(&("b".to_owned(), Payload::from("old"))));
     }

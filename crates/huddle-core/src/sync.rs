@@ -13,8 +13,13 @@ use crate::output::{FullSyncReason, Sync};
 ///   gives an empty delta).
 pub(crate) fn sync_for(board: &Board, last_sequence: Option<u64>, threshold: u64) -> Sync {
     let current = board.committed;
-    let full = |reason| Sync::Full { reason, pages: board.pages.clone() };
-    let Some(last) = last_sequence else { return full(FullSyncReason::Initial) };
+    let full = |reason| Sync::Full {
+        reason,
+        pages: board.pages.clone(),
+    };
+    let Some(last) = last_sequence else {
+        return full(FullSyncReason::Initial);
+    };
     if last > current {
         return full(FullSyncReason::Ahead);
     }

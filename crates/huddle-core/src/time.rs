@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 /// Hosts build it from their wall clock (`SystemTime`) or from a virtual
 /// clock in tests. The engine treats a `now` that goes backwards as "no time
 /// passed" (see [`crate::Engine`]), so a host need not guarantee monotonicity.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(u64);
 
@@ -87,11 +89,23 @@ mod tests {
 
     #[test]
     fn arithmetic_saturates() {
-        assert_eq!(Timestamp::MAX.saturating_add(Duration::from_secs(1)), Timestamp::MAX);
-        assert_eq!(Timestamp::EPOCH.saturating_sub(Duration::from_secs(1)), Timestamp::EPOCH);
+        assert_eq!(
+            Timestamp::MAX.saturating_add(Duration::from_secs(1)),
+            Timestamp::MAX
+        );
+        assert_eq!(
+            Timestamp::EPOCH.saturating_sub(Duration::from_secs(1)),
+            Timestamp::EPOCH
+        );
         let t = Timestamp::from_millis(5);
-        assert_eq!(Timestamp::EPOCH.saturating_duration_since(t), Duration::ZERO);
-        assert_eq!(t.saturating_duration_since(Timestamp::EPOCH), Duration::from_millis(5));
+        assert_eq!(
+            Timestamp::EPOCH.saturating_duration_since(t),
+            Duration::ZERO
+        );
+        assert_eq!(
+            t.saturating_duration_since(Timestamp::EPOCH),
+            Duration::from_millis(5)
+        );
         assert_eq!(t.saturating_add(Duration::MAX), Timestamp::MAX);
     }
 
@@ -99,8 +113,14 @@ mod tests {
     fn formats_rfc3339_utc() {
         assert_eq!(Timestamp::EPOCH.to_string(), "1970-01-01T00:00:00.000Z");
         // 2000-02-29T12:34:56.789Z, a leap day.
-        assert_eq!(Timestamp::from_millis(951_827_696_789).to_string(), "2000-02-29T12:34:56.789Z");
-        assert_eq!(Timestamp::from_millis(1_795_404_605_123).to_string(), "2026-11-23T03:30:05.123Z");
+        assert_eq!(
+            Timestamp::from_millis(951_827_696_789).to_string(),
+            "2000-02-29T12:34:56.789Z"
+        );
+        assert_eq!(
+            Timestamp::from_millis(1_795_404_605_123).to_string(),
+            "2026-11-23T03:30:05.123Z"
+        );
         // Never panics, even at the end of time.
         assert!(!Timestamp::MAX.to_string().is_empty());
     }

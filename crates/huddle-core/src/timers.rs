@@ -100,8 +100,14 @@ mod tests {
         t.arm(Timestamp::from_millis(10), TimerKey::Retry(b.clone()));
         assert_eq!(t.next_deadline(), Some(Timestamp::from_millis(10)));
         assert!(t.pop_due(Timestamp::from_millis(9)).is_none());
-        assert_eq!(t.pop_due(Timestamp::from_millis(10)), Some((h, TimerKey::Autosave(b.clone()))));
-        assert!(matches!(t.pop_due(Timestamp::from_millis(10)), Some((_, TimerKey::Retry(_)))));
+        assert_eq!(
+            t.pop_due(Timestamp::from_millis(10)),
+            Some((h, TimerKey::Autosave(b.clone())))
+        );
+        assert!(matches!(
+            t.pop_due(Timestamp::from_millis(10)),
+            Some((_, TimerKey::Retry(_)))
+        ));
         assert!(t.pop_due(Timestamp::from_millis(10)).is_none());
         assert_eq!(t.len(), 1);
     }

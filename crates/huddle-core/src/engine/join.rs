@@ -22,9 +22,17 @@ pub(crate) fn set_state(board: &mut Board, io: &mut Io, to: SessionState) {
     if from == to {
         return;
     }
-    debug_assert!(SessionState::is_legal_transition(from, to), "{from:?} -> {to:?}");
+    debug_assert!(
+        SessionState::is_legal_transition(from, to),
+        "{from:?} -> {to:?}"
+    );
     board.state = to;
-    io.event(EngineEvent::StateChanged { board: board.id.clone(), from, to, kind: board.kind });
+    io.event(EngineEvent::StateChanged {
+        board: board.id.clone(),
+        from,
+        to,
+        kind: board.kind,
+    });
 }
 
 fn check_id(s: &str, max: usize, field: Field) -> Result<(), JoinError> {
@@ -45,7 +53,12 @@ impl Engine {
     ///
     /// Errors (nothing changes): the connection already joined, a malformed
     /// id or display name, or a full room.
-    pub fn join(&mut self, now: Timestamp, conn: ConnId, request: JoinRequest) -> Result<(), JoinError> {
+    pub fn join(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        request: JoinRequest,
+    ) -> Result<(), JoinError> {
         let now = self.tick(now);
         if let Some(existing) = self.conns.get(&conn) {
             let board = match existing {
@@ -57,12 +70,23 @@ impl Engine {
         let limits = &self.config.limits;
         check_id(request.board.as_str(), limits.max_id_bytes, Field::Board)?;
         check_id(request.user.as_str(), limits.max_id_bytes, Field::User)?;
-        check_id(&request.display_name, limits.max_display_name_bytes, Field::DisplayName)?;
+        check_id(
+            &request.display_name,
+            limits.max_display_name_bytes,
+            Field::DisplayName,
+        )?;
 
         let Some(board) = self.boards.get_mut(request.board.as_str()) else {
-            let kind = request.session_type.unwrap_or(self.config.default_session_type);
+            let kind = request
+                .session_type
+                .unwrap_or(self.config.default_session_type);
             let id = request.board.clone();
-            let load = self.io.effect(&id, EffectKind::Load, |eid| Effect::LoadBoard { id: eid, board: id.clone() });
+            let load = self
+                .io
+                .effect(&id, EffectKind::Load, |eid| Effect::LoadBoard {
+                    id: eid,
+                    board: id.clone(),
+                });
             let mut board = Board::new(id.clone(), kind, load, now, &self.config);
             board.waiting_joins.push((conn, request));
             self.boards.insert(id.clone(), board);
@@ -79,13 +103,21 @@ impl Engine {
     }
 
     /// Admits a join to a loaded board.
-    pub(crate) fn admit(&mut self, now: Timestamp, conn: ConnId, request: JoinRequest) -> Result<(), JoinError> {
+    pub(crate) fn admit(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        request: JoinRequest,
+    ) -> Result<(), JoinError> {
         let Some(board) = self.boards.get(request.board.as_str()) else {
             return Err(JoinError::BoardNotFound(request.board));
         };
         let max = self.config.limits.max_participants;
         if !board.participants.contains_key(&request.user) && board.participants.len() >= max {
-            return Err(JoinError::RoomFull { board: board.id.clone(), max });
+            return Err(JoinError::RoomFull {
+                board: board.id.clone(),
+                max,
+            });
         }
         // Accepted: from here on nothing can fail.
         let session_id = self.next_session_id();
@@ -101,10 +133,26 @@ impl Engine {
                 p.info.color
             }
             None => {
-                let color = config.color_policy.pick(board.participants.values().map(|p| p.info.color));
-                let info = ParticipantInfo { user: request.user.clone(), display_name: request.display_name.clone(), color };
-                board.broadcast(None, &Notice::ParticipantJoined(info.clone()), &mut |c, n| io.notify(c, n));
-                board.participants.insert(request.user.clone(), Participant { info, conns: smallvec![conn] });
+                let color = config
+                    .color_policy
+                    .pick(board.participants.values().map(|p| p.info.color));
+                let info = ParticipantInfo {
+                    user: request.user.clone(),
+                    display_name: request.display_name.clone(),
+                    color,
+                };
+                board.broadcast(
+                    None,
+                    &Notice::ParticipantJoined(info.clone()),
+                    &mut |c, n| io.notify(c, n),
+                );
+                board.participants.insert(
+                    request.user.clone(),
+                    Participant {
+                        info,
+                        conns: smallvec![conn],
+                    },
+                );
                 color
             }
         };
@@ -134,7 +182,10 @@ impl Engine {
             status: UserSessionStatus::Active,
             client_info: request.client_info.clone(),
         };
-        let inactivity = io.timers.arm(now.saturating_add(config.inactivity_timeout), TimerKey::Inactivity(conn));
+        let inactivity = io.timers.arm(
+            now.saturating_add(config.inactivity_timeout),
+            TimerKey::Inactivity(conn),
+        );
         let joined = Joined {
             session_id,
             board: board.id.clone(),
@@ -146,7 +197,11 @@ impl Engine {
         };
         io.notify(conn, Notice::Joined(Box::new(joined)));
         io.event(EngineEvent::UserSessionStarted(record.clone()));
-        let live = LiveSession { record, inactivity: Some(inactivity), presence: Presence::default() };
+        let live = LiveSession {
+            record,
+            inactivity: Some(inactivity),
+            presence: Presence::default(),
+        };
         self.conns.insert(conn, Conn::Live(Box::new(live)));
         Ok(())
     }
@@ -200,8 +255,15 @@ impl Engine {
 
     /// Ends a live user session with `status`; the participant leaves with
     /// its last session, and the board goes idle with its last participant.
-    pub(crate) fn end_user_session(&mut self, now: Timestamp, conn: ConnId, status: UserSessionStatus) {
-        let Some(Conn::Live(mut live)) = self.conns.remove(&conn) else { return };
+    pub(crate) fn end_user_session(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        status: UserSessionStatus,
+    ) {
+        let Some(Conn::Live(mut live)) = self.conns.remove(&conn) else {
+            return;
+        };
         let io = &mut self.io;
         io.timers.cancel_slot(&mut live.inactivity);
         io.timers.cancel_slot(&mut live.presence.timer);
@@ -210,7 +272,12 @@ impl Engine {
         let board_id = live.record.board_id.clone();
 
         if status == UserSessionStatus::Timeout {
-            io.notify(conn, Notice::SessionTimeout { board: board_id.clone() });
+            io.notify(
+                conn,
+                Notice::SessionTimeout {
+                    board: board_id.clone(),
+                },
+            );
             self.conns.insert(conn, Conn::Expired(board_id.clone()));
         }
         if let Some(board) = self.boards.get_mut(&board_id) {
@@ -221,18 +288,31 @@ impl Engine {
 }
 
 /// Removes a connection from its board's participants.
-fn leave_board(config: &Config, board: &mut Board, io: &mut Io, now: Timestamp, conn: ConnId, record: &UserSessionRecord) {
+fn leave_board(
+    config: &Config,
+    board: &mut Board,
+    io: &mut Io,
+    now: Timestamp,
+    conn: ConnId,
+    record: &UserSessionRecord,
+) {
     board.conns.shift_remove(&conn);
-    let Some(p) = board.participants.get_mut(&record.user_id) else { return };
+    let Some(p) = board.participants.get_mut(&record.user_id) else {
+        return;
+    };
     p.conns.retain(|c| *c != conn);
     if !p.conns.is_empty() {
         return;
     }
-    let Some(gone) = board.participants.shift_remove(&record.user_id) else { return };
+    let Some(gone) = board.participants.shift_remove(&record.user_id) else {
+        return;
+    };
     if board.phase != Phase::Ready {
         return; // closing: everyone is told `session_closed` instead
     }
-    board.broadcast(None, &Notice::ParticipantLeft(gone.info), &mut |c, n| io.notify(c, n));
+    board.broadcast(None, &Notice::ParticipantLeft(gone.info), &mut |c, n| {
+        io.notify(c, n)
+    });
     if board.changed_since_snapshot() {
         super::storage::take_snapshot(board, io, now, SnapshotCause::OnDisconnect, None);
     }

@@ -53,7 +53,12 @@ impl Io {
     }
 
     /// Emits an effect built around a fresh id and remembers it.
-    pub(crate) fn effect(&mut self, board: &BoardId, kind: EffectKind, build: impl FnOnce(EffectId) -> Effect) -> EffectId {
+    pub(crate) fn effect(
+        &mut self,
+        board: &BoardId,
+        kind: EffectKind,
+        build: impl FnOnce(EffectId) -> Effect,
+    ) -> EffectId {
         self.next_effect += 1;
         let id = EffectId(self.next_effect);
         self.effects.insert(id, (board.clone(), kind));
@@ -192,7 +197,10 @@ impl Engine {
 
     /// A board session in memory, if any (sessions being closed are gone).
     pub fn session(&self, board: &str) -> Option<SessionInfo> {
-        let b = self.boards.get(board).filter(|b| b.phase != Phase::Closing)?;
+        let b = self
+            .boards
+            .get(board)
+            .filter(|b| b.phase != Phase::Closing)?;
         Some(SessionInfo {
             board: b.id.clone(),
             state: b.state,
@@ -213,7 +221,10 @@ impl Engine {
 
     /// The board's elements as clients see them (at `session().sequence`).
     pub fn pages(&self, board: &str) -> Option<&Pages> {
-        self.boards.get(board).filter(|b| b.phase == Phase::Ready).map(|b| &b.pages)
+        self.boards
+            .get(board)
+            .filter(|b| b.phase == Phase::Ready)
+            .map(|b| &b.pages)
     }
 
     /// Boards in memory, in the order their sessions opened (a host shutting

@@ -67,20 +67,35 @@ impl Engine {
             let acked = sequence <= board.committed;
             if acked {
                 self.io.notify(conn, Notice::Ack { batch, sequence });
-            } else if let Some(b) = board.log.batches.iter_mut().find(|b| b.user == user && b.batch == batch) {
+            } else if let Some(b) = board
+                .log
+                .batches
+                .iter_mut()
+                .find(|b| b.user == user && b.batch == batch)
+            {
                 if b.origin != conn && !b.waiters.contains(&conn) {
                     b.waiters.push(conn);
                 }
             }
-            return Ok(Accepted { sequence, duplicate: true, acked });
+            return Ok(Accepted {
+                sequence,
+                duplicate: true,
+                acked,
+            });
         }
 
         let n = mutations.len() as u64;
         let pending = board.pending_mutations();
         if pending.saturating_add(n) > config.limits.max_pending_per_board {
-            return Err(MutateError::Backpressure { pending, max: config.limits.max_pending_per_board });
+            return Err(MutateError::Backpressure {
+                pending,
+                max: config.limits.max_pending_per_board,
+            });
         }
-        let last = board.assigned.checked_add(n).ok_or(MutateError::SequenceExhausted)?;
+        let last = board
+            .assigned
+            .checked_add(n)
+            .ok_or(MutateError::SequenceExhausted)?;
 
         // Accepted: from here on nothing can fail.
         live.record.last_activity = now;
@@ -88,7 +103,13 @@ impl Engine {
         let events: Arc<[Event]> = mutations
             .into_iter()
             .zip(first..)
-            .map(|(mutation, seq)| Event { seq, author: user.clone(), batch: batch.clone(), at: now, mutation })
+            .map(|(mutation, seq)| Event {
+                seq,
+                author: user.clone(),
+                batch: batch.clone(),
+                at: now,
+                mutation,
+            })
             .collect();
         board.assigned = last;
         board.dedup.remember(&user, &batch, last);
@@ -109,13 +130,25 @@ impl Engine {
             }
             Durability::AckOnApply => {
                 board.commit(&events);
-                io.notify(conn, Notice::Ack { batch, sequence: last });
-                board.broadcast(Some(conn), &Notice::Events(events), &mut |c, n| io.notify(c, n));
+                io.notify(
+                    conn,
+                    Notice::Ack {
+                        batch,
+                        sequence: last,
+                    },
+                );
+                board.broadcast(Some(conn), &Notice::Events(events), &mut |c, n| {
+                    io.notify(c, n)
+                });
                 true
             }
         };
         start_append(board, io);
-        Ok(Accepted { sequence: last, duplicate: false, acked })
+        Ok(Accepted {
+            sequence: last,
+            duplicate: false,
+            acked,
+        })
     }
 }
 
@@ -123,24 +156,40 @@ fn validate(config: &Config, batch: &BatchId, mutations: &[Mutation]) -> Result<
     let limits = &config.limits;
     let bad_id = |s: &str| s.is_empty() || s.len() > limits.max_id_bytes;
     if bad_id(batch.as_str()) {
-        return Err(MutateError::InvalidField { field: Field::Batch, index: 0 });
+        return Err(MutateError::InvalidField {
+            field: Field::Batch,
+            index: 0,
+        });
     }
     if mutations.is_empty() {
         return Err(MutateError::EmptyBatch);
     }
     if mutations.len() > limits.max_batch_len {
-        return Err(MutateError::BatchTooLong { len: mutations.len(), max: limits.max_batch_len });
+        return Err(MutateError::BatchTooLong {
+            len: mutations.len(),
+            max: limits.max_batch_len,
+        });
     }
     for (index, m) in mutations.iter().enumerate() {
         if bad_id(m.page().as_str()) {
-            return Err(MutateError::InvalidField { field: Field::Page, index });
+            return Err(MutateError::InvalidField {
+                field: Field::Page,
+                index,
+            });
         }
         if bad_id(m.element().as_str()) {
-            return Err(MutateError::InvalidField { field: Field::Element, index });
+            return Err(MutateError::InvalidField {
+                field: Field::Element,
+                index,
+            });
         }
         if let Some(data) = m.data() {
             if data.len() > limits.max_payload_bytes {
-                return Err(MutateError::PayloadTooLarge { index, len: data.len(), max: limits.max_payload_bytes });
+                return Err(MutateError::PayloadTooLarge {
+                    index,
+                    len: data.len(),
+                    max: limits.max_payload_bytes,
+                });
             }
         }
     }
@@ -155,7 +204,10 @@ pub(crate) fn start_append(board: &mut Board, io: &mut Io) {
     }
     let queued = std::mem::take(&mut board.log.queued);
     let events: Arc<[Event]> = if queued.len() == 1 {
-        queued.into_iter().next().unwrap_or_else(|| Arc::from(Vec::new()))
+        queued
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Arc::from(Vec::new()))
     } else {
         queued.iter().flat_map(|b| b.iter().cloned()).collect()
     };
@@ -166,30 +218,53 @@ pub(crate) fn start_append(board: &mut Board, io: &mut Io) {
 pub(crate) fn send_append(board: &mut Board, io: &mut Io, events: Arc<[Event]>) {
     let id = board.id.clone();
     let effect_events = events.clone();
-    let eid = io.effect(&id, EffectKind::Append, |eid| Effect::AppendEvents { id: eid, board: id.clone(), events: effect_events });
+    let eid = io.effect(&id, EffectKind::Append, |eid| Effect::AppendEvents {
+        id: eid,
+        board: id.clone(),
+        events: effect_events,
+    });
     board.log.in_flight = Some((eid, events));
 }
 
 /// The store confirmed the in-flight append: advance `durable`, commit the
 /// batches it completes (`AckOnStore`), and send what queued meanwhile.
 pub(crate) fn append_stored(board: &mut Board, io: &mut Io) {
-    let Some((_, events)) = board.log.in_flight.take() else { return };
+    let Some((_, events)) = board.log.in_flight.take() else {
+        return;
+    };
     for event in events.iter() {
         if event.seq > board.durable {
             board.pending.record(&event.mutation);
             board.durable = event.seq;
         }
     }
-    while board.log.batches.front().is_some_and(|b| b.last_seq() <= board.durable) {
-        let Some(b) = board.log.batches.pop_front() else { break };
+    while board
+        .log
+        .batches
+        .front()
+        .is_some_and(|b| b.last_seq() <= board.durable)
+    {
+        let Some(b) = board.log.batches.pop_front() else {
+            break;
+        };
         board.commit(&b.events);
         let sequence = b.last_seq();
         for conn in std::iter::once(b.origin).chain(b.waiters.iter().copied()) {
             if board.conns.contains(&conn) {
-                io.notify(conn, Notice::Ack { batch: b.batch.clone(), sequence });
+                io.notify(
+                    conn,
+                    Notice::Ack {
+                        batch: b.batch.clone(),
+                        sequence,
+                    },
+                );
             }
         }
-        board.broadcast(Some(b.origin), &Notice::Events(b.events.clone()), &mut |c, n| io.notify(c, n));
+        board.broadcast(
+            Some(b.origin),
+            &Notice::Events(b.events.clone()),
+            &mut |c, n| io.notify(c, n),
+        );
         io.event(EngineEvent::BatchDurable {
             board: board.id.clone(),
             user: b.user,

@@ -13,7 +13,13 @@ use crate::timers::{TimerHandle, TimerKey};
 impl Engine {
     /// A cursor move. Counts as activity. Broadcast to the board's other
     /// connections at most once per `presence_interval`.
-    pub fn update_presence(&mut self, now: Timestamp, conn: ConnId, x: f64, y: f64) -> Result<(), PresenceError> {
+    pub fn update_presence(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        x: f64,
+        y: f64,
+    ) -> Result<(), PresenceError> {
         let now = self.tick(now);
         let live = match self.conns.get_mut(&conn) {
             Some(Conn::Live(live)) => live,
@@ -30,7 +36,11 @@ impl Engine {
             Some(sent) if now < sent.saturating_add(interval) => {
                 presence.pending = Some((x, y));
                 if presence.timer.is_none() {
-                    presence.timer = Some(self.io.timers.arm(sent.saturating_add(interval), TimerKey::Presence(conn)));
+                    presence.timer = Some(
+                        self.io
+                            .timers
+                            .arm(sent.saturating_add(interval), TimerKey::Presence(conn)),
+                    );
                 }
             }
             _ => {
@@ -39,25 +49,38 @@ impl Engine {
                 let (board, user) = (live.record.board_id.clone(), live.record.user_id.clone());
                 if let Some(b) = self.boards.get(&board) {
                     let io = &mut self.io;
-                    b.broadcast(Some(conn), &Notice::Cursor { user, x, y }, &mut |c, n| io.notify(c, n));
+                    b.broadcast(Some(conn), &Notice::Cursor { user, x, y }, &mut |c, n| {
+                        io.notify(c, n)
+                    });
                 }
             }
         }
         Ok(())
     }
 
-    pub(crate) fn send_pending_cursor(&mut self, now: Timestamp, conn: ConnId, handle: TimerHandle) {
-        let Some(Conn::Live(live)) = self.conns.get_mut(&conn) else { return };
+    pub(crate) fn send_pending_cursor(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        handle: TimerHandle,
+    ) {
+        let Some(Conn::Live(live)) = self.conns.get_mut(&conn) else {
+            return;
+        };
         if live.presence.timer != Some(handle) {
             return;
         }
         live.presence.timer = None;
-        let Some((x, y)) = live.presence.pending.take() else { return };
+        let Some((x, y)) = live.presence.pending.take() else {
+            return;
+        };
         live.presence.last_sent = Some(now);
         let (board, user) = (live.record.board_id.clone(), live.record.user_id.clone());
         if let Some(b) = self.boards.get(&board) {
             let io = &mut self.io;
-            b.broadcast(Some(conn), &Notice::Cursor { user, x, y }, &mut |c, n| io.notify(c, n));
+            b.broadcast(Some(conn), &Notice::Cursor { user, x, y }, &mut |c, n| {
+                io.notify(c, n)
+            });
         }
     }
 }

@@ -22,16 +22,28 @@ impl Engine {
     /// Every effect gets exactly one report. A report for an unknown,
     /// already reported or superseded effect, or one that does not fit the
     /// effect, is refused with [`ConfirmError`] and changes nothing.
-    pub fn handle_storage(&mut self, now: Timestamp, effect: EffectId, outcome: StorageOutcome) -> Result<(), ConfirmError> {
+    pub fn handle_storage(
+        &mut self,
+        now: Timestamp,
+        effect: EffectId,
+        outcome: StorageOutcome,
+    ) -> Result<(), ConfirmError> {
         let now = self.tick(now);
         let Some((board_id, kind)) = self.io.effects.get(&effect).cloned() else {
             return Err(ConfirmError::UnknownEffect(effect));
         };
         let fits = matches!(
             (kind, &outcome),
-            (EffectKind::Load, StorageOutcome::Loaded(_) | StorageOutcome::NotFound | StorageOutcome::Failed(_))
-                | (EffectKind::Append | EffectKind::Flush | EffectKind::Prune, StorageOutcome::Stored | StorageOutcome::Failed(_))
-                | (EffectKind::Snapshot, StorageOutcome::SnapshotStored(_) | StorageOutcome::Failed(_))
+            (
+                EffectKind::Load,
+                StorageOutcome::Loaded(_) | StorageOutcome::NotFound | StorageOutcome::Failed(_)
+            ) | (
+                EffectKind::Append | EffectKind::Flush | EffectKind::Prune,
+                StorageOutcome::Stored | StorageOutcome::Failed(_)
+            ) | (
+                EffectKind::Snapshot,
+                StorageOutcome::SnapshotStored(_) | StorageOutcome::Failed(_)
+            )
         );
         if !fits {
             return Err(ConfirmError::MismatchedOutcome(effect));
@@ -43,10 +55,15 @@ impl Engine {
             EffectKind::Flush => self.on_flush(now, &board_id, effect, outcome),
             EffectKind::Snapshot => self.on_snapshot(now, &board_id, effect, outcome),
             EffectKind::Prune => {
-                if let Some(board) = self.boards.get_mut(&board_id).filter(|b| b.prune == Some(effect)) {
+                if let Some(board) = self
+                    .boards
+                    .get_mut(&board_id)
+                    .filter(|b| b.prune == Some(effect))
+                {
                     board.prune = None;
                     if outcome == StorageOutcome::Stored {
-                        board.snapshot_count = board.snapshot_count.min(self.config.snapshot_retention);
+                        board.snapshot_count =
+                            board.snapshot_count.min(self.config.snapshot_retention);
                     }
                 }
             }
@@ -60,7 +77,10 @@ impl Engine {
     /// pending: nothing to do.
     pub fn flush_pending(&mut self, now: Timestamp, board: &str) -> Result<(), BoardError> {
         self.tick(now);
-        let b = self.boards.get_mut(board).ok_or_else(|| BoardError::BoardNotFound(board.into()))?;
+        let b = self
+            .boards
+            .get_mut(board)
+            .ok_or_else(|| BoardError::BoardNotFound(board.into()))?;
         if b.phase != Phase::Ready {
             return Err(BoardError::Busy(b.id.clone()));
         }
@@ -75,7 +95,10 @@ impl Engine {
     /// opens a fresh session from storage.
     pub fn close_session(&mut self, now: Timestamp, board: &str) -> Result<(), BoardError> {
         let now = self.tick(now);
-        let b = self.boards.get_mut(board).ok_or_else(|| BoardError::BoardNotFound(board.into()))?;
+        let b = self
+            .boards
+            .get_mut(board)
+            .ok_or_else(|| BoardError::BoardNotFound(board.into()))?;
         if b.phase != Phase::Ready {
             return Err(BoardError::Busy(b.id.clone()));
         }
@@ -86,7 +109,8 @@ impl Engine {
         let id = b.id.clone();
         let conns: Vec<ConnId> = b.conns.iter().copied().collect();
         for conn in conns {
-            self.io.notify(conn, Notice::SessionClosed { board: id.clone() });
+            self.io
+                .notify(conn, Notice::SessionClosed { board: id.clone() });
             self.end_user_session(now, conn, UserSessionStatus::Ended);
         }
         if let Some(b) = self.boards.get_mut(board) {
@@ -106,15 +130,28 @@ impl Engine {
             Some(Conn::Expired(_)) => return Err(SessionError::SessionExpired),
             _ => return Err(SessionError::NotJoined),
         };
-        let board = self.boards.get_mut(&live.record.board_id).ok_or(SessionError::NotJoined)?;
+        let board = self
+            .boards
+            .get_mut(&live.record.board_id)
+            .ok_or(SessionError::NotJoined)?;
         live.record.last_activity = now;
         start_flush(board, &mut self.io);
         take_snapshot(board, &mut self.io, now, SnapshotCause::Manual, Some(conn));
         Ok(())
     }
 
-    fn on_load(&mut self, now: Timestamp, board_id: &BoardId, effect: EffectId, outcome: StorageOutcome) {
-        let Some(board) = self.boards.get_mut(board_id).filter(|b| b.phase == Phase::Loading(effect)) else {
+    fn on_load(
+        &mut self,
+        now: Timestamp,
+        board_id: &BoardId,
+        effect: EffectId,
+        outcome: StorageOutcome,
+    ) {
+        let Some(board) = self
+            .boards
+            .get_mut(board_id)
+            .filter(|b| b.phase == Phase::Loading(effect))
+        else {
             return;
         };
         let loaded = match outcome {
@@ -124,16 +161,25 @@ impl Engine {
                 return self.fail_load(board_id, error, SessionEnd::NotFound);
             }
             StorageOutcome::Failed(reason) => {
-                let error = JoinError::LoadFailed { board: board_id.clone(), reason: reason.clone() };
+                let error = JoinError::LoadFailed {
+                    board: board_id.clone(),
+                    reason: reason.clone(),
+                };
                 return self.fail_load(board_id, error, SessionEnd::LoadFailed(reason));
             }
             _ => return,
         };
         if let Err(reason) = install(board, *loaded) {
-            let error = JoinError::LoadFailed { board: board_id.clone(), reason: reason.clone() };
+            let error = JoinError::LoadFailed {
+                board: board_id.clone(),
+                reason: reason.clone(),
+            };
             return self.fail_load(board_id, error, SessionEnd::LoadFailed(reason));
         }
-        let at = board.created_at.saturating_add(self.config.idle_timeout(board.kind)).max(now);
+        let at = board
+            .created_at
+            .saturating_add(self.config.idle_timeout(board.kind))
+            .max(now);
         board.idle_timer = Some(self.io.timers.arm(at, TimerKey::Idle(board_id.clone())));
         board.idle_since = Some(board.created_at);
         let joins = std::mem::take(&mut board.waiting_joins);
@@ -141,24 +187,51 @@ impl Engine {
             self.conns.remove(&conn);
             let board = request.board.clone();
             if let Err(e) = self.admit(now, conn, request) {
-                self.io.notify(conn, Notice::JoinFailed { board, code: e.code(), message: e.to_string() });
+                self.io.notify(
+                    conn,
+                    Notice::JoinFailed {
+                        board,
+                        code: e.code(),
+                        message: e.to_string(),
+                    },
+                );
             }
         }
     }
 
     fn fail_load(&mut self, board_id: &BoardId, error: JoinError, reason: SessionEnd) {
-        let Some(board) = self.boards.shift_remove(board_id) else { return };
+        let Some(board) = self.boards.shift_remove(board_id) else {
+            return;
+        };
         for (conn, _) in board.waiting_joins {
             self.conns.remove(&conn);
-            self.io.notify(conn, Notice::JoinFailed { board: board_id.clone(), code: error.code(), message: error.to_string() });
+            self.io.notify(
+                conn,
+                Notice::JoinFailed {
+                    board: board_id.clone(),
+                    code: error.code(),
+                    message: error.to_string(),
+                },
+            );
         }
-        self.io.event(EngineEvent::SessionEnded { board: board_id.clone(), reason });
+        self.io.event(EngineEvent::SessionEnded {
+            board: board_id.clone(),
+            reason,
+        });
     }
 
-    fn on_append(&mut self, now: Timestamp, board_id: &BoardId, effect: EffectId, outcome: StorageOutcome) {
+    fn on_append(
+        &mut self,
+        now: Timestamp,
+        board_id: &BoardId,
+        effect: EffectId,
+        outcome: StorageOutcome,
+    ) {
         let config = &self.config;
         let io = &mut self.io;
-        let Some(board) = self.boards.get_mut(board_id) else { return };
+        let Some(board) = self.boards.get_mut(board_id) else {
+            return;
+        };
         if board.log.in_flight.as_ref().map(|(id, _)| *id) != Some(effect) {
             return;
         }
@@ -179,11 +252,21 @@ impl Engine {
         self.advance_drain(now, board_id);
     }
 
-    fn on_flush(&mut self, now: Timestamp, board_id: &BoardId, effect: EffectId, outcome: StorageOutcome) {
+    fn on_flush(
+        &mut self,
+        now: Timestamp,
+        board_id: &BoardId,
+        effect: EffectId,
+        outcome: StorageOutcome,
+    ) {
         let config = &self.config;
         let io = &mut self.io;
-        let Some(board) = self.boards.get_mut(board_id) else { return };
-        let Some((_, batch)) = board.flush.take_if(|(id, _)| *id == effect) else { return };
+        let Some(board) = self.boards.get_mut(board_id) else {
+            return;
+        };
+        let Some((_, batch)) = board.flush.take_if(|(id, _)| *id == effect) else {
+            return;
+        };
         match outcome {
             StorageOutcome::Stored => {
                 board.failures = 0;
@@ -203,23 +286,43 @@ impl Engine {
         self.advance_drain(now, board_id);
     }
 
-    fn on_snapshot(&mut self, now: Timestamp, board_id: &BoardId, effect: EffectId, outcome: StorageOutcome) {
+    fn on_snapshot(
+        &mut self,
+        now: Timestamp,
+        board_id: &BoardId,
+        effect: EffectId,
+        outcome: StorageOutcome,
+    ) {
         let config = &self.config;
         let io = &mut self.io;
-        let Some(board) = self.boards.get_mut(board_id) else { return };
-        let Some(pos) = board.snapshot_jobs.iter().position(|j| j.effect == effect) else { return };
+        let Some(board) = self.boards.get_mut(board_id) else {
+            return;
+        };
+        let Some(pos) = board.snapshot_jobs.iter().position(|j| j.effect == effect) else {
+            return;
+        };
         let job = board.snapshot_jobs.remove(pos);
         match outcome {
             StorageOutcome::SnapshotStored(id) => {
                 board.failures = 0;
                 board.snapshot_count = board.snapshot_count.saturating_add(1);
-                board.snapshot_stored_version = board.snapshot_stored_version.max(Some(job.version));
-                let info = SnapshotInfo { id, version: job.version, created_at: job.created_at, created_by: job.cause };
+                board.snapshot_stored_version =
+                    board.snapshot_stored_version.max(Some(job.version));
+                let info = SnapshotInfo {
+                    id,
+                    version: job.version,
+                    created_at: job.created_at,
+                    created_by: job.cause,
+                };
                 board.broadcast(None, &Notice::Snapshot(info), &mut |c, n| io.notify(c, n));
                 if board.snapshot_count > config.snapshot_retention && board.prune.is_none() {
                     let keep_last = config.snapshot_retention;
                     let id = board.id.clone();
-                    let prune = io.effect(&id, EffectKind::Prune, |eid| Effect::PruneSnapshots { id: eid, board: id.clone(), keep_last });
+                    let prune = io.effect(&id, EffectKind::Prune, |eid| Effect::PruneSnapshots {
+                        id: eid,
+                        board: id.clone(),
+                        keep_last,
+                    });
                     board.prune = Some(prune);
                 }
                 if job.cause == SnapshotCause::Archive {
@@ -230,13 +333,23 @@ impl Engine {
             }
             StorageOutcome::Failed(message) => {
                 if let Some(conn) = job.requester.filter(|c| board.conns.contains(c)) {
-                    io.notify(conn, Notice::SnapshotFailed { code: ErrorCode::Unavailable, message: message.clone() });
+                    io.notify(
+                        conn,
+                        Notice::SnapshotFailed {
+                            code: ErrorCode::Unavailable,
+                            message: message.clone(),
+                        },
+                    );
                 }
                 if job.cause == SnapshotCause::Archive && board.drain.is_some() {
                     schedule_retry(config, board, io, now, message);
                 } else {
                     board.failures = board.failures.saturating_add(1);
-                    io.event(EngineEvent::StorageFailed { board: board.id.clone(), message, attempt: board.failures });
+                    io.event(EngineEvent::StorageFailed {
+                        board: board.id.clone(),
+                        message,
+                        attempt: board.failures,
+                    });
                 }
             }
             _ => {}
@@ -246,7 +359,9 @@ impl Engine {
 
     /// The retry timer of a board fired: re-send what failed.
     pub(crate) fn retry_storage(&mut self, now: Timestamp, board_id: &BoardId) {
-        let Some(board) = self.boards.get_mut(board_id) else { return };
+        let Some(board) = self.boards.get_mut(board_id) else {
+            return;
+        };
         board.retry_timer = None;
         if let Some(events) = board.log.failed.take() {
             send_append(board, &mut self.io, events);
@@ -260,7 +375,9 @@ impl Engine {
     /// Moves an archiving or closing session towards leaving memory: wait
     /// for the log, flush, snapshot (persistent archive), then drop it.
     pub(crate) fn advance_drain(&mut self, now: Timestamp, board_id: &BoardId) {
-        let Some(board) = self.boards.get_mut(board_id) else { return };
+        let Some(board) = self.boards.get_mut(board_id) else {
+            return;
+        };
         let Some(drain) = board.drain else { return };
         if board.retry_timer.is_some() || !board.log.is_idle() || board.flush.is_some() {
             return;
@@ -269,28 +386,56 @@ impl Engine {
             start_flush(board, &mut self.io);
             return;
         }
-        if drain == (Drain::Archive { snapshot_stored: false }) && board.kind == SessionType::Persistent {
-            if !board.snapshot_jobs.iter().any(|j| j.cause == SnapshotCause::Archive) {
+        if drain
+            == (Drain::Archive {
+                snapshot_stored: false,
+            })
+            && board.kind == SessionType::Persistent
+        {
+            if !board
+                .snapshot_jobs
+                .iter()
+                .any(|j| j.cause == SnapshotCause::Archive)
+            {
                 take_snapshot(board, &mut self.io, now, SnapshotCause::Archive, None);
             }
             return;
         }
-        let Some(mut board) = self.boards.shift_remove(board_id) else { return };
-        for slot in [&mut board.idle_timer, &mut board.autosave_timer, &mut board.retry_timer] {
+        let Some(mut board) = self.boards.shift_remove(board_id) else {
+            return;
+        };
+        for slot in [
+            &mut board.idle_timer,
+            &mut board.autosave_timer,
+            &mut board.retry_timer,
+        ] {
             self.io.timers.cancel_slot(slot);
         }
         match drain {
             Drain::Archive { .. } => {
                 crate::engine::join::set_state(&mut board, &mut self.io, SessionState::Archived);
-                self.io.event(EngineEvent::SessionEnded { board: board.id.clone(), reason: SessionEnd::Archived });
+                self.io.event(EngineEvent::SessionEnded {
+                    board: board.id.clone(),
+                    reason: SessionEnd::Archived,
+                });
             }
             Drain::Close => {
-                self.io.event(EngineEvent::SessionEnded { board: board.id.clone(), reason: SessionEnd::Closed });
+                self.io.event(EngineEvent::SessionEnded {
+                    board: board.id.clone(),
+                    reason: SessionEnd::Closed,
+                });
                 for (conn, request) in board.waiting_joins {
                     self.conns.remove(&conn);
                     let board = request.board.clone();
                     if let Err(e) = self.join(now, conn, request) {
-                        self.io.notify(conn, Notice::JoinFailed { board, code: e.code(), message: e.to_string() });
+                        self.io.notify(
+                            conn,
+                            Notice::JoinFailed {
+                                board,
+                                code: e.code(),
+                                message: e.to_string(),
+                            },
+                        );
                     }
                 }
             }
@@ -300,13 +445,32 @@ impl Engine {
 
 /// Installs a loaded board after checking it is consistent.
 fn install(board: &mut Board, loaded: LoadedBoard) -> Result<(), String> {
-    let LoadedBoard { session_type, pages, pages_sequence, events, snapshot_count, last_snapshot_version } = loaded;
-    if let Some(pair) = events.windows(2).find(|w| w[1].seq != w[0].seq.wrapping_add(1)) {
-        return Err(format!("stored events are not contiguous ({} then {})", pair[0].seq, pair[1].seq));
+    let LoadedBoard {
+        session_type,
+        pages,
+        pages_sequence,
+        events,
+        snapshot_count,
+        last_snapshot_version,
+    } = loaded;
+    if let Some(pair) = events
+        .windows(2)
+        .find(|w| w[1].seq != w[0].seq.wrapping_add(1))
+    {
+        return Err(format!(
+            "stored events are not contiguous ({} then {})",
+            pair[0].seq, pair[1].seq
+        ));
     }
     let last = events.last().map_or(pages_sequence, |e| e.seq);
-    if last > pages_sequence && events.first().is_some_and(|e| e.seq > pages_sequence.saturating_add(1)) {
-        return Err(format!("stored events start after the flushed state at {pages_sequence}: events are missing"));
+    if last > pages_sequence
+        && events
+            .first()
+            .is_some_and(|e| e.seq > pages_sequence.saturating_add(1))
+    {
+        return Err(format!(
+            "stored events start after the flushed state at {pages_sequence}: events are missing"
+        ));
     }
     board.kind = session_type.unwrap_or(board.kind);
     board.payload_bytes = pages.payload_bytes();
@@ -352,16 +516,30 @@ pub(crate) fn start_flush(board: &mut Board, io: &mut Io) {
         board.retry_flush = true;
         return;
     }
-    let batch = Arc::new(board.pending.take(board.flushed_through.saturating_add(1), board.durable));
+    let batch = Arc::new(
+        board
+            .pending
+            .take(board.flushed_through.saturating_add(1), board.durable),
+    );
     let id = board.id.clone();
     let effect_batch = batch.clone();
-    let eid = io.effect(&id, EffectKind::Flush, |eid| Effect::Flush { id: eid, board: id.clone(), batch: effect_batch });
+    let eid = io.effect(&id, EffectKind::Flush, |eid| Effect::Flush {
+        id: eid,
+        board: id.clone(),
+        batch: effect_batch,
+    });
     board.flush = Some((eid, batch));
     board.retry_flush = false;
 }
 
 /// Emits a snapshot of the board as clients see it now.
-pub(crate) fn take_snapshot(board: &mut Board, io: &mut Io, now: Timestamp, cause: SnapshotCause, requester: Option<ConnId>) {
+pub(crate) fn take_snapshot(
+    board: &mut Board,
+    io: &mut Io,
+    now: Timestamp,
+    cause: SnapshotCause,
+    requester: Option<ConnId>,
+) {
     let snapshot = Arc::new(Snapshot {
         board: board.id.clone(),
         version: board.committed,
@@ -370,14 +548,32 @@ pub(crate) fn take_snapshot(board: &mut Board, io: &mut Io, now: Timestamp, caus
         created_by: cause,
     });
     let version = snapshot.version;
-    let effect = io.effect(&board.id.clone(), EffectKind::Snapshot, |eid| Effect::StoreSnapshot { id: eid, snapshot });
-    board.snapshot_jobs.push(SnapshotJob { effect, cause, version, created_at: now, requester });
+    let effect = io.effect(&board.id.clone(), EffectKind::Snapshot, |eid| {
+        Effect::StoreSnapshot { id: eid, snapshot }
+    });
+    board.snapshot_jobs.push(SnapshotJob {
+        effect,
+        cause,
+        version,
+        created_at: now,
+        requester,
+    });
 }
 
 /// Counts a failure and arms the board's retry timer with backoff.
-fn schedule_retry(config: &Config, board: &mut Board, io: &mut Io, now: Timestamp, message: String) {
+fn schedule_retry(
+    config: &Config,
+    board: &mut Board,
+    io: &mut Io,
+    now: Timestamp,
+    message: String,
+) {
     board.failures = board.failures.saturating_add(1);
-    io.event(EngineEvent::StorageFailed { board: board.id.clone(), message, attempt: board.failures });
+    io.event(EngineEvent::StorageFailed {
+        board: board.id.clone(),
+        message,
+        attempt: board.failures,
+    });
     if board.retry_timer.is_none() {
         let at = now.saturating_add(config.retry_delay(board.failures));
         board.retry_timer = Some(io.timers.arm(at, TimerKey::Retry(board.id.clone())));

@@ -18,21 +18,31 @@ impl Engine {
         while let Some((handle, key)) = self.io.timers.pop_due(now) {
             match key {
                 TimerKey::Idle(board) => {
-                    let Some(b) = self.boards.get_mut(&board) else { continue };
+                    let Some(b) = self.boards.get_mut(&board) else {
+                        continue;
+                    };
                     if b.idle_timer != Some(handle) {
                         continue;
                     }
                     b.idle_timer = None;
                     let idle = matches!(b.state, SessionState::Idle | SessionState::Created);
-                    if idle && b.participants.is_empty() && b.phase == Phase::Ready && b.drain.is_none() {
-                        b.drain = Some(Drain::Archive { snapshot_stored: false });
+                    if idle
+                        && b.participants.is_empty()
+                        && b.phase == Phase::Ready
+                        && b.drain.is_none()
+                    {
+                        b.drain = Some(Drain::Archive {
+                            snapshot_stored: false,
+                        });
                         super::storage::start_flush(b, &mut self.io);
                         self.advance_drain(now, &board);
                     }
                 }
                 TimerKey::Autosave(board) => {
                     let interval = self.config.autosave_interval;
-                    let Some(b) = self.boards.get_mut(&board) else { continue };
+                    let Some(b) = self.boards.get_mut(&board) else {
+                        continue;
+                    };
                     if b.autosave_timer != Some(handle) {
                         continue;
                     }
@@ -42,7 +52,13 @@ impl Engine {
                     }
                     if b.changed_since_snapshot() {
                         super::storage::start_flush(b, &mut self.io);
-                        super::storage::take_snapshot(b, &mut self.io, now, SnapshotCause::AutoSave, None);
+                        super::storage::take_snapshot(
+                            b,
+                            &mut self.io,
+                            now,
+                            SnapshotCause::AutoSave,
+                            None,
+                        );
                     }
                     // Keep the cadence; after a clock jump, restart it from now.
                     let mut next = handle.deadline().saturating_add(interval);
@@ -52,13 +68,19 @@ impl Engine {
                     b.autosave_timer = Some(self.io.timers.arm(next, TimerKey::Autosave(board)));
                 }
                 TimerKey::Retry(board) => {
-                    if self.boards.get(&board).is_some_and(|b| b.retry_timer == Some(handle)) {
+                    if self
+                        .boards
+                        .get(&board)
+                        .is_some_and(|b| b.retry_timer == Some(handle))
+                    {
                         self.retry_storage(now, &board);
                     }
                 }
                 TimerKey::Inactivity(conn) => {
                     let timeout = self.config.inactivity_timeout;
-                    let Some(Conn::Live(live)) = self.conns.get_mut(&conn) else { continue };
+                    let Some(Conn::Live(live)) = self.conns.get_mut(&conn) else {
+                        continue;
+                    };
                     if live.inactivity != Some(handle) {
                         continue;
                     }
@@ -67,7 +89,8 @@ impl Engine {
                     if now >= deadline {
                         self.end_user_session(now, conn, UserSessionStatus::Timeout);
                     } else {
-                        live.inactivity = Some(self.io.timers.arm(deadline, TimerKey::Inactivity(conn)));
+                        live.inactivity =
+                            Some(self.io.timers.arm(deadline, TimerKey::Inactivity(conn)));
                     }
                 }
                 TimerKey::Presence(conn) => self.send_pending_cursor(now, conn, handle),

@@ -109,7 +109,10 @@ impl Harness {
                 },
                 Output::Event(event) => {
                     if let EngineEvent::StateChanged { from, to, .. } = &event {
-                        assert!(SessionState::is_legal_transition(*from, *to), "illegal transition {from:?} -> {to:?}");
+                        assert!(
+                            SessionState::is_legal_transition(*from, *to),
+                            "illegal transition {from:?} -> {to:?}"
+                        );
                     }
                     self.events.push(event);
                 }
@@ -119,7 +122,10 @@ impl Harness {
 
     fn report(&mut self, id: crate::ids::EffectId, outcome: StorageOutcome) {
         let result = self.engine.handle_storage(self.now, id, outcome);
-        assert!(result.is_ok(), "engine refused the report of its own effect {id:?}: {result:?}");
+        assert!(
+            result.is_ok(),
+            "engine refused the report of its own effect {id:?}: {result:?}"
+        );
     }
 
     /// Performs the oldest held effect against the store and reports it.
@@ -134,7 +140,10 @@ impl Harness {
     /// Reports the oldest held effect as failed (the store is not touched).
     pub fn fail_next(&mut self) -> Option<Effect> {
         let effect = self.held.pop_front()?;
-        self.report(effect.id(), StorageOutcome::Failed("injected failure".into()));
+        self.report(
+            effect.id(),
+            StorageOutcome::Failed("injected failure".into()),
+        );
         self.drain();
         Some(effect)
     }
@@ -171,8 +180,15 @@ impl Harness {
     }
 
     /// Applies a batch and drains.
-    pub fn mutate(&mut self, conn: ConnId, batch: &str, mutations: Vec<Mutation>) -> Result<Accepted, MutateError> {
-        let r = self.engine.apply_mutations(self.now, conn, BatchId::from(batch), mutations);
+    pub fn mutate(
+        &mut self,
+        conn: ConnId,
+        batch: &str,
+        mutations: Vec<Mutation>,
+    ) -> Result<Accepted, MutateError> {
+        let r = self
+            .engine
+            .apply_mutations(self.now, conn, BatchId::from(batch), mutations);
         self.drain();
         r
     }
@@ -221,10 +237,17 @@ impl Harness {
 
 /// An upsert, for brevity in tests.
 pub fn upsert(page: &str, element: &str, data: &str) -> Mutation {
-    Mutation::Upsert { page: page.into(), element: element.into(), data: data.into() }
+    Mutation::Upsert {
+        page: page.into(),
+        element: element.into(),
+        data: data.into(),
+    }
 }
 
 /// A delete, for brevity in tests.
 pub fn delete(page: &str, element: &str) -> Mutation {
-    Mutation::Delete { page: page.into(), element: element.into() }
+    Mutation::Delete {
+        page: page.into(),
+        element: element.into(),
+    }
 }

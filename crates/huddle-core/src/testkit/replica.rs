@@ -31,7 +31,10 @@ impl Replica {
                 }
                 if let Sync::Delta { .. } = j.sync {
                     if self.sequence != Some(j.sequence) {
-                        return Err(format!("delta ends at {:?}, board is at {}", self.sequence, j.sequence));
+                        return Err(format!(
+                            "delta ends at {:?}, board is at {}",
+                            self.sequence, j.sequence
+                        ));
                     }
                 }
                 self.sequence = Some(j.sequence);

@@ -28,7 +28,10 @@ pub struct StoredBoard {
 impl StoredBoard {
     /// The last sequence in the log (or the flushed state).
     pub fn sequence(&self) -> u64 {
-        self.events.last().map_or(self.pages_sequence, |e| e.seq).max(self.pages_sequence)
+        self.events
+            .last()
+            .map_or(self.pages_sequence, |e| e.seq)
+            .max(self.pages_sequence)
     }
 
     /// The board state from flushed pages plus the log after them.
@@ -83,7 +86,10 @@ impl MemoryStore {
                         continue; // already held: appends are idempotent
                     }
                     if e.seq != last + 1 {
-                        return StorageOutcome::Failed(format!("gap: log ends at {last}, append starts at {}", e.seq));
+                        return StorageOutcome::Failed(format!(
+                            "gap: log ends at {last}, append starts at {}",
+                            e.seq
+                        ));
                     }
                     stored.events.push(e.clone());
                 }
@@ -93,10 +99,17 @@ impl MemoryStore {
                 let stored = self.boards.entry(board.clone()).or_default();
                 for (page, changes) in &batch.pages {
                     for (element, data) in &changes.upserts {
-                        stored.pages.apply(&Mutation::Upsert { page: page.clone(), element: element.clone(), data: data.clone() });
+                        stored.pages.apply(&Mutation::Upsert {
+                            page: page.clone(),
+                            element: element.clone(),
+                            data: data.clone(),
+                        });
                     }
                     for element in &changes.deletes {
-                        stored.pages.apply(&Mutation::Delete { page: page.clone(), element: element.clone() });
+                        stored.pages.apply(&Mutation::Delete {
+                            page: page.clone(),
+                            element: element.clone(),
+                        });
                     }
                 }
                 stored.pages_sequence = stored.pages_sequence.max(batch.through);
@@ -109,7 +122,9 @@ impl MemoryStore {
                 stored.snapshots.push((id.clone(), snapshot.clone()));
                 StorageOutcome::SnapshotStored(id)
             }
-            Effect::PruneSnapshots { board, keep_last, .. } => {
+            Effect::PruneSnapshots {
+                board, keep_last, ..
+            } => {
                 if let Some(stored) = self.boards.get_mut(board) {
                     let excess = stored.snapshots.len().saturating_sub(*keep_last);
                     stored.snapshots.drain(..excess);
@@ -121,10 +136,22 @@ impl MemoryStore {
 
     fn load(&self, board: &BoardId) -> StorageOutcome {
         let Some(stored) = self.boards.get(board) else {
-            return if self.strict { StorageOutcome::NotFound } else { StorageOutcome::Loaded(Box::default()) };
+            return if self.strict {
+                StorageOutcome::NotFound
+            } else {
+                StorageOutcome::Loaded(Box::default())
+            };
         };
-        let tail = if self.load_tail == 0 { 1000 } else { self.load_tail };
-        let after_flush = stored.events.iter().filter(|e| e.seq > stored.pages_sequence).count();
+        let tail = if self.load_tail == 0 {
+            1000
+        } else {
+            self.load_tail
+        };
+        let after_flush = stored
+            .events
+            .iter()
+            .filter(|e| e.seq > stored.pages_sequence)
+            .count();
         let keep = tail.max(after_flush).min(stored.events.len());
         let events = stored.events[stored.events.len() - keep..].to_vec();
         StorageOutcome::Loaded(Box::new(LoadedBoard {

@@ -148,3 +148,8 @@ pub use storage::{
 };
 pub use time::Timestamp;
 pub use user_session::{UserSessionRecord, UserSessionStatus};
+
+/// The README's embedding example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

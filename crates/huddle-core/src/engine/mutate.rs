@@ -102,7 +102,7 @@ impl Engine {
         let first = board.assigned + 1;
         let events: Arc<[Event]> = mutations
             .into_iter()
-            .zip(first..)
+            .zip(first..=last)
             .map(|(mutation, seq)| Event {
                 seq,
                 author: user.clone(),

@@ -48,6 +48,21 @@ impl Io {
         self.outputs.push_back(Output::Notify { conn, notice });
     }
 
+    /// Tells a connection that its join, which had to wait, failed.
+    pub(crate) fn join_failed(
+        &mut self,
+        conn: ConnId,
+        board: BoardId,
+        error: &crate::error::JoinError,
+    ) {
+        let notice = Notice::JoinFailed {
+            board,
+            code: error.code(),
+            message: error.to_string(),
+        };
+        self.notify(conn, notice);
+    }
+
     pub(crate) fn event(&mut self, event: EngineEvent) {
         self.outputs.push_back(Output::Event(event));
     }

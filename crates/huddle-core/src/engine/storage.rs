@@ -187,14 +187,7 @@ impl Engine {
             self.conns.remove(&conn);
             let board = request.board.clone();
             if let Err(e) = self.admit(now, conn, request) {
-                self.io.notify(
-                    conn,
-                    Notice::JoinFailed {
-                        board,
-                        code: e.code(),
-                        message: e.to_string(),
-                    },
-                );
+                self.io.join_failed(conn, board, &e);
             }
         }
     }
@@ -205,14 +198,7 @@ impl Engine {
         };
         for (conn, _) in board.waiting_joins {
             self.conns.remove(&conn);
-            self.io.notify(
-                conn,
-                Notice::JoinFailed {
-                    board: board_id.clone(),
-                    code: error.code(),
-                    message: error.to_string(),
-                },
-            );
+            self.io.join_failed(conn, board_id.clone(), &error);
         }
         self.io.event(EngineEvent::SessionEnded {
             board: board_id.clone(),
@@ -428,14 +414,7 @@ impl Engine {
                     self.conns.remove(&conn);
                     let board = request.board.clone();
                     if let Err(e) = self.join(now, conn, request) {
-                        self.io.notify(
-                            conn,
-                            Notice::JoinFailed {
-                                board,
-                                code: e.code(),
-                                message: e.to_string(),
-                            },
-                        );
+                        self.io.join_failed(conn, board, &e);
                     }
                 }
             }

@@ -204,6 +204,20 @@ impl Host {
         }
     }
 
+    fn join(&mut self, conn: ConnId, request: JoinRequest) {
+        self.engine
+            .join(self.now, conn, request)
+            .expect("a valid join");
+        self.drain();
+    }
+
+    fn mutate(&mut self, conn: ConnId, batch: &str, mutations: Vec<Mutation>) {
+        self.engine
+            .apply_mutations(self.now, conn, batch.into(), mutations)
+            .expect("a valid batch");
+        self.drain();
+    }
+
     /// Moves virtual time forward, firing every engine deadline on the way.
     fn advance(&mut self, d: Duration) {
         let target = self.now.saturating_add(d);
@@ -253,36 +267,25 @@ fn main() {
     let board = "roadmap";
 
     host.say("alice opens the persistent board \"roadmap\"");
-    host.engine
-        .join(
-            host.now,
-            alice,
-            JoinRequest::new(board, "alice", "Alice").session_type(SessionType::Persistent),
-        )
-        .unwrap();
-    host.drain();
+    host.join(
+        alice,
+        JoinRequest::new(board, "alice", "Alice").session_type(SessionType::Persistent),
+    );
     host.advance(Duration::from_millis(1200));
     host.say("bob joins");
-    host.engine
-        .join(host.now, bob, JoinRequest::new(board, "bob", "Bob"))
-        .unwrap();
-    host.drain();
+    host.join(bob, JoinRequest::new(board, "bob", "Bob"));
 
     host.advance(Duration::from_secs(2));
     host.say("alice adds two stickies in one batch");
-    host.engine
-        .apply_mutations(
-            host.now,
-            alice,
-            "a-1".into(),
-            vec![sticky("s1", "Ship v1"), sticky("s2", "Docs")],
-        )
-        .unwrap();
-    host.drain();
+    host.mutate(
+        alice,
+        "a-1",
+        vec![sticky("s1", "Ship v1"), sticky("s2", "Docs")],
+    );
     host.say("bob moves his cursor");
     host.engine
         .update_presence(host.now, bob, 120.0, 80.0)
-        .unwrap();
+        .expect("bob is joined");
     host.drain();
 
     host.advance(Duration::from_secs(3));
@@ -291,77 +294,39 @@ fn main() {
     host.drain();
     host.say("alice keeps editing while the store hiccups once");
     host.store.fail_next = 1;
-    host.engine
-        .apply_mutations(
-            host.now,
-            alice,
-            "a-2".into(),
-            vec![sticky("s3", "Benchmarks")],
-        )
-        .unwrap();
-    host.drain();
+    host.mutate(alice, "a-2", vec![sticky("s3", "Benchmarks")]);
     host.advance(Duration::from_secs(1));
 
     host.say("bob reconnects with last_sequence = 2");
-    host.engine
-        .join(
-            host.now,
-            bob2,
-            JoinRequest::new(board, "bob", "Bob").last_sequence(2),
-        )
-        .unwrap();
-    host.drain();
-    host.say("bob's client re-sends a batch whose ack it never saw: applied once");
-    host.engine
-        .apply_mutations(
-            host.now,
-            bob2,
-            "b-1".into(),
-            vec![sticky("s2", "Docs + examples")],
-        )
-        .unwrap();
-    host.drain();
-    host.engine
-        .apply_mutations(
-            host.now,
-            bob2,
-            "b-1".into(),
-            vec![sticky("s2", "Docs + examples")],
-        )
-        .unwrap();
-    host.drain();
+    host.join(bob2, JoinRequest::new(board, "bob", "Bob").last_sequence(2));
+    host.say("bob's client sends a batch, then re-sends it as if the ack was lost: applied once");
+    for _ in 0..2 {
+        host.mutate(bob2, "b-1", vec![sticky("s2", "Docs + examples")]);
+    }
 
     host.say("30 seconds pass: auto-save");
     host.advance(Duration::from_secs(30));
     host.say("everyone leaves");
-    host.engine.leave(host.now, alice).unwrap();
-    host.engine.leave(host.now, bob2).unwrap();
+    host.engine.leave(host.now, alice).expect("alice is joined");
+    host.engine.leave(host.now, bob2).expect("bob is joined");
     host.drain();
     host.say("15 idle minutes later the persistent board is archived");
     host.advance(Duration::from_secs(15 * 60));
 
     host.advance(Duration::from_secs(3600));
     host.say("an hour later carol opens the board: loaded from the store, sequence continues");
-    host.engine
-        .join(
-            host.now,
-            carol,
-            JoinRequest::new(board, "carol", "Carol").last_sequence(3),
-        )
-        .unwrap();
-    host.drain();
-    host.engine
-        .apply_mutations(
-            host.now,
-            carol,
-            "c-1".into(),
-            vec![Mutation::Delete {
-                page: "page-1".into(),
-                element: "s3".into(),
-            }],
-        )
-        .unwrap();
-    host.drain();
+    host.join(
+        carol,
+        JoinRequest::new(board, "carol", "Carol").last_sequence(3),
+    );
+    host.mutate(
+        carol,
+        "c-1",
+        vec![Mutation::Delete {
+            page: "page-1".into(),
+            element: "s3".into(),
+        }],
+    );
 
     let stats = host.engine.stats();
     host.say(format!(
@@ -372,12 +337,9 @@ fn main() {
         stats.pending_mutations
     ));
     let snaps = &host.store.snapshots[board];
-    host.say(format!(
-        "snapshots stored: {}",
-        snaps
-            .iter()
-            .map(|(id, v, by)| format!("{id} (v{v}, {by})"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
+    let listed: Vec<_> = snaps
+        .iter()
+        .map(|(id, v, by)| format!("{id} (v{v}, {by})"))
+        .collect();
+    host.say(format!("snapshots stored: {}", listed.join(", ")));
 }

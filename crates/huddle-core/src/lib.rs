@@ -103,7 +103,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 // Library code never unwraps: a panic on client or storage input is a bug.
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod board;
 mod colors;

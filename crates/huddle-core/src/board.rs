@@ -47,8 +47,11 @@ pub(crate) enum Phase {
 pub(crate) enum Drain {
     /// Idle timeout reached: flush, snapshot (persistent), then archive.
     Archive {
-        /// The `archive` snapshot is stored.
-        snapshot_stored: bool,
+        /// The version of the newest `archive` snapshot stored during this
+        /// archive. The session may go only when it equals the final
+        /// sequence: a snapshot requested by an earlier, cancelled archive
+        /// may be older.
+        snapshot_version: Option<u64>,
     },
     /// `close_session`: flush, then remove.
     Close,

@@ -312,8 +312,8 @@ impl Engine {
                     board.prune = Some(prune);
                 }
                 if job.cause == SnapshotCause::Archive {
-                    if let Some(Drain::Archive { snapshot_stored }) = &mut board.drain {
-                        *snapshot_stored = true;
+                    if let Some(Drain::Archive { snapshot_version }) = &mut board.drain {
+                        *snapshot_version = (*snapshot_version).max(Some(job.version));
                     }
                 }
             }
@@ -372,17 +372,19 @@ impl Engine {
             start_flush(board, &mut self.io);
             return;
         }
-        if drain
-            == (Drain::Archive {
-                snapshot_stored: false,
-            })
+        // The log is idle and everything flushed: `committed` is final.
+        let archived_version = match drain {
+            Drain::Archive { snapshot_version } => snapshot_version,
+            Drain::Close => None,
+        };
+        if matches!(drain, Drain::Archive { .. })
             && board.kind == SessionType::Persistent
+            && archived_version != Some(board.committed)
         {
-            if !board
-                .snapshot_jobs
-                .iter()
-                .any(|j| j.cause == SnapshotCause::Archive)
-            {
+            let committed = board.committed;
+            let current =
+                |j: &SnapshotJob| j.cause == SnapshotCause::Archive && j.version == committed;
+            if !board.snapshot_jobs.iter().any(current) {
                 take_snapshot(board, &mut self.io, now, SnapshotCause::Archive, None);
             }
             return;

@@ -32,7 +32,7 @@ impl Engine {
                         && b.drain.is_none()
                     {
                         b.drain = Some(Drain::Archive {
-                            snapshot_stored: false,
+                            snapshot_version: None,
                         });
                         super::storage::start_flush(b, &mut self.io);
                         self.advance_drain(now, &board);

@@ -1463,9 +1463,14 @@ fn settle(sim: &mut Sim) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Cases per property: the default, or `PROPTEST_CASES` for a longer hunt.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 256,
+        cases: cases(256),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
@@ -1479,7 +1484,7 @@ proptest! {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 128,
+        cases: cases(128),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
@@ -1496,7 +1501,7 @@ proptest! {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 256,
+        cases: cases(256),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]

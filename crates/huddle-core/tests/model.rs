@@ -1465,7 +1465,10 @@ fn settle(sim: &mut Sim) -> Result<(), TestCaseError> {
 
 /// Cases per property: the default, or `PROPTEST_CASES` for a longer hunt.
 fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 proptest! {

@@ -7,6 +7,15 @@ use std::time::Duration;
 use huddle_core::testkit::*;
 use huddle_core::*;
 
+/// What `apply_mutations` answers: `(sequence, duplicate, acked)`.
+fn accepted(sequence: u64, duplicate: bool, acked: bool) -> Accepted {
+    Accepted {
+        sequence,
+        duplicate,
+        acked,
+    }
+}
+
 const BOARD: &str = "b";
 const MS: Duration = Duration::from_millis(1);
 const SEC: Duration = Duration::from_secs(1);
@@ -758,14 +767,7 @@ fn duplicate_batch_is_applied_once_and_answered_with_its_sequence() {
     let again = h
         .mutate(ConnId(1), "b1", vec![upsert("p", "x", "changed")])
         .unwrap();
-    assert_eq!(
-        again,
-        Accepted {
-            sequence: 2,
-            duplicate: true,
-            acked: true
-        }
-    );
+    assert_eq!(again, accepted(2, true, true));
     assert_eq!(acks(&h.take(ConnId(1))), vec![("b1".to_string(), 2)]);
     assert!(h.take(ConnId(2)).is_empty(), "nothing broadcast");
     assert_eq!(h.engine.session(BOARD).unwrap().sequence, 2);
@@ -796,38 +798,17 @@ fn duplicate_in_flight_is_acked_when_the_original_is_stored() {
     let first = h
         .mutate(ConnId(1), "b1", vec![upsert("p", "x", "1")])
         .unwrap();
-    assert_eq!(
-        first,
-        Accepted {
-            sequence: 1,
-            duplicate: false,
-            acked: false
-        }
-    );
+    assert_eq!(first, accepted(1, false, false));
     let again = h
         .mutate(ConnId(1), "b1", vec![upsert("p", "x", "1")])
         .unwrap();
-    assert_eq!(
-        again,
-        Accepted {
-            sequence: 1,
-            duplicate: true,
-            acked: false
-        }
-    );
+    assert_eq!(again, accepted(1, true, false));
     // A retry from a second connection of the same user (a reconnect).
     join_as(&mut h, ConnId(2), "alice");
     let other = h
         .mutate(ConnId(2), "b1", vec![upsert("p", "x", "1")])
         .unwrap();
-    assert_eq!(
-        other,
-        Accepted {
-            sequence: 1,
-            duplicate: true,
-            acked: false
-        }
-    );
+    assert_eq!(other, accepted(1, true, false));
     assert!(acks(&h.take(ConnId(1))).is_empty());
     assert!(acks(&h.take(ConnId(2))).is_empty());
     assert_eq!(h.held.len(), 1, "one append in flight");
@@ -860,14 +841,7 @@ fn duplicate_after_crash_is_recognised_from_stored_history() {
     let again = h
         .mutate(ConnId(10), "b1", vec![upsert("p", "x", "2")])
         .unwrap();
-    assert_eq!(
-        again,
-        Accepted {
-            sequence: 1,
-            duplicate: true,
-            acked: true
-        }
-    );
+    assert_eq!(again, accepted(1, true, true));
     let again = h
         .mutate(ConnId(10), "b2", vec![upsert("p", "q", "2")])
         .unwrap();

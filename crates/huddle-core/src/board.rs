@@ -137,8 +137,9 @@ pub(crate) struct Board {
     pub(crate) history: History,
     pub(crate) pending: PendingSet,
     pub(crate) flush: Option<(EffectId, Arc<FlushBatch>)>,
-    pub(crate) flush_again: bool,
-    pub(crate) retry_flush: bool,
+    /// A flush is wanted as soon as the one in flight, or the retry
+    /// delay after a failure, is over.
+    pub(crate) flush_wanted: bool,
     pub(crate) log: AppendLog,
     pub(crate) dedup: Dedup,
 
@@ -185,8 +186,7 @@ impl Board {
             history: History::new(config.history_len),
             pending: PendingSet::default(),
             flush: None,
-            flush_again: false,
-            retry_flush: false,
+            flush_wanted: false,
             log: AppendLog::default(),
             dedup: Dedup::new(config.dedup_window),
             participants: IndexMap::new(),

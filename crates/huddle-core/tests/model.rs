@@ -1005,7 +1005,7 @@ impl Sim {
                             .replicas
                             .entry(b)
                             .or_default()
-                            .apply_acked(events)
+                            .apply_events(events)
                             .map_err(|e| TestCaseError::fail(format!("replica: {e}")))?;
                     }
                 }

@@ -258,13 +258,13 @@ impl Engine {
                 board.failures = 0;
                 board.flushed_through = board.flushed_through.max(batch.through);
                 board.last_flush = Some(now);
-                if std::mem::take(&mut board.flush_again) {
+                if std::mem::take(&mut board.flush_wanted) {
                     start_flush(board, io);
                 }
             }
             StorageOutcome::Failed(message) => {
                 board.pending.restore(&batch);
-                board.retry_flush = true;
+                board.flush_wanted = true;
                 schedule_retry(config, board, io, now, message);
             }
             _ => {}
@@ -352,7 +352,7 @@ impl Engine {
         if let Some(events) = board.log.failed.take() {
             send_append(board, &mut self.io, events);
         }
-        if std::mem::take(&mut board.retry_flush) {
+        if std::mem::take(&mut board.flush_wanted) {
             start_flush(board, &mut self.io);
         }
         self.advance_drain(now, board_id);
@@ -487,14 +487,14 @@ fn install(board: &mut Board, loaded: LoadedBoard) -> Result<(), String> {
 /// one follows) or a retry is scheduled (then the retry does it).
 pub(crate) fn start_flush(board: &mut Board, io: &mut Io) {
     if board.flush.is_some() {
-        board.flush_again = true;
+        board.flush_wanted = true;
         return;
     }
     if board.pending.is_empty() {
         return;
     }
     if board.retry_timer.is_some() {
-        board.retry_flush = true;
+        board.flush_wanted = true;
         return;
     }
     let batch = Arc::new(
@@ -510,7 +510,7 @@ pub(crate) fn start_flush(board: &mut Board, io: &mut Io) {
         batch: effect_batch,
     });
     board.flush = Some((eid, batch));
-    board.retry_flush = false;
+    board.flush_wanted = false;
 }
 
 /// Emits a snapshot of the board as clients see it now.

@@ -57,10 +57,4 @@ impl Replica {
         }
         Ok(())
     }
-
-    /// Applies a local batch once the engine acknowledged it at `sequence`
-    /// (the author gets an `ack`, not the `events`).
-    pub fn apply_acked(&mut self, events: &[Event]) -> Result<(), String> {
-        self.apply_events(events)
-    }
 }

@@ -128,6 +128,8 @@ mod time;
 mod timers;
 mod user_session;
 
+pub mod wire;
+
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

@@ -48,6 +48,7 @@ mod server_message;
 pub use client_message::ClientMessage;
 pub use data::is_json;
 pub use dispatch::{dispatch, Identity};
+pub(crate) use event::MutationsView;
 pub use event::WireEvent;
 pub use server_message::{
     encode_notice, notice_frame, write_notice, JoinedMessage, ServerMessage, WireSync,

@@ -53,7 +53,9 @@ impl Server {
                             self.log.extend(events.iter().cloned());
                             StorageOutcome::Stored
                         }
-                        Effect::StoreSnapshot { .. } => StorageOutcome::SnapshotStored(SnapshotId::from("s")),
+                        Effect::StoreSnapshot { .. } => {
+                            StorageOutcome::SnapshotStored(SnapshotId::from("s"))
+                        }
                         _ => StorageOutcome::Stored,
                     };
                     self.engine
@@ -90,8 +92,14 @@ fn pump(now: Timestamp, client: &mut Client, server: &mut Server, network_up: bo
         while let Some(output) = client.poll_output() {
             busy = true;
             match output {
-                ClientOutput::Connect { transport, credentials } => {
-                    println!("  host: opening socket {transport:?} with token {:?}", credentials.token);
+                ClientOutput::Connect {
+                    transport,
+                    credentials,
+                } => {
+                    println!(
+                        "  host: opening socket {transport:?} with token {:?}",
+                        credentials.token
+                    );
                     if network_up {
                         server.conn = Some((transport, ConnId(server.next_conn)));
                         server.next_conn += 1;
@@ -111,9 +119,14 @@ fn pump(now: Timestamp, client: &mut Client, server: &mut Server, network_up: bo
                 }
                 ClientOutput::Close { .. } => {}
                 ClientOutput::NeedCredentials { attempt } => {
-                    println!("  host: attempt {attempt} asks for credentials; refreshing the token");
+                    println!(
+                        "  host: attempt {attempt} asks for credentials; refreshing the token"
+                    );
                     client
-                        .provide_credentials(now, Credentials::new(format!("token-v{}", attempt + 1)))
+                        .provide_credentials(
+                            now,
+                            Credentials::new(format!("token-v{}", attempt + 1)),
+                        )
                         .expect("asked");
                 }
                 ClientOutput::Event(event) => print_event(&event),
@@ -133,7 +146,9 @@ fn pump(now: Timestamp, client: &mut Client, server: &mut Server, network_up: bo
 
 fn print_event(event: &ClientEvent) {
     match event {
-        ClientEvent::Acked { batch, sequence } => println!("  event: batch {batch} acked at {sequence}"),
+        ClientEvent::Acked { batch, sequence } => {
+            println!("  event: batch {batch} acked at {sequence}")
+        }
         other => println!("  event: {other:?}"),
     }
 }
@@ -158,12 +173,16 @@ fn main() {
     let mut client = Client::new(ClientConfig::default(), "board-1", 0x5eed);
 
     println!("1. connect and join");
-    client.connect(now, Credentials::new("token-v1")).expect("disconnected");
+    client
+        .connect(now, Credentials::new("token-v1"))
+        .expect("disconnected");
     pump(now, &mut client, &mut server, true);
     assert_eq!(client.state(), ConnectionState::Connected);
 
     println!("\n2. an edit, acknowledged once stored");
-    client.mutate(now, vec![upsert("sticky", r#"{"text":"hello"}"#)]).expect("valid");
+    client
+        .mutate(now, vec![upsert("sticky", r#"{"text":"hello"}"#)])
+        .expect("valid");
     pump(now, &mut client, &mut server, true);
 
     println!("\n3. the network drops; the client keeps editing offline");
@@ -171,10 +190,17 @@ fn main() {
     server.engine.disconnect(now, conn);
     server.drain(now);
     client.transport_closed(now, TransportId(1), None);
-    client.mutate(now, vec![upsert("sticky", r#"{"text":"hello, offline"}"#)]).expect("queued");
-    client.mutate(now, vec![upsert("arrow", r#"{"from":"sticky"}"#)]).expect("queued");
+    client
+        .mutate(now, vec![upsert("sticky", r#"{"text":"hello, offline"}"#)])
+        .expect("queued");
+    client
+        .mutate(now, vec![upsert("arrow", r#"{"from":"sticky"}"#)])
+        .expect("queued");
     pump(now, &mut client, &mut server, false);
-    println!("  {} batches wait in the offline queue", client.unacked_batches());
+    println!(
+        "  {} batches wait in the offline queue",
+        client.unacked_batches()
+    );
 
     println!("\n4. backoff: the first attempt fails, the second one gets through");
     now = client.poll_timeout().expect("an attempt is scheduled");
@@ -191,15 +217,21 @@ fn main() {
     server.engine.disconnect(now, conn);
     server.drain(now);
     client.transport_closed(now, TransportId(3), None);
-    client.mutate(now, vec![upsert("circle", r#"{"r":3}"#)]).expect("queued");
+    client
+        .mutate(now, vec![upsert("circle", r#"{"r":3}"#)])
+        .expect("queued");
     let saved = client.export_recovery(now).to_json().expect("JSON");
     println!("  saved: {saved}");
     now = now.saturating_add(Duration::from_secs(90));
     let mut restarted = Client::new(ClientConfig::default(), "board-1", 0xbeef);
     let recovery = huddle_core::client::Recovery::from_json(saved.as_bytes()).expect("valid");
-    let n = restarted.import_recovery(now, recovery).expect("fresh enough");
+    let n = restarted
+        .import_recovery(now, recovery)
+        .expect("fresh enough");
     println!("  imported {n} batch(es); connecting");
-    restarted.connect(now, Credentials::new("token-v9")).expect("disconnected");
+    restarted
+        .connect(now, Credentials::new("token-v9"))
+        .expect("disconnected");
     pump(now, &mut restarted, &mut server, true);
     assert_eq!(restarted.unacked_batches(), 0);
 

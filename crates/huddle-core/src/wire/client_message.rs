@@ -7,6 +7,7 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::event::{MutationFields, MutationsView};
+use super::object::Obj;
 use super::DecodeError;
 use crate::ids::{BatchId, BoardId};
 use crate::mutation::Mutation;
@@ -58,7 +59,8 @@ impl ClientMessage {
 
     /// Decodes one JSON text frame.
     pub fn from_json(frame: &[u8]) -> Result<Self, DecodeError> {
-        let env: Envelope<'_> = serde_json::from_slice(frame).map_err(DecodeError::json)?;
+        let Obj(env): Obj<Envelope<'_>> =
+            serde_json::from_slice(frame).map_err(DecodeError::json)?;
         let kind = env.kind.as_deref().ok_or(DecodeError::MissingType)?;
         let missing =
             |kind: &'static str, field: &'static str| DecodeError::MissingField { kind, field };
@@ -72,7 +74,7 @@ impl ClientMessage {
                 let fields = env.mutations.ok_or(missing("mutate", "mutations"))?;
                 let mutations = fields
                     .iter()
-                    .map(|m| m.mutation("mutate"))
+                    .map(|m| m.0.mutation("mutate"))
                     .collect::<Result<Vec<_>, _>>()?;
                 ClientMessage::Mutate {
                     batch: batch.into(),
@@ -148,7 +150,7 @@ struct Envelope<'a> {
     #[serde(default, borrow)]
     batch: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    mutations: Option<Vec<MutationFields<'a>>>,
+    mutations: Option<Vec<Obj<MutationFields<'a>>>>,
     #[serde(default)]
     x: Option<f64>,
     #[serde(default)]

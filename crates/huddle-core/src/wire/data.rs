@@ -10,7 +10,7 @@ use crate::mutation::Payload;
 use crate::pages::Pages;
 
 /// serde_json's marker for "write this string verbatim" (what its own
-/// `RawValue` serializes through). `tests/wire_golden.rs` pins the output,
+/// `RawValue` serializes through). `tests/wire.rs` pins the output,
 /// so a change of this detail in serde_json cannot go unnoticed.
 const RAW_JSON_TOKEN: &str = "$serde_json::private::RawValue";
 

@@ -43,6 +43,7 @@ mod client_message;
 mod data;
 mod dispatch;
 mod event;
+mod object;
 mod server_message;
 
 pub use client_message::ClientMessage;
@@ -103,8 +104,14 @@ impl DecodeError {
     }
 }
 
-/// Why a message could not be encoded: element data that is not JSON text
-/// (possible only for payloads that did not come from the JSON wire).
+/// Why a message could not be encoded: element data that is empty or not
+/// UTF-8.
+///
+/// Element data is written verbatim and is *not* parsed again on the way
+/// out (that would cost as much as the encoding itself): payloads must be
+/// JSON text. Everything decoded from the wire is (the decoders guarantee
+/// it); a host that puts payloads into the engine from elsewhere (a store,
+/// its own API) checks them with [`is_json`] where they enter.
 #[derive(Debug, Error)]
 #[error("cannot encode message: {0}")]
 pub struct EncodeError(#[from] serde_json::Error);

@@ -15,6 +15,7 @@ use serde_json::value::RawValue;
 
 use super::data::{payload_from_raw, PagesView};
 use super::event::{EventsRef, MutationFields, WireEvent};
+use super::object::Obj;
 use super::{DecodeError, EncodeError};
 use crate::colors::Color;
 use crate::error::ErrorCode;
@@ -190,7 +191,8 @@ impl ServerMessage {
 
     /// Decodes one JSON text frame.
     pub fn from_json(frame: &[u8]) -> Result<Self, DecodeError> {
-        let env: Envelope<'_> = serde_json::from_slice(frame).map_err(DecodeError::json)?;
+        let Obj(env): Obj<Envelope<'_>> =
+            serde_json::from_slice(frame).map_err(DecodeError::json)?;
         env.into_message()
     }
 
@@ -249,8 +251,13 @@ pub fn encode_notice(notice: &Notice) -> Result<Vec<u8>, EncodeError> {
 
 /// Appends the JSON frame for `notice` to `out` (reuse one buffer across
 /// many notices).
+/// On error `out` is left as it was.
 pub fn write_notice(notice: &Notice, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    serde_json::to_writer(out, &notice_frame(notice)).map_err(EncodeError::from)
+    let start = out.len();
+    serde_json::to_writer(&mut *out, &notice_frame(notice)).map_err(|e| {
+        out.truncate(start);
+        EncodeError::from(e)
+    })
 }
 
 /// The notice as a serializable frame: usable with any serde format (a
@@ -495,17 +502,17 @@ struct Envelope<'a> {
     #[serde(default, borrow)]
     color: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    participants: Option<Vec<ParticipantFields<'a>>>,
+    participants: Option<Vec<Obj<ParticipantFields<'a>>>>,
     #[serde(default)]
     sequence: Option<u64>,
     #[serde(default)]
     history_from: Option<u64>,
     #[serde(default, borrow)]
-    sync: Option<SyncFields<'a>>,
+    sync: Option<Obj<SyncFields<'a>>>,
     #[serde(default, borrow)]
     batch: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    events: Option<Vec<MutationFields<'a>>>,
+    events: Option<Vec<Obj<MutationFields<'a>>>>,
     #[serde(default, borrow)]
     user_id: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
@@ -546,7 +553,7 @@ struct SyncFields<'a> {
     #[serde(default, borrow)]
     kind: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    events: Option<Vec<MutationFields<'a>>>,
+    events: Option<Vec<Obj<MutationFields<'a>>>>,
     #[serde(default)]
     reason: Option<FullSyncReason>,
     #[serde(default, borrow)]
@@ -582,12 +589,12 @@ fn participant(
 
 fn events(
     kind: &'static str,
-    fields: Option<Vec<MutationFields<'_>>>,
+    fields: Option<Vec<Obj<MutationFields<'_>>>>,
 ) -> Result<Vec<WireEvent>, DecodeError> {
     fields
         .ok_or(missing(kind, "events"))?
         .iter()
-        .map(|f| f.event(kind))
+        .map(|f| f.0.event(kind))
         .collect()
 }
 
@@ -684,9 +691,9 @@ impl Envelope<'_> {
             .participants
             .ok_or(missing(K, "participants"))?
             .iter()
-            .map(|p| participant(K, p))
+            .map(|p| participant(K, &p.0))
             .collect::<Result<Vec<_>, _>>()?;
-        let sync = self.sync.ok_or(missing(K, "sync"))?;
+        let Obj(sync) = self.sync.ok_or(missing(K, "sync"))?;
         let sync = match sync.kind.as_deref().ok_or(missing(K, "sync.kind"))? {
             "delta" => WireSync::Delta {
                 events: events(K, sync.events)?,

@@ -152,7 +152,8 @@ pub use pages::Pages;
 pub use request::JoinRequest;
 pub use stats::Stats;
 pub use storage::{
-    Effect, FlushBatch, LoadedBoard, PageChanges, Snapshot, SnapshotCause, StorageOutcome,
+    BatchRecord, Effect, FlushBatch, LoadedBoard, PageChanges, Snapshot, SnapshotCause,
+    StorageOutcome,
 };
 pub use time::Timestamp;
 pub use user_session::{UserSessionRecord, UserSessionStatus};

@@ -23,7 +23,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::SessionType;
-use crate::ids::{BoardId, EffectId, ElementId, PageId, SnapshotId};
+use crate::ids::{BatchId, BoardId, EffectId, ElementId, PageId, SnapshotId, UserId};
 use crate::mutation::{Event, Payload};
 use crate::pages::Pages;
 use crate::time::Timestamp;
@@ -143,6 +143,25 @@ pub struct LoadedBoard {
     pub snapshot_count: usize,
     /// The version of the newest stored snapshot, if any.
     pub last_snapshot_version: Option<u64>,
+    /// The most recent batches of each user (up to the engine's
+    /// `dedup_window` per user), so that a batch re-sent after a restart is
+    /// recognised even when its events are older than `events` reaches. May
+    /// be empty (then only batches within `events` are recognised); order
+    /// does not matter. A record beyond the board's sequence makes the load
+    /// inconsistent.
+    #[serde(default)]
+    pub batches: Vec<BatchRecord>,
+}
+
+/// A batch the log holds: who sent it, its id and its last sequence.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BatchRecord {
+    /// The author.
+    pub user: UserId,
+    /// The client's batch id.
+    pub batch: BatchId,
+    /// The sequence of its last mutation.
+    pub last_seq: u64,
 }
 
 impl LoadedBoard {

@@ -194,6 +194,17 @@ fn loaded(pages_sequence: u64, first: u64, len: usize, gap: bool, snapshots: usi
         events,
         snapshot_count: snapshots,
         last_snapshot_version: Some(pages_sequence),
+        // Hostile batch records too: one at the loaded sequence, one past
+        // it (which must fail the load, not the engine), one at u64::MAX.
+        batches: [seq.wrapping_sub(1), seq.wrapping_add(len as u64), u64::MAX]
+            .into_iter()
+            .take(snapshots % 4)
+            .map(|last_seq| BatchRecord {
+                user: "u0".into(),
+                batch: format!("old-{last_seq}").into(),
+                last_seq,
+            })
+            .collect(),
     }
 }
 

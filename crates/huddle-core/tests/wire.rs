@@ -1236,7 +1236,6 @@ fn unknown_extra_fields_are_ignored() {
 /// Fields that some *other* message type has are just as unknown to this
 /// one; the module promises to ignore unknown fields so that later
 /// versions can add some.
-#[test]
 /// Documented (docs/decisions.md): a field that a message type does not use
 /// must still have the JSON type the protocol gives it elsewhere.
 #[test]
@@ -1699,7 +1698,6 @@ fn data_free_notices_encode_whatever_the_payloads_elsewhere() {
 /// UTF-8 text that is not one JSON value must not reach the wire: written
 /// verbatim it makes a frame that is not JSON, or a well-formed one with
 /// fields the payload injected.
-#[test]
 /// Element data is written verbatim, not parsed again (docs/decisions.md):
 /// payloads must be JSON text, which every decoder guarantees. Data that is
 /// not JSON can therefore never come from the wire, and `is_json` is what a

@@ -433,6 +433,7 @@ fn install(board: &mut Board, loaded: LoadedBoard) -> Result<(), String> {
         events,
         snapshot_count,
         last_snapshot_version,
+        mut batches,
     } = loaded;
     if let Some(pair) = events
         .windows(2)
@@ -471,9 +472,23 @@ fn install(board: &mut Board, loaded: LoadedBoard) -> Result<(), String> {
         }
     }
     let sequence = last.max(pages_sequence);
+    if let Some(r) = batches
+        .iter()
+        .find(|r| r.last_seq > sequence || r.last_seq == 0)
+    {
+        return Err(format!(
+            "stored batch {} of {} ends at {}, outside the board's sequence 1..={sequence}",
+            r.batch, r.user, r.last_seq
+        ));
+    }
     board.committed = sequence;
     board.assigned = sequence;
     board.durable = sequence;
+    // Older batches first, so that each user's window keeps the newest.
+    batches.sort_by_key(|r| r.last_seq);
+    for r in &batches {
+        board.dedup.remember(&r.user, &r.batch, r.last_seq);
+    }
     for event in board.history.iter() {
         board.dedup.remember(&event.author, &event.batch, event.seq);
     }

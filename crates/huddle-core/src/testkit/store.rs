@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::SessionType;
-use crate::ids::{BoardId, SnapshotId};
+use crate::ids::{BoardId, SnapshotId, UserId};
 use crate::mutation::{Event, Mutation};
 use crate::pages::Pages;
-use crate::storage::{Effect, LoadedBoard, Snapshot, StorageOutcome};
+use crate::storage::{BatchRecord, Effect, LoadedBoard, Snapshot, StorageOutcome};
 use crate::time::Timestamp;
 
 /// One board as stored.
@@ -55,6 +55,10 @@ pub struct MemoryStore {
     /// Events handed to loads: this many of the log's tail (at least those
     /// after the flushed state). Default (0) means 1000.
     pub load_tail: usize,
+    /// Batch records handed to loads: each user's last this-many batches
+    /// (from the whole log). Default (0) means 1024, the engine's default
+    /// dedup window.
+    pub batch_window: usize,
     /// Fail the next this-many effects.
     pub fail_next: u32,
     /// Fail every effect while set.
@@ -161,7 +165,32 @@ impl MemoryStore {
             events,
             snapshot_count: stored.snapshots.len(),
             last_snapshot_version: stored.snapshots.iter().map(|(_, s)| s.version).max(),
+            batches: self.batch_records(stored),
         }))
+    }
+
+    /// Each user's last `batch_window` batches, from the whole log.
+    fn batch_records(&self, stored: &StoredBoard) -> Vec<BatchRecord> {
+        let window = if self.batch_window == 0 {
+            1024
+        } else {
+            self.batch_window
+        };
+        let mut per_user: HashMap<&UserId, Vec<BatchRecord>> = HashMap::new();
+        for e in stored.events.iter().rev() {
+            let records = per_user.entry(&e.author).or_default();
+            if records.iter().any(|r| r.batch == e.batch) || records.len() >= window {
+                continue;
+            }
+            records.push(BatchRecord {
+                user: e.author.clone(),
+                batch: e.batch.clone(),
+                last_seq: e.seq,
+            });
+        }
+        let mut all: Vec<BatchRecord> = per_user.into_values().flatten().collect();
+        all.sort_by_key(|r| r.last_seq);
+        all
     }
 
     /// Creates a room of a type (as `POST /rooms` would).

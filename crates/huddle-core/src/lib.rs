@@ -97,6 +97,15 @@
 //! assert_eq!(store["board-1"].len(), 1);
 //! ```
 //!
+//! ## Also in this crate
+//!
+//! - [`wire`]: the reference server's protocol (`spec/server.md`) as shared
+//!   types, JSON encoding with element data passed through verbatim, and
+//!   [`wire::dispatch`], which turns client messages into engine calls.
+//! - [`client`]: the client connection machine, a second pure state
+//!   machine: reconnects with backoff, re-syncs, re-sends unacknowledged
+//!   batches with their ids, queues offline work, recovers across restarts.
+//!
 //! The `testkit` feature provides a complete simulated host (in-memory
 //! store with fault injection, scripted clients, a virtual clock) for tests.
 

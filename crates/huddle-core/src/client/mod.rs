@@ -108,6 +108,9 @@ use crate::mutation::Mutation;
 use crate::time::Timestamp;
 use crate::wire::{self, ClientMessage, JoinedMessage, ServerMessage, WireSync};
 
+/// How many dropped batches are remembered in case their `ack` arrives.
+const RECENTLY_DROPPED: usize = 64;
+
 /// The client connection machine for one board. See the [module
 /// docs](self).
 #[derive(Debug)]
@@ -128,6 +131,10 @@ pub struct Client {
     next_transport: u64,
     replica: BoardReplica,
     outgoing: OutgoingQueue,
+    /// Batches dropped lately, in case an `ack` for one still arrives (only
+    /// a duplicated error frame can make the client give up on a copy that
+    /// the server then applies; a correct server never duplicates frames).
+    recently_dropped: VecDeque<Outgoing>,
     cursor: Cursor,
     ping: Ping,
     outputs: VecDeque<ClientOutput>,
@@ -203,6 +210,7 @@ impl Client {
             next_transport: 1,
             replica: BoardReplica::default(),
             outgoing: OutgoingQueue::default(),
+            recently_dropped: VecDeque::new(),
             cursor: Cursor::default(),
             ping: Ping::default(),
             outputs: VecDeque::new(),
@@ -308,6 +316,19 @@ impl Client {
         self.credentials = Some(credentials);
         self.open_transport(now);
         Ok(())
+    }
+
+    /// Skips the rest of the current backoff wait (e.g. when the host learns
+    /// that the network is back): the pending attempt asks for credentials
+    /// now. Returns whether an attempt was waiting.
+    pub fn retry_now(&mut self, now: Timestamp) -> bool {
+        self.tick(now);
+        if let Phase::Backoff { .. } = self.phase {
+            self.request_credentials();
+            true
+        } else {
+            false
+        }
     }
 
     /// Closes the connection on purpose (sending `leave` if joined). Not
@@ -725,6 +746,11 @@ impl Client {
     }
 
     fn auth_failed(&mut self) {
+        if matches!(self.phase, Phase::Live { .. }) {
+            self.event(ClientEvent::Disconnected {
+                reason: DisconnectReason::Unauthorized,
+            });
+        }
         self.close_current();
         self.drop_transport();
         self.phase = Phase::Idle;
@@ -835,7 +861,14 @@ impl Client {
     fn on_live_message(&mut self, now: Timestamp, message: ServerMessage) {
         match message {
             ServerMessage::Ack { batch, sequence } => {
-                let Some(item) = self.outgoing.remove(&batch) else {
+                let item = self.outgoing.remove(&batch).or_else(|| {
+                    let i = self
+                        .recently_dropped
+                        .iter()
+                        .position(|o| o.batch == batch)?;
+                    self.recently_dropped.remove(i)
+                });
+                let Some(item) = item else {
                     // A duplicate ack, or one for work this client no longer
                     // holds: harmless if the replica already covers it.
                     if self.replica.sequence.is_some_and(|s| sequence > s) {
@@ -907,7 +940,13 @@ impl Client {
         }
         match code {
             // Not the batch's fault: it goes out again after the next join.
-            ErrorCode::NotJoined | ErrorCode::SessionExpired => item.status = Status::Queued,
+            // The server no longer knows this connection: re-join at once.
+            ErrorCode::NotJoined => {
+                item.status = Status::Queued;
+                self.resync(now);
+            }
+            // The inactivity timeout: `session_timeout` and the close follow.
+            ErrorCode::SessionExpired => item.status = Status::Queued,
             code if code.is_retryable() && item.retries < max_retries => {
                 item.retries += 1;
                 item.status = Status::RetryAt(retry_at);
@@ -916,10 +955,14 @@ impl Client {
                 if let Some(item) = self.outgoing.remove(&batch) {
                     self.event(ClientEvent::Dropped {
                         batch,
-                        mutations: item.mutations,
+                        mutations: item.mutations.clone(),
                         code,
                         message,
                     });
+                    if self.recently_dropped.len() == RECENTLY_DROPPED {
+                        self.recently_dropped.pop_front();
+                    }
+                    self.recently_dropped.push_back(item);
                 }
             }
         }

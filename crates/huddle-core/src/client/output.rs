@@ -113,6 +113,9 @@ pub enum DisconnectReason {
         /// The code.
         code: ErrorCode,
     },
+    /// The credentials were rejected while connected (`auth_failed`
+    /// follows).
+    Unauthorized,
     /// The application called `close`.
     Local,
 }
@@ -160,7 +163,9 @@ pub enum ClientEvent {
         sequence: u64,
     },
     /// A batch was given up: rejected with a non-retryable error, or with
-    /// a retryable one more often than allowed. It was not applied.
+    /// a retryable one more often than allowed. It was not applied. (Only a
+    /// server that sends an error frame twice can make a retry that was
+    /// already on its way be applied after all; its `Acked` then follows.)
     Dropped {
         /// The batch.
         batch: BatchId,

@@ -166,7 +166,10 @@ pub struct SessionInfo {
 pub struct Engine {
     pub(crate) config: Config,
     pub(crate) clock: Timestamp,
+    /// Board sessions. Removal is `swap_remove` (O(1)); the order they
+    /// opened in is each board's `opened`.
     pub(crate) boards: IndexMap<BoardId, Board>,
+    boards_opened: u64,
     pub(crate) conns: HashMap<ConnId, Conn>,
     pub(crate) io: Io,
     session_base: u64,
@@ -182,6 +185,7 @@ impl Engine {
             config,
             clock: Timestamp::EPOCH,
             boards: IndexMap::new(),
+            boards_opened: 0,
             conns: HashMap::new(),
             io: Io::default(),
             session_base: mix64(instance_seed),
@@ -245,7 +249,10 @@ impl Engine {
     /// Boards in memory, in the order their sessions opened (a host shutting
     /// down closes each).
     pub fn boards(&self) -> impl Iterator<Item = &BoardId> {
-        self.boards.keys()
+        let mut open: Vec<(u64, &BoardId)> =
+            self.boards.values().map(|b| (b.opened, &b.id)).collect();
+        open.sort_unstable_by_key(|(opened, _)| *opened);
+        open.into_iter().map(|(_, id)| id)
     }
 
     /// The user session record of a connection, if it holds one.

@@ -27,6 +27,15 @@ impl Color {
     pub fn hex(self) -> &'static str {
         PALETTE[self.index() % PALETTE.len()]
     }
+
+    /// The palette colour with this hex form (ASCII case-insensitive), if
+    /// it is one.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        PALETTE
+            .iter()
+            .position(|p| p.eq_ignore_ascii_case(hex))
+            .map(Color::from_index)
+    }
 }
 
 /// How a new participant's colour is chosen.

@@ -1,0 +1,205 @@
+//! What the client tells its host: [`ClientOutput`]s, the connection
+//! [`ConnectionState`] and the application-facing [`ClientEvent`]s.
+
+use core::fmt;
+
+use crate::error::ErrorCode;
+use crate::ids::{BatchId, UserId};
+use crate::mutation::Mutation;
+use crate::output::{FullSyncReason, ParticipantInfo, SnapshotInfo};
+use crate::wire::ClientMessage;
+
+/// Names one transport (socket) the client asked for. Every report about a
+/// transport carries its id, so that a late report about an old socket is
+/// recognised and ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TransportId(pub u64);
+
+/// What the host authenticates a connection with (for the reference
+/// server: the JWT for `GET /ws?token=`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The token.
+    pub token: String,
+}
+
+impl Credentials {
+    /// Credentials from a token.
+    pub fn new(token: impl Into<String>) -> Self {
+        Credentials {
+            token: token.into(),
+        }
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Credentials(..)")
+    }
+}
+
+/// One thing for the host to do or know.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientOutput {
+    /// Open a transport with these credentials, then report
+    /// `transport_open`, `transport_failed` or `transport_closed` for it.
+    Connect {
+        /// The new transport's id.
+        transport: TransportId,
+        /// What to authenticate with.
+        credentials: Credentials,
+    },
+    /// Send this message on the transport.
+    Send {
+        /// The transport.
+        transport: TransportId,
+        /// The message.
+        message: ClientMessage,
+    },
+    /// Close the transport (the client no longer uses it).
+    Close {
+        /// The transport.
+        transport: TransportId,
+    },
+    /// The pre-reconnect hook: the attempt waits until the host calls
+    /// `provide_credentials` (with the same or refreshed credentials).
+    NeedCredentials {
+        /// The reconnect attempt that waits.
+        attempt: u32,
+    },
+    /// Something the application may want to know.
+    Event(ClientEvent),
+}
+
+/// The connection's state as the spec names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnectionState {
+    /// Not connected and not trying (initially, after `close`, or after a
+    /// deliberate close by the server).
+    Disconnected,
+    /// The first connection (after `connect`) is being made.
+    Connecting,
+    /// Joined and in sync; mutations are sent at once.
+    Connected,
+    /// The connection dropped; attempt `attempt` is pending or under way.
+    Reconnecting {
+        /// 1-based.
+        attempt: u32,
+    },
+    /// Every attempt failed; `connect` starts over.
+    Failed,
+    /// The credentials were rejected; nothing is retried until `connect`
+    /// brings new ones.
+    AuthFailed,
+}
+
+/// Why the client is no longer connected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The transport dropped, failed, or stopped answering pings (retried).
+    Unexpected,
+    /// The server closed on purpose (close code 1000 or an application
+    /// code 4000-4999 other than 4001/4002): not retried.
+    ServerClosed {
+        /// The close code.
+        code: u16,
+    },
+    /// The user session timed out for inactivity (`session_timeout`, 4002).
+    SessionTimeout,
+    /// The host closed the board session (`session_closed`).
+    SessionClosed,
+    /// The server refused the join and retrying cannot help.
+    JoinRefused {
+        /// The code.
+        code: ErrorCode,
+    },
+    /// The application called `close`.
+    Local,
+}
+
+/// Application-facing events.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientEvent {
+    /// The first connection is joined and in sync.
+    Connected,
+    /// The connection is gone.
+    Disconnected {
+        /// Why.
+        reason: DisconnectReason,
+    },
+    /// A reconnect attempt is scheduled.
+    Reconnecting {
+        /// 1-based.
+        attempt: u32,
+    },
+    /// Re-joined and re-synced after a drop; unacknowledged work re-sent.
+    Reconnected,
+    /// Every reconnect attempt failed.
+    Failed,
+    /// The credentials were rejected.
+    AuthFailed,
+    /// A join brought the replica to `sequence`, by delta or by a full
+    /// state (`full` says why).
+    Synced {
+        /// The board's sequence.
+        sequence: u64,
+        /// `None` for a delta.
+        full: Option<FullSyncReason>,
+    },
+    /// Other participants' events were applied; the replica is at
+    /// `sequence`.
+    Changed {
+        /// The replica's sequence.
+        sequence: u64,
+    },
+    /// A batch was applied by the server (and is durable by default).
+    Acked {
+        /// The batch.
+        batch: BatchId,
+        /// Its last sequence.
+        sequence: u64,
+    },
+    /// A batch was given up: rejected with a non-retryable error, or with
+    /// a retryable one more often than allowed. It was not applied.
+    Dropped {
+        /// The batch.
+        batch: BatchId,
+        /// Its mutations.
+        mutations: Vec<Mutation>,
+        /// The server's last error code.
+        code: ErrorCode,
+        /// The server's message.
+        message: String,
+    },
+    /// Someone joined the board.
+    ParticipantJoined(ParticipantInfo),
+    /// Someone left the board.
+    ParticipantLeft(ParticipantInfo),
+    /// Someone's cursor moved.
+    Cursor {
+        /// Whose.
+        user: UserId,
+        /// X.
+        x: f64,
+        /// Y.
+        y: f64,
+    },
+    /// A snapshot of the board was stored.
+    Snapshot(SnapshotInfo),
+    /// An error the server sent that is not about a batch.
+    ServerError {
+        /// The code.
+        code: ErrorCode,
+        /// The message.
+        message: String,
+    },
+}
+
+/// Why a transport could not be opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnectFailure {
+    /// The server refused the credentials (HTTP 401 on the upgrade).
+    Unauthorized,
+    /// Anything else (refused, unreachable, TLS, timeout...).
+    Network(String),
+}

@@ -1,0 +1,156 @@
+//! Client-to-server messages (`join`, `mutate`, `cursor`, `snapshot`,
+//! `leave`, `ping`).
+
+use std::borrow::Cow;
+
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::event::{MutationFields, MutationsView};
+use super::DecodeError;
+use crate::ids::{BatchId, BoardId};
+use crate::mutation::Mutation;
+
+/// One frame from a client.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientMessage {
+    /// Join a board; with `last_sequence` for a delta sync.
+    Join {
+        /// The board.
+        board: BoardId,
+        /// The last sequence the client has applied, if any.
+        last_sequence: Option<u64>,
+    },
+    /// Apply a batch of mutations.
+    Mutate {
+        /// The client's batch id (a retry reuses it).
+        batch: BatchId,
+        /// The mutations, applied whole or not at all.
+        mutations: Vec<Mutation>,
+    },
+    /// A cursor position (presence; not sequenced).
+    Cursor {
+        /// X.
+        x: f64,
+        /// Y.
+        y: f64,
+    },
+    /// Ask for a manual snapshot.
+    Snapshot,
+    /// Leave the board.
+    Leave,
+    /// Keep-alive.
+    Ping,
+}
+
+impl ClientMessage {
+    /// The message's `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientMessage::Join { .. } => "join",
+            ClientMessage::Mutate { .. } => "mutate",
+            ClientMessage::Cursor { .. } => "cursor",
+            ClientMessage::Snapshot => "snapshot",
+            ClientMessage::Leave => "leave",
+            ClientMessage::Ping => "ping",
+        }
+    }
+
+    /// Decodes one JSON text frame.
+    pub fn from_json(frame: &[u8]) -> Result<Self, DecodeError> {
+        let env: Envelope<'_> = serde_json::from_slice(frame).map_err(DecodeError::json)?;
+        let kind = env.kind.as_deref().ok_or(DecodeError::MissingType)?;
+        let missing =
+            |kind: &'static str, field: &'static str| DecodeError::MissingField { kind, field };
+        Ok(match kind {
+            "join" => ClientMessage::Join {
+                board: env.board.as_deref().ok_or(missing("join", "board"))?.into(),
+                last_sequence: env.last_sequence,
+            },
+            "mutate" => {
+                let batch = env.batch.as_deref().ok_or(missing("mutate", "batch"))?;
+                let fields = env.mutations.ok_or(missing("mutate", "mutations"))?;
+                let mutations = fields
+                    .iter()
+                    .map(|m| m.mutation("mutate"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                ClientMessage::Mutate {
+                    batch: batch.into(),
+                    mutations,
+                }
+            }
+            "cursor" => ClientMessage::Cursor {
+                x: env.x.ok_or(missing("cursor", "x"))?,
+                y: env.y.ok_or(missing("cursor", "y"))?,
+            },
+            "snapshot" => ClientMessage::Snapshot,
+            "leave" => ClientMessage::Leave,
+            "ping" => ClientMessage::Ping,
+            other => return Err(DecodeError::UnknownType(other.to_owned())),
+        })
+    }
+
+    /// Encodes the message as one JSON text frame.
+    pub fn to_json(&self) -> Result<String, super::EncodeError> {
+        serde_json::to_string(self).map_err(super::EncodeError::from)
+    }
+}
+
+impl Serialize for ClientMessage {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ClientMessage::Join {
+                board,
+                last_sequence,
+            } => {
+                let mut st = s.serialize_struct("ClientMessage", 3)?;
+                st.serialize_field("type", "join")?;
+                st.serialize_field("board", board.as_str())?;
+                match last_sequence {
+                    Some(seq) => st.serialize_field("last_sequence", seq)?,
+                    None => st.skip_field("last_sequence")?,
+                }
+                st.end()
+            }
+            ClientMessage::Mutate { batch, mutations } => {
+                let mut st = s.serialize_struct("ClientMessage", 3)?;
+                st.serialize_field("type", "mutate")?;
+                st.serialize_field("batch", batch.as_str())?;
+                st.serialize_field("mutations", &MutationsView(mutations))?;
+                st.end()
+            }
+            ClientMessage::Cursor { x, y } => {
+                let mut st = s.serialize_struct("ClientMessage", 3)?;
+                st.serialize_field("type", "cursor")?;
+                st.serialize_field("x", x)?;
+                st.serialize_field("y", y)?;
+                st.end()
+            }
+            ClientMessage::Snapshot | ClientMessage::Leave | ClientMessage::Ping => {
+                let mut st = s.serialize_struct("ClientMessage", 1)?;
+                st.serialize_field("type", self.kind())?;
+                st.end()
+            }
+        }
+    }
+}
+
+/// Every field any client message has; which are required depends on
+/// `type`. Unknown fields are ignored (forward compatibility).
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    board: Option<Cow<'a, str>>,
+    #[serde(default)]
+    last_sequence: Option<u64>,
+    #[serde(default, borrow)]
+    batch: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    mutations: Option<Vec<MutationFields<'a>>>,
+    #[serde(default)]
+    x: Option<f64>,
+    #[serde(default)]
+    y: Option<f64>,
+}

@@ -1,0 +1,92 @@
+//! Turning decoded client messages into engine calls: the part of a host
+//! that every transport shares.
+
+use super::{ClientMessage, ServerMessage};
+use crate::config::SessionType;
+use crate::engine::Engine;
+use crate::error::ErrorCode;
+use crate::ids::{BoardId, ConnId, UserId};
+use crate::request::JoinRequest;
+use crate::time::Timestamp;
+
+/// Who is on a connection, as the host authenticated it (the reference
+/// server reads it from the JWT).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The user.
+    pub user: UserId,
+    /// Their display name.
+    pub display_name: String,
+    /// The only board this connection may join (`None`: any board).
+    pub board: Option<BoardId>,
+    /// The session type a board opened by this connection gets if the store
+    /// does not know it.
+    pub session_type: Option<SessionType>,
+}
+
+/// Applies one client message to the engine for `conn`.
+///
+/// Returns the `error` to send back at once when the engine (or the
+/// identity's board scope) refuses the message; everything else the
+/// connection is told arrives through [`Engine::poll_output`]. A refused
+/// message changes nothing.
+pub fn dispatch(
+    engine: &mut Engine,
+    now: Timestamp,
+    conn: ConnId,
+    identity: &Identity,
+    message: ClientMessage,
+) -> Option<ServerMessage> {
+    let refuse = |code: ErrorCode, message: String| Some(ServerMessage::error(code, message, None));
+    match message {
+        ClientMessage::Join {
+            board,
+            last_sequence,
+        } => {
+            if identity
+                .board
+                .as_ref()
+                .is_some_and(|allowed| *allowed != board)
+            {
+                return refuse(
+                    ErrorCode::Unauthorized,
+                    format!("this token is not valid for board {board}"),
+                );
+            }
+            let mut request =
+                JoinRequest::new(board, identity.user.clone(), &identity.display_name);
+            if let Some(seq) = last_sequence {
+                request = request.last_sequence(seq);
+            }
+            if let Some(kind) = identity.session_type {
+                request = request.session_type(kind);
+            }
+            engine
+                .join(now, conn, request)
+                .err()
+                .and_then(|e| refuse(e.code(), e.to_string()))
+        }
+        ClientMessage::Mutate { batch, mutations } => {
+            match engine.apply_mutations(now, conn, batch.clone(), mutations) {
+                Ok(_) => None,
+                Err(e) => Some(ServerMessage::error(e.code(), e.to_string(), Some(batch))),
+            }
+        }
+        ClientMessage::Cursor { x, y } => engine
+            .update_presence(now, conn, x, y)
+            .err()
+            .and_then(|e| refuse(e.code(), e.to_string())),
+        ClientMessage::Snapshot => engine
+            .request_snapshot(now, conn)
+            .err()
+            .and_then(|e| refuse(e.code(), e.to_string())),
+        ClientMessage::Leave => engine
+            .leave(now, conn)
+            .err()
+            .and_then(|e| refuse(e.code(), e.to_string())),
+        ClientMessage::Ping => {
+            engine.ping(now, conn);
+            None
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The reference server's wire protocol (`spec/server.md`) as shared types:
+//! what the server, the Rust [`client`](crate::client) and tests exchange,
+//! one JSON object per WebSocket text frame, tagged by `type`.
+//!
+//! - [`ClientMessage`]: `join`, `mutate`, `cursor`, `snapshot`, `leave`,
+//!   `ping`.
+//! - [`ServerMessage`]: `joined`, `ack`, `events`, `participant_joined`,
+//!   `participant_left`, `cursor`, `snapshot`, `session_timeout`,
+//!   `session_closed` (an extension), `error`, `pong`.
+//!
+//! Element `data` is opaque to the engine; on the JSON wire it is any JSON
+//! value, kept as its exact text: decoding copies the text into the
+//! payload, encoding writes it back verbatim. Decoding never builds a JSON
+//! tree of `data`, and encoding an engine [`Notice`](crate::Notice) borrows
+//! its events ([`encode_notice`]).
+//!
+//! Decoding is strict about what is required and lenient about the rest:
+//! a missing `type` or required field is an error naming it, an unknown
+//! `type` or `op` is an error, and unknown extra fields are ignored so
+//! that later protocol versions can add fields. Every decode error maps to
+//! `INVALID_MESSAGE`.
+//!
+//! The same `Serialize` impls work with binary serde formats, where `data`
+//! is written as bytes ([`notice_frame`]); decoding is JSON only.
+//!
+//! A host turns decoded client messages into engine calls with
+//! [`dispatch`], which also produces the immediate `error` replies.
+//!
+//! ```
+//! use huddle_core::wire::{ClientMessage, ServerMessage};
+//!
+//! let frame = br#"{"type":"mutate","batch":"b1","mutations":[
+//!     {"op":"upsert","page":"p","element":"e","data":{"x":1, "tags":["a"]}}]}"#;
+//! let msg = ClientMessage::from_json(frame).unwrap();
+//! let ClientMessage::Mutate { mutations, .. } = &msg else { unreachable!() };
+//! assert_eq!(mutations[0].data().unwrap().as_bytes(), br#"{"x":1, "tags":["a"]}"#);
+//!
+//! let ack = ServerMessage::Ack { batch: "b1".into(), sequence: 7 };
+//! assert_eq!(ack.to_json().unwrap(), r#"{"type":"ack","batch":"b1","sequence":7}"#);
+//! ```
+
+mod client_message;
+mod data;
+mod dispatch;
+mod event;
+mod server_message;
+
+pub use client_message::ClientMessage;
+pub use data::is_json;
+pub use dispatch::{dispatch, Identity};
+pub(crate) use event::MutationsView;
+pub use event::WireEvent;
+pub use server_message::{
+    encode_notice, notice_frame, write_notice, JoinedMessage, ServerMessage, WireSync,
+};
+
+use thiserror::Error;
+
+use crate::error::ErrorCode;
+
+/// Why a frame could not be decoded. Always `INVALID_MESSAGE` on the wire.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Not JSON, not an object, or a field of the wrong JSON type.
+    #[error("malformed message: {0}")]
+    Json(String),
+    /// The object has no `type`.
+    #[error("message has no `type`")]
+    MissingType,
+    /// `type` names no message.
+    #[error("unknown message type `{0}`")]
+    UnknownType(String),
+    /// A mutation's `op` is neither `upsert` nor `delete`.
+    #[error("unknown mutation op `{0}`")]
+    UnknownOp(String),
+    /// A required field is absent.
+    #[error("`{kind}` message is missing `{field}`")]
+    MissingField {
+        /// The message type.
+        kind: &'static str,
+        /// The field.
+        field: &'static str,
+    },
+    /// A field is present but its value is not allowed.
+    #[error("`{kind}` message has an invalid `{field}`")]
+    InvalidField {
+        /// The message type.
+        kind: &'static str,
+        /// The field.
+        field: &'static str,
+    },
+}
+
+impl DecodeError {
+    /// The wire code (`INVALID_MESSAGE`).
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::InvalidMessage
+    }
+
+    fn json(e: serde_json::Error) -> Self {
+        DecodeError::Json(e.to_string())
+    }
+}
+
+/// Why a message could not be encoded: element data that is not JSON text
+/// (possible only for payloads that did not come from the JSON wire).
+#[derive(Debug, Error)]
+#[error("cannot encode message: {0}")]
+pub struct EncodeError(#[from] serde_json::Error);

@@ -76,5 +76,11 @@ fn benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(engine, benches);
+// The macro defines an undocumented `pub fn engine`.
+#[allow(missing_docs)]
+mod group {
+    use super::*;
+    criterion_group!(engine, benches);
+}
+use group::engine;
 criterion_main!(engine);

@@ -96,13 +96,19 @@ pub fn size_name(payload: usize) -> String {
     }
 }
 
-/// The case for one batch size, payload size and participant count.
-pub fn case(batch: usize, payload: usize, participants: u64) -> Case {
+/// The case for one batch size, payload size and participant count;
+/// `pooled` inputs (see [`Batches::pooled`]) or fresh ones.
+pub fn case(batch: usize, payload: usize, participants: u64, pooled: bool) -> Case {
     let mut engine = engine_with_participants(participants);
     let mut baseline = Baseline::default();
     warm(&mut engine, &mut baseline, batch, payload);
-    let mut engine_batches = Batches::new("e", batch, payload);
-    let mut baseline_batches = Batches::new("b", batch, payload);
+    let make = if pooled {
+        Batches::pooled
+    } else {
+        Batches::new
+    };
+    let mut engine_batches = make("e", batch, payload);
+    let mut baseline_batches = make("b", batch, payload);
     let engine: Runner = Box::new(move |iters| run_engine(&mut engine, &mut engine_batches, iters));
     let baseline: Runner =
         Box::new(move |iters| run_baseline(&mut baseline, &mut baseline_batches, iters));
@@ -121,7 +127,8 @@ pub fn case(batch: usize, payload: usize, participants: u64) -> Case {
 }
 
 /// Every apply case: batches 1/16/256 x payloads 64 B/1 KiB x 1 and 10
-/// participants.
+/// participants, with fresh inputs; and the target's case (16, 64 B, 1)
+/// with pooled inputs too.
 pub fn cases() -> Vec<Planned> {
     let mut cases = Vec::new();
     for participants in [1, 10] {
@@ -132,10 +139,15 @@ pub fn cases() -> Vec<Planned> {
                     size_name(payload)
                 );
                 cases.push(Planned::new("apply_mutations", name, move || {
-                    case(batch, payload, participants)
+                    case(batch, payload, participants, false)
                 }));
             }
         }
     }
+    let name = "batch=16 payload=64B participants=1 inputs=pooled".to_owned();
+    cases.insert(
+        2,
+        Planned::new("apply_mutations", name, || case(16, 64, 1, true)),
+    );
     cases
 }

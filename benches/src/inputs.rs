@@ -2,6 +2,11 @@
 //! and payloads are fresh allocations, as if just parsed from a message.
 //! They are built before the measured loop; engine and baseline get equal
 //! inputs.
+//!
+//! [`Batches::pooled`] makes the stricter variant: ids and payloads are
+//! clones of a fixed pool, so no allocation of the inputs is freed in the
+//! measured loop (by the engine or the baseline) and the ratio shows the
+//! sequencing work alone.
 
 use huddle_core::{BatchId, ElementId, Mutation, PageId, Payload};
 
@@ -43,6 +48,15 @@ pub struct Batches {
     next_mutation: u64,
     /// Prefix of batch ids, so that different producers never collide.
     prefix: String,
+    pool: Option<Pool>,
+}
+
+/// Pre-made ids and payloads for [`Batches::pooled`].
+#[derive(Debug, Clone)]
+struct Pool {
+    pages: Vec<PageId>,
+    elements: Vec<ElementId>,
+    payloads: Vec<Payload>,
 }
 
 impl Batches {
@@ -54,6 +68,23 @@ impl Batches {
             next_batch: 0,
             next_mutation: 0,
             prefix: prefix.to_owned(),
+            pool: None,
+        }
+    }
+
+    /// Like [`new`](Self::new), but ids and payloads are clones of a fixed
+    /// pool (the same ids and 1024 distinct payloads, reused).
+    pub fn pooled(prefix: &str, len: usize, payload_len: usize) -> Self {
+        let pool = Pool {
+            pages: (0..PAGES).map(page_id).collect(),
+            elements: (0..ELEMENTS_PER_PAGE).map(element_id).collect(),
+            payloads: (0..ELEMENTS_PER_PAGE)
+                .map(|n| payload(payload_len, n))
+                .collect(),
+        };
+        Batches {
+            pool: Some(pool),
+            ..Batches::new(prefix, len, payload_len)
         }
     }
 
@@ -65,10 +96,20 @@ impl Batches {
             .map(|_| {
                 let n = self.next_mutation;
                 self.next_mutation += 1;
-                Mutation::Upsert {
-                    page: page_id(b),
-                    element: element_id(n),
-                    data: payload(self.payload, n),
+                match &self.pool {
+                    None => Mutation::Upsert {
+                        page: page_id(b),
+                        element: element_id(n),
+                        data: payload(self.payload, n),
+                    },
+                    Some(pool) => {
+                        let (p, e) = ((b % PAGES) as usize, (n % ELEMENTS_PER_PAGE) as usize);
+                        Mutation::Upsert {
+                            page: pool.pages[p].clone(),
+                            element: pool.elements[e].clone(),
+                            data: pool.payloads[e].clone(),
+                        }
+                    }
                 }
             })
             .collect();

@@ -7,13 +7,14 @@
 //! follows is not measured.
 //!
 //! Baselines: for a delta, copying the missed events out of the
-//! baseline's ring and encoding them the same way; for a full sync,
-//! cloning an equal [`Pages`] and encoding it the same way.
+//! baseline's ring; for a full sync, cloning an equal [`Pages`]; in both,
+//! wrapping the copy in a `joined` notice and encoding it the same way
+//! ([`encode`]).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use huddle_core::{ConnId, ElementId, Engine, JoinRequest, LoadedBoard, PageId, Pages};
+use huddle_core::{BoardId, ConnId, ElementId, Engine, JoinRequest, LoadedBoard, PageId, Pages};
 
 use crate::apply::{run_baseline, run_engine, NOW};
 use crate::baseline::Baseline;
@@ -69,12 +70,13 @@ pub fn delta(missed: u64, encoding: Encoding) -> Case {
         total
     });
     let mut buf = Vec::new();
+    let board = BoardId::from("board");
     let baseline: Runner = Box::new(move |iters| {
         let start = Instant::now();
         for _ in 0..iters {
             let events = baseline.since(last).unwrap_or_default();
-            assert_eq!(events.len() as u64, missed);
-            encode::events(&events, encoding, &mut buf);
+            let answer = encode::delta(&board, sequence, events);
+            encode::notice(&answer, encoding, &mut buf);
             black_box(&buf);
         }
         start.elapsed()
@@ -130,11 +132,12 @@ pub fn full(elements: u64, encoding: Encoding) -> Case {
         total
     });
     let mut buf = Vec::new();
+    let board = BoardId::from("board");
     let baseline: Runner = Box::new(move |iters| {
         let start = Instant::now();
         for _ in 0..iters {
-            let copy = pages.clone();
-            encode::pages(&copy, encoding, &mut buf);
+            let answer = encode::full(&board, 0, pages.clone());
+            encode::notice(&answer, encoding, &mut buf);
             black_box(&buf);
         }
         start.elapsed()

@@ -1,6 +1,7 @@
 //! The engine: every board session and user session of one host, driven by
 //! `handle_*` inputs and drained through `poll_*` outputs.
 
+mod id_map;
 pub(crate) mod join;
 mod mutate;
 pub use mutate::Accepted;
@@ -8,10 +9,11 @@ mod presence;
 mod storage;
 mod timeout;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use indexmap::IndexMap;
 
+use self::id_map::IdMap;
 use crate::board::{Board, Phase};
 use crate::config::{Config, SessionType};
 use crate::ids::{BoardId, ConnId, EffectId, UserSessionId};
@@ -39,7 +41,7 @@ pub(crate) enum EffectKind {
 pub(crate) struct Io {
     pub(crate) outputs: VecDeque<Output>,
     pub(crate) timers: Timers,
-    pub(crate) effects: HashMap<EffectId, (BoardId, EffectKind)>,
+    pub(crate) effects: IdMap<EffectId, (BoardId, EffectKind)>,
     next_effect: u64,
 }
 
@@ -170,7 +172,7 @@ pub struct Engine {
     /// opened in is each board's `opened`.
     pub(crate) boards: IndexMap<BoardId, Board>,
     boards_opened: u64,
-    pub(crate) conns: HashMap<ConnId, Conn>,
+    pub(crate) conns: IdMap<ConnId, Conn>,
     pub(crate) io: Io,
     session_base: u64,
     sessions_started: u64,
@@ -186,7 +188,7 @@ impl Engine {
             clock: Timestamp::EPOCH,
             boards: IndexMap::new(),
             boards_opened: 0,
-            conns: HashMap::new(),
+            conns: IdMap::default(),
             io: Io::default(),
             session_base: mix64(instance_seed),
             sessions_started: 0,

@@ -121,6 +121,10 @@ pub(crate) struct SnapshotJob {
 #[derive(Debug)]
 pub(crate) struct Board {
     pub(crate) id: BoardId,
+    /// The engine's count of sessions opened when this one opened: the
+    /// order [`crate::Engine::boards`] lists them in (the board table
+    /// itself is unordered after removals, which are O(1)).
+    pub(crate) opened: u64,
     pub(crate) kind: SessionType,
     pub(crate) state: SessionState,
     pub(crate) phase: Phase,
@@ -129,6 +133,8 @@ pub(crate) struct Board {
     pub(crate) last_flush: Option<Timestamp>,
 
     pub(crate) pages: Pages,
+    /// The index in `pages` of the page touched last.
+    pub(crate) page_hint: usize,
     pub(crate) payload_bytes: usize,
     pub(crate) assigned: u64,
     pub(crate) committed: u64,
@@ -164,6 +170,7 @@ pub(crate) struct Board {
 impl Board {
     pub(crate) fn new(
         id: BoardId,
+        opened: u64,
         kind: SessionType,
         load: EffectId,
         now: Timestamp,
@@ -171,6 +178,7 @@ impl Board {
     ) -> Self {
         Board {
             id,
+            opened,
             kind,
             state: SessionState::Created,
             phase: Phase::Loading(load),
@@ -178,6 +186,7 @@ impl Board {
             idle_since: None,
             last_flush: None,
             pages: Pages::new(),
+            page_hint: 0,
             payload_bytes: 0,
             assigned: 0,
             committed: 0,
@@ -209,9 +218,11 @@ impl Board {
     /// never gets ahead of the stored log.)
     pub(crate) fn commit(&mut self, events: &[Event]) {
         for event in events {
-            let delta = self.pages.apply(&event.mutation);
+            let (delta, page, element) = self
+                .pages
+                .apply_shared(&event.mutation, &mut self.page_hint);
             self.payload_bytes = self.payload_bytes.saturating_add_signed(delta);
-            self.history.push(event.clone());
+            self.history.push(event, page, element);
             self.committed = event.seq;
         }
     }

@@ -7,6 +7,7 @@
 //! from the loaded event history, so retries across a server restart are
 //! recognised too.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
 use crate::ids::{BatchId, UserId};
@@ -45,17 +46,24 @@ impl Dedup {
             Some(e) => e,
             None => self.users.entry(user.clone()).or_default(),
         };
-        if let Some(seq) = entry.last_seq.get_mut(batch) {
-            *seq = (*seq).max(last_seq);
-            return;
+        // One lookup for both the check and the insert; the oldest id is
+        // evicted after the insert (never the new one: the window is not 0).
+        match entry.last_seq.entry(batch.clone()) {
+            Entry::Occupied(mut seq) => {
+                let seq = seq.get_mut();
+                *seq = (*seq).max(last_seq);
+                return;
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(last_seq);
+            }
         }
-        if entry.order.len() == self.window {
+        entry.order.push_back(batch.clone());
+        if entry.order.len() > self.window {
             if let Some(old) = entry.order.pop_front() {
                 entry.last_seq.remove(&old);
             }
         }
-        entry.order.push_back(batch.clone());
-        entry.last_seq.insert(batch.clone(), last_seq);
     }
 
     /// Batch ids remembered over all users.

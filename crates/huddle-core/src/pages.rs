@@ -22,28 +22,70 @@ impl Pages {
 
     /// Applies one mutation. Returns the change in payload bytes held.
     pub fn apply(&mut self, mutation: &Mutation) -> isize {
+        self.apply_shared(mutation, &mut 0).0
+    }
+
+    /// Applies one mutation, like [`apply`](Self::apply), and also returns
+    /// the page and element ids to hold for it elsewhere: these pages' own
+    /// keys where they keep them (sharing their allocations), else the
+    /// mutation's. `hint` is the index of the page touched last: when
+    /// consecutive mutations touch one page (the usual case) its id is
+    /// compared instead of hashed. It is updated.
+    pub(crate) fn apply_shared(
+        &mut self,
+        mutation: &Mutation,
+        hint: &mut usize,
+    ) -> (isize, PageId, ElementId) {
+        let page = mutation.page();
+        let index = match self.0.get_index(*hint) {
+            Some((key, _)) if key == page => Some(*hint),
+            _ => self.0.get_index_of(page),
+        };
         match mutation {
-            Mutation::Upsert {
-                page,
-                element,
-                data,
-            } => {
-                let elements = match self.0.get_mut(page) {
-                    Some(e) => e,
-                    None => self.0.entry(page.clone()).or_default(),
+            Mutation::Upsert { element, data, .. } => {
+                let index = match index {
+                    Some(i) => i,
+                    None => self.0.insert_full(page.clone(), IndexMap::new()).0,
                 };
-                let old = elements.insert(element.clone(), data.clone());
-                data.len() as isize - old.map_or(0, |p| p.len() as isize)
+                *hint = index;
+                let Some((page_key, elements)) = self.0.get_index_mut(index) else {
+                    return (0, page.clone(), element.clone());
+                };
+                let (delta, element_key) = match elements.get_full_mut(element) {
+                    Some((_, key, slot)) => {
+                        let old = std::mem::replace(slot, data.clone());
+                        (data.len() as isize - old.len() as isize, key.clone())
+                    }
+                    None => {
+                        elements.insert(element.clone(), data.clone());
+                        (data.len() as isize, element.clone())
+                    }
+                };
+                (delta, page_key.clone(), element_key)
             }
-            Mutation::Delete { page, element } => {
-                let Some(elements) = self.0.get_mut(page) else {
-                    return 0;
+            Mutation::Delete { element, .. } => {
+                let Some((i, (_, elements))) =
+                    index.and_then(|i| Some((i, self.0.get_index_mut(i)?)))
+                else {
+                    return (0, page.clone(), element.clone());
                 };
-                let old = elements.swap_remove(element);
-                if elements.is_empty() {
-                    self.0.swap_remove(page);
-                }
-                -old.map_or(0, |p| p.len() as isize)
+                *hint = i;
+                let old = elements.swap_remove_full(element);
+                let emptied = elements.is_empty();
+                let (element_key, delta) = match old {
+                    Some((_, key, data)) => (key, -(data.len() as isize)),
+                    None => (element.clone(), 0),
+                };
+                let page_key = if emptied {
+                    self.0
+                        .swap_remove_index(i)
+                        .map_or_else(|| page.clone(), |(key, _)| key)
+                } else {
+                    self.0
+                        .get_index(i)
+                        .map_or_else(|| page.clone(), |(key, _)| key.clone())
+                };
+                (delta, page_key, element_key)
             }
         }
     }

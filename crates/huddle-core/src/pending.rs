@@ -18,21 +18,37 @@ type PageWrites = IndexMap<ElementId, Option<Payload>>;
 pub(crate) struct PendingSet {
     pages: IndexMap<PageId, PageWrites>,
     elements: usize,
+    /// The index in `pages` of the page written last (consecutive writes
+    /// usually touch one page: its id is compared instead of hashed).
+    hint: usize,
 }
 
 impl PendingSet {
     /// Records a committed mutation as the element's last write.
     pub(crate) fn record(&mut self, mutation: &Mutation) {
         let page = mutation.page();
-        let writes = match self.pages.get_mut(page) {
-            Some(w) => w,
-            None => self.pages.entry(page.clone()).or_default(),
+        let index = match self.pages.get_index(self.hint) {
+            Some((key, _)) if key == page => self.hint,
+            _ => match self.pages.get_index_of(page) {
+                Some(i) => i,
+                None => {
+                    self.pages
+                        .insert_full(page.clone(), PageWrites::default())
+                        .0
+                }
+            },
         };
-        if writes
-            .insert(mutation.element().clone(), mutation.data().cloned())
-            .is_none()
-        {
-            self.elements += 1;
+        self.hint = index;
+        let Some((_, writes)) = self.pages.get_index_mut(index) else {
+            return;
+        };
+        let element = mutation.element();
+        match writes.get_mut(element) {
+            Some(slot) => *slot = mutation.data().cloned(),
+            None => {
+                writes.insert(element.clone(), mutation.data().cloned());
+                self.elements += 1;
+            }
         }
     }
 

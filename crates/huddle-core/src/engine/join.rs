@@ -87,7 +87,9 @@ impl Engine {
                     id: eid,
                     board: id.clone(),
                 });
-            let mut board = Board::new(id.clone(), kind, load, now, &self.config);
+            self.boards_opened += 1;
+            let opened = self.boards_opened;
+            let mut board = Board::new(id.clone(), opened, kind, load, now, &self.config);
             board.waiting_joins.push((conn, request));
             self.boards.insert(id.clone(), board);
             self.conns.insert(conn, Conn::Joining(id));

@@ -1,6 +1,7 @@
 //! The engine: every board session and user session of one host, driven by
 //! `handle_*` inputs and drained through `poll_*` outputs.
 
+mod id_map;
 pub(crate) mod join;
 mod mutate;
 pub use mutate::Accepted;
@@ -8,10 +9,11 @@ mod presence;
 mod storage;
 mod timeout;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use indexmap::IndexMap;
 
+use self::id_map::IdMap;
 use crate::board::{Board, Phase};
 use crate::config::{Config, SessionType};
 use crate::ids::{BoardId, ConnId, EffectId, UserSessionId};
@@ -39,7 +41,7 @@ pub(crate) enum EffectKind {
 pub(crate) struct Io {
     pub(crate) outputs: VecDeque<Output>,
     pub(crate) timers: Timers,
-    pub(crate) effects: HashMap<EffectId, (BoardId, EffectKind)>,
+    pub(crate) effects: IdMap<EffectId, (BoardId, EffectKind)>,
     next_effect: u64,
 }
 
@@ -166,8 +168,11 @@ pub struct SessionInfo {
 pub struct Engine {
     pub(crate) config: Config,
     pub(crate) clock: Timestamp,
+    /// Board sessions. Removal is `swap_remove` (O(1)); the order they
+    /// opened in is each board's `opened`.
     pub(crate) boards: IndexMap<BoardId, Board>,
-    pub(crate) conns: HashMap<ConnId, Conn>,
+    boards_opened: u64,
+    pub(crate) conns: IdMap<ConnId, Conn>,
     pub(crate) io: Io,
     session_base: u64,
     sessions_started: u64,
@@ -182,7 +187,8 @@ impl Engine {
             config,
             clock: Timestamp::EPOCH,
             boards: IndexMap::new(),
-            conns: HashMap::new(),
+            boards_opened: 0,
+            conns: IdMap::default(),
             io: Io::default(),
             session_base: mix64(instance_seed),
             sessions_started: 0,
@@ -245,7 +251,10 @@ impl Engine {
     /// Boards in memory, in the order their sessions opened (a host shutting
     /// down closes each).
     pub fn boards(&self) -> impl Iterator<Item = &BoardId> {
-        self.boards.keys()
+        let mut open: Vec<(u64, &BoardId)> =
+            self.boards.values().map(|b| (b.opened, &b.id)).collect();
+        open.sort_unstable_by_key(|(opened, _)| *opened);
+        open.into_iter().map(|(_, id)| id)
     }
 
     /// The user session record of a connection, if it holds one.

@@ -193,7 +193,7 @@ impl Engine {
     }
 
     fn fail_load(&mut self, board_id: &BoardId, error: JoinError, reason: SessionEnd) {
-        let Some(board) = self.boards.shift_remove(board_id) else {
+        let Some(board) = self.boards.swap_remove(board_id) else {
             return;
         };
         for (conn, _) in board.waiting_joins {
@@ -389,7 +389,7 @@ impl Engine {
             }
             return;
         }
-        let Some(mut board) = self.boards.shift_remove(board_id) else {
+        let Some(mut board) = self.boards.swap_remove(board_id) else {
             return;
         };
         for slot in [
@@ -468,7 +468,8 @@ fn install(board: &mut Board, loaded: LoadedBoard) -> Result<(), String> {
             board.commit(std::slice::from_ref(&event));
             board.pending.record(&event.mutation);
         } else if history_usable {
-            board.history.push(event);
+            let (page, element) = (event.mutation.page(), event.mutation.element());
+            board.history.push(&event, page.clone(), element.clone());
         }
     }
     let sequence = last.max(pages_sequence);
@@ -489,8 +490,8 @@ fn install(board: &mut Board, loaded: LoadedBoard) -> Result<(), String> {
     for r in &batches {
         board.dedup.remember(&r.user, &r.batch, r.last_seq);
     }
-    for event in board.history.iter() {
-        board.dedup.remember(&event.author, &event.batch, event.seq);
+    for (author, batch, last_seq) in board.history.batch_ends() {
+        board.dedup.remember(author, batch, last_seq);
     }
     board.snapshot_count = snapshot_count;
     board.snapshot_stored_version = last_snapshot_version;

@@ -14,7 +14,9 @@ use crate::error::StoreError;
 use crate::load::{check_loaded, load_window_start};
 use crate::model::{AppendBatch, FlushWrite, Room, SessionIndex, SnapshotMeta};
 use crate::store::Store;
-use crate::validate::{already_held, check_epoch, check_events, plan_flush, FlushPlan};
+use crate::validate::{
+    already_held, check_epoch, check_events, check_snapshot, plan_flush, FlushPlan,
+};
 
 /// A store in memory. Every operation completes at once; clones share
 /// nothing (wrap it in an `Arc` to share one).
@@ -173,6 +175,7 @@ impl InMemoryStore {
         epoch: Epoch,
         snapshot: Arc<Snapshot>,
     ) -> Result<SnapshotId, StoreError> {
+        check_snapshot(&snapshot)?;
         let mut inner = self.lock();
         Self::owned(&mut inner, &snapshot.board, epoch)?;
         inner.snapshots_made += 1;

@@ -64,6 +64,17 @@ pub fn already_held(board: &BoardId, events: &[Event], log_end: u64) -> Result<u
     }
 }
 
+/// Checks a snapshot before it is stored: its version is a sequence.
+pub fn check_snapshot(snapshot: &huddle_core::Snapshot) -> Result<(), StoreError> {
+    if snapshot.version > MAX_SEQUENCE {
+        return Err(StoreError::Invalid(format!(
+            "board {}: snapshot version {} is out of range",
+            snapshot.board, snapshot.version
+        )));
+    }
+    Ok(())
+}
+
 /// What to do with a flush.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlushPlan {

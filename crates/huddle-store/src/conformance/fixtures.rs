@@ -79,7 +79,7 @@ pub(crate) async fn append_ok<S: Store>(
 
 /// What the engine would flush for `first..=through`: the last write per
 /// element, grouped by page.
-pub(crate) fn flush_batch(events: &[Event], first: u64, through: u64) -> FlushBatch {
+pub fn flush_batch(events: &[Event], first: u64, through: u64) -> FlushBatch {
     let mut last: BTreeMap<(PageId, ElementId), Option<Payload>> = BTreeMap::new();
     for e in events.iter().filter(|e| e.seq >= first && e.seq <= through) {
         let key = (e.mutation.page().clone(), e.mutation.element().clone());

@@ -41,7 +41,7 @@ mod records;
 
 pub use boards::{concurrent_boards, flush_as_of_through, load_contract};
 pub use fencing::{epochs_fence_every_write, group_commit_isolates_failures};
-pub use fixtures::{events, replay};
+pub use fixtures::{events, flush_batch, replay};
 pub use log::{appends_in_order, gaps_and_malformed_batches_are_refused, reappend_is_idempotent};
 pub use perform::perform_effects;
 pub use records::{rooms, snapshots_newest_first_pruned_to_50, user_sessions_by_index};

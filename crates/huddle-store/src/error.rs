@@ -27,6 +27,10 @@ pub enum StoreError {
         /// The board's current epoch in the store.
         current: Epoch,
     },
+    /// The host performing an effect never acquired the board (it did not
+    /// load it), so it has no epoch to write with.
+    #[error("board {0}: this host has not acquired the board (load it first)")]
+    NotAcquired(BoardId),
     /// An append would leave a gap in the board's log.
     #[error("board {board}: the log ends at {log_end}, an append cannot start at {first}")]
     Gap {

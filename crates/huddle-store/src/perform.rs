@@ -79,11 +79,8 @@ impl<S: Store> Performer<S> {
     }
 
     fn held(&self, board: &BoardId) -> Result<Epoch, StoreError> {
-        self.epoch(board).ok_or_else(|| StoreError::Fenced {
-            board: board.clone(),
-            presented: Epoch::NONE,
-            current: Epoch::NONE,
-        })
+        self.epoch(board)
+            .ok_or_else(|| StoreError::NotAcquired(board.clone()))
     }
 
     /// Performs one effect and returns the outcome to report for it.

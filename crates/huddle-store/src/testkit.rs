@@ -1,7 +1,7 @@
 //! Running huddle-core's virtual-time harness on any store.
 //!
 //! [`BlockingEffectStore`] implements the harness's
-//! [`EffectStore`](huddle_core::testkit::EffectStore) by performing each
+//! [`EffectStore`] by performing each
 //! effect to completion on a private current-thread tokio runtime, through a
 //! [`Performer`] (so epochs are acquired and carried like in a real host).
 //!

@@ -23,7 +23,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 pub use replica::Replica;
-pub use store::{MemoryStore, StoredBoard};
+pub use store::{EffectStore, MemoryStore, StoredBoard};
 
 use crate::engine::Engine;
 use crate::error::{JoinError, MutateError, PresenceError, SessionError};
@@ -48,12 +48,16 @@ pub enum StoreMode {
 pub const T0: Timestamp = Timestamp::from_millis(1_767_225_600_000);
 
 /// Engine + simulated host + virtual clock.
+///
+/// The store defaults to the in-memory [`MemoryStore`]; any [`EffectStore`]
+/// (for example a real backend behind a blocking adapter) can take its place
+/// through [`Harness::with_store`].
 #[derive(Debug)]
-pub struct Harness {
+pub struct Harness<S: EffectStore = MemoryStore> {
     /// The engine under test.
     pub engine: Engine,
     /// The host's store; survives [`Harness::crash`].
-    pub store: MemoryStore,
+    pub store: S,
     /// The virtual clock.
     pub now: Timestamp,
     /// Notices delivered, per connection, oldest first.
@@ -78,9 +82,17 @@ impl Harness {
 
     /// A harness whose engine gets `seed` (user session ids).
     pub fn with_seed(config: Config, seed: u64) -> Self {
+        Harness::with_store(config, seed, MemoryStore::default())
+    }
+}
+
+impl<S: EffectStore> Harness<S> {
+    /// A harness at [`T0`] whose engine gets `seed`, performing effects
+    /// against `store`.
+    pub fn with_store(config: Config, seed: u64, store: S) -> Self {
         Harness {
             engine: Engine::new(config.clone(), seed),
-            store: MemoryStore::default(),
+            store,
             now: T0,
             inbox: HashMap::new(),
             events: Vec::new(),

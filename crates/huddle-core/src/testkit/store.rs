@@ -44,6 +44,21 @@ impl StoredBoard {
     }
 }
 
+/// What the harness performs effects against: the simulated host's store.
+///
+/// [`MemoryStore`] is the reference; a real backend plugs in through an
+/// adapter that performs each effect to completion before returning.
+pub trait EffectStore {
+    /// Performs one effect at `now` and returns what the host reports.
+    fn perform(&mut self, effect: &Effect, now: Timestamp) -> StorageOutcome;
+}
+
+impl EffectStore for MemoryStore {
+    fn perform(&mut self, effect: &Effect, now: Timestamp) -> StorageOutcome {
+        MemoryStore::perform(self, effect, now)
+    }
+}
+
 /// An in-memory store with fault injection.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStore {

@@ -1,0 +1,316 @@
+//! The event log: group-committed appends, reads, and loading a board.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+
+use huddle_core::{BatchRecord, BoardId, Event, LoadedBoard, Mutation, Pages, Payload, Timestamp};
+use huddle_store::load::{check_loaded, load_window_start, BATCH_RECORDS_PER_USER};
+use huddle_store::validate::{already_held, check_epoch, check_events};
+use huddle_store::{AppendBatch, StoreError};
+
+use super::convert::{bits_from_sql, bits_to_sql, seq_from_sql, seq_to_sql, session_type_from_sql};
+use super::{read_head, write_log_end, Db, Head};
+use crate::error::store_error;
+
+const INSERT_EVENT: &str =
+    "INSERT INTO events (board, seq, author, batch, at, kind, page, element, data) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+const UPSERT_BATCH: &str = "INSERT INTO batches (board, author, batch, last_seq) \
+     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (board, author, batch) \
+     DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)";
+
+/// Each user's newest batches (window function: SQLite 3.25+, bundled).
+const SELECT_BATCHES: &str = "SELECT author, batch, last_seq FROM ( \
+     SELECT author, batch, last_seq, \
+            row_number() OVER (PARTITION BY author ORDER BY last_seq DESC) AS n \
+     FROM batches WHERE board = ?1) WHERE n <= ?2 ORDER BY last_seq";
+
+const SELECT_EVENTS: &str = "SELECT seq, author, batch, at, kind, page, element, data FROM events \
+     WHERE board = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4";
+
+impl Db {
+    /// Appends many boards' batches in one transaction (one fsync), and
+    /// answers each. A batch refused by the rules fails alone. If SQLite
+    /// itself fails, the group is retried batch by batch so that only the
+    /// batch that causes it fails.
+    pub(crate) fn append_group(&mut self, batches: &[AppendBatch]) -> Vec<Result<(), StoreError>> {
+        match self.try_append(batches) {
+            Ok(results) => results,
+            Err(e) if batches.len() <= 1 => vec![Err(e); batches.len()],
+            Err(_) => batches
+                .iter()
+                .map(|b| match self.try_append(std::slice::from_ref(b)) {
+                    Ok(mut r) => r.pop().unwrap_or(Ok(())),
+                    Err(e) => Err(e),
+                })
+                .collect(),
+        }
+    }
+
+    /// One transaction for all batches; `Err` means nothing was written.
+    fn try_append(
+        &mut self,
+        batches: &[AppendBatch],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store_error)?;
+        let mut heads: HashMap<&BoardId, (Head, bool)> = HashMap::new();
+        let mut results = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let board = &batch.board;
+            if let Err(e) = check_events(board, &batch.events) {
+                results.push(Err(e));
+                continue;
+            }
+            let (head, dirty) = match heads.entry(board) {
+                Entry::Occupied(o) => o.into_mut(),
+                Entry::Vacant(v) => v.insert((read_head(&tx, board)?.unwrap_or_default(), false)),
+            };
+            let held = match check_epoch(board, batch.epoch, head.epoch)
+                .and_then(|()| already_held(board, &batch.events, head.log_end))
+            {
+                Ok(held) => held,
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            };
+            let new = batch.events.get(held..).unwrap_or_default();
+            if let Some(last) = new.last() {
+                insert_events(&tx, board, new)?;
+                head.log_end = last.seq;
+                *dirty = true;
+            }
+            results.push(Ok(()));
+        }
+        for (board, (head, dirty)) in &heads {
+            if *dirty {
+                write_log_end(&tx, board, head.log_end)?;
+            }
+        }
+        tx.commit().map_err(store_error)?;
+        Ok(results)
+    }
+
+    /// Up to `limit` events after `after`.
+    pub(crate) fn read_events(
+        &mut self,
+        board: &BoardId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        select_events(&self.conn, board, after, i64::MAX, limit)
+    }
+
+    /// Loads a board in one read transaction (a consistent snapshot).
+    pub(crate) fn load_board(
+        &mut self,
+        board: &BoardId,
+    ) -> Result<Option<LoadedBoard>, StoreError> {
+        let tx = self.conn.transaction().map_err(store_error)?;
+        let session_type = tx
+            .prepare_cached("SELECT session_type FROM rooms WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row([board.as_str()], |r| r.get::<_, String>(0))
+                    .optional()
+            })
+            .map_err(store_error)?
+            .map(|t| session_type_from_sql(&t))
+            .transpose()?;
+        let head = read_head(&tx, board)?.unwrap_or_default();
+        let (snapshot_count, last_version) = tx
+            .prepare_cached("SELECT count(*), max(version) FROM snapshots WHERE board = ?1")
+            .and_then(|mut s| {
+                s.query_row([board.as_str()], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
+                })
+            })
+            .map_err(store_error)?;
+        let known = session_type.is_some()
+            || head.log_end > 0
+            || head.pages_sequence > 0
+            || snapshot_count > 0;
+        if !known {
+            return Ok(None);
+        }
+        let pages = select_pages(&tx, board)?;
+        let start = load_window_start(head.pages_sequence, head.log_end);
+        let events = select_events(
+            &tx,
+            board,
+            seq_to_sql(start)?,
+            seq_to_sql(head.log_end)?,
+            usize::MAX,
+        )?;
+        let loaded = LoadedBoard {
+            session_type,
+            pages,
+            pages_sequence: head.pages_sequence,
+            events,
+            snapshot_count: usize::try_from(snapshot_count).unwrap_or(0),
+            last_snapshot_version: last_version
+                .map(|v| seq_from_sql(v, "snapshot version"))
+                .transpose()?,
+            batches: select_batches(&tx, board)?,
+        };
+        check_loaded(&loaded, head.log_end)
+            .map_err(|e| StoreError::Corrupt(format!("board {board}: {e}")))?;
+        tx.finish().map_err(store_error)?;
+        Ok(Some(loaded))
+    }
+}
+
+fn insert_events(conn: &Connection, board: &BoardId, events: &[Event]) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(INSERT_EVENT).map_err(store_error)?;
+    for e in events {
+        let (kind, data) = match &e.mutation {
+            Mutation::Upsert { data, .. } => (0, Some(data.as_bytes())),
+            Mutation::Delete { .. } => (1, None),
+        };
+        stmt.execute(params![
+            board.as_str(),
+            seq_to_sql(e.seq)?,
+            e.author.as_str(),
+            e.batch.as_str(),
+            bits_to_sql(e.at.as_millis()),
+            kind,
+            e.mutation.page().as_str(),
+            e.mutation.element().as_str(),
+            data,
+        ])
+        .map_err(store_error)?;
+    }
+    // One row per batch (the events of one batch are contiguous).
+    let mut upsert = conn.prepare_cached(UPSERT_BATCH).map_err(store_error)?;
+    for (i, e) in events.iter().enumerate() {
+        let ends_batch = events
+            .get(i + 1)
+            .is_none_or(|next| next.batch != e.batch || next.author != e.author);
+        if ends_batch {
+            upsert
+                .execute(params![
+                    board.as_str(),
+                    e.author.as_str(),
+                    e.batch.as_str(),
+                    seq_to_sql(e.seq)?
+                ])
+                .map_err(store_error)?;
+        }
+    }
+    Ok(())
+}
+
+fn select_batches(conn: &Connection, board: &BoardId) -> Result<Vec<BatchRecord>, StoreError> {
+    let per_user = i64::try_from(BATCH_RECORDS_PER_USER).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(SELECT_BATCHES).map_err(store_error)?;
+    let mut rows = stmt
+        .query(params![board.as_str(), per_user])
+        .map_err(store_error)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(store_error)? {
+        let user: String = row.get(0).map_err(store_error)?;
+        let batch: String = row.get(1).map_err(store_error)?;
+        let last_seq = seq_from_sql(row.get(2).map_err(store_error)?, "batch sequence")?;
+        out.push(BatchRecord {
+            user: user.into(),
+            batch: batch.into(),
+            last_seq,
+        });
+    }
+    Ok(out)
+}
+
+fn select_events(
+    conn: &Connection,
+    board: &BoardId,
+    after: i64,
+    through: i64,
+    limit: usize,
+) -> Result<Vec<Event>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(SELECT_EVENTS).map_err(store_error)?;
+    let mut rows = stmt
+        .query(params![board.as_str(), after, through, limit])
+        .map_err(store_error)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(store_error)? {
+        out.push(decode_event(row)?);
+    }
+    Ok(out)
+}
+
+fn decode_event(row: &Row<'_>) -> Result<Event, StoreError> {
+    let seq = seq_from_sql(row.get(0).map_err(store_error)?, "sequence")?;
+    let author: String = row.get(1).map_err(store_error)?;
+    let batch: String = row.get(2).map_err(store_error)?;
+    let at = Timestamp::from_millis(bits_from_sql(row.get(3).map_err(store_error)?));
+    let kind: i64 = row.get(4).map_err(store_error)?;
+    let page: String = row.get(5).map_err(store_error)?;
+    let element: String = row.get(6).map_err(store_error)?;
+    let data = blob(row, 7)?;
+    let mutation = match (kind, data) {
+        (0, Some(data)) => Mutation::Upsert {
+            page: page.into(),
+            element: element.into(),
+            data,
+        },
+        (1, None) => Mutation::Delete {
+            page: page.into(),
+            element: element.into(),
+        },
+        (kind, data) => {
+            return Err(StoreError::Corrupt(format!(
+                "event {seq}: kind {kind} with {} data",
+                if data.is_some() { "some" } else { "no" }
+            )))
+        }
+    };
+    Ok(Event {
+        seq,
+        author: author.into(),
+        batch: batch.into(),
+        at,
+        mutation,
+    })
+}
+
+/// A nullable BLOB column; any other type is corrupt.
+pub(super) fn blob(row: &Row<'_>, idx: usize) -> Result<Option<Payload>, StoreError> {
+    match row.get_ref(idx).map_err(store_error)? {
+        ValueRef::Blob(b) => Ok(Some(Payload::from(b.to_vec()))),
+        ValueRef::Null => Ok(None),
+        other => Err(StoreError::Corrupt(format!(
+            "expected a blob, found {:?}",
+            other.data_type()
+        ))),
+    }
+}
+
+fn select_pages(conn: &Connection, board: &BoardId) -> Result<Pages, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT page, element, data FROM elements WHERE board = ?1 ORDER BY page, element",
+        )
+        .map_err(store_error)?;
+    let mut rows = stmt.query([board.as_str()]).map_err(store_error)?;
+    let mut pages = Pages::new();
+    while let Some(row) = rows.next().map_err(store_error)? {
+        let page: String = row.get(0).map_err(store_error)?;
+        let element: String = row.get(1).map_err(store_error)?;
+        let data = blob(row, 2)?
+            .ok_or_else(|| StoreError::Corrupt(format!("element {element} has no data")))?;
+        pages.apply(&Mutation::Upsert {
+            page: page.into(),
+            element: element.into(),
+            data,
+        });
+    }
+    Ok(pages)
+}

@@ -1,0 +1,74 @@
+//! The database operations, run on the store's thread. Each write is one
+//! transaction; appends of many boards share one (group commit).
+
+mod convert;
+mod log;
+mod records;
+mod snapshots;
+mod state;
+
+use rusqlite::{Connection, OptionalExtension};
+
+use huddle_core::BoardId;
+use huddle_store::{Epoch, StoreError};
+
+use crate::error::store_error;
+use convert::{seq_from_sql, seq_to_sql};
+
+/// The connection, owned by the store's thread.
+pub(crate) struct Db {
+    conn: Connection,
+}
+
+/// A board's row in `boards`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Head {
+    epoch: Epoch,
+    log_end: u64,
+    pages_sequence: u64,
+}
+
+impl Db {
+    pub(crate) fn new(conn: Connection) -> Self {
+        Db { conn }
+    }
+}
+
+/// Reads a board's head (none: never acquired).
+fn read_head(conn: &Connection, board: &BoardId) -> Result<Option<Head>, StoreError> {
+    conn.prepare_cached("SELECT epoch, log_end, pages_sequence FROM boards WHERE id = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row([board.as_str()], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(store_error)?
+        .map(|(epoch, log_end, pages_sequence)| {
+            Ok(Head {
+                epoch: Epoch::new(seq_from_sql(epoch, "epoch")?),
+                log_end: seq_from_sql(log_end, "log end")?,
+                pages_sequence: seq_from_sql(pages_sequence, "pages sequence")?,
+            })
+        })
+        .transpose()
+}
+
+/// The head of a board the caller must own with `epoch`.
+fn owned_head(conn: &Connection, board: &BoardId, epoch: Epoch) -> Result<Head, StoreError> {
+    let head = read_head(conn, board)?.unwrap_or_default();
+    huddle_store::validate::check_epoch(board, epoch, head.epoch)?;
+    Ok(head)
+}
+
+fn write_log_end(conn: &Connection, board: &BoardId, log_end: u64) -> Result<(), StoreError> {
+    let log_end = seq_to_sql(log_end)?;
+    conn.prepare_cached("UPDATE boards SET log_end = ?1 WHERE id = ?2")
+        .and_then(|mut s| s.execute(rusqlite::params![log_end, board.as_str()]))
+        .map_err(store_error)?;
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! The loading contract: which events a loaded board carries.
+//!
+//! [`huddle_core::LoadedBoard`] holds the board state as of
+//! `pages_sequence` and a contiguous run of the log that reaches the log's
+//! end. Every backend returns the same run: all events after
+//! `pages_sequence`, and at least the last [`LOAD_HISTORY`] events, so
+//! that delta sync keeps working after a restart.
+
+use std::collections::{HashMap, HashSet};
+
+use huddle_core::{BatchRecord, Event, LoadedBoard, UserId};
+
+/// How many of the log's last events a load returns at least.
+pub const LOAD_HISTORY: u64 = 1000;
+
+/// How many of each user's most recent batches a load returns as
+/// [`BatchRecord`]s: the engine's default dedup window, so that a batch
+/// re-sent after a restart is recognised even when its events are older
+/// than the loaded run.
+pub const BATCH_RECORDS_PER_USER: usize = 1024;
+
+/// Each user's [`BATCH_RECORDS_PER_USER`] most recent batches, from the log
+/// read newest first; ordered by last sequence, oldest first.
+pub fn recent_batches<'a>(newest_first: impl IntoIterator<Item = &'a Event>) -> Vec<BatchRecord> {
+    let mut seen: HashMap<&UserId, HashSet<&huddle_core::BatchId>> = HashMap::new();
+    let mut out = Vec::new();
+    for e in newest_first {
+        let batches = seen.entry(&e.author).or_default();
+        if batches.len() < BATCH_RECORDS_PER_USER && batches.insert(&e.batch) {
+            out.push(BatchRecord {
+                user: e.author.clone(),
+                batch: e.batch.clone(),
+                last_seq: e.seq,
+            });
+        }
+    }
+    out.reverse();
+    out
+}
+
+/// The loaded run is the events with a sequence greater than this.
+pub fn load_window_start(pages_sequence: u64, log_end: u64) -> u64 {
+    pages_sequence
+        .min(log_end)
+        .min(log_end.saturating_sub(LOAD_HISTORY))
+}
+
+/// Checks a loaded board against the contract for a log that ends at
+/// `log_end`: a contiguous ascending run ending at `log_end`, starting no
+/// later than `pages_sequence + 1` and no later than the last
+/// [`LOAD_HISTORY`] events, and batch records within the log. Backends use it before returning (an
+/// inconsistent store is [`crate::StoreError::Corrupt`]); the conformance
+/// suite uses it on every load.
+pub fn check_loaded(loaded: &LoadedBoard, log_end: u64) -> Result<(), String> {
+    if loaded.pages_sequence > log_end {
+        return Err(format!(
+            "the state is as of {} but the log ends at {log_end}",
+            loaded.pages_sequence
+        ));
+    }
+    if let Some(w) = loaded
+        .events
+        .windows(2)
+        .find(|w| w[1].seq != w[0].seq.saturating_add(1))
+    {
+        return Err(format!(
+            "the log has a hole between {} and {}",
+            w[0].seq, w[1].seq
+        ));
+    }
+    if let Some(r) = loaded
+        .batches
+        .iter()
+        .find(|r| r.last_seq == 0 || r.last_seq > log_end)
+    {
+        return Err(format!(
+            "batch {} of {} ends at {}, outside the log 1..={log_end}",
+            r.batch, r.user, r.last_seq
+        ));
+    }
+    let expected_first = load_window_start(loaded.pages_sequence, log_end).saturating_add(1);
+    match (loaded.events.first(), loaded.events.last()) {
+        (Some(first), Some(last)) => {
+            if last.seq != log_end {
+                return Err(format!("the run ends at {}, not at {log_end}", last.seq));
+            }
+            if first.seq > expected_first {
+                return Err(format!(
+                    "the run starts at {}, it must start at {expected_first} or earlier",
+                    first.seq
+                ));
+            }
+            Ok(())
+        }
+        _ if log_end == 0 => Ok(()),
+        _ => Err(format!("no events, but the log ends at {log_end}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_covers_unflushed_and_history() {
+        assert_eq!(load_window_start(0, 0), 0);
+        assert_eq!(load_window_start(0, 5), 0);
+        assert_eq!(load_window_start(5, 5), 0);
+        assert_eq!(load_window_start(2500, 2500), 1500);
+        assert_eq!(load_window_start(1200, 2500), 1200);
+        assert_eq!(load_window_start(2400, 2500), 1500);
+    }
+}

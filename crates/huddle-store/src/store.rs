@@ -1,0 +1,206 @@
+//! The store trait every backend implements.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use huddle_core::{BoardId, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord};
+
+use crate::epoch::Epoch;
+use crate::error::StoreError;
+use crate::model::{AppendBatch, FlushWrite, Room, SessionIndex, SnapshotMeta};
+
+/// A Huddle store: rooms, event logs, board state, snapshots and user
+/// session records.
+///
+/// Every method returns a `Send` future, so a tokio task can hold it; a
+/// backend whose IO blocks performs it off the async runtime (a dedicated
+/// thread or `spawn_blocking`). A method's work is done when its future
+/// completes with `Ok`: for writes that means durable (see
+/// `docs/storage.md`). A future dropped before completion may or may not
+/// have written; every write is safe to repeat.
+///
+/// Writes to a board carry the writer's ownership [`Epoch`] and are refused
+/// with [`StoreError::Fenced`], writing nothing, unless it is the board's
+/// current one (see [`crate::epoch`]). Rooms are the exception: creating
+/// one is guarded by the id's uniqueness instead.
+///
+/// Sequences must be at most [`crate::MAX_SEQUENCE`]; every backend checks
+/// writes with the functions in [`crate::validate`], so all of them accept
+/// and refuse the same requests. The [`crate::conformance`] suite checks a
+/// backend against this contract.
+pub trait Store: Send + Sync {
+    /// Creates a room, or fails with [`StoreError::RoomExists`] (changing
+    /// nothing) if the id is taken.
+    fn create_room(&self, room: Room) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The room with this id.
+    fn room(&self, id: &BoardId) -> impl Future<Output = Result<Option<Room>, StoreError>> + Send;
+
+    /// Makes the caller the board's owner: raises the board's epoch by one
+    /// and returns it. Every earlier epoch is fenced off from then on.
+    /// Acquire before [`Store::load_board`], so that the state loaded is
+    /// final: no earlier owner can change it afterwards.
+    fn acquire_board(
+        &self,
+        board: &BoardId,
+    ) -> impl Future<Output = Result<Epoch, StoreError>> + Send;
+
+    /// Loads a board as the engine's [`LoadedBoard`] contract says: the
+    /// state as of `pages_sequence`, and a contiguous run of the log that
+    /// holds every event after it and at least the last
+    /// [`crate::LOAD_HISTORY`] events, read consistently. `None` if the
+    /// store knows nothing of the board (no room, no events, no state, no
+    /// snapshots).
+    fn load_board(
+        &self,
+        board: &BoardId,
+    ) -> impl Future<Output = Result<Option<LoadedBoard>, StoreError>> + Send;
+
+    /// Appends event batches of many boards in one durable commit (group
+    /// commit), answering each batch in order. A batch may repeat events
+    /// the log already holds (they are skipped: an append is idempotent); the
+    /// rest must start right after the log's end ([`StoreError::Gap`]
+    /// otherwise). A batch that fails writes nothing; the others are not
+    /// affected by it. Several batches for one board are applied in order.
+    fn append_events(
+        &self,
+        batches: Vec<AppendBatch>,
+    ) -> impl Future<Output = Vec<Result<(), StoreError>>> + Send;
+
+    /// Up to `limit` events of a board's log with sequences after `after`,
+    /// ascending.
+    fn read_events(
+        &self,
+        board: &BoardId,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+
+    /// Writes a flush in one transaction: afterwards the board state is as
+    /// of `through`, or (on any error) exactly as before. A flush whose
+    /// `through` the state already reflects is a success that writes nothing.
+    fn flush(&self, write: FlushWrite) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a snapshot and returns the id the store gave it.
+    fn store_snapshot(
+        &self,
+        epoch: Epoch,
+        snapshot: Arc<Snapshot>,
+    ) -> impl Future<Output = Result<SnapshotId, StoreError>> + Send;
+
+    /// A board's snapshots, newest (most recently stored) first.
+    fn list_snapshots(
+        &self,
+        board: &BoardId,
+    ) -> impl Future<Output = Result<Vec<SnapshotMeta>, StoreError>> + Send;
+
+    /// One snapshot of a board.
+    fn get_snapshot(
+        &self,
+        board: &BoardId,
+        id: &SnapshotId,
+    ) -> impl Future<Output = Result<Option<Snapshot>, StoreError>> + Send;
+
+    /// Deletes all but the newest `keep_last` snapshots of a board; returns
+    /// how many it deleted.
+    fn prune_snapshots(
+        &self,
+        board: &BoardId,
+        epoch: Epoch,
+        keep_last: usize,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// Inserts or replaces (by id) a user session record; the epoch is the
+    /// one held for the record's board.
+    fn put_user_session(
+        &self,
+        epoch: Epoch,
+        record: UserSessionRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// User session records by one index, ordered by start time, then id.
+    fn user_sessions(
+        &self,
+        index: SessionIndex,
+    ) -> impl Future<Output = Result<Vec<UserSessionRecord>, StoreError>> + Send;
+}
+
+/// A shared store is a store (so tasks can hold an `Arc` of one).
+impl<S: Store + ?Sized> Store for Arc<S> {
+    fn create_room(&self, room: Room) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).create_room(room)
+    }
+    fn room(&self, id: &BoardId) -> impl Future<Output = Result<Option<Room>, StoreError>> + Send {
+        (**self).room(id)
+    }
+    fn acquire_board(
+        &self,
+        board: &BoardId,
+    ) -> impl Future<Output = Result<Epoch, StoreError>> + Send {
+        (**self).acquire_board(board)
+    }
+    fn load_board(
+        &self,
+        board: &BoardId,
+    ) -> impl Future<Output = Result<Option<LoadedBoard>, StoreError>> + Send {
+        (**self).load_board(board)
+    }
+    fn append_events(
+        &self,
+        batches: Vec<AppendBatch>,
+    ) -> impl Future<Output = Vec<Result<(), StoreError>>> + Send {
+        (**self).append_events(batches)
+    }
+    fn read_events(
+        &self,
+        board: &BoardId,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send {
+        (**self).read_events(board, after, limit)
+    }
+    fn flush(&self, write: FlushWrite) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).flush(write)
+    }
+    fn store_snapshot(
+        &self,
+        epoch: Epoch,
+        snapshot: Arc<Snapshot>,
+    ) -> impl Future<Output = Result<SnapshotId, StoreError>> + Send {
+        (**self).store_snapshot(epoch, snapshot)
+    }
+    fn list_snapshots(
+        &self,
+        board: &BoardId,
+    ) -> impl Future<Output = Result<Vec<SnapshotMeta>, StoreError>> + Send {
+        (**self).list_snapshots(board)
+    }
+    fn get_snapshot(
+        &self,
+        board: &BoardId,
+        id: &SnapshotId,
+    ) -> impl Future<Output = Result<Option<Snapshot>, StoreError>> + Send {
+        (**self).get_snapshot(board, id)
+    }
+    fn prune_snapshots(
+        &self,
+        board: &BoardId,
+        epoch: Epoch,
+        keep_last: usize,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        (**self).prune_snapshots(board, epoch, keep_last)
+    }
+    fn put_user_session(
+        &self,
+        epoch: Epoch,
+        record: UserSessionRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).put_user_session(epoch, record)
+    }
+    fn user_sessions(
+        &self,
+        index: SessionIndex,
+    ) -> impl Future<Output = Result<Vec<UserSessionRecord>, StoreError>> + Send {
+        (**self).user_sessions(index)
+    }
+}

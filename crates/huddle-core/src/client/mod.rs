@@ -615,24 +615,15 @@ impl Client {
                     self.lost(now);
                     return;
                 }
-                let due: Vec<usize> = self
-                    .outgoing
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, o)| matches!(o.status, Status::RetryAt(t) if now >= t))
-                    .map(|(i, _)| i)
-                    .collect();
-                if !due.is_empty() {
-                    let mut messages = Vec::with_capacity(due.len());
-                    for (i, o) in self.outgoing.iter_mut().enumerate() {
-                        if due.contains(&i) {
-                            o.status = Status::Sent;
-                            messages.push(mutate_message(o));
-                        }
+                let mut retries = Vec::new();
+                for o in self.outgoing.iter_mut() {
+                    if matches!(o.status, Status::RetryAt(t) if now >= t) {
+                        o.status = Status::Sent;
+                        retries.push(mutate_message(o));
                     }
-                    for m in messages {
-                        self.send(transport, m);
-                    }
+                }
+                for m in retries {
+                    self.send(transport, m);
                 }
                 if self.cursor_due().is_some_and(|t| now >= t) {
                     if let Some((x, y)) = self.cursor.pending.take() {

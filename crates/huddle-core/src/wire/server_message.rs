@@ -250,8 +250,7 @@ pub fn encode_notice(notice: &Notice) -> Result<Vec<u8>, EncodeError> {
 }
 
 /// Appends the JSON frame for `notice` to `out` (reuse one buffer across
-/// many notices).
-/// On error `out` is left as it was.
+/// many notices). On error `out` is left as it was.
 pub fn write_notice(notice: &Notice, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let start = out.len();
     serde_json::to_writer(&mut *out, &notice_frame(notice)).map_err(|e| {

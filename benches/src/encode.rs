@@ -71,9 +71,17 @@ pub fn joined(board: &BoardId, sequence: u64, sync: Sync) -> Notice {
     }))
 }
 
-/// A baseline's delta answer.
+/// A baseline's delta answer: the copied events, moved into the
+/// [`huddle_core::DeltaEvents`] that `Sync::Delta` carries (grouped by
+/// batch, the mutations moved, not cloned).
 pub fn delta(board: &BoardId, sequence: u64, events: Vec<Event>) -> Notice {
-    joined(board, sequence, Sync::Delta { events })
+    joined(
+        board,
+        sequence,
+        Sync::Delta {
+            events: events.into(),
+        },
+    )
 }
 
 /// A baseline's full answer.

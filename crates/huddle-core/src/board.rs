@@ -20,9 +20,10 @@ use smallvec::SmallVec;
 
 use crate::config::{Config, SessionType};
 use crate::dedup::Dedup;
+use crate::delta::BatchMeta;
 use crate::history::History;
 use crate::ids::{BatchId, BoardId, ConnId, EffectId, UserId};
-use crate::mutation::Event;
+use crate::mutation::{Event, Mutation};
 use crate::output::{Notice, ParticipantInfo, SessionState};
 use crate::pages::Pages;
 use crate::pending::PendingSet;
@@ -215,15 +216,39 @@ impl Board {
 
     /// Makes committed events visible: board state and history. (The
     /// pending set records events when they are durable, so that a flush
-    /// never gets ahead of the stored log.)
+    /// never gets ahead of the stored log.) `events` are one batch's as a
+    /// rule: the history holds each run of one batch as one chunk, with
+    /// the board state's ids.
     pub(crate) fn commit(&mut self, events: &[Event]) {
-        for event in events {
-            let (delta, page, element) = self
-                .pages
-                .apply_shared(&event.mutation, &mut self.page_hint);
-            self.payload_bytes = self.payload_bytes.saturating_add_signed(delta);
-            self.history.push(event, page, element);
-            self.committed = event.seq;
+        for run in events.chunk_by(BatchMeta::continues) {
+            let Some(first) = run.first() else {
+                continue;
+            };
+            let (pages, hint, bytes) = (
+                &mut self.pages,
+                &mut self.page_hint,
+                &mut self.payload_bytes,
+            );
+            // One allocation: a mapped slice iterator has an exact length.
+            let mutations: Arc<[Mutation]> = run
+                .iter()
+                .map(|event| {
+                    let (delta, page, element) = pages.apply_shared(&event.mutation, hint);
+                    *bytes = bytes.saturating_add_signed(delta);
+                    match event.mutation.data() {
+                        Some(data) => Mutation::Upsert {
+                            page,
+                            element,
+                            data: data.clone(),
+                        },
+                        None => Mutation::Delete { page, element },
+                    }
+                })
+                .collect();
+            self.history.push(first, mutations);
+        }
+        if let Some(last) = events.last() {
+            self.committed = last.seq;
         }
     }
 

@@ -1,50 +1,33 @@
 //! The event history kept for delta sync: the last `capacity` committed
 //! events of a board, contiguous and ending at the board's sequence.
 //!
-//! Events are held compactly, not as [`Event`]s: a record per event holds
-//! only what differs from event to event (page, element, data: 48 bytes),
-//! its sequence is its position, and what a batch's events share (author,
-//! batch id, time) is held once per batch. Page and element ids are the
-//! board state's own (the caller passes them), so a held event adds no id
-//! allocation of its own when it upserts an element that exists. Events
-//! are rebuilt when a delta is answered.
+//! Events are held in chunks, one per committed batch ([`Chunk`]): what the
+//! batch's events share (first sequence, author, batch id, time) once, and
+//! its mutations in one `Arc<[Mutation]>` (48 bytes an event; a sequence is
+//! a position). Page and element ids in the mutations are the board
+//! state's own (the committer builds them from its keys), so a held event
+//! adds no id allocation of its own when it upserts an element that exists.
+//! A delta shares the chunks ([`DeltaEvents`]) instead of copying events.
+//!
+//! The window is exactly `capacity` events: when it is full, the oldest
+//! chunk's leading events stop being held (`skip`), and the chunk is
+//! dropped once none of its events is.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
-use crate::ids::{BatchId, ElementId, PageId, UserId};
-use crate::mutation::{Event, Mutation, Payload};
-use crate::time::Timestamp;
-
-/// What differs between events: `data` is `None` for a delete.
-#[derive(Debug)]
-struct Record {
-    page: PageId,
-    element: ElementId,
-    data: Option<Payload>,
-}
-
-/// What the events of a batch share, from its first held sequence on.
-#[derive(Debug)]
-struct BatchMeta {
-    first_seq: u64,
-    author: UserId,
-    batch: BatchId,
-    at: Timestamp,
-}
-
-impl BatchMeta {
-    fn same_batch(&self, event: &Event) -> bool {
-        self.at == event.at && self.batch == event.batch && self.author == event.author
-    }
-}
+use crate::delta::{BatchMeta, Chunk, DeltaEvents};
+use crate::ids::{BatchId, UserId};
+use crate::mutation::{Event, Mutation};
 
 #[derive(Debug, Default)]
 pub(crate) struct History {
-    records: VecDeque<Record>,
-    /// Batches with at least one record held, oldest first.
-    batches: VecDeque<BatchMeta>,
-    /// The sequence of `records[0]`.
-    first_seq: u64,
+    /// Chunks with at least one event held, oldest first.
+    chunks: VecDeque<Chunk>,
+    /// Leading events of `chunks[0]` no longer held.
+    skip: usize,
+    /// Events held.
+    len: usize,
     capacity: usize,
 }
 
@@ -56,119 +39,119 @@ impl History {
         }
     }
 
-    /// Appends the next event, dropping the oldest beyond capacity. `page`
-    /// and `element` are the ids to hold (equal to the event's; the board
-    /// state's own, to share them).
-    pub(crate) fn push(&mut self, event: &Event, page: PageId, element: ElementId) {
-        if self.capacity == 0 {
+    /// Appends the events of one batch from `first` on: `mutations[i]` is
+    /// event `first.seq + i`'s mutation (with the ids to hold: the board
+    /// state's own, to share them), and all share `first`'s author, batch
+    /// and time. The oldest events beyond capacity stop being held.
+    pub(crate) fn push(&mut self, first: &Event, mutations: Arc<[Mutation]>) {
+        if self.capacity == 0 || mutations.is_empty() {
             return;
         }
-        let contiguous = self.first_seq.saturating_add(self.records.len() as u64) == event.seq;
-        if self.records.is_empty() || !contiguous {
-            // The first event, or (never in practice: callers push
-            // contiguous sequences) a gap: start over from this event.
-            self.records.clear();
-            self.batches.clear();
-            self.first_seq = event.seq;
-        } else if self.records.len() >= self.capacity {
-            self.records.pop_front();
-            self.first_seq = self.first_seq.saturating_add(1);
-            if self
-                .batches
-                .get(1)
-                .is_some_and(|next| next.first_seq <= self.first_seq)
-            {
-                self.batches.pop_front();
+        let contiguous = self.end_seq() == Some(first.seq);
+        if !contiguous {
+            // The first events, or (never in practice: callers push
+            // contiguous sequences) a gap: start over from these.
+            self.chunks.clear();
+            self.skip = 0;
+            self.len = 0;
+        }
+        self.len += mutations.len();
+        self.chunks.push_back(Chunk {
+            meta: BatchMeta::of(first),
+            mutations,
+        });
+        while self.len > self.capacity {
+            let excess = self.len - self.capacity;
+            let Some(oldest) = self.chunks.front() else {
+                break;
+            };
+            let held = oldest.mutations.len().saturating_sub(self.skip);
+            if held <= excess {
+                self.chunks.pop_front();
+                self.skip = 0;
+                self.len -= held;
+            } else {
+                self.skip += excess;
+                self.len -= excess;
             }
         }
-        if !self.batches.back().is_some_and(|b| b.same_batch(event)) {
-            self.batches.push_back(BatchMeta {
-                first_seq: event.seq,
-                author: event.author.clone(),
-                batch: event.batch.clone(),
-                at: event.at,
-            });
-        }
-        self.records.push_back(Record {
-            page,
-            element,
-            data: event.mutation.data().cloned(),
-        });
     }
 
     /// The sequence of the oldest event held.
     pub(crate) fn first_seq(&self) -> Option<u64> {
-        (!self.records.is_empty()).then_some(self.first_seq)
+        if self.len == 0 {
+            return None;
+        }
+        let oldest = self.chunks.front()?;
+        Some(oldest.meta.first_seq.saturating_add(self.skip as u64))
+    }
+
+    /// The sequence after the newest event held.
+    fn end_seq(&self) -> Option<u64> {
+        if self.len == 0 {
+            return None;
+        }
+        self.chunks.back().map(Chunk::end_seq)
     }
 
     /// The events after `last`, if the history holds all of them (the
     /// caller has checked `last <= current`).
-    pub(crate) fn since(&self, last: u64, current: u64) -> Option<Vec<Event>> {
+    pub(crate) fn since(&self, last: u64, current: u64) -> Option<DeltaEvents> {
         if last >= current {
-            return Some(Vec::new());
+            return Some(DeltaEvents::new());
         }
         let first = self.first_seq()?;
-        if last.saturating_add(1) < first {
+        let end = self.end_seq()?;
+        let start = last.saturating_add(1);
+        if start < first {
             return None;
         }
-        let skip = usize::try_from(last.saturating_add(1) - first).ok()?;
-        Some(self.events_from(skip).collect())
-    }
-
-    /// The events held from position `skip` on, rebuilt.
-    fn events_from(&self, skip: usize) -> impl Iterator<Item = Event> + '_ {
-        let start_seq = self.first_seq.saturating_add(skip as u64);
-        // The batch of the first event: the last one starting at or before it.
-        let mut b = self
-            .batches
-            .partition_point(|m| m.first_seq <= start_seq)
+        if start >= end {
+            return Some(DeltaEvents::new());
+        }
+        // The chunk of the first event: the last one starting at or before it.
+        let at = self
+            .chunks
+            .partition_point(|c| c.meta.first_seq <= start)
             .saturating_sub(1);
-        self.records
-            .iter()
-            .skip(skip)
-            .zip(start_seq..)
-            .filter_map(move |(r, seq)| {
-                while self.batches.get(b + 1).is_some_and(|m| m.first_seq <= seq) {
-                    b += 1;
-                }
-                let meta = self.batches.get(b)?;
-                let (page, element) = (r.page.clone(), r.element.clone());
-                let mutation = match &r.data {
-                    Some(data) => Mutation::Upsert {
-                        page,
-                        element,
-                        data: data.clone(),
-                    },
-                    None => Mutation::Delete { page, element },
-                };
-                Some(Event {
-                    seq,
-                    author: meta.author.clone(),
-                    batch: meta.batch.clone(),
-                    at: meta.at,
-                    mutation,
-                })
-            })
+        let oldest = self.chunks.get(at)?;
+        let skip = usize::try_from(start - oldest.meta.first_seq).ok()?;
+        let len = usize::try_from(end - start).ok()?;
+        let chunks = self.chunks.range(at..).cloned().collect();
+        Some(DeltaEvents::from_chunks(chunks, skip, len))
     }
 
-    /// Each batch held: its author, id and last sequence held.
+    /// Each batch held: its author, id and last sequence held (consecutive
+    /// chunks of one batch count once).
     pub(crate) fn batch_ends(&self) -> impl Iterator<Item = (&UserId, &BatchId, u64)> {
-        let end = self.first_seq.saturating_add(self.records.len() as u64);
-        self.batches.iter().enumerate().map(move |(i, m)| {
-            let next = self.batches.get(i + 1).map_or(end, |n| n.first_seq);
-            (&m.author, &m.batch, next.saturating_sub(1))
+        let mut chunks = self.chunks.iter().peekable();
+        std::iter::from_fn(move || loop {
+            let c = chunks.next()?;
+            let same = |n: &&Chunk| {
+                n.meta.first_seq == c.end_seq()
+                    && n.meta.author == c.meta.author
+                    && n.meta.batch == c.meta.batch
+                    && n.meta.at == c.meta.at
+            };
+            if chunks.peek().is_some_and(same) {
+                continue;
+            }
+            return Some((&c.meta.author, &c.meta.batch, c.end_seq().saturating_sub(1)));
         })
     }
 
     /// Events held.
     pub(crate) fn len(&self) -> usize {
-        self.records.len()
+        self.len
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{ElementId, PageId};
+    use crate::mutation::Payload;
+    use crate::time::Timestamp;
 
     fn event(seq: u64, batch: &str, at: u64, element: &str, delete: bool) -> Event {
         let (page, element) = (PageId::from("p"), ElementId::from(element));
@@ -189,8 +172,44 @@ mod tests {
         }
     }
 
-    fn push(h: &mut History, e: &Event) {
-        h.push(e, e.mutation.page().clone(), e.mutation.element().clone());
+    /// Pushes one batch's events (all sharing the first's meta).
+    fn push(h: &mut History, events: &[Event]) {
+        if let Some(first) = events.first() {
+            h.push(first, events.iter().map(|e| e.mutation.clone()).collect());
+        }
+    }
+
+    /// Events `from..from + n` of batch `name`.
+    fn batch(from: u64, n: u64, name: &str) -> Vec<Event> {
+        (from..from + n)
+            .map(|s| event(s, name, from, &format!("e{}", s % 7), s % 5 == 0))
+            .collect()
+    }
+
+    /// Checks `since(last, current)` for every `last` against the events
+    /// pushed (`all`, sequences 1..) and a window of `capacity`.
+    fn check_every_since(h: &History, all: &[Event], capacity: usize) {
+        let current = all.len() as u64;
+        let held = all.len().min(capacity);
+        assert_eq!(h.len(), held);
+        let first = current + 1 - held as u64;
+        assert_eq!(h.first_seq(), (held > 0).then_some(first));
+        for last in 0..=current {
+            let got = h.since(last, current);
+            if last == current {
+                assert_eq!(got, Some(DeltaEvents::new()), "last {last}");
+            } else if last + 1 < first || held == 0 {
+                assert!(got.is_none(), "last {last} of {current}, first {first}");
+            } else {
+                let expected = all[last as usize..].to_vec();
+                let got = got.unwrap_or_else(|| panic!("no delta after {last}"));
+                assert_eq!(got.len(), expected.len());
+                assert_eq!(got.first_seq(), Some(last + 1));
+                assert_eq!(got.last_seq(), Some(current));
+                assert_eq!(got.to_vec(), expected, "last {last} of {current}");
+                assert_eq!(got, DeltaEvents::from(expected));
+            }
+        }
     }
 
     #[test]
@@ -200,13 +219,13 @@ mod tests {
             .map(|s| event(s, &format!("b{}", (s + 1) / 3), s / 4, "e", s % 4 == 0))
             .collect();
         for e in &events {
-            push(&mut h, e);
+            push(&mut h, std::slice::from_ref(e));
         }
         assert_eq!(h.len(), 5);
         assert_eq!(h.first_seq(), Some(5));
-        assert_eq!(h.since(4, 9).unwrap(), events[4..].to_vec());
-        assert_eq!(h.since(6, 9).unwrap(), events[6..].to_vec());
-        assert_eq!(h.since(9, 9).unwrap(), Vec::new());
+        assert_eq!(h.since(4, 9).unwrap().to_vec(), events[4..].to_vec());
+        assert_eq!(h.since(6, 9).unwrap().to_vec(), events[6..].to_vec());
+        assert_eq!(h.since(9, 9).unwrap().to_vec(), Vec::new());
         assert!(h.since(3, 9).is_none());
         let ends: Vec<(String, u64)> = h
             .batch_ends()
@@ -216,11 +235,97 @@ mod tests {
     }
 
     #[test]
+    fn window_is_exactly_capacity_across_chunk_boundaries() {
+        // Batch sizes that end the window inside a chunk, on a chunk
+        // boundary, and with one chunk larger than the whole window.
+        let sizes = [3, 4, 1, 7, 2, 10, 5, 1, 1, 24, 3];
+        for capacity in [1, 4, 7, 10, 11, 20] {
+            let mut h = History::new(capacity);
+            let mut all = Vec::new();
+            for (i, &n) in sizes.iter().enumerate() {
+                let events = batch(all.len() as u64 + 1, n, &format!("b{i}"));
+                push(&mut h, &events);
+                all.extend(events);
+                check_every_since(&h, &all, capacity);
+                assert!(h.chunks.len() <= capacity, "capacity {capacity}");
+            }
+        }
+    }
+
+    #[test]
+    fn deltas_of_0_1_999_and_the_whole_window_in_batches_of_16() {
+        let mut h = History::new(1000);
+        let mut all = Vec::new();
+        while all.len() < 1600 {
+            let events = batch(all.len() as u64 + 1, 16, &format!("b{}", all.len()));
+            push(&mut h, &events);
+            all.extend(events);
+        }
+        let current = all.len() as u64;
+        assert_eq!(h.len(), 1000);
+        // 1600 = 100 batches; the window starts 8 events into batch 37.
+        assert_eq!(h.first_seq(), Some(601));
+        assert_eq!(h.skip, 8);
+        assert!(h.since(current, current).is_some_and(|d| d.is_empty()));
+        let one = h.since(current - 1, current).unwrap();
+        assert_eq!(one.to_vec(), all[1599..].to_vec());
+        let d999 = h.since(current - 999, current).unwrap();
+        assert_eq!(d999.len(), 999);
+        assert_eq!(d999.to_vec(), all[601..].to_vec());
+        // The whole window (the default threshold of 1000 never asks for
+        // it, a larger one may), and one event more than is held.
+        let d1000 = h.since(current - 1000, current).unwrap();
+        assert_eq!(d1000.to_vec(), all[600..].to_vec());
+        assert!(h.since(current - 1001, current).is_none());
+        // A delta from inside the first chunk shares it, skipping the start.
+        let partial = h.since(604, current).unwrap();
+        assert_eq!(partial.first_seq(), Some(605));
+        assert_eq!(partial.to_vec(), all[604..].to_vec());
+        check_every_since(&h, &all, 1000);
+    }
+
+    #[test]
+    fn a_gap_starts_over() {
+        let mut h = History::new(10);
+        push(&mut h, &batch(1, 3, "a"));
+        push(&mut h, &batch(7, 2, "b"));
+        assert_eq!((h.len(), h.first_seq()), (2, Some(7)));
+        assert_eq!(h.since(6, 8).unwrap().to_vec(), batch(7, 2, "b"));
+        assert!(h.since(5, 8).is_none());
+    }
+
+    #[test]
+    fn batch_ends_merge_consecutive_chunks_of_one_batch() {
+        let mut h = History::new(8);
+        let a = batch(1, 6, "a");
+        push(&mut h, &a[..2]);
+        push(&mut h, &a[2..]);
+        push(&mut h, &batch(7, 3, "b"));
+        let c = batch(10, 2, "c");
+        push(&mut h, &c[..1]);
+        push(&mut h, &c[1..]);
+        let ends: Vec<(String, u64)> = h
+            .batch_ends()
+            .map(|(u, b, s)| {
+                assert_eq!(u.as_str(), "u");
+                (b.as_str().to_owned(), s)
+            })
+            .collect();
+        // Batch a is held from 4 on (capacity 8 of 11).
+        assert_eq!(h.first_seq(), Some(4));
+        assert_eq!(
+            ends,
+            vec![("a".into(), 6), ("b".into(), 9), ("c".into(), 11)]
+        );
+    }
+
+    #[test]
     fn zero_capacity_holds_nothing() {
         let mut h = History::new(0);
-        push(&mut h, &event(1, "b", 0, "e", false));
+        push(&mut h, &[event(1, "b", 0, "e", false)]);
         assert_eq!(h.len(), 0);
         assert_eq!(h.first_seq(), None);
         assert!(h.since(0, 1).is_none());
+        assert_eq!(h.batch_ends().count(), 0);
     }
 }

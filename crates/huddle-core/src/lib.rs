@@ -121,6 +121,7 @@ mod board;
 mod colors;
 mod config;
 mod dedup;
+mod delta;
 mod engine;
 mod error;
 mod history;
@@ -145,6 +146,7 @@ pub mod testkit;
 
 pub use colors::{Color, ColorPolicy, PALETTE};
 pub use config::{Config, Durability, Limits, SessionType};
+pub use delta::{DeltaEvents, DeltaIter, EventRef};
 pub use engine::{Accepted, Engine, SessionInfo};
 pub use error::{
     BoardError, ConfirmError, ErrorCode, Field, JoinError, MutateError, PresenceError, SessionError,

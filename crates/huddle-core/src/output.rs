@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::colors::Color;
 use crate::config::SessionType;
+use crate::delta::DeltaEvents;
 use crate::error::ErrorCode;
 use crate::ids::{BatchId, BoardId, ConnId, SnapshotId, UserId, UserSessionId};
 use crate::mutation::Event;
@@ -118,8 +119,10 @@ pub struct Joined {
 pub enum Sync {
     /// The events after the client's `last_sequence`, in order.
     Delta {
-        /// The missed events (empty when the client is current).
-        events: Vec<Event>,
+        /// The missed events (empty when the client is current), shared
+        /// with the board's history: view them with
+        /// [`DeltaEvents::iter`], copy them with [`DeltaEvents::to_vec`].
+        events: DeltaEvents,
     },
     /// The complete board state at `sequence`.
     Full {

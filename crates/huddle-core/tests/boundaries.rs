@@ -96,7 +96,7 @@ fn assert_delta(j: &Joined, last: u64, current: u64) {
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
     let expected: Vec<u64> = (last + 1..=current).collect();
     assert_eq!(seqs, expected, "delta from {last} to {current}");
-    for e in events {
+    for e in &events.to_vec() {
         assert_eq!(e.mutation, nth(e.seq));
         assert_eq!(e.author, UserId::from("alice"));
     }
@@ -259,7 +259,12 @@ fn client_at_current_gets_empty_delta() {
     let mut h = board_at(3000);
     let j = join_with_last(&mut h, ConnId(10), Some(3000));
     assert_eq!(j.sequence, 3000);
-    assert_eq!(j.sync, Sync::Delta { events: Vec::new() });
+    assert_eq!(
+        j.sync,
+        Sync::Delta {
+            events: DeltaEvents::new()
+        }
+    );
 }
 
 #[test]
@@ -317,7 +322,12 @@ fn full_no_history_when_the_store_hands_a_short_tail() {
         .unwrap();
     let j = joined(&mut h, ConnId(20));
     assert_eq!(j.sequence, 3000);
-    assert_eq!(j.sync, Sync::Delta { events: Vec::new() });
+    assert_eq!(
+        j.sync,
+        Sync::Delta {
+            events: DeltaEvents::new()
+        }
+    );
     assert_eq!(j.history_from, 2990);
 
     let j = join_with_last(&mut h, ConnId(21), Some(2990));

@@ -1083,7 +1083,7 @@ fn sequence_continues_across_archive_and_crash_and_delta_after_crash() {
     assert_eq!(j.sequence, 7);
     assert_eq!(j.history_from, 0, "the reload brought the history back");
     match &j.sync {
-        Sync::Delta { events } => assert_eq!(seqs(events), [5, 6, 7]),
+        Sync::Delta { events } => assert_eq!(seqs(&events.to_vec()), [5, 6, 7]),
         other => panic!("expected a delta, got {other:?}"),
     }
     for n in &notices {

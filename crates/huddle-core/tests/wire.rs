@@ -150,12 +150,14 @@ fn notices_and_frames() -> Vec<(Notice, String)> {
     let mut all = vec![
         (
             joined_notice(Sync::Delta {
-                events: engine_events(),
+                events: engine_events().into(),
             }),
             joined_json(&format!(r#"{{"kind":"delta","events":{}}}"#, events_json())),
         ),
         (
-            joined_notice(Sync::Delta { events: vec![] }),
+            joined_notice(Sync::Delta {
+                events: DeltaEvents::new(),
+            }),
             joined_json(r#"{"kind":"delta","events":[]}"#),
         ),
     ];
@@ -312,7 +314,7 @@ fn missing(kind: &'static str, field: &'static str) -> DecodeError {
 #[test]
 fn golden_joined_with_delta_sync() {
     let msg = ServerMessage::from_notice(&joined_notice(Sync::Delta {
-        events: engine_events(),
+        events: engine_events().into(),
     }));
     let golden = r##"{"type":"joined","session_id":"00000000deadbeef","board":"board-1","color":"#4ECDC4","participants":[{"user_id":"alice","display_name":"Alice","color":"#FF6B6B"},{"user_id":"bob","display_name":"Bob","color":"#4ECDC4"}],"sequence":12,"history_from":3,"sync":{"kind":"delta","events":[{"seq":11,"user":"alice","op":"upsert","page":"p1","element":"e1","data":{"x": 1, "tags": ["a", {"b": null}], "s": "caf\u00e9 \"q\"", "n": 123456789012345678901234567890}},{"seq":12,"user":"bob","op":"delete","page":"p1","element":"e0"}]}}"##;
     check_server(&msg, golden);
@@ -337,7 +339,9 @@ fn golden_joined_with_delta_sync() {
 
 #[test]
 fn golden_joined_with_empty_delta() {
-    let msg = ServerMessage::from_notice(&joined_notice(Sync::Delta { events: vec![] }));
+    let msg = ServerMessage::from_notice(&joined_notice(Sync::Delta {
+        events: DeltaEvents::new(),
+    }));
     check_server(
         &msg,
         r##"{"type":"joined","session_id":"00000000deadbeef","board":"board-1","color":"#4ECDC4","participants":[{"user_id":"alice","display_name":"Alice","color":"#FF6B6B"},{"user_id":"bob","display_name":"Bob","color":"#4ECDC4"}],"sequence":12,"history_from":3,"sync":{"kind":"delta","events":[]}}"##,
@@ -378,7 +382,9 @@ fn joined_session_id_is_always_16_lowercase_hex_digits() {
         (0xABCD_EF01_2345_6789, "abcdef0123456789"),
         (u64::MAX, "ffffffffffffffff"),
     ] {
-        let Notice::Joined(mut j) = joined_notice(Sync::Delta { events: vec![] }) else {
+        let Notice::Joined(mut j) = joined_notice(Sync::Delta {
+            events: DeltaEvents::new(),
+        }) else {
             unreachable!()
         };
         j.session_id = UserSessionId(id);
@@ -1645,7 +1651,7 @@ fn notices_with_data(data: Payload) -> Vec<Notice> {
             event(2, "u", m.clone()),
         ])),
         joined_notice(Sync::Delta {
-            events: vec![event(2, "u", m.clone())],
+            events: vec![event(2, "u", m.clone())].into(),
         }),
         joined_notice(Sync::Full {
             reason: FullSyncReason::Initial,
@@ -2231,7 +2237,9 @@ fn pages_strategy() -> impl Strategy<Value = Pages> {
 
 fn sync_strategy() -> impl Strategy<Value = Sync> {
     prop_oneof![
-        prop::collection::vec(engine_event(), 0..4).prop_map(|events| Sync::Delta { events }),
+        prop::collection::vec(engine_event(), 0..4).prop_map(|events| Sync::Delta {
+            events: events.into()
+        }),
         (0..4usize, pages_strategy()).prop_map(|(r, pages)| Sync::Full {
             reason: ALL_REASONS[r].0,
             pages,

@@ -8,6 +8,7 @@ use super::mutate::{append_stored, send_append};
 use super::{Conn, EffectKind, Engine, Io};
 use crate::board::{Board, Drain, Phase, SnapshotJob};
 use crate::config::{Config, SessionType};
+use crate::delta::BatchMeta;
 use crate::error::{BoardError, ConfirmError, ErrorCode, JoinError, SessionError};
 use crate::ids::{BoardId, ConnId, EffectId};
 use crate::output::{EngineEvent, Notice, SessionEnd, SessionState, SnapshotInfo};
@@ -462,15 +463,21 @@ fn install(board: &mut Board, loaded: LoadedBoard) -> Result<(), String> {
     // Events up to the flushed state feed only the history (and only if the
     // run reaches the board's sequence); later ones are replayed and become
     // pending again.
+    // Each run of one batch becomes one chunk of the history.
     let history_usable = last >= pages_sequence;
-    for event in events {
-        if event.seq > pages_sequence {
-            board.commit(std::slice::from_ref(&event));
-            board.pending.record(&event.mutation);
-        } else if history_usable {
-            let (page, element) = (event.mutation.page(), event.mutation.element());
-            board.history.push(&event, page.clone(), element.clone());
+    let split = events.partition_point(|e| e.seq <= pages_sequence);
+    let (flushed, replayed) = events.split_at(split);
+    if history_usable {
+        for run in flushed.chunk_by(BatchMeta::continues) {
+            if let Some(first) = run.first() {
+                let mutations = run.iter().map(|e| e.mutation.clone()).collect();
+                board.history.push(first, mutations);
+            }
         }
+    }
+    board.commit(replayed);
+    for event in replayed {
+        board.pending.record(&event.mutation);
     }
     let sequence = last.max(pages_sequence);
     if let Some(r) = batches

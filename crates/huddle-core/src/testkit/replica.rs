@@ -1,7 +1,7 @@
 //! A client's replica of a board, built only from what the engine sends:
 //! the sync in `joined`, then `events`. Checks that events arrive gapless.
 
-use crate::mutation::Event;
+use crate::mutation::{Event, Mutation};
 use crate::output::{Notice, Sync};
 use crate::pages::Pages;
 
@@ -26,7 +26,7 @@ impl Replica {
                         if self.sequence.is_none() {
                             return Err("delta sync for a replica that has no state".into());
                         }
-                        self.apply_events(events)?;
+                        self.apply_each(events.iter().map(|e| (e.seq, e.mutation)))?;
                     }
                 }
                 if let Sync::Delta { .. } = j.sync {
@@ -47,13 +47,22 @@ impl Replica {
 
     /// Applies events, which must continue the replica's sequence.
     pub fn apply_events(&mut self, events: &[Event]) -> Result<(), String> {
-        for e in events {
+        self.apply_each(events.iter().map(|e| (e.seq, &e.mutation)))
+    }
+
+    /// Applies `(sequence, mutation)` pairs, which must continue the
+    /// replica's sequence.
+    fn apply_each<'a>(
+        &mut self,
+        events: impl Iterator<Item = (u64, &'a Mutation)>,
+    ) -> Result<(), String> {
+        for (seq, mutation) in events {
             let expected = self.sequence.map_or(1, |s| s + 1);
-            if self.sequence.is_some() && e.seq != expected {
-                return Err(format!("expected event {expected}, got {}", e.seq));
+            if self.sequence.is_some() && seq != expected {
+                return Err(format!("expected event {expected}, got {seq}"));
             }
-            self.pages.apply(&e.mutation);
-            self.sequence = Some(e.seq);
+            self.pages.apply(mutation);
+            self.sequence = Some(seq);
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 
 use super::data::{payload_from_raw, RawData};
 use super::DecodeError;
+use crate::delta::{DeltaEvents, EventRef};
 use crate::ids::UserId;
 use crate::mutation::{Event, Mutation};
 
@@ -37,17 +38,28 @@ impl From<&Event> for WireEvent {
     }
 }
 
+impl From<EventRef<'_>> for WireEvent {
+    fn from(e: EventRef<'_>) -> Self {
+        WireEvent {
+            seq: e.seq,
+            user: e.author.clone(),
+            mutation: e.mutation.clone(),
+        }
+    }
+}
+
 impl Serialize for WireEvent {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         serialize_event(s, self.seq, &self.user, &self.mutation)
     }
 }
 
-/// Events to serialize, borrowed from the engine's notices or from an
-/// owned message.
+/// Events to serialize, borrowed from the engine's notices (a broadcast's
+/// events, or a delta's chunks) or from an owned message.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum EventsRef<'a> {
     Engine(&'a [Event]),
+    Delta(&'a DeltaEvents),
     Wire(&'a [WireEvent]),
 }
 
@@ -59,8 +71,17 @@ impl Serialize for EventsRef<'_> {
                 serialize_event(s, self.0.seq, &self.0.author, &self.0.mutation)
             }
         }
+        struct Viewed<'b>(EventRef<'b>);
+        impl Serialize for Viewed<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                serialize_event(s, self.0.seq, self.0.author, self.0.mutation)
+            }
+        }
         match self {
             EventsRef::Engine(events) => s.collect_seq(events.iter().map(One)),
+            // The iterator's exact length lets a binary encoder write the
+            // count first.
+            EventsRef::Delta(events) => s.collect_seq(events.iter().map(Viewed)),
             EventsRef::Wire(events) => s.collect_seq(events.iter()),
         }
     }

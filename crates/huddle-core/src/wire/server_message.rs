@@ -337,7 +337,7 @@ impl<'a> Frame<'a> {
             sequence: j.sequence,
             history_from: j.history_from,
             sync: match &j.sync {
-                Sync::Delta { events } => SyncRef::Delta(EventsRef::Engine(events)),
+                Sync::Delta { events } => SyncRef::Delta(EventsRef::Delta(events)),
                 Sync::Full { reason, pages } => SyncRef::Full(*reason, pages),
             },
         }

@@ -48,22 +48,7 @@ impl Store {
             }
             Effect::Flush { board, batch, .. } => {
                 let stored = self.boards.entry(board.to_string()).or_default();
-                for (page, changes) in &batch.pages {
-                    for (element, data) in &changes.upserts {
-                        let m = Mutation::Upsert {
-                            page: page.clone(),
-                            element: element.clone(),
-                            data: data.clone(),
-                        };
-                        stored.pages.apply(&m);
-                    }
-                    for element in &changes.deletes {
-                        stored.pages.apply(&Mutation::Delete {
-                            page: page.clone(),
-                            element: element.clone(),
-                        });
-                    }
-                }
+                batch.apply_to(&mut stored.pages);
                 stored.pages_sequence = batch.through;
                 StorageOutcome::Stored
             }

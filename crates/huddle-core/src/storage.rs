@@ -17,6 +17,7 @@
 //! - `LoadBoard` returns state and log consistent with each other (see
 //!   [`LoadedBoard`]).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::SessionType;
 use crate::ids::{BatchId, BoardId, EffectId, ElementId, PageId, SnapshotId, UserId};
-use crate::mutation::{Event, Payload};
+use crate::mutation::{Event, Mutation, Payload};
 use crate::pages::Pages;
 use crate::time::Timestamp;
 
@@ -164,6 +165,31 @@ pub struct BatchRecord {
     pub last_seq: u64,
 }
 
+impl BatchRecord {
+    /// Each user's `per_user` most recent batches, from a log read newest
+    /// first; ordered by last sequence, oldest first. What a store hands a
+    /// load in [`LoadedBoard::batches`].
+    pub fn recent<'a>(
+        newest_first: impl IntoIterator<Item = &'a Event>,
+        per_user: usize,
+    ) -> Vec<Self> {
+        let mut seen: HashMap<&UserId, HashSet<&BatchId>> = HashMap::new();
+        let mut out = Vec::new();
+        for e in newest_first {
+            let batches = seen.entry(&e.author).or_default();
+            if batches.len() < per_user && batches.insert(&e.batch) {
+                out.push(BatchRecord {
+                    user: e.author.clone(),
+                    batch: e.batch.clone(),
+                    last_seq: e.seq,
+                });
+            }
+        }
+        out.reverse();
+        out
+    }
+}
+
 impl LoadedBoard {
     /// A board with nothing stored yet.
     pub fn empty() -> Self {
@@ -191,6 +217,27 @@ pub struct FlushBatch {
     pub through: u64,
     /// Changes by page.
     pub pages: IndexMap<PageId, PageChanges>,
+}
+
+impl FlushBatch {
+    /// Applies the changes to `pages` (a store's board state).
+    pub fn apply_to(&self, pages: &mut Pages) {
+        for (page, changes) in &self.pages {
+            for (element, data) in &changes.upserts {
+                pages.apply(&Mutation::Upsert {
+                    page: page.clone(),
+                    element: element.clone(),
+                    data: data.clone(),
+                });
+            }
+            for element in &changes.deletes {
+                pages.apply(&Mutation::Delete {
+                    page: page.clone(),
+                    element: element.clone(),
+                });
+            }
+        }
+    }
 }
 
 /// Why a snapshot was taken (`created_by`).

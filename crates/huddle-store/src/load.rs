@@ -6,9 +6,7 @@
 //! `pages_sequence`, and at least the last [`LOAD_HISTORY`] events, so
 //! that delta sync keeps working after a restart.
 
-use std::collections::{HashMap, HashSet};
-
-use huddle_core::{BatchRecord, Event, LoadedBoard, UserId};
+use huddle_core::{BatchRecord, Event, LoadedBoard};
 
 /// How many of the log's last events a load returns at least.
 pub const LOAD_HISTORY: u64 = 1000;
@@ -22,20 +20,7 @@ pub const BATCH_RECORDS_PER_USER: usize = 1024;
 /// Each user's [`BATCH_RECORDS_PER_USER`] most recent batches, from the log
 /// read newest first; ordered by last sequence, oldest first.
 pub fn recent_batches<'a>(newest_first: impl IntoIterator<Item = &'a Event>) -> Vec<BatchRecord> {
-    let mut seen: HashMap<&UserId, HashSet<&huddle_core::BatchId>> = HashMap::new();
-    let mut out = Vec::new();
-    for e in newest_first {
-        let batches = seen.entry(&e.author).or_default();
-        if batches.len() < BATCH_RECORDS_PER_USER && batches.insert(&e.batch) {
-            out.push(BatchRecord {
-                user: e.author.clone(),
-                batch: e.batch.clone(),
-                last_seq: e.seq,
-            });
-        }
-    }
-    out.reverse();
-    out
+    BatchRecord::recent(newest_first, BATCH_RECORDS_PER_USER)
 }
 
 /// The loaded run is the events with a sequence greater than this.

@@ -5,9 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use huddle_core::{
-    BoardId, Event, LoadedBoard, Mutation, Pages, Snapshot, SnapshotId, UserSessionRecord,
-};
+use huddle_core::{BoardId, Event, LoadedBoard, Pages, Snapshot, SnapshotId, UserSessionRecord};
 
 use crate::epoch::Epoch;
 use crate::error::StoreError;
@@ -152,21 +150,7 @@ impl InMemoryStore {
         {
             return Ok(());
         }
-        for (page, changes) in &batch.pages {
-            for (element, data) in &changes.upserts {
-                stored.pages.apply(&Mutation::Upsert {
-                    page: page.clone(),
-                    element: element.clone(),
-                    data: data.clone(),
-                });
-            }
-            for element in &changes.deletes {
-                stored.pages.apply(&Mutation::Delete {
-                    page: page.clone(),
-                    element: element.clone(),
-                });
-            }
-        }
+        batch.apply_to(&mut stored.pages);
         stored.pages_sequence = batch.through;
         Ok(())
     }

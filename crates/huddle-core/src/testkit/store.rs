@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::SessionType;
-use crate::ids::{BoardId, SnapshotId, UserId};
-use crate::mutation::{Event, Mutation};
+use crate::ids::{BoardId, SnapshotId};
+use crate::mutation::Event;
 use crate::pages::Pages;
 use crate::storage::{BatchRecord, Effect, LoadedBoard, Snapshot, StorageOutcome};
 use crate::time::Timestamp;
@@ -116,21 +116,7 @@ impl MemoryStore {
             }
             Effect::Flush { board, batch, .. } => {
                 let stored = self.boards.entry(board.clone()).or_default();
-                for (page, changes) in &batch.pages {
-                    for (element, data) in &changes.upserts {
-                        stored.pages.apply(&Mutation::Upsert {
-                            page: page.clone(),
-                            element: element.clone(),
-                            data: data.clone(),
-                        });
-                    }
-                    for element in &changes.deletes {
-                        stored.pages.apply(&Mutation::Delete {
-                            page: page.clone(),
-                            element: element.clone(),
-                        });
-                    }
-                }
+                batch.apply_to(&mut stored.pages);
                 stored.pages_sequence = stored.pages_sequence.max(batch.through);
                 StorageOutcome::Stored
             }
@@ -191,21 +177,7 @@ impl MemoryStore {
         } else {
             self.batch_window
         };
-        let mut per_user: HashMap<&UserId, Vec<BatchRecord>> = HashMap::new();
-        for e in stored.events.iter().rev() {
-            let records = per_user.entry(&e.author).or_default();
-            if records.iter().any(|r| r.batch == e.batch) || records.len() >= window {
-                continue;
-            }
-            records.push(BatchRecord {
-                user: e.author.clone(),
-                batch: e.batch.clone(),
-                last_seq: e.seq,
-            });
-        }
-        let mut all: Vec<BatchRecord> = per_user.into_values().flatten().collect();
-        all.sort_by_key(|r| r.last_seq);
-        all
+        BatchRecord::recent(stored.events.iter().rev(), window)
     }
 
     /// Creates a room of a type (as `POST /rooms` would).

@@ -54,8 +54,15 @@ pub(crate) enum Drain {
         /// may be older.
         snapshot_version: Option<u64>,
     },
-    /// `close_session`: flush, then remove.
-    Close,
+    /// `close_session`: flush, then remove; `archive_session` also stores
+    /// an `archive` snapshot of a persistent session first.
+    Close {
+        /// Store an `archive` snapshot (persistent sessions only).
+        archive: bool,
+        /// As in `Archive`: the newest `archive` snapshot stored during
+        /// this close.
+        snapshot_version: Option<u64>,
+    },
 }
 
 /// A participant: one user, any number of connections.

@@ -95,6 +95,26 @@ impl Engine {
     /// its pending mutations are stored. A join meanwhile waits and then
     /// opens a fresh session from storage.
     pub fn close_session(&mut self, now: Timestamp, board: &str) -> Result<(), BoardError> {
+        self.close_with(now, board, false)
+    }
+
+    /// Archives a board session now, whatever its state (what a host shutting
+    /// down does with every session): like [`close_session`](Self::close_session)
+    /// its participants are told ([`Notice::SessionClosed`]), their user
+    /// sessions end and the session disappears from [`Engine::session`] at
+    /// once; pending mutations are flushed and a persistent session also
+    /// stores an `archive` snapshot of its final state. It leaves memory
+    /// (with [`SessionEnd::Closed`]) only when all of that is confirmed
+    /// stored; failures are retried with backoff.
+    ///
+    /// An ephemeral session gets no snapshot (as on an idle archive). A board
+    /// still loading, or already closing, is refused with
+    /// [`BoardError::Busy`]; an idle archive in progress becomes this one.
+    pub fn archive_session(&mut self, now: Timestamp, board: &str) -> Result<(), BoardError> {
+        self.close_with(now, board, true)
+    }
+
+    fn close_with(&mut self, now: Timestamp, board: &str, archive: bool) -> Result<(), BoardError> {
         let now = self.tick(now);
         let b = self
             .boards
@@ -104,7 +124,15 @@ impl Engine {
             return Err(BoardError::Busy(b.id.clone()));
         }
         b.phase = Phase::Closing;
-        b.drain = Some(Drain::Close);
+        // An idle archive in progress may already have stored its snapshot.
+        let snapshot_version = match b.drain {
+            Some(Drain::Archive { snapshot_version }) => snapshot_version,
+            _ => None,
+        };
+        b.drain = Some(Drain::Close {
+            archive,
+            snapshot_version,
+        });
         self.io.timers.cancel_slot(&mut b.idle_timer);
         self.io.timers.cancel_slot(&mut b.autosave_timer);
         let id = b.id.clone();
@@ -313,7 +341,13 @@ impl Engine {
                     board.prune = Some(prune);
                 }
                 if job.cause == SnapshotCause::Archive {
-                    if let Some(Drain::Archive { snapshot_version }) = &mut board.drain {
+                    if let Some(
+                        Drain::Archive { snapshot_version }
+                        | Drain::Close {
+                            snapshot_version, ..
+                        },
+                    ) = &mut board.drain
+                    {
                         *snapshot_version = (*snapshot_version).max(Some(job.version));
                     }
                 }
@@ -374,11 +408,14 @@ impl Engine {
             return;
         }
         // The log is idle and everything flushed: `committed` is final.
-        let archived_version = match drain {
-            Drain::Archive { snapshot_version } => snapshot_version,
-            Drain::Close => None,
+        let (snapshot, archived_version) = match drain {
+            Drain::Archive { snapshot_version } => (true, snapshot_version),
+            Drain::Close {
+                archive,
+                snapshot_version,
+            } => (archive, snapshot_version),
         };
-        if matches!(drain, Drain::Archive { .. })
+        if snapshot
             && board.kind == SessionType::Persistent
             && archived_version != Some(board.committed)
         {
@@ -408,7 +445,7 @@ impl Engine {
                     reason: SessionEnd::Archived,
                 });
             }
-            Drain::Close => {
+            Drain::Close { .. } => {
                 self.io.event(EngineEvent::SessionEnded {
                     board: board.id.clone(),
                     reason: SessionEnd::Closed,

@@ -1,0 +1,46 @@
+//! [`DriverConfig`]: how many shards, how deep the outbound queues are,
+//! the engine's configuration and what unknown boards are.
+
+use huddle_core::Config;
+use huddle_store::UnknownBoard;
+
+/// The driver's configuration.
+#[derive(Clone, Debug)]
+pub struct DriverConfig {
+    /// The engine configuration every shard's engine gets.
+    pub engine: Config,
+    /// How many shards (engines, tasks). Default: the number of cores
+    /// ([`std::thread::available_parallelism`]). A board always lives on the
+    /// shard its id hashes to.
+    pub shards: usize,
+    /// Frames a connection's outbound queue holds before the connection is
+    /// disconnected as a slow consumer (default 1024). Two more slots are
+    /// kept for the final error and close frames.
+    pub outbound_capacity: usize,
+    /// Client messages a connection may have queued for its shard before
+    /// [`ConnSender::send`](crate::ConnSender::send) answers
+    /// [`DriverError::Overloaded`](crate::DriverError::Overloaded)
+    /// (default 1024).
+    pub inbound_capacity: usize,
+    /// Seed of the engines' user session ids (shard `i` uses `seed + i`).
+    pub seed: u64,
+    /// What a join of a board the store does not know gets.
+    pub unknown_board: UnknownBoard,
+    /// Inputs a shard handles per wake-up before it polls outputs and
+    /// yields (default 256): bounds the latency one busy shard adds.
+    pub max_inputs_per_wake: usize,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig {
+            engine: Config::default(),
+            shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            outbound_capacity: 1024,
+            inbound_capacity: 1024,
+            seed: 0,
+            unknown_board: UnknownBoard::CreateEmpty,
+            max_inputs_per_wake: 256,
+        }
+    }
+}

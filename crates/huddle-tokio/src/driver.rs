@@ -1,0 +1,227 @@
+//! [`Driver`]: the handle a host keeps. It starts the shard tasks, routes
+//! each connection to the shard that owns its board, and asks the shards
+//! for session info, stats and shutdown.
+
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use huddle_core::wire::Identity;
+use huddle_core::{BoardId, ConnId, SessionInfo, Stats};
+use huddle_store::{Performer, Store};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::config::DriverConfig;
+use crate::connection::{ConnSender, ConnShared, Connection};
+use crate::error::DriverError;
+use crate::metrics::Metrics;
+use crate::shard::{self, Input};
+
+/// Runs the engines of one host on the current tokio runtime. Cheap to
+/// clone (an `Arc`); every clone drives the same shards.
+///
+/// See the [crate docs](crate) for the model.
+pub struct Driver<S> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S> Clone for Driver<S> {
+    fn clone(&self) -> Self {
+        Driver {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Driver<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("shards", &self.inner.shards.len())
+            .field(
+                "shutting_down",
+                &self.inner.shutting_down.load(Ordering::Relaxed),
+            )
+            .finish()
+    }
+}
+
+struct Inner<S> {
+    config: DriverConfig,
+    shards: Vec<mpsc::UnboundedSender<Input>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    performer: Arc<Performer<S>>,
+    metrics: Arc<Metrics>,
+    next_conn: AtomicU64,
+    shutting_down: AtomicBool,
+}
+
+impl<S: Store + 'static> Driver<S> {
+    /// Starts `config.shards` shard tasks (at least one) on the current
+    /// tokio runtime, each with its own engine, all performing their
+    /// storage through `store`.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime (as `tokio::spawn` does).
+    pub fn start(config: DriverConfig, store: S) -> Self {
+        let performer = Arc::new(Performer::new(store, config.unknown_board));
+        let metrics = Arc::new(Metrics::default());
+        let clock = Clock::start();
+        let count = config.shards.max(1);
+        let mut shards = Vec::with_capacity(count);
+        let mut tasks = Vec::with_capacity(count);
+        for index in 0..count {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let task = shard::spawn(shard::ShardSetup {
+                index,
+                config: config.clone(),
+                performer: performer.clone(),
+                metrics: metrics.clone(),
+                clock,
+                inputs: rx,
+                self_tx: tx.downgrade(),
+            });
+            shards.push(tx);
+            tasks.push(task);
+        }
+        Driver {
+            inner: Arc::new(Inner {
+                config,
+                shards,
+                tasks: Mutex::new(tasks),
+                performer,
+                metrics,
+                next_conn: AtomicU64::new(1),
+                shutting_down: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Registers a new connection for `identity`. `identity.board` must
+    /// name the board (it decides the shard); the connection may then
+    /// `join` only that board.
+    ///
+    /// Refused with [`DriverError::ShuttingDown`] once
+    /// [`shutdown`](Self::shutdown) has begun, and [`DriverError::NoBoard`]
+    /// without a board.
+    pub fn connect(&self, identity: Identity) -> Result<Connection, DriverError> {
+        let inner = &self.inner;
+        if inner.shutting_down.load(Ordering::Acquire) {
+            return Err(DriverError::ShuttingDown);
+        }
+        let board = identity.board.as_ref().ok_or(DriverError::NoBoard)?;
+        let shard = &inner.shards[self.shard_of(board)];
+        let id = ConnId(inner.next_conn.fetch_add(1, Ordering::Relaxed));
+        // Two slots more than the capacity: the final error and close.
+        let (tx, rx) = mpsc::channel(inner.config.outbound_capacity.max(1) + 2);
+        let shared = Arc::new(ConnShared::default());
+        shard
+            .send(Input::Open {
+                conn: id,
+                identity,
+                outbound: tx,
+                shared: shared.clone(),
+            })
+            .map_err(|_| DriverError::ShuttingDown)?;
+        let sender = ConnSender::new(id, shard.clone(), shared, inner.config.inbound_capacity);
+        Ok(Connection {
+            id,
+            sender,
+            outbound: rx,
+        })
+    }
+
+    /// The shard that owns `board` (a fixed hash of its id).
+    pub fn shard_of(&self, board: &BoardId) -> usize {
+        // `DefaultHasher::new()` has fixed keys: the same board maps to the
+        // same shard in every process with the same shard count.
+        let mut h = std::hash::DefaultHasher::new();
+        board.as_str().hash(&mut h);
+        (h.finish() % self.inner.shards.len() as u64) as usize
+    }
+
+    /// The number of shards.
+    pub fn shards(&self) -> usize {
+        self.inner.shards.len()
+    }
+
+    /// The live session of `board`, from its shard (`None` if no session is
+    /// in memory, or the shard has stopped).
+    pub async fn session(&self, board: &BoardId) -> Option<SessionInfo> {
+        let (reply, answer) = oneshot::channel();
+        let shard = &self.inner.shards[self.shard_of(board)];
+        shard
+            .send(Input::Session {
+                board: board.clone(),
+                reply,
+            })
+            .ok()?;
+        answer.await.ok().flatten()
+    }
+
+    /// Engine statistics summed over all shards (shards that have stopped
+    /// count nothing).
+    pub async fn stats(&self) -> Stats {
+        let mut answers = Vec::with_capacity(self.inner.shards.len());
+        for shard in &self.inner.shards {
+            let (reply, answer) = oneshot::channel();
+            if shard.send(Input::Stats { reply }).is_ok() {
+                answers.push(answer);
+            }
+        }
+        let mut total = Stats::default();
+        for answer in answers {
+            if let Ok(s) = answer.await {
+                shard::add_stats(&mut total, &s);
+            }
+        }
+        total
+    }
+
+    /// The driver's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        self.inner.performer.store()
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Shuts down gracefully: refuses new connections, closes every board
+    /// session (flushing it; a persistent one also stores its `archive`
+    /// snapshot), waits until the store confirmed all of it, closes every
+    /// connection with 1012 ("service restart"), and ends the shard tasks.
+    ///
+    /// It waits as long as storage keeps failing (the engine retries with
+    /// backoff): wrap it in `tokio::time::timeout` to bound it. Calling it
+    /// again (or from another clone) waits for the same shutdown.
+    pub async fn shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        for shard in &self.inner.shards {
+            let _ = shard.send(Input::Shutdown);
+        }
+        let tasks: Vec<JoinHandle<()>> = std::mem::take(
+            &mut *self
+                .inner
+                .tasks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for task in tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "a shard task failed");
+            }
+        }
+        // Another caller may hold the handles: wait for every shard to be gone.
+        for shard in &self.inner.shards {
+            shard.closed().await;
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! [`DriverError`]: why the driver refused a call.
+
+use thiserror::Error;
+
+/// Why a driver call was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum DriverError {
+    /// Shutdown has begun: no new connections, no more input.
+    #[error("the driver is shutting down")]
+    ShuttingDown,
+    /// The connection is closed (the driver closed it, e.g. as a slow
+    /// consumer or after a session timeout, or its shard has stopped).
+    #[error("the connection is closed")]
+    Closed,
+    /// The connection has more messages queued for its shard than
+    /// [`DriverConfig::inbound_capacity`](crate::DriverConfig::inbound_capacity);
+    /// the message was not taken. The host may wait, or tell the client.
+    #[error("too many messages queued for this connection")]
+    Overloaded,
+    /// [`Driver::connect`](crate::Driver::connect) needs the identity's
+    /// board (`Identity::board`): it decides the shard.
+    #[error("the identity names no board")]
+    NoBoard,
+}

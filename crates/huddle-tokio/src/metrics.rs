@@ -1,0 +1,371 @@
+//! [`Metrics`]: lock-free counters, gauges and histograms that shards and
+//! store tasks update as they work, readable at any time, and rendered as
+//! a Prometheus text page by [`Metrics::render_prometheus`].
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use huddle_core::{ErrorCode, SessionState};
+
+/// Upper bounds of the latency histograms' buckets, in milliseconds (a
+/// last `+Inf` bucket is implied).
+pub const LATENCY_BUCKETS_MS: [f64; 10] =
+    [0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0];
+
+/// A latency histogram with the fixed buckets of [`LATENCY_BUCKETS_MS`].
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Observations per bucket (not cumulative); the last is `+Inf`.
+    buckets: [AtomicU64; LATENCY_BUCKETS_MS.len() + 1],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, d: Duration) {
+        let ms = d.as_secs_f64() * 1000.0;
+        let i = LATENCY_BUCKETS_MS
+            .iter()
+            .position(|le| ms <= *le)
+            .unwrap_or(LATENCY_BUCKETS_MS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// The sum of all observations.
+    pub fn sum(&self) -> Duration {
+        Duration::from_micros(self.sum_micros.load(Ordering::Relaxed))
+    }
+
+    /// Cumulative counts per bucket: `(upper bound in ms, count)`, the last
+    /// with bound `f64::INFINITY`.
+    pub fn cumulative(&self) -> Vec<(f64, u64)> {
+        let mut total = 0;
+        let bounds = LATENCY_BUCKETS_MS.iter().copied().chain([f64::INFINITY]);
+        bounds
+            .zip(&self.buckets)
+            .map(|(le, n)| {
+                total += n.load(Ordering::Relaxed);
+                (le, total)
+            })
+            .collect()
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (le, n) in self.cumulative() {
+            let le = if le.is_infinite() {
+                "+Inf".to_string()
+            } else {
+                format!("{}", le / 1000.0)
+            };
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {n}");
+        }
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum().as_secs_f64());
+        let _ = writeln!(out, "{name}_count{braces} {}", self.count());
+    }
+}
+
+/// The store operations timed by [`Metrics::storage_latency`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StorageOp {
+    /// Acquiring and loading a board.
+    Load,
+    /// One group commit of appends (many batches and boards).
+    Append,
+    /// Writing a flush.
+    Flush,
+    /// Storing a snapshot.
+    Snapshot,
+    /// Pruning snapshots.
+    Prune,
+}
+
+impl StorageOp {
+    /// Every operation.
+    pub const ALL: [StorageOp; 5] = [
+        StorageOp::Load,
+        StorageOp::Append,
+        StorageOp::Flush,
+        StorageOp::Snapshot,
+        StorageOp::Prune,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageOp::Load => "load",
+            StorageOp::Append => "append",
+            StorageOp::Flush => "flush",
+            StorageOp::Snapshot => "snapshot",
+            StorageOp::Prune => "prune",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Every error code the driver may send, `SLOW_CONSUMER` last.
+const ERROR_CODES: [&str; 10] = [
+    "BOARD_NOT_FOUND",
+    "NOT_JOINED",
+    "SESSION_EXPIRED",
+    "INVALID_MESSAGE",
+    "PAYLOAD_TOO_LARGE",
+    "RATE_LIMITED",
+    "ROOM_FULL",
+    "UNAUTHORIZED",
+    "UNAVAILABLE",
+    crate::close::SLOW_CONSUMER_CODE,
+];
+
+/// The driver's counters and gauges. All are atomics: read them at any
+/// time, from any thread ([`Driver::metrics`](crate::Driver::metrics)).
+///
+/// | Prometheus name | type | meaning |
+/// |---|---|---|
+/// | `huddle_connections_open` | gauge | connections registered with a shard and not yet closed |
+/// | `huddle_boards{state}` | gauge | board sessions in memory by state (`created`, `active`, `idle`) |
+/// | `huddle_mutations_applied_total` | counter | mutations accepted by the engines |
+/// | `huddle_batches_acked_total` | counter | `ack` frames sent |
+/// | `huddle_ack_latency_seconds` | histogram | `mutate` handed to [`ConnSender::send`](crate::ConnSender::send) → its `ack` queued |
+/// | `huddle_storage_latency_seconds{op}` | histogram | one store call, by operation |
+/// | `huddle_storage_failures_total` | counter | store calls answered `Failed` |
+/// | `huddle_errors_sent_total{code}` | counter | `error` frames sent, by code |
+/// | `huddle_slow_consumers_total` | counter | connections closed as slow consumers |
+/// | `huddle_frames_sent_total` | counter | text frames queued to connections |
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub(crate) connections_open: AtomicI64,
+    pub(crate) boards: [AtomicI64; 3],
+    pub(crate) mutations_applied: AtomicU64,
+    pub(crate) batches_acked: AtomicU64,
+    pub(crate) ack_latency: Histogram,
+    pub(crate) storage_latency: [Histogram; 5],
+    pub(crate) storage_failures: AtomicU64,
+    pub(crate) errors_sent: [AtomicU64; ERROR_CODES.len()],
+    pub(crate) slow_consumers: AtomicU64,
+    pub(crate) frames_sent: AtomicU64,
+}
+
+fn state_index(state: SessionState) -> Option<usize> {
+    match state {
+        SessionState::Created => Some(0),
+        SessionState::Active => Some(1),
+        SessionState::Idle => Some(2),
+        SessionState::Archived => None,
+    }
+}
+
+fn code_index(code: ErrorCode) -> usize {
+    ERROR_CODES
+        .iter()
+        .position(|c| *c == code.as_str())
+        .unwrap_or(ERROR_CODES.len() - 1)
+}
+
+impl Metrics {
+    /// Connections open.
+    pub fn connections_open(&self) -> i64 {
+        self.connections_open.load(Ordering::Relaxed)
+    }
+
+    /// Board sessions in memory in this state (`Archived`: always 0).
+    pub fn boards(&self, state: SessionState) -> i64 {
+        state_index(state).map_or(0, |i| self.boards[i].load(Ordering::Relaxed))
+    }
+
+    /// Mutations accepted so far.
+    pub fn mutations_applied(&self) -> u64 {
+        self.mutations_applied.load(Ordering::Relaxed)
+    }
+
+    /// `ack` frames sent so far.
+    pub fn batches_acked(&self) -> u64 {
+        self.batches_acked.load(Ordering::Relaxed)
+    }
+
+    /// `mutate` received → `ack` queued.
+    pub fn ack_latency(&self) -> &Histogram {
+        &self.ack_latency
+    }
+
+    /// One store call of this kind.
+    pub fn storage_latency(&self, op: StorageOp) -> &Histogram {
+        &self.storage_latency[op.index()]
+    }
+
+    /// Store calls that failed.
+    pub fn storage_failures(&self) -> u64 {
+        self.storage_failures.load(Ordering::Relaxed)
+    }
+
+    /// `error` frames sent with this code (`"SLOW_CONSUMER"` included).
+    pub fn errors_sent(&self, code: &str) -> u64 {
+        ERROR_CODES
+            .iter()
+            .position(|c| *c == code)
+            .map_or(0, |i| self.errors_sent[i].load(Ordering::Relaxed))
+    }
+
+    /// Connections closed as slow consumers.
+    pub fn slow_consumers(&self) -> u64 {
+        self.slow_consumers.load(Ordering::Relaxed)
+    }
+
+    /// Text frames queued to connections.
+    pub fn frames_sent(&self) -> u64 {
+        self.frames_sent.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn board_state(&self, from: Option<SessionState>, to: Option<SessionState>) {
+        if let Some(i) = from.and_then(state_index) {
+            self.boards[i].fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some(i) = to.and_then(state_index) {
+            self.boards[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn error_sent(&self, code: ErrorCode) {
+        self.errors_sent[code_index(code)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn slow_consumer(&self) {
+        self.slow_consumers.fetch_add(1, Ordering::Relaxed);
+        self.errors_sent[ERROR_CODES.len() - 1].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The metrics as a Prometheus text exposition (format 0.0.4): serve it
+    /// as `text/plain; version=0.0.4` on `/metrics`.
+    pub fn render_prometheus(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let gauge = |out: &mut String, name: &str, help: &str, kind: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        gauge(
+            &mut out,
+            "huddle_connections_open",
+            "Connections open.",
+            "gauge",
+        );
+        let _ = writeln!(out, "huddle_connections_open {}", self.connections_open());
+        gauge(
+            &mut out,
+            "huddle_boards",
+            "Board sessions in memory by state.",
+            "gauge",
+        );
+        for (i, state) in ["created", "active", "idle"].iter().enumerate() {
+            let n = self.boards[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "huddle_boards{{state=\"{state}\"}} {n}");
+        }
+        for (name, help, value) in [
+            (
+                "huddle_mutations_applied_total",
+                "Mutations accepted.",
+                self.mutations_applied(),
+            ),
+            (
+                "huddle_batches_acked_total",
+                "Ack frames sent.",
+                self.batches_acked(),
+            ),
+            (
+                "huddle_storage_failures_total",
+                "Store calls that failed.",
+                self.storage_failures(),
+            ),
+            (
+                "huddle_slow_consumers_total",
+                "Connections closed as slow consumers.",
+                self.slow_consumers(),
+            ),
+            (
+                "huddle_frames_sent_total",
+                "Text frames queued to connections.",
+                self.frames_sent(),
+            ),
+        ] {
+            gauge(&mut out, name, help, "counter");
+            let _ = writeln!(out, "{name} {value}");
+        }
+        gauge(
+            &mut out,
+            "huddle_errors_sent_total",
+            "Error frames sent by code.",
+            "counter",
+        );
+        for (code, n) in ERROR_CODES.iter().zip(&self.errors_sent) {
+            let n = n.load(Ordering::Relaxed);
+            let _ = writeln!(out, "huddle_errors_sent_total{{code=\"{code}\"}} {n}");
+        }
+        let name = "huddle_ack_latency_seconds";
+        gauge(
+            &mut out,
+            name,
+            "Mutate received to ack queued.",
+            "histogram",
+        );
+        self.ack_latency.render(&mut out, name, "");
+        let name = "huddle_storage_latency_seconds";
+        gauge(
+            &mut out,
+            name,
+            "Store call latency by operation.",
+            "histogram",
+        );
+        for op in StorageOp::ALL {
+            let labels = format!("op=\"{}\"", op.as_str());
+            self.storage_latency(op).render(&mut out, name, &labels);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let h = Histogram::default();
+        h.observe(Duration::from_micros(300));
+        h.observe(Duration::from_millis(3));
+        h.observe(Duration::from_secs(5));
+        let c = h.cumulative();
+        assert_eq!(c[0], (0.5, 1));
+        assert_eq!(c[3], (5.0, 2));
+        assert_eq!(c.last().map(|x| x.1), Some(3));
+        assert_eq!(h.count(), 3);
+    }
+
+    #[test]
+    fn renders_every_family() {
+        let m = Metrics::default();
+        m.error_sent(ErrorCode::RateLimited);
+        m.slow_consumer();
+        let text = m.render_prometheus();
+        assert!(text.contains("huddle_errors_sent_total{code=\"RATE_LIMITED\"} 1"));
+        assert!(text.contains("huddle_errors_sent_total{code=\"SLOW_CONSUMER\"} 1"));
+        assert!(text.contains("huddle_storage_latency_seconds_bucket{op=\"append\",le=\"+Inf\"} 0"));
+        assert!(text.contains("huddle_ack_latency_seconds_count 0"));
+    }
+}

@@ -1,0 +1,218 @@
+//! Fan-out: engine notices to connections' bounded outbound queues.
+//!
+//! A notice is encoded to JSON once: the engine emits a broadcast as one
+//! `Notify` per recipient, back to back, carrying the same notice (events
+//! shared by `Arc`), so the shard keeps the last encoding and hands its
+//! bytes to the next recipient of the same notice.
+//!
+//! Queues are bounded (`outbound_capacity`, plus two reserved slots). A
+//! frame that finds the queue full disconnects the connection from the
+//! engine at once, puts an `error` frame with code `SLOW_CONSUMER` and a
+//! close with code 4008 in the reserved slots, and forgets the connection:
+//! the shard never waits on a socket.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use huddle_core::wire::{encode_notice, Identity, ServerMessage};
+use huddle_core::{BatchId, ConnId, ErrorCode, Notice, Timestamp};
+use huddle_store::Store;
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::time::Instant;
+
+use super::Shard;
+use crate::close;
+use crate::connection::{ConnShared, Outbound};
+
+/// Slots of every outbound queue kept for the final error and close.
+pub(crate) const RESERVED: usize = 2;
+
+/// What a shard knows of an open connection.
+#[derive(Debug)]
+pub(crate) struct ConnState {
+    pub(crate) identity: Identity,
+    outbound: mpsc::Sender<Outbound>,
+    pub(crate) shared: Arc<ConnShared>,
+    /// When each batch waiting for its ack was received.
+    pub(crate) pending_acks: HashMap<BatchId, Instant>,
+}
+
+impl ConnState {
+    pub(crate) fn new(
+        identity: Identity,
+        outbound: mpsc::Sender<Outbound>,
+        shared: Arc<ConnShared>,
+    ) -> Self {
+        ConnState {
+            identity,
+            outbound,
+            shared,
+            pending_acks: HashMap::new(),
+        }
+    }
+}
+
+/// The last notice encoded and its frame.
+#[derive(Debug)]
+pub(crate) struct Encoded {
+    notice: Notice,
+    frame: Bytes,
+}
+
+/// Whether two notices encode the same (cheaply: events by pointer).
+fn same(a: &Notice, b: &Notice) -> bool {
+    match (a, b) {
+        (Notice::Events(x), Notice::Events(y)) => Arc::ptr_eq(x, y),
+        // Per-recipient answers are never shared.
+        (Notice::Joined(_), _) | (Notice::Ack { .. }, _) | (Notice::JoinFailed { .. }, _) => false,
+        _ => a == b,
+    }
+}
+
+impl<S: Store + 'static> Shard<S> {
+    /// Sends one engine notice to a connection.
+    pub(super) fn notify(&mut self, now: Timestamp, conn: ConnId, notice: Notice) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        let frame = match self.encoded.as_ref().filter(|e| same(&e.notice, &notice)) {
+            Some(e) => e.frame.clone(),
+            None => match encode_notice(&notice) {
+                Ok(bytes) => {
+                    let frame = Bytes::from(bytes);
+                    self.encoded = Some(Encoded {
+                        notice: notice.clone(),
+                        frame: frame.clone(),
+                    });
+                    frame
+                }
+                Err(e) => {
+                    tracing::error!(shard = self.index, error = %e, "cannot encode a notice");
+                    return;
+                }
+            },
+        };
+        match notice {
+            Notice::Ack { batch, .. } => {
+                self.metrics.batches_acked.fetch_add(1, Ordering::Relaxed);
+                if let Some(at) = self
+                    .conns
+                    .get_mut(&conn)
+                    .and_then(|c| c.pending_acks.remove(&batch))
+                {
+                    self.metrics.ack_latency.observe(at.elapsed());
+                }
+                self.send_text(now, conn, frame);
+            }
+            Notice::JoinFailed { code, .. } | Notice::SnapshotFailed { code, .. } => {
+                self.metrics.error_sent(code);
+                self.send_text(now, conn, frame);
+            }
+            Notice::SessionTimeout { .. } => {
+                let reason = "session timeout";
+                self.close_conn(now, conn, Some(frame), close::SESSION_TIMEOUT, reason);
+            }
+            Notice::SessionClosed { .. } => {
+                let (code, reason) = if self.shutdown.is_some() {
+                    (close::SERVICE_RESTART, "service restart")
+                } else {
+                    (close::GOING_AWAY, "session closed")
+                };
+                self.close_conn(now, conn, Some(frame), code, reason);
+            }
+            _ => self.send_text(now, conn, frame),
+        }
+    }
+
+    /// Sends an `error` frame the shard produced (dispatch or host reject).
+    pub(super) fn send_error(&mut self, conn: ConnId, error: &ServerMessage, code: ErrorCode) {
+        match error.to_json() {
+            Ok(json) => {
+                self.metrics.error_sent(code);
+                self.send_text(self.clock.now(), conn, Bytes::from(json));
+            }
+            Err(e) => tracing::error!(shard = self.index, error = %e, "cannot encode an error"),
+        }
+    }
+
+    /// Queues a text frame; a full queue makes the connection a slow
+    /// consumer, a dropped receiver a disconnect.
+    pub(super) fn send_text(&mut self, now: Timestamp, conn: ConnId, frame: Bytes) {
+        let Some(state) = self.conns.get(&conn) else {
+            return;
+        };
+        if state.outbound.capacity() <= RESERVED {
+            return self.slow_consumer(now, conn);
+        }
+        match state.outbound.try_send(Outbound::Text(frame)) {
+            Ok(()) => {
+                self.metrics.frames_sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Full(_)) => self.slow_consumer(now, conn),
+            Err(TrySendError::Closed(_)) => {
+                // The host dropped the receiver: the transport is gone.
+                if self.forget_conn(conn).is_some() {
+                    self.engine.disconnect(now, conn);
+                }
+            }
+        }
+    }
+
+    fn slow_consumer(&mut self, now: Timestamp, conn: ConnId) {
+        tracing::info!(
+            shard = self.index,
+            conn = conn.0,
+            "disconnecting a slow consumer"
+        );
+        self.metrics.slow_consumer();
+        let error = format!(
+            r#"{{"type":"error","code":"{}","message":"the connection read too slowly and was closed"}}"#,
+            close::SLOW_CONSUMER_CODE
+        );
+        let frame = Bytes::from(error);
+        self.close_conn(
+            now,
+            conn,
+            Some(frame),
+            close::SLOW_CONSUMER,
+            "slow consumer",
+        );
+    }
+
+    /// Sends a last frame (if any) and a close, forgets the connection and
+    /// disconnects it from the engine.
+    pub(super) fn close_conn(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        last: Option<Bytes>,
+        code: u16,
+        reason: &str,
+    ) {
+        let Some(state) = self.forget_conn(conn) else {
+            return;
+        };
+        if let Some(frame) = last {
+            if state.outbound.try_send(Outbound::Text(frame)).is_ok() {
+                self.metrics.frames_sent.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let _ = state.outbound.try_send(Outbound::Close {
+            code,
+            reason: reason.to_string(),
+        });
+        self.engine.disconnect(now, conn);
+    }
+
+    /// Removes a connection from the shard (not from the engine).
+    pub(super) fn forget_conn(&mut self, conn: ConnId) -> Option<ConnState> {
+        let state = self.conns.remove(&conn)?;
+        state.shared.closed.store(true, Ordering::Release);
+        self.metrics
+            .connections_open
+            .fetch_sub(1, Ordering::Relaxed);
+        Some(state)
+    }
+}

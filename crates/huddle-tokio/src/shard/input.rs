@@ -1,0 +1,62 @@
+//! What a shard task receives: connection traffic from [`ConnSender`]s,
+//! storage outcomes from the store tasks it spawned, and requests from the
+//! [`Driver`](crate::Driver).
+//!
+//! [`ConnSender`]: crate::ConnSender
+
+use std::sync::Arc;
+
+use huddle_core::wire::{ClientMessage, Identity};
+use huddle_core::{
+    BatchId, BoardId, ConnId, EffectId, ErrorCode, SessionInfo, Stats, StorageOutcome,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::connection::{ConnShared, Outbound};
+
+/// One input of a shard.
+#[derive(Debug)]
+pub(crate) enum Input {
+    /// A new connection.
+    Open {
+        conn: ConnId,
+        identity: Identity,
+        outbound: mpsc::Sender<Outbound>,
+        shared: Arc<ConnShared>,
+    },
+    /// A client message.
+    Message {
+        conn: ConnId,
+        msg: ClientMessage,
+        received: Instant,
+    },
+    /// An error reply the host produced itself.
+    Reject {
+        conn: ConnId,
+        code: ErrorCode,
+        message: String,
+        batch: Option<BatchId>,
+    },
+    /// The transport closed.
+    Disconnect { conn: ConnId },
+    /// A store task finished: the outcome of each of its effects.
+    Stored(Stored),
+    /// `Driver::session`.
+    Session {
+        board: BoardId,
+        reply: oneshot::Sender<Option<SessionInfo>>,
+    },
+    /// `Driver::stats`.
+    Stats { reply: oneshot::Sender<Stats> },
+    /// `Driver::shutdown`.
+    Shutdown,
+}
+
+/// The outcomes of one store task.
+#[derive(Debug)]
+pub(crate) struct Stored {
+    pub(crate) outcomes: Vec<(EffectId, StorageOutcome)>,
+    /// It was the shard's group commit of appends.
+    pub(crate) group: bool,
+}

@@ -1,0 +1,253 @@
+//! One shard: a task that owns one [`Engine`] and drives it.
+//!
+//! The loop, per wake-up:
+//! 1. wait for an input or the engine's deadline (one reused `Sleep`);
+//! 2. handle the ready inputs (up to `max_inputs_per_wake`), each with
+//!    `now` from the runtime clock, draining the engine's outputs after
+//!    each one so that frames keep their order;
+//! 3. if `now >= poll_timeout()`, call `handle_timeout(now)` and drain;
+//! 4. start the group commit of the appends collected meanwhile (one store
+//!    call, unless one is in flight: then they wait for it);
+//! 5. re-arm the sleep at `poll_timeout()`.
+//!
+//! Store calls run in tasks of their own and come back as
+//! [`Input::Stored`]: the shard never waits on storage, a slow socket
+//! (bounded queues, [`fanout`]) or a slow caller.
+
+mod fanout;
+mod input;
+mod lifecycle;
+mod storage;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use huddle_core::wire::{dispatch, ClientMessage, ServerMessage};
+use huddle_core::{BoardId, ConnId, Engine, SessionState, Stats, Timestamp};
+use huddle_store::{Performer, Store};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub(crate) use self::fanout::ConnState;
+pub(crate) use self::input::{Input, Stored};
+use crate::clock::Clock;
+use crate::config::DriverConfig;
+use crate::metrics::Metrics;
+
+/// What a shard task starts with.
+pub(crate) struct ShardSetup<S> {
+    pub(crate) index: usize,
+    pub(crate) config: DriverConfig,
+    pub(crate) performer: Arc<Performer<S>>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) clock: Clock,
+    pub(crate) inputs: mpsc::UnboundedReceiver<Input>,
+    pub(crate) self_tx: mpsc::WeakUnboundedSender<Input>,
+}
+
+/// Spawns the shard's task on the current runtime.
+pub(crate) fn spawn<S: Store + 'static>(setup: ShardSetup<S>) -> JoinHandle<()> {
+    let engine = Engine::new(
+        setup.config.engine.clone(),
+        setup.config.seed.wrapping_add(setup.index as u64),
+    );
+    let shard = Shard {
+        index: setup.index,
+        engine,
+        config: setup.config,
+        performer: setup.performer,
+        metrics: setup.metrics,
+        clock: setup.clock,
+        inputs: setup.inputs,
+        self_tx: setup.self_tx,
+        conns: HashMap::new(),
+        encoded: None,
+        appends: Vec::new(),
+        append_in_flight: false,
+        tasks_in_flight: 0,
+        boards: HashMap::new(),
+        shutdown: None,
+    };
+    tokio::spawn(shard.run())
+}
+
+/// A shard's state; lives in its task.
+pub(crate) struct Shard<S> {
+    index: usize,
+    engine: Engine,
+    config: DriverConfig,
+    performer: Arc<Performer<S>>,
+    metrics: Arc<Metrics>,
+    clock: Clock,
+    inputs: mpsc::UnboundedReceiver<Input>,
+    self_tx: mpsc::WeakUnboundedSender<Input>,
+    /// Open connections.
+    conns: HashMap<ConnId, ConnState>,
+    /// The last notice encoded, for the next recipient of a broadcast.
+    encoded: Option<fanout::Encoded>,
+    /// Appends waiting for the next group commit.
+    appends: Vec<huddle_core::Effect>,
+    append_in_flight: bool,
+    /// Store tasks spawned and not yet reported back.
+    tasks_in_flight: usize,
+    /// Board sessions by state, for the metrics.
+    boards: HashMap<BoardId, SessionState>,
+    /// Set once shutdown began.
+    shutdown: Option<lifecycle::Shutdown>,
+}
+
+/// How far in the future a sleep with nothing to wait for is set.
+const NEVER: Duration = Duration::from_secs(86_400 * 365);
+
+impl<S: Store + 'static> Shard<S> {
+    async fn run(mut self) {
+        tracing::debug!(shard = self.index, "shard started");
+        let sleep = tokio::time::sleep_until(Instant::now() + NEVER);
+        tokio::pin!(sleep);
+        let mut armed = false;
+        loop {
+            tokio::select! {
+                biased;
+                input = self.inputs.recv() => {
+                    let Some(input) = input else { break };
+                    self.handle(input);
+                    for _ in 1..self.config.max_inputs_per_wake.max(1) {
+                        match self.inputs.try_recv() {
+                            Ok(input) => self.handle(input),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                () = &mut sleep, if armed => {}
+            }
+            let now = self.clock.now();
+            if self.engine.poll_timeout().is_some_and(|d| now >= d) {
+                self.engine.handle_timeout(now);
+                self.drain(now);
+            }
+            self.progress_shutdown(now);
+            self.commit_appends();
+            if self.shutdown_complete() {
+                break;
+            }
+            match self.engine.poll_timeout() {
+                Some(deadline) => {
+                    sleep.as_mut().reset(self.clock.instant_of(deadline));
+                    armed = true;
+                }
+                None => armed = false,
+            }
+        }
+        self.finish();
+        tracing::debug!(shard = self.index, "shard stopped");
+    }
+
+    /// Handles one input and drains the engine's outputs.
+    fn handle(&mut self, input: Input) {
+        let now = self.clock.now();
+        match input {
+            Input::Open {
+                conn,
+                identity,
+                outbound,
+                shared,
+            } => {
+                self.metrics
+                    .connections_open
+                    .fetch_add(1, Ordering::Relaxed);
+                self.conns
+                    .insert(conn, ConnState::new(identity, outbound, shared));
+                if self.shutdown.is_some() {
+                    self.close_conn(
+                        now,
+                        conn,
+                        None,
+                        crate::close::SERVICE_RESTART,
+                        "service restart",
+                    );
+                }
+            }
+            Input::Message {
+                conn,
+                msg,
+                received,
+            } => self.on_message(now, conn, msg, received),
+            Input::Reject {
+                conn,
+                code,
+                message,
+                batch,
+            } => {
+                if self.conns.contains_key(&conn) {
+                    self.send_error(conn, &ServerMessage::error(code, message, batch), code);
+                }
+            }
+            Input::Disconnect { conn } => {
+                if self.forget_conn(conn).is_some() {
+                    self.engine.disconnect(now, conn);
+                }
+            }
+            Input::Stored(stored) => self.on_stored(now, stored),
+            Input::Session { board, reply } => {
+                let _ = reply.send(self.engine.session(board.as_str()));
+            }
+            Input::Stats { reply } => {
+                let _ = reply.send(self.engine.stats());
+            }
+            Input::Shutdown => self.begin_shutdown(now),
+        }
+        self.drain(now);
+    }
+
+    fn on_message(&mut self, now: Timestamp, conn: ConnId, msg: ClientMessage, received: Instant) {
+        let Some(state) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        state.shared.queued.fetch_sub(1, Ordering::AcqRel);
+        let mutate = match &msg {
+            ClientMessage::Mutate { batch, mutations } => Some((batch.clone(), mutations.len())),
+            _ => None,
+        };
+        let reply = dispatch(&mut self.engine, now, conn, &state.identity, msg);
+        match reply {
+            Some(error) => {
+                let code = match &error {
+                    ServerMessage::Error { code, .. } => *code,
+                    _ => huddle_core::ErrorCode::InvalidMessage,
+                };
+                self.send_error(conn, &error, code);
+            }
+            None => {
+                if let Some((batch, count)) = mutate {
+                    self.metrics
+                        .mutations_applied
+                        .fetch_add(count as u64, Ordering::Relaxed);
+                    state.pending_acks.entry(batch).or_insert(received);
+                }
+            }
+        }
+    }
+}
+
+/// Adds one shard's stats to a sum.
+pub(crate) fn add_stats(total: &mut Stats, s: &Stats) {
+    total.active_sessions += s.active_sessions;
+    total.idle_sessions += s.idle_sessions;
+    total.created_sessions += s.created_sessions;
+    total.closing_sessions += s.closing_sessions;
+    total.total_participants += s.total_participants;
+    total.user_sessions += s.user_sessions;
+    total.joins_waiting += s.joins_waiting;
+    total.pending_mutations += s.pending_mutations;
+    total.pending_elements += s.pending_elements;
+    total.undurable_mutations += s.undurable_mutations;
+    total.events_held += s.events_held;
+    total.elements_held += s.elements_held;
+    total.payload_bytes_held += s.payload_bytes_held;
+    total.batch_ids_remembered += s.batch_ids_remembered;
+    total.effects_outstanding += s.effects_outstanding;
+    total.timers_armed += s.timers_armed;
+}

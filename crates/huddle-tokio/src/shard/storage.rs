@@ -1,0 +1,143 @@
+//! The shard's storage side: draining the engine's outputs, performing
+//! effects in store tasks, group commit of appends, and feeding outcomes
+//! back.
+//!
+//! Appends (`AppendEvents`) are not performed one by one: the shard
+//! collects them while it handles a wake-up's inputs, then sends all of
+//! them — many batches of many boards — in one
+//! [`Performer::perform_appends`] call. One such call is in flight per
+//! shard at a time; appends produced meanwhile wait and go together in the
+//! next one (group commit: under load, each store round trip carries
+//! more). The engine acknowledges a batch only when its append is
+//! reported `Stored`. Other effects (loads, flushes, snapshots, prunes)
+//! each get their own task. Every task reports back through the shard's
+//! own input channel, so the shard keeps serving inputs meanwhile.
+//!
+//! [`Performer::perform_appends`]: huddle_store::Performer::perform_appends
+
+use std::sync::atomic::Ordering;
+
+use huddle_core::{Effect, EngineEvent, Output, StorageOutcome, Timestamp};
+use huddle_store::Store;
+use tokio::time::Instant;
+
+use super::{Input, Shard, Stored};
+use crate::metrics::StorageOp;
+
+fn op_of(effect: &Effect) -> StorageOp {
+    match effect {
+        Effect::LoadBoard { .. } => StorageOp::Load,
+        Effect::AppendEvents { .. } => StorageOp::Append,
+        Effect::Flush { .. } => StorageOp::Flush,
+        Effect::StoreSnapshot { .. } => StorageOp::Snapshot,
+        Effect::PruneSnapshots { .. } => StorageOp::Prune,
+    }
+}
+
+impl<S: Store + 'static> Shard<S> {
+    /// Drains every engine output.
+    pub(super) fn drain(&mut self, now: Timestamp) {
+        while let Some(output) = self.engine.poll_output() {
+            match output {
+                Output::Notify { conn, notice } => self.notify(now, conn, notice),
+                Output::Effect(effect) => self.on_effect(effect),
+                Output::Event(event) => self.on_event(event),
+            }
+        }
+        // Drop the cached encoding: it is only useful within one broadcast.
+        self.encoded = None;
+    }
+
+    fn on_effect(&mut self, effect: Effect) {
+        match effect {
+            Effect::AppendEvents { .. } => self.appends.push(effect),
+            Effect::LoadBoard { ref board, .. } => {
+                self.board_opened(board.clone());
+                self.perform(vec![effect], false);
+            }
+            effect => self.perform(vec![effect], false),
+        }
+    }
+
+    fn on_event(&mut self, event: EngineEvent) {
+        match &event {
+            EngineEvent::SessionEnded { board, reason } => {
+                tracing::debug!(shard = self.index, %board, ?reason, "session ended");
+                // Its store work is done: drop the ownership epoch.
+                self.performer.release(board);
+                self.board_ended(board);
+            }
+            EngineEvent::StateChanged { board, to, .. } => self.board_state(board, *to),
+            EngineEvent::StorageFailed {
+                board,
+                message,
+                attempt,
+            } => {
+                tracing::warn!(shard = self.index, %board, %message, attempt, "storage failed");
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends the appends collected so far in one store call, unless one is
+    /// in flight (they go with the next).
+    pub(super) fn commit_appends(&mut self) {
+        if self.append_in_flight || self.appends.is_empty() {
+            return;
+        }
+        let effects = std::mem::take(&mut self.appends);
+        self.append_in_flight = true;
+        self.perform(effects, true);
+    }
+
+    /// Spawns a store task for `effects` (a group of appends, or one
+    /// effect) that reports back as [`Input::Stored`].
+    fn perform(&mut self, effects: Vec<Effect>, group: bool) {
+        let performer = self.performer.clone();
+        let metrics = self.metrics.clone();
+        let reply = self.self_tx.clone();
+        self.tasks_in_flight += 1;
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let outcomes = if group {
+                performer.perform_appends(&effects).await
+            } else {
+                let mut outcomes = Vec::with_capacity(effects.len());
+                for effect in &effects {
+                    outcomes.push(performer.perform(effect).await);
+                }
+                outcomes
+            };
+            if let Some(first) = effects.first() {
+                metrics
+                    .storage_latency(op_of(first))
+                    .observe(started.elapsed());
+            }
+            let failures = outcomes
+                .iter()
+                .filter(|o| matches!(o, StorageOutcome::Failed(_)))
+                .count();
+            metrics
+                .storage_failures
+                .fetch_add(failures as u64, Ordering::Relaxed);
+            let outcomes = effects.iter().map(Effect::id).zip(outcomes).collect();
+            if let Some(tx) = reply.upgrade() {
+                let _ = tx.send(Input::Stored(Stored { outcomes, group }));
+            }
+        });
+    }
+
+    /// A store task reported: hand each outcome to the engine.
+    pub(super) fn on_stored(&mut self, now: Timestamp, stored: Stored) {
+        self.tasks_in_flight = self.tasks_in_flight.saturating_sub(1);
+        if stored.group {
+            self.append_in_flight = false;
+        }
+        for (effect, outcome) in stored.outcomes {
+            if let Err(e) = self.engine.handle_storage(now, effect, outcome) {
+                tracing::debug!(shard = self.index, error = %e, "storage report refused");
+            }
+            self.drain(now);
+        }
+    }
+}

@@ -11,6 +11,11 @@
 //! - [`error`]: `{"code", "message"}` HTTP errors.
 //! - [`metrics`]: the server's own counters for `/metrics`.
 //! - [`duration`]: `250ms` / `30s` / `5m` durations.
+//! - [`state`]: what the handlers share.
+//! - [`http`]: the router and the HTTP routes.
+//! - [`ws`]: `GET /ws?token=` and the per-connection loop.
+//! - [`serve`]: `huddle serve` (store, driver, listener, announce).
+//! - [`shutdown`]: SIGTERM / Ctrl-C, then flush everything and exit 0.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -25,4 +30,12 @@ pub mod cli;
 pub mod config;
 pub mod duration;
 pub mod error;
+pub mod http;
 pub mod metrics;
+pub mod serve;
+pub mod shutdown;
+pub mod state;
+pub mod ws;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,86 @@
+//! The HTTP API (`spec/server.md`, "HTTP"): the router, the admin key
+//! check, and the fallbacks that keep every error a `{"code", "message"}`
+//! body.
+//!
+//! | route | auth | module |
+//! |---|---|---|
+//! | `POST /rooms`, `GET /rooms/{id}` | admin | [`rooms`] |
+//! | `GET /rooms/{id}/snapshots[/{sid}]` | admin | [`snapshots`] |
+//! | `POST /users` | admin | [`users`] |
+//! | `GET /stats` | admin | [`ops`] |
+//! | `GET /healthz`, `GET /metrics` | none | [`ops`] |
+//! | `GET /ws?token=` | user token | [`crate::ws`] |
+
+pub mod body;
+pub mod ops;
+pub mod rooms;
+pub mod snapshots;
+pub mod users;
+
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use huddle_store::Store;
+
+use crate::auth::is_admin;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The whole app: admin routes, open routes and the WebSocket endpoint.
+pub fn router<S: Store + 'static>(state: AppState<S>) -> Router {
+    let admin = Router::new()
+        .route("/rooms", post(rooms::create::<S>))
+        .route("/rooms/{id}", get(rooms::details::<S>))
+        .route("/rooms/{id}/snapshots", get(snapshots::list::<S>))
+        .route("/rooms/{id}/snapshots/{sid}", get(snapshots::get::<S>))
+        .route("/users", post(users::create::<S>))
+        .route("/stats", get(ops::stats::<S>))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_admin::<S>,
+        ));
+    Router::new()
+        .merge(admin)
+        .route("/healthz", get(ops::healthz::<S>))
+        .route("/metrics", get(ops::metrics::<S>))
+        .route("/ws", get(crate::ws::upgrade::<S>))
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// Refuses a request without `Authorization: Bearer <admin key>`.
+async fn require_admin<S: Store + 'static>(
+    State(state): State<AppState<S>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let header = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !is_admin(header, &state.admin_key) {
+        let why = if header.is_none() {
+            "missing Authorization: Bearer <admin key>"
+        } else {
+            "wrong admin key"
+        };
+        return ApiError::unauthorized(why).into_response();
+    }
+    next.run(request).await
+}
+
+async fn no_route(request: Request) -> ApiError {
+    ApiError::no_route(format!(
+        "no route for {} {}",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}

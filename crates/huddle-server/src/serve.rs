@@ -1,0 +1,144 @@
+//! `huddle serve`: open the store, start the driver, listen, print the
+//! address and the admin key, serve until SIGTERM / Ctrl-C, shut down
+//! gracefully.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use huddle_sqlite::{SqliteOptions, SqliteStore};
+use huddle_store::{Store, UnknownBoard};
+use huddle_tokio::{Driver, DriverConfig};
+use tokio::net::TcpListener;
+
+use crate::admin_key::{self, KeySource};
+use crate::auth::TokenKeys;
+use crate::cli::ServeArgs;
+use crate::config::{engine_config, ServerSettings};
+use crate::http::router;
+use crate::shutdown;
+use crate::state::AppState;
+
+/// The driver configuration the flags describe.
+pub fn driver_config(args: &ServeArgs) -> DriverConfig {
+    let mut config = DriverConfig {
+        engine: engine_config(args),
+        unknown_board: UnknownBoard::NotFound,
+        outbound_capacity: usize::try_from(args.outbound_capacity).unwrap_or(usize::MAX),
+        seed: args.seed,
+        ..DriverConfig::default()
+    };
+    if args.shards > 0 {
+        config.shards = args.shards;
+    }
+    if args.seed == 0 {
+        let mut bytes = [0u8; 8];
+        if getrandom::fill(&mut bytes).is_ok() {
+            config.seed = u64::from_le_bytes(bytes);
+        }
+    }
+    config
+}
+
+/// Runs the server until a signal, then shuts down gracefully.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
+    let (admin_key, source) = admin_key::resolve(args.admin_key.as_deref(), &args.data_dir)?;
+    let db_path = args.data_dir.join(&args.db_file);
+    let store = SqliteStore::open(&db_path, SqliteOptions::default())
+        .await
+        .with_context(|| format!("opening {}", db_path.display()))?;
+    let store = Arc::new(store);
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let driver = Driver::start(driver_config(&args), store);
+    let secret = args.jwt_secret.clone().unwrap_or_else(|| admin_key.clone());
+    let state = AppState::new(
+        driver.clone(),
+        TokenKeys::new(secret.as_bytes()),
+        &admin_key,
+        ServerSettings::from_args(&args),
+    );
+    announce(addr, &admin_key, source, &args, &db_path);
+    tokio::spawn(sample_mutations(driver.clone()));
+    serve(listener, state, args.shutdown_timeout).await
+}
+
+/// Prints the address and the admin key (stdout, one line each, flushed).
+fn announce(
+    addr: SocketAddr,
+    key: &str,
+    source: KeySource,
+    args: &ServeArgs,
+    db: &std::path::Path,
+) {
+    let from = match source {
+        KeySource::Given => "given".to_owned(),
+        KeySource::Stored => format!("from {}", admin_key::key_path(&args.data_dir).display()),
+        KeySource::Generated => format!(
+            "generated, stored in {}",
+            admin_key::key_path(&args.data_dir).display()
+        ),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "huddle listening on http://{addr}");
+    let _ = writeln!(out, "admin key: {key} ({from})");
+    let _ = out.flush();
+    tracing::info!(%addr, db = %db.display(), "huddle serving");
+}
+
+/// Serves `state` on `listener` until a signal, then drains.
+pub async fn serve<S: Store + 'static>(
+    listener: TcpListener,
+    state: AppState<S>,
+    shutdown_timeout: Duration,
+) -> anyhow::Result<()> {
+    let driver = state.driver.clone();
+    let app = router(state.clone());
+    let (drained_tx, drained_rx) = tokio::sync::oneshot::channel();
+    let on_signal = {
+        let state = state.clone();
+        async move {
+            shutdown::signal().await;
+            state.begin_shutdown();
+            // Flush and close sessions while axum stops accepting; the
+            // driver closes every WebSocket (1012).
+            let driver = state.driver.clone();
+            tokio::spawn(async move {
+                let ok = shutdown::drain(&driver, shutdown_timeout).await;
+                let _ = drained_tx.send(ok);
+            });
+        }
+    };
+    let started = Instant::now();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(on_signal)
+        .await
+        .context("serving HTTP")?;
+    let flushed = drained_rx.await.unwrap_or(false);
+    if !flushed {
+        // The HTTP server ended without a signal, or the drain failed.
+        shutdown::drain(&driver, shutdown_timeout).await;
+    }
+    tracing::info!(uptime = ?started.elapsed(), "huddle stopped");
+    Ok(())
+}
+
+/// Samples the driver's mutation count once a second for the
+/// `huddle_mutations_per_second` gauge.
+async fn sample_mutations<S: Store + 'static>(driver: Driver<S>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        if driver.is_shutting_down() {
+            return;
+        }
+        crate::metrics::sample_mutations(driver.metrics().mutations_applied(), Instant::now());
+    }
+}

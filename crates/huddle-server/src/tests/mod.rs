@@ -1,0 +1,7 @@
+//! In-process tests of the HTTP routes (through `tower::ServiceExt::oneshot`)
+//! and of WebSocket sessions (a real listener and tokio-tungstenite),
+//! against the in-memory store.
+
+mod harness;
+mod http_routes;
+mod ws_flow;

@@ -1,0 +1,218 @@
+//! One WebSocket connection: a reader that checks and decodes client
+//! frames and feeds them to the driver, and a writer that writes the
+//! driver's outbound frames to the socket.
+//!
+//! - A text frame over the soft limit (`--max-frame-bytes`) gets
+//!   `error PAYLOAD_TOO_LARGE`; one that is not a valid client message
+//!   gets `error INVALID_MESSAGE`. The connection stays usable.
+//! - A frame over the hard limit (4x) is refused by the WebSocket layer;
+//!   the connection is then closed with 1009.
+//! - When the driver closes the connection (`Outbound::Close`: 4002 after
+//!   `session_timeout`, 1012 at shutdown, ...), the close frame is sent
+//!   and the client gets a moment to answer it.
+//! - When the client goes away, the connection is disconnected from the
+//!   driver (its user session ends).
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use huddle_core::wire::ClientMessage;
+use huddle_core::ErrorCode;
+use huddle_tokio::{ConnSender, Connection, DriverError, Outbound};
+use tokio::sync::mpsc;
+
+use crate::metrics;
+
+/// Close code for a frame over the hard limit (RFC 6455 "message too big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code when the driver stops without closing (service restart).
+pub const CLOSE_RESTART: u16 = 1012;
+
+/// How long the client gets to answer our close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Frame size limits of one connection.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameLimits {
+    /// Above: `error PAYLOAD_TOO_LARGE`.
+    pub soft: usize,
+    /// Above: the WebSocket layer refuses the frame; close 1009.
+    pub hard: usize,
+}
+
+/// How the reading side ended.
+#[derive(Debug, PartialEq, Eq)]
+enum ReadEnd {
+    /// The client closed, or the socket ended.
+    Closed,
+    /// A frame over the hard limit.
+    TooBig,
+}
+
+/// Runs the connection until either side closes.
+pub async fn run(socket: WebSocket, connection: Connection, limits: FrameLimits) {
+    let Connection {
+        id,
+        sender,
+        outbound,
+    } = connection;
+    let (sink, stream) = socket.split();
+    let (close_tx, close_rx) = mpsc::channel::<(u16, String)>(1);
+    let writer = write_loop(sink, outbound, close_rx);
+    let reader = read_loop(stream, &sender, limits);
+    tokio::pin!(writer, reader);
+    tokio::select! {
+        end = &mut reader => {
+            if end == ReadEnd::TooBig {
+                let reason = format!("frame over {} bytes", limits.hard);
+                let _ = close_tx.try_send((CLOSE_TOO_BIG, reason));
+                let _ = tokio::time::timeout(CLOSE_GRACE, &mut writer).await;
+            }
+            tracing::debug!(conn = id.0, ?end, "client side ended");
+        }
+        () = &mut writer => {
+            // Our close frame went out (or the socket broke): let the
+            // client answer it, reading whatever still arrives.
+            let _ = tokio::time::timeout(CLOSE_GRACE, &mut reader).await;
+            tracing::debug!(conn = id.0, "server side closed");
+        }
+    }
+    sender.disconnect();
+}
+
+type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+type Stream = futures_util::stream::SplitStream<WebSocket>;
+
+fn close_message(code: u16, reason: String) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    }))
+}
+
+/// Writes the driver's frames until a close (from the driver, or from the
+/// reader via `close_rx`) has been sent, or the socket fails.
+async fn write_loop(
+    mut sink: Sink,
+    mut outbound: mpsc::Receiver<Outbound>,
+    mut close_rx: mpsc::Receiver<(u16, String)>,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            Some((code, reason)) = close_rx.recv() => {
+                let _ = sink.send(close_message(code, reason)).await;
+                return;
+            }
+            frame = outbound.recv() => match frame {
+                Some(Outbound::Text(bytes)) => {
+                    let text = match Utf8Bytes::try_from(bytes) {
+                        Ok(text) => text,
+                        Err(e) => {
+                            tracing::error!(error = %e, "driver produced a frame that is not UTF-8");
+                            continue;
+                        }
+                    };
+                    if sink.send(Message::Text(text)).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Outbound::Close { code, reason }) => {
+                    let _ = sink.send(close_message(code, reason)).await;
+                    return;
+                }
+                None => {
+                    let _ = sink
+                        .send(close_message(CLOSE_RESTART, "server stopped".into()))
+                        .await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Reads client frames until the client closes or a frame is too big.
+async fn read_loop(mut stream: Stream, sender: &ConnSender, limits: FrameLimits) -> ReadEnd {
+    while let Some(frame) = stream.next().await {
+        match frame {
+            Ok(Message::Text(text)) => handle_frame(sender, text.as_bytes(), limits),
+            Ok(Message::Binary(bytes)) => {
+                metrics::frame_received(bytes.len());
+                if !too_large(sender, bytes.len(), limits) {
+                    refuse(
+                        sender,
+                        ErrorCode::InvalidMessage,
+                        "binary frames are not supported: send JSON text frames".into(),
+                    );
+                }
+            }
+            Ok(Message::Ping(_) | Message::Pong(_)) => {}
+            Ok(Message::Close(_)) => return ReadEnd::Closed,
+            Err(e) => {
+                let text = e.to_string();
+                tracing::debug!(error = %text, "websocket read failed");
+                if text.contains("too long") || text.contains("Space limit") {
+                    metrics::frame_refused("FRAME_TOO_BIG");
+                    return ReadEnd::TooBig;
+                }
+                return ReadEnd::Closed;
+            }
+        }
+    }
+    ReadEnd::Closed
+}
+
+/// Checks, decodes and forwards one text frame.
+fn handle_frame(sender: &ConnSender, bytes: &[u8], limits: FrameLimits) {
+    metrics::frame_received(bytes.len());
+    if too_large(sender, bytes.len(), limits) {
+        return;
+    }
+    let message = match ClientMessage::from_json(bytes) {
+        Ok(message) => message,
+        Err(e) => {
+            refuse(sender, ErrorCode::InvalidMessage, e.to_string());
+            return;
+        }
+    };
+    let batch = match &message {
+        ClientMessage::Mutate { batch, .. } => Some(batch.to_string()),
+        _ => None,
+    };
+    match sender.send(message) {
+        Ok(()) => {}
+        Err(DriverError::Overloaded) => {
+            metrics::frame_refused(ErrorCode::RateLimited.as_str());
+            let _ = sender.reject(
+                ErrorCode::RateLimited,
+                "too many messages waiting: slow down".into(),
+                batch,
+            );
+        }
+        // Closed: the writer is closing the socket.
+        Err(_) => {}
+    }
+}
+
+/// Answers a frame over the soft limit with `PAYLOAD_TOO_LARGE`.
+fn too_large(sender: &ConnSender, len: usize, limits: FrameLimits) -> bool {
+    if len <= limits.soft {
+        return false;
+    }
+    refuse(
+        sender,
+        ErrorCode::PayloadTooLarge,
+        format!(
+            "frame of {len} bytes is over the limit of {} bytes",
+            limits.soft
+        ),
+    );
+    true
+}
+
+fn refuse(sender: &ConnSender, code: ErrorCode, message: String) {
+    metrics::frame_refused(code.as_str());
+    let _ = sender.reject(code, message, None);
+}

@@ -1,0 +1,323 @@
+//! The command line: `huddle serve [flags]`.
+//!
+//! Every flag is also an environment variable, `HUDDLE_` + the flag in upper
+//! snake case (`--idle-timeout-ephemeral` is `HUDDLE_IDLE_TIMEOUT_EPHEMERAL`);
+//! a flag given on the command line wins over the variable. Durations are
+//! written like `250ms`, `30s`, `5m`. Defaults are the spec's numbers.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::duration::parse_duration;
+
+/// Huddle: a session engine for realtime collaboration backends.
+#[derive(Debug, Parser)]
+#[command(name = "huddle", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the reference server (HTTP + WebSocket).
+    Serve(Box<ServeArgs>),
+}
+
+/// Colour assignment rule (`--color-policy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorPolicyArg {
+    /// Index = participants already present, modulo 8 (the seed's rule).
+    Seed,
+    /// The least-used colour, first in palette order on ties.
+    LeastUsed,
+}
+
+/// When a batch is acknowledged (`--durability`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DurabilityArg {
+    /// Once its events are stored (nothing acknowledged is ever lost).
+    AckOnStore,
+    /// As soon as it is applied (the seed's behaviour; a crash can lose
+    /// acknowledged batches).
+    AckOnApply,
+}
+
+/// Flags of `huddle serve`.
+#[derive(Clone, Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, env = "HUDDLE_LISTEN", default_value = "127.0.0.1:7878")]
+    pub listen: SocketAddr,
+
+    /// Directory of the SQLite database (`huddle.db`) and the generated admin key.
+    #[arg(long, env = "HUDDLE_DATA_DIR", default_value = "./huddle-data")]
+    pub data_dir: PathBuf,
+
+    /// Admin key for the HTTP API (`Authorization: Bearer <key>`). Default:
+    /// generated on first start and stored in `<data-dir>/admin.key`.
+    #[arg(long, env = "HUDDLE_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+
+    /// HS256 secret that signs and verifies user tokens. Default: the admin key.
+    #[arg(long, env = "HUDDLE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Lifetime of a token from `POST /users` without `ttl_seconds`.
+    #[arg(long, env = "HUDDLE_TOKEN_TTL", default_value = "1h", value_parser = parse_duration)]
+    pub token_ttl: Duration,
+
+    /// Longest `ttl_seconds` that `POST /users` accepts.
+    #[arg(long, env = "HUDDLE_MAX_TOKEN_TTL", default_value = "30days", value_parser = parse_duration)]
+    pub max_token_ttl: Duration,
+
+    /// Idle time before an ephemeral room's session is archived.
+    #[arg(long, env = "HUDDLE_IDLE_TIMEOUT_EPHEMERAL", default_value = "5m", value_parser = parse_duration)]
+    pub idle_timeout_ephemeral: Duration,
+
+    /// Idle time before a persistent room's session is archived (with a snapshot).
+    #[arg(long, env = "HUDDLE_IDLE_TIMEOUT_PERSISTENT", default_value = "15m", value_parser = parse_duration)]
+    pub idle_timeout_persistent: Duration,
+
+    /// Inactivity before a user session times out (`session_timeout`, close 4002).
+    #[arg(long, env = "HUDDLE_INACTIVITY_TIMEOUT", default_value = "30m", value_parser = parse_duration)]
+    pub inactivity_timeout: Duration,
+
+    /// Auto-save (flush + snapshot) interval while a room has participants.
+    #[arg(long, env = "HUDDLE_AUTOSAVE_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub autosave_interval: Duration,
+
+    /// Missed events from which a join gets a full sync instead of a delta.
+    #[arg(long, env = "HUDDLE_DELTA_THRESHOLD", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub delta_threshold: u64,
+
+    /// Events kept in memory per board for delta sync (default: the delta threshold).
+    #[arg(long, env = "HUDDLE_HISTORY_LEN")]
+    pub history_len: Option<usize>,
+
+    /// Snapshots kept per board.
+    #[arg(long, env = "HUDDLE_SNAPSHOT_RETENTION", default_value_t = 50)]
+    pub snapshot_retention: usize,
+
+    /// Largest WebSocket text frame, in bytes. Up to 4 times this, a frame
+    /// gets `error PAYLOAD_TOO_LARGE`; beyond, the connection is closed (1009).
+    #[arg(long, env = "HUDDLE_MAX_FRAME_BYTES", default_value_t = 1_048_576,
+          value_parser = clap::value_parser!(u64).range(1..=(u32::MAX as u64)))]
+    pub max_frame_bytes: u64,
+
+    /// Most mutations in one `mutate`.
+    #[arg(long, env = "HUDDLE_MAX_BATCH", default_value_t = 1000)]
+    pub max_batch: usize,
+
+    /// Most participants (distinct users) per board.
+    #[arg(long, env = "HUDDLE_MAX_PARTICIPANTS", default_value_t = 256)]
+    pub max_participants: usize,
+
+    /// Largest `data` of one upsert, in bytes.
+    #[arg(long, env = "HUDDLE_MAX_PAYLOAD_BYTES", default_value_t = 262_144)]
+    pub max_payload_bytes: usize,
+
+    /// Mutations accepted per board but not yet flushed before `RATE_LIMITED`.
+    #[arg(long, env = "HUDDLE_MAX_PENDING_PER_BOARD", default_value_t = 100_000)]
+    pub max_pending_per_board: u64,
+
+    /// Longest board, user, page, element or batch id, in bytes.
+    #[arg(long, env = "HUDDLE_MAX_ID_BYTES", default_value_t = 256)]
+    pub max_id_bytes: usize,
+
+    /// Longest display name, in bytes.
+    #[arg(long, env = "HUDDLE_MAX_DISPLAY_NAME_BYTES", default_value_t = 256)]
+    pub max_display_name_bytes: usize,
+
+    /// Unflushed mutations of a board that start a flush before the next auto-save.
+    #[arg(long, env = "HUDDLE_FLUSH_THRESHOLD", default_value_t = 4096)]
+    pub flush_threshold: u64,
+
+    /// Minimum interval between two broadcast cursor updates of one connection.
+    #[arg(long, env = "HUDDLE_PRESENCE_INTERVAL", default_value = "50ms", value_parser = parse_duration)]
+    pub presence_interval: Duration,
+
+    /// Batch ids remembered per user and board for idempotent retries.
+    #[arg(long, env = "HUDDLE_DEDUP_WINDOW", default_value_t = 1024)]
+    pub dedup_window: usize,
+
+    /// First retry delay after a failed store write (doubles per failure).
+    #[arg(long, env = "HUDDLE_STORAGE_RETRY_INITIAL", default_value = "500ms", value_parser = parse_duration)]
+    pub storage_retry_initial: Duration,
+
+    /// Longest retry delay after repeated store failures.
+    #[arg(long, env = "HUDDLE_STORAGE_RETRY_MAX", default_value = "30s", value_parser = parse_duration)]
+    pub storage_retry_max: Duration,
+
+    /// Colour assignment rule.
+    #[arg(long, env = "HUDDLE_COLOR_POLICY", value_enum, default_value = "seed")]
+    pub color_policy: ColorPolicyArg,
+
+    /// When a batch is acknowledged.
+    #[arg(
+        long,
+        env = "HUDDLE_DURABILITY",
+        value_enum,
+        default_value = "ack-on-store"
+    )]
+    pub durability: DurabilityArg,
+
+    /// Engine shards (threads of board sessions); 0 = one per CPU core.
+    #[arg(long, env = "HUDDLE_SHARDS", default_value_t = 0)]
+    pub shards: usize,
+
+    /// Messages queued per connection before it is treated as a slow consumer.
+    #[arg(long, env = "HUDDLE_OUTBOUND_CAPACITY", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub outbound_capacity: u64,
+
+    /// Seed of the engine's randomness (session ids); 0 = from the OS.
+    #[arg(long, env = "HUDDLE_SEED", default_value_t = 0)]
+    pub seed: u64,
+
+    /// Longest wait for sessions to be flushed at shutdown.
+    #[arg(long, env = "HUDDLE_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// SQLite database file name inside the data dir.
+    #[arg(long, env = "HUDDLE_DB_FILE", default_value = "huddle.db")]
+    pub db_file: String,
+}
+
+impl ServeArgs {
+    /// The flags' defaults (as `huddle serve` with no arguments and no
+    /// `HUDDLE_*` variables).
+    pub fn defaults() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        // Parsing an empty command line cannot fail: every flag has a default.
+        match Only::try_parse_from(["huddle"]) {
+            Ok(only) => only.args,
+            Err(e) => unreachable!("defaults must parse: {e}"),
+        }
+    }
+
+    /// Largest WebSocket frame accepted at all: 4 times `--max-frame-bytes`.
+    pub fn hard_frame_limit(&self) -> usize {
+        usize::try_from(self.max_frame_bytes.saturating_mul(4)).unwrap_or(usize::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_arguments_gives_the_spec_defaults() {
+        let cli = Cli::try_parse_from(["huddle", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command;
+        assert_eq!(args.listen, "127.0.0.1:7878".parse().unwrap());
+        assert_eq!(args.data_dir, PathBuf::from("./huddle-data"));
+        assert_eq!(args.admin_key, None);
+        assert_eq!(args.idle_timeout_ephemeral, Duration::from_secs(300));
+        assert_eq!(args.idle_timeout_persistent, Duration::from_secs(900));
+        assert_eq!(args.inactivity_timeout, Duration::from_secs(1800));
+        assert_eq!(args.autosave_interval, Duration::from_secs(30));
+        assert_eq!(args.delta_threshold, 1000);
+        assert_eq!(args.snapshot_retention, 50);
+        assert_eq!(args.max_frame_bytes, 1_048_576);
+        assert_eq!(args.max_batch, 1000);
+        assert_eq!(args.max_participants, 256);
+        assert_eq!(args.presence_interval, Duration::from_millis(50));
+        assert_eq!(args.durability, DurabilityArg::AckOnStore);
+    }
+
+    #[test]
+    fn flags_parse_durations_and_limits() {
+        let cli = Cli::try_parse_from([
+            "huddle",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--idle-timeout-ephemeral",
+            "250ms",
+            "--autosave-interval",
+            "2s",
+            "--max-frame-bytes",
+            "1024",
+            "--max-batch",
+            "10",
+            "--color-policy",
+            "least-used",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command;
+        assert_eq!(args.listen.port(), 0);
+        assert_eq!(args.idle_timeout_ephemeral, Duration::from_millis(250));
+        assert_eq!(args.autosave_interval, Duration::from_secs(2));
+        assert_eq!(args.max_frame_bytes, 1024);
+        assert_eq!(args.hard_frame_limit(), 4096);
+        assert_eq!(args.max_batch, 10);
+        assert_eq!(args.color_policy, ColorPolicyArg::LeastUsed);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for argv in [
+            ["huddle", "serve", "--idle-timeout-ephemeral", "5"],
+            ["huddle", "serve", "--max-frame-bytes", "0"],
+            ["huddle", "serve", "--listen", "nowhere"],
+            ["huddle", "serve", "--durability", "maybe"],
+        ] {
+            assert!(Cli::try_parse_from(argv).is_err(), "{argv:?}");
+        }
+    }
+
+    /// Every flag has its `HUDDLE_` + upper snake case env var.
+    #[test]
+    fn every_flag_has_its_env_var() {
+        let cmd = Cli::command();
+        let serve = cmd.find_subcommand("serve").unwrap();
+        let mut seen = 0;
+        for arg in serve.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if long == "help" || long == "version" {
+                continue;
+            }
+            let want = format!("HUDDLE_{}", long.replace('-', "_").to_uppercase());
+            let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+            assert_eq!(env.as_deref(), Some(want.as_str()), "--{long}");
+            seen += 1;
+        }
+        assert!(seen >= 30, "only {seen} flags");
+    }
+
+    /// Env vars are read (tested through clap's own lookup of a variable
+    /// that only this test sets).
+    #[test]
+    fn env_vars_are_read() {
+        // Tests run in threads of one process: no other test looks at
+        // these two settings.
+        std::env::set_var("HUDDLE_STORAGE_RETRY_MAX", "2s");
+        std::env::set_var("HUDDLE_DEDUP_WINDOW", "3");
+        let cli = Cli::try_parse_from(["huddle", "serve"]);
+        let flag_wins = Cli::try_parse_from(["huddle", "serve", "--dedup-window", "5"]);
+        std::env::remove_var("HUDDLE_STORAGE_RETRY_MAX");
+        std::env::remove_var("HUDDLE_DEDUP_WINDOW");
+        let Command::Serve(args) = cli.unwrap().command;
+        assert_eq!(args.storage_retry_max, Duration::from_secs(2));
+        assert_eq!(args.dedup_window, 3);
+        let Command::Serve(args) = flag_wins.unwrap().command;
+        assert_eq!(args.dedup_window, 5);
+    }
+}

@@ -1,0 +1,98 @@
+//! From flags to the engine's [`Config`] and the server's own settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use huddle_core::{ColorPolicy, Config, Durability, Limits, SessionType};
+
+use crate::cli::{ColorPolicyArg, DurabilityArg, ServeArgs};
+
+/// The engine configuration the flags describe.
+pub fn engine_config(args: &ServeArgs) -> Config {
+    Config {
+        idle_timeout_ephemeral: args.idle_timeout_ephemeral,
+        idle_timeout_persistent: args.idle_timeout_persistent,
+        inactivity_timeout: args.inactivity_timeout,
+        autosave_interval: args.autosave_interval,
+        delta_threshold: args.delta_threshold,
+        history_len: args
+            .history_len
+            .unwrap_or_else(|| usize::try_from(args.delta_threshold).unwrap_or(usize::MAX)),
+        snapshot_retention: args.snapshot_retention,
+        flush_threshold: args.flush_threshold,
+        presence_interval: args.presence_interval,
+        dedup_window: args.dedup_window,
+        storage_retry_initial: args.storage_retry_initial,
+        storage_retry_max: args.storage_retry_max,
+        color_policy: match args.color_policy {
+            ColorPolicyArg::Seed => ColorPolicy::Seed,
+            ColorPolicyArg::LeastUsed => ColorPolicy::LeastUsed,
+        },
+        durability: match args.durability {
+            DurabilityArg::AckOnStore => Durability::AckOnStore,
+            DurabilityArg::AckOnApply => Durability::AckOnApply,
+        },
+        default_session_type: SessionType::Ephemeral,
+        limits: Limits {
+            max_payload_bytes: args.max_payload_bytes,
+            max_batch_len: args.max_batch,
+            max_pending_per_board: args.max_pending_per_board,
+            max_participants: args.max_participants,
+            max_id_bytes: args.max_id_bytes,
+            max_display_name_bytes: args.max_display_name_bytes,
+        },
+    }
+}
+
+/// What the HTTP and WebSocket handlers need to know of the flags.
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
+    /// Soft frame limit: frames above get `PAYLOAD_TOO_LARGE`.
+    pub max_frame_bytes: usize,
+    /// Hard frame limit (4x the soft one): above, the socket is closed 1009.
+    pub hard_frame_bytes: usize,
+    /// Token lifetime when `POST /users` names none.
+    pub token_ttl: Duration,
+    /// Longest token lifetime accepted.
+    pub max_token_ttl: Duration,
+    /// Longest id (room, user), in bytes.
+    pub max_id_bytes: usize,
+    /// Longest display name, in bytes.
+    pub max_display_name_bytes: usize,
+    /// The data directory.
+    pub data_dir: PathBuf,
+}
+
+impl ServerSettings {
+    /// The settings the flags describe.
+    pub fn from_args(args: &ServeArgs) -> Self {
+        ServerSettings {
+            max_frame_bytes: usize::try_from(args.max_frame_bytes).unwrap_or(usize::MAX),
+            hard_frame_bytes: args.hard_frame_limit(),
+            token_ttl: args.token_ttl,
+            max_token_ttl: args.max_token_ttl,
+            max_id_bytes: args.max_id_bytes,
+            max_display_name_bytes: args.max_display_name_bytes,
+            data_dir: args.data_dir.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_engine_defaults() {
+        assert_eq!(engine_config(&ServeArgs::defaults()), Config::default());
+    }
+
+    #[test]
+    fn history_follows_the_delta_threshold_unless_given() {
+        let mut args = ServeArgs::defaults();
+        args.delta_threshold = 10;
+        assert_eq!(engine_config(&args).history_len, 10);
+        args.history_len = Some(50);
+        assert_eq!(engine_config(&args).history_len, 50);
+    }
+}

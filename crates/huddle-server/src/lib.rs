@@ -1,0 +1,28 @@
+//! # huddle-server
+//!
+//! Huddle's reference server (binary `huddle`): a thin host of the board
+//! session engine over HTTP and WebSocket, as `spec/server.md` and
+//! `docs/protocol.md` describe.
+//!
+//! - [`cli`]: `huddle serve` and its flags (each also a `HUDDLE_*` env var).
+//! - [`config`]: flags to the engine's `Config` and the server's settings.
+//! - [`auth`]: HS256 user tokens scoped to one room; the admin key check.
+//! - [`admin_key`]: the admin key, given or generated beside the database.
+//! - [`error`]: `{"code", "message"}` HTTP errors.
+//! - [`metrics`]: the server's own counters for `/metrics`.
+//! - [`duration`]: `250ms` / `30s` / `5m` durations.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod admin_key;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod duration;
+pub mod error;
+pub mod metrics;

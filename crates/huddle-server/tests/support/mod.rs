@@ -141,7 +141,11 @@ impl Server {
             .append(true)
             .open(self.log_path())
             .expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_huddle"));
+        // HUDDLE_TEST_BIN runs the suite against another build (e.g. a
+        // release binary or an experiment).
+        let bin = std::env::var("HUDDLE_TEST_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_huddle").to_owned());
+        let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .arg("--listen")
             .arg(&self.addr)

@@ -27,6 +27,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the reference server (HTTP + WebSocket).
     Serve(Box<ServeArgs>),
+    /// Drive a running server with WebSocket clients and report
+    /// throughput and ack latency (the `huddle-load` crate).
+    Load(Box<huddle_load::LoadArgs>),
 }
 
 /// Colour assignment rule (`--color-policy`).
@@ -225,7 +228,9 @@ mod tests {
     #[test]
     fn no_arguments_gives_the_spec_defaults() {
         let cli = Cli::try_parse_from(["huddle", "serve"]).unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
         assert_eq!(args.listen, "127.0.0.1:7878".parse().unwrap());
         assert_eq!(args.data_dir, PathBuf::from("./huddle-data"));
         assert_eq!(args.admin_key, None);
@@ -261,7 +266,9 @@ mod tests {
             "least-used",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
         assert_eq!(args.listen.port(), 0);
         assert_eq!(args.idle_timeout_ephemeral, Duration::from_millis(250));
         assert_eq!(args.autosave_interval, Duration::from_secs(2));
@@ -269,6 +276,12 @@ mod tests {
         assert_eq!(args.hard_frame_limit(), 4096);
         assert_eq!(args.max_batch, 10);
         assert_eq!(args.color_policy, ColorPolicyArg::LeastUsed);
+    }
+
+    #[test]
+    fn load_is_a_subcommand() {
+        let cli = Cli::try_parse_from(["huddle", "load", "--admin-key", "k"]).unwrap();
+        assert!(matches!(cli.command, Command::Load(_)));
     }
 
     #[test]
@@ -314,10 +327,14 @@ mod tests {
         let flag_wins = Cli::try_parse_from(["huddle", "serve", "--dedup-window", "5"]);
         std::env::remove_var("HUDDLE_STORAGE_RETRY_MAX");
         std::env::remove_var("HUDDLE_DEDUP_WINDOW");
-        let Command::Serve(args) = cli.unwrap().command;
+        let Command::Serve(args) = cli.unwrap().command else {
+            panic!("not serve")
+        };
         assert_eq!(args.storage_retry_max, Duration::from_secs(2));
         assert_eq!(args.dedup_window, 3);
-        let Command::Serve(args) = flag_wins.unwrap().command;
+        let Command::Serve(args) = flag_wins.unwrap().command else {
+            panic!("not serve")
+        };
         assert_eq!(args.dedup_window, 5);
     }
 }

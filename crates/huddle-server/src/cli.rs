@@ -180,6 +180,11 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub outbound_capacity: u64,
 
+    /// Longest wait for a client's socket to take one outgoing frame; a
+    /// client that reads slower is disconnected.
+    #[arg(long, env = "HUDDLE_WRITE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub write_timeout: Duration,
+
     /// Seed of the engine's randomness (session ids); 0 = from the OS.
     #[arg(long, env = "HUDDLE_SEED", default_value_t = 0)]
     pub seed: u64,

@@ -32,13 +32,16 @@ pub const CLOSE_RESTART: u16 = 1012;
 /// How long the client gets to answer our close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// Frame size limits of one connection.
+/// Limits of one connection.
 #[derive(Clone, Copy, Debug)]
 pub struct FrameLimits {
     /// Above: `error PAYLOAD_TOO_LARGE`.
     pub soft: usize,
     /// Above: the WebSocket layer refuses the frame; close 1009.
     pub hard: usize,
+    /// Longest wait for the socket to take one frame; a client that reads
+    /// slower than that is dropped.
+    pub write_timeout: Duration,
 }
 
 /// How the reading side ended.
@@ -59,7 +62,7 @@ pub async fn run(socket: WebSocket, connection: Connection, limits: FrameLimits)
     } = connection;
     let (sink, stream) = socket.split();
     let (close_tx, close_rx) = mpsc::channel::<(u16, String)>(1);
-    let writer = write_loop(sink, outbound, close_rx);
+    let writer = write_loop(sink, outbound, close_rx, limits.write_timeout);
     let reader = read_loop(stream, &sender, limits);
     tokio::pin!(writer, reader);
     tokio::select! {
@@ -82,6 +85,26 @@ pub async fn run(socket: WebSocket, connection: Connection, limits: FrameLimits)
 }
 
 type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+
+/// A sink whose sends fail after a time limit (a client that stopped
+/// reading must not hold its connection open forever).
+struct TimedSink<'a> {
+    sink: &'a mut Sink,
+    limit: Duration,
+}
+
+impl TimedSink<'_> {
+    async fn send(&mut self, message: Message) -> Result<(), ()> {
+        match tokio::time::timeout(self.limit, self.sink.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(()),
+            Err(_) => {
+                tracing::info!(limit = ?self.limit, "client too slow to read: dropping it");
+                Err(())
+            }
+        }
+    }
+}
 type Stream = futures_util::stream::SplitStream<WebSocket>;
 
 fn close_message(code: u16, reason: String) -> Message {
@@ -97,7 +120,12 @@ async fn write_loop(
     mut sink: Sink,
     mut outbound: mpsc::Receiver<Outbound>,
     mut close_rx: mpsc::Receiver<(u16, String)>,
+    write_timeout: Duration,
 ) {
+    let mut sink = TimedSink {
+        sink: &mut sink,
+        limit: write_timeout,
+    };
     loop {
         tokio::select! {
             biased;

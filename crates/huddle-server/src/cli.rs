@@ -180,6 +180,17 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub outbound_capacity: u64,
 
+    /// Client messages one connection may have waiting for its shard before
+    /// further ones get `error RATE_LIMITED`.
+    #[arg(long, env = "HUDDLE_INBOUND_CAPACITY", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub inbound_capacity: u64,
+
+    /// Inputs a shard handles per wake-up before it delivers outputs.
+    #[arg(long, env = "HUDDLE_MAX_INPUTS_PER_WAKE", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_inputs_per_wake: u64,
+
     /// Longest wait for a client's socket to take one outgoing frame; a
     /// client that reads slower is disconnected.
     #[arg(long, env = "HUDDLE_WRITE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]

@@ -27,6 +27,8 @@ pub fn driver_config(args: &ServeArgs) -> DriverConfig {
         engine: engine_config(args),
         unknown_board: UnknownBoard::NotFound,
         outbound_capacity: usize::try_from(args.outbound_capacity).unwrap_or(usize::MAX),
+        inbound_capacity: usize::try_from(args.inbound_capacity).unwrap_or(usize::MAX),
+        max_inputs_per_wake: usize::try_from(args.max_inputs_per_wake).unwrap_or(usize::MAX),
         seed: args.seed,
         ..DriverConfig::default()
     };
@@ -140,5 +142,28 @@ async fn sample_mutations<S: Store + 'static>(driver: Driver<S>) {
             return;
         }
         crate::metrics::sample_mutations(driver.metrics().mutations_applied(), Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn driver_config_from_flags() {
+        let mut args = ServeArgs::defaults();
+        let config = driver_config(&args);
+        assert_eq!(config.unknown_board, UnknownBoard::NotFound);
+        assert!(config.shards >= 1);
+        assert_eq!(config.outbound_capacity, 1024);
+        assert_eq!(config.engine, engine_config(&args));
+        args.shards = 3;
+        args.seed = 42;
+        args.inbound_capacity = 7;
+        let config = driver_config(&args);
+        assert_eq!(
+            (config.shards, config.seed, config.inbound_capacity),
+            (3, 42, 7)
+        );
     }
 }

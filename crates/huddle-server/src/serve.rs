@@ -108,6 +108,14 @@ pub async fn serve<S: Store + 'static>(
         async move {
             shutdown::signal().await;
             state.begin_shutdown();
+            // A second signal while draining: stop at once (what was
+            // acknowledged is stored already; pending flushes are redone
+            // from the log at the next start).
+            tokio::spawn(async {
+                shutdown::signal().await;
+                tracing::warn!("second signal: exiting without waiting for the flush");
+                std::process::exit(130);
+            });
             // Flush and close sessions while axum stops accepting; the
             // driver closes every WebSocket (1012).
             let driver = state.driver.clone();

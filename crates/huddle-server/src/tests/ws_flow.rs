@@ -151,8 +151,17 @@ async fn bad_frames_get_errors_and_the_connection_stays_usable() {
     assert_eq!(recv(&mut ws).await["code"], "INVALID_MESSAGE");
     send(&mut ws, json!({"type":"dance"})).await;
     assert_eq!(recv(&mut ws).await["code"], "INVALID_MESSAGE");
-    send(&mut ws, json!({"type":"mutate","batch":"b","mutations":[]})).await;
-    assert_eq!(recv(&mut ws).await["code"], "NOT_JOINED");
+    for frame in [
+        json!({"type":"mutate","batch":"b","mutations":[{"op":"delete","page":"p","element":"e"}]}),
+        json!({"type":"cursor","x":1,"y":2}),
+        json!({"type":"snapshot"}),
+        json!({"type":"leave"}),
+    ] {
+        send(&mut ws, frame.clone()).await;
+        assert_eq!(recv(&mut ws).await["code"], "NOT_JOINED", "{frame}");
+    }
+    ws.send(Message::binary(b"{}".to_vec())).await.unwrap();
+    assert_eq!(recv(&mut ws).await["code"], "INVALID_MESSAGE");
     send(&mut ws, json!({"type":"join","board":"other"})).await;
     assert_eq!(recv(&mut ws).await["code"], "UNAUTHORIZED");
 

@@ -2,7 +2,7 @@
 //! that speaks Huddle's protocol, a Prometheus page, graceful shutdown.
 //!
 //! ```text
-//! cargo run -p huddle-tokio --example embed_axum
+//! cargo run -p huddle-tokio --example embed_axum   # ADDR=host:port to change
 //! # then connect a WebSocket client to
 //! #   ws://127.0.0.1:3000/boards/demo/ws?user=alice
 //! # and send {"type":"join","board":"demo"}
@@ -40,7 +40,8 @@ async fn main() -> std::io::Result<()> {
         .route("/metrics", get(metrics))
         .with_state(driver.clone());
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("listening on {}", listener.local_addr()?);
     axum::serve(listener, app)
         .with_graceful_shutdown(async {

@@ -110,7 +110,7 @@ async fn errors_from_the_engine_and_from_the_host_keep_their_order() {
     driver.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boards_spread_over_shards() {
     let driver = Driver::start(config(4), InMemoryStore::new());
     assert_eq!(driver.shards(), 4);
@@ -164,4 +164,28 @@ async fn connect_needs_a_board_and_is_refused_after_shutdown() {
     );
     assert!(c.conn.sender.send(msg(r#"{"type":"ping"}"#)).is_err());
     assert_eq!(driver.metrics().connections_open(), 0);
+}
+
+#[tokio::test]
+async fn unknown_boards_can_be_refused() {
+    let config = huddle_tokio::DriverConfig {
+        shards: 1,
+        unknown_board: huddle_store::UnknownBoard::NotFound,
+        ..huddle_tokio::DriverConfig::default()
+    };
+    let driver = Driver::start(config, InMemoryStore::new());
+    let mut c = Client::connect(&driver, "alice", "nope");
+    c.send(msg(r#"{"type":"join","board":"nope"}"#));
+    match c.next().await {
+        Frame::Msg(ServerMessage::Error { code, .. }) => assert_eq!(code, ErrorCode::BoardNotFound),
+        other => panic!("expected BOARD_NOT_FOUND, got {other:?}"),
+    }
+    assert_eq!(driver.metrics().errors_sent("BOARD_NOT_FOUND"), 1);
+    // The failed load leaves nothing behind.
+    assert!(driver.session(&BoardId::from("nope")).await.is_none());
+    assert_eq!(driver.metrics().boards(SessionState::Created), 0);
+    // The connection stays usable.
+    c.send(msg(r#"{"type":"ping"}"#));
+    assert_eq!(c.next().await, Frame::Msg(ServerMessage::Pong));
+    driver.shutdown().await;
 }

@@ -172,3 +172,35 @@ async fn shutdown_on_sqlite_survives_a_reopen() {
         .unwrap();
     check_stored(&store, 3).await;
 }
+
+/// The archive snapshot may push a board past its snapshot retention: the
+/// prune that follows is still performed under the board's epoch although
+/// the session ends at once.
+#[tokio::test]
+async fn the_prune_after_an_archive_snapshot_is_performed() {
+    let store = InMemoryStore::new();
+    store
+        .create_room(room("p", SessionType::Persistent))
+        .await
+        .unwrap();
+    let mut engine = short_timings();
+    engine.snapshot_retention = 1;
+    let config = huddle_tokio::DriverConfig {
+        engine,
+        shards: 1,
+        ..huddle_tokio::DriverConfig::default()
+    };
+    let driver = Driver::start(config, store);
+    let mut c = Client::join(&driver, "alice", "p").await;
+    c.send(mutate("m1", "x", 1));
+    c.until(is_ack).await;
+    c.send(msg(r#"{"type":"snapshot"}"#));
+    c.until(|f| matches!(f, Frame::Msg(ServerMessage::Snapshot(_))))
+        .await;
+    c.send(mutate("m2", "x", 2));
+    c.until(is_ack).await;
+    driver.shutdown().await;
+    let snaps = driver.store().list_snapshots(&"p".into()).await.unwrap();
+    let kept: Vec<(SnapshotCause, u64)> = snaps.iter().map(|s| (s.created_by, s.version)).collect();
+    assert_eq!(kept, [(SnapshotCause::Archive, 2)]);
+}

@@ -35,7 +35,8 @@
 //!   `outbound_capacity` frames; when a frame finds it full, the shard
 //!   disconnects the connection from the engine and queues, in two slots
 //!   kept for it, `{"type":"error","code":"SLOW_CONSUMER",...}` and
-//!   [`Outbound::Close`] with code 4008 ([`close::SLOW_CONSUMER`]). The
+//!   [`Outbound::Close`] with code 1008 ([`close::SLOW_CONSUMER`]; a
+//!   client reconnects and re-syncs). The
 //!   shard never blocks on a socket; others keep working.
 //! - **Closes.** After `session_timeout` a connection gets close code 4002;
 //!   after `session_closed` 1001 (1012 during shutdown). After a close the

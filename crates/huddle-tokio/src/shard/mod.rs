@@ -19,7 +19,7 @@ mod input;
 mod lifecycle;
 mod storage;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,6 +68,8 @@ pub(crate) fn spawn<S: Store + 'static>(setup: ShardSetup<S>) -> JoinHandle<()> 
         appends: Vec::new(),
         append_in_flight: false,
         tasks_in_flight: 0,
+        board_tasks: HashMap::new(),
+        release_after: HashSet::new(),
         boards: HashMap::new(),
         shutdown: None,
     };
@@ -93,6 +95,11 @@ pub(crate) struct Shard<S> {
     append_in_flight: bool,
     /// Store tasks spawned and not yet reported back.
     tasks_in_flight: usize,
+    /// Effects in flight per board.
+    board_tasks: HashMap<BoardId, usize>,
+    /// Boards whose session ended while some of their effects were still
+    /// in flight: their epoch is released when those come back.
+    release_after: HashSet<BoardId>,
     /// Board sessions by state, for the metrics.
     boards: HashMap<BoardId, SessionState>,
     /// Set once shutdown began.

@@ -17,7 +17,7 @@
 
 use std::sync::atomic::Ordering;
 
-use huddle_core::{Effect, EngineEvent, Output, StorageOutcome, Timestamp};
+use huddle_core::{BoardId, Effect, EngineEvent, Output, StorageOutcome, Timestamp};
 use huddle_store::Store;
 use tokio::time::Instant;
 
@@ -52,6 +52,8 @@ impl<S: Store + 'static> Shard<S> {
         match effect {
             Effect::AppendEvents { .. } => self.appends.push(effect),
             Effect::LoadBoard { ref board, .. } => {
+                // A new session: it acquires a new epoch, which must stay.
+                self.release_after.remove(board);
                 self.board_opened(board.clone());
                 self.perform(vec![effect], false);
             }
@@ -63,8 +65,13 @@ impl<S: Store + 'static> Shard<S> {
         match &event {
             EngineEvent::SessionEnded { board, reason } => {
                 tracing::debug!(shard = self.index, %board, ?reason, "session ended");
-                // Its store work is done: drop the ownership epoch.
-                self.performer.release(board);
+                // Its store work is done: drop the ownership epoch, once
+                // what is still in flight for it (a prune) has come back.
+                if self.board_tasks.contains_key(board) {
+                    self.release_after.insert(board.clone());
+                } else {
+                    self.performer.release(board);
+                }
                 self.board_ended(board);
             }
             EngineEvent::StateChanged { board, to, .. } => self.board_state(board, *to),
@@ -97,6 +104,10 @@ impl<S: Store + 'static> Shard<S> {
         let metrics = self.metrics.clone();
         let reply = self.self_tx.clone();
         self.tasks_in_flight += 1;
+        let boards: Vec<BoardId> = effects.iter().map(|e| e.board().clone()).collect();
+        for board in &boards {
+            *self.board_tasks.entry(board.clone()).or_default() += 1;
+        }
         tokio::spawn(async move {
             let started = Instant::now();
             let outcomes = if group {
@@ -122,7 +133,11 @@ impl<S: Store + 'static> Shard<S> {
                 .fetch_add(failures as u64, Ordering::Relaxed);
             let outcomes = effects.iter().map(Effect::id).zip(outcomes).collect();
             if let Some(tx) = reply.upgrade() {
-                let _ = tx.send(Input::Stored(Stored { outcomes, group }));
+                let _ = tx.send(Input::Stored(Stored {
+                    outcomes,
+                    boards,
+                    group,
+                }));
             }
         });
     }
@@ -132,6 +147,17 @@ impl<S: Store + 'static> Shard<S> {
         self.tasks_in_flight = self.tasks_in_flight.saturating_sub(1);
         if stored.group {
             self.append_in_flight = false;
+        }
+        for board in stored.boards {
+            if let Some(n) = self.board_tasks.get_mut(&board) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.board_tasks.remove(&board);
+                    if self.release_after.remove(&board) {
+                        self.performer.release(&board);
+                    }
+                }
+            }
         }
         for (effect, outcome) in stored.outcomes {
             if let Err(e) = self.engine.handle_storage(now, effect, outcome) {

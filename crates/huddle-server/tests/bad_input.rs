@@ -201,3 +201,66 @@ async fn replayed_batch_gets_the_original_ack_and_is_applied_once() {
         .collect();
     assert_eq!(seqs, vec![1, 2, 3]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frame_beyond_four_times_the_limit_is_refused_or_closed_1009() {
+    let server = Server::start_with(Opts::default().flag("--max-frame-bytes", "16384")).await;
+    server.room("r1", "ephemeral").await;
+    let (mut ws, _) = server.joined("alice", "r1").await;
+    let huge = format!("\"{}\"", "x".repeat(5 * 16384));
+    ws.send_batch("huge", vec![upsert("p", "e", &huge)]).await;
+    match ws.next_answer().await {
+        Some((_, Err(code))) => {
+            assert_eq!(code, "PAYLOAD_TOO_LARGE");
+        }
+        Some((batch, Ok(seq))) => panic!("applied {batch} at {seq}"),
+        None => {
+            // An error without a batch id, or the 1009 close.
+            let rest = ws.drain(std::time::Duration::from_millis(500)).await;
+            let refused = rest.iter().any(|m| {
+                matches!(m, ServerMessage::Error { code, .. } if code.as_str() == "PAYLOAD_TOO_LARGE")
+            });
+            assert!(refused || ws.is_closed(), "{rest:?}");
+            if ws.is_closed() && !refused {
+                assert_eq!(ws.closed().await, Some(1009));
+            }
+        }
+    }
+    assert_eq!(server.sequence("r1").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upsert_over_max_payload_bytes_is_payload_too_large() {
+    let server = Server::start_with(Opts::default().flag("--max-payload-bytes", "1000")).await;
+    server.room("r1", "ephemeral").await;
+    let (mut ws, _) = server.joined("alice", "r1").await;
+    let big = format!("\"{}\"", "y".repeat(1200));
+    ws.send_batch("big", vec![upsert("p", "ok", "1"), upsert("p", "e", &big)])
+        .await;
+    let (code, _) = ws.recv_error().await;
+    assert_eq!(code, "PAYLOAD_TOO_LARGE");
+    ws.assert_usable().await;
+    // The batch is refused whole.
+    assert_eq!(server.sequence("r1").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_beyond_max_participants_is_room_full() {
+    let server = Server::start_with(Opts::default().flag("--max-participants", "2")).await;
+    server.room("r1", "ephemeral").await;
+    let (_a, _) = server.joined("alice", "r1").await;
+    let (_b, _) = server.joined("bob", "r1").await;
+    let mut carol = server.connect("carol", "r1").await;
+    carol
+        .send(&ClientMessage::Join {
+            board: "r1".into(),
+            last_sequence: None,
+        })
+        .await;
+    let (code, _) = carol.recv_error().await;
+    assert_eq!(code, "ROOM_FULL");
+    assert_eq!(server.room_info("r1").await["active_participants"], 2);
+    // A second tab of a present user is admitted.
+    let (_a2, joined) = server.joined("alice", "r1").await;
+    assert_eq!(joined.participants.len(), 2);
+}

@@ -156,7 +156,18 @@ async fn kill_9_under_load_loses_no_acknowledged_batch() {
             .flag("--idle-timeout-persistent", "5m"),
     )
     .await;
-    let boards = ["crash-a", "crash-b"];
+    // Three crashes at different amounts of work; each round's boards are
+    // new, the older ones stay in the same database.
+    for (round, batches) in [(0, 150), (1, 400), (2, 800)] {
+        crash_round(&mut server, round, batches).await;
+    }
+}
+
+/// Two boards, an observer and two writers each; kill -9 once `batches`
+/// batches are acknowledged, restart, and check.
+async fn crash_round(server: &mut Server, round: usize, batches: u64) {
+    let names = [format!("crash{round}-a"), format!("crash{round}-b")];
+    let boards = [names[0].as_str(), names[1].as_str()];
     for b in boards {
         server.room(b, "persistent").await;
     }
@@ -183,9 +194,9 @@ async fn kill_9_under_load_loses_no_acknowledged_batch() {
             ));
         }
     }
-    poll("200 acknowledged batches", || {
+    poll("acknowledged batches", || {
         let c = counter.clone();
-        async move { (c.load(Ordering::Relaxed) >= 200).then_some(()) }
+        async move { (c.load(Ordering::Relaxed) >= batches).then_some(()) }
     })
     .await;
     server.kill9_and_restart().await;

@@ -360,3 +360,32 @@ async fn inactivity_timeout_sends_session_timeout_then_closes_4002() {
     busy.assert_usable().await;
     assert_eq!(busy.mutate("b1", vec![upsert("p", "e", "1")]).await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_no_longer_held_give_a_full_sync_no_history() {
+    let server = Server::start_with(Opts::default().flag("--history-len", "3")).await;
+    server.room("r1", "ephemeral").await;
+    let (mut alice, _) = server.joined("alice", "r1").await;
+    for i in 0..6 {
+        alice
+            .mutate(&format!("a{i}"), vec![upsert("p", &format!("e{i}"), "0")])
+            .await;
+    }
+    // 5 missed, under the delta threshold, but only 3 events are held.
+    let mut bob = server.connect("bob", "r1").await;
+    let joined = bob.join("r1", Some(1)).await;
+    assert_eq!(full_reason(&joined).as_deref(), Some("no_history"));
+    assert_eq!(joined.sequence, 6);
+    assert!(
+        joined.history_from > 1,
+        "history_from {}",
+        joined.history_from
+    );
+    assert_eq!(full_data(&joined, "p", "e0").as_deref(), Some("0"));
+    bob.close().await;
+    // From `history_from` on, a delta.
+    let from = joined.history_from;
+    let mut bob = server.connect("bob", "r1").await;
+    let joined = bob.join("r1", Some(from)).await;
+    assert_eq!(delta_events(&joined).len() as u64, 6 - from);
+}

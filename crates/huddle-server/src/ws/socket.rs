@@ -24,6 +24,8 @@ use tokio::sync::mpsc;
 
 use crate::metrics;
 
+/// Close code of a normal close.
+pub const CLOSE_NORMAL: u16 = 1000;
 /// Close code for a frame over the hard limit (RFC 6455 "message too big").
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code when the driver stops without closing (service restart).
@@ -47,8 +49,10 @@ pub struct FrameLimits {
 /// How the reading side ended.
 #[derive(Debug, PartialEq, Eq)]
 enum ReadEnd {
-    /// The client closed, or the socket ended.
-    Closed,
+    /// The client sent a close frame (with this code, if any).
+    Closed(Option<u16>),
+    /// The socket ended or failed without a close frame.
+    Gone,
     /// A frame over the hard limit.
     TooBig,
 }
@@ -67,9 +71,14 @@ pub async fn run(socket: WebSocket, connection: Connection, limits: FrameLimits)
     tokio::pin!(writer, reader);
     tokio::select! {
         end = &mut reader => {
-            if end == ReadEnd::TooBig {
-                let reason = format!("frame over {} bytes", limits.hard);
-                let _ = close_tx.try_send((CLOSE_TOO_BIG, reason));
+            let close = match end {
+                ReadEnd::TooBig => Some((CLOSE_TOO_BIG, format!("frame over {} bytes", limits.hard))),
+                // Complete the client's close handshake by echoing its code.
+                ReadEnd::Closed(code) => Some((code.unwrap_or(CLOSE_NORMAL), String::new())),
+                ReadEnd::Gone => None,
+            };
+            if let Some(close) = close {
+                let _ = close_tx.try_send(close);
                 let _ = tokio::time::timeout(CLOSE_GRACE, &mut writer).await;
             }
             tracing::debug!(conn = id.0, ?end, "client side ended");
@@ -94,6 +103,14 @@ struct TimedSink<'a> {
 }
 
 impl TimedSink<'_> {
+    /// Sends a close frame and flushes. After the client's own close frame
+    /// the WebSocket layer has queued its echo already and refuses a second
+    /// close; flushing then sends the echo.
+    async fn close(&mut self, code: u16, reason: String) {
+        let _ = self.send(close_message(code, reason)).await;
+        let _ = tokio::time::timeout(self.limit, self.sink.close()).await;
+    }
+
     async fn send(&mut self, message: Message) -> Result<(), ()> {
         match tokio::time::timeout(self.limit, self.sink.send(message)).await {
             Ok(Ok(())) => Ok(()),
@@ -130,7 +147,7 @@ async fn write_loop(
         tokio::select! {
             biased;
             Some((code, reason)) = close_rx.recv() => {
-                let _ = sink.send(close_message(code, reason)).await;
+                sink.close(code, reason).await;
                 return;
             }
             frame = outbound.recv() => match frame {
@@ -147,13 +164,11 @@ async fn write_loop(
                     }
                 }
                 Some(Outbound::Close { code, reason }) => {
-                    let _ = sink.send(close_message(code, reason)).await;
+                    sink.close(code, reason).await;
                     return;
                 }
                 None => {
-                    let _ = sink
-                        .send(close_message(CLOSE_RESTART, "server stopped".into()))
-                        .await;
+                    sink.close(CLOSE_RESTART, "server stopped".into()).await;
                     return;
                 }
             }
@@ -177,7 +192,7 @@ async fn read_loop(mut stream: Stream, sender: &ConnSender, limits: FrameLimits)
                 }
             }
             Ok(Message::Ping(_) | Message::Pong(_)) => {}
-            Ok(Message::Close(_)) => return ReadEnd::Closed,
+            Ok(Message::Close(frame)) => return ReadEnd::Closed(frame.map(|f| f.code)),
             Err(e) => {
                 let text = e.to_string();
                 tracing::debug!(error = %text, "websocket read failed");
@@ -185,11 +200,11 @@ async fn read_loop(mut stream: Stream, sender: &ConnSender, limits: FrameLimits)
                     metrics::frame_refused("FRAME_TOO_BIG");
                     return ReadEnd::TooBig;
                 }
-                return ReadEnd::Closed;
+                return ReadEnd::Gone;
             }
         }
     }
-    ReadEnd::Closed
+    ReadEnd::Gone
 }
 
 /// Checks, decodes and forwards one text frame.

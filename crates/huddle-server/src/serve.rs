@@ -46,6 +46,11 @@ pub fn driver_config(args: &ServeArgs) -> DriverConfig {
 
 /// Runs the server until a signal, then shuts down gracefully.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // Bind first: a taken port must not leave a new data dir behind.
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
     let (admin_key, source) = admin_key::resolve(args.admin_key.as_deref(), &args.data_dir)?;
@@ -54,10 +59,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("opening {}", db_path.display()))?;
     let store = Arc::new(store);
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
-    let addr = listener.local_addr().context("reading the bound address")?;
     let driver = Driver::start(driver_config(&args), store);
     let secret = args.jwt_secret.clone().unwrap_or_else(|| admin_key.clone());
     let state = AppState::new(

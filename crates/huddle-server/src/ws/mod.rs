@@ -51,7 +51,8 @@ pub async fn upgrade<S: Store + 'static>(
         Ok(ws) => ws,
         Err(rejection) => {
             metrics::upgrade("not_websocket");
-            return rejection.into_response();
+            return ApiError::invalid_with_status(rejection.status(), rejection.body_text())
+                .into_response();
         }
     };
     if state.is_shutting_down() {

@@ -77,8 +77,12 @@ pub async fn run(socket: WebSocket, connection: Connection, limits: FrameLimits)
                 ReadEnd::Closed(code) => Some((code.unwrap_or(CLOSE_NORMAL), String::new())),
                 ReadEnd::Gone => None,
             };
-            if let Some(close) = close {
-                let _ = close_tx.try_send(close);
+            // The close goes to the writer first (it prefers it over the
+            // driver's queue, which the disconnect below ends), so the
+            // user session ends at once and the close frame still goes out.
+            let closing = close.is_some_and(|close| close_tx.try_send(close).is_ok());
+            sender.disconnect();
+            if closing {
                 let _ = tokio::time::timeout(CLOSE_GRACE, &mut writer).await;
             }
             tracing::debug!(conn = id.0, ?end, "client side ended");

@@ -29,7 +29,8 @@
 //!   store. Appends of many batches and boards go to the store together
 //!   (group commit, one call in flight per shard), and by default
 //!   (`Durability::AckOnStore`) a batch is acknowledged only once its
-//!   events are stored. A session that ends releases its epoch.
+//!   events are stored. A session that ends releases its epoch. User
+//!   session records are stored too (`store_user_sessions`, best effort).
 //! - **Fan-out and backpressure.** A notice is encoded to JSON once and its
 //!   bytes are shared by all recipients. Each connection's queue holds
 //!   `outbound_capacity` frames; when a frame finds it full, the shard

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use common::*;
 use huddle_core::wire::ServerMessage;
-use huddle_core::{BoardId, SessionType, SnapshotCause, Timestamp};
+use huddle_core::{BoardId, SessionType, SnapshotCause, Timestamp, UserSessionStatus};
 use huddle_sqlite::{SqliteOptions, SqliteStore};
-use huddle_store::{Faulty, InMemoryStore, Op, Room, Store, Target};
+use huddle_store::{Faulty, InMemoryStore, Op, Room, SessionIndex, Store, Target};
 use huddle_tokio::{close, Driver};
 
 fn room(id: &str, session_type: SessionType) -> Room {
@@ -100,6 +100,17 @@ async fn shutdown_flushes_every_board_and_archives_persistent_rooms() {
     let driver = Driver::start(config(2), store);
     run_and_shut_down(&driver, 5).await;
     check_stored(driver.store(), 5).await;
+    // User session records were stored, ended by the shutdown.
+    let records = driver
+        .store()
+        .user_sessions(SessionIndex::Board("p".into()))
+        .await
+        .unwrap();
+    let seen: Vec<(&str, UserSessionStatus)> = records
+        .iter()
+        .map(|r| (r.user_id.as_str(), r.status))
+        .collect();
+    assert_eq!(seen, [("alice", UserSessionStatus::Ended)]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -61,4 +61,6 @@ pub(crate) struct Stored {
     pub(crate) boards: Vec<BoardId>,
     /// It was the shard's group commit of appends.
     pub(crate) group: bool,
+    /// It was the shard's batch of user session records.
+    pub(crate) records: bool,
 }

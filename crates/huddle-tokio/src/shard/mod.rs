@@ -67,6 +67,8 @@ pub(crate) fn spawn<S: Store + 'static>(setup: ShardSetup<S>) -> JoinHandle<()> 
         encoded: None,
         appends: Vec::new(),
         append_in_flight: false,
+        records: Vec::new(),
+        records_in_flight: false,
         tasks_in_flight: 0,
         board_tasks: HashMap::new(),
         release_after: HashSet::new(),
@@ -93,6 +95,9 @@ pub(crate) struct Shard<S> {
     /// Appends waiting for the next group commit.
     appends: Vec<huddle_core::Effect>,
     append_in_flight: bool,
+    /// User session records waiting to be stored, with their board's epoch.
+    records: Vec<(huddle_store::Epoch, huddle_core::UserSessionRecord)>,
+    records_in_flight: bool,
     /// Store tasks spawned and not yet reported back.
     tasks_in_flight: usize,
     /// Effects in flight per board.
@@ -137,6 +142,7 @@ impl<S: Store + 'static> Shard<S> {
             }
             self.progress_shutdown(now);
             self.commit_appends();
+            self.commit_records();
             if self.shutdown_complete() {
                 break;
             }

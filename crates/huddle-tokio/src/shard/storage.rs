@@ -17,7 +17,9 @@
 
 use std::sync::atomic::Ordering;
 
-use huddle_core::{BoardId, Effect, EngineEvent, Output, StorageOutcome, Timestamp};
+use huddle_core::{
+    BoardId, Effect, EngineEvent, Output, StorageOutcome, Timestamp, UserSessionRecord,
+};
 use huddle_store::Store;
 use tokio::time::Instant;
 
@@ -75,6 +77,11 @@ impl<S: Store + 'static> Shard<S> {
                 self.board_ended(board);
             }
             EngineEvent::StateChanged { board, to, .. } => self.board_state(board, *to),
+            EngineEvent::UserSessionStarted(record) | EngineEvent::UserSessionEnded(record)
+                if self.config.store_user_sessions =>
+            {
+                self.store_record(record.clone());
+            }
             EngineEvent::StorageFailed {
                 board,
                 message,
@@ -137,6 +144,52 @@ impl<S: Store + 'static> Shard<S> {
                     outcomes,
                     boards,
                     group,
+                    records: false,
+                }));
+            }
+        });
+    }
+
+    /// Queues a user session record for storing (best effort), under the
+    /// epoch held for its board now.
+    fn store_record(&mut self, record: UserSessionRecord) {
+        let board = record.board_id.clone();
+        let Some(epoch) = self.performer.epoch(&board) else {
+            tracing::debug!(shard = self.index, %board, "no epoch for a user session record");
+            return;
+        };
+        *self.board_tasks.entry(board).or_default() += 1;
+        self.records.push((epoch, record));
+    }
+
+    /// Writes the queued user session records, in order, in one task (one
+    /// at a time per shard, so that a session's end is never overwritten by
+    /// its start).
+    pub(super) fn commit_records(&mut self) {
+        if self.records_in_flight || self.records.is_empty() {
+            return;
+        }
+        let records = std::mem::take(&mut self.records);
+        let boards: Vec<BoardId> = records.iter().map(|(_, r)| r.board_id.clone()).collect();
+        let performer = self.performer.clone();
+        let metrics = self.metrics.clone();
+        let reply = self.self_tx.clone();
+        self.tasks_in_flight += 1;
+        self.records_in_flight = true;
+        tokio::spawn(async move {
+            for (epoch, record) in records {
+                let board = record.board_id.clone();
+                if let Err(e) = performer.store().put_user_session(epoch, record).await {
+                    tracing::warn!(%board, error = %e, "storing a user session record failed");
+                    metrics.storage_failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if let Some(tx) = reply.upgrade() {
+                let _ = tx.send(Input::Stored(Stored {
+                    outcomes: Vec::new(),
+                    boards,
+                    group: false,
+                    records: true,
                 }));
             }
         });
@@ -147,6 +200,9 @@ impl<S: Store + 'static> Shard<S> {
         self.tasks_in_flight = self.tasks_in_flight.saturating_sub(1);
         if stored.group {
             self.append_in_flight = false;
+        }
+        if stored.records {
+            self.records_in_flight = false;
         }
         for board in stored.boards {
             if let Some(n) = self.board_tasks.get_mut(&board) {

@@ -191,6 +191,12 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_inputs_per_wake: u64,
 
+    /// Store a record of every user session (start, end, status) for
+    /// auditing (`true` or `false`).
+    #[arg(long, env = "HUDDLE_STORE_USER_SESSIONS", default_value_t = true,
+          action = clap::ArgAction::Set)]
+    pub store_user_sessions: bool,
+
     /// Longest wait for a client's socket to take one outgoing frame; a
     /// client that reads slower is disconnected.
     #[arg(long, env = "HUDDLE_WRITE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
@@ -280,6 +286,8 @@ mod tests {
             "10",
             "--color-policy",
             "least-used",
+            "--store-user-sessions",
+            "false",
         ])
         .unwrap();
         let Command::Serve(args) = cli.command else {
@@ -292,6 +300,7 @@ mod tests {
         assert_eq!(args.hard_frame_limit(), 4096);
         assert_eq!(args.max_batch, 10);
         assert_eq!(args.color_policy, ColorPolicyArg::LeastUsed);
+        assert!(!args.store_user_sessions);
     }
 
     #[test]

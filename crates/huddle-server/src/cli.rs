@@ -345,21 +345,21 @@ mod tests {
     #[test]
     fn env_vars_are_read() {
         // Tests run in threads of one process: no other test looks at
-        // these two settings.
-        std::env::set_var("HUDDLE_STORAGE_RETRY_MAX", "2s");
-        std::env::set_var("HUDDLE_DEDUP_WINDOW", "3");
+        // these two settings (both are outside the engine's config).
+        std::env::set_var("HUDDLE_SHUTDOWN_TIMEOUT", "2s");
+        std::env::set_var("HUDDLE_DB_FILE", "env.db");
         let cli = Cli::try_parse_from(["huddle", "serve"]);
-        let flag_wins = Cli::try_parse_from(["huddle", "serve", "--dedup-window", "5"]);
-        std::env::remove_var("HUDDLE_STORAGE_RETRY_MAX");
-        std::env::remove_var("HUDDLE_DEDUP_WINDOW");
+        let flag_wins = Cli::try_parse_from(["huddle", "serve", "--db-file", "flag.db"]);
+        std::env::remove_var("HUDDLE_SHUTDOWN_TIMEOUT");
+        std::env::remove_var("HUDDLE_DB_FILE");
         let Command::Serve(args) = cli.unwrap().command else {
             panic!("not serve")
         };
-        assert_eq!(args.storage_retry_max, Duration::from_secs(2));
-        assert_eq!(args.dedup_window, 3);
+        assert_eq!(args.shutdown_timeout, Duration::from_secs(2));
+        assert_eq!(args.db_file, "env.db");
         let Command::Serve(args) = flag_wins.unwrap().command else {
             panic!("not serve")
         };
-        assert_eq!(args.dedup_window, 5);
+        assert_eq!(args.db_file, "flag.db");
     }
 }

@@ -30,6 +30,11 @@ pub enum ErrorCode {
     /// Storage could not serve the request; retry later. (An extension of
     /// the spec's list: a failed board load must give a retryable error.)
     Unavailable,
+    /// The connection read its frames too slowly: its outbound queue
+    /// filled up and the host closed it (an extension of the spec's list;
+    /// the tokio driver sends it before closing with 1008, and a client
+    /// reconnects and re-syncs).
+    SlowConsumer,
 }
 
 impl ErrorCode {
@@ -45,6 +50,7 @@ impl ErrorCode {
             ErrorCode::RoomFull => "ROOM_FULL",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::SlowConsumer => "SLOW_CONSUMER",
         }
     }
 

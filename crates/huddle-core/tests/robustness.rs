@@ -59,8 +59,10 @@ enum Step {
     Flush {
         board: u8,
     },
+    /// `close_session`, or `archive_session` with `archive`.
     Close {
         board: u8,
+        archive: bool,
     },
     /// Report on the outstanding effect at this index (or a made-up id).
     Report {
@@ -149,7 +151,7 @@ fn step() -> impl Strategy<Value = Step> {
         conn.clone().prop_map(|conn| Step::Disconnect { conn }),
         conn.prop_map(|conn| Step::Ping { conn }),
         (0..3u8).prop_map(|board| Step::Flush { board }),
-        (0..3u8).prop_map(|board| Step::Close { board }),
+        (0..3u8, any::<bool>()).prop_map(|(board, archive)| Step::Close { board, archive }),
         (any::<usize>(), proptest::bool::weighted(0.1), report()).prop_map(
             |(pick, made_up, report)| Step::Report {
                 pick,
@@ -278,8 +280,13 @@ fn run(steps: Vec<Step>) {
             Step::Flush { board } => {
                 let _ = engine.flush_pending(now, &format!("b{board}"));
             }
-            Step::Close { board } => {
-                let _ = engine.close_session(now, &format!("b{board}"));
+            Step::Close { board, archive } => {
+                let board = format!("b{board}");
+                let _ = if archive {
+                    engine.archive_session(now, &board)
+                } else {
+                    engine.close_session(now, &board)
+                };
             }
             Step::Report {
                 pick,

@@ -33,7 +33,7 @@ const AT_TEXT: &str = "2026-01-01T00:00:00.123Z";
 /// hold: must travel byte for byte.
 const DATA: &str = r#"{"x": 1, "tags": ["a", {"b": null}], "s": "caf\u00e9 \"q\"", "n": 123456789012345678901234567890}"#;
 
-const ALL_CODES: [(ErrorCode, &str); 9] = [
+const ALL_CODES: [(ErrorCode, &str); 10] = [
     (ErrorCode::BoardNotFound, "BOARD_NOT_FOUND"),
     (ErrorCode::NotJoined, "NOT_JOINED"),
     (ErrorCode::SessionExpired, "SESSION_EXPIRED"),
@@ -43,6 +43,7 @@ const ALL_CODES: [(ErrorCode, &str); 9] = [
     (ErrorCode::RoomFull, "ROOM_FULL"),
     (ErrorCode::Unauthorized, "UNAUTHORIZED"),
     (ErrorCode::Unavailable, "UNAVAILABLE"),
+    (ErrorCode::SlowConsumer, "SLOW_CONSUMER"),
 ];
 
 const ALL_CAUSES: [(SnapshotCause, &str); 4] = [
@@ -2274,7 +2275,7 @@ fn notice() -> impl Strategy<Value = Notice> {
                     }))
                 }
             ),
-        (id(), 0..9usize, id()).prop_map(|(b, c, m)| Notice::JoinFailed {
+        (id(), 0..ALL_CODES.len(), id()).prop_map(|(b, c, m)| Notice::JoinFailed {
             board: b.into(),
             code: ALL_CODES[c].0,
             message: m,
@@ -2299,7 +2300,7 @@ fn notice() -> impl Strategy<Value = Notice> {
                 created_by: ALL_CAUSES[c].0,
             })
         }),
-        (0..9usize, id()).prop_map(|(c, m)| Notice::SnapshotFailed {
+        (0..ALL_CODES.len(), id()).prop_map(|(c, m)| Notice::SnapshotFailed {
             code: ALL_CODES[c].0,
             message: m,
         }),
@@ -2312,11 +2313,8 @@ fn notice() -> impl Strategy<Value = Notice> {
 fn server_message() -> impl Strategy<Value = ServerMessage> {
     prop_oneof![
         notice().prop_map(|n| ServerMessage::from_notice(&n)),
-        (0..9usize, id(), prop::option::of(id())).prop_map(|(c, m, b)| ServerMessage::error(
-            ALL_CODES[c].0,
-            m,
-            b.map(BatchId::from)
-        )),
+        (0..ALL_CODES.len(), id(), prop::option::of(id()))
+            .prop_map(|(c, m, b)| ServerMessage::error(ALL_CODES[c].0, m, b.map(BatchId::from))),
     ]
 }
 

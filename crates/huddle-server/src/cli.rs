@@ -27,6 +27,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the reference server (HTTP + WebSocket).
     Serve(Box<ServeArgs>),
+    /// Drive a running server with WebSocket clients and report
+    /// throughput and ack latency (the `huddle-load` crate).
+    Load(Box<huddle_load::LoadArgs>),
 }
 
 /// Colour assignment rule (`--color-policy`).
@@ -177,6 +180,28 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub outbound_capacity: u64,
 
+    /// Client messages one connection may have waiting for its shard before
+    /// further ones get `error RATE_LIMITED`.
+    #[arg(long, env = "HUDDLE_INBOUND_CAPACITY", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub inbound_capacity: u64,
+
+    /// Inputs a shard handles per wake-up before it delivers outputs.
+    #[arg(long, env = "HUDDLE_MAX_INPUTS_PER_WAKE", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_inputs_per_wake: u64,
+
+    /// Store a record of every user session (start, end, status) for
+    /// auditing (`true` or `false`).
+    #[arg(long, env = "HUDDLE_STORE_USER_SESSIONS", default_value_t = true,
+          action = clap::ArgAction::Set)]
+    pub store_user_sessions: bool,
+
+    /// Longest wait for a client's socket to take one outgoing frame; a
+    /// client that reads slower is disconnected.
+    #[arg(long, env = "HUDDLE_WRITE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub write_timeout: Duration,
+
     /// Seed of the engine's randomness (session ids); 0 = from the OS.
     #[arg(long, env = "HUDDLE_SEED", default_value_t = 0)]
     pub seed: u64,
@@ -225,7 +250,9 @@ mod tests {
     #[test]
     fn no_arguments_gives_the_spec_defaults() {
         let cli = Cli::try_parse_from(["huddle", "serve"]).unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
         assert_eq!(args.listen, "127.0.0.1:7878".parse().unwrap());
         assert_eq!(args.data_dir, PathBuf::from("./huddle-data"));
         assert_eq!(args.admin_key, None);
@@ -259,9 +286,13 @@ mod tests {
             "10",
             "--color-policy",
             "least-used",
+            "--store-user-sessions",
+            "false",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
         assert_eq!(args.listen.port(), 0);
         assert_eq!(args.idle_timeout_ephemeral, Duration::from_millis(250));
         assert_eq!(args.autosave_interval, Duration::from_secs(2));
@@ -269,6 +300,13 @@ mod tests {
         assert_eq!(args.hard_frame_limit(), 4096);
         assert_eq!(args.max_batch, 10);
         assert_eq!(args.color_policy, ColorPolicyArg::LeastUsed);
+        assert!(!args.store_user_sessions);
+    }
+
+    #[test]
+    fn load_is_a_subcommand() {
+        let cli = Cli::try_parse_from(["huddle", "load", "--admin-key", "k"]).unwrap();
+        assert!(matches!(cli.command, Command::Load(_)));
     }
 
     #[test]
@@ -307,17 +345,21 @@ mod tests {
     #[test]
     fn env_vars_are_read() {
         // Tests run in threads of one process: no other test looks at
-        // these two settings.
-        std::env::set_var("HUDDLE_STORAGE_RETRY_MAX", "2s");
-        std::env::set_var("HUDDLE_DEDUP_WINDOW", "3");
+        // these two settings (both are outside the engine's config).
+        std::env::set_var("HUDDLE_SHUTDOWN_TIMEOUT", "2s");
+        std::env::set_var("HUDDLE_DB_FILE", "env.db");
         let cli = Cli::try_parse_from(["huddle", "serve"]);
-        let flag_wins = Cli::try_parse_from(["huddle", "serve", "--dedup-window", "5"]);
-        std::env::remove_var("HUDDLE_STORAGE_RETRY_MAX");
-        std::env::remove_var("HUDDLE_DEDUP_WINDOW");
-        let Command::Serve(args) = cli.unwrap().command;
-        assert_eq!(args.storage_retry_max, Duration::from_secs(2));
-        assert_eq!(args.dedup_window, 3);
-        let Command::Serve(args) = flag_wins.unwrap().command;
-        assert_eq!(args.dedup_window, 5);
+        let flag_wins = Cli::try_parse_from(["huddle", "serve", "--db-file", "flag.db"]);
+        std::env::remove_var("HUDDLE_SHUTDOWN_TIMEOUT");
+        std::env::remove_var("HUDDLE_DB_FILE");
+        let Command::Serve(args) = cli.unwrap().command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.shutdown_timeout, Duration::from_secs(2));
+        assert_eq!(args.db_file, "env.db");
+        let Command::Serve(args) = flag_wins.unwrap().command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.db_file, "flag.db");
     }
 }

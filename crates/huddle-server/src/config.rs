@@ -61,6 +61,8 @@ pub struct ServerSettings {
     pub max_display_name_bytes: usize,
     /// The data directory.
     pub data_dir: PathBuf,
+    /// Longest wait for a socket to take one outgoing frame.
+    pub write_timeout: Duration,
 }
 
 impl ServerSettings {
@@ -74,6 +76,7 @@ impl ServerSettings {
             max_id_bytes: args.max_id_bytes,
             max_display_name_bytes: args.max_display_name_bytes,
             data_dir: args.data_dir.clone(),
+            write_timeout: args.write_timeout,
         }
     }
 }

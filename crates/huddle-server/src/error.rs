@@ -67,6 +67,12 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", message)
     }
 
+    /// `INVALID_MESSAGE` with another 4xx status (e.g. 426 for a `/ws`
+    /// request that is not a WebSocket upgrade).
+    pub fn invalid_with_status(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::new(status, "INVALID_MESSAGE", message)
+    }
+
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,

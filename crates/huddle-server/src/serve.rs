@@ -27,6 +27,9 @@ pub fn driver_config(args: &ServeArgs) -> DriverConfig {
         engine: engine_config(args),
         unknown_board: UnknownBoard::NotFound,
         outbound_capacity: usize::try_from(args.outbound_capacity).unwrap_or(usize::MAX),
+        inbound_capacity: usize::try_from(args.inbound_capacity).unwrap_or(usize::MAX),
+        max_inputs_per_wake: usize::try_from(args.max_inputs_per_wake).unwrap_or(usize::MAX),
+        store_user_sessions: args.store_user_sessions,
         seed: args.seed,
         ..DriverConfig::default()
     };
@@ -44,6 +47,11 @@ pub fn driver_config(args: &ServeArgs) -> DriverConfig {
 
 /// Runs the server until a signal, then shuts down gracefully.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // Bind first: a taken port must not leave a new data dir behind.
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
     let (admin_key, source) = admin_key::resolve(args.admin_key.as_deref(), &args.data_dir)?;
@@ -52,10 +60,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("opening {}", db_path.display()))?;
     let store = Arc::new(store);
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
-    let addr = listener.local_addr().context("reading the bound address")?;
     let driver = Driver::start(driver_config(&args), store);
     let secret = args.jwt_secret.clone().unwrap_or_else(|| admin_key.clone());
     let state = AppState::new(
@@ -106,6 +110,14 @@ pub async fn serve<S: Store + 'static>(
         async move {
             shutdown::signal().await;
             state.begin_shutdown();
+            // A second signal while draining: stop at once (what was
+            // acknowledged is stored already; pending flushes are redone
+            // from the log at the next start).
+            tokio::spawn(async {
+                shutdown::signal().await;
+                tracing::warn!("second signal: exiting without waiting for the flush");
+                std::process::exit(130);
+            });
             // Flush and close sessions while axum stops accepting; the
             // driver closes every WebSocket (1012).
             let driver = state.driver.clone();
@@ -140,5 +152,29 @@ async fn sample_mutations<S: Store + 'static>(driver: Driver<S>) {
             return;
         }
         crate::metrics::sample_mutations(driver.metrics().mutations_applied(), Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn driver_config_from_flags() {
+        let mut args = ServeArgs::defaults();
+        let config = driver_config(&args);
+        assert_eq!(config.unknown_board, UnknownBoard::NotFound);
+        assert!(config.shards >= 1);
+        assert_eq!(config.outbound_capacity, 1024);
+        assert_eq!(config.engine, engine_config(&args));
+        assert!(config.store_user_sessions);
+        args.shards = 3;
+        args.seed = 42;
+        args.inbound_capacity = 7;
+        let config = driver_config(&args);
+        assert_eq!(
+            (config.shards, config.seed, config.inbound_capacity),
+            (3, 42, 7)
+        );
     }
 }

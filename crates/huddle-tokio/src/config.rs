@@ -26,6 +26,11 @@ pub struct DriverConfig {
     pub seed: u64,
     /// What a join of a board the store does not know gets.
     pub unknown_board: UnknownBoard,
+    /// Store user session records ([`huddle_store::Store::put_user_session`])
+    /// when a user session starts and when it ends (default `true`), so
+    /// that they can be listed later (`Store::user_sessions`). Best effort:
+    /// a failed write is logged and counted, not retried.
+    pub store_user_sessions: bool,
     /// Inputs a shard handles per wake-up before it polls outputs and
     /// yields (default 256): bounds the latency one busy shard adds.
     pub max_inputs_per_wake: usize,
@@ -40,6 +45,7 @@ impl Default for DriverConfig {
             inbound_capacity: 1024,
             seed: 0,
             unknown_board: UnknownBoard::CreateEmpty,
+            store_user_sessions: true,
             max_inputs_per_wake: 256,
         }
     }

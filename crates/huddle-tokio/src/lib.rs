@@ -29,13 +29,15 @@
 //!   store. Appends of many batches and boards go to the store together
 //!   (group commit, one call in flight per shard), and by default
 //!   (`Durability::AckOnStore`) a batch is acknowledged only once its
-//!   events are stored. A session that ends releases its epoch.
+//!   events are stored. A session that ends releases its epoch. User
+//!   session records are stored too (`store_user_sessions`, best effort).
 //! - **Fan-out and backpressure.** A notice is encoded to JSON once and its
 //!   bytes are shared by all recipients. Each connection's queue holds
 //!   `outbound_capacity` frames; when a frame finds it full, the shard
 //!   disconnects the connection from the engine and queues, in two slots
 //!   kept for it, `{"type":"error","code":"SLOW_CONSUMER",...}` and
-//!   [`Outbound::Close`] with code 4008 ([`close::SLOW_CONSUMER`]). The
+//!   [`Outbound::Close`] with code 1008 ([`close::SLOW_CONSUMER`]; a
+//!   client reconnects and re-syncs). The
 //!   shard never blocks on a socket; others keep working.
 //! - **Closes.** After `session_timeout` a connection gets close code 4002;
 //!   after `session_closed` 1001 (1012 during shutdown). After a close the

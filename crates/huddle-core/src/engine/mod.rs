@@ -156,7 +156,9 @@ pub struct SessionInfo {
 /// - inputs from the host: [`handle_storage`](Self::handle_storage),
 ///   [`handle_timeout`](Self::handle_timeout);
 /// - operator requests: [`flush_pending`](Self::flush_pending),
-///   [`close_session`](Self::close_session);
+///   [`close_session`](Self::close_session),
+///   [`archive_session`](Self::archive_session) (what a host shutting
+///   down does with every session);
 /// - outputs: [`poll_output`](Self::poll_output),
 ///   [`poll_timeout`](Self::poll_timeout); and getters.
 ///

@@ -49,7 +49,25 @@ pub fn router<S: Store + 'static>(state: AppState<S>) -> Router {
         .route("/ws", get(crate::ws::upgrade::<S>))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// Logs every request at `debug` (`warn` for a 5xx answer), with its
+/// status and duration. The query is left out: it may hold a token.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    if response.status().is_server_error() {
+        tracing::warn!(%method, %path, status, ?elapsed, "request failed");
+    } else {
+        tracing::debug!(%method, %path, status, ?elapsed, "request");
+    }
+    response
 }
 
 /// Refuses a request without `Authorization: Bearer <admin key>`.

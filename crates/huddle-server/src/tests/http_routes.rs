@@ -283,4 +283,9 @@ async fn ws_refuses_bad_tokens_with_401() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
         assert_eq!(value["code"], "UNAUTHORIZED");
     }
+    // A good token on a request that is not an upgrade.
+    let good = super::harness::token(&app, "a", "r").await;
+    let (status, value) = call(&app, "GET", &format!("/ws?token={good}"), None, None).await;
+    assert!(status.is_client_error(), "{status}");
+    assert_eq!(value["code"], "INVALID_MESSAGE");
 }

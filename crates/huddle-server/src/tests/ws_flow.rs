@@ -151,8 +151,17 @@ async fn bad_frames_get_errors_and_the_connection_stays_usable() {
     assert_eq!(recv(&mut ws).await["code"], "INVALID_MESSAGE");
     send(&mut ws, json!({"type":"dance"})).await;
     assert_eq!(recv(&mut ws).await["code"], "INVALID_MESSAGE");
-    send(&mut ws, json!({"type":"mutate","batch":"b","mutations":[]})).await;
-    assert_eq!(recv(&mut ws).await["code"], "NOT_JOINED");
+    for frame in [
+        json!({"type":"mutate","batch":"b","mutations":[{"op":"delete","page":"p","element":"e"}]}),
+        json!({"type":"cursor","x":1,"y":2}),
+        json!({"type":"snapshot"}),
+        json!({"type":"leave"}),
+    ] {
+        send(&mut ws, frame.clone()).await;
+        assert_eq!(recv(&mut ws).await["code"], "NOT_JOINED", "{frame}");
+    }
+    ws.send(Message::binary(b"{}".to_vec())).await.unwrap();
+    assert_eq!(recv(&mut ws).await["code"], "INVALID_MESSAGE");
     send(&mut ws, json!({"type":"join","board":"other"})).await;
     assert_eq!(recv(&mut ws).await["code"], "UNAUTHORIZED");
 
@@ -238,4 +247,31 @@ async fn shutdown_closes_connections_with_1012_and_archives() {
     );
     assert!(tokio_tungstenite::connect_async(url).await.is_err());
     let _ = CloseCode::Normal;
+}
+
+#[tokio::test]
+async fn a_client_close_is_answered_and_ends_the_user_session() {
+    let s = server(&args()).await;
+    create_room(&s.app, "r", "ephemeral").await;
+    let mut alice = connect(&s, &token(&s.app, "alice", "r").await).await;
+    send(&mut alice, json!({"type":"join","board":"r"})).await;
+    assert_eq!(recv(&mut alice).await["type"], "joined");
+    let mut bob = connect(&s, &token(&s.app, "bob", "r").await).await;
+    send(&mut bob, json!({"type":"join","board":"r"})).await;
+    assert_eq!(recv(&mut bob).await["type"], "joined");
+    alice.close(None).await.unwrap();
+    // The close handshake completes: the server echoes the close frame.
+    let echoed = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(msg) = alice.next().await {
+            if let Ok(Message::Close(_)) = msg {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap();
+    assert!(echoed, "no close frame echoed");
+    let left = recv_type(&mut bob, "participant_left").await;
+    assert_eq!(left["user_id"], "alice");
 }

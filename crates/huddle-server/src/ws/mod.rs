@@ -51,7 +51,8 @@ pub async fn upgrade<S: Store + 'static>(
         Ok(ws) => ws,
         Err(rejection) => {
             metrics::upgrade("not_websocket");
-            return rejection.into_response();
+            return ApiError::invalid_with_status(rejection.status(), rejection.body_text())
+                .into_response();
         }
     };
     if state.is_shutting_down() {
@@ -85,6 +86,7 @@ pub async fn upgrade<S: Store + 'static>(
     let limits = socket::FrameLimits {
         soft: state.settings.max_frame_bytes,
         hard: state.settings.hard_frame_bytes,
+        write_timeout: state.settings.write_timeout,
     };
     tracing::debug!(conn = connection.id.0, user = %claims.sub, room = %claims.room, "websocket accepted");
     // If the upgrade fails, the closure (and with it the connection's

@@ -24,6 +24,8 @@ use tokio::sync::mpsc;
 
 use crate::metrics;
 
+/// Close code of a normal close.
+pub const CLOSE_NORMAL: u16 = 1000;
 /// Close code for a frame over the hard limit (RFC 6455 "message too big").
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code when the driver stops without closing (service restart).
@@ -32,20 +34,25 @@ pub const CLOSE_RESTART: u16 = 1012;
 /// How long the client gets to answer our close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// Frame size limits of one connection.
+/// Limits of one connection.
 #[derive(Clone, Copy, Debug)]
 pub struct FrameLimits {
     /// Above: `error PAYLOAD_TOO_LARGE`.
     pub soft: usize,
     /// Above: the WebSocket layer refuses the frame; close 1009.
     pub hard: usize,
+    /// Longest wait for the socket to take one frame; a client that reads
+    /// slower than that is dropped.
+    pub write_timeout: Duration,
 }
 
 /// How the reading side ended.
 #[derive(Debug, PartialEq, Eq)]
 enum ReadEnd {
-    /// The client closed, or the socket ended.
-    Closed,
+    /// The client sent a close frame (with this code, if any).
+    Closed(Option<u16>),
+    /// The socket ended or failed without a close frame.
+    Gone,
     /// A frame over the hard limit.
     TooBig,
 }
@@ -59,14 +66,23 @@ pub async fn run(socket: WebSocket, connection: Connection, limits: FrameLimits)
     } = connection;
     let (sink, stream) = socket.split();
     let (close_tx, close_rx) = mpsc::channel::<(u16, String)>(1);
-    let writer = write_loop(sink, outbound, close_rx);
+    let writer = write_loop(sink, outbound, close_rx, limits.write_timeout);
     let reader = read_loop(stream, &sender, limits);
     tokio::pin!(writer, reader);
     tokio::select! {
         end = &mut reader => {
-            if end == ReadEnd::TooBig {
-                let reason = format!("frame over {} bytes", limits.hard);
-                let _ = close_tx.try_send((CLOSE_TOO_BIG, reason));
+            let close = match end {
+                ReadEnd::TooBig => Some((CLOSE_TOO_BIG, format!("frame over {} bytes", limits.hard))),
+                // Complete the client's close handshake by echoing its code.
+                ReadEnd::Closed(code) => Some((code.unwrap_or(CLOSE_NORMAL), String::new())),
+                ReadEnd::Gone => None,
+            };
+            // The close goes to the writer first (it prefers it over the
+            // driver's queue, which the disconnect below ends), so the
+            // user session ends at once and the close frame still goes out.
+            let closing = close.is_some_and(|close| close_tx.try_send(close).is_ok());
+            sender.disconnect();
+            if closing {
                 let _ = tokio::time::timeout(CLOSE_GRACE, &mut writer).await;
             }
             tracing::debug!(conn = id.0, ?end, "client side ended");
@@ -82,6 +98,34 @@ pub async fn run(socket: WebSocket, connection: Connection, limits: FrameLimits)
 }
 
 type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+
+/// A sink whose sends fail after a time limit (a client that stopped
+/// reading must not hold its connection open forever).
+struct TimedSink<'a> {
+    sink: &'a mut Sink,
+    limit: Duration,
+}
+
+impl TimedSink<'_> {
+    /// Sends a close frame and flushes. After the client's own close frame
+    /// the WebSocket layer has queued its echo already and refuses a second
+    /// close; flushing then sends the echo.
+    async fn close(&mut self, code: u16, reason: String) {
+        let _ = self.send(close_message(code, reason)).await;
+        let _ = tokio::time::timeout(self.limit, self.sink.close()).await;
+    }
+
+    async fn send(&mut self, message: Message) -> Result<(), ()> {
+        match tokio::time::timeout(self.limit, self.sink.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(()),
+            Err(_) => {
+                tracing::info!(limit = ?self.limit, "client too slow to read: dropping it");
+                Err(())
+            }
+        }
+    }
+}
 type Stream = futures_util::stream::SplitStream<WebSocket>;
 
 fn close_message(code: u16, reason: String) -> Message {
@@ -97,12 +141,17 @@ async fn write_loop(
     mut sink: Sink,
     mut outbound: mpsc::Receiver<Outbound>,
     mut close_rx: mpsc::Receiver<(u16, String)>,
+    write_timeout: Duration,
 ) {
+    let mut sink = TimedSink {
+        sink: &mut sink,
+        limit: write_timeout,
+    };
     loop {
         tokio::select! {
             biased;
             Some((code, reason)) = close_rx.recv() => {
-                let _ = sink.send(close_message(code, reason)).await;
+                sink.close(code, reason).await;
                 return;
             }
             frame = outbound.recv() => match frame {
@@ -119,13 +168,11 @@ async fn write_loop(
                     }
                 }
                 Some(Outbound::Close { code, reason }) => {
-                    let _ = sink.send(close_message(code, reason)).await;
+                    sink.close(code, reason).await;
                     return;
                 }
                 None => {
-                    let _ = sink
-                        .send(close_message(CLOSE_RESTART, "server stopped".into()))
-                        .await;
+                    sink.close(CLOSE_RESTART, "server stopped".into()).await;
                     return;
                 }
             }
@@ -149,7 +196,7 @@ async fn read_loop(mut stream: Stream, sender: &ConnSender, limits: FrameLimits)
                 }
             }
             Ok(Message::Ping(_) | Message::Pong(_)) => {}
-            Ok(Message::Close(_)) => return ReadEnd::Closed,
+            Ok(Message::Close(frame)) => return ReadEnd::Closed(frame.map(|f| f.code)),
             Err(e) => {
                 let text = e.to_string();
                 tracing::debug!(error = %text, "websocket read failed");
@@ -157,11 +204,11 @@ async fn read_loop(mut stream: Stream, sender: &ConnSender, limits: FrameLimits)
                     metrics::frame_refused("FRAME_TOO_BIG");
                     return ReadEnd::TooBig;
                 }
-                return ReadEnd::Closed;
+                return ReadEnd::Gone;
             }
         }
     }
-    ReadEnd::Closed
+    ReadEnd::Gone
 }
 
 /// Checks, decodes and forwards one text frame.

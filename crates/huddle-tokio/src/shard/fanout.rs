@@ -8,7 +8,7 @@
 //! Queues are bounded (`outbound_capacity`, plus two reserved slots). A
 //! frame that finds the queue full disconnects the connection from the
 //! engine at once, puts an `error` frame with code `SLOW_CONSUMER` and a
-//! close with code 4008 in the reserved slots, and forgets the connection:
+//! close with code 1008 in the reserved slots, and forgets the connection:
 //! the shard never waits on a socket.
 
 use std::collections::HashMap;
@@ -167,18 +167,13 @@ impl<S: Store + 'static> Shard<S> {
             "disconnecting a slow consumer"
         );
         self.metrics.slow_consumer();
-        let error = format!(
-            r#"{{"type":"error","code":"{}","message":"the connection read too slowly and was closed"}}"#,
-            close::SLOW_CONSUMER_CODE
+        let error = ServerMessage::error(
+            ErrorCode::SlowConsumer,
+            "the connection read too slowly and was closed",
+            None,
         );
-        let frame = Bytes::from(error);
-        self.close_conn(
-            now,
-            conn,
-            Some(frame),
-            close::SLOW_CONSUMER,
-            "slow consumer",
-        );
+        let frame = error.to_json().ok().map(Bytes::from);
+        self.close_conn(now, conn, frame, close::SLOW_CONSUMER, "slow consumer");
     }
 
     /// Sends a last frame (if any) and a close, forgets the connection and

@@ -105,6 +105,7 @@ impl<S: Store + 'static> Shard<S> {
         self.shutdown.is_some()
             && self.tasks_in_flight == 0
             && self.appends.is_empty()
+            && self.records.is_empty()
             && self.engine.boards().next().is_none()
     }
 

@@ -19,7 +19,7 @@ mod input;
 mod lifecycle;
 mod storage;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,7 +67,11 @@ pub(crate) fn spawn<S: Store + 'static>(setup: ShardSetup<S>) -> JoinHandle<()> 
         encoded: None,
         appends: Vec::new(),
         append_in_flight: false,
+        records: Vec::new(),
+        records_in_flight: false,
         tasks_in_flight: 0,
+        board_tasks: HashMap::new(),
+        release_after: HashSet::new(),
         boards: HashMap::new(),
         shutdown: None,
     };
@@ -91,8 +95,16 @@ pub(crate) struct Shard<S> {
     /// Appends waiting for the next group commit.
     appends: Vec<huddle_core::Effect>,
     append_in_flight: bool,
+    /// User session records waiting to be stored, with their board's epoch.
+    records: Vec<(huddle_store::Epoch, huddle_core::UserSessionRecord)>,
+    records_in_flight: bool,
     /// Store tasks spawned and not yet reported back.
     tasks_in_flight: usize,
+    /// Effects in flight per board.
+    board_tasks: HashMap<BoardId, usize>,
+    /// Boards whose session ended while some of their effects were still
+    /// in flight: their epoch is released when those come back.
+    release_after: HashSet<BoardId>,
     /// Board sessions by state, for the metrics.
     boards: HashMap<BoardId, SessionState>,
     /// Set once shutdown began.
@@ -130,6 +142,7 @@ impl<S: Store + 'static> Shard<S> {
             }
             self.progress_shutdown(now);
             self.commit_appends();
+            self.commit_records();
             if self.shutdown_complete() {
                 break;
             }

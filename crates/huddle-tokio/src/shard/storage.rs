@@ -17,7 +17,9 @@
 
 use std::sync::atomic::Ordering;
 
-use huddle_core::{Effect, EngineEvent, Output, StorageOutcome, Timestamp};
+use huddle_core::{
+    BoardId, Effect, EngineEvent, Output, StorageOutcome, Timestamp, UserSessionRecord,
+};
 use huddle_store::Store;
 use tokio::time::Instant;
 
@@ -52,6 +54,8 @@ impl<S: Store + 'static> Shard<S> {
         match effect {
             Effect::AppendEvents { .. } => self.appends.push(effect),
             Effect::LoadBoard { ref board, .. } => {
+                // A new session: it acquires a new epoch, which must stay.
+                self.release_after.remove(board);
                 self.board_opened(board.clone());
                 self.perform(vec![effect], false);
             }
@@ -63,11 +67,21 @@ impl<S: Store + 'static> Shard<S> {
         match &event {
             EngineEvent::SessionEnded { board, reason } => {
                 tracing::debug!(shard = self.index, %board, ?reason, "session ended");
-                // Its store work is done: drop the ownership epoch.
-                self.performer.release(board);
+                // Its store work is done: drop the ownership epoch, once
+                // what is still in flight for it (a prune) has come back.
+                if self.board_tasks.contains_key(board) {
+                    self.release_after.insert(board.clone());
+                } else {
+                    self.performer.release(board);
+                }
                 self.board_ended(board);
             }
             EngineEvent::StateChanged { board, to, .. } => self.board_state(board, *to),
+            EngineEvent::UserSessionStarted(record) | EngineEvent::UserSessionEnded(record)
+                if self.config.store_user_sessions =>
+            {
+                self.store_record(record.clone());
+            }
             EngineEvent::StorageFailed {
                 board,
                 message,
@@ -97,6 +111,10 @@ impl<S: Store + 'static> Shard<S> {
         let metrics = self.metrics.clone();
         let reply = self.self_tx.clone();
         self.tasks_in_flight += 1;
+        let boards: Vec<BoardId> = effects.iter().map(|e| e.board().clone()).collect();
+        for board in &boards {
+            *self.board_tasks.entry(board.clone()).or_default() += 1;
+        }
         tokio::spawn(async move {
             let started = Instant::now();
             let outcomes = if group {
@@ -122,7 +140,57 @@ impl<S: Store + 'static> Shard<S> {
                 .fetch_add(failures as u64, Ordering::Relaxed);
             let outcomes = effects.iter().map(Effect::id).zip(outcomes).collect();
             if let Some(tx) = reply.upgrade() {
-                let _ = tx.send(Input::Stored(Stored { outcomes, group }));
+                let _ = tx.send(Input::Stored(Stored {
+                    outcomes,
+                    boards,
+                    group,
+                    records: false,
+                }));
+            }
+        });
+    }
+
+    /// Queues a user session record for storing (best effort), under the
+    /// epoch held for its board now.
+    fn store_record(&mut self, record: UserSessionRecord) {
+        let board = record.board_id.clone();
+        let Some(epoch) = self.performer.epoch(&board) else {
+            tracing::debug!(shard = self.index, %board, "no epoch for a user session record");
+            return;
+        };
+        *self.board_tasks.entry(board).or_default() += 1;
+        self.records.push((epoch, record));
+    }
+
+    /// Writes the queued user session records, in order, in one task (one
+    /// at a time per shard, so that a session's end is never overwritten by
+    /// its start).
+    pub(super) fn commit_records(&mut self) {
+        if self.records_in_flight || self.records.is_empty() {
+            return;
+        }
+        let records = std::mem::take(&mut self.records);
+        let boards: Vec<BoardId> = records.iter().map(|(_, r)| r.board_id.clone()).collect();
+        let performer = self.performer.clone();
+        let metrics = self.metrics.clone();
+        let reply = self.self_tx.clone();
+        self.tasks_in_flight += 1;
+        self.records_in_flight = true;
+        tokio::spawn(async move {
+            for (epoch, record) in records {
+                let board = record.board_id.clone();
+                if let Err(e) = performer.store().put_user_session(epoch, record).await {
+                    tracing::warn!(%board, error = %e, "storing a user session record failed");
+                    metrics.storage_failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if let Some(tx) = reply.upgrade() {
+                let _ = tx.send(Input::Stored(Stored {
+                    outcomes: Vec::new(),
+                    boards,
+                    group: false,
+                    records: true,
+                }));
             }
         });
     }
@@ -132,6 +200,20 @@ impl<S: Store + 'static> Shard<S> {
         self.tasks_in_flight = self.tasks_in_flight.saturating_sub(1);
         if stored.group {
             self.append_in_flight = false;
+        }
+        if stored.records {
+            self.records_in_flight = false;
+        }
+        for board in stored.boards {
+            if let Some(n) = self.board_tasks.get_mut(&board) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.board_tasks.remove(&board);
+                    if self.release_after.remove(&board) {
+                        self.performer.release(&board);
+                    }
+                }
+            }
         }
         for (effect, outcome) in stored.outcomes {
             if let Err(e) = self.engine.handle_storage(now, effect, outcome) {

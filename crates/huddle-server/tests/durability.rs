@@ -38,6 +38,12 @@ async fn sigterm_flushes_every_session_and_exits_0() {
     }
     let status = server.sigterm().await;
     assert!(status.success(), "exit status {status}:\n{}", server.log());
+    // Connected clients are told to come back (1001 going away or 1012
+    // service restart), not closed as if on purpose.
+    for ws in [&mut a, &mut b] {
+        let code = ws.closed().await;
+        assert!(matches!(code, Some(1001 | 1012)), "close code {code:?}");
+    }
 
     server.restart().await;
     for (room, seq) in [("keep", 10), ("temp", 10)] {
@@ -273,4 +279,34 @@ async fn crash_round(server: &mut Server, round: usize, batches: u64) {
         );
         assert_eq!(server.sequence(b).await, stored);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_sync_works_for_a_board_just_loaded_from_storage() {
+    let mut server = Server::start().await;
+    server.room("r1", "persistent").await;
+    let (mut alice, _) = server.joined("alice", "r1").await;
+    for i in 0..5 {
+        alice
+            .mutate(
+                &format!("a{i}"),
+                vec![upsert("p", &format!("e{i}"), &i.to_string())],
+            )
+            .await;
+    }
+    server.kill9_and_restart().await;
+    // Alice comes back with what she had at 2.
+    let mut alice = server.connect("alice", "r1").await;
+    let joined = alice.join("r1", Some(2)).await;
+    assert_eq!(joined.sequence, 5);
+    assert_eq!(
+        support::delta_events(&joined),
+        vec![
+            (3, "alice".into(), "e2".into()),
+            (4, "alice".into(), "e3".into()),
+            (5, "alice".into(), "e4".into())
+        ]
+    );
+    // And the sequence continues.
+    assert_eq!(alice.mutate("a5", vec![upsert("p", "e5", "5")]).await, 6);
 }

@@ -315,3 +315,97 @@ fn base64url_decode(text: &str) -> Vec<u8> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_room_is_idle_until_its_timeout() {
+    let server = Server::start_with(
+        support::Opts::default()
+            .flag("--idle-timeout-ephemeral", "5m")
+            .flag("--idle-timeout-persistent", "5m"),
+    )
+    .await;
+    server.room("r1", "ephemeral").await;
+    let (ws, _) = server.joined("alice", "r1").await;
+    ws.close().await;
+    let info = server.wait_state("r1", "idle").await;
+    assert_eq!(info["active_participants"], 0, "{info}");
+    let (_, stats) = server.get("/stats").await;
+    assert_eq!(stats["idle_sessions"], 1, "{stats}");
+    assert_eq!(stats["active_sessions"], 0, "{stats}");
+    // A join brings it back.
+    let (_ws, _) = server.joined("bob", "r1").await;
+    assert_eq!(server.room_info("r1").await["state"], "active");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_save_on_disconnect_and_retention() {
+    let server = Server::start_with(
+        support::Opts::default()
+            .flag("--idle-timeout-persistent", "5m")
+            .flag("--snapshot-retention", "3"),
+    )
+    .await;
+    server.room("r1", "persistent").await;
+    let (mut alice, _) = server.joined("alice", "r1").await;
+    let (bob, _) = server.joined("bob", "r1").await;
+    alice
+        .mutate("b1", vec![support::upsert("p", "e", "1")])
+        .await;
+    // Auto-save (every 500 ms here) while participants are present.
+    let causes = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|s| s["created_by"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    support::poll("an auto-save snapshot", || async {
+        let (_, list) = server.get("/rooms/r1/snapshots").await;
+        causes(&list)
+            .contains(&"auto-save".to_owned())
+            .then_some(())
+    })
+    .await;
+    // A leave after a change: an on-disconnect snapshot.
+    alice
+        .mutate("b2", vec![support::upsert("p", "e", "2")])
+        .await;
+    bob.close().await;
+    support::poll("an on-disconnect snapshot at version 2", || async {
+        let (_, list) = server.get("/rooms/r1/snapshots").await;
+        list.as_array()
+            .is_some_and(|l| {
+                l.iter()
+                    .any(|s| s["created_by"] == "on-disconnect" && s["version"] == 2)
+            })
+            .then_some(())
+    })
+    .await;
+    // Retention: at most 3 kept, the newest ones.
+    for i in 0..5 {
+        alice
+            .mutate(&format!("m{i}"), vec![support::upsert("p", "e", "3")])
+            .await;
+        alice
+            .send(&huddle_core::wire::ClientMessage::Snapshot)
+            .await;
+        loop {
+            if let huddle_core::wire::ServerMessage::Snapshot(info) =
+                alice.recv_type("snapshot").await
+            {
+                if info.created_by.as_str() == "manual" && info.version == 3 + i {
+                    break;
+                }
+            }
+        }
+    }
+    let list = support::poll("retention applied", || async {
+        let (_, list) = server.get("/rooms/r1/snapshots").await;
+        (list.as_array().map_or(0, Vec::len) <= 3).then_some(list)
+    })
+    .await;
+    assert_eq!(list[0]["version"], 7, "{list}");
+    assert_eq!(list[0]["created_by"], "manual", "{list}");
+}

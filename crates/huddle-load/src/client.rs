@@ -200,6 +200,8 @@ async fn read(
 ) -> ClientResult {
     let mut result = ClientResult::empty();
     let batch = plan.frames.batch;
+    // Acks of one connection must come with increasing sequences.
+    let mut last_sequence = 0u64;
     loop {
         if *writer_done.borrow() && lock(&in_flight).is_empty() {
             break;
@@ -237,7 +239,15 @@ async fn read(
             continue;
         }
         match ServerMessage::from_json(text.as_bytes()) {
-            Ok(ServerMessage::Ack { batch: id, .. }) => {
+            Ok(ServerMessage::Ack {
+                batch: id,
+                sequence,
+            }) => {
+                if sequence < last_sequence + batch {
+                    result.count("ack sequence out of order");
+                    shared.errors.fetch_add(1, Ordering::Relaxed);
+                }
+                last_sequence = last_sequence.max(sequence);
                 let Some(sent) = plan
                     .frames
                     .batch_number(id.as_str())

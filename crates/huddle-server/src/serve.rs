@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use huddle_sqlite::{SqliteOptions, SqliteStore};
 use huddle_store::{Store, UnknownBoard};
 use huddle_tokio::{Driver, DriverConfig};
@@ -128,6 +129,12 @@ pub async fn serve<S: Store + 'static>(
         }
     };
     let started = Instant::now();
+    // Small frames (acks, cursors) must not wait for Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(on_signal)
         .await

@@ -26,7 +26,6 @@ async fn round_trips(mut ws: Ws, user: &str, n: usize) -> Vec<Duration> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "server bug: accepted sockets lack TCP_NODELAY; an ack written right after an events frame waits ~40 ms for the client's delayed ACK (2 clients on a board: p50 ack 44 ms, 740 mutations/s; with set_nodelay(true) via axum ListenerExt::tap_io: p50 0.4 ms, 20 000/s)"]
 async fn two_writers_on_a_board_see_no_nagle_stall() {
     let server = Server::start().await;
     server.room("r1", "ephemeral").await;

@@ -214,6 +214,12 @@ async fn snapshots_are_listed_newest_first_and_fetched() {
 
     let (status, body) = server.get("/rooms/r1/snapshots/does-not-exist").await;
     assert_eq!(status, 404, "{body}");
+    // A snapshot is found only under its own room.
+    server.room("r2", "persistent").await;
+    let (status, body) = server
+        .get(&format!("/rooms/r2/snapshots/{}", second.id.as_str()))
+        .await;
+    assert_eq!(status, 404, "{body}");
     let (status, body) = server.get("/rooms/nope/snapshots").await;
     assert_error(status, &body, 404, "BOARD_NOT_FOUND");
 }

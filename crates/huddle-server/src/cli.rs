@@ -41,6 +41,17 @@ pub enum ColorPolicyArg {
     LeastUsed,
 }
 
+/// When SQLite syncs its log to disk (`--sqlite-synchronous`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SynchronousArg {
+    /// Every commit is fsynced before anything it holds is acknowledged:
+    /// survives a process crash and a power loss.
+    Full,
+    /// Commits survive a process crash (kill -9), but the last ones may be
+    /// lost on a power loss or OS crash. Faster on slow disks.
+    Normal,
+}
+
 /// When a batch is acknowledged (`--durability`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DurabilityArg {
@@ -196,6 +207,16 @@ pub struct ServeArgs {
     #[arg(long, env = "HUDDLE_STORE_USER_SESSIONS", default_value_t = true,
           action = clap::ArgAction::Set)]
     pub store_user_sessions: bool,
+
+    /// When SQLite syncs its log to disk: `full` (fsync per commit) or
+    /// `normal` (survives crashes of the process, not of the machine).
+    #[arg(
+        long,
+        env = "HUDDLE_SQLITE_SYNCHRONOUS",
+        value_enum,
+        default_value = "full"
+    )]
+    pub sqlite_synchronous: SynchronousArg,
 
     /// Longest wait for a client's socket to take one outgoing frame; a
     /// client that reads slower is disconnected.

@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
-use huddle_sqlite::{SqliteOptions, SqliteStore};
+use huddle_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use huddle_store::{Store, UnknownBoard};
 use huddle_tokio::{Driver, DriverConfig};
 use tokio::net::TcpListener;
 
 use crate::admin_key::{self, KeySource};
 use crate::auth::TokenKeys;
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, SynchronousArg};
 use crate::config::{engine_config, ServerSettings};
 use crate::http::router;
 use crate::shutdown;
@@ -57,7 +57,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
     let (admin_key, source) = admin_key::resolve(args.admin_key.as_deref(), &args.data_dir)?;
     let db_path = args.data_dir.join(&args.db_file);
-    let store = SqliteStore::open(&db_path, SqliteOptions::default())
+    let synchronous = match args.sqlite_synchronous {
+        SynchronousArg::Full => Synchronous::Full,
+        SynchronousArg::Normal => Synchronous::Normal,
+    };
+    let store = SqliteStore::open(&db_path, SqliteOptions::default().synchronous(synchronous))
         .await
         .with_context(|| format!("opening {}", db_path.display()))?;
     let store = Arc::new(store);

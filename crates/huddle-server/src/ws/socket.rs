@@ -116,7 +116,25 @@ impl TimedSink<'_> {
     }
 
     async fn send(&mut self, message: Message) -> Result<(), ()> {
-        match tokio::time::timeout(self.limit, self.sink.send(message)).await {
+        self.timed(|sink| sink.send(message)).await
+    }
+
+    /// Queues a frame without flushing (the WebSocket layer writes out
+    /// when its buffer fills or on [`TimedSink::flush`]).
+    async fn feed(&mut self, message: Message) -> Result<(), ()> {
+        self.timed(|sink| sink.feed(message)).await
+    }
+
+    async fn flush(&mut self) -> Result<(), ()> {
+        self.timed(|sink| sink.flush()).await
+    }
+
+    async fn timed<'s, F, Fut>(&'s mut self, op: F) -> Result<(), ()>
+    where
+        F: FnOnce(&'s mut Sink) -> Fut,
+        Fut: std::future::Future<Output = Result<(), axum::Error>>,
+    {
+        match tokio::time::timeout(self.limit, op(self.sink)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(()),
             Err(_) => {
@@ -126,6 +144,9 @@ impl TimedSink<'_> {
         }
     }
 }
+/// Most frames written with one flush.
+const MAX_FRAMES_PER_FLUSH: usize = 64;
+
 type Stream = futures_util::stream::SplitStream<WebSocket>;
 
 fn close_message(code: u16, reason: String) -> Message {
@@ -155,21 +176,39 @@ async fn write_loop(
                 return;
             }
             frame = outbound.recv() => match frame {
-                Some(Outbound::Text(bytes)) => {
-                    let text = match Utf8Bytes::try_from(bytes) {
-                        Ok(text) => text,
-                        Err(e) => {
-                            tracing::error!(error = %e, "driver produced a frame that is not UTF-8");
-                            continue;
+                Some(first) => {
+                    // Write every frame already queued (up to a bound) with
+                    // one flush: under load, one socket write per burst
+                    // instead of one per frame.
+                    let mut next = Some(first);
+                    let mut fed = 0;
+                    while let Some(frame) = next.take() {
+                        match frame {
+                            Outbound::Text(bytes) => {
+                                let text = match Utf8Bytes::try_from(bytes) {
+                                    Ok(text) => text,
+                                    Err(e) => {
+                                        tracing::error!(error = %e, "driver produced a frame that is not UTF-8");
+                                        continue;
+                                    }
+                                };
+                                if sink.feed(Message::Text(text)).await.is_err() {
+                                    return;
+                                }
+                                fed += 1;
+                            }
+                            Outbound::Close { code, reason } => {
+                                sink.close(code, reason).await;
+                                return;
+                            }
                         }
-                    };
-                    if sink.send(Message::Text(text)).await.is_err() {
+                        if fed < MAX_FRAMES_PER_FLUSH {
+                            next = outbound.try_recv().ok();
+                        }
+                    }
+                    if sink.flush().await.is_err() {
                         return;
                     }
-                }
-                Some(Outbound::Close { code, reason }) => {
-                    sink.close(code, reason).await;
-                    return;
                 }
                 None => {
                     sink.close(CLOSE_RESTART, "server stopped".into()).await;

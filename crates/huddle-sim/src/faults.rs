@@ -43,6 +43,10 @@ pub struct Faults {
     pub crash: f64,
     /// Chance that an in-flight write at a crash reached the disk.
     pub crash_keeps_inflight: f64,
+    /// Chance per step that the host asks for a flush of a board.
+    pub host_flush: f64,
+    /// Chance per step that the host closes a board session.
+    pub host_close: f64,
     /// Chance per confirmation that the host also sends a bad one
     /// (duplicate, stale, never-issued id, mismatched outcome).
     pub bad_confirm: f64,
@@ -78,6 +82,8 @@ impl Faults {
             },
             crash_keeps_inflight: rng.pick(&[0.0, 0.5, 1.0]),
             bad_confirm: rng.pick(&[0.0, 0.02, 0.1]),
+            host_flush: rng.pick(&[0.0, 0.001, 0.01]),
+            host_close: rng.pick(&[0.0, 0.0, 0.0002, 0.001]),
             client_close: rng.pick(&[0.0, 0.0005, 0.002]),
             client_idle: rng.pick(&[0.0, 0.0005, 0.002]),
         }
@@ -102,6 +108,8 @@ impl Faults {
             crash: 0.0,
             crash_keeps_inflight: 0.0,
             bad_confirm: 0.0,
+            host_flush: 0.0,
+            host_close: 0.0,
             client_close: 0.0,
             client_idle: 0.0,
         }

@@ -49,6 +49,11 @@ impl World {
             match output {
                 Output::Notify { conn, notice } => self.notify(conn, notice),
                 Output::Effect(effect) => {
+                    if let Effect::LoadBoard { board, .. } = &effect {
+                        // A session opens: it waits to be archived from now.
+                        let since = self.clock.engine_clock;
+                        self.obs.boards.entry(board.clone()).or_default().idle_since = Some(since);
+                    }
                     let latency = self.rng.range(0, self.faults.store_latency_ms);
                     let due = self
                         .clock
@@ -139,8 +144,29 @@ impl World {
                 };
                 if link.instance == self.instance {
                     trace!(self, "server disconnect {conn:?}");
+                    // A (late) close ends only its own user session.
+                    let others: Vec<_> = self
+                        .obs
+                        .conn_board
+                        .keys()
+                        .copied()
+                        .filter(|c| *c != conn && self.engine.user_session(*c).is_some())
+                        .collect();
                     let host_now = self.clock.engine_input();
                     self.engine.disconnect(host_now, conn);
+                    if self.engine.user_session(conn).is_some() {
+                        self.fail(format!(
+                            "{conn:?} still has a user session after its disconnect"
+                        ));
+                    }
+                    if let Some(c) = others
+                        .iter()
+                        .find(|c| self.engine.user_session(**c).is_none())
+                    {
+                        self.fail(format!(
+                            "the disconnect of {conn:?} ended the user session of {c:?}"
+                        ));
+                    }
                     self.drain();
                 }
                 if !link.up {

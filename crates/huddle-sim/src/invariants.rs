@@ -117,6 +117,18 @@ impl World {
                         self.fail(format!("{board} ended archived from {state:?}"));
                     }
                 }
+                if reason == SessionEnd::Closed {
+                    self.counters.closes += 1;
+                    let stored = self.store.boards.get(&board).cloned().unwrap_or_default();
+                    let max = self.obs.boards.get(&board).map_or(0, |o| o.max_sequence);
+                    if stored.pages_sequence != stored.sequence() || stored.sequence() < max {
+                        self.fail(format!(
+                            "{board} closed with the store flushed to {} of {} (clients saw {max})",
+                            stored.pages_sequence,
+                            stored.sequence()
+                        ));
+                    }
+                }
             }
             EngineEvent::UserSessionEnded(record)
                 if record.status == UserSessionStatus::Timeout =>
@@ -169,10 +181,12 @@ impl World {
             ));
         }
         if kind == SessionType::Persistent
-            && !stored.snapshots.iter().any(|(_, s)| s.version == last)
+            && !stored.snapshots.iter().any(|(_, s)| {
+                s.version == last && s.created_by == huddle_core::SnapshotCause::Archive
+            })
         {
             self.fail(format!(
-                "persistent {board} archived without a snapshot at {last}"
+                "persistent {board} archived without an archive snapshot at {last}"
             ));
         }
     }

@@ -204,6 +204,40 @@ impl World {
         if self.rng.chance(self.faults.early_timeout) {
             self.early_timeout();
         }
+        if self.rng.chance(self.faults.host_flush) || self.rng.chance(self.faults.host_close) {
+            self.operator();
+        }
+    }
+
+    /// The host's operator flushes or closes a board session (a refused
+    /// request, for a board not ready, must change nothing).
+    fn operator(&mut self) {
+        let b = self.rng.below(self.boards.len() as u64) as usize;
+        let id = self.boards[b].id.clone();
+        let close = self
+            .rng
+            .chance(self.faults.host_close / (self.faults.host_close + self.faults.host_flush));
+        let now = self.clock.engine_input();
+        let result = if close {
+            self.engine.close_session(now, id.as_str())
+        } else {
+            self.engine.flush_pending(now, id.as_str())
+        };
+        trace!(
+            self,
+            "host {} {id}: {result:?}",
+            if close { "close" } else { "flush" }
+        );
+        match result {
+            Ok(()) if close => {}
+            Ok(()) => self.counters.host_flushes += 1,
+            Err(_) => {
+                if self.engine.poll_output().is_some() {
+                    return self.fail(format!("a refused operator request on {id} had outputs"));
+                }
+            }
+        }
+        self.drain();
     }
 
     fn stalled(&self, i: usize) -> bool {
@@ -386,7 +420,7 @@ impl World {
         format!(
             "{} clients on {} boards, {:?}, {} steps, {} batches ({} dropped), {events} events stored, \
              {} crashes, {} cuts, {} jumps, {} effects ({} failed), {} bad confirms, {} early timeouts, \
-             {} deltas, {} fulls, {} archives, {} session timeouts",
+             {} deltas, {} fulls, {} archives, {} closes, {} host flushes, {} session timeouts",
             self.clients.len(),
             self.boards.len(),
             self.config.durability,
@@ -403,6 +437,8 @@ impl World {
             c.deltas,
             c.fulls,
             c.archives,
+            c.closes,
+            c.host_flushes,
             c.session_timeouts
         )
     }

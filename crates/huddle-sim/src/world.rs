@@ -96,6 +96,10 @@ pub struct Counters {
     pub early_timeouts: u64,
     /// Boards archived.
     pub archives: u64,
+    /// Boards closed by the host.
+    pub closes: u64,
+    /// Flushes the host asked for.
+    pub host_flushes: u64,
     /// User sessions that timed out.
     pub session_timeouts: u64,
 }

@@ -3,7 +3,7 @@
 //! batch the engine must refuse, close and come back (re-joining with
 //! their last sequence), and go idle for long enough to time out.
 
-use huddle_core::client::{ClientEvent, ClientOutput, ConnectionState, Credentials};
+use huddle_core::client::{Client, ClientEvent, ClientOutput, ConnectionState, Credentials};
 use huddle_core::wire::Identity;
 use huddle_core::{Mutation, Payload};
 
@@ -247,5 +247,49 @@ impl World {
             *t = (*t).max(self.clock.now);
         }
         due
+    }
+
+    /// A client process dies and starts again: its sockets drop (the
+    /// server learns late), and a new machine with the same client id
+    /// imports the old one's recovery data (its unacknowledged batches),
+    /// then reconnects. Nothing may be applied twice or lost.
+    pub fn restart_client(&mut self, i: usize) {
+        let now = self.clock.now;
+        self.counters.client_restarts += 1;
+        trace!(self, "client {i} restarts");
+        let recovery = self.clients[i].client.export_recovery(now);
+        let conns: Vec<_> = self
+            .net
+            .by_transport
+            .iter()
+            .filter(|((c, _), _)| *c == i)
+            .map(|(_, conn)| *conn)
+            .collect();
+        for conn in conns {
+            self.cut(conn);
+        }
+        // The old process's sockets are gone with it: nothing more reaches
+        // the new one through them (its transport ids start again).
+        self.net.by_transport.retain(|(c, _), _| *c != i);
+        self.net.queue.retain(|_, p| match p {
+            Packet::ToClient(c, ..)
+            | Packet::Opened(c, _)
+            | Packet::OpenFailed(c, _)
+            | Packet::Closed(c, ..) => *c != i,
+            _ => true,
+        });
+        let board = self.boards[self.clients[i].board].id.clone();
+        let mut client = Client::new(self.client_config.clone(), board, self.rng.next_u64());
+        client.set_client_id(self.clients[i].client.client_id().to_owned());
+        if let Err(e) = client.import_recovery(now, recovery) {
+            return self.fail(format!(
+                "client {i}: its own fresh recovery data refused: {e}"
+            ));
+        }
+        let c = &mut self.clients[i];
+        c.client = client;
+        c.credentials_due = None;
+        c.reconnect_due = Some(now.saturating_add(self.rng.millis(10, 30_000)));
+        self.client_outputs(i);
     }
 }

@@ -55,6 +55,9 @@ pub struct Faults {
     pub client_close: f64,
     /// Chance per step that a client goes idle for a long time.
     pub client_idle: f64,
+    /// Chance per step that a client process restarts: its sockets drop
+    /// and a new machine imports the old one's recovery data.
+    pub client_restart: f64,
 }
 
 impl Faults {
@@ -86,6 +89,7 @@ impl Faults {
             host_close: rng.pick(&[0.0, 0.0, 0.0002, 0.001]),
             client_close: rng.pick(&[0.0, 0.0005, 0.002]),
             client_idle: rng.pick(&[0.0, 0.0005, 0.002]),
+            client_restart: rng.pick(&[0.0, 0.0002, 0.001]),
         }
     }
 
@@ -112,6 +116,7 @@ impl Faults {
             host_close: 0.0,
             client_close: 0.0,
             client_idle: 0.0,
+            client_restart: 0.0,
         }
     }
 }

@@ -196,6 +196,10 @@ impl World {
         if self.rng.chance(self.faults.crash) {
             self.crash();
         }
+        if self.rng.chance(self.faults.client_restart) {
+            let i = self.rng.below(self.clients.len() as u64) as usize;
+            self.restart_client(i);
+        }
         if self.store.outage_until.is_none() && self.rng.chance(self.faults.outage) {
             let length = self.rng.millis(500, 20_000);
             trace!(self, "store outage {}ms", length.as_millis());
@@ -419,7 +423,7 @@ impl World {
         let events: usize = self.store.boards.values().map(|b| b.events.len()).sum();
         format!(
             "{} clients on {} boards, {:?}, {} steps, {} batches ({} dropped), {events} events stored, \
-             {} crashes, {} cuts, {} jumps, {} effects ({} failed), {} bad confirms, {} early timeouts, \
+             {} crashes, {} client restarts, {} cuts, {} jumps, {} effects ({} failed), {} bad confirms, {} early timeouts, \
              {} deltas, {} fulls, {} archives, {} closes, {} host flushes, {} session timeouts",
             self.clients.len(),
             self.boards.len(),
@@ -428,6 +432,7 @@ impl World {
             self.ledger.made.len(),
             self.ledger.dropped.len(),
             c.crashes,
+            c.client_restarts,
             c.cuts,
             c.jumps,
             c.effects,

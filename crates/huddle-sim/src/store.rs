@@ -16,8 +16,6 @@ use huddle_core::{
     StorageOutcome, Timestamp,
 };
 
-/// Events handed to a load beyond those after the flushed state.
-pub const LOAD_TAIL: usize = 1000;
 /// Each user's batches handed to a load (the engine's default window).
 pub const BATCH_WINDOW: usize = 1024;
 
@@ -122,6 +120,9 @@ pub struct StoreModel {
     pub in_flight: Vec<InFlight>,
     /// While set, every effect fails.
     pub outage_until: Option<Timestamp>,
+    /// Events handed to a load: at least this many of the log's tail (and
+    /// always every event after the flushed state). Decided by the seed.
+    pub load_tail: usize,
     /// Ids this engine instance issued and the host already reported.
     pub reported: Vec<u64>,
     /// The highest id this engine instance issued.
@@ -244,7 +245,7 @@ impl StoreModel {
             .iter()
             .filter(|e| e.seq > stored.pages_sequence)
             .count();
-        let keep = LOAD_TAIL.max(after_flush).min(stored.events.len());
+        let keep = self.load_tail.max(after_flush).min(stored.events.len());
         let events = stored.events[stored.events.len() - keep..].to_vec();
         StorageOutcome::Loaded(Box::new(LoadedBoard {
             session_type: stored.session_type,

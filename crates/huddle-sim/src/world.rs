@@ -78,6 +78,8 @@ pub struct Counters {
     pub steps: u64,
     /// Host crashes.
     pub crashes: u64,
+    /// Client process restarts (with recovery).
+    pub client_restarts: u64,
     /// Sockets dropped.
     pub cuts: u64,
     /// Large clock jumps.
@@ -135,6 +137,8 @@ pub struct World {
     pub net: Network,
     /// The clients.
     pub clients: Vec<SimClient>,
+    /// Their configuration (a restarted client gets it too).
+    pub client_config: ClientConfig,
     /// The boards.
     pub boards: Vec<BoardSpec>,
     /// What the invariants track.
@@ -203,6 +207,8 @@ impl World {
             })
             .collect();
         let engine = Engine::new(config.clone(), seed);
+        let mut store = StoreModel::default();
+        store.load_tail = rng.pick(&[0, 10, 1000]) as usize;
         World {
             seed,
             trace: Trace::new(settings.verbose),
@@ -215,7 +221,8 @@ impl World {
             config,
             engine,
             instance: 1,
-            store: StoreModel::default(),
+            store,
+            client_config,
             net: Network::default(),
             clients,
             boards,

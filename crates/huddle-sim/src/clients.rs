@@ -136,7 +136,7 @@ impl World {
     /// A client does its next thing (chaos phase only).
     pub fn client_action(&mut self, i: usize) {
         let now = self.clock.now;
-        let gap = self.rng.millis(20, 1500);
+        let gap = self.rng.millis(5, self.ledger.max_gap_ms);
         self.clients[i].next_action = now.saturating_add(gap);
         if self.rng.chance(self.faults.client_idle) {
             // Idle: long enough, sometimes, for the inactivity timeout.

@@ -384,31 +384,56 @@ impl World {
 
     /// Every batch made was applied exactly once (all its mutations,
     /// contiguously, at its acked sequence), or dropped and never applied.
-    fn check_exactly_once(&self) -> Result<(), String> {
-        let mut applied: BTreeMap<&BatchId, Vec<u64>> = BTreeMap::new();
+    ///
+    /// One exception, the engine's documented limit: the idempotency
+    /// window holds each user's last `dedup_window` batches, so a batch
+    /// re-sent after more of that user's batches than that were applied
+    /// (two tabs of one busy user and a client restart, say) is applied
+    /// again. Such a re-application is counted, not failed; one within the
+    /// window fails.
+    fn check_exactly_once(&mut self) -> Result<(), String> {
+        let mut applied: BTreeMap<BatchId, Vec<u64>> = BTreeMap::new();
         for stored in self.store.boards.values() {
             for (k, e) in stored.events.iter().enumerate() {
                 if e.seq != k as u64 + 1 {
                     return Err("stored log has a gap".into());
                 }
-                applied.entry(&e.batch).or_default().push(e.seq);
+                applied.entry(e.batch.clone()).or_default().push(e.seq);
             }
         }
-        for (i, batch, len) in &self.ledger.made {
-            let seqs = applied.get(batch).cloned().unwrap_or_default();
-            if self.ledger.dropped.contains_key(batch) {
+        let window = self.config.dedup_window;
+        for (i, batch, len) in self.ledger.made.clone() {
+            let seqs = applied.get(&batch).cloned().unwrap_or_default();
+            if self.ledger.dropped.contains_key(&batch) {
                 if !seqs.is_empty() {
                     return Err(format!("dropped batch {batch} of client {i} was applied"));
                 }
                 continue;
             }
-            if seqs.len() != *len || !seqs.windows(2).all(|w| w[1] == w[0] + 1) {
+            let runs: Vec<&[u64]> = seqs.chunks(len).collect();
+            let whole = !runs.is_empty()
+                && runs
+                    .iter()
+                    .all(|r| r.len() == len && r.windows(2).all(|w| w[1] == w[0] + 1));
+            if !whole {
                 return Err(format!(
                     "client {i} batch {batch} of {len} applied at {seqs:?}"
                 ));
             }
-            if let Some(acked) = self.ledger.acked.get(batch) {
-                if seqs.last() != Some(acked) {
+            let board = &self.boards[self.clients[i].board].id;
+            for pair in runs.windows(2) {
+                let (after, before) = (pair[0][len - 1], pair[1][0]);
+                let newer = self.batches_between(board, &batch, after, before);
+                if newer < window {
+                    return Err(format!(
+                        "client {i} batch {batch} applied again at {before} after {newer} newer \
+                         batches of its user (window {window}): {seqs:?}"
+                    ));
+                }
+                self.counters.window_reapplied += 1;
+            }
+            if let Some(acked) = self.ledger.acked.get(&batch) {
+                if !runs.iter().any(|r| r.last() == Some(acked)) {
                     return Err(format!(
                         "batch {batch} acked at {acked}, applied at {seqs:?}"
                     ));
@@ -418,13 +443,42 @@ impl World {
         Ok(())
     }
 
+    /// Distinct batches of `batch`'s author applied strictly between two
+    /// sequences of a board.
+    fn batches_between(
+        &self,
+        board: &huddle_core::BoardId,
+        batch: &BatchId,
+        after: u64,
+        before: u64,
+    ) -> usize {
+        let Some(stored) = self.store.boards.get(board) else {
+            return 0;
+        };
+        let Some(author) = stored
+            .events
+            .get(after as usize - 1)
+            .map(|e| e.author.clone())
+        else {
+            return 0;
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for e in &stored.events[after as usize..(before as usize - 1)] {
+            if e.author == author && &e.batch != batch {
+                seen.insert(e.batch.clone());
+            }
+        }
+        seen.len()
+    }
+
     fn summary(&self) -> String {
         let c = &self.counters;
         let events: usize = self.store.boards.values().map(|b| b.events.len()).sum();
         format!(
             "{} clients on {} boards, {:?}, {} steps, {} batches ({} dropped), {events} events stored, \
              {} crashes, {} client restarts, {} cuts, {} jumps, {} effects ({} failed), {} bad confirms, {} early timeouts, \
-             {} deltas, {} fulls, {} archives, {} closes, {} host flushes, {} session timeouts",
+             {} deltas, {} fulls, {} archives, {} closes, {} host flushes, {} session timeouts, \
+             {} re-applied beyond the dedup window",
             self.clients.len(),
             self.boards.len(),
             self.config.durability,
@@ -444,7 +498,8 @@ impl World {
             c.archives,
             c.closes,
             c.host_flushes,
-            c.session_timeouts
+            c.session_timeouts,
+            c.window_reapplied
         )
     }
 }

@@ -67,6 +67,8 @@ pub struct Ledger {
     pub dropped: BTreeMap<BatchId, ()>,
     /// Batches acknowledged, with their sequence.
     pub acked: BTreeMap<BatchId, u64>,
+    /// Longest pause between a client's actions, ms (the seed's activity).
+    pub max_gap_ms: u64,
     /// Distinct payload counter.
     pub value: u64,
 }
@@ -104,6 +106,9 @@ pub struct Counters {
     pub host_flushes: u64,
     /// User sessions that timed out.
     pub session_timeouts: u64,
+    /// Batches applied again after the user's dedup window moved past
+    /// them (the engine's documented limit).
+    pub window_reapplied: u64,
 }
 
 /// Everything of one seed.
@@ -171,6 +176,17 @@ impl World {
         config.delta_threshold = rng.pick(&[20, 100, 1000]);
         config.history_len = rng.pick(&[10, 100, 2000]) as usize;
         config.snapshot_retention = rng.pick(&[2, 50]) as usize;
+        // Short timeouts in some seeds, so that sessions are archived and
+        // reloaded, and user sessions time out, many times in one run.
+        if rng.chance(0.4) {
+            config.idle_timeout_ephemeral = rng.millis(1_000, 60_000);
+            config.idle_timeout_persistent = rng.millis(1_000, 120_000);
+            config.inactivity_timeout = rng.millis(10_000, 180_000);
+            config.autosave_interval = rng.millis(1_000, 30_000);
+        }
+        config.presence_interval = rng.millis(0, 100);
+        config.storage_retry_initial = rng.millis(1, 1_000);
+        config.storage_retry_max = config.storage_retry_initial.max(rng.millis(1, 30_000));
         let board_count = 1 + rng.below(3) as usize;
         let boards = (0..board_count)
             .map(|b| BoardSpec {
@@ -206,6 +222,7 @@ impl World {
                 }
             })
             .collect();
+        let max_gap_ms = rng.pick(&[100, 1_500, 10_000]);
         let engine = Engine::new(config.clone(), seed);
         let mut store = StoreModel::default();
         store.load_tail = rng.pick(&[0, 10, 1000]) as usize;
@@ -227,7 +244,10 @@ impl World {
             clients,
             boards,
             obs: Observed::default(),
-            ledger: Ledger::default(),
+            ledger: Ledger {
+                max_gap_ms,
+                ..Ledger::default()
+            },
             counters: Counters::default(),
             failure: None,
         }

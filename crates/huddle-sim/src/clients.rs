@@ -102,7 +102,13 @@ impl World {
         match event {
             ClientEvent::Dropped { batch, .. } => {
                 trace!(self, "client {i} dropped {batch}");
-                if self.ledger.dropped.insert(batch.clone(), ()).is_some() {
+                let board = &self.boards[self.clients[i].board].id;
+                let log = self
+                    .store
+                    .boards
+                    .get(board)
+                    .map_or(0, |b| b.events.len() as u64);
+                if self.ledger.dropped.insert(batch.clone(), log).is_some() {
                     self.fail(format!("client {i}: batch {batch} dropped twice"));
                 }
             }
@@ -159,6 +165,7 @@ impl World {
             let mutations: Vec<Mutation> = (0..len).map(|_| self.mutation(i)).collect();
             if let Ok(batch) = self.clients[i].client.mutate(now, mutations) {
                 trace!(self, "client {i} mutates {batch} ({len})");
+                self.ledger.lens.insert(batch.clone(), len);
                 self.ledger.made.push((i, batch, len));
             }
         } else if roll < 95 {
@@ -175,6 +182,7 @@ impl World {
             }];
             if let Ok(batch) = self.clients[i].client.mutate(now, bad) {
                 trace!(self, "client {i} mutates bad {batch}");
+                self.ledger.lens.insert(batch.clone(), 1);
                 self.ledger.made.push((i, batch, 1));
             }
         }

@@ -220,10 +220,10 @@ impl World {
                 let seen = self.obs.conn_seq.get(&conn).copied().unwrap_or(0);
                 let first = events.first().map_or(0, |e| e.seq);
                 let contiguous = events.windows(2).all(|w| w[1].seq == w[0].seq + 1);
-                if first <= seen || !contiguous {
+                if first != seen + 1 || !contiguous {
                     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
                     return self.fail(format!(
-                        "events {seqs:?} to {conn:?} after it was shown {seen}"
+                        "events {seqs:?} to {conn:?} after it was shown {seen} (not the next ones)"
                     ));
                 }
                 let last = events.last().map_or(seen, |e| e.seq);
@@ -237,6 +237,15 @@ impl World {
                 crate::trace!(self, "ack {conn:?} {batch} {sequence}");
                 if let Some(board) = self.obs.conn_board.get(&conn).cloned() {
                     let seen = self.obs.conn_seq.get(&conn).copied().unwrap_or(0);
+                    // A new ack covers the next sequences on this connection
+                    // (its own batch, which it gets no events for); an ack at
+                    // or below what it was shown answers a re-sent batch.
+                    let len = self.ledger.lens.get(batch).copied().unwrap_or(0) as u64;
+                    if *sequence > seen && sequence.saturating_sub(len) != seen {
+                        return self.fail(format!(
+                            "ack of {batch} ({len} mutations) at {sequence} to {conn:?} after it was shown {seen}: a gap"
+                        ));
+                    }
                     self.obs.conn_seq.insert(conn, seen.max(*sequence));
                     let obs = self.obs.boards.entry(board.clone()).or_default();
                     obs.max_sequence = obs.max_sequence.max(*sequence);

@@ -404,10 +404,23 @@ impl World {
         let window = self.config.dedup_window;
         for (i, batch, len) in self.ledger.made.clone() {
             let seqs = applied.get(&batch).cloned().unwrap_or_default();
-            if self.ledger.dropped.contains_key(&batch) {
-                if !seqs.is_empty() {
-                    return Err(format!("dropped batch {batch} of client {i} was applied"));
+            if let Some(&log_at_drop) = self.ledger.dropped.get(&batch) {
+                if seqs.is_empty() {
+                    continue;
                 }
+                // Applied, and later re-sent, refused (backpressure) and
+                // given up: only legal if the engine had forgotten the batch
+                // id by then (the same window limit as below).
+                let board = &self.boards[self.clients[i].board].id;
+                let last = seqs[seqs.len() - 1];
+                let newer = self.batches_between(board, &batch, last, log_at_drop + 1);
+                if seqs.len() != len || newer < window {
+                    return Err(format!(
+                        "dropped batch {batch} of client {i} was applied at {seqs:?}, \
+                         {newer} newer batches of its user before the drop (window {window})"
+                    ));
+                }
+                self.counters.window_reapplied += 1;
                 continue;
             }
             let runs: Vec<&[u64]> = seqs.chunks(len).collect();
@@ -463,7 +476,8 @@ impl World {
             return 0;
         };
         let mut seen = std::collections::BTreeSet::new();
-        for e in &stored.events[after as usize..(before as usize - 1)] {
+        let end = (before as usize).saturating_sub(1).min(stored.events.len());
+        for e in stored.events.get(after as usize..end).unwrap_or_default() {
             if e.author == author && &e.batch != batch {
                 seen.insert(e.batch.clone());
             }

@@ -63,8 +63,11 @@ pub struct SimClient {
 pub struct Ledger {
     /// (client, batch, mutations) in the order made.
     pub made: Vec<(usize, BatchId, usize)>,
-    /// Batches the clients gave up on.
-    pub dropped: BTreeMap<BatchId, ()>,
+    /// Mutations per batch made.
+    pub lens: BTreeMap<BatchId, usize>,
+    /// Batches the clients gave up on, with the length of their board's
+    /// stored log at that moment.
+    pub dropped: BTreeMap<BatchId, u64>,
     /// Batches acknowledged, with their sequence.
     pub acked: BTreeMap<BatchId, u64>,
     /// Longest pause between a client's actions, ms (the seed's activity).

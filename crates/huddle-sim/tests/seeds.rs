@@ -13,8 +13,8 @@ fn settings(ticks: u64) -> Settings {
 
 #[test]
 fn a_few_seeds_pass() {
-    let s = settings(60_000);
-    for seed in 0..12 {
+    let s = settings(40_000);
+    for seed in 0..8 {
         if let Err(f) = run_seed(seed, &s) {
             panic!(
                 "seed {seed} failed: {}\nreplay: {}",
@@ -27,8 +27,8 @@ fn a_few_seeds_pass() {
 
 #[test]
 fn a_seed_replays_with_the_same_trace_hash() {
-    let s = settings(100_000);
-    for seed in [2, 5, 77] {
+    let s = settings(60_000);
+    for seed in [2, 77] {
         let a = run_seed(seed, &s).map_err(|f| f.message).unwrap();
         let b = run_seed(seed, &s).map_err(|f| f.message).unwrap();
         assert_eq!(a.hash, b.hash, "seed {seed}");

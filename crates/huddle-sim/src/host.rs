@@ -54,6 +54,14 @@ impl World {
                         let since = self.clock.engine_clock;
                         self.obs.boards.entry(board.clone()).or_default().idle_since = Some(since);
                     }
+                    if let Some(other) = self.store.conflicting(&effect) {
+                        self.fail(format!(
+                            "effect {} ({}) for {} issued while effect {other} of that kind is in flight",
+                            effect.id().0,
+                            kind(&effect),
+                            effect.board()
+                        ));
+                    }
                     let latency = self.rng.range(0, self.faults.store_latency_ms);
                     let due = self
                         .clock

@@ -1,8 +1,10 @@
 //! Runs one seed: the chaos phase (clients act, faults strike, for the
 //! tick budget), then the liveness phase (faults off; clients reconnect
 //! and converge, then leave; every board must be flushed and archived in
-//! bounded time), then the final checks (every replica equals the server,
-//! every batch applied exactly once or dropped and never applied).
+//! bounded time), the final checks (every replica equals the server, every
+//! batch applied exactly once or dropped and never applied), and a return:
+//! clients come back, and the boards reloaded from storage equal what was
+//! stored.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -346,6 +348,48 @@ impl World {
         }
         self.check_snapshots();
         self.check_exactly_once()?;
+        self.fail_if_set()?;
+
+        // Liveness 3: everyone comes back; the boards are loaded from
+        // storage, continue their sequences, and every replica equals the
+        // stored board.
+        trace!(self, "RETURN");
+        let start = self.clock.now;
+        loop {
+            for i in 0..self.clients.len() {
+                if self.stalled(i) {
+                    self.connect(i);
+                }
+            }
+            self.step();
+            self.fail_if_set()?;
+            if self.converged() {
+                break;
+            }
+            if self.clock.now.saturating_duration_since(start) > CONVERGE_WITHIN {
+                return Err(format!(
+                    "clients not back {}s after returning",
+                    CONVERGE_WITHIN.as_secs()
+                ));
+            }
+        }
+        self.check_converged()?;
+        for b in self.boards.clone() {
+            let Some(info) = self.engine.session(b.id.as_str()) else {
+                continue;
+            };
+            let stored = self.store.boards.get(&b.id).cloned().unwrap_or_default();
+            if info.sequence != stored.sequence()
+                || self.engine.pages(b.id.as_str()) != Some(&stored.replayed())
+            {
+                return Err(format!(
+                    "{} reloaded at {} differs from the stored board at {}",
+                    b.id,
+                    info.sequence,
+                    stored.sequence()
+                ));
+            }
+        }
         self.fail_if_set()
     }
 

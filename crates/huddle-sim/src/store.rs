@@ -143,6 +143,28 @@ impl StoreModel {
         });
     }
 
+    /// An effect in flight that `effect` may not run beside: the storage
+    /// contract issues appends of one board one at a time (so the log
+    /// never has a gap), and one load and one flush per board at a time.
+    pub fn conflicting(&self, effect: &Effect) -> Option<u64> {
+        let exclusive = |e: &Effect| {
+            matches!(
+                e,
+                Effect::AppendEvents { .. } | Effect::Flush { .. } | Effect::LoadBoard { .. }
+            )
+        };
+        if !exclusive(effect) {
+            return None;
+        }
+        self.in_flight
+            .iter()
+            .find(|f| {
+                f.effect.board() == effect.board()
+                    && std::mem::discriminant(&f.effect) == std::mem::discriminant(effect)
+            })
+            .map(|f| f.effect.id().0)
+    }
+
     /// When the next effect is due.
     pub fn next_due(&self) -> Option<Timestamp> {
         self.in_flight.iter().map(|f| f.due).min()

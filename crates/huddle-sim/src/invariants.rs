@@ -343,6 +343,7 @@ impl World {
     pub fn check_step(&mut self) {
         let clock = self.clock.engine_clock;
         let deadline = self.engine.poll_timeout();
+        self.check_stats();
         for i in 0..self.boards.len() {
             let id = self.boards[i].id.clone();
             let Some(info) = self.engine.session(id.as_str()) else {
@@ -390,6 +391,45 @@ impl World {
                     }
                 }
             }
+        }
+    }
+
+    /// The engine's statistics agree with its sessions and with the store.
+    fn check_stats(&mut self) {
+        let stats = self.engine.stats();
+        let infos: Vec<_> = self
+            .engine
+            .boards()
+            .filter_map(|b| self.engine.session(b.as_str()))
+            .collect();
+        let count = |s: SessionState| infos.iter().filter(|i| i.state == s).count();
+        let participants: usize = infos.iter().map(|i| i.participants.len()).sum();
+        let outstanding = self.store.in_flight.len();
+        let sums = (
+            stats.active_sessions,
+            stats.idle_sessions,
+            stats.created_sessions + stats.closing_sessions,
+            stats.total_participants,
+            stats.effects_outstanding,
+        );
+        // Closing sessions are hidden from `session()`; they count as
+        // created/idle/active there, so compare the total.
+        let visible = (
+            count(SessionState::Active),
+            count(SessionState::Idle),
+            count(SessionState::Created),
+            participants,
+            outstanding,
+        );
+        let total = |t: (usize, usize, usize, usize, usize)| t.0 + t.1 + t.2;
+        if stats.closing_sessions == 0 && sums != visible
+            || stats.closing_sessions > 0 && total(sums) < total(visible)
+            || stats.effects_outstanding != outstanding
+        {
+            self.fail(format!(
+                "stats (active, idle, created+closing, participants, effects) {sums:?} \
+                 but the sessions and the store say {visible:?}"
+            ));
         }
     }
 

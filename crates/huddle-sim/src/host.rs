@@ -131,10 +131,23 @@ impl World {
                 if let ClientMessage::Join { last_sequence, .. } = &message {
                     self.obs.join_requested(conn, *last_sequence);
                 }
+                let guard = match &message {
+                    ClientMessage::Mutate { batch, .. }
+                        if self.engine.user_session(conn).is_some() =>
+                    {
+                        self.must_remember(link.client, batch)
+                            .map(|g| (batch.clone(), g))
+                    }
+                    _ => None,
+                };
                 let identity = self.identity(link.client);
                 let host_now = self.clock.engine_input();
                 let reply = wire::dispatch(&mut self.engine, host_now, conn, &identity, message);
+                if let Some((batch, g)) = guard {
+                    self.check_remembered(link.client, &batch, g, reply.as_ref());
+                }
                 if let Some(reply) = reply {
+                    trace!(self, "reply {conn:?} {reply:?}");
                     match reply.to_json() {
                         Ok(json) => {
                             if self.net.links.get(&conn).is_some_and(|l| l.up) {

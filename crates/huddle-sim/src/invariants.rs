@@ -394,6 +394,50 @@ impl World {
         }
     }
 
+    /// Whether the engine must still remember `batch` of a client's user:
+    /// the store holds it, and fewer of the user's batches came after it
+    /// than the idempotency window holds, even counting every mutation not
+    /// yet stored as one more batch. Returns its stored last sequence and
+    /// a fingerprint of what a new application would change.
+    pub fn must_remember(
+        &self,
+        client: usize,
+        batch: &huddle_core::BatchId,
+    ) -> Option<(u64, (u64, u64))> {
+        let board = &self.boards[self.clients[client].board].id;
+        let user = self.identity(client).user;
+        let stored = self.store.boards.get(board)?;
+        let (seq, newer) = stored.batch_position(&user, batch, self.config.dedup_window)?;
+        let undurable = self.engine.stats().undurable_mutations;
+        let within = newer as u64 + undurable < self.config.dedup_window as u64;
+        let sequence = self.engine.session(board.as_str())?.sequence;
+        within.then_some((seq, (undurable, sequence)))
+    }
+
+    /// After a mutate of a batch the engine must remember: it was neither
+    /// refused nor applied again.
+    pub fn check_remembered(
+        &mut self,
+        client: usize,
+        batch: &huddle_core::BatchId,
+        (seq, before): (u64, (u64, u64)),
+        reply: Option<&huddle_core::wire::ServerMessage>,
+    ) {
+        let board = self.boards[self.clients[client].board].id.clone();
+        let after = (
+            self.engine.stats().undurable_mutations,
+            self.engine
+                .session(board.as_str())
+                .map_or(0, |s| s.sequence),
+        );
+        if reply.is_some() || after != before {
+            self.fail(format!(
+                "{batch} (stored at {seq}, within its user's dedup window) re-sent by client \
+                 {client}: refused with {reply:?} or applied again ({before:?} -> {after:?})"
+            ));
+        }
+    }
+
     /// The engine's statistics agree with its sessions and with the store.
     fn check_stats(&mut self) {
         let stats = self.engine.stats();

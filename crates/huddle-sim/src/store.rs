@@ -8,12 +8,12 @@
 //! storage contract from its side: appends are contiguous and never
 //! rewrite a sequence with other content.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use huddle_core::{
-    BatchRecord, BoardId, Effect, Event, LoadedBoard, Pages, SessionType, Snapshot, SnapshotId,
-    StorageOutcome, Timestamp,
+    BatchId, BatchRecord, BoardId, Effect, Event, LoadedBoard, Pages, SessionType, Snapshot,
+    SnapshotId, StorageOutcome, Timestamp, UserId,
 };
 
 /// Each user's batches handed to a load (the engine's default window).
@@ -32,6 +32,10 @@ pub struct StoredBoard {
     pub pages_sequence: u64,
     /// Snapshots, oldest first.
     pub snapshots: Vec<(SnapshotId, Arc<Snapshot>)>,
+    /// Each (user, batch)'s last sequence in the log.
+    last_of: HashMap<(UserId, BatchId), u64>,
+    /// Each user's batches by their last sequence.
+    by_user: HashMap<UserId, BTreeMap<u64, BatchId>>,
     /// The log replayed from nothing up to `replay_seq` (kept incrementally).
     replay: Pages,
     replay_seq: u64,
@@ -53,6 +57,31 @@ impl StoredBoard {
             pages.apply(&e.mutation);
         }
         pages
+    }
+
+    fn index(&mut self, e: &Event) {
+        let key = (e.author.clone(), e.batch.clone());
+        let user = self.by_user.entry(e.author.clone()).or_default();
+        if let Some(old) = self.last_of.insert(key, e.seq) {
+            user.remove(&old);
+        }
+        user.insert(e.seq, e.batch.clone());
+    }
+
+    /// Where `user`'s `batch` last ends in the log, and how many of the
+    /// user's other batches end after it (counted up to `cap`).
+    pub fn batch_position(
+        &self,
+        user: &UserId,
+        batch: &BatchId,
+        cap: usize,
+    ) -> Option<(u64, usize)> {
+        let seq = *self.last_of.get(&(user.clone(), batch.clone()))?;
+        let newer = self
+            .by_user
+            .get(user)
+            .map_or(0, |b| b.range(seq + 1..).take(cap).count());
+        Some((seq, newer))
     }
 
     /// The elements where the flushed state and the replayed log differ.
@@ -209,6 +238,7 @@ impl StoreModel {
                         ));
                     }
                     stored.events.push(e.clone());
+                    stored.index(e);
                 }
                 StorageOutcome::Stored
             }

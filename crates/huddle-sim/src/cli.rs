@@ -17,6 +17,7 @@ USAGE:
     --ticks T      virtual milliseconds of the chaos phase per seed (default 1000000)
     --verbose      print the trace of every seed
     --keep-going   run every seed even after a failure
+    --time-limit S stop starting new seeds after S seconds of wall-clock time (long hunts)
     (no seeds: --seeds 0..64 --random 16, the CI set)
 ";
 
@@ -33,6 +34,8 @@ pub struct Args {
     pub verbose: bool,
     /// Do not stop at the first failure.
     pub keep_going: bool,
+    /// Stop starting seeds after this many seconds.
+    pub time_limit: Option<u64>,
 }
 
 /// Parses the arguments; `Err` with a message.
@@ -60,6 +63,7 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
             "--ticks" => out.ticks = Some(num(it.next(), "--ticks")?),
             "--verbose" | "-v" => out.verbose = true,
             "--keep-going" => out.keep_going = true,
+            "--time-limit" => out.time_limit = Some(num(it.next(), "--time-limit")?),
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -112,6 +116,13 @@ pub fn main(args: Vec<String>) -> i32 {
     let (mut passed, mut ticks) = (0u64, 0u64);
     let mut failures = Vec::new();
     for &seed in &args.seeds {
+        if args
+            .time_limit
+            .is_some_and(|limit| started.elapsed().as_secs() >= limit)
+        {
+            println!("time limit reached before seed {seed}");
+            break;
+        }
         let t = Instant::now();
         match run_seed(seed, &settings) {
             Ok(r) => {

@@ -33,12 +33,15 @@
 pub mod cli;
 pub mod clients;
 pub mod clock;
+pub mod end_checks;
 pub mod faults;
 pub mod host;
 pub mod invariants;
 pub mod network;
 pub mod rng;
 pub mod runner;
+pub mod state_checks;
+pub mod step;
 pub mod store;
 pub mod trace;
 pub mod world;

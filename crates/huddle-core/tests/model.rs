@@ -998,8 +998,9 @@ impl Sim {
                         }
                         Some(s) => prop_assert_eq!(s, self.step, "batch acked again later"),
                     }
-                    if conn == origin {
-                        // The author gets no events for its own batch.
+                    if conn == origin || rec.waiters.contains(&conn) {
+                        // The author gets no events for its own batch (nor
+                        // does a connection that re-sent it in flight).
                         let events = &m.log[(first - 1) as usize..last as usize];
                         client
                             .replicas
@@ -1011,7 +1012,8 @@ impl Sim {
                 }
                 m.max_acked = m.max_acked.max(sequence);
                 live.awaiting.remove(&sequence);
-                if conn == origin {
+                let author = conn == origin || m.recs[&key].waiters.contains(&conn);
+                if author {
                     self.replica_ok(conn, b)?;
                 }
             }

@@ -260,11 +260,15 @@ pub(crate) fn append_stored(board: &mut Board, io: &mut Io) {
                 );
             }
         }
-        board.broadcast(
-            Some(b.origin),
-            &Notice::Events(b.events.clone()),
-            &mut |c, n| io.notify(c, n),
-        );
+        // Everyone else: not the origin, nor a connection that re-sent the
+        // batch while it was in flight (it was just acked; the events
+        // again, after the ack, would go back in sequence).
+        let notice = Notice::Events(b.events.clone());
+        for conn in board.others(Some(b.origin)) {
+            if !b.waiters.contains(&conn) {
+                io.notify(conn, notice.clone());
+            }
+        }
         io.event(EngineEvent::BatchDurable {
             board: board.id.clone(),
             user: b.user,

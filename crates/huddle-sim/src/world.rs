@@ -1,0 +1,271 @@
+//! The world of one seed: the engine and its host, the store model, the
+//! network, the clients, the clock, and what the invariants have observed.
+
+use std::collections::BTreeMap;
+
+use huddle_core::client::{Client, ClientConfig};
+use huddle_core::{BatchId, BoardId, Config, Durability, Engine, SessionType, Timestamp};
+
+use crate::clock::Clock;
+use crate::faults::Faults;
+use crate::invariants::Observed;
+use crate::network::Network;
+use crate::rng::Rng;
+use crate::store::StoreModel;
+use crate::trace::Trace;
+
+/// What a run is allowed to do.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Virtual milliseconds of the chaos phase.
+    pub ticks: u64,
+    /// Print the trace.
+    pub verbose: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            ticks: 1_000_000,
+            verbose: false,
+        }
+    }
+}
+
+/// One board of the world.
+#[derive(Clone, Debug)]
+pub struct BoardSpec {
+    /// Its id.
+    pub id: BoardId,
+    /// The type its joiners ask for.
+    pub kind: SessionType,
+}
+
+/// A client machine and what the world plans for it.
+#[derive(Debug)]
+pub struct SimClient {
+    /// The machine under test.
+    pub client: Client,
+    /// Its board (index into [`World::boards`]).
+    pub board: usize,
+    /// Its user (several clients may share one: two tabs).
+    pub user: usize,
+    /// When the pre-reconnect hook answers.
+    pub credentials_due: Option<Timestamp>,
+    /// When the world connects it again after it stopped trying.
+    pub reconnect_due: Option<Timestamp>,
+    /// When it next does something (mutate, cursor, snapshot, close...).
+    pub next_action: Timestamp,
+}
+
+/// Batches clients made and what became of them.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    /// (client, batch, mutations) in the order made.
+    pub made: Vec<(usize, BatchId, usize)>,
+    /// Mutations per batch made.
+    pub lens: BTreeMap<BatchId, usize>,
+    /// Batches the clients gave up on, with the length of their board's
+    /// stored log at that moment.
+    pub dropped: BTreeMap<BatchId, u64>,
+    /// Batches acknowledged, with their sequence.
+    pub acked: BTreeMap<BatchId, u64>,
+    /// Longest pause between a client's actions, ms (the seed's activity).
+    pub max_gap_ms: u64,
+    /// Distinct payload counter.
+    pub value: u64,
+}
+
+/// Counts for the report.
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    /// Steps (clock advances).
+    pub steps: u64,
+    /// Host crashes.
+    pub crashes: u64,
+    /// Client process restarts (with recovery).
+    pub client_restarts: u64,
+    /// Sockets dropped.
+    pub cuts: u64,
+    /// Large clock jumps.
+    pub jumps: u64,
+    /// Bad confirmations sent (each refused).
+    pub bad_confirms: u64,
+    /// Effects performed by the store.
+    pub effects: u64,
+    /// Effects failed by the store.
+    pub failed_effects: u64,
+    /// Joins answered with a delta.
+    pub deltas: u64,
+    /// Joins answered with a full state.
+    pub fulls: u64,
+    /// Early `handle_timeout` calls.
+    pub early_timeouts: u64,
+    /// Boards archived.
+    pub archives: u64,
+    /// Boards closed by the host.
+    pub closes: u64,
+    /// Flushes the host asked for.
+    pub host_flushes: u64,
+    /// User sessions that timed out.
+    pub session_timeouts: u64,
+    /// Batches applied again after the user's dedup window moved past
+    /// them (the engine's documented limit).
+    pub window_reapplied: u64,
+}
+
+/// Everything of one seed.
+#[derive(Debug)]
+pub struct World {
+    /// The seed.
+    pub seed: u64,
+    /// Budget and output.
+    pub settings: Settings,
+    /// The seed's generator.
+    pub rng: Rng,
+    /// The fault mix in force.
+    pub faults: Faults,
+    /// The fault mix of the chaos phase.
+    pub chaos_faults: Faults,
+    /// Whether clients act and faults strike (the chaos phase).
+    pub chaos: bool,
+    /// Virtual time.
+    pub clock: Clock,
+    /// The trace.
+    pub trace: Trace,
+    /// The engine's configuration.
+    pub config: Config,
+    /// The engine under test.
+    pub engine: Engine,
+    /// Engine instances so far (1 + crashes).
+    pub instance: u64,
+    /// What is durable.
+    pub store: StoreModel,
+    /// Sockets and frames.
+    pub net: Network,
+    /// The clients.
+    pub clients: Vec<SimClient>,
+    /// Their configuration (a restarted client gets it too).
+    pub client_config: ClientConfig,
+    /// The boards.
+    pub boards: Vec<BoardSpec>,
+    /// What the invariants track.
+    pub obs: Observed,
+    /// Batches.
+    pub ledger: Ledger,
+    /// Counts.
+    pub counters: Counters,
+    /// The first invariant violation.
+    pub failure: Option<String>,
+}
+
+impl World {
+    /// Builds the world of `seed`: its fault mix, boards and clients.
+    pub fn new(seed: u64, settings: Settings) -> Self {
+        let mut rng = Rng::new(seed);
+        let durability = if rng.chance(0.2) {
+            Durability::AckOnApply
+        } else {
+            Durability::AckOnStore
+        };
+        let faults = Faults::draw(&mut rng, durability == Durability::AckOnStore);
+        let mut config = Config {
+            durability,
+            ..Config::default()
+        };
+        // Small limits so that backpressure, flushes and full syncs happen.
+        config.limits.max_pending_per_board = rng.pick(&[40, 200, 10_000]);
+        config.flush_threshold = rng.pick(&[4, 16, 64]);
+        config.delta_threshold = rng.pick(&[20, 100, 1000]);
+        config.history_len = rng.pick(&[10, 100, 2000]) as usize;
+        config.snapshot_retention = rng.pick(&[2, 50]) as usize;
+        // Short timeouts in some seeds, so that sessions are archived and
+        // reloaded, and user sessions time out, many times in one run.
+        if rng.chance(0.4) {
+            config.idle_timeout_ephemeral = rng.millis(1_000, 60_000);
+            config.idle_timeout_persistent = rng.millis(1_000, 120_000);
+            config.inactivity_timeout = rng.millis(10_000, 180_000);
+            config.autosave_interval = rng.millis(1_000, 30_000);
+        }
+        config.presence_interval = rng.millis(0, 100);
+        config.storage_retry_initial = rng.millis(1, 1_000);
+        config.storage_retry_max = config.storage_retry_initial.max(rng.millis(1, 30_000));
+        let board_count = 1 + rng.below(3) as usize;
+        let boards = (0..board_count)
+            .map(|b| BoardSpec {
+                id: BoardId::from(format!("board-{b}")),
+                kind: if rng.chance(0.5) {
+                    SessionType::Persistent
+                } else {
+                    SessionType::Ephemeral
+                },
+            })
+            .collect::<Vec<_>>();
+        let client_count = 2 + rng.below(5) as usize;
+        let users = 1 + rng.below(client_count as u64) as usize;
+        let mut client_config = ClientConfig::default();
+        client_config.backoff.jitter = 0.2;
+        client_config.max_unacked_mutations = 200;
+        let clients = (0..client_count)
+            .map(|i| {
+                let board = rng.below(board_count as u64) as usize;
+                let mut client = Client::new(
+                    client_config.clone(),
+                    boards[board].id.clone(),
+                    rng.next_u64(),
+                );
+                client.set_client_id(format!("c{i}-{seed:x}"));
+                SimClient {
+                    client,
+                    board,
+                    user: i % users,
+                    credentials_due: None,
+                    reconnect_due: None,
+                    next_action: crate::clock::T0,
+                }
+            })
+            .collect();
+        let max_gap_ms = rng.pick(&[100, 1_500, 10_000]);
+        let engine = Engine::new(config.clone(), seed);
+        let mut store = StoreModel::default();
+        store.load_tail = rng.pick(&[0, 10, 1000]) as usize;
+        World {
+            seed,
+            trace: Trace::new(settings.verbose),
+            settings,
+            rng,
+            faults,
+            chaos_faults: faults,
+            chaos: true,
+            clock: Clock::new(),
+            config,
+            engine,
+            instance: 1,
+            store,
+            client_config,
+            net: Network::default(),
+            clients,
+            boards,
+            obs: Observed::default(),
+            ledger: Ledger {
+                max_gap_ms,
+                ..Ledger::default()
+            },
+            counters: Counters::default(),
+            failure: None,
+        }
+    }
+
+    /// Records the first invariant violation (later ones are consequences).
+    pub fn fail(&mut self, message: String) {
+        if self.failure.is_none() {
+            crate::trace!(self, "VIOLATION {message}");
+            self.failure = Some(message);
+        }
+    }
+
+    /// The board index of a board id.
+    pub fn board_index(&self, id: &str) -> Option<usize> {
+        self.boards.iter().position(|b| b.id.as_str() == id)
+    }
+}

@@ -43,10 +43,13 @@ pub fn check_loaded(loaded: &LoadedBoard, log_end: u64) -> Result<(), String> {
             loaded.pages_sequence
         ));
     }
+    if loaded.events.first().is_some_and(|e| e.seq == 0) {
+        return Err("the log has an event with sequence 0".into());
+    }
     if let Some(w) = loaded
         .events
         .windows(2)
-        .find(|w| w[1].seq != w[0].seq.saturating_add(1))
+        .find(|w| w[0].seq.checked_add(1) != Some(w[1].seq))
     {
         return Err(format!(
             "the log has a hole between {} and {}",

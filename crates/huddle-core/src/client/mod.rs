@@ -373,8 +373,11 @@ impl Client {
                 limit: self.config.max_unacked_mutations,
             });
         }
+        let Some(next_batch) = self.next_batch.checked_add(1) else {
+            return Err(ClientError::BatchIdsExhausted);
+        };
         let batch = BatchId::from(format!("{}-{}", self.client_id, self.next_batch));
-        self.next_batch += 1;
+        self.next_batch = next_batch;
         let mut item = Outgoing {
             batch: batch.clone(),
             mutations,

@@ -1,0 +1,144 @@
+//! Regression tests for what the fuzz targets (`fuzz/`) found: each test is
+//! the minimized input of one finding, as a plain test.
+
+use huddle_core::*;
+
+/// fuzz `stored`: a snapshot whose stored pages held an empty page
+/// (`{"p1": {}}`) deserialized into `Pages` with an empty page, which no
+/// mutation can make: `is_empty` was false for a board without elements
+/// and `huddle_store::codec::encode_pages` wrote a page that
+/// `decode_pages` refuses ("page has no elements").
+#[test]
+fn deserialized_pages_drop_empty_pages() {
+    let pages: Pages = serde_json::from_str(r#"{"p1": {}}"#).unwrap();
+    assert!(pages.is_empty());
+    assert_eq!(pages, Pages::new());
+    assert_eq!(pages.page_count(), 0);
+
+    let pages: Pages = serde_json::from_str(r#"{"p0": {"e0": [49]}, "p1": {}}"#).unwrap();
+    assert_eq!(pages.page_count(), 1);
+    assert_eq!(
+        pages.get("p0", "e0").map(Payload::as_bytes),
+        Some(&b"1"[..])
+    );
+
+    let snapshot: Snapshot = serde_json::from_str(
+        r#"{"board":"b","version":7,"pages":{"p1":{}},"created_at":0,"created_by":"archive"}"#,
+    )
+    .unwrap();
+    assert!(snapshot.pages.is_empty());
+}
+
+fn event(seq: u64, element: &str) -> Event {
+    Event {
+        seq,
+        author: "u1".into(),
+        batch: "b0".into(),
+        at: Timestamp::from_millis(1000),
+        mutation: Mutation::Upsert {
+            page: "p0".into(),
+            element: element.into(),
+            data: Payload::from("1"),
+        },
+    }
+}
+
+/// Joins `b` and answers the load with `loaded`; returns the join answer.
+fn load(loaded: LoadedBoard) -> Notice {
+    let now = Timestamp::from_millis(1_767_225_600_000);
+    let mut engine = Engine::new(Config::default(), 1);
+    engine
+        .join(now, ConnId(1), JoinRequest::new("b", "u0", "U"))
+        .unwrap();
+    let mut load = None;
+    while let Some(out) = engine.poll_output() {
+        if let Output::Effect(effect @ Effect::LoadBoard { .. }) = out {
+            load = Some(effect.id());
+        }
+    }
+    engine
+        .handle_storage(now, load.unwrap(), StorageOutcome::Loaded(Box::new(loaded)))
+        .unwrap();
+    let mut answer = None;
+    while let Some(out) = engine.poll_output() {
+        if let Output::Notify { notice, .. } = out {
+            answer.get_or_insert(notice);
+        }
+    }
+    answer.unwrap()
+}
+
+/// fuzz `stored`: a stored log that wraps around (`u64::MAX`, 0, 1) passed
+/// the contiguity check (`wrapping_add`) and was installed: the events were
+/// not sorted, so the engine replayed some of them and dropped others,
+/// silently. It is now refused as a failed load, like any other hole.
+#[test]
+fn a_stored_log_that_wraps_around_is_refused() {
+    let mut loaded = LoadedBoard::empty();
+    loaded.pages_sequence = i64::MAX as u64 - 1;
+    loaded.events = vec![event(u64::MAX, "e0"), event(0, "e4"), event(1, "e0")];
+    assert!(
+        matches!(
+            load(loaded),
+            Notice::JoinFailed {
+                code: ErrorCode::Unavailable,
+                ..
+            }
+        ),
+        "a wrapped log must not load"
+    );
+}
+
+/// Same target: a stored event with sequence 0 (sequences start at 1).
+#[test]
+fn a_stored_event_with_sequence_zero_is_refused() {
+    let mut loaded = LoadedBoard::empty();
+    loaded.events = vec![event(0, "e0"), event(1, "e1")];
+    assert!(matches!(
+        load(loaded),
+        Notice::JoinFailed {
+            code: ErrorCode::Unavailable,
+            ..
+        }
+    ));
+}
+
+/// fuzz `client`: recovery data with `next_batch = u64::MAX`, imported,
+/// then `mutate`: the batch counter overflowed (a panic in debug builds; in
+/// release it wrapped to 0 and reused batch ids, which the server answers
+/// as retries of old batches: new work silently lost). It is now a typed
+/// error that changes nothing.
+#[test]
+fn exhausted_batch_counter_after_recovery_is_an_error() {
+    use huddle_core::client::{Client, ClientConfig, ClientError, RecoveredBatch, Recovery};
+    let now = Timestamp::from_millis(1_767_225_600_000);
+    let upsert = || Mutation::Upsert {
+        page: "p".into(),
+        element: "e".into(),
+        data: Payload::from("1"),
+    };
+    for (next_batch, ok) in [(u64::MAX - 1, 1), (u64::MAX, 0)] {
+        let mut client = Client::new(ClientConfig::default(), "b", 1);
+        let recovery = Recovery {
+            exported_at: now,
+            board: "b".into(),
+            client_id: "c".into(),
+            next_batch,
+            batches: vec![RecoveredBatch {
+                batch: "c-1".into(),
+                mutations: vec![upsert()],
+                retries: 0,
+            }],
+        };
+        client.import_recovery(now, recovery).unwrap();
+        for _ in 0..ok {
+            let batch = client.mutate(now, vec![upsert()]).unwrap();
+            assert_eq!(batch.as_str(), format!("c-{next_batch}"));
+        }
+        assert_eq!(
+            client.mutate(now, vec![upsert()]),
+            Err(ClientError::BatchIdsExhausted)
+        );
+        assert_eq!(client.unacked_batches(), 1 + ok);
+    }
+}

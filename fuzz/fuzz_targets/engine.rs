@@ -11,6 +11,7 @@
 //! nothing due right after `handle_timeout`).
 #![no_main]
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -296,8 +297,8 @@ struct Host {
     config: Config,
     store: MemoryStore,
     now: Timestamp,
-    /// The latest `now` given to the engine.
-    clock: Timestamp,
+    /// The latest `now` given to the engine (its clock).
+    clock: Cell<Timestamp>,
     outstanding: Vec<Effect>,
     reported: Vec<EffectId>,
     replicas: HashMap<ConnId, Replica>,
@@ -439,24 +440,29 @@ impl Host {
     }
 
     fn confirm(&mut self, id: EffectId, outcome: StorageOutcome) {
-        let _ = self.engine.handle_storage(self.now, id, outcome);
+        let _ = self.engine.handle_storage(self.t(), id, outcome);
         self.reported.push(id);
         if self.reported.len() > 64 {
             self.reported.remove(0);
         }
     }
 
+    /// `now`, for a call to the engine (which ticks its clock).
+    fn t(&self) -> Timestamp {
+        self.clock.set(self.clock.get().max(self.now));
+        self.now
+    }
+
     fn timeout(&mut self) {
-        self.clock = self.clock.max(self.now);
-        self.engine.handle_timeout(self.now);
+        self.engine.handle_timeout(self.t());
         self.drain();
         if let Some(next) = self.engine.poll_timeout() {
             // Nothing may stay due: a host loop would spin.
             // (The engine's clock never goes back: after `Back` it is ahead of `now`.)
             assert!(
-                next > self.clock,
+                next > self.clock.get(),
                 "deadline {next:?} still due after handle_timeout at {:?}",
-                self.clock
+                self.clock.get()
             );
         }
     }
@@ -489,7 +495,7 @@ impl Host {
                         SessionType::Ephemeral
                     });
                 }
-                if self.engine.join(self.now, conn, req).is_ok() {
+                if self.engine.join(self.t(), conn, req).is_ok() {
                     self.users.insert(conn, user);
                     self.replicas.entry(conn).or_default().sequence = from;
                 }
@@ -502,7 +508,7 @@ impl Host {
             } => {
                 let conn = self.conn(*conn);
                 let req = JoinRequest::new(board.as_str(), user.as_str(), name);
-                if self.engine.join(self.now, conn, req).is_ok() {
+                if self.engine.join(self.t(), conn, req).is_ok() {
                     self.users.insert(conn, user.as_str().into());
                     self.replicas.insert(conn, Replica::default());
                 }
@@ -518,7 +524,7 @@ impl Host {
                 let len = mutations.len() as u64;
                 if let Ok(a) = self
                     .engine
-                    .apply_mutations(self.now, conn, batch.clone(), mutations)
+                    .apply_mutations(self.t(), conn, batch.clone(), mutations)
                 {
                     if !a.duplicate {
                         self.batches.insert((conn, batch), len);
@@ -545,7 +551,8 @@ impl Host {
                         ClientMessage::Join { last_sequence, .. } => (None, Some(*last_sequence)),
                         _ => (None, None),
                     };
-                    let reply = dispatch(&mut self.engine, self.now, conn, &identity, msg);
+                    let now = self.t();
+                    let reply = dispatch(&mut self.engine, now, conn, &identity, msg);
                     if reply.is_none() {
                         if let Some((batch, len)) = mutate {
                             self.batches.entry((conn, batch)).or_insert(len);
@@ -562,23 +569,23 @@ impl Host {
                 }
             }
             Op::Leave(c) => {
-                let _ = self.engine.leave(self.now, self.conn(*c));
+                let _ = self.engine.leave(self.t(), self.conn(*c));
             }
-            Op::Disconnect(c) => self.engine.disconnect(self.now, self.conn(*c)),
-            Op::Ping(c) => self.engine.ping(self.now, self.conn(*c)),
+            Op::Disconnect(c) => self.engine.disconnect(self.t(), self.conn(*c)),
+            Op::Ping(c) => self.engine.ping(self.t(), self.conn(*c)),
             Op::Cursor { conn, x, y } => {
                 let _ = self
                     .engine
-                    .update_presence(self.now, self.conn(*conn), *x, *y);
+                    .update_presence(self.t(), self.conn(*conn), *x, *y);
             }
             Op::Snapshot(c) => {
-                let _ = self.engine.request_snapshot(self.now, self.conn(*c));
+                let _ = self.engine.request_snapshot(self.t(), self.conn(*c));
             }
             Op::Flush(b) => {
-                let _ = self.engine.flush_pending(self.now, &format!("b{}", b % 3));
+                let _ = self.engine.flush_pending(self.t(), &format!("b{}", b % 3));
             }
             Op::Close(b) => {
-                let _ = self.engine.close_session(self.now, &format!("b{}", b % 3));
+                let _ = self.engine.close_session(self.t(), &format!("b{}", b % 3));
             }
             Op::Advance(ms) => {
                 self.now = self
@@ -596,7 +603,7 @@ impl Host {
                 self.now = self
                     .now
                     .saturating_sub(Duration::from_millis(u64::from(*ms)));
-                self.engine.handle_timeout(self.now);
+                self.engine.handle_timeout(self.t());
             }
             Op::ToDeadline => {
                 if let Some(d) = self.engine.poll_timeout() {
@@ -622,7 +629,7 @@ impl Host {
                     }
                     let effect = self.outstanding.remove(0);
                     let outcome = self.store.perform(&effect, self.now);
-                    let r = self.engine.handle_storage(self.now, effect.id(), outcome);
+                    let r = self.engine.handle_storage(self.t(), effect.id(), outcome);
                     assert!(r.is_ok(), "own effect {effect:?} refused: {r:?}");
                     self.reported.push(effect.id());
                     self.drain();
@@ -637,7 +644,7 @@ impl Host {
                 let known = self.outstanding.iter().any(|e| e.id() == EffectId(id.0));
                 let r = self
                     .engine
-                    .handle_storage(self.now, EffectId(id.0), outcome);
+                    .handle_storage(self.t(), EffectId(id.0), outcome);
                 if !known {
                     assert!(r.is_err(), "report of unknown effect {id:?} accepted");
                 } else if r.is_ok() {
@@ -654,12 +661,13 @@ impl Host {
                     board: "b0".into(),
                 };
                 let outcome = self.report(&effect, report);
-                let r = self.engine.handle_storage(self.now, id, outcome);
+                let r = self.engine.handle_storage(self.t(), id, outcome);
                 assert!(r.is_err(), "second report of {id:?} accepted");
             }
             Op::Crash => {
                 self.restarts += 1;
                 self.engine = Engine::new(self.config.clone(), self.restarts);
+                self.clock.set(Timestamp::EPOCH);
                 self.outstanding.clear();
                 self.reported.clear();
                 self.replicas.clear();
@@ -694,6 +702,9 @@ fn check_effect(effect: &Effect) {
 }
 
 fuzz_target!(|input: Input| {
+    if std::env::var_os("FUZZ_DEBUG").is_some() {
+        eprintln!("{input:#?}");
+    }
     let config = config(&input);
     let mut store = MemoryStore::default();
     store.strict = input.strict_store;
@@ -702,7 +713,7 @@ fuzz_target!(|input: Input| {
         config,
         store,
         now: Timestamp::from_millis(1_767_225_600_000),
-        clock: Timestamp::EPOCH,
+        clock: Cell::new(Timestamp::EPOCH),
         outstanding: Vec::new(),
         reported: Vec::new(),
         replicas: HashMap::new(),

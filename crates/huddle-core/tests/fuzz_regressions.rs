@@ -142,3 +142,27 @@ fn exhausted_batch_counter_after_recovery_is_an_error() {
         assert_eq!(client.unacked_batches(), 1 + ok);
     }
 }
+
+/// fuzz `client`: upsert data with whitespace around the JSON value
+/// (`"\r2\r"`) was kept as is by the client, while the wire carries the
+/// value's text without it (`2`): the author's replica (which applies its
+/// own batch on the ack) then held other bytes than the server and every
+/// other client, and an exported recovery did not read back equal. The
+/// client now keeps the data as the wire carries it.
+#[test]
+fn client_trims_whitespace_around_json_data() {
+    use huddle_core::client::{Client, ClientConfig, Recovery};
+    let now = Timestamp::from_millis(1_767_225_600_000);
+    let mut client = Client::new(ClientConfig::default(), "b", 1);
+    let upsert = Mutation::Upsert {
+        page: "p".into(),
+        element: "e".into(),
+        data: Payload::from("\r 2\n\t"),
+    };
+    client.mutate(now, vec![upsert]).unwrap();
+    let exported = client.export_recovery(now);
+    let data = exported.batches[0].mutations[0].data().unwrap();
+    assert_eq!(data.as_bytes(), b"2");
+    let json = exported.to_json().unwrap();
+    assert_eq!(Recovery::from_json(json.as_bytes()).unwrap(), exported);
+}

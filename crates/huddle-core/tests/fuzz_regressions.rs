@@ -166,3 +166,83 @@ fn client_trims_whitespace_around_json_data() {
     let json = exported.to_json().unwrap();
     assert_eq!(Recovery::from_json(json.as_bytes()).unwrap(), exported);
 }
+
+/// Answers every effect as stored (a load with `loaded`) until none is left.
+fn settle(engine: &mut Engine, now: Timestamp, loaded: &LoadedBoard) -> Vec<(ConnId, Notice)> {
+    let mut notices = Vec::new();
+    while let Some(out) = engine.poll_output() {
+        match out {
+            Output::Effect(effect) => {
+                let outcome = match &effect {
+                    Effect::LoadBoard { .. } => StorageOutcome::Loaded(Box::new(loaded.clone())),
+                    Effect::StoreSnapshot { .. } => StorageOutcome::SnapshotStored("s".into()),
+                    _ => StorageOutcome::Stored,
+                };
+                engine.handle_storage(now, effect.id(), outcome).unwrap();
+            }
+            Output::Notify { conn, notice } => notices.push((conn, notice)),
+            Output::Event(_) => {}
+        }
+    }
+    notices
+}
+
+/// fuzz `engine`: on a board whose sequence reached `u64::MAX`, a join
+/// from `MAX - 1` got an empty delta at board sequence `MAX`: the history
+/// marked the end of a run by the sequence after it, which saturated, so
+/// the client silently missed event `MAX`. (The same saturation made the
+/// batch record of a batch ending at `MAX` say `MAX - 1`.) The history now
+/// keeps the inclusive last sequence.
+#[test]
+fn delta_sync_reaches_sequence_u64_max() {
+    let now = Timestamp::from_millis(1_767_225_600_000);
+    let mut engine = Engine::new(Config::default(), 1);
+    let mut loaded = LoadedBoard::empty();
+    loaded.pages_sequence = u64::MAX - 2;
+    engine
+        .join(now, ConnId(1), JoinRequest::new("b", "u0", "U"))
+        .unwrap();
+    settle(&mut engine, now, &loaded);
+    let del = |e: &str| Mutation::Delete {
+        page: "p".into(),
+        element: e.into(),
+    };
+    let accepted = engine
+        .apply_mutations(now, ConnId(1), "x".into(), vec![del("a"), del("b")])
+        .unwrap();
+    assert_eq!(accepted.sequence, u64::MAX);
+    settle(&mut engine, now, &loaded);
+
+    for (from, expected) in [
+        (u64::MAX - 1, vec![u64::MAX]),
+        (u64::MAX - 2, vec![u64::MAX - 1, u64::MAX]),
+    ] {
+        let conn = ConnId(from % 100);
+        engine
+            .join(
+                now,
+                conn,
+                JoinRequest::new("b", "u1", "V").last_sequence(from),
+            )
+            .unwrap();
+        let notices = settle(&mut engine, now, &loaded);
+        let Some((_, Notice::Joined(joined))) = notices.iter().find(|(c, _)| *c == conn) else {
+            panic!("no joined: {notices:?}");
+        };
+        assert_eq!(joined.sequence, u64::MAX);
+        let Sync::Delta { events } = &joined.sync else {
+            panic!("expected a delta: {joined:?}");
+        };
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, expected, "delta from {from}");
+    }
+    // A retry of the batch is answered with its sequence, MAX.
+    let retry = engine
+        .apply_mutations(now, ConnId(1), "x".into(), vec![del("a"), del("b")])
+        .unwrap();
+    assert_eq!((retry.sequence, retry.duplicate), (u64::MAX, true));
+    assert_eq!(
+        engine.apply_mutations(now, ConnId(1), "y".into(), vec![del("c")]),
+        Err(MutateError::SequenceExhausted)
+    );
+}

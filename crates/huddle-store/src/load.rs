@@ -37,6 +37,11 @@ pub fn load_window_start(pages_sequence: u64, log_end: u64) -> u64 {
 /// inconsistent store is [`crate::StoreError::Corrupt`]); the conformance
 /// suite uses it on every load.
 pub fn check_loaded(loaded: &LoadedBoard, log_end: u64) -> Result<(), String> {
+    if log_end > crate::MAX_SEQUENCE {
+        return Err(format!(
+            "the log ends at {log_end}, past the largest sequence"
+        ));
+    }
     if loaded.pages_sequence > log_end {
         return Err(format!(
             "the state is as of {} but the log ends at {log_end}",

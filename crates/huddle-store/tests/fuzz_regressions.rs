@@ -44,3 +44,18 @@ fn check_loaded_refuses_saturated_and_zero_sequences() {
     loaded.events = vec![event(1), event(2)];
     assert!(check_loaded(&loaded, 2).is_ok());
 }
+
+/// fuzz `stored`/`engine`: a log past `MAX_SEQUENCE` (which no backend
+/// writes) is refused by `check_loaded`, as the engine refuses a board at
+/// `u64::MAX`.
+#[test]
+fn check_loaded_refuses_a_log_past_max_sequence() {
+    use huddle_store::load::check_loaded;
+    let mut loaded = huddle_core::LoadedBoard::empty();
+    loaded.events = vec![event(u64::MAX - 1), event(u64::MAX)];
+    assert!(check_loaded(&loaded, u64::MAX).is_err());
+    let end = huddle_store::MAX_SEQUENCE;
+    loaded.events = (end - 999..=end).map(event).collect();
+    loaded.pages_sequence = end - 1;
+    assert!(check_loaded(&loaded, end).is_ok());
+}

@@ -246,3 +246,22 @@ fn delta_sync_reaches_sequence_u64_max() {
         Err(MutateError::SequenceExhausted)
     );
 }
+
+/// fuzz `recovery`: `9999-12-31T23:59:59-23:59` parsed to a time in year
+/// 10000, which prints as `10000-01-01T23:58:59.000Z`, not RFC 3339: a
+/// `snapshot` frame or a recovery file carrying it decoded, but its
+/// re-encoding did not. Times past year 9999 are now refused.
+#[test]
+fn rfc3339_times_past_year_9999_are_refused() {
+    assert_eq!(Timestamp::parse_rfc3339("9999-12-31T23:59:59-23:59"), None);
+    assert_eq!(Timestamp::parse_rfc3339("9999-12-31T23:59:60Z"), None);
+    let last = Timestamp::parse_rfc3339("9999-12-31T23:59:59.999Z").unwrap();
+    assert_eq!(last.to_string(), "9999-12-31T23:59:59.999Z");
+    assert_eq!(
+        Timestamp::parse_rfc3339("9999-12-31T23:59:59+23:59")
+            .map(|t| Timestamp::parse_rfc3339(&t.to_string()) == Some(t)),
+        Some(true)
+    );
+    let frame = br#"{"type":"snapshot","id":"s","version":1,"created_at":"9999-12-31T23:59:59-23:59","created_by":"manual"}"#;
+    assert!(wire::ServerMessage::from_json(frame).is_err());
+}

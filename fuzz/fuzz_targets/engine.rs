@@ -307,6 +307,12 @@ struct Host {
     users: HashMap<ConnId, UserId>,
     sequences: HashMap<BoardId, u64>,
     restarts: u64,
+    /// Every event the engine asked to append, while the store is honest.
+    appended: HashMap<(BoardId, u64), Event>,
+    /// A report lied about the store (stored what it did not, or loaded a
+    /// board it does not hold): from then on the engine may legitimately
+    /// reuse sequences the store never got.
+    tainted: bool,
     /// The input gave the engine element data that is not JSON.
     opaque_data: bool,
 }
@@ -318,6 +324,7 @@ impl Host {
                 Output::Notify { conn, notice } => self.check_notice(conn, &notice),
                 Output::Effect(effect) => {
                     check_effect(&effect);
+                    self.check_reuse(&effect);
                     self.outstanding.push(effect);
                 }
                 Output::Event(EngineEvent::StateChanged { from, to, .. }) => {
@@ -397,6 +404,34 @@ impl Host {
         let _ = self.engine.stats();
     }
 
+    /// A sequence is never reused: an append of a sequence appended before
+    /// is a retry of the same event.
+    fn check_reuse(&mut self, effect: &Effect) {
+        let Effect::AppendEvents { board, events, .. } = effect else {
+            return;
+        };
+        if self.tainted {
+            return;
+        }
+        for e in events.iter() {
+            match self.appended.get(&(board.clone(), e.seq)) {
+                Some(prev) => assert_eq!(prev, e, "{board}: sequence {} reused", e.seq),
+                None => {
+                    self.appended.insert((board.clone(), e.seq), e.clone());
+                }
+            }
+        }
+    }
+
+    fn taint(&mut self, report: &Report) {
+        if !matches!(
+            report,
+            Report::Honest | Report::Failed | Report::SnapshotStored | Report::NotFound
+        ) {
+            self.tainted = true;
+        }
+    }
+
     fn conn(&self, c: u8) -> ConnId {
         ConnId(u64::from(c % 6))
     }
@@ -451,7 +486,8 @@ impl Host {
 
     /// Reports `effect`; a refused report (an outcome that does not fit)
     /// leaves it outstanding.
-    fn confirm(&mut self, index: usize, effect: Effect, outcome: StorageOutcome) {
+    fn confirm(&mut self, index: usize, effect: Effect, report: &Report) {
+        let outcome = self.report(&effect, report);
         let fits = matches!(
             (&effect, &outcome),
             (
@@ -469,6 +505,7 @@ impl Host {
         let r = self.engine.handle_storage(self.t(), id, outcome);
         assert_eq!(r.is_ok(), fits, "report of {effect:?}: {r:?}");
         if r.is_ok() {
+            self.taint(report);
             self.reported.push(id);
             if self.reported.len() > 64 {
                 self.reported.remove(0);
@@ -650,8 +687,7 @@ impl Host {
                 }
                 let index = usize::from(*pick) % self.outstanding.len();
                 let effect = self.outstanding.remove(index);
-                let outcome = self.report(&effect, report);
-                self.confirm(index, effect, outcome);
+                self.confirm(index, effect, report);
             }
             Op::ReportAll => {
                 for _ in 0..64 {
@@ -679,6 +715,7 @@ impl Host {
                 if !known {
                     assert!(r.is_err(), "report of unknown effect {id:?} accepted");
                 } else if r.is_ok() {
+                    self.taint(report);
                     self.outstanding.retain(|e| e.id() != EffectId(id.0));
                 }
             }
@@ -699,6 +736,19 @@ impl Host {
                 self.restarts += 1;
                 self.engine = Engine::new(self.config.clone(), self.restarts);
                 self.clock.set(Timestamp::EPOCH);
+                // Appends never reported may be reused by the new engine:
+                // keep only what the store holds.
+                self.appended = self
+                    .store
+                    .boards
+                    .iter()
+                    .flat_map(|(b, stored)| {
+                        stored
+                            .events
+                            .iter()
+                            .map(move |e| ((b.clone(), e.seq), e.clone()))
+                    })
+                    .collect();
                 self.outstanding.clear();
                 self.reported.clear();
                 self.replicas.clear();
@@ -773,6 +823,8 @@ fuzz_target!(|input: Input| {
         users: HashMap::new(),
         sequences: HashMap::new(),
         restarts: 0,
+        appended: HashMap::new(),
+        tainted: false,
         opaque_data: false,
     };
     for op in input.ops.iter().take(256) {

@@ -333,6 +333,14 @@ impl Host {
                         "illegal transition {from:?} -> {to:?}"
                     );
                 }
+                Output::Event(EngineEvent::SessionEnded { board, .. }) => {
+                    // With an honest store a board's sequence never goes
+                    // back, also across archive and reload; a lying one
+                    // may hand back less.
+                    if self.tainted {
+                        self.sequences.remove(&board);
+                    }
+                }
                 Output::Event(_) => {}
             }
         }
@@ -399,8 +407,6 @@ impl Host {
                 *seen = info.sequence;
             }
         }
-        let open: Vec<BoardId> = self.engine.boards().cloned().collect();
-        self.sequences.retain(|b, _| open.contains(b));
         let _ = self.engine.stats();
     }
 

@@ -54,11 +54,16 @@ pub(crate) struct Chunk {
 }
 
 impl Chunk {
-    /// The sequence after its last event.
-    pub(crate) fn end_seq(&self) -> u64 {
-        self.meta
-            .first_seq
-            .saturating_add(self.mutations.len() as u64)
+    /// The sequence of its last event (a chunk is never empty). Inclusive:
+    /// the sequence after it does not exist when it ends at `u64::MAX`.
+    pub(crate) fn last_seq(&self) -> u64 {
+        let len = self.mutations.len() as u64;
+        self.meta.first_seq.saturating_add(len.saturating_sub(1))
+    }
+
+    /// Whether `next` starts right after this chunk.
+    pub(crate) fn followed_by(&self, next: &BatchMeta) -> bool {
+        self.last_seq().checked_add(1) == Some(next.first_seq)
     }
 }
 

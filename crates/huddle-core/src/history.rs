@@ -47,7 +47,10 @@ impl History {
         if self.capacity == 0 || mutations.is_empty() {
             return;
         }
-        let contiguous = self.end_seq() == Some(first.seq);
+        let contiguous = self
+            .chunks
+            .back()
+            .is_some_and(|c| self.len > 0 && c.followed_by(&BatchMeta::of(first)));
         if !contiguous {
             // The first events, or (never in practice: callers push
             // contiguous sequences) a gap: start over from these.
@@ -86,12 +89,12 @@ impl History {
         Some(oldest.meta.first_seq.saturating_add(self.skip as u64))
     }
 
-    /// The sequence after the newest event held.
-    fn end_seq(&self) -> Option<u64> {
+    /// The sequence of the newest event held.
+    fn last_seq(&self) -> Option<u64> {
         if self.len == 0 {
             return None;
         }
-        self.chunks.back().map(Chunk::end_seq)
+        self.chunks.back().map(Chunk::last_seq)
     }
 
     /// The events after `last`, if the history holds all of them (the
@@ -101,12 +104,12 @@ impl History {
             return Some(DeltaEvents::new());
         }
         let first = self.first_seq()?;
-        let end = self.end_seq()?;
+        let last_held = self.last_seq()?;
         let start = last.saturating_add(1);
         if start < first {
             return None;
         }
-        if start >= end {
+        if start > last_held {
             return Some(DeltaEvents::new());
         }
         // The chunk of the first event: the last one starting at or before it.
@@ -116,7 +119,8 @@ impl History {
             .saturating_sub(1);
         let oldest = self.chunks.get(at)?;
         let skip = usize::try_from(start - oldest.meta.first_seq).ok()?;
-        let len = usize::try_from(end - start).ok()?;
+        // `start >= 1`, so this cannot overflow even at `u64::MAX`.
+        let len = usize::try_from(last_held - start + 1).ok()?;
         let chunks = self.chunks.range(at..).cloned().collect();
         Some(DeltaEvents::from_chunks(chunks, skip, len))
     }
@@ -128,7 +132,7 @@ impl History {
         std::iter::from_fn(move || loop {
             let c = chunks.next()?;
             let same = |n: &&Chunk| {
-                n.meta.first_seq == c.end_seq()
+                c.followed_by(&n.meta)
                     && n.meta.author == c.meta.author
                     && n.meta.batch == c.meta.batch
                     && n.meta.at == c.meta.at
@@ -136,7 +140,7 @@ impl History {
             if chunks.peek().is_some_and(same) {
                 continue;
             }
-            return Some((&c.meta.author, &c.meta.batch, c.end_seq().saturating_sub(1)));
+            return Some((&c.meta.author, &c.meta.batch, c.last_seq()));
         })
     }
 

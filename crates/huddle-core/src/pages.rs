@@ -10,9 +10,21 @@ use crate::mutation::{Mutation, Payload};
 ///
 /// Pages exist only while they hold elements: deleting a page's last element
 /// removes the page. Equality ignores order.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Pages(IndexMap<PageId, IndexMap<ElementId, Payload>>);
+
+/// Deserializing keeps the invariant that every page holds elements: an
+/// empty page in stored data (`{"p": {}}`) is dropped, as if its last
+/// element had been deleted. (Kept, it made `is_empty` wrong and an
+/// encoding that `huddle_store::codec` refuses to decode.)
+impl<'de> Deserialize<'de> for Pages {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut pages = IndexMap::<PageId, IndexMap<ElementId, Payload>>::deserialize(d)?;
+        pages.retain(|_, elements| !elements.is_empty());
+        Ok(Pages(pages))
+    }
+}
 
 impl Pages {
     /// No pages.

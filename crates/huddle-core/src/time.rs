@@ -135,9 +135,16 @@ impl Timestamp {
         let days = i64::try_from(days_from_civil(y, mo, d)?).ok()?;
         let secs = days * 86_400 + i64::try_from(h * 3600 + mi * 60 + s).ok()? - offset_secs;
         let secs = u64::try_from(secs).ok()?;
-        Some(Timestamp(secs.checked_mul(1000)?.checked_add(millis)?))
+        let t = Timestamp(secs.checked_mul(1000)?.checked_add(millis)?);
+        // An offset can carry a year-9999 time past the four-digit years
+        // (`9999-12-31T23:59:59-23:59`), which `Display` cannot write back
+        // as RFC 3339: refuse it, so that what parses prints back.
+        (t <= LAST_RFC3339).then_some(t)
     }
 }
+
+/// `9999-12-31T23:59:59.999Z`, the last time with a four-digit year.
+const LAST_RFC3339: Timestamp = Timestamp(253_402_300_799_999);
 
 fn is_leap(y: u64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0

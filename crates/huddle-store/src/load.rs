@@ -37,16 +37,24 @@ pub fn load_window_start(pages_sequence: u64, log_end: u64) -> u64 {
 /// inconsistent store is [`crate::StoreError::Corrupt`]); the conformance
 /// suite uses it on every load.
 pub fn check_loaded(loaded: &LoadedBoard, log_end: u64) -> Result<(), String> {
+    if log_end > crate::MAX_SEQUENCE {
+        return Err(format!(
+            "the log ends at {log_end}, past the largest sequence"
+        ));
+    }
     if loaded.pages_sequence > log_end {
         return Err(format!(
             "the state is as of {} but the log ends at {log_end}",
             loaded.pages_sequence
         ));
     }
+    if loaded.events.first().is_some_and(|e| e.seq == 0) {
+        return Err("the log has an event with sequence 0".into());
+    }
     if let Some(w) = loaded
         .events
         .windows(2)
-        .find(|w| w[1].seq != w[0].seq.saturating_add(1))
+        .find(|w| w[0].seq.checked_add(1) != Some(w[1].seq))
     {
         return Err(format!(
             "the log has a hole between {} and {}",

@@ -48,6 +48,12 @@ pub enum ClientError {
     /// `provide_credentials` when no attempt waits for them.
     #[error("no attempt is waiting for credentials")]
     NoCredentialsRequested,
+    /// The batch counter is at its end (only after importing recovery data
+    /// with a corrupt `next_batch`): a new batch id could repeat an old one,
+    /// which the server would take for a retry. Start a new `Client`
+    /// without that recovery data.
+    #[error("batch ids are exhausted for this client id")]
+    BatchIdsExhausted,
 }
 
 /// Why recovery data was refused (nothing was imported).

@@ -104,7 +104,7 @@ use outgoing::{Outgoing, OutgoingQueue, Status};
 
 use crate::error::ErrorCode;
 use crate::ids::{BatchId, BoardId};
-use crate::mutation::Mutation;
+use crate::mutation::{Mutation, Payload};
 use crate::time::Timestamp;
 use crate::wire::{self, ClientMessage, JoinedMessage, ServerMessage, WireSync};
 
@@ -348,7 +348,7 @@ impl Client {
     pub fn mutate(
         &mut self,
         now: Timestamp,
-        mutations: Vec<Mutation>,
+        mut mutations: Vec<Mutation>,
     ) -> Result<BatchId, ClientError> {
         self.tick(now);
         if mutations.is_empty() {
@@ -373,8 +373,12 @@ impl Client {
                 limit: self.config.max_unacked_mutations,
             });
         }
+        let Some(next_batch) = self.next_batch.checked_add(1) else {
+            return Err(ClientError::BatchIdsExhausted);
+        };
+        trim_data(&mut mutations);
         let batch = BatchId::from(format!("{}-{}", self.client_id, self.next_batch));
-        self.next_batch += 1;
+        self.next_batch = next_batch;
         let mut item = Outgoing {
             batch: batch.clone(),
             mutations,
@@ -491,7 +495,8 @@ impl Client {
             Phase::Live { transport } => Some(transport),
             _ => None,
         };
-        for b in recovery.batches {
+        for mut b in recovery.batches {
+            trim_data(&mut b.mutations);
             let mut item = Outgoing {
                 batch: b.batch,
                 mutations: b.mutations,
@@ -955,6 +960,23 @@ impl Client {
                     }
                     self.recently_dropped.push_back(item);
                 }
+            }
+        }
+    }
+}
+
+/// Drops the whitespace around each upsert's JSON data (already checked to
+/// be one JSON value): the wire carries the value's text without it, so
+/// this is the data the server stores and every other client sees, and the
+/// replica (which applies the batch on its `ack`) must hold the same.
+fn trim_data(mutations: &mut [Mutation]) {
+    for m in mutations {
+        if let Mutation::Upsert { data, .. } = m {
+            let bytes = data.as_bytes();
+            // JSON whitespace is ASCII; `is_json` refused any other.
+            let trimmed = bytes.trim_ascii();
+            if trimmed.len() != bytes.len() {
+                *data = Payload::from(trimmed.to_vec());
             }
         }
     }

@@ -473,9 +473,14 @@ fn install(board: &mut Board, loaded: LoadedBoard) -> Result<(), String> {
         last_snapshot_version,
         mut batches,
     } = loaded;
+    if events.first().is_some_and(|e| e.seq == 0) {
+        return Err("a stored event has sequence 0".into());
+    }
+    // `checked_add`: a log that wraps around (`u64::MAX` then 0) is not
+    // contiguous.
     if let Some(pair) = events
         .windows(2)
-        .find(|w| w[1].seq != w[0].seq.wrapping_add(1))
+        .find(|w| w[0].seq.checked_add(1) != Some(w[1].seq))
     {
         return Err(format!(
             "stored events are not contiguous ({} then {})",

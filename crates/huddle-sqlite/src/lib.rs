@@ -48,6 +48,7 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod checkpoint;
 mod db;
 mod error;
 mod open;

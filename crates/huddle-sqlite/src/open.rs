@@ -36,6 +36,14 @@ pub(crate) fn open_connection(
             detail: format!("cannot use write-ahead logging here (journal mode {mode})"),
         });
     }
+    // Checkpoints run on their own connection (`checkpoint.rs`); the
+    // writer's is only a backstop.
+    conn.pragma_update(
+        None,
+        "wal_autocheckpoint",
+        crate::checkpoint::WRITER_AUTOCHECKPOINT_PAGES,
+    )
+    .map_err(sql)?;
     conn.pragma_update(None, "synchronous", options.synchronous.pragma())
         .map_err(sql)?;
 

@@ -11,6 +11,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use huddle_store::{AppendBatch, StoreError};
 use tokio::sync::oneshot;
 
+use crate::checkpoint;
 use crate::db::Db;
 use crate::error::OpenError;
 use crate::open::open_connection;
@@ -43,6 +44,10 @@ pub(crate) fn spawn(
         .spawn(move || match open_connection(&path, &options) {
             Ok(conn) => {
                 opened(Ok(()));
+                // Dropped when this thread ends, which stops the
+                // checkpointer too.
+                let (_stop, stop_rx) = std::sync::mpsc::channel();
+                checkpoint::spawn(path, options.busy_timeout, stop_rx);
                 serve(Db::new(conn), &rx, options.max_group);
             }
             Err(e) => opened(Err(e)),

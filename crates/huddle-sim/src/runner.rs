@@ -96,29 +96,7 @@ impl World {
         for c in &mut self.clients {
             c.reconnect_due = None;
         }
-        let start = self.clock.now;
-        loop {
-            for i in 0..self.clients.len() {
-                if self.stalled(i) {
-                    self.connect(i);
-                }
-            }
-            self.step();
-            self.fail_if_set()?;
-            if self.converged() {
-                break;
-            }
-            if self.clock.now.saturating_duration_since(start) > CONVERGE_WITHIN {
-                return Err(format!(
-                    "not converged {}s after healing: states {:?}, unacked {:?}, {} frames and {} effects in flight",
-                    CONVERGE_WITHIN.as_secs(),
-                    self.clients.iter().map(|c| c.client.state()).collect::<Vec<_>>(),
-                    self.clients.iter().map(|c| c.client.unacked_batches()).collect::<Vec<_>>(),
-                    self.net.queue.len(),
-                    self.store.in_flight.len()
-                ));
-            }
-        }
+        self.converge("healing")?;
         self.check_converged()?;
         self.check_snapshots();
         self.fail_if_set()?;
@@ -163,25 +141,7 @@ impl World {
         // storage, continue their sequences, and every replica equals the
         // stored board.
         trace!(self, "RETURN");
-        let start = self.clock.now;
-        loop {
-            for i in 0..self.clients.len() {
-                if self.stalled(i) {
-                    self.connect(i);
-                }
-            }
-            self.step();
-            self.fail_if_set()?;
-            if self.converged() {
-                break;
-            }
-            if self.clock.now.saturating_duration_since(start) > CONVERGE_WITHIN {
-                return Err(format!(
-                    "clients not back {}s after returning",
-                    CONVERGE_WITHIN.as_secs()
-                ));
-            }
-        }
+        self.converge("returning")?;
         self.check_converged()?;
         for b in self.boards.clone() {
             let Some(info) = self.engine.session(b.id.as_str()) else {
@@ -200,6 +160,34 @@ impl World {
             }
         }
         self.fail_if_set()
+    }
+
+    /// Steps (reconnecting stalled clients) until every replica equals the
+    /// server, or fails after [`CONVERGE_WITHIN`] of simulated time.
+    fn converge(&mut self, after: &str) -> Result<(), String> {
+        let start = self.clock.now;
+        loop {
+            for i in 0..self.clients.len() {
+                if self.stalled(i) {
+                    self.connect(i);
+                }
+            }
+            self.step();
+            self.fail_if_set()?;
+            if self.converged() {
+                return Ok(());
+            }
+            if self.clock.now.saturating_duration_since(start) > CONVERGE_WITHIN {
+                return Err(format!(
+                    "not converged {}s after {after}: states {:?}, unacked {:?}, {} frames and {} effects in flight",
+                    CONVERGE_WITHIN.as_secs(),
+                    self.clients.iter().map(|c| c.client.state()).collect::<Vec<_>>(),
+                    self.clients.iter().map(|c| c.client.unacked_batches()).collect::<Vec<_>>(),
+                    self.net.queue.len(),
+                    self.store.in_flight.len()
+                ));
+            }
+        }
     }
 
     fn fail_if_set(&self) -> Result<(), String> {

@@ -92,14 +92,17 @@ impl PendingBatch {
     }
 }
 
-/// The event log's write side: one append in flight per board, so the
-/// stored log never has a gap; batches arriving meanwhile are queued and
-/// go together in the next append (group commit).
+/// The event log's write side. Up to `Config::appends_in_flight` appends
+/// per board are in flight, issued in sequence order; batches arriving
+/// while that many are in flight are queued and go together in the next
+/// append (group commit). `durable` advances only over a stored prefix of
+/// the appends, so a confirmation that overtakes an earlier one waits.
 #[derive(Debug, Default)]
 pub(crate) struct AppendLog {
-    /// The append the store is working on, and its events.
-    pub(crate) in_flight: Option<(EffectId, Arc<[Event]>)>,
-    /// The in-flight append failed and waits for the retry timer.
+    /// The appends the store is working on, oldest first.
+    pub(crate) in_flight: std::collections::VecDeque<InFlightAppend>,
+    /// Events of failed appends (and of those issued after them), in
+    /// sequence order, waiting for the retry timer.
     pub(crate) failed: Option<Arc<[Event]>>,
     /// Batches' events waiting for the next append.
     pub(crate) queued: Vec<Arc<[Event]>>,
@@ -107,10 +110,55 @@ pub(crate) struct AppendLog {
     pub(crate) batches: std::collections::VecDeque<PendingBatch>,
 }
 
+/// One append the store is working on.
+#[derive(Debug)]
+pub(crate) struct InFlightAppend {
+    pub(crate) effect: EffectId,
+    pub(crate) events: Arc<[Event]>,
+    /// Confirmed, but an earlier append is not yet.
+    pub(crate) stored: bool,
+}
+
 impl AppendLog {
     /// Nothing assigned is waiting for the store.
     pub(crate) fn is_idle(&self) -> bool {
-        self.in_flight.is_none() && self.failed.is_none() && self.queued.is_empty()
+        self.in_flight.is_empty() && self.failed.is_none() && self.queued.is_empty()
+    }
+
+    /// The store confirmed `effect`: returns the events that became
+    /// durable (those of the stored prefix of the appends), oldest first.
+    /// Empty if an earlier append is still unconfirmed or `effect` is not
+    /// in flight (any more).
+    pub(crate) fn stored(&mut self, effect: EffectId) -> Vec<Arc<[Event]>> {
+        if let Some(append) = self.in_flight.iter_mut().find(|a| a.effect == effect) {
+            append.stored = true;
+        }
+        let mut durable = Vec::new();
+        while self.in_flight.front().is_some_and(|a| a.stored) {
+            if let Some(append) = self.in_flight.pop_front() {
+                durable.push(append.events);
+            }
+        }
+        durable
+    }
+
+    /// The store failed `effect`: it and every append issued after it
+    /// (which a store refuses as a gap, or holds already, which a re-send
+    /// accepts) wait for the retry, before what failed earlier. Returns
+    /// `false` if `effect` is not in flight (any more).
+    pub(crate) fn failed(&mut self, effect: EffectId) -> bool {
+        let Some(pos) = self.in_flight.iter().position(|a| a.effect == effect) else {
+            return false;
+        };
+        let tail: Vec<InFlightAppend> = self.in_flight.drain(pos..).collect();
+        let events: Arc<[Event]> = tail
+            .iter()
+            .flat_map(|a| a.events.iter())
+            .chain(self.failed.iter().flat_map(|f| f.iter()))
+            .cloned()
+            .collect();
+        self.failed = Some(events);
+        true
     }
 }
 

@@ -95,6 +95,17 @@ pub struct Config {
     pub presence_interval: Duration,
     /// Batch ids remembered per user and board for idempotent retries (1024).
     pub dedup_window: usize,
+    /// Appends of one board the store may be working on at once (1).
+    ///
+    /// With 1, a board's next append waits for the previous one's
+    /// confirmation, so a batch can wait for two store round trips. More
+    /// lets the store take each batch with its next commit, which shortens
+    /// the ack latency under load, provided the store applies one board's
+    /// appends in the order issued (the SQLite and in-memory stores do, for
+    /// calls started in order). A store that does not still refuses an
+    /// append that would leave a gap; the engine retries it, so a wrong
+    /// setting costs time, never data. 0 counts as 1.
+    pub appends_in_flight: usize,
     /// First retry delay after a failed store (500 ms); doubles per failure.
     pub storage_retry_initial: Duration,
     /// Longest retry delay after repeated failures (30 s).
@@ -122,6 +133,7 @@ impl Default for Config {
             flush_threshold: 4096,
             presence_interval: Duration::from_millis(50),
             dedup_window: 1024,
+            appends_in_flight: 1,
             storage_retry_initial: Duration::from_millis(500),
             storage_retry_max: Duration::from_secs(30),
             color_policy: ColorPolicy::default(),

@@ -9,10 +9,13 @@
 //!
 //! What a store must guarantee:
 //! - `AppendEvents` is durable when confirmed `Stored`. Appends of one board
-//!   are issued one at a time, in sequence order, so the stored log never has
-//!   a gap. After a failure the same events may be appended again: a store
-//!   must accept events it already holds (same board and sequence) as a
-//!   success.
+//!   are issued in sequence order, at most
+//!   [`Config::appends_in_flight`](crate::Config::appends_in_flight) at a
+//!   time (one by default). A store applies them in the order issued, or
+//!   refuses one that would leave a gap in the log (it writes nothing; the
+//!   engine re-sends it after the earlier ones). After a failure the same
+//!   events may be appended again: a store must accept events it already
+//!   holds (same board and sequence) as a success.
 //! - `Flush` writes the board state as of `through` atomically.
 //! - `LoadBoard` returns state and log consistent with each other (see
 //!   [`LoadedBoard`]).

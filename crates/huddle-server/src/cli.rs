@@ -161,6 +161,13 @@ pub struct ServeArgs {
     #[arg(long, env = "HUDDLE_DEDUP_WINDOW", default_value_t = 1024)]
     pub dedup_window: usize,
 
+    /// Appends of one board at the store at once (group commits in flight
+    /// per shard): more than one lets a batch go with the store's next
+    /// commit instead of waiting for the previous one's confirmation.
+    #[arg(long, env = "HUDDLE_APPENDS_IN_FLIGHT", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub appends_in_flight: u16,
+
     /// First retry delay after a failed store write (doubles per failure).
     #[arg(long, env = "HUDDLE_STORAGE_RETRY_INITIAL", default_value = "500ms", value_parser = parse_duration)]
     pub storage_retry_initial: Duration,

@@ -54,7 +54,13 @@ impl World {
                         let since = self.clock.engine_clock;
                         self.obs.boards.entry(board.clone()).or_default().idle_since = Some(since);
                     }
-                    if let Some(other) = self.store.conflicting(&effect) {
+                    let pipeline = self.engine.config().appends_in_flight;
+                    if matches!(effect, Effect::AppendEvents { .. })
+                        && self.store.conflicting(&effect, 1).is_some()
+                    {
+                        self.counters.pipelined += 1;
+                    }
+                    if let Some(other) = self.store.conflicting(&effect, pipeline) {
                         self.fail(format!(
                             "effect {} ({}) for {} issued while effect {other} of that kind is in flight",
                             effect.id().0,
@@ -256,6 +262,14 @@ impl World {
                 Err(e) => return self.fail(e),
             }
         };
+        if let (Effect::AppendEvents { board, .. }, StorageOutcome::Failed(_)) = (&effect, &outcome)
+        {
+            if !fail {
+                // Not injected: the store refused a gap.
+                self.counters.gaps_refused += 1;
+            }
+            self.store.append_failed(board);
+        }
         let id = effect.id();
         trace!(self, "report {} {}", id.0, outcome_name(&outcome));
         let host_now = self.clock.engine_input();

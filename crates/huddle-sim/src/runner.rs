@@ -202,7 +202,8 @@ impl World {
         let events: usize = self.store.boards.values().map(|b| b.events.len()).sum();
         format!(
             "{} clients on {} boards, {:?}, {} steps, {} batches ({} dropped), {events} events stored, \
-             {} crashes, {} client restarts, {} cuts, {} jumps, {} effects ({} failed), {} bad confirms, {} early timeouts, \
+             {} crashes, {} client restarts, {} cuts, {} jumps, {} effects ({} failed), \
+             appends in flight {} ({} pipelined, {} gaps refused), {} bad confirms, {} early timeouts, \
              {} deltas, {} fulls, {} archives, {} closes, {} host flushes, {} session timeouts, \
              {} re-applied beyond the dedup window",
             self.clients.len(),
@@ -217,6 +218,9 @@ impl World {
             c.jumps,
             c.effects,
             c.failed_effects,
+            self.config.appends_in_flight,
+            c.pipelined,
+            c.gaps_refused,
             c.bad_confirms,
             c.early_timeouts,
             c.deltas,

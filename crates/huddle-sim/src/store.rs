@@ -8,7 +8,7 @@
 //! storage contract from its side: appends are contiguous and never
 //! rewrite a sequence with other content.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use huddle_core::{
@@ -138,6 +138,10 @@ pub struct InFlight {
     pub order: u64,
     /// The work.
     pub effect: Effect,
+    /// An append issued after one of its board's that failed: the engine
+    /// re-sends its events without waiting for its report, so it no
+    /// longer counts towards `appends_in_flight`.
+    pub abandoned: bool,
 }
 
 /// The durable state plus the effects in flight.
@@ -158,6 +162,8 @@ pub struct StoreModel {
     pub max_issued: u64,
     order: u64,
     snapshots_made: u64,
+    /// Boards whose appends may leave a gap (see [`StoreModel::append_failed`]).
+    gaps_expected: HashSet<BoardId>,
 }
 
 impl StoreModel {
@@ -169,46 +175,84 @@ impl StoreModel {
             due,
             order: self.order,
             effect,
+            abandoned: false,
         });
     }
 
     /// An effect in flight that `effect` may not run beside: the storage
-    /// contract issues appends of one board one at a time (so the log
-    /// never has a gap), and one load and one flush per board at a time.
-    pub fn conflicting(&self, effect: &Effect) -> Option<u64> {
-        let exclusive = |e: &Effect| {
-            matches!(
-                e,
-                Effect::AppendEvents { .. } | Effect::Flush { .. } | Effect::LoadBoard { .. }
-            )
+    /// contract issues at most `appends_in_flight` appends of one board at
+    /// a time (the engine's setting), and one load and one flush per board
+    /// at a time.
+    pub fn conflicting(&self, effect: &Effect, appends_in_flight: usize) -> Option<u64> {
+        let limit = match effect {
+            Effect::AppendEvents { .. } => appends_in_flight.max(1),
+            Effect::Flush { .. } | Effect::LoadBoard { .. } => 1,
+            _ => return None,
         };
-        if !exclusive(effect) {
-            return None;
-        }
-        self.in_flight
+        let same: Vec<u64> = self
+            .in_flight
             .iter()
-            .find(|f| {
-                f.effect.board() == effect.board()
+            .filter(|f| {
+                !f.abandoned
+                    && f.effect.board() == effect.board()
                     && std::mem::discriminant(&f.effect) == std::mem::discriminant(effect)
             })
             .map(|f| f.effect.id().0)
+            .collect();
+        if same.len() >= limit {
+            same.first().copied()
+        } else {
+            None
+        }
+    }
+
+    /// When the effect at `pos` can finish: its own latency, but a board's
+    /// appends finish in the order issued (the store applies them in
+    /// order, as the SQLite store's single writer does).
+    fn effective_due(&self, pos: usize) -> Timestamp {
+        let f = &self.in_flight[pos];
+        if !matches!(f.effect, Effect::AppendEvents { .. }) {
+            return f.due;
+        }
+        self.in_flight[..pos]
+            .iter()
+            .filter(|e| {
+                matches!(e.effect, Effect::AppendEvents { .. })
+                    && e.effect.board() == f.effect.board()
+            })
+            .map(|e| e.due)
+            .fold(f.due, Timestamp::max)
     }
 
     /// When the next effect is due.
     pub fn next_due(&self) -> Option<Timestamp> {
-        self.in_flight.iter().map(|f| f.due).min()
+        (0..self.in_flight.len())
+            .map(|i| self.effective_due(i))
+            .min()
     }
 
     /// Takes the next effect due at or before `now`.
     pub fn take_due(&mut self, now: Timestamp) -> Option<Effect> {
-        let pos = self
-            .in_flight
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.due <= now)
-            .min_by_key(|(_, f)| (f.due, f.order))
+        let pos = (0..self.in_flight.len())
+            .map(|i| (i, self.effective_due(i)))
+            .filter(|(_, due)| *due <= now)
+            .min_by_key(|(i, due)| (*due, self.in_flight[*i].order))
             .map(|(i, _)| i)?;
         Some(self.in_flight.remove(pos).effect)
+    }
+
+    /// An append of `board` failed (the store applies a board's appends in
+    /// order, so it was the earliest in flight): the ones issued after it
+    /// are abandoned by the engine, and until one lands again they may
+    /// leave a gap, which the store refuses (as a real store does,
+    /// `StoreError::Gap`) rather than calling it a breach.
+    pub fn append_failed(&mut self, board: &BoardId) {
+        self.gaps_expected.insert(board.clone());
+        for f in &mut self.in_flight {
+            if matches!(f.effect, Effect::AppendEvents { .. }) && f.effect.board() == board {
+                f.abandoned = true;
+            }
+        }
     }
 
     /// Performs an effect on the durable state. `Err` is a breach of the
@@ -232,6 +276,12 @@ impl StoreModel {
                         continue;
                     }
                     if e.seq != last + 1 {
+                        if self.gaps_expected.contains(board) {
+                            return Ok(StorageOutcome::Failed(format!(
+                                "gap: log ends at {last}, append starts at {}",
+                                e.seq
+                            )));
+                        }
                         return Err(format!(
                             "append leaves a gap in {board}: log ends at {last}, append starts at {}",
                             e.seq
@@ -239,6 +289,7 @@ impl StoreModel {
                     }
                     stored.events.push(e.clone());
                     stored.index(e);
+                    self.gaps_expected.remove(board);
                 }
                 StorageOutcome::Stored
             }
@@ -322,8 +373,14 @@ impl StoreModel {
                 if let Err(e) = self.perform(&f.effect, now) {
                     breaches.push(e);
                 }
+            } else if let Effect::AppendEvents { board, .. } = &f.effect {
+                // A later append of the board that did reach the disk
+                // would have been refused: it starts after this one.
+                self.append_failed(board);
             }
         }
+        // The new engine instance starts from what is stored.
+        self.gaps_expected.clear();
         self.reported.clear();
         self.max_issued = 0;
         breaches

@@ -95,6 +95,11 @@ pub struct Counters {
     pub effects: u64,
     /// Effects failed by the store.
     pub failed_effects: u64,
+    /// Appends issued while another of their board was in flight
+    /// (`appends_in_flight` above one).
+    pub pipelined: u64,
+    /// Appends the store refused as a gap (issued after one that failed).
+    pub gaps_refused: u64,
     /// Joins answered with a delta.
     pub deltas: u64,
     /// Joins answered with a full state.
@@ -190,6 +195,7 @@ impl World {
         config.presence_interval = rng.millis(0, 100);
         config.storage_retry_initial = rng.millis(1, 1_000);
         config.storage_retry_max = config.storage_retry_initial.max(rng.millis(1, 30_000));
+        config.appends_in_flight = rng.pick(&[1, 1, 2, 4]);
         let board_count = 1 + rng.below(3) as usize;
         let boards = (0..board_count)
             .map(|b| BoardSpec {

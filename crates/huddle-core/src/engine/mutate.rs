@@ -6,10 +6,10 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 
 use super::{Conn, EffectKind, Engine, Io};
-use crate::board::{Board, PendingBatch};
+use crate::board::{Board, InFlightAppend, PendingBatch};
 use crate::config::{Config, Durability};
 use crate::error::{Field, MutateError, SessionError};
-use crate::ids::{BatchId, ConnId};
+use crate::ids::{BatchId, ConnId, EffectId};
 use crate::mutation::{Event, Mutation};
 use crate::output::{EngineEvent, Notice};
 use crate::storage::Effect;
@@ -143,7 +143,7 @@ impl Engine {
                 true
             }
         };
-        start_append(board, io);
+        start_append(config, board, io);
         Ok(Accepted {
             sequence: last,
             duplicate: false,
@@ -196,10 +196,14 @@ fn validate(config: &Config, batch: &BatchId, mutations: &[Mutation]) -> Result<
     Ok(())
 }
 
-/// Sends the queued events to the store if no append is in flight (one at
-/// a time per board keeps the stored log gapless).
-pub(crate) fn start_append(board: &mut Board, io: &mut Io) {
-    if board.log.in_flight.is_some() || board.log.failed.is_some() || board.log.queued.is_empty() {
+/// Sends the queued events to the store unless `appends_in_flight` appends
+/// of the board are in flight already, or a failed one waits for its retry
+/// (which must go first: the store's log takes no gap).
+pub(crate) fn start_append(config: &Config, board: &mut Board, io: &mut Io) {
+    if board.log.in_flight.len() >= config.appends_in_flight.max(1)
+        || board.log.failed.is_some()
+        || board.log.queued.is_empty()
+    {
         return;
     }
     let queued = std::mem::take(&mut board.log.queued);
@@ -223,19 +227,23 @@ pub(crate) fn send_append(board: &mut Board, io: &mut Io, events: Arc<[Event]>) 
         board: id.clone(),
         events: effect_events,
     });
-    board.log.in_flight = Some((eid, events));
+    board.log.in_flight.push_back(InFlightAppend {
+        effect: eid,
+        events,
+        stored: false,
+    });
 }
 
-/// The store confirmed the in-flight append: advance `durable`, commit the
-/// batches it completes (`AckOnStore`), and send what queued meanwhile.
-pub(crate) fn append_stored(board: &mut Board, io: &mut Io) {
-    let Some((_, events)) = board.log.in_flight.take() else {
-        return;
-    };
-    for event in events.iter() {
-        if event.seq > board.durable {
-            board.pending.record(&event.mutation);
-            board.durable = event.seq;
+/// The store confirmed the append `effect`: advance `durable` over the
+/// stored prefix of the appends, commit the batches that completes
+/// (`AckOnStore`), and send what queued meanwhile.
+pub(crate) fn append_stored(config: &Config, board: &mut Board, io: &mut Io, effect: EffectId) {
+    for events in board.log.stored(effect) {
+        for event in events.iter() {
+            if event.seq > board.durable {
+                board.pending.record(&event.mutation);
+                board.durable = event.seq;
+            }
         }
     }
     while board
@@ -277,5 +285,5 @@ pub(crate) fn append_stored(board: &mut Board, io: &mut Io) {
             applied_at: b.applied_at,
         });
     }
-    start_append(board, io);
+    start_append(config, board, io);
 }

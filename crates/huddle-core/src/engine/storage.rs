@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::mutate::{append_stored, send_append};
+use super::mutate::{append_stored, send_append, start_append};
 use super::{Conn, EffectKind, Engine, Io};
 use crate::board::{Board, Drain, Phase, SnapshotJob};
 use crate::config::{Config, SessionType};
@@ -247,19 +247,21 @@ impl Engine {
         let Some(board) = self.boards.get_mut(board_id) else {
             return;
         };
-        if board.log.in_flight.as_ref().map(|(id, _)| *id) != Some(effect) {
-            return;
-        }
         match outcome {
             StorageOutcome::Stored => {
+                if !board.log.in_flight.iter().any(|a| a.effect == effect) {
+                    return;
+                }
                 board.failures = 0;
-                append_stored(board, io);
+                append_stored(config, board, io, effect);
                 if board.durable.saturating_sub(board.flushed_through) >= config.flush_threshold {
                     start_flush(board, io);
                 }
             }
             StorageOutcome::Failed(message) => {
-                board.log.failed = board.log.in_flight.take().map(|(_, events)| events);
+                if !board.log.failed(effect) {
+                    return;
+                }
                 schedule_retry(config, board, io, now, message);
             }
             _ => {}
@@ -386,6 +388,7 @@ impl Engine {
         board.retry_timer = None;
         if let Some(events) = board.log.failed.take() {
             send_append(board, &mut self.io, events);
+            start_append(&self.config, board, &mut self.io);
         }
         if std::mem::take(&mut board.flush_wanted) {
             start_flush(board, &mut self.io);

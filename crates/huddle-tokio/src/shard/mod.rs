@@ -7,13 +7,14 @@
 //!    each one so that frames keep their order;
 //! 3. if `now >= poll_timeout()`, call `handle_timeout(now)` and drain;
 //! 4. start the group commit of the appends collected meanwhile (one store
-//!    call, unless one is in flight: then they wait for it);
+//!    call, unless `appends_in_flight` are in flight: then they wait);
 //! 5. re-arm the sleep at `poll_timeout()`.
 //!
 //! Store calls run in tasks of their own and come back as
 //! [`Input::Stored`]: the shard never waits on storage, a slow socket
 //! (bounded queues, [`fanout`]) or a slow caller.
 
+mod appender;
 mod fanout;
 mod input;
 mod lifecycle;
@@ -54,6 +55,11 @@ pub(crate) fn spawn<S: Store + 'static>(setup: ShardSetup<S>) -> JoinHandle<()> 
         setup.config.engine.clone(),
         setup.config.seed.wrapping_add(setup.index as u64),
     );
+    let appender = appender::spawn(
+        setup.performer.clone(),
+        setup.metrics.clone(),
+        setup.self_tx.clone(),
+    );
     let shard = Shard {
         index: setup.index,
         engine,
@@ -66,7 +72,8 @@ pub(crate) fn spawn<S: Store + 'static>(setup: ShardSetup<S>) -> JoinHandle<()> 
         conns: HashMap::new(),
         encoded: None,
         appends: Vec::new(),
-        append_in_flight: false,
+        groups_in_flight: 0,
+        appender,
         records: Vec::new(),
         records_in_flight: false,
         tasks_in_flight: 0,
@@ -94,7 +101,9 @@ pub(crate) struct Shard<S> {
     encoded: Option<fanout::Encoded>,
     /// Appends waiting for the next group commit.
     appends: Vec<huddle_core::Effect>,
-    append_in_flight: bool,
+    /// Group commits sent to the appender and not yet reported.
+    groups_in_flight: usize,
+    appender: mpsc::UnboundedSender<appender::Group>,
     /// User session records waiting to be stored, with their board's epoch.
     records: Vec<(huddle_store::Epoch, huddle_core::UserSessionRecord)>,
     records_in_flight: bool,

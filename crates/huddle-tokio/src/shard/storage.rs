@@ -5,13 +5,17 @@
 //! Appends (`AppendEvents`) are not performed one by one: the shard
 //! collects them while it handles a wake-up's inputs, then sends all of
 //! them — many batches of many boards — in one
-//! [`Performer::perform_appends`] call. One such call is in flight per
-//! shard at a time; appends produced meanwhile wait and go together in the
-//! next one (group commit: under load, each store round trip carries
-//! more). The engine acknowledges a batch only when its append is
-//! reported `Stored`. Other effects (loads, flushes, snapshots, prunes)
-//! each get their own task. Every task reports back through the shard's
-//! own input channel, so the shard keeps serving inputs meanwhile.
+//! [`Performer::perform_appends`] call, through its [`appender`]. Up to
+//! `appends_in_flight` (the engine's setting) such calls are in flight per
+//! shard; appends produced meanwhile wait and go together in the next one
+//! (group commit: under load, each store round trip carries more, and the
+//! SQLite store merges the calls queued at once into one transaction). The
+//! engine acknowledges a batch only when its append is reported `Stored`.
+//! Other effects (loads, flushes, snapshots, prunes) each get their own
+//! task. Every task reports back through the shard's own input channel, so
+//! the shard keeps serving inputs meanwhile.
+//!
+//! [`appender`]: super::appender
 //!
 //! [`Performer::perform_appends`]: huddle_store::Performer::perform_appends
 
@@ -23,6 +27,7 @@ use huddle_core::{
 use huddle_store::Store;
 use tokio::time::Instant;
 
+use super::appender::Group;
 use super::{Input, Shard, Stored};
 use crate::metrics::StorageOp;
 
@@ -57,9 +62,9 @@ impl<S: Store + 'static> Shard<S> {
                 // A new session: it acquires a new epoch, which must stay.
                 self.release_after.remove(board);
                 self.board_opened(board.clone());
-                self.perform(vec![effect], false);
+                self.perform(effect);
             }
-            effect => self.perform(vec![effect], false),
+            effect => self.perform(effect),
         }
     }
 
@@ -93,57 +98,54 @@ impl<S: Store + 'static> Shard<S> {
         }
     }
 
-    /// Sends the appends collected so far in one store call, unless one is
-    /// in flight (they go with the next).
+    /// Sends the appends collected so far in one store call, unless
+    /// `appends_in_flight` calls are in flight already (they go with the
+    /// next).
     pub(super) fn commit_appends(&mut self) {
-        if self.append_in_flight || self.appends.is_empty() {
+        let limit = self.config.engine.appends_in_flight.max(1);
+        if self.groups_in_flight >= limit || self.appends.is_empty() {
             return;
         }
         let effects = std::mem::take(&mut self.appends);
-        self.append_in_flight = true;
-        self.perform(effects, true);
+        let boards = self.track(&effects);
+        self.groups_in_flight += 1;
+        if self.appender.send(Group { effects, boards }).is_err() {
+            // Only if the appender task panicked; nothing to report to.
+            tracing::error!(shard = self.index, "the appender task is gone");
+        }
     }
 
-    /// Spawns a store task for `effects` (a group of appends, or one
-    /// effect) that reports back as [`Input::Stored`].
-    fn perform(&mut self, effects: Vec<Effect>, group: bool) {
-        let performer = self.performer.clone();
-        let metrics = self.metrics.clone();
-        let reply = self.self_tx.clone();
+    /// Counts a store task in flight, and one per effect for its board.
+    fn track(&mut self, effects: &[Effect]) -> Vec<BoardId> {
         self.tasks_in_flight += 1;
         let boards: Vec<BoardId> = effects.iter().map(|e| e.board().clone()).collect();
         for board in &boards {
             *self.board_tasks.entry(board.clone()).or_default() += 1;
         }
+        boards
+    }
+
+    /// Spawns a store task for one effect (not an append) that reports
+    /// back as [`Input::Stored`].
+    fn perform(&mut self, effect: Effect) {
+        let performer = self.performer.clone();
+        let metrics = self.metrics.clone();
+        let reply = self.self_tx.clone();
+        let boards = self.track(std::slice::from_ref(&effect));
         tokio::spawn(async move {
             let started = Instant::now();
-            let outcomes = if group {
-                performer.perform_appends(&effects).await
-            } else {
-                let mut outcomes = Vec::with_capacity(effects.len());
-                for effect in &effects {
-                    outcomes.push(performer.perform(effect).await);
-                }
-                outcomes
-            };
-            if let Some(first) = effects.first() {
-                metrics
-                    .storage_latency(op_of(first))
-                    .observe(started.elapsed());
-            }
-            let failures = outcomes
-                .iter()
-                .filter(|o| matches!(o, StorageOutcome::Failed(_)))
-                .count();
+            let outcome = performer.perform(&effect).await;
             metrics
-                .storage_failures
-                .fetch_add(failures as u64, Ordering::Relaxed);
-            let outcomes = effects.iter().map(Effect::id).zip(outcomes).collect();
+                .storage_latency(op_of(&effect))
+                .observe(started.elapsed());
+            if matches!(outcome, StorageOutcome::Failed(_)) {
+                metrics.storage_failures.fetch_add(1, Ordering::Relaxed);
+            }
             if let Some(tx) = reply.upgrade() {
                 let _ = tx.send(Input::Stored(Stored {
-                    outcomes,
+                    outcomes: vec![(effect.id(), outcome)],
                     boards,
-                    group,
+                    group: false,
                     records: false,
                 }));
             }
@@ -199,7 +201,7 @@ impl<S: Store + 'static> Shard<S> {
     pub(super) fn on_stored(&mut self, now: Timestamp, stored: Stored) {
         self.tasks_in_flight = self.tasks_in_flight.saturating_sub(1);
         if stored.group {
-            self.append_in_flight = false;
+            self.groups_in_flight = self.groups_in_flight.saturating_sub(1);
         }
         if stored.records {
             self.records_in_flight = false;

@@ -33,8 +33,8 @@ pub struct SqliteOptions {
     pub synchronous: Synchronous,
     /// How long to wait for another connection's lock (default 5 s).
     pub busy_timeout: Duration,
-    /// At most this many queued requests are taken together; all appends
-    /// among them go into one transaction (default 1024).
+    /// At most this many queued append requests go into one transaction
+    /// (default 1024).
     pub max_group: usize,
 }
 

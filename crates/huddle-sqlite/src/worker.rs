@@ -1,10 +1,15 @@
 //! The store's thread: it owns the connection and serves requests in
-//! groups. It takes whatever requests are queued (up to
-//! `SqliteOptions::max_group`), commits all appends among them in one
-//! transaction, then serves the others in arrival order. Requests taken
-//! together were all in flight at once, so serving the appends first is
-//! an order their callers could have seen anyway.
+//! groups. Every append queued is committed in one transaction (group
+//! commit); other requests ("jobs": flushes, snapshots, loads...) run one
+//! at a time, and before each job the thread commits the appends that
+//! queued meanwhile. So an append waits for at most one job, however many
+//! are queued: when every board of a busy server reaches its flush
+//! threshold at once, the flushes no longer hold acknowledgements back
+//! one after another. Requests queued at once were all in flight at once,
+//! so serving the appends first is an order their callers could have seen
+//! anyway; appends keep their order among themselves.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender};
 
@@ -58,26 +63,38 @@ pub(crate) fn spawn(
 
 fn serve(mut db: Db, rx: &Receiver<Command>, max_group: usize) {
     let mut appends: Vec<(Vec<AppendBatch>, AppendReply)> = Vec::new();
-    let mut jobs: Vec<Job> = Vec::new();
-    while let Ok(first) = rx.recv() {
-        let mut next = Some(first);
-        let mut taken = 0;
-        while let Some(command) = next.take() {
-            match command {
-                Command::Append(batches, reply) => appends.push((batches, reply)),
-                Command::Run(job) => jobs.push(job),
+    let mut jobs: VecDeque<Job> = VecDeque::new();
+    loop {
+        if appends.is_empty() && jobs.is_empty() {
+            match rx.recv() {
+                Ok(command) => take(command, &mut appends, &mut jobs),
+                Err(_) => return,
             }
-            taken += 1;
-            if taken < max_group {
-                next = rx.try_recv().ok();
+        }
+        // Whatever else is queued, up to `max_group` appends.
+        while appends.len() < max_group {
+            match rx.try_recv() {
+                Ok(command) => take(command, &mut appends, &mut jobs),
+                Err(_) => break,
             }
         }
         if !appends.is_empty() {
             commit_appends(&mut db, &mut appends);
         }
-        for job in jobs.drain(..) {
+        if let Some(job) = jobs.pop_front() {
             job(&mut db);
         }
+    }
+}
+
+fn take(
+    command: Command,
+    appends: &mut Vec<(Vec<AppendBatch>, AppendReply)>,
+    jobs: &mut VecDeque<Job>,
+) {
+    match command {
+        Command::Append(batches, reply) => appends.push((batches, reply)),
+        Command::Run(job) => jobs.push_back(job),
     }
 }
 

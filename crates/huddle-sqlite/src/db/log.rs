@@ -6,8 +6,10 @@ use std::collections::HashMap;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
-use huddle_core::{BatchRecord, BoardId, Event, LoadedBoard, Mutation, Pages, Payload, Timestamp};
-use huddle_store::load::{check_loaded, load_window_start, BATCH_RECORDS_PER_USER};
+use huddle_core::{
+    BatchId, BatchRecord, BoardId, Event, LoadedBoard, Mutation, Pages, Payload, Timestamp, UserId,
+};
+use huddle_store::load::{check_loaded, load_window_start, recent_batches, BATCH_RECORDS_PER_USER};
 use huddle_store::validate::{already_held, check_epoch, check_events};
 use huddle_store::{AppendBatch, StoreError};
 
@@ -18,10 +20,6 @@ use crate::error::store_error;
 const INSERT_EVENT: &str =
     "INSERT INTO events (board, seq, author, batch, at, kind, page, element, data) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
-
-const UPSERT_BATCH: &str = "INSERT INTO batches (board, author, batch, last_seq) \
-     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (board, author, batch) \
-     DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)";
 
 /// Each user's newest batches (window function: SQLite 3.25+, bundled).
 const SELECT_BATCHES: &str = "SELECT author, batch, last_seq FROM ( \
@@ -153,12 +151,12 @@ impl Db {
             session_type,
             pages,
             pages_sequence: head.pages_sequence,
-            events,
             snapshot_count: usize::try_from(snapshot_count).unwrap_or(0),
             last_snapshot_version: last_version
                 .map(|v| seq_from_sql(v, "snapshot version"))
                 .transpose()?,
-            batches: select_batches(&tx, board)?,
+            batches: load_batches(&tx, board, &events)?,
+            events,
         };
         check_loaded(&loaded, head.log_end)
             .map_err(|e| StoreError::Corrupt(format!("board {board}: {e}")))?;
@@ -187,24 +185,41 @@ fn insert_events(conn: &Connection, board: &BoardId, events: &[Event]) -> Result
         ])
         .map_err(store_error)?;
     }
-    // One row per batch (the events of one batch are contiguous).
-    let mut upsert = conn.prepare_cached(UPSERT_BATCH).map_err(store_error)?;
-    for (i, e) in events.iter().enumerate() {
-        let ends_batch = events
-            .get(i + 1)
-            .is_none_or(|next| next.batch != e.batch || next.author != e.author);
-        if ends_batch {
-            upsert
-                .execute(params![
-                    board.as_str(),
-                    e.author.as_str(),
-                    e.batch.as_str(),
-                    seq_to_sql(e.seq)?
-                ])
-                .map_err(store_error)?;
-        }
-    }
     Ok(())
+}
+
+/// Each user's newest batches for a load: the `batches` rows (written by
+/// the flushes, so complete through the flushed state) together with the
+/// batches of the loaded events (which include every event after it).
+fn load_batches(
+    conn: &Connection,
+    board: &BoardId,
+    events: &[Event],
+) -> Result<Vec<BatchRecord>, StoreError> {
+    let mut last: HashMap<(UserId, BatchId), u64> = HashMap::new();
+    let stored = select_batches(conn, board)?;
+    let loaded = recent_batches(events.iter().rev());
+    for r in stored.into_iter().chain(loaded) {
+        let seq = last.entry((r.user, r.batch)).or_insert(r.last_seq);
+        *seq = (*seq).max(r.last_seq);
+    }
+    let mut newest_first: Vec<BatchRecord> = last
+        .into_iter()
+        .map(|((user, batch), last_seq)| BatchRecord {
+            user,
+            batch,
+            last_seq,
+        })
+        .collect();
+    newest_first.sort_unstable_by(|a, b| b.last_seq.cmp(&a.last_seq).then(a.batch.cmp(&b.batch)));
+    let mut per_user: HashMap<UserId, usize> = HashMap::new();
+    newest_first.retain(|r| {
+        let n = per_user.entry(r.user.clone()).or_default();
+        *n += 1;
+        *n <= BATCH_RECORDS_PER_USER
+    });
+    newest_first.reverse();
+    Ok(newest_first)
 }
 
 fn select_batches(conn: &Connection, board: &BoardId) -> Result<Vec<BatchRecord>, StoreError> {

@@ -9,6 +9,12 @@ use super::convert::seq_to_sql;
 use super::{owned_head, Db};
 use crate::error::store_error;
 
+/// Each batch among the events `(?2, ?3]` with its last sequence.
+const RECORD_BATCHES: &str = "INSERT INTO batches (board, author, batch, last_seq) \
+     SELECT ?1, author, batch, max(seq) FROM events \
+     WHERE board = ?1 AND seq > ?2 AND seq <= ?3 GROUP BY author, batch \
+     ON CONFLICT (board, author, batch) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)";
+
 impl Db {
     /// Writes a flush and moves the watermark, in one transaction.
     pub(crate) fn flush(&mut self, write: &FlushWrite) -> Result<(), StoreError> {
@@ -54,6 +60,13 @@ impl Db {
                 }
             }
         }
+        // The batch records of the events the flush covers: written here,
+        // once per flush, rather than with every append (a load takes the
+        // newer ones from the events it reads anyway).
+        let (after, through) = (seq_to_sql(head.pages_sequence)?, seq_to_sql(batch.through)?);
+        tx.prepare_cached(RECORD_BATCHES)
+            .and_then(|mut s| s.execute(params![board, after, through]))
+            .map_err(store_error)?;
         tx.execute(
             "UPDATE boards SET pages_sequence = ?1 WHERE id = ?2",
             params![seq_to_sql(batch.through)?, board],

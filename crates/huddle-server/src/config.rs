@@ -88,7 +88,18 @@ mod tests {
 
     #[test]
     fn defaults_match_the_engine_defaults() {
-        assert_eq!(engine_config(&ServeArgs::defaults()), Config::default());
+        // One deliberate difference: the server's stores (SQLite, memory)
+        // apply a board's appends in the order issued, so it pipelines
+        // them; the engine's default suits any store.
+        let served = engine_config(&ServeArgs::defaults());
+        assert_eq!(served.appends_in_flight, 4);
+        assert_eq!(
+            Config {
+                appends_in_flight: Config::default().appends_in_flight,
+                ..served
+            },
+            Config::default()
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use huddle_core::wire::{self, ClientMessage, ServerMessage};
 use huddle_core::{ConfirmError, Effect, Engine, Notice, Output, StorageOutcome};
 
 use crate::network::Packet;
+use crate::store::Taken;
 use crate::trace;
 use crate::world::World;
 
@@ -232,9 +233,40 @@ impl World {
         }
     }
 
-    /// The store finishes one effect: performs it (or fails it) and the
-    /// host reports the outcome.
-    pub fn complete_effect(&mut self, effect: Effect) {
+    /// The store finishes one effect: performs it (or fails it), unless it
+    /// did so earlier (`settled`), and the host reports the outcome.
+    pub fn complete_effect(&mut self, taken: Taken) {
+        let effect = taken.effect;
+        let outcome = match taken.settled {
+            Some(outcome) => outcome,
+            None => match self.settle(&effect) {
+                Some(outcome) => outcome,
+                None => return,
+            },
+        };
+        if let (Effect::AppendEvents { board, .. }, StorageOutcome::Failed(_)) = (&effect, &outcome)
+        {
+            if !taken.abandoned {
+                self.store.append_failure_reported(board, effect.id());
+            }
+        }
+        self.report(effect, outcome);
+    }
+
+    /// The store finishes the appends of `effect`'s board issued before it
+    /// and still in flight (it applies a board's appends in order), so that
+    /// `effect`'s confirmation can overtake theirs; theirs follow when due.
+    pub fn settle_earlier_appends(&mut self, effect: &Effect) {
+        for earlier in self.store.unsettled_appends_before(effect) {
+            match self.settle(&earlier) {
+                Some(outcome) => self.store.set_settled(earlier.id(), outcome),
+                None => return,
+            }
+        }
+    }
+
+    /// Performs one effect (or fails it); `None` after a contract breach.
+    fn settle(&mut self, effect: &Effect) -> Option<StorageOutcome> {
         let now = self.clock.now;
         let down = self.store.outage_until.is_some_and(|t| t > now);
         let fail = down || self.rng.chance(self.faults.store_fail);
@@ -243,8 +275,9 @@ impl World {
             let write = !matches!(effect, Effect::LoadBoard { .. });
             if write && self.rng.chance(self.faults.fail_but_done) {
                 // The write reached the disk; the confirmation did not.
-                if let Err(e) = self.store.perform(&effect, now) {
-                    return self.fail(e);
+                if let Err(e) = self.store.perform(effect, now) {
+                    self.fail(e);
+                    return None;
                 }
             }
             StorageOutcome::Failed(
@@ -257,12 +290,15 @@ impl World {
             )
         } else {
             self.counters.effects += 1;
-            match self.store.perform(&effect, now) {
+            match self.store.perform(effect, now) {
                 Ok(o) => o,
-                Err(e) => return self.fail(e),
+                Err(e) => {
+                    self.fail(e);
+                    return None;
+                }
             }
         };
-        if let (Effect::AppendEvents { board, .. }, StorageOutcome::Failed(_)) = (&effect, &outcome)
+        if let (Effect::AppendEvents { board, .. }, StorageOutcome::Failed(_)) = (effect, &outcome)
         {
             if !fail {
                 // Not injected: the store refused a gap.
@@ -270,6 +306,11 @@ impl World {
             }
             self.store.append_failed(board);
         }
+        Some(outcome)
+    }
+
+    /// Reports a finished effect to the engine.
+    fn report(&mut self, effect: Effect, outcome: StorageOutcome) {
         let id = effect.id();
         trace!(self, "report {} {}", id.0, outcome_name(&outcome));
         let host_now = self.clock.engine_input();

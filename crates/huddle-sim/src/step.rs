@@ -108,8 +108,13 @@ impl World {
             self.clock.now = at;
             match due {
                 Due::Store => {
-                    if let Some(effect) = self.store.take_due(at) {
-                        self.complete_effect(effect);
+                    if let Some(taken) = self.store.take_due(at) {
+                        if taken.settled.is_none() {
+                            self.settle_earlier_appends(&taken.effect);
+                        }
+                        if self.failure.is_none() {
+                            self.complete_effect(taken);
+                        }
                     }
                 }
                 Due::Net => {

@@ -4,9 +4,14 @@
 //! passed; then the store performs them against its durable state, or
 //! fails them, and the host reports the outcome. A crash loses everything
 //! in flight, except writes that (by the seed's choice) had already reached
-//! the disk when the confirmation was lost. The store also checks the
-//! storage contract from its side: appends are contiguous and never
-//! rewrite a sequence with other content.
+//! the disk when the confirmation was lost. Like the SQLite store it
+//! applies one board's appends in the order issued: when a later append
+//! comes due first, the earlier ones are performed with it and only their
+//! reports wait for their own latency, so confirmations overtake each
+//! other. The store also checks the storage contract from its side:
+//! appends are contiguous (a gap is refused, as a real store does, after an
+//! earlier append of the board failed, and is a breach otherwise) and
+//! never rewrite a sequence with other content.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -142,6 +147,20 @@ pub struct InFlight {
     /// re-sends its events without waiting for its report, so it no
     /// longer counts towards `appends_in_flight`.
     pub abandoned: bool,
+    /// The store finished it already (applying its board's appends in
+    /// order), with this outcome; only the report is still to come.
+    pub settled: Option<StorageOutcome>,
+}
+
+/// An effect the store finished (or is about to).
+#[derive(Debug)]
+pub struct Taken {
+    /// The work.
+    pub effect: Effect,
+    /// Its outcome, if the store finished it earlier.
+    pub settled: Option<StorageOutcome>,
+    /// The engine no longer waited for it (see [`InFlight::abandoned`]).
+    pub abandoned: bool,
 }
 
 /// The durable state plus the effects in flight.
@@ -176,6 +195,7 @@ impl StoreModel {
             order: self.order,
             effect,
             abandoned: false,
+            settled: None,
         });
     }
 
@@ -206,50 +226,73 @@ impl StoreModel {
         }
     }
 
-    /// When the effect at `pos` can finish: its own latency, but a board's
-    /// appends finish in the order issued (the store applies them in
-    /// order, as the SQLite store's single writer does).
-    fn effective_due(&self, pos: usize) -> Timestamp {
-        let f = &self.in_flight[pos];
-        if !matches!(f.effect, Effect::AppendEvents { .. }) {
-            return f.due;
-        }
-        self.in_flight[..pos]
-            .iter()
-            .filter(|e| {
-                matches!(e.effect, Effect::AppendEvents { .. })
-                    && e.effect.board() == f.effect.board()
-            })
-            .map(|e| e.due)
-            .fold(f.due, Timestamp::max)
-    }
-
     /// When the next effect is due.
     pub fn next_due(&self) -> Option<Timestamp> {
-        (0..self.in_flight.len())
-            .map(|i| self.effective_due(i))
-            .min()
+        self.in_flight.iter().map(|f| f.due).min()
     }
 
-    /// Takes the next effect due at or before `now`.
-    pub fn take_due(&mut self, now: Timestamp) -> Option<Effect> {
-        let pos = (0..self.in_flight.len())
-            .map(|i| (i, self.effective_due(i)))
-            .filter(|(_, due)| *due <= now)
-            .min_by_key(|(i, due)| (*due, self.in_flight[*i].order))
+    /// Takes the next effect due at or before `now`, with its outcome if
+    /// the store finished it earlier ([`StoreModel::set_settled`]).
+    pub fn take_due(&mut self, now: Timestamp) -> Option<Taken> {
+        let pos = self
+            .in_flight
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.due <= now)
+            .min_by_key(|(_, f)| (f.due, f.order))
             .map(|(i, _)| i)?;
-        Some(self.in_flight.remove(pos).effect)
+        let f = self.in_flight.remove(pos);
+        Some(Taken {
+            effect: f.effect,
+            settled: f.settled,
+            abandoned: f.abandoned,
+        })
     }
 
-    /// An append of `board` failed (the store applies a board's appends in
-    /// order, so it was the earliest in flight): the ones issued after it
-    /// are abandoned by the engine, and until one lands again they may
-    /// leave a gap, which the store refuses (as a real store does,
-    /// `StoreError::Gap`) rather than calling it a breach.
+    /// The appends of `effect`'s board issued before it, still in flight
+    /// and not yet finished, oldest first (none unless `effect` is an
+    /// append).
+    pub fn unsettled_appends_before(&self, effect: &Effect) -> Vec<Effect> {
+        if !matches!(effect, Effect::AppendEvents { .. }) {
+            return Vec::new();
+        }
+        self.in_flight
+            .iter()
+            .filter(|f| {
+                matches!(f.effect, Effect::AppendEvents { .. })
+                    && f.effect.board() == effect.board()
+                    && f.effect.id().0 < effect.id().0
+                    && f.settled.is_none()
+            })
+            .map(|f| f.effect.clone())
+            .collect()
+    }
+
+    /// Records that the store finished the effect `id` (its write, if any,
+    /// is done) with `outcome`; the report follows when the effect is due.
+    pub fn set_settled(&mut self, id: huddle_core::EffectId, outcome: StorageOutcome) {
+        if let Some(f) = self.in_flight.iter_mut().find(|f| f.effect.id() == id) {
+            f.settled = Some(outcome);
+        }
+    }
+
+    /// An append of `board` failed at the store: until one lands again,
+    /// the appends after it may leave a gap, which the store refuses (as a
+    /// real store does, `StoreError::Gap`) rather than calling it a breach.
     pub fn append_failed(&mut self, board: &BoardId) {
         self.gaps_expected.insert(board.clone());
+    }
+
+    /// The failure of append `id` was reported, and the engine still
+    /// waited for it: it abandons the appends of the board issued after it
+    /// (it re-sends their events), which no longer count towards
+    /// `appends_in_flight` although their reports are still to come.
+    pub fn append_failure_reported(&mut self, board: &BoardId, id: huddle_core::EffectId) {
         for f in &mut self.in_flight {
-            if matches!(f.effect, Effect::AppendEvents { .. }) && f.effect.board() == board {
+            if matches!(f.effect, Effect::AppendEvents { .. })
+                && f.effect.board() == board
+                && f.effect.id().0 > id.0
+            {
                 f.abandoned = true;
             }
         }
@@ -368,6 +411,10 @@ impl StoreModel {
         let in_flight = std::mem::take(&mut self.in_flight);
         let mut breaches = Vec::new();
         for f in in_flight {
+            if f.settled.is_some() {
+                // Finished before the crash: its write (if any) is done.
+                continue;
+            }
             let write = !matches!(f.effect, Effect::LoadBoard { .. });
             if write && keep(&f.effect) {
                 if let Err(e) = self.perform(&f.effect, now) {

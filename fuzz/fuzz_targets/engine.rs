@@ -265,6 +265,9 @@ struct Input {
     ack_on_apply: bool,
     least_used: bool,
     strict_store: bool,
+    /// `appends_in_flight` is 1 + this % 4: reports in any order then
+    /// exercise overtaking confirmations and gaps refused.
+    pipeline: u8,
     ops: Vec<Op>,
 }
 
@@ -289,6 +292,7 @@ fn config(input: &Input) -> Config {
     if input.least_used {
         c.color_policy = ColorPolicy::LeastUsed;
     }
+    c.appends_in_flight = 1 + usize::from(input.pipeline % 4);
     c
 }
 

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use huddle_core::{BoardId, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord};
 use huddle_store::{
-    AppendBatch, Epoch, FlushWrite, Room, SessionIndex, SnapshotMeta, Store, StoreError,
+    AppendBatch, BoardSummary, Epoch, FlushWrite, Room, SessionIndex, SnapshotMeta, Store,
+    StoreError,
 };
 use tokio::sync::oneshot;
 
@@ -130,6 +131,14 @@ impl Store for SqliteStore {
     ) -> impl Future<Output = Result<Option<LoadedBoard>, StoreError>> + Send {
         let board = board.clone();
         self.call(move |db| db.load_board(&board))
+    }
+
+    fn board_summary(
+        &self,
+        board: &BoardId,
+    ) -> impl Future<Output = Result<Option<BoardSummary>, StoreError>> + Send {
+        let board = board.clone();
+        self.call(move |db| db.board_summary(&board))
     }
 
     async fn append_events(&self, batches: Vec<AppendBatch>) -> Vec<Result<(), StoreError>> {

@@ -36,7 +36,7 @@ use huddle_core::{BoardId, Event, LoadedBoard, Snapshot, SnapshotId, UserSession
 
 use crate::epoch::Epoch;
 use crate::error::StoreError;
-use crate::model::{AppendBatch, FlushWrite, Room, SessionIndex, SnapshotMeta};
+use crate::model::{AppendBatch, BoardSummary, FlushWrite, Room, SessionIndex, SnapshotMeta};
 use crate::store::Store;
 
 /// The store operations, for targeting faults.
@@ -51,6 +51,8 @@ pub enum Op {
     AcquireBoard,
     /// [`Store::load_board`]
     LoadBoard,
+    /// [`Store::board_summary`]
+    BoardSummary,
     /// [`Store::append_events`]
     AppendEvents,
     /// [`Store::read_events`]
@@ -313,6 +315,13 @@ impl<S: Store> Store for Faulty<S> {
         board: &BoardId,
     ) -> impl Future<Output = Result<Option<LoadedBoard>, StoreError>> + Send {
         self.run(Op::LoadBoard, move || self.inner.load_board(board))
+    }
+
+    fn board_summary(
+        &self,
+        board: &BoardId,
+    ) -> impl Future<Output = Result<Option<BoardSummary>, StoreError>> + Send {
+        self.run(Op::BoardSummary, move || self.inner.board_summary(board))
     }
 
     async fn append_events(&self, batches: Vec<AppendBatch>) -> Vec<Result<(), StoreError>> {

@@ -83,7 +83,7 @@ pub use error::StoreError;
 pub use fault::{Faults, Faulty, Op, Target};
 pub use load::LOAD_HISTORY;
 pub use memory::InMemoryStore;
-pub use model::{AppendBatch, FlushWrite, Room, SessionIndex, SnapshotMeta};
+pub use model::{AppendBatch, BoardSummary, FlushWrite, Room, SessionIndex, SnapshotMeta};
 pub use perform::{Performer, UnknownBoard};
 pub use store::Store;
 pub use validate::MAX_SEQUENCE;

@@ -10,7 +10,7 @@ use huddle_core::{BoardId, Event, LoadedBoard, Pages, Snapshot, SnapshotId, User
 use crate::epoch::Epoch;
 use crate::error::StoreError;
 use crate::load::{check_loaded, load_window_start, recent_batches};
-use crate::model::{AppendBatch, FlushWrite, Room, SessionIndex, SnapshotMeta};
+use crate::model::{AppendBatch, BoardSummary, FlushWrite, Room, SessionIndex, SnapshotMeta};
 use crate::store::Store;
 use crate::validate::{
     already_held, check_epoch, check_events, check_snapshot, plan_flush, FlushPlan,
@@ -249,6 +249,18 @@ impl Store for InMemoryStore {
 
     async fn load_board(&self, board: &BoardId) -> Result<Option<LoadedBoard>, StoreError> {
         self.load_now(board)
+    }
+
+    async fn board_summary(&self, board: &BoardId) -> Result<Option<BoardSummary>, StoreError> {
+        let inner = self.lock();
+        let room = inner.rooms.contains_key(board);
+        Ok(match inner.boards.get(board).filter(|b| b.is_known()) {
+            Some(stored) => Some(BoardSummary {
+                sequence: stored.log_end().max(stored.pages_sequence),
+                snapshots: stored.snapshots.len(),
+            }),
+            None => room.then(BoardSummary::default),
+        })
     }
 
     async fn append_events(&self, batches: Vec<AppendBatch>) -> Vec<Result<(), StoreError>> {

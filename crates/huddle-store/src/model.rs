@@ -44,6 +44,32 @@ pub struct FlushWrite {
     pub batch: Arc<FlushBatch>,
 }
 
+/// What [`crate::Store::board_summary`] says about a board, without
+/// loading it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BoardSummary {
+    /// The last sequence stored: the log's end, or the flushed state's
+    /// sequence if that is later.
+    pub sequence: u64,
+    /// Snapshots held.
+    pub snapshots: usize,
+}
+
+impl BoardSummary {
+    /// The summary of a loaded board (what the default
+    /// [`crate::Store::board_summary`] answers).
+    pub fn of(loaded: &huddle_core::LoadedBoard) -> Self {
+        BoardSummary {
+            sequence: loaded
+                .events
+                .last()
+                .map_or(0, |e| e.seq)
+                .max(loaded.pages_sequence),
+            snapshots: loaded.snapshot_count,
+        }
+    }
+}
+
 /// What [`crate::Store::list_snapshots`] says about a stored snapshot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotMeta {

@@ -7,7 +7,7 @@ use huddle_core::{BoardId, Event, LoadedBoard, Snapshot, SnapshotId, UserSession
 
 use crate::epoch::Epoch;
 use crate::error::StoreError;
-use crate::model::{AppendBatch, FlushWrite, Room, SessionIndex, SnapshotMeta};
+use crate::model::{AppendBatch, BoardSummary, FlushWrite, Room, SessionIndex, SnapshotMeta};
 
 /// A Huddle store: rooms, event logs, board state, snapshots and user
 /// session records.
@@ -55,6 +55,22 @@ pub trait Store: Send + Sync {
         &self,
         board: &BoardId,
     ) -> impl Future<Output = Result<Option<LoadedBoard>, StoreError>> + Send;
+
+    /// A board's stored sequence and snapshot count, without loading it:
+    /// what a host needs to describe a room with no live session. `None`
+    /// exactly when [`Store::load_board`] answers `None`. The default loads
+    /// the board; a backend that can answer from its indexes should.
+    fn board_summary(
+        &self,
+        board: &BoardId,
+    ) -> impl Future<Output = Result<Option<BoardSummary>, StoreError>> + Send {
+        async move {
+            Ok(self
+                .load_board(board)
+                .await?
+                .map(|loaded| BoardSummary::of(&loaded)))
+        }
+    }
 
     /// Appends event batches of many boards in one durable commit (group
     /// commit), answering each batch in order. A batch may repeat events
@@ -144,6 +160,12 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         board: &BoardId,
     ) -> impl Future<Output = Result<Option<LoadedBoard>, StoreError>> + Send {
         (**self).load_board(board)
+    }
+    fn board_summary(
+        &self,
+        board: &BoardId,
+    ) -> impl Future<Output = Result<Option<BoardSummary>, StoreError>> + Send {
+        (**self).board_summary(board)
     }
     fn append_events(
         &self,

@@ -181,17 +181,10 @@ pub async fn details<S: Store + 'static>(
 /// A board's stored sequence, and whether it ever had a session (events,
 /// snapshots or user session records in the store).
 async fn stored_history<S: Store>(store: &S, board: &BoardId) -> Result<(u64, bool), StoreError> {
-    let loaded = store.load_board(board).await?;
-    let (sequence, snapshots) = match &loaded {
-        Some(l) => (
-            l.events
-                .last()
-                .map_or(l.pages_sequence, |e| e.seq)
-                .max(l.pages_sequence),
-            l.snapshot_count,
-        ),
-        None => (0, 0),
-    };
+    let (sequence, snapshots) = store
+        .board_summary(board)
+        .await?
+        .map_or((0, 0), |s| (s.sequence, s.snapshots));
     if sequence > 0 || snapshots > 0 {
         return Ok((sequence, true));
     }

@@ -7,11 +7,12 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use huddle_core::{
-    BatchId, BatchRecord, BoardId, Event, LoadedBoard, Mutation, Pages, Payload, Timestamp, UserId,
+    BatchId, BatchRecord, BoardId, Event, LoadedBoard, Mutation, Pages, Payload, SessionType,
+    Timestamp, UserId,
 };
 use huddle_store::load::{check_loaded, load_window_start, recent_batches, BATCH_RECORDS_PER_USER};
 use huddle_store::validate::{already_held, check_epoch, check_events};
-use huddle_store::{AppendBatch, StoreError};
+use huddle_store::{AppendBatch, BoardSummary, StoreError};
 
 use super::convert::{bits_from_sql, bits_to_sql, seq_from_sql, seq_to_sql, session_type_from_sql};
 use super::{read_head, write_log_end, Db, Head};
@@ -107,37 +108,35 @@ impl Db {
         select_events(&self.conn, board, after, i64::MAX, limit)
     }
 
+    /// A board's sequence and snapshot count, from its rows alone.
+    pub(crate) fn board_summary(
+        &mut self,
+        board: &BoardId,
+    ) -> Result<Option<BoardSummary>, StoreError> {
+        let tx = self.conn.transaction().map_err(store_error)?;
+        let summary = read_rows(&tx, board)?.map(|rows| BoardSummary {
+            sequence: rows.head.log_end.max(rows.head.pages_sequence),
+            snapshots: rows.snapshot_count,
+        });
+        tx.finish().map_err(store_error)?;
+        Ok(summary)
+    }
+
     /// Loads a board in one read transaction (a consistent snapshot).
     pub(crate) fn load_board(
         &mut self,
         board: &BoardId,
     ) -> Result<Option<LoadedBoard>, StoreError> {
         let tx = self.conn.transaction().map_err(store_error)?;
-        let session_type = tx
-            .prepare_cached("SELECT session_type FROM rooms WHERE id = ?1")
-            .and_then(|mut s| {
-                s.query_row([board.as_str()], |r| r.get::<_, String>(0))
-                    .optional()
-            })
-            .map_err(store_error)?
-            .map(|t| session_type_from_sql(&t))
-            .transpose()?;
-        let head = read_head(&tx, board)?.unwrap_or_default();
-        let (snapshot_count, last_version) = tx
-            .prepare_cached("SELECT count(*), max(version) FROM snapshots WHERE board = ?1")
-            .and_then(|mut s| {
-                s.query_row([board.as_str()], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
-                })
-            })
-            .map_err(store_error)?;
-        let known = session_type.is_some()
-            || head.log_end > 0
-            || head.pages_sequence > 0
-            || snapshot_count > 0;
-        if !known {
+        let Some(Rows {
+            session_type,
+            head,
+            snapshot_count,
+            last_version,
+        }) = read_rows(&tx, board)?
+        else {
             return Ok(None);
-        }
+        };
         let pages = select_pages(&tx, board)?;
         let start = load_window_start(head.pages_sequence, head.log_end);
         let events = select_events(
@@ -151,11 +150,9 @@ impl Db {
             session_type,
             pages,
             pages_sequence: head.pages_sequence,
-            snapshot_count: usize::try_from(snapshot_count).unwrap_or(0),
-            last_snapshot_version: last_version
-                .map(|v| seq_from_sql(v, "snapshot version"))
-                .transpose()?,
-            batches: load_batches(&tx, board, &events)?,
+            snapshot_count,
+            last_snapshot_version: last_version,
+            batches: load_batches(&tx, board, &events, head.pages_sequence)?,
             events,
         };
         check_loaded(&loaded, head.log_end)
@@ -163,6 +160,49 @@ impl Db {
         tx.finish().map_err(store_error)?;
         Ok(Some(loaded))
     }
+}
+
+/// What a board's rows say, without its elements and events.
+struct Rows {
+    session_type: Option<SessionType>,
+    head: Head,
+    snapshot_count: usize,
+    last_version: Option<u64>,
+}
+
+/// Reads a board's rows; `None` if the store knows nothing of it.
+fn read_rows(conn: &Connection, board: &BoardId) -> Result<Option<Rows>, StoreError> {
+    let session_type = conn
+        .prepare_cached("SELECT session_type FROM rooms WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row([board.as_str()], |r| r.get::<_, String>(0))
+                .optional()
+        })
+        .map_err(store_error)?
+        .map(|t| session_type_from_sql(&t))
+        .transpose()?;
+    let head = read_head(conn, board)?.unwrap_or_default();
+    let (snapshot_count, last_version) = conn
+        .prepare_cached("SELECT count(*), max(version) FROM snapshots WHERE board = ?1")
+        .and_then(|mut s| {
+            s.query_row([board.as_str()], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
+            })
+        })
+        .map_err(store_error)?;
+    let known =
+        session_type.is_some() || head.log_end > 0 || head.pages_sequence > 0 || snapshot_count > 0;
+    if !known {
+        return Ok(None);
+    }
+    Ok(Some(Rows {
+        session_type,
+        head,
+        snapshot_count: usize::try_from(snapshot_count).unwrap_or(0),
+        last_version: last_version
+            .map(|v| seq_from_sql(v, "snapshot version"))
+            .transpose()?,
+    }))
 }
 
 fn insert_events(conn: &Connection, board: &BoardId, events: &[Event]) -> Result<(), StoreError> {
@@ -190,15 +230,20 @@ fn insert_events(conn: &Connection, board: &BoardId, events: &[Event]) -> Result
 
 /// Each user's newest batches for a load: the `batches` rows (written by
 /// the flushes, so complete through the flushed state) together with the
-/// batches of the loaded events (which include every event after it).
+/// batches of the loaded events after it (the load holds them all).
 fn load_batches(
     conn: &Connection,
     board: &BoardId,
     events: &[Event],
+    flushed: u64,
 ) -> Result<Vec<BatchRecord>, StoreError> {
-    let mut last: HashMap<(UserId, BatchId), u64> = HashMap::new();
     let stored = select_batches(conn, board)?;
-    let loaded = recent_batches(events.iter().rev());
+    let unflushed = events.iter().rev().take_while(|e| e.seq > flushed);
+    let loaded = recent_batches(unflushed);
+    if loaded.is_empty() {
+        return Ok(stored);
+    }
+    let mut last: HashMap<(UserId, BatchId), u64> = HashMap::new();
     for r in stored.into_iter().chain(loaded) {
         let seq = last.entry((r.user, r.batch)).or_insert(r.last_seq);
         *seq = (*seq).max(r.last_seq);

@@ -256,3 +256,72 @@ pub async fn concurrent_boards<S: Store + 'static>(store: S) {
         check_loaded(&loaded, last).unwrap_or_else(|e| panic!("contract: {e}"));
     }
 }
+
+/// `board_summary` agrees with `load_board` at every stage of a board's
+/// life: unknown, a room only, events, flushed, snapshots, pruned.
+pub async fn board_summary_matches_load<S: Store + 'static>(store: S) {
+    use crate::BoardSummary;
+
+    let board = BoardId::from("summarised");
+    let check = |expected: Option<(u64, usize)>| {
+        let (store, board) = (&store, &board);
+        async move {
+            let summary = store.board_summary(board).await.expect("summary");
+            let loaded = store.load_board(board).await.expect("load");
+            assert_eq!(
+                summary,
+                loaded.as_ref().map(BoardSummary::of),
+                "as a load says"
+            );
+            assert_eq!(
+                summary.map(|s| (s.sequence, s.snapshots)),
+                expected,
+                "(sequence, snapshots)"
+            );
+        }
+    };
+    check(None).await;
+    store
+        .create_room(Room {
+            id: board.clone(),
+            name: "Summarised".into(),
+            session_type: huddle_core::SessionType::Persistent,
+            created_at: Timestamp::from_millis(1),
+        })
+        .await
+        .expect("create room");
+    check(Some((0, 0))).await;
+    let epoch = store.acquire_board(&board).await.expect("acquire");
+    append_ok(&store, &board, epoch, 1, 30).await;
+    check(Some((30, 0))).await;
+    store
+        .flush(flush(&board, epoch, &events(1, 30), 1, 20))
+        .await
+        .expect("flush");
+    check(Some((30, 0))).await;
+    for version in [10, 30] {
+        store
+            .store_snapshot(epoch, Arc::new(super::records::snapshot(&board, version)))
+            .await
+            .expect("snapshot");
+    }
+    check(Some((30, 2))).await;
+    store
+        .prune_snapshots(&board, epoch, 1)
+        .await
+        .expect("prune");
+    check(Some((30, 1))).await;
+
+    // A board known only by its log (no room row).
+    let bare = BoardId::from("summarised-bare");
+    let epoch = store.acquire_board(&bare).await.expect("acquire");
+    append_ok(&store, &bare, epoch, 1, 5).await;
+    let summary = store.board_summary(&bare).await.expect("summary");
+    assert_eq!(
+        summary,
+        Some(BoardSummary {
+            sequence: 5,
+            snapshots: 0
+        })
+    );
+}

@@ -39,7 +39,9 @@ mod log;
 mod perform;
 mod records;
 
-pub use boards::{concurrent_boards, flush_as_of_through, load_contract};
+pub use boards::{
+    board_summary_matches_load, concurrent_boards, flush_as_of_through, load_contract,
+};
 pub use fencing::{epochs_fence_every_write, group_commit_isolates_failures};
 pub use fixtures::{events, flush_batch, replay};
 pub use log::{
@@ -65,6 +67,7 @@ macro_rules! conformance_suite {
             batch_records_reach_past_the_loaded_run,
             flush_as_of_through,
             load_contract,
+            board_summary_matches_load,
             snapshots_newest_first_pruned_to_50,
             user_sessions_by_index,
             concurrent_boards,

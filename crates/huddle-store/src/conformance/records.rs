@@ -62,7 +62,7 @@ pub async fn rooms<S: Store + 'static>(store: S) {
     assert_eq!(store.load_board(&"nowhere".into()).await, Ok(None));
 }
 
-fn snapshot(board: &BoardId, version: u64) -> Snapshot {
+pub(super) fn snapshot(board: &BoardId, version: u64) -> Snapshot {
     let created_by = match version % 4 {
         0 => SnapshotCause::AutoSave,
         1 => SnapshotCause::OnDisconnect,

@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use huddle_core::wire::ServerMessage;
 use huddle_core::{BoardId, Config, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord};
 use huddle_store::{
     AppendBatch, Epoch, FlushWrite, InMemoryStore, Room, SessionIndex, SnapshotMeta, Store,
@@ -153,32 +152,9 @@ async fn pipelined_group_commits_keep_order_and_ack_everything_once() {
     for b in 0..BOARDS {
         let board = format!("board-{b}");
         for u in 0..WRITERS {
-            let mut c = Client::join(&driver, &format!("u{u}"), &board).await;
-            tasks.push(tokio::spawn(async move {
-                for i in 0..BATCHES {
-                    c.send(mutate(&format!("u{u}-{i}"), &format!("e{u}"), i));
-                }
-                let mut acks = Vec::new();
-                let mut seen = Vec::new();
-                let others = (WRITERS - 1) * BATCHES as usize;
-                while acks.len() < BATCHES as usize || seen.len() < others {
-                    match c.next().await {
-                        Frame::Msg(ServerMessage::Ack { batch, sequence }) => {
-                            acks.push((batch.as_str().to_string(), sequence))
-                        }
-                        Frame::Msg(ServerMessage::Events { events }) => {
-                            seen.extend(events.iter().map(|e| e.seq))
-                        }
-                        Frame::Msg(ServerMessage::ParticipantJoined(_)) => {}
-                        other => panic!("unexpected {other:?}"),
-                    }
-                }
-                let batches: Vec<String> = acks.iter().map(|a| a.0.clone()).collect();
-                let expected: Vec<String> = (0..BATCHES).map(|i| format!("u{u}-{i}")).collect();
-                assert_eq!(batches, expected, "acks in order, once each");
-                assert!(acks.windows(2).all(|w| w[0].1 < w[1].1));
-                assert!(seen.windows(2).all(|w| w[0] < w[1]), "events in order");
-            }));
+            let c = Client::join(&driver, &format!("u{u}"), &board).await;
+            let others = (WRITERS - 1) * BATCHES as usize;
+            tasks.push(tokio::spawn(write_and_check(c, u, BATCHES, others)));
         }
     }
     for t in tasks {

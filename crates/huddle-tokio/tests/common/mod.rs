@@ -136,3 +136,32 @@ pub fn short_timings() -> Config {
         ..Config::default()
     }
 }
+
+/// Writer `u` sends `batches` batches (ids `u{u}-{i}`), then reads until
+/// all its acks and `others` events of other writers arrived: its acks come
+/// once each, in order, with growing sequences, and the events in sequence
+/// order.
+pub async fn write_and_check(mut c: Client, u: usize, batches: u32, others: usize) {
+    for i in 0..batches {
+        c.send(mutate(&format!("u{u}-{i}"), &format!("e{u}"), i));
+    }
+    let mut acks = Vec::new();
+    let mut seen = Vec::new();
+    while acks.len() < batches as usize || seen.len() < others {
+        match c.next().await {
+            Frame::Msg(ServerMessage::Ack { batch, sequence }) => {
+                acks.push((batch.as_str().to_string(), sequence))
+            }
+            Frame::Msg(ServerMessage::Events { events }) => {
+                seen.extend(events.iter().map(|e| e.seq))
+            }
+            Frame::Msg(ServerMessage::ParticipantJoined(_)) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let ids: Vec<String> = acks.iter().map(|a| a.0.clone()).collect();
+    let expected: Vec<String> = (0..batches).map(|i| format!("u{u}-{i}")).collect();
+    assert_eq!(ids, expected, "acks in order, once each");
+    assert!(acks.windows(2).all(|w| w[0].1 < w[1].1));
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "events in order");
+}

@@ -143,9 +143,9 @@ pub struct InFlight {
     pub order: u64,
     /// The work.
     pub effect: Effect,
-    /// An append issued after one of its board's that failed: the engine
-    /// re-sends its events without waiting for its report, so it no
-    /// longer counts towards `appends_in_flight`.
+    /// An append issued after one of its board's whose failure the engine
+    /// was told of: the engine re-sends its events without waiting for its
+    /// report, so it no longer counts towards `appends_in_flight`.
     pub abandoned: bool,
     /// The store finished it already (applying its board's appends in
     /// order), with this outcome; only the report is still to come.

@@ -126,20 +126,21 @@ impl AppendLog {
     }
 
     /// The store confirmed `effect`: returns the events that became
-    /// durable (those of the stored prefix of the appends), oldest first.
-    /// Empty if an earlier append is still unconfirmed or `effect` is not
-    /// in flight (any more).
-    pub(crate) fn stored(&mut self, effect: EffectId) -> Vec<Arc<[Event]>> {
-        if let Some(append) = self.in_flight.iter_mut().find(|a| a.effect == effect) {
-            append.stored = true;
-        }
+    /// durable (those of the stored prefix of the appends), oldest first;
+    /// none while an earlier append is unconfirmed. `None` if `effect` is
+    /// not in flight (any more): the report changes nothing.
+    pub(crate) fn stored(&mut self, effect: EffectId) -> Option<Vec<Arc<[Event]>>> {
+        self.in_flight
+            .iter_mut()
+            .find(|a| a.effect == effect)?
+            .stored = true;
         let mut durable = Vec::new();
         while self.in_flight.front().is_some_and(|a| a.stored) {
             if let Some(append) = self.in_flight.pop_front() {
                 durable.push(append.events);
             }
         }
-        durable
+        Some(durable)
     }
 
     /// The store failed `effect`: it and every append issued after it

@@ -9,7 +9,7 @@ use super::{Conn, EffectKind, Engine, Io};
 use crate::board::{Board, InFlightAppend, PendingBatch};
 use crate::config::{Config, Durability};
 use crate::error::{Field, MutateError, SessionError};
-use crate::ids::{BatchId, ConnId, EffectId};
+use crate::ids::{BatchId, ConnId};
 use crate::mutation::{Event, Mutation};
 use crate::output::{EngineEvent, Notice};
 use crate::storage::Effect;
@@ -234,11 +234,17 @@ pub(crate) fn send_append(board: &mut Board, io: &mut Io, events: Arc<[Event]>) 
     });
 }
 
-/// The store confirmed the append `effect`: advance `durable` over the
-/// stored prefix of the appends, commit the batches that completes
-/// (`AckOnStore`), and send what queued meanwhile.
-pub(crate) fn append_stored(config: &Config, board: &mut Board, io: &mut Io, effect: EffectId) {
-    for events in board.log.stored(effect) {
+/// The store confirmed an append, which made `durable` (the events of the
+/// stored prefix of the appends, oldest first) durable: advance `durable`,
+/// commit the batches that completes (`AckOnStore`), and send what queued
+/// meanwhile.
+pub(crate) fn append_stored(
+    config: &Config,
+    board: &mut Board,
+    io: &mut Io,
+    durable: Vec<Arc<[Event]>>,
+) {
+    for events in durable {
         for event in events.iter() {
             if event.seq > board.durable {
                 board.pending.record(&event.mutation);

@@ -249,11 +249,11 @@ impl Engine {
         };
         match outcome {
             StorageOutcome::Stored => {
-                if !board.log.in_flight.iter().any(|a| a.effect == effect) {
+                let Some(durable) = board.log.stored(effect) else {
                     return;
-                }
+                };
                 board.failures = 0;
-                append_stored(config, board, io, effect);
+                append_stored(config, board, io, durable);
                 if board.durable.saturating_sub(board.flushed_through) >= config.flush_threshold {
                     start_flush(board, io);
                 }

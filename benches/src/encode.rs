@@ -1,5 +1,5 @@
 //! Encoding notices for the wire, as a host does before sending them:
-//! with `huddle_core::wire`, to the protocol's JSON frame
+//! with `huddle_wire`, to the protocol's JSON frame
 //! ([`wire::write_notice`]: element data written verbatim) or to a compact
 //! binary form (the same frame, [`wire::notice_frame`], through `postcard`:
 //! varint integers, length-prefixed strings, data as raw bytes).
@@ -8,8 +8,9 @@
 //! that both sides go through the same encoder.
 
 use huddle_core::{
-    wire, BoardId, Color, Event, FullSyncReason, Joined, Notice, Pages, Sync, UserSessionId,
+    BoardId, Color, Event, FullSyncReason, Joined, Notice, Pages, Sync, UserSessionId,
 };
+use huddle_wire as wire;
 
 /// How notices are encoded in a measurement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,8 +14,8 @@
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
-use huddle_core::client::*;
-use huddle_core::wire::{ClientMessage, JoinedMessage, ServerMessage, WireEvent, WireSync};
+use huddle_client::*;
+use huddle_wire::{ClientMessage, JoinedMessage, ServerMessage, WireEvent, WireSync};
 use huddle_core::*;
 use libfuzzer_sys::fuzz_target;
 

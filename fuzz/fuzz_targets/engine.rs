@@ -11,13 +11,14 @@
 //! nothing due right after `handle_timeout`).
 #![no_main]
 
+use huddle_wire as wire;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use huddle_core::testkit::{MemoryStore, Replica};
-use huddle_core::wire::{dispatch, ClientMessage, Identity};
+use huddle_wire::{dispatch, ClientMessage, Identity};
 use huddle_core::*;
 use libfuzzer_sys::fuzz_target;
 

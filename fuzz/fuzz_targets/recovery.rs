@@ -4,7 +4,7 @@
 //! parser on the same bytes.
 #![no_main]
 
-use huddle_core::client::Recovery;
+use huddle_client::Recovery;
 use huddle_core::Timestamp;
 use libfuzzer_sys::fuzz_target;
 

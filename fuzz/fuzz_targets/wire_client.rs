@@ -3,7 +3,7 @@
 //! message (and encodes to the same text again).
 #![no_main]
 
-use huddle_core::wire::ClientMessage;
+use huddle_wire::ClientMessage;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|frame: &[u8]| {

@@ -3,7 +3,7 @@
 //! re-encodes to a frame that decodes to the same message.
 #![no_main]
 
-use huddle_core::wire::ServerMessage;
+use huddle_wire::ServerMessage;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|frame: &[u8]| {

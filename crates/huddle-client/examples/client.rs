@@ -5,19 +5,19 @@
 //! re-syncs by delta and re-sends its queued work; then it exports its
 //! unacknowledged work, "restarts", and imports it again.
 //!
-//! Run: `cargo run -p huddle-core --example client`
+//! Run: `cargo run -p huddle-client --example client`
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use huddle_core::client::{
+use huddle_client::{
     Client, ClientConfig, ClientEvent, ClientOutput, ConnectionState, Credentials, TransportId,
 };
-use huddle_core::wire::{self, ClientMessage, Identity, ServerMessage};
 use huddle_core::{
     Config, ConnId, Effect, Engine, LoadedBoard, Mutation, Output, SnapshotId, StorageOutcome,
     Timestamp,
 };
+use huddle_wire::{ClientMessage, Identity, ServerMessage};
 
 /// The server side: an engine whose store accepts everything at once.
 struct Server {
@@ -37,7 +37,7 @@ impl Server {
                 Output::Notify { conn, notice } => {
                     if let Some((transport, c)) = self.conn {
                         if c == conn {
-                            let frame = wire::encode_notice(&notice).expect("JSON data");
+                            let frame = huddle_wire::encode_notice(&notice).expect("JSON data");
                             self.outbox.push_back((transport, frame));
                         }
                     }
@@ -76,7 +76,8 @@ impl Server {
             board: Some("board-1".into()),
             session_type: None,
         };
-        if let Some(reply) = wire::dispatch(&mut self.engine, now, conn, &identity, message) {
+        if let Some(reply) = huddle_wire::dispatch(&mut self.engine, now, conn, &identity, message)
+        {
             let transport = self.conn.map(|(t, _)| t).expect("connected");
             self.outbox
                 .push_back((transport, reply.to_json().expect("JSON").into_bytes()));
@@ -108,7 +109,7 @@ fn pump(now: Timestamp, client: &mut Client, server: &mut Server, network_up: bo
                         client.transport_failed(
                             now,
                             transport,
-                            huddle_core::client::ConnectFailure::Network("unreachable".into()),
+                            huddle_client::ConnectFailure::Network("unreachable".into()),
                         );
                     }
                 }
@@ -224,7 +225,7 @@ fn main() {
     println!("  saved: {saved}");
     now = now.saturating_add(Duration::from_secs(90));
     let mut restarted = Client::new(ClientConfig::default(), "board-1", 0xbeef);
-    let recovery = huddle_core::client::Recovery::from_json(saved.as_bytes()).expect("valid");
+    let recovery = huddle_client::Recovery::from_json(saved.as_bytes()).expect("valid");
     let n = restarted
         .import_recovery(now, recovery)
         .expect("fresh enough");

@@ -9,7 +9,7 @@ use core::time::Duration;
 /// spec's 1, 2, 4, 8, 16 s over 5 attempts; a `first_delay` of zero makes
 /// the first attempt immediate. With `jitter = j > 0` each delay is scaled
 /// by a factor drawn uniformly from `[1 - j, 1 + j]`, from the seed given to
-/// [`crate::client::Client::new`] (so runs stay reproducible).
+/// [`crate::Client::new`] (so runs stay reproducible).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Backoff {
     /// The wait before the first attempt after a drop.
@@ -39,7 +39,7 @@ impl Default for Backoff {
     }
 }
 
-/// Everything a [`crate::client::Client`] can be tuned with.
+/// Everything a [`crate::Client`] can be tuned with.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClientConfig {
     /// Reconnect schedule.

@@ -4,7 +4,7 @@ use core::time::Duration;
 
 use thiserror::Error;
 
-use crate::ids::BoardId;
+use huddle_core::BoardId;
 
 /// Why a client call was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]

@@ -2,7 +2,7 @@
 //! services, bots, native apps, load generators and simulators that talk to
 //! a Huddle server over an unreliable network.
 //!
-//! Like the [`Engine`](crate::Engine) it performs no IO and reads no clock.
+//! Like the [`Engine`](huddle_core::Engine) it performs no IO and reads no clock.
 //! The host owns the socket and feeds the client what happens
 //! ([`Client::transport_open`], [`Client::handle_message`],
 //! [`Client::transport_closed`], ...), always with `now`; the client answers
@@ -44,8 +44,8 @@
 //! ## The driving loop
 //!
 //! ```
-//! use huddle_core::client::*;
-//! use huddle_core::wire::{ClientMessage, ServerMessage};
+//! use huddle_client::*;
+//! use huddle_wire::{ClientMessage, ServerMessage};
 //! use huddle_core::{Mutation, Timestamp};
 //!
 //! let mut now = Timestamp::from_millis(1_700_000_000_000);
@@ -102,11 +102,11 @@ use std::collections::VecDeque;
 use backoff::{jittered, SplitMix64};
 use outgoing::{Outgoing, OutgoingQueue, Status};
 
-use crate::error::ErrorCode;
-use crate::ids::{BatchId, BoardId};
-use crate::mutation::{Mutation, Payload};
-use crate::time::Timestamp;
-use crate::wire::{self, ClientMessage, JoinedMessage, ServerMessage, WireSync};
+use huddle_core::ErrorCode;
+use huddle_core::Timestamp;
+use huddle_core::{BatchId, BoardId};
+use huddle_core::{Mutation, Payload};
+use huddle_wire::{close, ClientMessage, JoinedMessage, ServerMessage, WireSync};
 
 /// How many dropped batches are remembered in case their `ack` arrives.
 const RECENTLY_DROPPED: usize = 64;
@@ -362,7 +362,7 @@ impl Client {
         }
         if let Some(index) = mutations
             .iter()
-            .position(|m| m.data().is_some_and(|d| !wire::is_json(d)))
+            .position(|m| m.data().is_some_and(|d| !huddle_wire::is_json(d)))
         {
             return Err(ClientError::DataNotJson { index });
         }
@@ -481,7 +481,7 @@ impl Client {
             b.mutations.is_empty()
                 || b.mutations
                     .iter()
-                    .any(|m| m.data().is_some_and(|d| !wire::is_json(d)))
+                    .any(|m| m.data().is_some_and(|d| !huddle_wire::is_json(d)))
         }) {
             return Err(RecoveryError::Malformed(format!(
                 "batch {} is empty or has data that is not JSON",
@@ -571,9 +571,11 @@ impl Client {
             return;
         }
         match code {
-            Some(4001) => self.auth_failed(),
-            Some(4002) => self.stop(DisconnectReason::SessionTimeout),
-            Some(code @ (1000 | 4000..=4999)) => self.stop(DisconnectReason::ServerClosed { code }),
+            Some(close::AUTH_FAILED) => self.auth_failed(),
+            Some(close::SESSION_TIMEOUT) => self.stop(DisconnectReason::SessionTimeout),
+            Some(code) if close::is_deliberate(code) => {
+                self.stop(DisconnectReason::ServerClosed { code })
+            }
             _ => self.lost(now),
         }
     }

@@ -6,9 +6,9 @@
 
 use std::collections::VecDeque;
 
-use crate::ids::BatchId;
-use crate::mutation::Mutation;
-use crate::time::Timestamp;
+use huddle_core::BatchId;
+use huddle_core::Mutation;
+use huddle_core::Timestamp;
 
 /// One unacknowledged batch.
 #[derive(Clone, Debug, PartialEq)]

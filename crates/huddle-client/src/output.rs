@@ -3,11 +3,11 @@
 
 use core::fmt;
 
-use crate::error::ErrorCode;
-use crate::ids::{BatchId, UserId};
-use crate::mutation::Mutation;
-use crate::output::{FullSyncReason, ParticipantInfo, SnapshotInfo};
-use crate::wire::ClientMessage;
+use huddle_core::ErrorCode;
+use huddle_core::Mutation;
+use huddle_core::{BatchId, UserId};
+use huddle_core::{FullSyncReason, ParticipantInfo, SnapshotInfo};
+use huddle_wire::ClientMessage;
 
 /// Names one transport (socket) the client asked for. Every report about a
 /// transport carries its id, so that a late report about an old socket is

@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use super::error::RecoveryError;
-use crate::ids::{BatchId, BoardId};
-use crate::mutation::{Mutation, Payload};
-use crate::time::Timestamp;
-use crate::wire::MutationsView;
+use huddle_core::Timestamp;
+use huddle_core::{BatchId, BoardId};
+use huddle_core::{Mutation, Payload};
+use huddle_wire::MutationsView;
 
 /// The format version written into exports.
 pub const RECOVERY_FORMAT: u32 = 1;

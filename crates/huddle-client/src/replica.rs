@@ -2,10 +2,10 @@
 //! at, built only from what the server confirmed (syncs, others' events,
 //! and the client's own acknowledged batches placed at their sequence).
 
-use crate::mutation::Mutation;
-use crate::output::ParticipantInfo;
-use crate::pages::Pages;
-use crate::wire::WireEvent;
+use huddle_core::Mutation;
+use huddle_core::Pages;
+use huddle_core::ParticipantInfo;
+use huddle_wire::WireEvent;
 
 /// The confirmed state of the board as this client knows it.
 #[derive(Clone, Debug, Default, PartialEq)]

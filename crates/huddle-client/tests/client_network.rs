@@ -15,18 +15,19 @@
 //! (default 48); a failure prints the seed, and `HUDDLE_SIM_SEED=S` replays
 //! one.
 
+use huddle_wire as wire;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use huddle_core::client::{
+use huddle_client::{
     Client, ClientConfig, ClientEvent, ClientOutput, ConnectFailure, ConnectionState, Credentials,
     TransportId,
 };
 use huddle_core::testkit::Harness;
-use huddle_core::wire::{self, ClientMessage, Identity, ServerMessage};
 use huddle_core::{
     BatchId, Config, ConnId, Durability, Mutation, Notice, Payload, SessionType, Timestamp,
 };
+use huddle_wire::{ClientMessage, Identity, ServerMessage};
 
 const BOARD: &str = "sim-board";
 const TICK: Duration = Duration::from_millis(10);
@@ -752,7 +753,7 @@ fn replicas_converge_and_every_batch_is_applied_once_or_dropped() {
                 }
             }
             Err(e) => {
-                eprintln!("replay: HUDDLE_SIM_SEED={seed} cargo test -p huddle-core --test client_network");
+                eprintln!("replay: HUDDLE_SIM_SEED={seed} cargo test -p huddle-client --test client_network");
                 std::panic::resume_unwind(e);
             }
         }

@@ -1,5 +1,5 @@
 //! Virtual-time tests of the client connection machine
-//! (`huddle_core::client`), one client at a time and without an engine:
+//! (`huddle_client`), one client at a time and without an engine:
 //! the test is the host. It advances its own clock, reports transport
 //! opens, failures and closes, hands the client server messages built by
 //! hand, drains `poll_output()` after every input and calls
@@ -15,16 +15,16 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use huddle_core::client::{
+use huddle_client::{
     Backoff, Client, ClientConfig, ClientError, ClientEvent, ClientOutput, ConnectFailure,
     ConnectionState, Credentials, DisconnectReason, RecoveredBatch, Recovery, RecoveryError,
     TransportId,
 };
-use huddle_core::wire::{ClientMessage, JoinedMessage, ServerMessage, WireEvent, WireSync};
 use huddle_core::{
     BatchId, BoardId, Color, ElementId, ErrorCode, FullSyncReason, Mutation, PageId, Pages,
     ParticipantInfo, Payload, Timestamp, UserSessionId,
 };
+use huddle_wire::{ClientMessage, JoinedMessage, ServerMessage, WireEvent, WireSync};
 
 // ---- time ---------------------------------------------------------------
 

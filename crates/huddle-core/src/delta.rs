@@ -7,7 +7,7 @@
 //! answering a delta of `n` events in batches of `b` costs about `n / b`
 //! reference counts, not `5 n`. Events are viewed in place with
 //! [`DeltaEvents::iter`] ([`EventRef`]s) or built on demand
-//! ([`DeltaEvents::to_vec`]); `huddle_core::wire` encodes a delta straight
+//! ([`DeltaEvents::to_vec`]); `huddle_wire` encodes a delta straight
 //! from its chunks.
 
 use core::fmt;

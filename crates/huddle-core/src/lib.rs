@@ -138,9 +138,6 @@ mod time;
 mod timers;
 mod user_session;
 
-pub mod client;
-pub mod wire;
-
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

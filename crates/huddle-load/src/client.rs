@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use huddle_core::wire::{ClientMessage, ServerMessage};
+use huddle_wire::{ClientMessage, ServerMessage};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::time::{sleep_until, timeout, timeout_at, Instant};

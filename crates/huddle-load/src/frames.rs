@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use huddle_core::wire::ClientMessage;
 use huddle_core::Mutation;
+use huddle_wire::ClientMessage;
 
 use crate::{LoadArgs, LoadError};
 

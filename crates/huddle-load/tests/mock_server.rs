@@ -14,8 +14,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use huddle_core::wire::{ClientMessage, JoinedMessage, ServerMessage, WireSync};
 use huddle_core::{Color, FullSyncReason, Pages, UserSessionId};
+use huddle_wire::{ClientMessage, JoinedMessage, ServerMessage, WireSync};
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 

@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use huddle_core::wire::{ClientMessage, ServerMessage};
+use huddle_wire::{ClientMessage, ServerMessage};
 use serde_json::json;
 use support::{upsert, Opts, Server, Ws};
 

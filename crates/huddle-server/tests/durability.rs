@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use huddle_core::wire::{ClientMessage, ServerMessage, WireSync};
 use huddle_core::Mutation;
+use huddle_wire::{ClientMessage, ServerMessage, WireSync};
 use support::{full_data, poll, upsert, Server, Ws};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

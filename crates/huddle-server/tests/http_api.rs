@@ -138,7 +138,7 @@ async fn get_room_reports_created_active_and_archived() {
 
     // Leave: idle, then archived after the 1 s idle timeout; the stored
     // sequence is still reported.
-    ws.send(&huddle_core::wire::ClientMessage::Leave).await;
+    ws.send(&huddle_wire::ClientMessage::Leave).await;
     let info = server.wait_state("r1", "archived").await;
     assert_eq!(info["sequence"], 1);
     assert_eq!(info["active_participants"], 0);
@@ -151,7 +151,7 @@ async fn snapshots_are_listed_newest_first_and_fetched() {
     let (mut ws, _) = server.joined("alice", "r1").await;
     ws.mutate("b1", vec![support::upsert("p1", "e1", r#"{"v":1}"#)])
         .await;
-    ws.send(&huddle_core::wire::ClientMessage::Snapshot).await;
+    ws.send(&huddle_wire::ClientMessage::Snapshot).await;
     let first = ws.recv_type("snapshot").await;
     ws.mutate(
         "b2",
@@ -161,11 +161,11 @@ async fn snapshots_are_listed_newest_first_and_fetched() {
         ],
     )
     .await;
-    ws.send(&huddle_core::wire::ClientMessage::Snapshot).await;
+    ws.send(&huddle_wire::ClientMessage::Snapshot).await;
     // Auto-save snapshots may come in between; find the manual one at 3.
     let second = loop {
         match ws.recv_type("snapshot").await {
-            huddle_core::wire::ServerMessage::Snapshot(info)
+            huddle_wire::ServerMessage::Snapshot(info)
                 if info.version == 3 && info.created_by.as_str() == "manual" =>
             {
                 break info
@@ -173,7 +173,7 @@ async fn snapshots_are_listed_newest_first_and_fetched() {
             _ => continue,
         }
     };
-    let huddle_core::wire::ServerMessage::Snapshot(first) = first else {
+    let huddle_wire::ServerMessage::Snapshot(first) = first else {
         unreachable!()
     };
     assert_eq!(first.version, 1);
@@ -394,13 +394,9 @@ async fn auto_save_on_disconnect_and_retention() {
         alice
             .mutate(&format!("m{i}"), vec![support::upsert("p", "e", "3")])
             .await;
-        alice
-            .send(&huddle_core::wire::ClientMessage::Snapshot)
-            .await;
+        alice.send(&huddle_wire::ClientMessage::Snapshot).await;
         loop {
-            if let huddle_core::wire::ServerMessage::Snapshot(info) =
-                alice.recv_type("snapshot").await
-            {
+            if let huddle_wire::ServerMessage::Snapshot(info) = alice.recv_type("snapshot").await {
                 if info.created_by.as_str() == "manual" && info.version == 3 + i {
                     break;
                 }

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use huddle_core::wire::{ClientMessage, ServerMessage};
+use huddle_wire::{ClientMessage, ServerMessage};
 use support::{delta_events, full_data, full_reason, upsert, Opts, Server};
 
 fn kinds(msgs: &[ServerMessage]) -> Vec<&'static str> {

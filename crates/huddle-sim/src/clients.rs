@@ -1,11 +1,11 @@
-//! The clients: real [`huddle_core::client::Client`] machines, driven by
+//! The clients: real [`huddle_client::Client`] machines, driven by
 //! the seed. They join, mutate, move cursors, ask for snapshots, send a
 //! batch the engine must refuse, close and come back (re-joining with
 //! their last sequence), and go idle for long enough to time out.
 
-use huddle_core::client::{Client, ClientEvent, ClientOutput, ConnectionState, Credentials};
-use huddle_core::wire::Identity;
+use huddle_client::{Client, ClientEvent, ClientOutput, ConnectionState, Credentials};
 use huddle_core::{Mutation, Payload};
+use huddle_wire::Identity;
 
 use crate::network::Packet;
 use crate::trace;

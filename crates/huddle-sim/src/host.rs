@@ -3,8 +3,8 @@
 //! store model, events to the invariants), reports storage outcomes (and,
 //! by the seed's choice, bad ones), and crashes.
 
-use huddle_core::wire::{self, ClientMessage, ServerMessage};
 use huddle_core::{ConfirmError, Effect, Engine, Notice, Output, StorageOutcome};
+use huddle_wire::{ClientMessage, ServerMessage};
 
 use crate::network::Packet;
 use crate::store::Taken;
@@ -97,7 +97,7 @@ impl World {
         if !link.up || link.instance != self.instance {
             return;
         }
-        let frame = match wire::encode_notice(&notice) {
+        let frame = match huddle_wire::encode_notice(&notice) {
             Ok(f) => f,
             Err(e) => return self.fail(format!("notice does not encode: {e}")),
         };
@@ -149,7 +149,8 @@ impl World {
                 };
                 let identity = self.identity(link.client);
                 let host_now = self.clock.engine_input();
-                let reply = wire::dispatch(&mut self.engine, host_now, conn, &identity, message);
+                let reply =
+                    huddle_wire::dispatch(&mut self.engine, host_now, conn, &identity, message);
                 if let Some((batch, g)) = guard {
                     self.check_remembered(link.client, &batch, g, reply.as_ref());
                 }
@@ -219,7 +220,7 @@ impl World {
                 self.clients[i].client.transport_failed(
                     now,
                     transport,
-                    huddle_core::client::ConnectFailure::Network("refused".into()),
+                    huddle_client::ConnectFailure::Network("refused".into()),
                 );
                 self.client_outputs(i);
             }

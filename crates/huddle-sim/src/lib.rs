@@ -2,7 +2,7 @@
 //!
 //! Deterministic simulation of Huddle: the real engine
 //! ([`huddle_core::Engine`]) and real client machines
-//! ([`huddle_core::client::Client`]), talking the real wire protocol over
+//! ([`huddle_client::Client`]), talking the real wire protocol over
 //! a simulated network, with a simulated store and a virtual clock. One
 //! `u64` seed decides everything: the fault mix, the boards and clients
 //! and what they do, the clock's ticks and jumps (and a host clock that

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use huddle_core::client::TransportId;
+use huddle_client::TransportId;
 use huddle_core::{ConnId, Timestamp};
 
 /// Something the network delivers at a time.

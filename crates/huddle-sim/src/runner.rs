@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use huddle_core::client::ConnectionState;
+use huddle_client::ConnectionState;
 
 use crate::faults::Faults;
 use crate::trace;

@@ -90,7 +90,7 @@ impl World {
         client: usize,
         batch: &huddle_core::BatchId,
         (seq, before): (u64, (u64, u64)),
-        reply: Option<&huddle_core::wire::ServerMessage>,
+        reply: Option<&huddle_wire::ServerMessage>,
     ) {
         let board = self.boards[self.clients[client].board].id.clone();
         let after = (

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use huddle_core::client::{Client, ClientConfig};
+use huddle_client::{Client, ClientConfig};
 use huddle_core::{BatchId, BoardId, Config, Durability, Engine, SessionType, Timestamp};
 
 use crate::clock::Clock;

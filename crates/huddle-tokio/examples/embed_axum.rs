@@ -19,10 +19,10 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use huddle_core::wire::{ClientMessage, Identity};
 use huddle_core::ErrorCode;
 use huddle_store::InMemoryStore;
 use huddle_tokio::{Connection, Driver, DriverConfig, Outbound};
+use huddle_wire::{ClientMessage, Identity};
 
 type AppDriver = Driver<InMemoryStore>;
 

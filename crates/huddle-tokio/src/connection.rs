@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use huddle_core::wire::ClientMessage;
 use huddle_core::{ConnId, ErrorCode};
+use huddle_wire::ClientMessage;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 

@@ -6,9 +6,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use huddle_core::wire::Identity;
 use huddle_core::{BoardId, ConnId, SessionInfo, Stats};
 use huddle_store::{Performer, Store};
+use huddle_wire::Identity;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 

@@ -53,7 +53,7 @@
 //! ## Embedding
 //!
 //! ```no_run
-//! use huddle_core::wire::{ClientMessage, Identity};
+//! use huddle_wire::{ClientMessage, Identity};
 //! use huddle_store::InMemoryStore;
 //! use huddle_tokio::{Driver, DriverConfig, Outbound};
 //!
@@ -93,7 +93,7 @@
 )]
 
 mod clock;
-pub mod close;
+pub use huddle_wire::close;
 mod config;
 mod connection;
 mod driver;

@@ -6,10 +6,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use huddle_core::wire::ServerMessage;
 use huddle_core::ErrorCode;
 use huddle_store::InMemoryStore;
 use huddle_tokio::{close, Driver, DriverConfig, DriverError};
+use huddle_wire::ServerMessage;
 
 #[tokio::test]
 async fn a_slow_consumer_is_closed_with_a_readable_error_and_others_keep_working() {

@@ -6,10 +6,10 @@ mod common;
 use std::collections::HashSet;
 
 use common::*;
-use huddle_core::wire::ServerMessage;
 use huddle_core::{BoardId, ErrorCode, SessionState};
 use huddle_store::InMemoryStore;
 use huddle_tokio::{Driver, DriverError};
+use huddle_wire::ServerMessage;
 
 #[tokio::test]
 async fn join_mutate_ack_and_broadcast() {

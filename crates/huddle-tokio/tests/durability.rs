@@ -7,10 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use huddle_core::wire::ServerMessage;
 use huddle_core::BoardId;
 use huddle_store::{Faulty, InMemoryStore, Op, Store, Target};
 use huddle_tokio::Driver;
+use huddle_wire::ServerMessage;
 use tokio::time::Instant;
 
 #[tokio::test(start_paused = true)]

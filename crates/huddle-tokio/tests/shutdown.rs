@@ -8,11 +8,11 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use huddle_core::wire::ServerMessage;
 use huddle_core::{BoardId, SessionType, SnapshotCause, Timestamp, UserSessionStatus};
 use huddle_sqlite::{SqliteOptions, SqliteStore};
 use huddle_store::{Faulty, InMemoryStore, Op, Room, SessionIndex, Store, Target};
 use huddle_tokio::{close, Driver};
+use huddle_wire::ServerMessage;
 
 fn room(id: &str, session_type: SessionType) -> Room {
     Room {

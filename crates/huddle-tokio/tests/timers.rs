@@ -6,10 +6,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use huddle_core::wire::ServerMessage;
 use huddle_core::{BoardId, SessionState, SessionType};
 use huddle_store::{InMemoryStore, Room, Store};
 use huddle_tokio::{close, Driver, DriverConfig};
+use huddle_wire::ServerMessage;
 use tokio::time::Instant;
 
 fn driver_config() -> DriverConfig {

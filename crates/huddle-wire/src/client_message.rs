@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize, Serializer};
 use super::event::{MutationFields, MutationsView};
 use super::object::Obj;
 use super::DecodeError;
-use crate::ids::{BatchId, BoardId};
-use crate::mutation::Mutation;
+use huddle_core::Mutation;
+use huddle_core::{BatchId, BoardId};
 
 /// One frame from a client.
 #[derive(Clone, Debug, PartialEq)]

@@ -6,8 +6,8 @@ use serde::ser::{Error as _, SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use crate::mutation::Payload;
-use crate::pages::Pages;
+use huddle_core::Pages;
+use huddle_core::Payload;
 
 /// serde_json's marker for "write this string verbatim" (what its own
 /// `RawValue` serializes through). `tests/wire.rs` pins the output,
@@ -46,7 +46,7 @@ impl Serialize for PagesView<'_> {
     }
 }
 
-struct ElementsView<'a>(&'a indexmap::IndexMap<crate::ids::ElementId, Payload>);
+struct ElementsView<'a>(&'a indexmap::IndexMap<huddle_core::ElementId, Payload>);
 
 impl Serialize for ElementsView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -2,12 +2,12 @@
 //! that every transport shares.
 
 use super::{ClientMessage, ServerMessage};
-use crate::config::SessionType;
-use crate::engine::Engine;
-use crate::error::ErrorCode;
-use crate::ids::{BoardId, ConnId, UserId};
-use crate::request::JoinRequest;
-use crate::time::Timestamp;
+use huddle_core::Engine;
+use huddle_core::ErrorCode;
+use huddle_core::JoinRequest;
+use huddle_core::SessionType;
+use huddle_core::Timestamp;
+use huddle_core::{BoardId, ConnId, UserId};
 
 /// Who is on a connection, as the host authenticated it (the reference
 /// server reads it from the JWT).

@@ -11,9 +11,9 @@ use serde_json::value::RawValue;
 
 use super::data::{payload_from_raw, RawData};
 use super::DecodeError;
-use crate::delta::{DeltaEvents, EventRef};
-use crate::ids::UserId;
-use crate::mutation::{Event, Mutation};
+use huddle_core::UserId;
+use huddle_core::{DeltaEvents, EventRef};
+use huddle_core::{Event, Mutation};
 
 /// An event as a client receives it: sequence, author and the mutation.
 /// (The engine's [`Event`] also has the batch id and time, which stay on
@@ -134,7 +134,7 @@ impl Serialize for MutationView<'_> {
 }
 
 /// Serializes a list of mutations in their wire form.
-pub(crate) struct MutationsView<'a>(pub(crate) &'a [Mutation]);
+pub struct MutationsView<'a>(pub &'a [Mutation]);
 
 impl Serialize for MutationsView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -1,6 +1,9 @@
-//! The reference server's wire protocol (`spec/server.md`) as shared types:
-//! what the server, the Rust [`client`](crate::client) and tests exchange,
-//! one JSON object per WebSocket text frame, tagged by `type`.
+//! # huddle-wire
+//!
+//! Huddle's wire protocol (`docs/protocol.md` is the contract) as shared
+//! types: what the reference server, the Rust client (`huddle-client`) and
+//! tests exchange, one JSON object per WebSocket text frame, tagged by
+//! `type`.
 //!
 //! - [`ClientMessage`]: `join`, `mutate`, `cursor`, `snapshot`, `leave`,
 //!   `ping`.
@@ -11,7 +14,7 @@
 //! Element `data` is opaque to the engine; on the JSON wire it is any JSON
 //! value, kept as its exact text: decoding copies the text into the
 //! payload, encoding writes it back verbatim. Decoding never builds a JSON
-//! tree of `data`, and encoding an engine [`Notice`](crate::Notice) borrows
+//! tree of `data`, and encoding an engine [`Notice`](huddle_core::Notice) borrows
 //! its events ([`encode_notice`]).
 //!
 //! Decoding is strict about what is required and lenient about the rest:
@@ -27,7 +30,7 @@
 //! [`dispatch`], which also produces the immediate `error` replies.
 //!
 //! ```
-//! use huddle_core::wire::{ClientMessage, ServerMessage};
+//! use huddle_wire::{ClientMessage, ServerMessage};
 //!
 //! let frame = br#"{"type":"mutate","batch":"b1","mutations":[
 //!     {"op":"upsert","page":"p","element":"e","data":{"x":1, "tags":["a"]}}]}"#;
@@ -40,6 +43,7 @@
 //! ```
 
 mod client_message;
+pub mod close;
 mod data;
 mod dispatch;
 mod event;
@@ -49,7 +53,7 @@ mod server_message;
 pub use client_message::ClientMessage;
 pub use data::is_json;
 pub use dispatch::{dispatch, Identity};
-pub(crate) use event::MutationsView;
+pub use event::MutationsView;
 pub use event::WireEvent;
 pub use server_message::{
     encode_notice, notice_frame, write_notice, JoinedMessage, ServerMessage, WireSync,
@@ -57,7 +61,7 @@ pub use server_message::{
 
 use thiserror::Error;
 
-use crate::error::ErrorCode;
+use huddle_core::ErrorCode;
 
 /// Why a frame could not be decoded. Always `INVALID_MESSAGE` on the wire.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]

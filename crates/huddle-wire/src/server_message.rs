@@ -17,13 +17,13 @@ use super::data::{payload_from_raw, PagesView};
 use super::event::{EventsRef, MutationFields, WireEvent};
 use super::object::Obj;
 use super::{DecodeError, EncodeError};
-use crate::colors::Color;
-use crate::error::ErrorCode;
-use crate::ids::{BatchId, BoardId, ElementId, PageId, SnapshotId, UserId, UserSessionId};
-use crate::output::{FullSyncReason, Joined, Notice, ParticipantInfo, SnapshotInfo, Sync};
-use crate::pages::Pages;
-use crate::storage::SnapshotCause;
-use crate::time::Timestamp;
+use huddle_core::Color;
+use huddle_core::ErrorCode;
+use huddle_core::Pages;
+use huddle_core::SnapshotCause;
+use huddle_core::Timestamp;
+use huddle_core::{BatchId, BoardId, ElementId, PageId, SnapshotId, UserId, UserSessionId};
+use huddle_core::{FullSyncReason, Joined, Notice, ParticipantInfo, SnapshotInfo, Sync};
 
 /// One frame from the server.
 #[derive(Clone, Debug, PartialEq)]

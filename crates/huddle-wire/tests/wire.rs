@@ -1,5 +1,5 @@
 //! The JSON wire protocol of the reference server (`spec/server.md`), as
-//! implemented by `huddle_core::wire`.
+//! implemented by `huddle_wire`.
 //!
 //! - Golden frames: the exact JSON text of every server and client message
 //!   (field names and order, `type` tags, colours as palette hex, session
@@ -14,11 +14,12 @@
 //! - A property test over generated messages.
 //! - `dispatch` against a real engine (the testkit harness).
 
+use huddle_wire as wire;
 use std::sync::Arc;
 
 use huddle_core::testkit::*;
-use huddle_core::wire::*;
 use huddle_core::*;
+use huddle_wire::*;
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------

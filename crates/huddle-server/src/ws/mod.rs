@@ -12,9 +12,9 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use huddle_core::wire::Identity;
 use huddle_core::{BoardId, UserId};
 use huddle_store::Store;
+use huddle_wire::Identity;
 use serde::Deserialize;
 
 use crate::auth::TokenError;

@@ -17,19 +17,13 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt};
-use huddle_core::wire::ClientMessage;
 use huddle_core::ErrorCode;
 use huddle_tokio::{ConnSender, Connection, DriverError, Outbound};
+use huddle_wire::ClientMessage;
 use tokio::sync::mpsc;
 
 use crate::metrics;
-
-/// Close code of a normal close.
-pub const CLOSE_NORMAL: u16 = 1000;
-/// Close code for a frame over the hard limit (RFC 6455 "message too big").
-pub const CLOSE_TOO_BIG: u16 = 1009;
-/// Close code when the driver stops without closing (service restart).
-pub const CLOSE_RESTART: u16 = 1012;
+use huddle_wire::close;
 
 /// How long the client gets to answer our close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -72,9 +66,9 @@ pub async fn run(socket: WebSocket, connection: Connection, limits: FrameLimits)
     tokio::select! {
         end = &mut reader => {
             let close = match end {
-                ReadEnd::TooBig => Some((CLOSE_TOO_BIG, format!("frame over {} bytes", limits.hard))),
+                ReadEnd::TooBig => Some((close::MESSAGE_TOO_BIG, format!("frame over {} bytes", limits.hard))),
                 // Complete the client's close handshake by echoing its code.
-                ReadEnd::Closed(code) => Some((code.unwrap_or(CLOSE_NORMAL), String::new())),
+                ReadEnd::Closed(code) => Some((code.unwrap_or(close::NORMAL), String::new())),
                 ReadEnd::Gone => None,
             };
             // The close goes to the writer first (it prefers it over the
@@ -211,7 +205,7 @@ async fn write_loop(
                     }
                 }
                 None => {
-                    sink.close(CLOSE_RESTART, "server stopped".into()).await;
+                    sink.close(close::SERVICE_RESTART, "server stopped".into()).await;
                     return;
                 }
             }

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use huddle_core::wire::{ClientMessage, JoinedMessage, ServerMessage};
 use huddle_core::{Mutation, Payload};
+use huddle_wire::{ClientMessage, JoinedMessage, ServerMessage};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -671,7 +671,7 @@ pub fn delete(page: &str, element: &str) -> Mutation {
 /// Element data of a full sync, as JSON text (`None`: absent).
 pub fn full_data(joined: &JoinedMessage, page: &str, element: &str) -> Option<String> {
     match &joined.sync {
-        huddle_core::wire::WireSync::Full { pages, .. } => pages
+        huddle_wire::WireSync::Full { pages, .. } => pages
             .get(page, element)
             .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned()),
         other => panic!("expected a full sync, got {other:?}"),
@@ -681,20 +681,20 @@ pub fn full_data(joined: &JoinedMessage, page: &str, element: &str) -> Option<St
 /// The full sync's reason (`initial`, `too_old`, ...), `None` for a delta.
 pub fn full_reason(joined: &JoinedMessage) -> Option<String> {
     match &joined.sync {
-        huddle_core::wire::WireSync::Full { reason, .. } => Some(
+        huddle_wire::WireSync::Full { reason, .. } => Some(
             serde_json::to_value(reason)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default(),
         ),
-        huddle_core::wire::WireSync::Delta { .. } => None,
+        huddle_wire::WireSync::Delta { .. } => None,
     }
 }
 
 /// The delta's events as `(seq, user, element)`; panics on a full sync.
 pub fn delta_events(joined: &JoinedMessage) -> Vec<(u64, String, String)> {
     match &joined.sync {
-        huddle_core::wire::WireSync::Delta { events } => events
+        huddle_wire::WireSync::Delta { events } => events
             .iter()
             .map(|e| {
                 (

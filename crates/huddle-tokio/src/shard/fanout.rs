@@ -16,9 +16,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use huddle_core::wire::{encode_notice, Identity, ServerMessage};
 use huddle_core::{BatchId, ConnId, ErrorCode, Notice, Timestamp};
 use huddle_store::Store;
+use huddle_wire::{encode_notice, Identity, ServerMessage};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::time::Instant;
 

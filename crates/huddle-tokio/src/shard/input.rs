@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 
-use huddle_core::wire::{ClientMessage, Identity};
 use huddle_core::{
     BatchId, BoardId, ConnId, EffectId, ErrorCode, SessionInfo, Stats, StorageOutcome,
 };
+use huddle_wire::{ClientMessage, Identity};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 

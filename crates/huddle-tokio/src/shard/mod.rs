@@ -25,9 +25,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use huddle_core::wire::{dispatch, ClientMessage, ServerMessage};
 use huddle_core::{BoardId, ConnId, Engine, SessionState, Stats, Timestamp};
 use huddle_store::{Performer, Store};
+use huddle_wire::{dispatch, ClientMessage, ServerMessage};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use huddle_core::wire::{ClientMessage, Identity, ServerMessage};
 use huddle_core::{Config, SessionType};
 use huddle_store::Store;
 use huddle_tokio::{Connection, Driver, DriverConfig, Outbound};
+use huddle_wire::{ClientMessage, Identity, ServerMessage};
 
 pub fn identity(user: &str, board: &str) -> Identity {
     Identity {

@@ -7,8 +7,9 @@
 use std::collections::VecDeque;
 
 use huddle_core::BatchId;
-use huddle_core::Mutation;
 use huddle_core::Timestamp;
+use huddle_core::{Mutation, Payload};
+use huddle_wire::ClientMessage;
 
 /// One unacknowledged batch.
 #[derive(Clone, Debug, PartialEq)]
@@ -87,5 +88,29 @@ impl OutgoingQueue {
                 _ => None,
             })
             .min()
+    }
+}
+
+/// Drops the whitespace around each upsert's JSON data (already checked to
+/// be one JSON value): the wire carries the value's text without it, so
+/// this is the data the server stores and every other client sees, and the
+/// replica (which applies the batch on its `ack`) must hold the same.
+pub(crate) fn trim_data(mutations: &mut [Mutation]) {
+    for m in mutations {
+        if let Mutation::Upsert { data, .. } = m {
+            let bytes = data.as_bytes();
+            // JSON whitespace is ASCII; `is_json` refused any other.
+            let trimmed = bytes.trim_ascii();
+            if trimmed.len() != bytes.len() {
+                *data = Payload::from(trimmed.to_vec());
+            }
+        }
+    }
+}
+
+pub(crate) fn mutate_message(item: &Outgoing) -> ClientMessage {
+    ClientMessage::Mutate {
+        batch: item.batch.clone(),
+        mutations: item.mutations.clone(),
     }
 }

@@ -78,6 +78,14 @@ pub trait Store: Send + Sync {
     /// rest must start right after the log's end ([`StoreError::Gap`]
     /// otherwise). A batch that fails writes nothing; the others are not
     /// affected by it. Several batches for one board are applied in order.
+    ///
+    /// **Ordering between calls.** A call takes its place in line when its
+    /// future is first polled: of two calls with batches of one board, the
+    /// one first polled is applied first (the other may find a gap if the
+    /// first fails, and is refused with [`StoreError::Gap`]). A caller with
+    /// several calls in flight (pipelined appends) therefore polls them for
+    /// the first time in the order it issued them; the driver's appender
+    /// does. Their results may complete in any order.
     fn append_events(
         &self,
         batches: Vec<AppendBatch>,

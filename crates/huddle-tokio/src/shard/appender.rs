@@ -4,14 +4,16 @@
 //! With [`Config::appends_in_flight`] above one, a board can have appends
 //! in two groups at the store at once, and the store must receive them in
 //! order (it applies a board's appends in the order it gets them, and
-//! refuses a gap). The SQLite and in-memory stores take a call's place in
-//! line when its future is first polled; a task spawned per group could be
-//! polled first in either order. So one task per shard takes the groups
+//! refuses a gap). The `Store` contract says a call takes its place in
+//! line when its future is first polled ([`Store::append_events`],
+//! "Ordering between calls"); a task spawned per group could be polled
+//! first in either order. So one task per shard takes the groups
 //! from a channel, in order, and polls every running group in the order
 //! sent: a new group is first polled after every older one. Each result
 //! goes back to the shard as an [`Input::Stored`] as soon as it is ready.
 //!
 //! [`Config::appends_in_flight`]: huddle_core::Config::appends_in_flight
+//! [`Store::append_events`]: huddle_store::Store::append_events
 
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};

@@ -29,7 +29,7 @@ impl Client {
         Ok(())
     }
 
-    /// Answers [`ClientOutput::NeedCredentials`]: the waiting attempt
+    /// Answers [`ClientOutput::NeedCredentials`](crate::ClientOutput::NeedCredentials): the waiting attempt
     /// proceeds with these credentials.
     pub fn provide_credentials(
         &mut self,

@@ -97,14 +97,19 @@
 //! assert_eq!(store["board-1"].len(), 1);
 //! ```
 //!
-//! ## Also in this crate
+//! ## Around this crate
 //!
-//! - [`wire`]: the reference server's protocol (`spec/server.md`) as shared
-//!   types, JSON encoding with element data passed through verbatim, and
-//!   [`wire::dispatch`], which turns client messages into engine calls.
-//! - [`client`]: the client connection machine, a second pure state
+//! This crate is the engine alone; its only dependencies are serde,
+//! thiserror, smallvec and indexmap. Beside it:
+//!
+//! - `huddle-wire`: the protocol (`docs/protocol.md`) as shared types, the
+//!   JSON codec with element data passed through verbatim, the close codes,
+//!   and `dispatch`, which turns client messages into engine calls;
+//! - `huddle-client`: the client connection machine, a second pure state
 //!   machine: reconnects with backoff, re-syncs, re-sends unacknowledged
-//!   batches with their ids, queues offline work, recovers across restarts.
+//!   batches with their ids, queues offline work, recovers across restarts;
+//! - `huddle-store`: the store traits and backends, and `Performer`, which
+//!   turns effects into store calls.
 //!
 //! The `testkit` feature provides a complete simulated host (in-memory
 //! store with fault injection, scripted clients, a virtual clock) for tests.

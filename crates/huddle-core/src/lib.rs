@@ -124,6 +124,7 @@ mod dedup;
 mod delta;
 mod engine;
 mod error;
+mod failure;
 mod history;
 mod ids;
 mod mutation;
@@ -154,10 +155,11 @@ pub use error::{
 pub use ids::{
     BatchId, BoardId, ConnId, EffectId, ElementId, PageId, SnapshotId, UserId, UserSessionId,
 };
+pub use failure::{FailureKind, StorageFailure};
 pub use mutation::{Event, Mutation, Payload};
 pub use output::{
-    EngineEvent, FullSyncReason, Joined, Notice, Output, ParticipantInfo, SessionEnd, SessionState,
-    SnapshotInfo, Sync,
+    CloseReason, EngineEvent, FullSyncReason, Joined, Notice, Output, ParticipantInfo, SessionEnd,
+    SessionState, SnapshotInfo, Sync,
 };
 pub use pages::Pages;
 pub use request::JoinRequest;

@@ -20,7 +20,9 @@ use super::{DecodeError, EncodeError};
 use crate::colors::Color;
 use crate::error::ErrorCode;
 use crate::ids::{BatchId, BoardId, ElementId, PageId, SnapshotId, UserId, UserSessionId};
-use crate::output::{FullSyncReason, Joined, Notice, ParticipantInfo, SnapshotInfo, Sync};
+use crate::output::{
+    CloseReason, FullSyncReason, Joined, Notice, ParticipantInfo, SnapshotInfo, Sync,
+};
 use crate::pages::Pages;
 use crate::storage::SnapshotCause;
 use crate::time::Timestamp;
@@ -62,11 +64,15 @@ pub enum ServerMessage {
         /// The board.
         board: BoardId,
     },
-    /// The board session was closed by the host (an extension of the
-    /// spec's list; the server then closes the connection).
+    /// The board session was closed (an extension of the spec's list; the
+    /// server then closes the connection). `reason` (`"closed"`,
+    /// `"moved"`, `"failed"`; absent or unknown decodes as `"closed"`) says
+    /// whether to reconnect now ([`CloseReason::reconnect`]).
     SessionClosed {
         /// The board.
         board: BoardId,
+        /// Why.
+        reason: CloseReason,
     },
     /// A request failed; nothing was applied.
     Error {
@@ -168,8 +174,9 @@ impl ServerMessage {
             Notice::SessionTimeout { board } => ServerMessage::SessionTimeout {
                 board: board.clone(),
             },
-            Notice::SessionClosed { board } => ServerMessage::SessionClosed {
+            Notice::SessionClosed { board, reason } => ServerMessage::SessionClosed {
                 board: board.clone(),
+                reason: *reason,
             },
             Notice::Pong => ServerMessage::Pong,
         }
@@ -220,7 +227,7 @@ impl ServerMessage {
             ServerMessage::Cursor { user, x, y } => Frame::Cursor { user, x: *x, y: *y },
             ServerMessage::Snapshot(info) => Frame::Snapshot(info),
             ServerMessage::SessionTimeout { board } => Frame::Board("session_timeout", board),
-            ServerMessage::SessionClosed { board } => Frame::Board("session_closed", board),
+            ServerMessage::SessionClosed { board, reason } => Frame::Closed(board, *reason),
             ServerMessage::Error {
                 code,
                 message,
@@ -289,6 +296,7 @@ enum Frame<'a> {
     },
     Snapshot(&'a SnapshotInfo),
     Board(&'static str, &'a BoardId),
+    Closed(&'a BoardId, CloseReason),
     Error {
         code: ErrorCode,
         message: &'a str,
@@ -323,7 +331,7 @@ impl<'a> Frame<'a> {
             Notice::Cursor { user, x, y } => Frame::Cursor { user, x: *x, y: *y },
             Notice::Snapshot(info) => Frame::Snapshot(info),
             Notice::SessionTimeout { board } => Frame::Board("session_timeout", board),
-            Notice::SessionClosed { board } => Frame::Board("session_closed", board),
+            Notice::SessionClosed { board, reason } => Frame::Closed(board, *reason),
             Notice::Pong => Frame::Pong,
         }
     }
@@ -349,6 +357,7 @@ impl<'a> Frame<'a> {
             Frame::Ack { .. } => "ack",
             Frame::Events(_) => "events",
             Frame::Participant(kind, _) | Frame::Board(kind, _) => kind,
+            Frame::Closed(..) => "session_closed",
             Frame::Cursor { .. } => "cursor",
             Frame::Snapshot(_) => "snapshot",
             Frame::Error { .. } => "error",
@@ -421,6 +430,13 @@ impl Serialize for Frame<'_> {
                 let mut st = s.serialize_struct("board", 2)?;
                 st.serialize_field("type", kind)?;
                 st.serialize_field("board", board.as_str())?;
+                st.end()
+            }
+            Frame::Closed(board, reason) => {
+                let mut st = s.serialize_struct("session_closed", 3)?;
+                st.serialize_field("type", kind)?;
+                st.serialize_field("board", board.as_str())?;
+                st.serialize_field("reason", reason.as_str())?;
                 st.end()
             }
             Frame::Error {
@@ -532,6 +548,8 @@ struct Envelope<'a> {
     code: Option<ErrorCode>,
     #[serde(default, borrow)]
     message: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -666,6 +684,11 @@ impl Envelope<'_> {
                     .as_deref()
                     .ok_or(missing("session_closed", "board"))?
                     .into(),
+                reason: match self.reason.as_deref() {
+                    Some("moved") => CloseReason::Moved,
+                    Some("failed") => CloseReason::Failed,
+                    _ => CloseReason::Closed,
+                },
             },
             "error" => ServerMessage::Error {
                 code: self.code.ok_or(missing("error", "code"))?,

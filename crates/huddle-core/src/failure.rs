@@ -22,11 +22,12 @@
 use serde::{Deserialize, Serialize};
 
 /// How a store failed, as far as the engine is concerned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum FailureKind {
     /// Retry later: nothing is wrong with the work itself.
+    #[default]
     Transient,
     /// Another owner holds the board: this host must stop serving it.
     Fenced,

@@ -135,7 +135,10 @@ impl<S: EffectStore> Harness<S> {
                     }
                     self.events.push(event);
                 }
-                Output::Released { board } => self.released.push(board),
+                Output::Released { board } => {
+                    self.store.release(&board);
+                    self.released.push(board);
+                }
                 Output::Drained => self.drained += 1,
             }
         }

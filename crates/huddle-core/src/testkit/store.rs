@@ -53,6 +53,12 @@ impl StoredBoard {
 pub trait EffectStore {
     /// Performs one effect at `now` and returns what the host reports.
     fn perform(&mut self, effect: &Effect, now: Timestamp) -> StorageOutcome;
+
+    /// The engine released the board ([`crate::Output::Released`]): drop
+    /// what is held for it (an ownership epoch). Nothing by default.
+    fn release(&mut self, board: &BoardId) {
+        let _ = board;
+    }
 }
 
 impl EffectStore for MemoryStore {

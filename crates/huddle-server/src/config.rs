@@ -42,6 +42,7 @@ pub fn engine_config(args: &ServeArgs) -> Config {
             max_id_bytes: args.max_id_bytes,
             max_display_name_bytes: args.max_display_name_bytes,
         },
+        store_user_sessions: args.store_user_sessions,
     }
 }
 

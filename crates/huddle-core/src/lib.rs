@@ -173,10 +173,10 @@ pub use engine::{Accepted, Engine, SessionInfo};
 pub use error::{
     BoardError, ConfirmError, ErrorCode, Field, JoinError, MutateError, PresenceError, SessionError,
 };
+pub use failure::{FailureKind, StorageFailure};
 pub use ids::{
     BatchId, BoardId, ConnId, EffectId, ElementId, PageId, SnapshotId, UserId, UserSessionId,
 };
-pub use failure::{FailureKind, StorageFailure};
 pub use mutation::{Event, Mutation, Payload};
 pub use output::{
     CloseReason, EngineEvent, FullSyncReason, Joined, Notice, Output, ParticipantInfo, SessionEnd,

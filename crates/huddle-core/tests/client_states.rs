@@ -22,9 +22,8 @@ use huddle_core::client::{
 };
 use huddle_core::wire::{ClientMessage, JoinedMessage, ServerMessage, WireEvent, WireSync};
 use huddle_core::{
-    CloseReason,
-    BatchId, BoardId, Color, ElementId, ErrorCode, FullSyncReason, Mutation, PageId, Pages,
-    ParticipantInfo, Payload, Timestamp, UserSessionId,
+    BatchId, BoardId, CloseReason, Color, ElementId, ErrorCode, FullSyncReason, Mutation, PageId,
+    Pages, ParticipantInfo, Payload, Timestamp, UserSessionId,
 };
 
 // ---- time ---------------------------------------------------------------

@@ -84,7 +84,11 @@ fn joined(config: Config) -> Harness {
 /// broadcast, and later time brings no retry.
 fn assert_fenced_off(h: &mut Harness) {
     assert!(h.engine.session(B).is_none(), "the session ended at once");
-    assert_eq!(ends(h), vec![SessionEnd::Fenced], "one SessionEnded(Fenced)");
+    assert_eq!(
+        ends(h),
+        vec![SessionEnd::Fenced],
+        "one SessionEnded(Fenced)"
+    );
     for conn in [C1, C2] {
         let got = h.take(conn);
         assert_eq!(
@@ -147,7 +151,11 @@ fn a_fenced_flush_ends_the_session() {
     h.mutate(C2, "b1", vec![upsert("p", "y", "1")]).unwrap();
     front(&mut h, "flush");
     h.fail_next_with(FailureKind::Fenced);
-    assert_eq!(h.released, Vec::<BoardId>::new(), "the append is outstanding");
+    assert_eq!(
+        h.released,
+        Vec::<BoardId>::new(),
+        "the append is outstanding"
+    );
     assert_fenced_off(&mut h);
 }
 

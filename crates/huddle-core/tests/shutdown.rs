@@ -76,7 +76,10 @@ fn joins_are_refused_after_shutdown_with_unavailable() {
     assert_eq!(err, JoinError::ShuttingDown);
     assert_eq!(err.code(), ErrorCode::Unavailable);
     assert!(err.code().is_retryable());
-    assert!(h.held.is_empty() && h.engine.session(B).is_none(), "nothing changed");
+    assert!(
+        h.held.is_empty() && h.engine.session(B).is_none(),
+        "nothing changed"
+    );
 }
 
 #[test]
@@ -128,7 +131,10 @@ fn a_failing_store_keeps_the_shutdown_retrying_until_it_succeeds() {
     h.advance(MIN);
     assert!(h.engine.is_drained());
     assert_eq!(h.drained, 1);
-    assert_eq!(h.store.boards[B].pages_sequence, 1, "flushed before drained");
+    assert_eq!(
+        h.store.boards[B].pages_sequence, 1,
+        "flushed before drained"
+    );
 }
 
 #[test]

@@ -39,10 +39,7 @@ fn records_are_effects_only_when_switched_on() {
     h.join(C1, req("alice")).unwrap();
     h.leave(C1).unwrap();
     assert!(h.store.user_sessions.is_empty());
-    assert!(h
-        .transcript
-        .iter()
-        .all(|l| !l.contains("StoreUserSession")));
+    assert!(h.transcript.iter().all(|l| !l.contains("StoreUserSession")));
     // The events stay, for logging.
     assert!(h
         .events
@@ -134,7 +131,10 @@ fn a_board_is_archived_and_released_only_after_its_records() {
     // Start records in flight, end records waiting behind them.
     assert_eq!(records(&h).len(), 2);
     assert!(h.released.is_empty());
-    assert!(h.events.iter().all(|e| !matches!(e, EngineEvent::SessionEnded { .. })));
+    assert!(h
+        .events
+        .iter()
+        .all(|e| !matches!(e, EngineEvent::SessionEnded { .. })));
     h.complete_next();
     h.complete_next();
     assert_eq!(records(&h), vec![UserSessionStatus::Ended; 2]);
@@ -154,5 +154,8 @@ fn timed_out_sessions_store_their_timeout() {
     h.join(C1, req("alice")).unwrap();
     let id = h.engine.user_session(C1).unwrap().id;
     h.advance(Duration::from_secs(31 * 60));
-    assert_eq!(h.store.user_sessions[&id].status, UserSessionStatus::Timeout);
+    assert_eq!(
+        h.store.user_sessions[&id].status,
+        UserSessionStatus::Timeout
+    );
 }

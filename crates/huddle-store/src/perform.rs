@@ -169,11 +169,7 @@ impl<S: Store> Performer<S> {
             }
             Effect::StoreUserSession { record, .. } => {
                 let result = match self.held(&record.board_id) {
-                    Ok(epoch) => {
-                        self.store
-                            .put_user_session(epoch, (**record).clone())
-                            .await
-                    }
+                    Ok(epoch) => self.store.put_user_session(epoch, (**record).clone()).await,
                     Err(e) => Err(e),
                 };
                 stored(result)

@@ -133,12 +133,12 @@ impl Engine {
             return;
         };
         let (id, session) = (board.id.clone(), board.opened);
-        let load = self.io.effect(&id, session, EffectKind::Load, |eid| {
-            Effect::LoadBoard {
+        let load = self
+            .io
+            .effect(&id, session, EffectKind::Load, |eid| Effect::LoadBoard {
                 id: eid,
                 board: id.clone(),
-            }
-        });
+            });
         board.phase = Phase::Loading(load);
     }
 

@@ -245,14 +245,13 @@ impl Engine {
         let id = b.id.clone();
         let conns: Vec<ConnId> = b.conns.iter().copied().collect();
         for conn in conns {
-            self.io
-                .notify(
-                    conn,
-                    Notice::SessionClosed {
-                        board: id.clone(),
-                        reason: CloseReason::Closed,
-                    },
-                );
+            self.io.notify(
+                conn,
+                Notice::SessionClosed {
+                    board: id.clone(),
+                    reason: CloseReason::Closed,
+                },
+            );
             self.end_user_session(now, conn, UserSessionStatus::Ended);
         }
         if let Some(b) = self.boards.get_mut(board) {
@@ -723,9 +722,12 @@ pub(crate) fn take_snapshot(
         created_by: cause,
     });
     let version = snapshot.version;
-    let effect = io.effect(&board.id.clone(), board.opened, EffectKind::Snapshot, |eid| {
-        Effect::StoreSnapshot { id: eid, snapshot }
-    });
+    let effect = io.effect(
+        &board.id.clone(),
+        board.opened,
+        EffectKind::Snapshot,
+        |eid| Effect::StoreSnapshot { id: eid, snapshot },
+    );
     board.snapshot_jobs.push(SnapshotJob {
         effect,
         cause,

@@ -33,7 +33,8 @@ pub fn outcome(effect: &Effect, load: &mut Option<LoadedBoard>) -> StorageOutcom
 }
 
 /// Drains the engine: notices go to `deliver`, effects are confirmed
-/// (loads answered with `load`, else an empty board), events are dropped.
+/// (loads answered with `load`, else an empty board), events (and the
+/// `Released`/`Drained` signals) are counted and dropped.
 /// Panics if the engine refuses the report of its own effect (a bug).
 #[inline(never)]
 pub fn drain_with(
@@ -58,7 +59,8 @@ pub fn drain_with(
                     panic!("the engine refused the report of its own effect {id:?}: {e}");
                 }
             }
-            Output::Event(_) => d.events += 1,
+            // Released and Drained are bookkeeping signals, counted as events.
+            Output::Event(_) | Output::Released { .. } | Output::Drained => d.events += 1,
         }
     }
     d

@@ -138,7 +138,8 @@ enum Msg {
         version: Num,
     },
     SessionTimeout,
-    SessionClosed,
+    /// With a reason: closed, moved (reconnect now) or failed.
+    SessionClosed(u8),
     Pong,
 }
 
@@ -364,8 +365,10 @@ impl Host {
             Msg::SessionTimeout => ServerMessage::SessionTimeout {
                 board: BOARD.into(),
             },
-            Msg::SessionClosed => ServerMessage::SessionClosed {
+            Msg::SessionClosed(reason) => ServerMessage::SessionClosed {
                 board: BOARD.into(),
+                reason: [CloseReason::Closed, CloseReason::Moved, CloseReason::Failed]
+                    [usize::from(*reason % 3)],
             },
             Msg::Pong => ServerMessage::Pong,
         })

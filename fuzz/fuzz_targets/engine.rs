@@ -1,19 +1,22 @@
 //! The engine driven by an arbitrary sequence of inputs: joins, leaves,
 //! disconnects, mutations (structured and as raw wire frames through
 //! `wire::dispatch`), presence, snapshots, flushes, closes, timeouts with a
-//! clock that may go back, and storage reports — honest ones from the
-//! testkit's store, failures, wrong outcomes, unknown / duplicate / stale
-//! effect ids and malformed loaded boards.
+//! clock that may go back, a shutdown, and storage reports — honest ones
+//! from the testkit's store, transient, fenced and invalid failures, wrong
+//! outcomes, unknown / duplicate / stale effect ids and malformed loaded
+//! boards. User session records are effects in half the runs.
 //!
 //! After each input: no panic, and cheap invariants hold (each
 //! connection's view is gapless, effects are well formed, a board's
-//! sequence never goes back while it is in memory, and `poll_timeout` has
-//! nothing due right after `handle_timeout`).
+//! sequence never goes back while it is in memory, `poll_timeout` has
+//! nothing due right after `handle_timeout`, a board is released once per
+//! ended session and only with none of its effects outstanding, and
+//! `Drained` comes once, when the engine is drained).
 #![no_main]
 
 use huddle_wire as wire;
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
@@ -186,6 +189,10 @@ enum Report {
     Loaded(Box<ArbLoaded>),
     /// The honest load, then one thing broken in it.
     Mangled(Mangle),
+    /// Another owner holds the board.
+    Fenced,
+    /// Invalid request or corrupt data.
+    Invalid,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -258,6 +265,8 @@ enum Op {
     },
     /// Forgets the engine: a restart on the same store.
     Crash,
+    /// `Engine::shutdown`.
+    Shutdown,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -267,7 +276,8 @@ struct Input {
     least_used: bool,
     strict_store: bool,
     /// `appends_in_flight` is 1 + this % 4: reports in any order then
-    /// exercise overtaking confirmations and gaps refused.
+    /// exercise overtaking confirmations and gaps refused. Bit 4 switches
+    /// user session records on (`Config::store_user_sessions`).
     pipeline: u8,
     ops: Vec<Op>,
 }
@@ -294,6 +304,7 @@ fn config(input: &Input) -> Config {
         c.color_policy = ColorPolicy::LeastUsed;
     }
     c.appends_in_flight = 1 + usize::from(input.pipeline % 4);
+    c.store_user_sessions = input.pipeline & 0x10 != 0;
     c
 }
 
@@ -320,6 +331,13 @@ struct Host {
     tainted: bool,
     /// The input gave the engine element data that is not JSON.
     opaque_data: bool,
+    /// Boards whose session ended and is not yet released.
+    unreleased: HashSet<BoardId>,
+    /// Of those, the ones that ended without storing everything (fenced or
+    /// refused): on release the store is what counts again.
+    aborted: HashSet<BoardId>,
+    /// `Drained` was seen.
+    drained: bool,
 }
 
 impl Host {
@@ -338,15 +356,50 @@ impl Host {
                         "illegal transition {from:?} -> {to:?}"
                     );
                 }
-                Output::Event(EngineEvent::SessionEnded { board, .. }) => {
+                Output::Event(EngineEvent::SessionEnded { board, reason }) => {
                     // With an honest store a board's sequence never goes
                     // back, also across archive and reload; a lying one
-                    // may hand back less.
-                    if self.tainted {
+                    // may hand back less, and so may a session that ended
+                    // without storing everything.
+                    let aborted = matches!(reason, SessionEnd::Fenced | SessionEnd::WriteFailed(_));
+                    if self.tainted || aborted {
                         self.sequences.remove(&board);
                     }
+                    if aborted {
+                        self.aborted.insert(board.clone());
+                    }
+                    assert!(
+                        self.unreleased.insert(board.clone()),
+                        "{board} ended twice before a release"
+                    );
                 }
                 Output::Event(_) => {}
+                Output::Released { board } => {
+                    assert!(
+                        self.unreleased.remove(&board),
+                        "{board} released without an ended session"
+                    );
+                    assert!(
+                        self.outstanding.iter().all(|e| *e.board() != board),
+                        "{board} released with an effect outstanding"
+                    );
+                    if self.aborted.remove(&board) {
+                        // Appends the ended session never got stored may be
+                        // reused by the next one: keep what the store holds.
+                        self.appended.retain(|(b, _), _| *b != board);
+                        if let Some(stored) = self.store.boards.get(&board) {
+                            for e in &stored.events {
+                                self.appended.insert((board.clone(), e.seq), e.clone());
+                            }
+                        }
+                    }
+                }
+                Output::Drained => {
+                    assert!(!self.drained, "drained twice");
+                    assert!(self.engine.is_drained());
+                    assert!(self.outstanding.is_empty());
+                    self.drained = true;
+                }
             }
         }
         self.check_sessions();
@@ -368,6 +421,13 @@ impl Host {
                 );
             }
             Err(e) => assert!(self.opaque_data, "{notice:?} does not encode: {e}"),
+        }
+        if let Notice::SessionClosed { reason, .. } = notice {
+            if reason.reconnect() {
+                // The client reconnects and re-syncs from scratch.
+                self.replicas.remove(&conn);
+                return;
+            }
         }
         let replica = self.replicas.entry(conn).or_default();
         match notice {
@@ -437,7 +497,12 @@ impl Host {
     fn taint(&mut self, report: &Report) {
         if !matches!(
             report,
-            Report::Honest | Report::Failed | Report::SnapshotStored | Report::NotFound
+            Report::Honest
+                | Report::Failed
+                | Report::Fenced
+                | Report::Invalid
+                | Report::SnapshotStored
+                | Report::NotFound
         ) {
             self.tainted = true;
         }
@@ -450,7 +515,9 @@ impl Host {
     fn report(&mut self, effect: &Effect, report: &Report) -> StorageOutcome {
         match report {
             Report::Honest => self.store.perform(effect, self.now),
-            Report::Failed => StorageOutcome::Failed("fuzz".into()),
+            Report::Failed => StorageOutcome::transient("fuzz"),
+            Report::Fenced => StorageOutcome::fenced("fuzz"),
+            Report::Invalid => StorageOutcome::invalid("fuzz"),
             Report::Stored => StorageOutcome::Stored,
             Report::NotFound => StorageOutcome::NotFound,
             Report::SnapshotStored => StorageOutcome::SnapshotStored("s".into()),
@@ -505,7 +572,10 @@ impl Host {
                 Effect::LoadBoard { .. },
                 StorageOutcome::Loaded(_) | StorageOutcome::NotFound | StorageOutcome::Failed(_)
             ) | (
-                Effect::AppendEvents { .. } | Effect::Flush { .. } | Effect::PruneSnapshots { .. },
+                Effect::AppendEvents { .. }
+                    | Effect::Flush { .. }
+                    | Effect::PruneSnapshots { .. }
+                    | Effect::StoreUserSession { .. },
                 StorageOutcome::Stored | StorageOutcome::Failed(_)
             ) | (
                 Effect::StoreSnapshot { .. },
@@ -766,7 +836,11 @@ impl Host {
                 self.batches.clear();
                 self.users.clear();
                 self.sequences.clear();
+                self.unreleased.clear();
+                self.aborted.clear();
+                self.drained = false;
             }
+            Op::Shutdown => self.engine.shutdown(self.t()),
         }
         self.drain();
     }
@@ -837,6 +911,9 @@ fuzz_target!(|input: Input| {
         appended: HashMap::new(),
         tainted: false,
         opaque_data: false,
+        unreleased: HashSet::new(),
+        aborted: HashSet::new(),
+        drained: false,
     };
     for op in input.ops.iter().take(256) {
         host.step(op);

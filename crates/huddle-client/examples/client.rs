@@ -62,7 +62,7 @@ impl Server {
                         .handle_storage(now, effect.id(), outcome)
                         .expect("our own effect");
                 }
-                Output::Event(_) => {}
+                Output::Event(_) | Output::Released { .. } | Output::Drained => {}
             }
         }
     }

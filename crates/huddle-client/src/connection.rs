@@ -101,6 +101,30 @@ impl Client {
         }
     }
 
+    /// The server ended the board session here but serves it again
+    /// (another host owns it now, or it is loaded afresh): leave this
+    /// transport and reconnect at once, re-sending unacknowledged batches
+    /// with their ids as on any reconnect. Counts as an attempt, so a board
+    /// that keeps ending backs off and eventually gives up like a flaky
+    /// network.
+    pub(crate) fn reconnect_now(&mut self, now: Timestamp) {
+        self.close_current();
+        self.drop_transport();
+        self.event(ClientEvent::Disconnected {
+            reason: DisconnectReason::SessionMoved,
+        });
+        if self.attempt == 0 {
+            self.attempt = 1;
+            self.state = ConnectionState::Reconnecting { attempt: 1 };
+            self.event(ClientEvent::Reconnecting { attempt: 1 });
+            self.request_credentials();
+            return;
+        }
+        // Not live any more: `lost` only schedules the next attempt.
+        self.phase = Phase::Idle;
+        self.lost(now);
+    }
+
     pub(crate) fn auth_failed(&mut self) {
         if matches!(self.phase, Phase::Live { .. }) {
             self.event(ClientEvent::Disconnected {

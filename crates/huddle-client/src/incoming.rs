@@ -151,6 +151,9 @@ impl Client {
             ServerMessage::Cursor { user, x, y } => self.event(ClientEvent::Cursor { user, x, y }),
             ServerMessage::Snapshot(info) => self.event(ClientEvent::Snapshot(info)),
             ServerMessage::SessionTimeout { .. } => self.stop(DisconnectReason::SessionTimeout),
+            ServerMessage::SessionClosed { reason, .. } if reason.reconnect() => {
+                self.reconnect_now(now)
+            }
             ServerMessage::SessionClosed { .. } => self.stop(DisconnectReason::SessionClosed),
             ServerMessage::Pong => self.ping.pong_deadline = None,
             // A duplicated `joined`: the session is already in sync.

@@ -108,6 +108,10 @@ pub enum DisconnectReason {
     SessionTimeout,
     /// The host closed the board session (`session_closed`).
     SessionClosed,
+    /// The board session ended on this server but is served again
+    /// (`session_closed` with reason `moved` or `failed`): the client
+    /// reconnects at once.
+    SessionMoved,
     /// The server refused the join and retrying cannot help.
     JoinRefused {
         /// The code.

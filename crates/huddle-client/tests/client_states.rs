@@ -21,8 +21,8 @@ use huddle_client::{
     TransportId,
 };
 use huddle_core::{
-    BatchId, BoardId, Color, ElementId, ErrorCode, FullSyncReason, Mutation, PageId, Pages,
-    ParticipantInfo, Payload, Timestamp, UserSessionId,
+    BatchId, BoardId, CloseReason, Color, ElementId, ErrorCode, FullSyncReason, Mutation, PageId,
+    Pages, ParticipantInfo, Payload, Timestamp, UserSessionId,
 };
 use huddle_wire::{ClientMessage, JoinedMessage, ServerMessage, WireEvent, WireSync};
 
@@ -860,6 +860,7 @@ fn session_closed_message_stops_and_keeps_unacked_work() {
         t,
         ServerMessage::SessionClosed {
             board: BOARD.into(),
+            reason: CloseReason::Closed,
         },
     );
     assert_eq!(
@@ -881,6 +882,48 @@ fn session_closed_message_stops_and_keeps_unacked_work() {
             event(ClientEvent::Connected)
         ]
     );
+}
+
+#[test]
+fn session_moved_or_failed_reconnects_at_once_and_resends_unacked_work() {
+    for reason in [CloseReason::Moved, CloseReason::Failed] {
+        let (mut h, t) = live(quiet());
+        let a = h.mutate(vec![up("p", "a", "1")]);
+        h.drain();
+        let out = h.deliver(
+            t,
+            ServerMessage::SessionClosed {
+                board: BOARD.into(),
+                reason,
+            },
+        );
+        assert_eq!(
+            out,
+            vec![
+                close_out(t),
+                disconnected(DisconnectReason::SessionMoved),
+                reconnecting(1),
+                need(1),
+            ],
+            "{reason:?}: no backoff before the first attempt"
+        );
+        assert_eq!(h.c.state(), ConnectionState::Reconnecting { attempt: 1 });
+        assert_eq!(h.c.unacked_batches(), 1, "unacked batches stay unacked");
+        // The server's close of the old transport changes nothing.
+        assert_eq!(h.closed(t, Some(1001)), none());
+
+        // The new connection re-sends the batch with the same id.
+        let t2 = h.provide("t");
+        let out = h.open_and_join(t2, Some(0), delta(0, vec![]));
+        assert_eq!(
+            out,
+            vec![
+                send(t2, mutate_msg(&a, &[up("p", "a", "1")])),
+                synced(0, None),
+                event(ClientEvent::Reconnected)
+            ]
+        );
+    }
 }
 
 #[test]
@@ -2314,6 +2357,7 @@ fn late_reports_about_old_transports_are_ignored() {
         reject(ErrorCode::InvalidMessage, &a, "no"),
         ServerMessage::SessionClosed {
             board: BOARD.into(),
+            reason: CloseReason::Moved,
         },
         ServerMessage::SessionTimeout {
             board: BOARD.into(),

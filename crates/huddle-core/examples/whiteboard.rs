@@ -26,7 +26,8 @@ impl Store {
     fn perform(&mut self, effect: &Effect) -> StorageOutcome {
         if self.fail_next > 0 {
             self.fail_next -= 1;
-            return StorageOutcome::Failed("disk I/O error (simulated)".into());
+            // Transient: the engine keeps the data pending and retries.
+            return StorageOutcome::transient("disk I/O error (simulated)");
         }
         match effect {
             Effect::LoadBoard { board, .. } => {
@@ -74,6 +75,8 @@ impl Store {
                 list.drain(..excess);
                 StorageOutcome::Stored
             }
+            // Only with `Config::store_user_sessions`; this host keeps none.
+            Effect::StoreUserSession { .. } => StorageOutcome::Stored,
         }
     }
 }
@@ -116,6 +119,9 @@ impl Host {
                         .expect("own effect");
                 }
                 Output::Event(event) => self.log_event(event),
+                // A host with ownership epochs drops the board's here.
+                Output::Released { board } => self.say(format!("   board {board} released")),
+                Output::Drained => self.say("   nothing left: the host may stop"),
             }
         }
     }
@@ -222,6 +228,7 @@ fn effect_name(effect: &Effect) -> &'static str {
         Effect::Flush { .. } => "flush",
         Effect::StoreSnapshot { .. } => "snapshot",
         Effect::PruneSnapshots { .. } => "prune",
+        Effect::StoreUserSession { .. } => "user session record",
     }
 }
 
@@ -327,4 +334,9 @@ fn main() {
         .map(|(id, v, by)| format!("{id} (v{v}, {by})"))
         .collect();
     host.say(format!("snapshots stored: {}", listed.join(", ")));
+
+    host.say("the host shuts down: carol is told, the board is archived");
+    host.engine.shutdown(host.now);
+    host.drain();
+    assert!(host.engine.is_drained());
 }

@@ -35,6 +35,10 @@ use crate::timers::TimerHandle;
 /// Where the board's stored state is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
+    /// Waiting for the previous session of the board to be released (its
+    /// last effects reported) before loading: a host must never release
+    /// the epoch a new session acquired.
+    Waiting,
     /// Waiting for the store's answer to this load.
     Loading(EffectId),
     /// Loaded; serving.
@@ -222,6 +226,8 @@ pub(crate) struct Board {
     pub(crate) retry_timer: Option<TimerHandle>,
     pub(crate) failures: u32,
     pub(crate) drain: Option<Drain>,
+    /// User session records being written (`Config::store_user_sessions`).
+    pub(crate) records: crate::engine::RecordWrites,
 }
 
 impl Board {
@@ -229,7 +235,7 @@ impl Board {
         id: BoardId,
         opened: u64,
         kind: SessionType,
-        load: EffectId,
+        phase: Phase,
         now: Timestamp,
         config: &Config,
     ) -> Self {
@@ -238,7 +244,7 @@ impl Board {
             opened,
             kind,
             state: SessionState::Created,
-            phase: Phase::Loading(load),
+            phase,
             created_at: now,
             idle_since: None,
             last_flush: None,
@@ -267,6 +273,7 @@ impl Board {
             retry_timer: None,
             failures: 0,
             drain: None,
+            records: Default::default(),
         }
     }
 

@@ -118,6 +118,11 @@ pub struct Config {
     pub default_session_type: SessionType,
     /// Size limits.
     pub limits: Limits,
+    /// Emit [`Effect::StoreUserSession`](crate::Effect::StoreUserSession)
+    /// for every user session's start and end (false): the records are then
+    /// written like any other effect (retried, fenced, counted, and the
+    /// board is released only after them).
+    pub store_user_sessions: bool,
 }
 
 impl Default for Config {
@@ -140,6 +145,7 @@ impl Default for Config {
             durability: Durability::default(),
             default_session_type: SessionType::default(),
             limits: Limits::default(),
+            store_user_sessions: false,
         }
     }
 }

@@ -115,6 +115,16 @@ pub enum JoinError {
         /// What the store or the engine's validation said.
         reason: String,
     },
+    /// The host is shutting down ([`crate::Engine::shutdown`]): no new
+    /// joins. Wire code `UNAVAILABLE`: join again later (a restarted or
+    /// another host serves the board).
+    #[error("the host is shutting down")]
+    ShuttingDown,
+    /// The board's session ended while this join waited for it because
+    /// another host owns the board now. Wire code `UNAVAILABLE`: join
+    /// again (routing lands on the new owner).
+    #[error("board {0} is served by another host now")]
+    Moved(BoardId),
 }
 
 impl JoinError {
@@ -124,7 +134,9 @@ impl JoinError {
             JoinError::AlreadyJoined(_) | JoinError::InvalidField(_) => ErrorCode::InvalidMessage,
             JoinError::RoomFull { .. } => ErrorCode::RoomFull,
             JoinError::BoardNotFound(_) => ErrorCode::BoardNotFound,
-            JoinError::LoadFailed { .. } => ErrorCode::Unavailable,
+            JoinError::LoadFailed { .. } | JoinError::ShuttingDown | JoinError::Moved(_) => {
+                ErrorCode::Unavailable
+            }
         }
     }
 }

@@ -10,7 +10,16 @@
 //! - [`Output::Effect`]: storage work ([`Effect`]) that the host performs
 //!   and reports back with [`Engine::handle_storage`]; nothing counts as
 //!   stored before that;
-//! - [`Output::Event`]: things to log, count or record ([`EngineEvent`]).
+//! - [`Output::Event`]: things to log or count ([`EngineEvent`]);
+//! - [`Output::Released`]: a board session has ended and every effect of it
+//!   has been reported: the host drops what it holds for the board (its
+//!   ownership epoch). The host keeps no per-board bookkeeping of its own;
+//! - [`Output::Drained`]: after [`Engine::shutdown`], nothing is left.
+//!
+//! A failed effect is reported with a typed [`StorageFailure`]: transient
+//! (retried with backoff), fenced (another host owns the board: the session
+//! ends at once and its clients are told to reconnect) or invalid (not
+//! retried). See [`FailureKind`].
 //!
 //! ## The model
 //!
@@ -65,6 +74,9 @@
 //!                 engine.handle_storage(now, effect.id(), outcome).unwrap();
 //!             }
 //!             Output::Event(_) => {}
+//!             // A host with ownership epochs drops the board's here.
+//!             Output::Released { .. } => {}
+//!             Output::Drained => {}
 //!         }
 //!     }
 //! }
@@ -95,6 +107,15 @@
 //! }
 //! assert!(engine.session("board-1").is_none());
 //! assert_eq!(store["board-1"].len(), 1);
+//!
+//! // Shutting down: joins are refused, every session is archived; the host
+//! // stops once the engine is drained.
+//! engine.join(now, alice, JoinRequest::new("board-1", "alice", "Alice")).unwrap();
+//! drain(&mut engine, &mut store, now, &mut inbox);
+//! engine.shutdown(now);
+//! drain(&mut engine, &mut store, now, &mut inbox);
+//! assert!(engine.is_drained());
+//! assert!(engine.join(now, bob, JoinRequest::new("board-1", "bob", "Bob")).is_err());
 //! ```
 //!
 //! ## Around this crate
@@ -129,6 +150,7 @@ mod dedup;
 mod delta;
 mod engine;
 mod error;
+mod failure;
 mod history;
 mod ids;
 mod mutation;
@@ -153,13 +175,14 @@ pub use engine::{Accepted, Engine, SessionInfo};
 pub use error::{
     BoardError, ConfirmError, ErrorCode, Field, JoinError, MutateError, PresenceError, SessionError,
 };
+pub use failure::{FailureKind, StorageFailure};
 pub use ids::{
     BatchId, BoardId, ConnId, EffectId, ElementId, PageId, SnapshotId, UserId, UserSessionId,
 };
 pub use mutation::{Event, Mutation, Payload};
 pub use output::{
-    EngineEvent, FullSyncReason, Joined, Notice, Output, ParticipantInfo, SessionEnd, SessionState,
-    SnapshotInfo, Sync,
+    CloseReason, EngineEvent, FullSyncReason, Joined, Notice, Output, ParticipantInfo, SessionEnd,
+    SessionState, SnapshotInfo, Sync,
 };
 pub use pages::Pages;
 pub use request::JoinRequest;

@@ -28,8 +28,22 @@ pub enum Output {
     },
     /// Storage work; report its outcome to `handle_storage`.
     Effect(Effect),
-    /// Something happened that the host may log, count or store.
+    /// Something happened that the host may log or count.
     Event(EngineEvent),
+    /// A board session has ended and every effect issued for it has been
+    /// reported: the host may drop what it holds for the board (its
+    /// ownership epoch: huddle-store's `Performer::release`). Emitted
+    /// exactly once per ended session, after its
+    /// [`EngineEvent::SessionEnded`], and always before the
+    /// [`Effect::LoadBoard`] of a new session of the same board.
+    Released {
+        /// The board.
+        board: BoardId,
+    },
+    /// After [`Engine::shutdown`](crate::Engine::shutdown): no session and
+    /// no effect is left (emitted once; see
+    /// [`Engine::is_drained`](crate::Engine::is_drained)).
+    Drained,
 }
 
 /// A message for one connection (the reference server turns each into one
@@ -86,13 +100,53 @@ pub enum Notice {
         /// The board.
         board: BoardId,
     },
-    /// The board session was closed by the host (`close_session`).
+    /// The board session was closed: by the host (`close_session`,
+    /// `archive_session`, `shutdown`), or because this host may no longer
+    /// serve it (see [`CloseReason`]).
     SessionClosed {
         /// The board.
         board: BoardId,
+        /// Why; tells a client whether to reconnect now.
+        reason: CloseReason,
     },
     /// Reply to a keep-alive ping.
     Pong,
+}
+
+/// Why a board session was closed ([`Notice::SessionClosed`], the wire's
+/// `session_closed` `reason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// Closed or archived by the host or an operator (`"closed"`).
+    Closed,
+    /// Another host owns the board now (the store fenced this one off):
+    /// reconnect now, routing lands the client on the new owner
+    /// (`"moved"`).
+    Moved,
+    /// The board's data could not be written and retrying cannot help (the
+    /// store refused it as invalid or corrupt): the session ended without
+    /// storing it; reconnect now, the board is loaded afresh from the
+    /// store (`"failed"`).
+    Failed,
+}
+
+impl CloseReason {
+    /// The wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Closed => "closed",
+            CloseReason::Moved => "moved",
+            CloseReason::Failed => "failed",
+        }
+    }
+
+    /// Whether a client should reconnect at once (re-sending its unacked
+    /// batches): the board is served again, elsewhere or afresh.
+    pub fn reconnect(self) -> bool {
+        matches!(self, CloseReason::Moved | CloseReason::Failed)
+    }
 }
 
 /// The answer to a join.
@@ -212,6 +266,14 @@ pub enum SessionEnd {
     LoadFailed(String),
     /// The store does not know the board.
     NotFound,
+    /// Another host owns the board: a store fenced one of this session's
+    /// writes. The session ended at once; nothing unacknowledged was
+    /// acknowledged.
+    Fenced,
+    /// A write of the session was refused as invalid or corrupt (retrying
+    /// cannot help): the session ended at once, unacknowledged batches
+    /// stay unacknowledged.
+    WriteFailed(String),
 }
 
 /// Things the host may log, count or store.
@@ -237,16 +299,21 @@ pub enum EngineEvent {
         /// Why.
         reason: SessionEnd,
     },
-    /// A user session started (the record as of its start).
+    /// A user session started (the record as of its start). For logging:
+    /// with [`Config::store_user_sessions`](crate::Config::store_user_sessions)
+    /// the engine has the record stored as an effect.
     UserSessionStarted(UserSessionRecord),
     /// A user session ended (`ended` or `timeout`); it has left memory.
     UserSessionEnded(UserSessionRecord),
-    /// A store failed; the engine will retry (or has reported it).
+    /// A store failed; the engine will retry a transient failure (or has
+    /// reported it to whoever asked).
     StorageFailed {
         /// The board.
         board: BoardId,
         /// What the store said.
         message: String,
+        /// The failure's kind (only transient ones are retried).
+        kind: crate::failure::FailureKind,
         /// Consecutive failures for this board.
         attempt: u32,
     },

@@ -4,8 +4,16 @@
 //! [`Effect`] through [`crate::Output::Effect`]; the host performs it and
 //! reports exactly one [`StorageOutcome`] for it, with the same
 //! [`EffectId`], to [`crate::Engine::handle_storage`]. Nothing counts as
-//! stored before that. A failed effect is retried by the engine (with
-//! backoff) or reported to whoever asked; it never loses data.
+//! stored before that. A failed effect carries a [`StorageFailure`] whose
+//! kind decides what happens: a transient failure is retried by the engine
+//! (with backoff), a fenced one ends the board's session (another host owns
+//! the board now), an invalid one is not retried (see
+//! [`crate::FailureKind`]). No failure loses acknowledged data: nothing is
+//! acknowledged before it is stored.
+//!
+//! When a board session has ended and every effect issued for it has been
+//! reported, the engine emits [`crate::Output::Released`]: the host may then
+//! drop what it holds for the board (its ownership epoch).
 //!
 //! What a store must guarantee:
 //! - `AppendEvents` is durable when confirmed `Stored`. Appends of one board
@@ -27,10 +35,12 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::SessionType;
+use crate::failure::StorageFailure;
 use crate::ids::{BatchId, BoardId, EffectId, ElementId, PageId, SnapshotId, UserId};
 use crate::mutation::{Event, Mutation, Payload};
 use crate::pages::Pages;
 use crate::time::Timestamp;
+use crate::user_session::UserSessionRecord;
 
 /// Storage work for the host.
 #[derive(Clone, Debug, PartialEq)]
@@ -78,6 +88,34 @@ pub enum Effect {
         /// How many to keep.
         keep_last: usize,
     },
+    /// Insert or replace (by id) a user session record (only with
+    /// [`Config::store_user_sessions`](crate::Config::store_user_sessions));
+    /// answer with [`StorageOutcome::Stored`]. Of one user session at most
+    /// one record is in flight at a time, so a later record (its end) is
+    /// never overwritten by an earlier one (its start).
+    StoreUserSession {
+        /// The effect's id.
+        id: EffectId,
+        /// The record, written under the epoch held for its board.
+        record: Arc<UserSessionRecord>,
+    },
+}
+
+impl StorageOutcome {
+    /// A transient failure (retried with backoff).
+    pub fn transient(message: impl Into<String>) -> Self {
+        StorageOutcome::Failed(StorageFailure::transient(message))
+    }
+
+    /// A fenced failure (another owner holds the board).
+    pub fn fenced(message: impl Into<String>) -> Self {
+        StorageOutcome::Failed(StorageFailure::fenced(message))
+    }
+
+    /// An invalid-request or corrupt-data failure (not retried).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        StorageOutcome::Failed(StorageFailure::invalid(message))
+    }
 }
 
 impl Effect {
@@ -88,7 +126,8 @@ impl Effect {
             | Effect::AppendEvents { id, .. }
             | Effect::Flush { id, .. }
             | Effect::StoreSnapshot { id, .. }
-            | Effect::PruneSnapshots { id, .. } => *id,
+            | Effect::PruneSnapshots { id, .. }
+            | Effect::StoreUserSession { id, .. } => *id,
         }
     }
 
@@ -100,6 +139,7 @@ impl Effect {
             | Effect::Flush { board, .. }
             | Effect::PruneSnapshots { board, .. } => board,
             Effect::StoreSnapshot { snapshot, .. } => &snapshot.board,
+            Effect::StoreUserSession { record, .. } => &record.board_id,
         }
     }
 }
@@ -115,12 +155,13 @@ pub enum StorageOutcome {
     /// [`LoadedBoard::empty`] instead.
     NotFound,
     /// The work is durably stored (answer to `AppendEvents`, `Flush`,
-    /// `PruneSnapshots`).
+    /// `PruneSnapshots`, `StoreUserSession`).
     Stored,
     /// The snapshot is stored under this id (answer to `StoreSnapshot`).
     SnapshotStored(SnapshotId),
-    /// The work failed; nothing of it may be assumed stored.
-    Failed(String),
+    /// The work failed; nothing of it may be assumed stored. The failure's
+    /// kind decides whether the engine retries (see [`crate::FailureKind`]).
+    Failed(StorageFailure),
 }
 
 /// A board as the store holds it.

@@ -54,7 +54,7 @@ fn complete(h: &mut Harness, id: EffectId) {
 fn fail(h: &mut Harness, id: EffectId) {
     let pos = h.held.iter().position(|e| e.id() == id).unwrap();
     h.held.remove(pos);
-    let outcome = StorageOutcome::Failed("injected failure".into());
+    let outcome = StorageOutcome::transient("injected failure");
     h.engine.handle_storage(h.now, id, outcome).unwrap();
     h.drain();
 }

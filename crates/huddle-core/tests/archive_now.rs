@@ -31,6 +31,7 @@ fn held(h: &Harness) -> Vec<String> {
                 snapshot.version
             ),
             Effect::PruneSnapshots { .. } => "prune".to_string(),
+            Effect::StoreUserSession { .. } => "record".to_string(),
         })
         .collect()
 }
@@ -82,7 +83,10 @@ fn archive_now_of_a_persistent_board_flushes_snapshots_then_removes_it() {
     h.engine.archive_session(h.now, B).unwrap();
     h.drain();
 
-    let closed = Notice::SessionClosed { board: B.into() };
+    let closed = Notice::SessionClosed {
+        board: B.into(),
+        reason: CloseReason::Closed,
+    };
     assert_eq!(h.take(C1), std::slice::from_ref(&closed));
     assert_eq!(h.take(C2), [closed]);
     assert!(h.engine.session(B).is_none(), "gone from session() at once");

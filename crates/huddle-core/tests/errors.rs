@@ -579,7 +579,7 @@ fn confirm_mismatched_then_right_then_duplicate() {
     });
     assert_eq!(e, ConfirmError::UnknownEffect(id));
     let e = rejected(&mut h, |e, now| {
-        e.handle_storage(now, id, StorageOutcome::Failed("late".into()))
+        e.handle_storage(now, id, StorageOutcome::transient("late"))
     });
     assert_eq!(e, ConfirmError::UnknownEffect(id));
     assert!(h.take(ALICE).is_empty(), "no second ack");

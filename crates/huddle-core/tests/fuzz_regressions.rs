@@ -117,7 +117,7 @@ fn settle(engine: &mut Engine, now: Timestamp, loaded: &LoadedBoard) -> Vec<(Con
                 engine.handle_storage(now, effect.id(), outcome).unwrap();
             }
             Output::Notify { conn, notice } => notices.push((conn, notice)),
-            Output::Event(_) => {}
+            Output::Event(_) | Output::Released { .. } | Output::Drained => {}
         }
     }
     notices

@@ -1045,8 +1045,9 @@ impl Sim {
                 client.state = Conn::Expired { board: b };
                 sl.timeouts.insert(conn);
             }
-            Notice::SessionClosed { board } => {
+            Notice::SessionClosed { board, reason } => {
                 prop_assert_eq!(board.as_str(), BOARDS[b]);
+                prop_assert_eq!(*reason, CloseReason::Closed, "only transient faults here");
                 client.state = Conn::Idle;
                 sl.closed.insert(conn);
             }
@@ -1131,6 +1132,9 @@ impl Sim {
                         ),
                         SessionEnd::NotFound => {
                             return Err(TestCaseError::fail("the store knows every board"))
+                        }
+                        SessionEnd::Fenced | SessionEnd::WriteFailed(_) => {
+                            return Err(TestCaseError::fail("only transient faults here"))
                         }
                     }
                     m.lifecycle = None;

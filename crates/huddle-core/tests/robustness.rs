@@ -2,8 +2,10 @@
 //! arbitrary client requests, storage reports that are duplicated, stale,
 //! of the wrong kind or for effects never issued, loaded boards with
 //! inconsistent logs or sequences at the end of `u64`, and a clock that
-//! jumps both ways. After every `handle_timeout(now)` the next deadline is
-//! later than `now`.
+//! jumps both ways, fenced and invalid failures, a shutdown at any point.
+//! After every `handle_timeout(now)` the next deadline is later than `now`;
+//! every ended session is released exactly once, after its effects, and
+//! before a new session of its board loads.
 
 use std::sync::Arc;
 
@@ -23,6 +25,8 @@ enum Report {
     Stored,
     SnapshotStored,
     Failed,
+    Fenced,
+    Invalid,
 }
 
 #[derive(Clone, Debug)]
@@ -74,6 +78,10 @@ enum Step {
     Duplicate {
         pick: usize,
     },
+    /// Start the engine's shutdown (when `now`).
+    Shutdown {
+        now: bool,
+    },
     Clock {
         delta_ms: i64,
     },
@@ -111,6 +119,8 @@ fn report() -> impl Strategy<Value = Report> {
         Just(Report::Stored),
         Just(Report::SnapshotStored),
         Just(Report::Failed),
+        Just(Report::Fenced),
+        Just(Report::Invalid),
     ]
 }
 
@@ -160,6 +170,7 @@ fn step() -> impl Strategy<Value = Step> {
             }
         ),
         any::<usize>().prop_map(|pick| Step::Duplicate { pick }),
+        proptest::bool::weighted(0.05).prop_map(|now| Step::Shutdown { now }),
         prop_oneof![
             -120_000i64..120_000,
             Just(-3_600_000i64),
@@ -220,6 +231,8 @@ fn run(steps: Vec<Step>) {
     let mut now = Timestamp::from_millis(1_000_000_000);
     let mut outstanding: Vec<EffectId> = Vec::new();
     let mut reported: Vec<EffectId> = Vec::new();
+    let (mut ended, mut released, mut drained) = (0usize, 0usize, 0usize);
+    let mut awaiting: Vec<BoardId> = Vec::new();
 
     for step in steps {
         match step {
@@ -316,7 +329,9 @@ fn run(steps: Vec<Step>) {
                     Report::NotFound => StorageOutcome::NotFound,
                     Report::Stored => StorageOutcome::Stored,
                     Report::SnapshotStored => StorageOutcome::SnapshotStored("s".into()),
-                    Report::Failed => StorageOutcome::Failed("boom".into()),
+                    Report::Failed => StorageOutcome::transient("boom"),
+                    Report::Fenced => StorageOutcome::fenced("elsewhere"),
+                    Report::Invalid => StorageOutcome::invalid("corrupt"),
                 };
                 let refused = engine.handle_storage(now, id, outcome).is_err();
                 if refused && real {
@@ -337,6 +352,11 @@ fn run(steps: Vec<Step>) {
                     );
                 }
             }
+            Step::Shutdown { now: really } => {
+                if really {
+                    engine.shutdown(now);
+                }
+            }
             Step::Clock { delta_ms } => {
                 now = Timestamp::from_millis(now.as_millis().saturating_add_signed(delta_ms));
                 engine.handle_timeout(now);
@@ -350,10 +370,39 @@ fn run(steps: Vec<Step>) {
             }
         }
         while let Some(output) = engine.poll_output() {
-            if let Output::Effect(e) = output {
-                outstanding.push(e.id());
+            match output {
+                Output::Effect(e) => {
+                    if let Effect::LoadBoard { board, .. } = &e {
+                        assert!(
+                            !awaiting.contains(board),
+                            "a new session of {board} loads before the old one is released"
+                        );
+                    }
+                    outstanding.push(e.id());
+                }
+                Output::Event(EngineEvent::SessionEnded { board, .. }) => {
+                    ended += 1;
+                    awaiting.push(board);
+                }
+                Output::Released { board } => {
+                    released += 1;
+                    let pos = awaiting.iter().position(|b| *b == board);
+                    assert!(pos.is_some(), "{board} released without an ended session");
+                    awaiting.remove(pos.unwrap());
+                }
+                Output::Drained => {
+                    assert!(engine.is_drained());
+                    drained += 1;
+                }
+                _ => {}
             }
         }
+        outstanding.retain(|id| !reported.contains(id));
+        assert!(released <= ended);
+        if outstanding.is_empty() {
+            assert_eq!(released, ended, "every ended session is released");
+        }
+        assert!(drained <= 1, "drained is said once");
         let stats = engine.stats();
         assert_eq!(
             stats.effects_outstanding,

@@ -116,6 +116,7 @@ fn describe(e: &Effect) -> String {
         Effect::LoadBoard { .. } => "load".into(),
         Effect::AppendEvents { events, .. } => format!("append {:?}", seqs(events)),
         Effect::Flush { batch, .. } => format!("flush {}..={}", batch.first_seq, batch.through),
+        Effect::StoreUserSession { record, .. } => format!("record {:?}", record.status),
         Effect::StoreSnapshot { snapshot, .. } => {
             format!(
                 "snapshot {}@{}",
@@ -552,7 +553,7 @@ fn flush_groups_by_page_last_write_wins_and_survives_failure() {
     assert_eq!(info(&h).pending_mutations, 7);
     // ...and then the flush fails.
     h.engine
-        .handle_storage(h.now, *id, StorageOutcome::Failed("disk full".into()))
+        .handle_storage(h.now, *id, StorageOutcome::transient("disk full"))
         .unwrap();
     h.drain();
     let s = info(&h);
@@ -949,7 +950,10 @@ fn close_session_tells_participants_flushes_and_a_waiting_join_reopens() {
     h.engine.close_session(h.now, B).unwrap();
     h.drain();
 
-    let closed = Notice::SessionClosed { board: B.into() };
+    let closed = Notice::SessionClosed {
+        board: B.into(),
+        reason: CloseReason::Closed,
+    };
     assert_eq!(h.take(C1), std::slice::from_ref(&closed));
     assert_eq!(h.take(C2), [closed]);
     assert!(h.engine.user_session(C1).is_none());

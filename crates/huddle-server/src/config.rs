@@ -42,6 +42,7 @@ pub fn engine_config(args: &ServeArgs) -> Config {
             max_id_bytes: args.max_id_bytes,
             max_display_name_bytes: args.max_display_name_bytes,
         },
+        store_user_sessions: args.store_user_sessions,
     }
 }
 
@@ -88,14 +89,18 @@ mod tests {
 
     #[test]
     fn defaults_match_the_engine_defaults() {
-        // One deliberate difference: the server's stores (SQLite, memory)
+        // Two deliberate differences: the server's stores (SQLite, memory)
         // apply a board's appends in the order issued, so it pipelines
-        // them; the engine's default suits any store.
+        // them; and it stores user session records by default
+        // (`--store-user-sessions true`). The engine's defaults suit any
+        // host.
         let served = engine_config(&ServeArgs::defaults());
         assert_eq!(served.appends_in_flight, 4);
+        assert!(served.store_user_sessions);
         assert_eq!(
             Config {
                 appends_in_flight: Config::default().appends_in_flight,
+                store_user_sessions: Config::default().store_user_sessions,
                 ..served
             },
             Config::default()

@@ -30,7 +30,6 @@ pub fn driver_config(args: &ServeArgs) -> DriverConfig {
         outbound_capacity: usize::try_from(args.outbound_capacity).unwrap_or(usize::MAX),
         inbound_capacity: usize::try_from(args.inbound_capacity).unwrap_or(usize::MAX),
         max_inputs_per_wake: usize::try_from(args.max_inputs_per_wake).unwrap_or(usize::MAX),
-        store_user_sessions: args.store_user_sessions,
         seed: args.seed,
         ..DriverConfig::default()
     };
@@ -178,7 +177,7 @@ mod tests {
         assert!(config.shards >= 1);
         assert_eq!(config.outbound_capacity, 1024);
         assert_eq!(config.engine, engine_config(&args));
-        assert!(config.store_user_sessions);
+        assert!(config.engine.store_user_sessions);
         args.shards = 3;
         args.seed = 42;
         args.inbound_capacity = 7;

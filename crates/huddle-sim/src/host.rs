@@ -85,6 +85,8 @@ impl World {
                     self.store.submit(effect, due);
                 }
                 Output::Event(event) => self.observe_event(event),
+                Output::Released { board } => self.observe_release(board),
+                Output::Drained => self.fail("drained without a shutdown".into()),
             }
         }
     }
@@ -281,14 +283,12 @@ impl World {
                     return None;
                 }
             }
-            StorageOutcome::Failed(
-                if down {
-                    "store down"
-                } else {
-                    "injected failure"
-                }
-                .into(),
-            )
+            // Outages and injected faults are transient: retried.
+            StorageOutcome::transient(if down {
+                "store down"
+            } else {
+                "injected failure"
+            })
         } else {
             self.counters.effects += 1;
             match self.store.perform(effect, now) {
@@ -470,6 +470,7 @@ fn kind(effect: &Effect) -> &'static str {
         Effect::Flush { .. } => "flush",
         Effect::StoreSnapshot { .. } => "snapshot",
         Effect::PruneSnapshots { .. } => "prune",
+        Effect::StoreUserSession { .. } => "record",
     }
 }
 

@@ -49,6 +49,8 @@ pub struct BoardObs {
     pub max_sequence: u64,
     /// When (engine clock) the session last became idle or was created.
     pub idle_since: Option<Timestamp>,
+    /// A session of the board ended and is not yet released.
+    pub unreleased: bool,
 }
 
 /// What the invariants remember between steps.
@@ -75,6 +77,7 @@ impl Observed {
         for b in self.boards.values_mut() {
             b.state = None;
             b.idle_since = None;
+            b.unreleased = false;
         }
         self.joins.clear();
         self.conn_seq.clear();
@@ -83,6 +86,20 @@ impl Observed {
 }
 
 impl World {
+    /// Checks a release: once per ended session, after it ended, and only
+    /// when none of the board's effects is still in flight (so a host never
+    /// drops an epoch a write still needs, nor a new session's).
+    pub fn observe_release(&mut self, board: BoardId) {
+        crate::trace!(self, "released {board}");
+        let obs = self.obs.boards.entry(board.clone()).or_default();
+        if !std::mem::take(&mut obs.unreleased) {
+            return self.fail(format!("{board} released without an ended session"));
+        }
+        if self.store.board_in_flight(&board) {
+            self.fail(format!("{board} released with an effect still in flight"));
+        }
+    }
+
     /// Checks an engine event as it leaves the engine.
     pub fn observe_event(&mut self, event: EngineEvent) {
         let clock = self.clock.engine_clock;
@@ -109,6 +126,9 @@ impl World {
             EngineEvent::SessionEnded { board, reason } => {
                 crate::trace!(self, "ended {board} {reason:?}");
                 let obs = self.obs.boards.entry(board.clone()).or_default();
+                if std::mem::replace(&mut obs.unreleased, true) {
+                    return self.fail(format!("{board} ended again before it was released"));
+                }
                 let state = obs.state.take();
                 obs.idle_since = None;
                 if reason == SessionEnd::Archived {

@@ -18,7 +18,8 @@ use std::sync::Arc;
 
 use huddle_core::{
     BatchId, BatchRecord, BoardId, Effect, Event, LoadedBoard, Pages, SessionType, Snapshot,
-    SnapshotId, StorageOutcome, Timestamp, UserId,
+    SnapshotId, StorageOutcome, Timestamp, UserId, UserSessionId, UserSessionRecord,
+    UserSessionStatus,
 };
 
 /// Each user's batches handed to a load (the engine's default window).
@@ -183,6 +184,8 @@ pub struct StoreModel {
     snapshots_made: u64,
     /// Boards whose appends may leave a gap (see [`StoreModel::append_failed`]).
     gaps_expected: HashSet<BoardId>,
+    /// User session records by id (replaced on every write).
+    pub user_sessions: HashMap<UserSessionId, UserSessionRecord>,
 }
 
 impl StoreModel {
@@ -320,7 +323,9 @@ impl StoreModel {
                     }
                     if e.seq != last + 1 {
                         if self.gaps_expected.contains(board) {
-                            return Ok(StorageOutcome::Failed(format!(
+                            // Transient: the engine re-sends it after the
+                            // earlier ones.
+                            return Ok(StorageOutcome::transient(format!(
                                 "gap: log ends at {last}, append starts at {}",
                                 e.seq
                             )));
@@ -379,7 +384,25 @@ impl StoreModel {
                 }
                 StorageOutcome::Stored
             }
+            Effect::StoreUserSession { record, .. } => {
+                if let Some(held) = self.user_sessions.get(&record.id) {
+                    let ended = held.status != UserSessionStatus::Active;
+                    if ended && *held != **record {
+                        return Err(format!(
+                            "user session {:?} record {:?} overwritten by {:?}",
+                            record.id, held.status, record.status
+                        ));
+                    }
+                }
+                self.user_sessions.insert(record.id, (**record).clone());
+                StorageOutcome::Stored
+            }
         })
+    }
+
+    /// Whether an effect of `board` is issued and not yet reported.
+    pub fn board_in_flight(&self, board: &BoardId) -> bool {
+        self.in_flight.iter().any(|f| f.effect.board() == board)
     }
 
     fn load(&self, board: &BoardId) -> StorageOutcome {

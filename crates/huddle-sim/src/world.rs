@@ -196,6 +196,9 @@ impl World {
         config.storage_retry_initial = rng.millis(1, 1_000);
         config.storage_retry_max = config.storage_retry_initial.max(rng.millis(1, 30_000));
         config.appends_in_flight = rng.pick(&[1, 1, 2, 4]);
+        // User session records are effects like any write: the store model
+        // checks that a session's end is never overwritten by its start.
+        config.store_user_sessions = true;
         let board_count = 1 + rng.below(3) as usize;
         let boards = (0..board_count)
             .map(|b| BoardSpec {

@@ -237,8 +237,9 @@ fn persistent_room_survives_a_restart_of_the_process() {
 }
 
 /// Two hosts on one file: the one that loads the board later fences the
-/// earlier one off; the engine of the stale host keeps its batch pending
-/// instead of believing it stored.
+/// earlier one off; the stale host's engine ends the board's session at
+/// once (its client is told to reconnect) instead of believing the batch
+/// stored or retrying it.
 #[test]
 fn a_second_host_fences_the_first() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -254,20 +255,34 @@ fn a_second_host_fences_the_first() {
     second.join(C2, req("bob")).expect("join");
     assert_eq!(one_joined(&second.take(C2)).sequence, 1);
 
+    first.take(C1);
     first
         .mutate(C1, "a2", vec![upsert("p", "b", "2")])
         .expect("accepted");
     let failures = first
         .events
         .iter()
-        .filter(|e| matches!(e, EngineEvent::StorageFailed { message, .. } if message.contains("fenced")))
+        .filter(|e| matches!(e, EngineEvent::StorageFailed { message, kind: FailureKind::Fenced, .. } if message.contains("fenced")))
         .count();
-    assert!(failures >= 1, "{:?}", first.events);
+    assert_eq!(failures, 1, "{:?}", first.events);
+    assert!(first.events.iter().any(|e| matches!(
+        e,
+        EngineEvent::SessionEnded {
+            reason: SessionEnd::Fenced,
+            ..
+        }
+    )));
+    assert!(first.engine.session(B).is_none(), "the session ended");
     assert_eq!(
-        first.engine.session(B).map(|s| s.durable_sequence),
-        Some(1),
-        "not stored"
+        first.take(C1),
+        vec![Notice::SessionClosed {
+            board: B.into(),
+            reason: CloseReason::Moved,
+        }],
+        "no ack, told to reconnect"
     );
+    assert_eq!(first.released, vec![BoardId::from(B)]);
+    assert!(first.held.is_empty());
     let b = second
         .mutate(C2, "b1", vec![upsert("p", "c", "3")])
         .expect("mutate");

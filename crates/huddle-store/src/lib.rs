@@ -84,6 +84,6 @@ pub use fault::{Faults, Faulty, Op, Target};
 pub use load::LOAD_HISTORY;
 pub use memory::InMemoryStore;
 pub use model::{AppendBatch, BoardSummary, FlushWrite, Room, SessionIndex, SnapshotMeta};
-pub use perform::{Performer, UnknownBoard};
+pub use perform::{failure_kind, storage_failure, Performer, UnknownBoard};
 pub use store::Store;
 pub use validate::MAX_SEQUENCE;

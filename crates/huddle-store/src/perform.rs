@@ -4,9 +4,21 @@
 //! [`StorageOutcome`] the engine expects. [`Performer`] does that, and
 //! keeps the ownership epochs: a `LoadBoard` acquires the board (then
 //! loads it, so the state it hands the engine is final), and every later
-//! write for the board carries that epoch. A host that lost a board to
-//! another owner gets `Failed` outcomes with a `Fenced` message, and the
-//! engine keeps the data pending instead of believing it stored.
+//! write for the board (user session records included) carries that
+//! epoch. The host drops the epoch with [`Performer::release`] when the
+//! engine says so ([`huddle_core::Output::Released`]); it keeps no
+//! bookkeeping of its own.
+//!
+//! Every [`StoreError`] becomes a typed [`StorageFailure`] here, in one
+//! place ([`failure_kind`]):
+//! - `Fenced`, `NotAcquired`: **fenced** — another host owns the board (or
+//!   this one never acquired it); the engine ends the session at once.
+//! - `Unavailable`, `Injected`, `Gap`: **transient** — retried with
+//!   backoff. A `Gap` must stay transient: with pipelined appends a store
+//!   refuses an append whose predecessor has not landed yet, and the engine
+//!   re-sends it after the earlier ones.
+//! - `Corrupt`, `Invalid`, `FlushGap`, `FlushAhead` (and `RoomExists`,
+//!   which no effect causes): **invalid** — retrying cannot help.
 //!
 //! ```
 //! use huddle_core::{BoardId, Effect, EffectId, StorageOutcome};
@@ -22,7 +34,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use huddle_core::{BoardId, Effect, LoadedBoard, StorageOutcome};
+use huddle_core::{BoardId, Effect, FailureKind, LoadedBoard, StorageFailure, StorageOutcome};
 
 use crate::epoch::Epoch;
 use crate::error::StoreError;
@@ -68,8 +80,11 @@ impl<S: Store> Performer<S> {
         self.epochs().get(board).copied()
     }
 
-    /// Forgets a board's epoch (when its session left memory). Harmless to
-    /// skip: the next load acquires a new one anyway.
+    /// Forgets a board's epoch: call it on the engine's
+    /// [`Output::Released`](huddle_core::Output::Released), which comes
+    /// after the last effect of the board's ended session and before the
+    /// next session's load. Harmless to skip: the next load acquires a new
+    /// epoch anyway.
     pub fn release(&self, board: &BoardId) {
         self.epochs().remove(board);
     }
@@ -152,6 +167,13 @@ impl<S: Store> Performer<S> {
                 };
                 stored(result)
             }
+            Effect::StoreUserSession { record, .. } => {
+                let result = match self.held(&record.board_id) {
+                    Ok(epoch) => self.store.put_user_session(epoch, (**record).clone()).await,
+                    Err(e) => Err(e),
+                };
+                stored(result)
+            }
         }
     }
 
@@ -194,7 +216,7 @@ impl<S: Store> Performer<S> {
             out.push(match outcome {
                 Some(o) => o,
                 None if matches!(effect, Effect::AppendEvents { .. }) => {
-                    StorageOutcome::Failed("the store answered fewer batches than sent".into())
+                    StorageOutcome::transient("the store answered fewer batches than sent")
                 }
                 None => self.perform(effect).await,
             });
@@ -203,13 +225,89 @@ impl<S: Store> Performer<S> {
     }
 }
 
+/// What the engine makes of a store error (see the module docs).
+pub fn failure_kind(e: &StoreError) -> FailureKind {
+    match e {
+        StoreError::Fenced { .. } | StoreError::NotAcquired(_) => FailureKind::Fenced,
+        StoreError::Unavailable(_) | StoreError::Injected(_) | StoreError::Gap { .. } => {
+            FailureKind::Transient
+        }
+        StoreError::Corrupt(_)
+        | StoreError::Invalid(_)
+        | StoreError::FlushGap { .. }
+        | StoreError::FlushAhead { .. }
+        | StoreError::RoomExists(_) => FailureKind::Invalid,
+    }
+}
+
+/// A store error as the engine's typed failure.
+pub fn storage_failure(e: &StoreError) -> StorageFailure {
+    StorageFailure::new(failure_kind(e), e.to_string())
+}
+
 fn failed(e: &StoreError) -> StorageOutcome {
-    StorageOutcome::Failed(e.to_string())
+    StorageOutcome::Failed(storage_failure(e))
 }
 
 fn stored(result: Result<(), StoreError>) -> StorageOutcome {
     match result {
         Ok(()) => StorageOutcome::Stored,
         Err(e) => failed(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::epoch::Epoch;
+
+    #[test]
+    fn every_store_error_has_its_failure_kind() {
+        let b = || BoardId::from("b");
+        let cases = [
+            (
+                StoreError::Fenced {
+                    board: b(),
+                    presented: Epoch::new(1),
+                    current: Epoch::new(2),
+                },
+                FailureKind::Fenced,
+            ),
+            (StoreError::NotAcquired(b()), FailureKind::Fenced),
+            (StoreError::Unavailable("io".into()), FailureKind::Transient),
+            (StoreError::Injected("x"), FailureKind::Transient),
+            (
+                StoreError::Gap {
+                    board: b(),
+                    log_end: 1,
+                    first: 3,
+                },
+                FailureKind::Transient,
+            ),
+            (StoreError::Corrupt("x".into()), FailureKind::Invalid),
+            (StoreError::Invalid("x".into()), FailureKind::Invalid),
+            (
+                StoreError::FlushGap {
+                    board: b(),
+                    pages_sequence: 1,
+                    first_seq: 3,
+                },
+                FailureKind::Invalid,
+            ),
+            (
+                StoreError::FlushAhead {
+                    board: b(),
+                    through: 5,
+                    log_end: 3,
+                },
+                FailureKind::Invalid,
+            ),
+            (StoreError::RoomExists(b()), FailureKind::Invalid),
+        ];
+        for (error, kind) in cases {
+            let failure = storage_failure(&error);
+            assert_eq!(failure.kind, kind, "{error}");
+            assert_eq!(failure.message, error.to_string());
+        }
     }
 }

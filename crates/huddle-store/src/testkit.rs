@@ -23,7 +23,7 @@
 use std::fmt;
 
 use huddle_core::testkit::EffectStore;
-use huddle_core::{Effect, StorageOutcome, Timestamp};
+use huddle_core::{BoardId, Effect, StorageOutcome, Timestamp};
 
 use crate::perform::{Performer, UnknownBoard};
 use crate::store::Store;
@@ -66,6 +66,10 @@ impl<S: Store> BlockingEffectStore<S> {
 impl<S: Store> EffectStore for BlockingEffectStore<S> {
     fn perform(&mut self, effect: &Effect, _now: Timestamp) -> StorageOutcome {
         self.runtime.block_on(self.performer.perform(effect))
+    }
+
+    fn release(&mut self, board: &BoardId) {
+        self.performer.release(board);
     }
 }
 

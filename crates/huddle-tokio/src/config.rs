@@ -7,7 +7,11 @@ use huddle_store::UnknownBoard;
 /// The driver's configuration.
 #[derive(Clone, Debug)]
 pub struct DriverConfig {
-    /// The engine configuration every shard's engine gets.
+    /// The engine configuration every shard's engine gets. The driver's
+    /// default stores user session records
+    /// ([`Config::store_user_sessions`]: each start and end is written with
+    /// [`huddle_store::Store::put_user_session`], retried like any write,
+    /// so that they can be listed later with `Store::user_sessions`).
     pub engine: Config,
     /// How many shards (engines, tasks). Default: the number of cores
     /// ([`std::thread::available_parallelism`]). A board always lives on the
@@ -26,11 +30,6 @@ pub struct DriverConfig {
     pub seed: u64,
     /// What a join of a board the store does not know gets.
     pub unknown_board: UnknownBoard,
-    /// Store user session records ([`huddle_store::Store::put_user_session`])
-    /// when a user session starts and when it ends (default `true`), so
-    /// that they can be listed later (`Store::user_sessions`). Best effort:
-    /// a failed write is logged and counted, not retried.
-    pub store_user_sessions: bool,
     /// Inputs a shard handles per wake-up before it polls outputs and
     /// yields (default 256): bounds the latency one busy shard adds.
     pub max_inputs_per_wake: usize,
@@ -39,13 +38,15 @@ pub struct DriverConfig {
 impl Default for DriverConfig {
     fn default() -> Self {
         DriverConfig {
-            engine: Config::default(),
+            engine: Config {
+                store_user_sessions: true,
+                ..Config::default()
+            },
             shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
             outbound_capacity: 1024,
             inbound_capacity: 1024,
             seed: 0,
             unknown_board: UnknownBoard::CreateEmpty,
-            store_user_sessions: true,
             max_inputs_per_wake: 256,
         }
     }

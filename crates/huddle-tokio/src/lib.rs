@@ -29,8 +29,12 @@
 //!   store. Appends of many batches and boards go to the store together
 //!   (group commit, one call in flight per shard), and by default
 //!   (`Durability::AckOnStore`) a batch is acknowledged only once its
-//!   events are stored. A session that ends releases its epoch. User
-//!   session records are stored too (`store_user_sessions`, best effort).
+//!   events are stored. The engine says when a board's session is over and
+//!   all its effects are reported (`Output::Released`): the shard then
+//!   drops the board's epoch; a write the store fences off ends the
+//!   session at once (its clients get `session_closed` with reason
+//!   `moved`). User session records are effects like any other write
+//!   (`Config::store_user_sessions`, on by default here).
 //! - **Fan-out and backpressure.** A notice is encoded to JSON once and its
 //!   bytes are shared by all recipients. Each connection's queue holds
 //!   `outbound_capacity` frames; when a frame finds it full, the shard

@@ -94,16 +94,19 @@ pub enum StorageOp {
     Snapshot,
     /// Pruning snapshots.
     Prune,
+    /// Writing a user session record.
+    Record,
 }
 
 impl StorageOp {
     /// Every operation.
-    pub const ALL: [StorageOp; 5] = [
+    pub const ALL: [StorageOp; 6] = [
         StorageOp::Load,
         StorageOp::Append,
         StorageOp::Flush,
         StorageOp::Snapshot,
         StorageOp::Prune,
+        StorageOp::Record,
     ];
 
     /// The label value.
@@ -114,6 +117,7 @@ impl StorageOp {
             StorageOp::Flush => "flush",
             StorageOp::Snapshot => "snapshot",
             StorageOp::Prune => "prune",
+            StorageOp::Record => "record",
         }
     }
 
@@ -149,6 +153,7 @@ const ERROR_CODES: [&str; 10] = [
 /// | `huddle_ack_latency_seconds` | histogram | `mutate` handed to [`ConnSender::send`](crate::ConnSender::send) → its `ack` queued |
 /// | `huddle_storage_latency_seconds{op}` | histogram | one store call, by operation |
 /// | `huddle_storage_failures_total` | counter | store calls answered `Failed` |
+/// | `huddle_boards_released_total` | counter | board sessions ended and released (their ownership epoch dropped) |
 /// | `huddle_errors_sent_total{code}` | counter | `error` frames sent, by code |
 /// | `huddle_slow_consumers_total` | counter | connections closed as slow consumers |
 /// | `huddle_frames_sent_total` | counter | text frames queued to connections |
@@ -159,8 +164,9 @@ pub struct Metrics {
     pub(crate) mutations_applied: AtomicU64,
     pub(crate) batches_acked: AtomicU64,
     pub(crate) ack_latency: Histogram,
-    pub(crate) storage_latency: [Histogram; 5],
+    pub(crate) storage_latency: [Histogram; 6],
     pub(crate) storage_failures: AtomicU64,
+    pub(crate) boards_released: AtomicU64,
     pub(crate) errors_sent: [AtomicU64; ERROR_CODES.len()],
     pub(crate) slow_consumers: AtomicU64,
     pub(crate) frames_sent: AtomicU64,
@@ -213,6 +219,12 @@ impl Metrics {
     /// Store calls that failed.
     pub fn storage_failures(&self) -> u64 {
         self.storage_failures.load(Ordering::Relaxed)
+    }
+
+    /// Board sessions released: ended, every effect reported, the
+    /// ownership epoch dropped (one per ended session).
+    pub fn boards_released(&self) -> u64 {
+        self.boards_released.load(Ordering::Relaxed)
     }
 
     /// `error` frames sent with this code (`"SLOW_CONSUMER"` included).
@@ -292,6 +304,11 @@ impl Metrics {
                 "huddle_storage_failures_total",
                 "Store calls that failed.",
                 self.storage_failures(),
+            ),
+            (
+                "huddle_boards_released_total",
+                "Board sessions ended and released.",
+                self.boards_released(),
             ),
             (
                 "huddle_slow_consumers_total",

@@ -100,10 +100,8 @@ async fn a_failing_store_delays_acks_and_loses_nothing() {
 async fn appends_of_many_boards_go_to_the_store_together() {
     let store = Faulty::new(InMemoryStore::new());
     // Only appends reach the store while we count its calls.
-    let config = huddle_tokio::DriverConfig {
-        store_user_sessions: false,
-        ..config(1)
-    };
+    let mut config = config(1);
+    config.engine.store_user_sessions = false;
     let driver = Driver::start(config, store);
     let mut clients = Vec::new();
     for i in 0..8 {

@@ -17,13 +17,11 @@ use super::data::{payload_from_raw, PagesView};
 use super::event::{EventsRef, MutationFields, WireEvent};
 use super::object::Obj;
 use super::{DecodeError, EncodeError};
-use huddle_core::Color;
-use huddle_core::ErrorCode;
-use huddle_core::Pages;
-use huddle_core::SnapshotCause;
-use huddle_core::Timestamp;
-use huddle_core::{BatchId, BoardId, ElementId, PageId, SnapshotId, UserId, UserSessionId};
-use huddle_core::{FullSyncReason, Joined, Notice, ParticipantInfo, SnapshotInfo, Sync};
+use huddle_core::{
+    BatchId, BoardId, CloseReason, Color, ElementId, ErrorCode, FullSyncReason, Joined, Notice,
+    PageId, Pages, ParticipantInfo, SnapshotCause, SnapshotId, SnapshotInfo, Sync, Timestamp,
+    UserId, UserSessionId,
+};
 
 /// One frame from the server.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,11 +60,15 @@ pub enum ServerMessage {
         /// The board.
         board: BoardId,
     },
-    /// The board session was closed by the host (an extension of the
-    /// spec's list; the server then closes the connection).
+    /// The board session was closed (an extension of the spec's list; the
+    /// server then closes the connection). `reason` (`"closed"`,
+    /// `"moved"`, `"failed"`; absent or unknown decodes as `"closed"`) says
+    /// whether to reconnect now ([`CloseReason::reconnect`]).
     SessionClosed {
         /// The board.
         board: BoardId,
+        /// Why.
+        reason: CloseReason,
     },
     /// A request failed; nothing was applied.
     Error {
@@ -168,8 +170,9 @@ impl ServerMessage {
             Notice::SessionTimeout { board } => ServerMessage::SessionTimeout {
                 board: board.clone(),
             },
-            Notice::SessionClosed { board } => ServerMessage::SessionClosed {
+            Notice::SessionClosed { board, reason } => ServerMessage::SessionClosed {
                 board: board.clone(),
+                reason: *reason,
             },
             Notice::Pong => ServerMessage::Pong,
         }
@@ -220,7 +223,7 @@ impl ServerMessage {
             ServerMessage::Cursor { user, x, y } => Frame::Cursor { user, x: *x, y: *y },
             ServerMessage::Snapshot(info) => Frame::Snapshot(info),
             ServerMessage::SessionTimeout { board } => Frame::Board("session_timeout", board),
-            ServerMessage::SessionClosed { board } => Frame::Board("session_closed", board),
+            ServerMessage::SessionClosed { board, reason } => Frame::Closed(board, *reason),
             ServerMessage::Error {
                 code,
                 message,
@@ -289,6 +292,7 @@ enum Frame<'a> {
     },
     Snapshot(&'a SnapshotInfo),
     Board(&'static str, &'a BoardId),
+    Closed(&'a BoardId, CloseReason),
     Error {
         code: ErrorCode,
         message: &'a str,
@@ -323,7 +327,7 @@ impl<'a> Frame<'a> {
             Notice::Cursor { user, x, y } => Frame::Cursor { user, x: *x, y: *y },
             Notice::Snapshot(info) => Frame::Snapshot(info),
             Notice::SessionTimeout { board } => Frame::Board("session_timeout", board),
-            Notice::SessionClosed { board } => Frame::Board("session_closed", board),
+            Notice::SessionClosed { board, reason } => Frame::Closed(board, *reason),
             Notice::Pong => Frame::Pong,
         }
     }
@@ -349,6 +353,7 @@ impl<'a> Frame<'a> {
             Frame::Ack { .. } => "ack",
             Frame::Events(_) => "events",
             Frame::Participant(kind, _) | Frame::Board(kind, _) => kind,
+            Frame::Closed(..) => "session_closed",
             Frame::Cursor { .. } => "cursor",
             Frame::Snapshot(_) => "snapshot",
             Frame::Error { .. } => "error",
@@ -421,6 +426,13 @@ impl Serialize for Frame<'_> {
                 let mut st = s.serialize_struct("board", 2)?;
                 st.serialize_field("type", kind)?;
                 st.serialize_field("board", board.as_str())?;
+                st.end()
+            }
+            Frame::Closed(board, reason) => {
+                let mut st = s.serialize_struct("session_closed", 3)?;
+                st.serialize_field("type", kind)?;
+                st.serialize_field("board", board.as_str())?;
+                st.serialize_field("reason", reason.as_str())?;
                 st.end()
             }
             Frame::Error {
@@ -532,6 +544,8 @@ struct Envelope<'a> {
     code: Option<ErrorCode>,
     #[serde(default, borrow)]
     message: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -666,6 +680,11 @@ impl Envelope<'_> {
                     .as_deref()
                     .ok_or(missing("session_closed", "board"))?
                     .into(),
+                reason: match self.reason.as_deref() {
+                    Some("moved") => CloseReason::Moved,
+                    Some("failed") => CloseReason::Failed,
+                    _ => CloseReason::Closed,
+                },
             },
             "error" => ServerMessage::Error {
                 code: self.code.ok_or(missing("error", "code"))?,

@@ -252,8 +252,23 @@ fn notices_and_frames() -> Vec<(Notice, String)> {
         (
             Notice::SessionClosed {
                 board: "board-1".into(),
+                reason: CloseReason::Closed,
             },
-            r#"{"type":"session_closed","board":"board-1"}"#.to_owned(),
+            r#"{"type":"session_closed","board":"board-1","reason":"closed"}"#.to_owned(),
+        ),
+        (
+            Notice::SessionClosed {
+                board: "board-1".into(),
+                reason: CloseReason::Moved,
+            },
+            r#"{"type":"session_closed","board":"board-1","reason":"moved"}"#.to_owned(),
+        ),
+        (
+            Notice::SessionClosed {
+                board: "board-1".into(),
+                reason: CloseReason::Failed,
+            },
+            r#"{"type":"session_closed","board":"board-1","reason":"failed"}"#.to_owned(),
         ),
         (Notice::Pong, r#"{"type":"pong"}"#.to_owned()),
     ]);
@@ -531,9 +546,33 @@ fn golden_session_timeout_and_session_closed() {
     check_server(
         &ServerMessage::SessionClosed {
             board: "board-1".into(),
+            reason: CloseReason::Closed,
         },
-        r#"{"type":"session_closed","board":"board-1"}"#,
+        r#"{"type":"session_closed","board":"board-1","reason":"closed"}"#,
     );
+    check_server(
+        &ServerMessage::SessionClosed {
+            board: "board-1".into(),
+            reason: CloseReason::Moved,
+        },
+        r#"{"type":"session_closed","board":"board-1","reason":"moved"}"#,
+    );
+}
+
+#[test]
+fn session_closed_without_or_with_an_unknown_reason_decodes_as_closed() {
+    for frame in [
+        r#"{"type":"session_closed","board":"b"}"#,
+        r#"{"type":"session_closed","board":"b","reason":"later-extension"}"#,
+    ] {
+        assert_eq!(
+            ServerMessage::from_json(frame.as_bytes()).unwrap(),
+            ServerMessage::SessionClosed {
+                board: "b".into(),
+                reason: CloseReason::Closed,
+            }
+        );
+    }
 }
 
 #[test]
@@ -592,6 +631,8 @@ fn server_message_kinds() {
         "snapshot",
         "error",
         "session_timeout",
+        "session_closed",
+        "session_closed",
         "session_closed",
         "pong",
     ]);
@@ -731,7 +772,7 @@ fn integer_cursor_coordinates_decode_as_floats() {
 #[test]
 fn encode_notice_matches_golden_and_from_notice_for_every_notice() {
     let all = notices_and_frames();
-    assert_eq!(all.len(), 21);
+    assert_eq!(all.len(), 23);
     for (notice, golden) in &all {
         let fast = encode_notice(notice).unwrap();
         let owned = ServerMessage::from_notice(notice);
@@ -2306,7 +2347,10 @@ fn notice() -> impl Strategy<Value = Notice> {
             message: m,
         }),
         id().prop_map(|b| Notice::SessionTimeout { board: b.into() }),
-        id().prop_map(|b| Notice::SessionClosed { board: b.into() }),
+        (id(), 0..3usize).prop_map(|(b, r)| Notice::SessionClosed {
+            board: b.into(),
+            reason: [CloseReason::Closed, CloseReason::Moved, CloseReason::Failed][r],
+        }),
         Just(Notice::Pong),
     ]
 }

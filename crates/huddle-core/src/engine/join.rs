@@ -52,7 +52,8 @@ impl Engine {
     /// board is unknown or cannot be loaded).
     ///
     /// Errors (nothing changes): the connection already joined, a malformed
-    /// id or display name, or a full room.
+    /// id or display name, a full room, or the host is shutting down
+    /// ([`JoinError::ShuttingDown`]).
     pub fn join(
         &mut self,
         now: Timestamp,
@@ -76,20 +77,31 @@ impl Engine {
             Field::DisplayName,
         )?;
 
+        if self.shutting_down {
+            return Err(JoinError::ShuttingDown);
+        }
+
         let Some(board) = self.boards.get_mut(request.board.as_str()) else {
             let kind = request
                 .session_type
                 .unwrap_or(self.config.default_session_type);
             let id = request.board.clone();
-            let load = self
-                .io
-                .effect(&id, EffectKind::Load, |eid| Effect::LoadBoard {
-                    id: eid,
-                    board: id.clone(),
-                });
             self.boards_opened += 1;
             let opened = self.boards_opened;
-            let mut board = Board::new(id.clone(), opened, kind, load, now, &self.config);
+            // A previous session of the board still has effects outstanding:
+            // load once it is released (`lifecycle`).
+            let phase = if self.awaiting_release(&id) {
+                Phase::Waiting
+            } else {
+                let load = self
+                    .io
+                    .effect(&id, opened, EffectKind::Load, |eid| Effect::LoadBoard {
+                        id: eid,
+                        board: id.clone(),
+                    });
+                Phase::Loading(load)
+            };
+            let mut board = Board::new(id.clone(), opened, kind, phase, now, &self.config);
             board.waiting_joins.push((conn, request));
             self.boards.insert(id.clone(), board);
             self.conns.insert(conn, Conn::Joining(id));
@@ -199,6 +211,9 @@ impl Engine {
         };
         io.notify(conn, Notice::Joined(Box::new(joined)));
         io.event(EngineEvent::UserSessionStarted(record.clone()));
+        if config.store_user_sessions {
+            super::records::write_record(board, io, record.clone());
+        }
         let live = LiveSession {
             record,
             inactivity: Some(inactivity),
@@ -284,6 +299,9 @@ impl Engine {
         }
         if let Some(board) = self.boards.get_mut(&board_id) {
             leave_board(&self.config, board, io, now, conn, &live.record);
+            if self.config.store_user_sessions {
+                super::records::write_record(board, io, live.record.clone());
+            }
         }
         io.event(EngineEvent::UserSessionEnded(live.record));
     }

@@ -3,13 +3,16 @@
 
 mod id_map;
 pub(crate) mod join;
+mod lifecycle;
 mod mutate;
 pub use mutate::Accepted;
 mod presence;
+mod records;
+pub(crate) use records::RecordWrites;
 mod storage;
 mod timeout;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use indexmap::IndexMap;
 
@@ -33,15 +36,35 @@ pub(crate) enum EffectKind {
     Flush,
     Snapshot,
     Prune,
+    Record,
+}
+
+/// An outstanding effect: its board, what it is for, and the board session
+/// it was issued for (the session's `opened` number).
+#[derive(Debug, Clone)]
+pub(crate) struct Issued {
+    pub(crate) board: BoardId,
+    pub(crate) kind: EffectKind,
+    pub(crate) session: u64,
 }
 
 /// The output side shared by all boards: the output queue, the timer table
 /// and the outstanding effects.
+///
+/// Effects are counted per board session, so that the engine can tell the
+/// host when the last effect of an ended session has been reported
+/// ([`Output::Released`]): `ended` holds the sessions that ended with
+/// effects still outstanding (at most one per board: a new session of the
+/// board waits for the old one's release before it loads).
 #[derive(Debug, Default)]
 pub(crate) struct Io {
     pub(crate) outputs: VecDeque<Output>,
     pub(crate) timers: Timers,
-    pub(crate) effects: IdMap<EffectId, (BoardId, EffectKind)>,
+    pub(crate) effects: IdMap<EffectId, Issued>,
+    /// Outstanding effects per board session (absent: none).
+    pub(crate) outstanding: IdMap<u64, usize>,
+    /// Ended sessions waiting for their outstanding effects, by board.
+    pub(crate) ended: HashMap<BoardId, u64>,
     next_effect: u64,
 }
 
@@ -69,18 +92,45 @@ impl Io {
         self.outputs.push_back(Output::Event(event));
     }
 
-    /// Emits an effect built around a fresh id and remembers it.
+    /// Emits an effect of board session `session` built around a fresh id
+    /// and remembers it.
     pub(crate) fn effect(
         &mut self,
         board: &BoardId,
+        session: u64,
         kind: EffectKind,
         build: impl FnOnce(EffectId) -> Effect,
     ) -> EffectId {
         self.next_effect += 1;
         let id = EffectId(self.next_effect);
-        self.effects.insert(id, (board.clone(), kind));
+        self.effects.insert(
+            id,
+            Issued {
+                board: board.clone(),
+                kind,
+                session,
+            },
+        );
+        *self.outstanding.entry(session).or_default() += 1;
         self.outputs.push_back(Output::Effect(build(id)));
         id
+    }
+
+    /// Forgets a reported effect; returns what it was issued for.
+    pub(crate) fn reported(&mut self, effect: EffectId) -> Option<Issued> {
+        let issued = self.effects.remove(&effect)?;
+        if let Some(n) = self.outstanding.get_mut(&issued.session) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.outstanding.remove(&issued.session);
+            }
+        }
+        Some(issued)
+    }
+
+    /// Effects of a board session not yet reported.
+    pub(crate) fn outstanding(&self, session: u64) -> usize {
+        self.outstanding.get(&session).copied().unwrap_or(0)
     }
 }
 
@@ -157,8 +207,9 @@ pub struct SessionInfo {
 ///   [`handle_timeout`](Self::handle_timeout);
 /// - operator requests: [`flush_pending`](Self::flush_pending),
 ///   [`close_session`](Self::close_session),
-///   [`archive_session`](Self::archive_session) (what a host shutting
-///   down does with every session);
+///   [`archive_session`](Self::archive_session),
+///   [`shutdown`](Self::shutdown) (archive everything, refuse joins; then
+///   [`is_drained`](Self::is_drained));
 /// - outputs: [`poll_output`](Self::poll_output),
 ///   [`poll_timeout`](Self::poll_timeout); and getters.
 ///
@@ -178,6 +229,10 @@ pub struct Engine {
     pub(crate) io: Io,
     session_base: u64,
     sessions_started: u64,
+    /// [`Engine::shutdown`] was called.
+    pub(crate) shutting_down: bool,
+    /// [`Output::Drained`] was emitted.
+    pub(crate) drained_told: bool,
 }
 
 impl Engine {
@@ -194,6 +249,8 @@ impl Engine {
             io: Io::default(),
             session_base: mix64(instance_seed),
             sessions_started: 0,
+            shutting_down: false,
+            drained_told: false,
         }
     }
 
@@ -228,7 +285,7 @@ impl Engine {
             board: b.id.clone(),
             state: b.state,
             kind: b.kind,
-            loading: matches!(b.phase, Phase::Loading(_)),
+            loading: matches!(b.phase, Phase::Loading(_) | Phase::Waiting),
             sequence: b.committed,
             durable_sequence: b.durable,
             flushed_sequence: b.flushed_through,

@@ -222,10 +222,12 @@ pub(crate) fn start_append(config: &Config, board: &mut Board, io: &mut Io) {
 pub(crate) fn send_append(board: &mut Board, io: &mut Io, events: Arc<[Event]>) {
     let id = board.id.clone();
     let effect_events = events.clone();
-    let eid = io.effect(&id, EffectKind::Append, |eid| Effect::AppendEvents {
-        id: eid,
-        board: id.clone(),
-        events: effect_events,
+    let eid = io.effect(&id, board.opened, EffectKind::Append, |eid| {
+        Effect::AppendEvents {
+            id: eid,
+            board: id.clone(),
+            events: effect_events,
+        }
     });
     board.log.in_flight.push_back(InFlightAppend {
         effect: eid,

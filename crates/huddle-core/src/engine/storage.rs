@@ -1,6 +1,12 @@
 //! The storage side of the engine: reports of effects, loading, flushing,
 //! snapshots, retries with backoff, and draining a session (archive or
 //! close) until everything is stored.
+//!
+//! A report is first matched to the session it was issued for: a report
+//! for a session that has ended only counts towards that session's
+//! release (`lifecycle`). A fenced failure of any effect ends the session
+//! (`Engine::abort_session`); an invalid one is handled per effect kind
+//! (`docs/decisions.md`); a transient one is retried with backoff.
 
 use std::sync::Arc;
 
@@ -10,8 +16,9 @@ use crate::board::{Board, Drain, Phase, SnapshotJob};
 use crate::config::{Config, SessionType};
 use crate::delta::BatchMeta;
 use crate::error::{BoardError, ConfirmError, ErrorCode, JoinError, SessionError};
+use crate::failure::{FailureKind, StorageFailure};
 use crate::ids::{BoardId, ConnId, EffectId};
-use crate::output::{EngineEvent, Notice, SessionEnd, SessionState, SnapshotInfo};
+use crate::output::{CloseReason, EngineEvent, Notice, SessionEnd, SessionState, SnapshotInfo};
 use crate::storage::{Effect, LoadedBoard, Snapshot, SnapshotCause, StorageOutcome};
 use crate::time::Timestamp;
 use crate::timers::TimerKey;
@@ -20,9 +27,21 @@ use crate::user_session::UserSessionStatus;
 impl Engine {
     /// The host reports the outcome of an effect.
     ///
-    /// Every effect gets exactly one report. A report for an unknown,
-    /// already reported or superseded effect, or one that does not fit the
-    /// effect, is refused with [`ConfirmError`] and changes nothing.
+    /// Every effect gets exactly one report. A report for an unknown or
+    /// already reported effect, or one that does not fit the effect, is
+    /// refused with [`ConfirmError`] and changes nothing. A report for an
+    /// effect of a session that has ended is accepted and changes nothing
+    /// but the count towards the session's [`Output::Released`](crate::Output::Released).
+    ///
+    /// A [`StorageOutcome::Failed`] is handled by its
+    /// [`FailureKind`]: transient failures are retried with backoff; a
+    /// fenced one ends the board's session at once
+    /// ([`SessionEnd::Fenced`], connections get [`Notice::SessionClosed`]
+    /// with [`CloseReason::Moved`]); an invalid one is not retried: a load
+    /// fails its joins, a log append or flush ends the session
+    /// ([`SessionEnd::WriteFailed`], [`CloseReason::Failed`]), so does an
+    /// `archive` snapshot, other snapshots, prunes and user-session records
+    /// are given up and reported.
     pub fn handle_storage(
         &mut self,
         now: Timestamp,
@@ -30,7 +49,7 @@ impl Engine {
         outcome: StorageOutcome,
     ) -> Result<(), ConfirmError> {
         let now = self.tick(now);
-        let Some((board_id, kind)) = self.io.effects.get(&effect).cloned() else {
+        let Some(kind) = self.io.effects.get(&effect).map(|i| i.kind) else {
             return Err(ConfirmError::UnknownEffect(effect));
         };
         let fits = matches!(
@@ -39,7 +58,7 @@ impl Engine {
                 EffectKind::Load,
                 StorageOutcome::Loaded(_) | StorageOutcome::NotFound | StorageOutcome::Failed(_)
             ) | (
-                EffectKind::Append | EffectKind::Flush | EffectKind::Prune,
+                EffectKind::Append | EffectKind::Flush | EffectKind::Prune | EffectKind::Record,
                 StorageOutcome::Stored | StorageOutcome::Failed(_)
             ) | (
                 EffectKind::Snapshot,
@@ -49,27 +68,110 @@ impl Engine {
         if !fits {
             return Err(ConfirmError::MismatchedOutcome(effect));
         }
-        self.io.effects.remove(&effect);
-        match kind {
-            EffectKind::Load => self.on_load(now, &board_id, effect, outcome),
-            EffectKind::Append => self.on_append(now, &board_id, effect, outcome),
-            EffectKind::Flush => self.on_flush(now, &board_id, effect, outcome),
-            EffectKind::Snapshot => self.on_snapshot(now, &board_id, effect, outcome),
-            EffectKind::Prune => {
-                if let Some(board) = self
-                    .boards
-                    .get_mut(&board_id)
-                    .filter(|b| b.prune == Some(effect))
-                {
-                    board.prune = None;
-                    if outcome == StorageOutcome::Stored {
-                        board.snapshot_count =
-                            board.snapshot_count.min(self.config.snapshot_retention);
-                    }
-                }
+        let Some(issued) = self.io.reported(effect) else {
+            return Err(ConfirmError::UnknownEffect(effect));
+        };
+        let board_id = issued.board;
+        let current = self
+            .boards
+            .get(&board_id)
+            .is_some_and(|b| b.opened == issued.session);
+        if !current {
+            // The session ended: the report only counts towards its release.
+            self.settle(&board_id, issued.session);
+        } else if let StorageOutcome::Failed(StorageFailure {
+            kind: FailureKind::Fenced,
+            message,
+        }) = &outcome
+        {
+            self.fenced(now, &board_id, kind, message);
+        } else {
+            match kind {
+                EffectKind::Load => self.on_load(now, &board_id, effect, outcome),
+                EffectKind::Append => self.on_append(now, &board_id, effect, outcome),
+                EffectKind::Flush => self.on_flush(now, &board_id, effect, outcome),
+                EffectKind::Snapshot => self.on_snapshot(now, &board_id, effect, outcome),
+                EffectKind::Prune => self.on_prune(&board_id, effect, outcome),
+                EffectKind::Record => self.on_record(now, &board_id, effect, outcome),
             }
         }
+        self.check_drained();
         Ok(())
+    }
+
+    /// A store fenced one of the session's effects off: another host owns
+    /// the board. The session ends at once and for good.
+    fn fenced(&mut self, now: Timestamp, board_id: &BoardId, kind: EffectKind, message: &str) {
+        if let Some(board) = self.boards.get_mut(board_id) {
+            board.failures = board.failures.saturating_add(1);
+            let attempt = board.failures;
+            self.io.event(EngineEvent::StorageFailed {
+                board: board_id.clone(),
+                message: message.to_owned(),
+                kind: FailureKind::Fenced,
+                attempt,
+            });
+        }
+        if kind == EffectKind::Load {
+            let error = JoinError::Moved(board_id.clone());
+            self.fail_load(board_id, error, SessionEnd::Fenced);
+        } else {
+            self.abort_session(now, board_id, SessionEnd::Fenced, CloseReason::Moved);
+        }
+    }
+
+    /// A store refused one of the session's writes as invalid or corrupt:
+    /// retrying cannot help, so the session ends without it (its clients
+    /// reconnect and get the board as the store holds it).
+    fn write_failed(&mut self, now: Timestamp, board_id: &BoardId, failure: StorageFailure) {
+        if let Some(board) = self.boards.get_mut(board_id) {
+            board.failures = board.failures.saturating_add(1);
+            let attempt = board.failures;
+            self.io.event(EngineEvent::StorageFailed {
+                board: board_id.clone(),
+                message: failure.message.clone(),
+                kind: failure.kind,
+                attempt,
+            });
+        }
+        let end = SessionEnd::WriteFailed(failure.message);
+        self.abort_session(now, board_id, end, CloseReason::Failed);
+    }
+
+    fn on_prune(&mut self, board_id: &BoardId, effect: EffectId, outcome: StorageOutcome) {
+        if let Some(board) = self
+            .boards
+            .get_mut(board_id)
+            .filter(|b| b.prune == Some(effect))
+        {
+            board.prune = None;
+            if outcome == StorageOutcome::Stored {
+                board.snapshot_count = board.snapshot_count.min(self.config.snapshot_retention);
+            }
+        }
+    }
+
+    fn on_record(
+        &mut self,
+        now: Timestamp,
+        board_id: &BoardId,
+        effect: EffectId,
+        outcome: StorageOutcome,
+    ) {
+        let config = &self.config;
+        let io = &mut self.io;
+        let Some(board) = self.boards.get_mut(board_id) else {
+            return;
+        };
+        let failure = match outcome {
+            StorageOutcome::Failed(f) => Some(f),
+            _ => None,
+        };
+        match super::records::record_reported(board, io, effect, failure) {
+            super::records::RecordReport::Done => {}
+            super::records::RecordReport::Retry(f) => schedule_retry(config, board, io, now, f),
+        }
+        self.advance_drain(now, board_id);
     }
 
     /// Hands the host everything pending on the board as one
@@ -95,7 +197,9 @@ impl Engine {
     /// its pending mutations are stored. A join meanwhile waits and then
     /// opens a fresh session from storage.
     pub fn close_session(&mut self, now: Timestamp, board: &str) -> Result<(), BoardError> {
-        self.close_with(now, board, false)
+        self.close_with(now, board, false)?;
+        self.check_drained();
+        Ok(())
     }
 
     /// Archives a board session now, whatever its state (what a host shutting
@@ -109,9 +213,12 @@ impl Engine {
     ///
     /// An ephemeral session gets no snapshot (as on an idle archive). A board
     /// still loading, or already closing, is refused with
-    /// [`BoardError::Busy`]; an idle archive in progress becomes this one.
+    /// [`BoardError::Busy`] ([`shutdown`](Self::shutdown) archives those
+    /// too, once loaded); an idle archive in progress becomes this one.
     pub fn archive_session(&mut self, now: Timestamp, board: &str) -> Result<(), BoardError> {
-        self.close_with(now, board, true)
+        self.close_with(now, board, true)?;
+        self.check_drained();
+        Ok(())
     }
 
     fn close_with(&mut self, now: Timestamp, board: &str, archive: bool) -> Result<(), BoardError> {
@@ -138,8 +245,13 @@ impl Engine {
         let id = b.id.clone();
         let conns: Vec<ConnId> = b.conns.iter().copied().collect();
         for conn in conns {
-            self.io
-                .notify(conn, Notice::SessionClosed { board: id.clone() });
+            self.io.notify(
+                conn,
+                Notice::SessionClosed {
+                    board: id.clone(),
+                    reason: CloseReason::Closed,
+                },
+            );
             self.end_user_session(now, conn, UserSessionStatus::Ended);
         }
         if let Some(b) = self.boards.get_mut(board) {
@@ -189,7 +301,11 @@ impl Engine {
                 let error = JoinError::BoardNotFound(board_id.clone());
                 return self.fail_load(board_id, error, SessionEnd::NotFound);
             }
-            StorageOutcome::Failed(reason) => {
+            StorageOutcome::Failed(StorageFailure {
+                message: reason, ..
+            }) => {
+                // Transient or invalid: the joins fail with `UNAVAILABLE`
+                // (the client retries the join, which loads again).
                 let error = JoinError::LoadFailed {
                     board: board_id.clone(),
                     reason: reason.clone(),
@@ -219,20 +335,21 @@ impl Engine {
                 self.io.join_failed(conn, board, &e);
             }
         }
+        if self.shutting_down {
+            // Loaded during shutdown: archive it now (it is ready).
+            let _ = self.close_with(now, board_id.as_str(), true);
+        }
     }
 
     fn fail_load(&mut self, board_id: &BoardId, error: JoinError, reason: SessionEnd) {
-        let Some(board) = self.boards.swap_remove(board_id) else {
+        let Some(mut board) = self.boards.swap_remove(board_id) else {
             return;
         };
-        for (conn, _) in board.waiting_joins {
+        for (conn, _) in std::mem::take(&mut board.waiting_joins) {
             self.conns.remove(&conn);
             self.io.join_failed(conn, board_id.clone(), &error);
         }
-        self.io.event(EngineEvent::SessionEnded {
-            board: board_id.clone(),
-            reason,
-        });
+        self.end_session(&board, reason);
     }
 
     fn on_append(
@@ -258,12 +375,13 @@ impl Engine {
                     start_flush(board, io);
                 }
             }
-            StorageOutcome::Failed(message) => {
+            StorageOutcome::Failed(failure) if failure.is_transient() => {
                 if !board.log.failed(effect) {
                     return;
                 }
-                schedule_retry(config, board, io, now, message);
+                schedule_retry(config, board, io, now, failure);
             }
+            StorageOutcome::Failed(failure) => return self.write_failed(now, board_id, failure),
             _ => {}
         }
         self.advance_drain(now, board_id);
@@ -293,11 +411,12 @@ impl Engine {
                     start_flush(board, io);
                 }
             }
-            StorageOutcome::Failed(message) => {
+            StorageOutcome::Failed(failure) if failure.is_transient() => {
                 board.pending.restore(&batch);
                 board.flush_wanted = true;
-                schedule_retry(config, board, io, now, message);
+                schedule_retry(config, board, io, now, failure);
             }
+            StorageOutcome::Failed(failure) => return self.write_failed(now, board_id, failure),
             _ => {}
         }
         self.advance_drain(now, board_id);
@@ -335,10 +454,12 @@ impl Engine {
                 if board.snapshot_count > config.snapshot_retention && board.prune.is_none() {
                     let keep_last = config.snapshot_retention;
                     let id = board.id.clone();
-                    let prune = io.effect(&id, EffectKind::Prune, |eid| Effect::PruneSnapshots {
-                        id: eid,
-                        board: id.clone(),
-                        keep_last,
+                    let prune = io.effect(&id, board.opened, EffectKind::Prune, |eid| {
+                        Effect::PruneSnapshots {
+                            id: eid,
+                            board: id.clone(),
+                            keep_last,
+                        }
                     });
                     board.prune = Some(prune);
                 }
@@ -354,23 +475,28 @@ impl Engine {
                     }
                 }
             }
-            StorageOutcome::Failed(message) => {
+            StorageOutcome::Failed(failure) => {
                 if let Some(conn) = job.requester.filter(|c| board.conns.contains(c)) {
                     io.notify(
                         conn,
                         Notice::SnapshotFailed {
                             code: ErrorCode::Unavailable,
-                            message: message.clone(),
+                            message: failure.message.clone(),
                         },
                     );
                 }
-                if job.cause == SnapshotCause::Archive && board.drain.is_some() {
-                    schedule_retry(config, board, io, now, message);
+                let archiving = job.cause == SnapshotCause::Archive && board.drain.is_some();
+                if archiving && failure.is_transient() {
+                    schedule_retry(config, board, io, now, failure);
+                } else if archiving {
+                    // The archive can never be stored: end without it.
+                    return self.write_failed(now, board_id, failure);
                 } else {
                     board.failures = board.failures.saturating_add(1);
                     io.event(EngineEvent::StorageFailed {
                         board: board.id.clone(),
-                        message,
+                        message: failure.message,
+                        kind: failure.kind,
                         attempt: board.failures,
                     });
                 }
@@ -393,6 +519,7 @@ impl Engine {
         if std::mem::take(&mut board.flush_wanted) {
             start_flush(board, &mut self.io);
         }
+        super::records::retry_records(board, &mut self.io);
         self.advance_drain(now, board_id);
     }
 
@@ -403,7 +530,11 @@ impl Engine {
             return;
         };
         let Some(drain) = board.drain else { return };
-        if board.retry_timer.is_some() || !board.log.is_idle() || board.flush.is_some() {
+        if board.retry_timer.is_some()
+            || !board.log.is_idle()
+            || board.flush.is_some()
+            || !board.records.is_idle()
+        {
             return;
         }
         if !board.pending.is_empty() {
@@ -443,17 +574,11 @@ impl Engine {
         match drain {
             Drain::Archive { .. } => {
                 crate::engine::join::set_state(&mut board, &mut self.io, SessionState::Archived);
-                self.io.event(EngineEvent::SessionEnded {
-                    board: board.id.clone(),
-                    reason: SessionEnd::Archived,
-                });
+                self.end_session(&board, SessionEnd::Archived);
             }
             Drain::Close { .. } => {
-                self.io.event(EngineEvent::SessionEnded {
-                    board: board.id.clone(),
-                    reason: SessionEnd::Closed,
-                });
-                for (conn, request) in board.waiting_joins {
+                self.end_session(&board, SessionEnd::Closed);
+                for (conn, request) in std::mem::take(&mut board.waiting_joins) {
                     self.conns.remove(&conn);
                     let board = request.board.clone();
                     if let Err(e) = self.join(now, conn, request) {
@@ -572,7 +697,7 @@ pub(crate) fn start_flush(board: &mut Board, io: &mut Io) {
     );
     let id = board.id.clone();
     let effect_batch = batch.clone();
-    let eid = io.effect(&id, EffectKind::Flush, |eid| Effect::Flush {
+    let eid = io.effect(&id, board.opened, EffectKind::Flush, |eid| Effect::Flush {
         id: eid,
         board: id.clone(),
         batch: effect_batch,
@@ -597,9 +722,12 @@ pub(crate) fn take_snapshot(
         created_by: cause,
     });
     let version = snapshot.version;
-    let effect = io.effect(&board.id.clone(), EffectKind::Snapshot, |eid| {
-        Effect::StoreSnapshot { id: eid, snapshot }
-    });
+    let effect = io.effect(
+        &board.id.clone(),
+        board.opened,
+        EffectKind::Snapshot,
+        |eid| Effect::StoreSnapshot { id: eid, snapshot },
+    );
     board.snapshot_jobs.push(SnapshotJob {
         effect,
         cause,
@@ -615,12 +743,13 @@ fn schedule_retry(
     board: &mut Board,
     io: &mut Io,
     now: Timestamp,
-    message: String,
+    failure: StorageFailure,
 ) {
     board.failures = board.failures.saturating_add(1);
     io.event(EngineEvent::StorageFailed {
         board: board.id.clone(),
-        message,
+        message: failure.message,
+        kind: failure.kind,
         attempt: board.failures,
     });
     if board.retry_timer.is_none() {

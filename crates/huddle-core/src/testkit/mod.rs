@@ -27,7 +27,8 @@ pub use store::{EffectStore, MemoryStore, StoredBoard};
 
 use crate::engine::Engine;
 use crate::error::{JoinError, MutateError, PresenceError, SessionError};
-use crate::ids::{BatchId, ConnId};
+use crate::failure::{FailureKind, StorageFailure};
+use crate::ids::{BatchId, BoardId, ConnId};
 use crate::mutation::Mutation;
 use crate::output::{EngineEvent, Notice, Output, SessionState};
 use crate::storage::{Effect, StorageOutcome};
@@ -70,6 +71,10 @@ pub struct Harness<S: EffectStore = MemoryStore> {
     pub mode: StoreMode,
     /// Every output in order, for determinism checks.
     pub transcript: Vec<String>,
+    /// Boards the engine released ([`Output::Released`]), in order.
+    pub released: Vec<BoardId>,
+    /// How many times the engine said it is drained ([`Output::Drained`]).
+    pub drained: usize,
     config: Config,
     seed: u64,
 }
@@ -99,6 +104,8 @@ impl<S: EffectStore> Harness<S> {
             held: VecDeque::new(),
             mode: StoreMode::Immediate,
             transcript: Vec::new(),
+            released: Vec::new(),
+            drained: 0,
             config,
             seed,
         }
@@ -128,6 +135,11 @@ impl<S: EffectStore> Harness<S> {
                     }
                     self.events.push(event);
                 }
+                Output::Released { board } => {
+                    self.store.release(&board);
+                    self.released.push(board);
+                }
+                Output::Drained => self.drained += 1,
             }
         }
     }
@@ -149,15 +161,26 @@ impl<S: EffectStore> Harness<S> {
         Some(effect)
     }
 
-    /// Reports the oldest held effect as failed (the store is not touched).
+    /// Reports the oldest held effect as failed, transiently (the store is
+    /// not touched).
     pub fn fail_next(&mut self) -> Option<Effect> {
+        self.fail_next_with(FailureKind::Transient)
+    }
+
+    /// Reports the oldest held effect as failed with `kind` (the store is
+    /// not touched).
+    pub fn fail_next_with(&mut self, kind: FailureKind) -> Option<Effect> {
         let effect = self.held.pop_front()?;
-        self.report(
-            effect.id(),
-            StorageOutcome::Failed("injected failure".into()),
-        );
+        let failure = StorageFailure::new(kind, "injected failure");
+        self.report(effect.id(), StorageOutcome::Failed(failure));
         self.drain();
         Some(effect)
+    }
+
+    /// Starts the engine's shutdown and drains.
+    pub fn shutdown(&mut self) {
+        self.engine.shutdown(self.now);
+        self.drain();
     }
 
     /// Completes held effects until none are left.
@@ -244,6 +267,8 @@ impl<S: EffectStore> Harness<S> {
         self.engine = Engine::new(self.config.clone(), self.seed);
         self.held.clear();
         self.inbox.clear();
+        self.released.clear();
+        self.drained = 0;
     }
 }
 

@@ -1,14 +1,16 @@
 //! The simulated host's store: what a real backend must do, in memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::config::SessionType;
-use crate::ids::{BoardId, SnapshotId};
+use crate::failure::{FailureKind, StorageFailure};
+use crate::ids::{BoardId, SnapshotId, UserSessionId};
 use crate::mutation::Event;
 use crate::pages::Pages;
 use crate::storage::{BatchRecord, Effect, LoadedBoard, Snapshot, StorageOutcome};
 use crate::time::Timestamp;
+use crate::user_session::UserSessionRecord;
 
 /// One board as stored.
 #[derive(Clone, Debug, Default)]
@@ -51,6 +53,12 @@ impl StoredBoard {
 pub trait EffectStore {
     /// Performs one effect at `now` and returns what the host reports.
     fn perform(&mut self, effect: &Effect, now: Timestamp) -> StorageOutcome;
+
+    /// The engine released the board ([`crate::Output::Released`]): drop
+    /// what is held for it (an ownership epoch). Nothing by default.
+    fn release(&mut self, board: &BoardId) {
+        let _ = board;
+    }
 }
 
 impl EffectStore for MemoryStore {
@@ -74,10 +82,17 @@ pub struct MemoryStore {
     /// (from the whole log). Default (0) means 1024, the engine's default
     /// dedup window.
     pub batch_window: usize,
-    /// Fail the next this-many effects.
+    /// Fail the next this-many effects (with `fail_kind`).
     pub fail_next: u32,
-    /// Fail every effect while set.
+    /// Fail every effect while set (with `fail_kind`).
     pub fail_all: bool,
+    /// The kind of the failures `fail_next` and `fail_all` inject
+    /// (transient by default).
+    pub fail_kind: FailureKind,
+    /// Boards another owner holds: every effect for them fails fenced.
+    pub fenced: HashSet<BoardId>,
+    /// User session records, by id (replaced on every write).
+    pub user_sessions: HashMap<UserSessionId, UserSessionRecord>,
     /// Effects performed (including failed ones).
     pub calls: u64,
     snapshots_made: u64,
@@ -87,12 +102,17 @@ impl MemoryStore {
     /// Performs an effect (or fails it, if a fault is armed).
     pub fn perform(&mut self, effect: &Effect, now: Timestamp) -> StorageOutcome {
         self.calls += 1;
+        if self.fenced.contains(effect.board()) {
+            return StorageOutcome::fenced(format!("board {} is owned elsewhere", effect.board()));
+        }
         if self.fail_all {
-            return StorageOutcome::Failed("store unavailable".into());
+            let failure = StorageFailure::new(self.fail_kind, "store unavailable");
+            return StorageOutcome::Failed(failure);
         }
         if self.fail_next > 0 {
             self.fail_next -= 1;
-            return StorageOutcome::Failed("injected failure".into());
+            let failure = StorageFailure::new(self.fail_kind, "injected failure");
+            return StorageOutcome::Failed(failure);
         }
         let _ = now;
         match effect {
@@ -105,7 +125,8 @@ impl MemoryStore {
                         continue; // already held: appends are idempotent
                     }
                     if e.seq != last + 1 {
-                        return StorageOutcome::Failed(format!(
+                        // Transient: the earlier append is re-sent first.
+                        return StorageOutcome::transient(format!(
                             "gap: log ends at {last}, append starts at {}",
                             e.seq
                         ));
@@ -134,6 +155,10 @@ impl MemoryStore {
                     let excess = stored.snapshots.len().saturating_sub(*keep_last);
                     stored.snapshots.drain(..excess);
                 }
+                StorageOutcome::Stored
+            }
+            Effect::StoreUserSession { record, .. } => {
+                self.user_sessions.insert(record.id, (**record).clone());
                 StorageOutcome::Stored
             }
         }

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use huddle_core::{
-    BoardId, Effect, EffectId, Pages, SessionType, Snapshot, SnapshotCause, StorageOutcome,
+    BoardId, Effect, EffectId, FailureKind, Pages, SessionType, Snapshot, SnapshotCause,
+    StorageOutcome, UserSessionRecord, UserSessionStatus,
 };
 
 use super::fixtures::{events, flush_batch, replay, seqs, whole_log, T0};
@@ -34,7 +35,7 @@ pub async fn perform_effects<S: Store + 'static>(store: S) {
     // Writing a board this host never loaded fails.
     assert!(matches!(
         host.perform(&append(1, "unloaded", 1, 1)).await,
-        StorageOutcome::Failed(m) if m.contains("not acquired")
+        StorageOutcome::Failed(f) if f.message.contains("not acquired") && f.kind == FailureKind::Fenced
     ));
 
     assert_eq!(
@@ -47,7 +48,8 @@ pub async fn perform_effects<S: Store + 'static>(store: S) {
         "again"
     );
     assert!(
-        matches!(host.perform(&append(3, "fx", 9, 9)).await, StorageOutcome::Failed(m) if m.contains("9"))
+        matches!(host.perform(&append(3, "fx", 9, 9)).await, StorageOutcome::Failed(f) if f.message.contains("9") && f.kind == FailureKind::Transient),
+        "a gap is transient: the earlier append is re-sent first"
     );
     let all = events(1, 4);
     let fl = Effect::Flush {
@@ -120,10 +122,13 @@ pub async fn perform_effects<S: Store + 'static>(store: S) {
             StorageOutcome::Stored
         ]
     );
-    assert!(matches!(outcomes[3], StorageOutcome::Failed(_)), "gap");
+    assert!(
+        matches!(&outcomes[3], StorageOutcome::Failed(f) if f.kind == FailureKind::Transient),
+        "gap"
+    );
     assert_eq!(outcomes[4], StorageOutcome::Stored);
     assert!(
-        matches!(outcomes[5], StorageOutcome::Failed(_)),
+        matches!(&outcomes[5], StorageOutcome::Failed(f) if f.kind == FailureKind::Fenced),
         "not owned"
     );
     assert_eq!(seqs(&whole_log(&*store, &"g1".into()).await), [1, 2, 3]);
@@ -141,13 +146,33 @@ pub async fn perform_effects<S: Store + 'static>(store: S) {
     assert_eq!(loaded.pages, replay(&events(1, 6), 4));
     let stale = host.perform(&append(20, "fx", 7, 7)).await;
     assert!(
-        matches!(&stale, StorageOutcome::Failed(m) if m.contains("fenced")),
+        matches!(&stale, StorageOutcome::Failed(f) if f.message.contains("fenced") && f.kind == FailureKind::Fenced),
         "{stale:?}"
     );
     assert!(matches!(
         host.perform(&snap).await,
-        StorageOutcome::Failed(_)
+        StorageOutcome::Failed(f) if f.kind == FailureKind::Fenced
     ));
+    let record = UserSessionRecord {
+        id: huddle_core::UserSessionId(7),
+        board_id: "fx".into(),
+        user_id: "u".into(),
+        conn: huddle_core::ConnId(1),
+        started_at: T0,
+        last_activity: T0,
+        ended_at: None,
+        status: UserSessionStatus::Active,
+        client_info: None,
+    };
+    let put = |id| Effect::StoreUserSession {
+        id: EffectId(id),
+        record: Arc::new(record.clone()),
+    };
+    assert!(
+        matches!(host.perform(&put(22)).await, StorageOutcome::Failed(f) if f.kind == FailureKind::Fenced),
+        "a record is written under the board's epoch"
+    );
+    assert_eq!(other.perform(&put(23)).await, StorageOutcome::Stored);
     assert_eq!(
         other.perform(&append(21, "fx", 7, 7)).await,
         StorageOutcome::Stored

@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 
-use huddle_core::{BoardId, Effect, StorageOutcome};
+use huddle_core::{Effect, StorageOutcome};
 use huddle_store::{Performer, Store};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -30,10 +30,9 @@ use tokio::time::Instant;
 use super::{Input, Stored};
 use crate::metrics::{Metrics, StorageOp};
 
-/// One group commit: the appends and the board of each.
+/// One group commit: the appends.
 pub(crate) struct Group {
     pub(crate) effects: Vec<Effect>,
-    pub(crate) boards: Vec<BoardId>,
 }
 
 type Running = Pin<Box<dyn Future<Output = Stored> + Send>>;
@@ -103,8 +102,6 @@ async fn commit<S: Store + 'static>(
         .fetch_add(failures as u64, Ordering::Relaxed);
     Stored {
         outcomes: group.effects.iter().map(Effect::id).zip(outcomes).collect(),
-        boards: group.boards,
         group: true,
-        records: false,
     }
 }

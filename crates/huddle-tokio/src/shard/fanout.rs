@@ -114,9 +114,12 @@ impl<S: Store + 'static> Shard<S> {
                 let reason = "session timeout";
                 self.close_conn(now, conn, Some(frame), close::SESSION_TIMEOUT, reason);
             }
-            Notice::SessionClosed { .. } => {
-                let (code, reason) = if self.shutdown.is_some() {
+            Notice::SessionClosed { reason, .. } => {
+                let (code, reason) = if self.engine.is_shutting_down() {
                     (close::SERVICE_RESTART, "service restart")
+                } else if reason.reconnect() {
+                    // Served again (elsewhere, or loaded afresh): reconnect.
+                    (close::GOING_AWAY, "session moved")
                 } else {
                     (close::GOING_AWAY, "session closed")
                 };

@@ -57,10 +57,6 @@ pub(crate) enum Input {
 #[derive(Debug)]
 pub(crate) struct Stored {
     pub(crate) outcomes: Vec<(EffectId, StorageOutcome)>,
-    /// The board of each effect.
-    pub(crate) boards: Vec<BoardId>,
     /// It was the shard's group commit of appends.
     pub(crate) group: bool,
-    /// It was the shard's batch of user session records.
-    pub(crate) records: bool,
 }

@@ -12,7 +12,10 @@
 //!
 //! Store calls run in tasks of their own and come back as
 //! [`Input::Stored`]: the shard never waits on storage, a slow socket
-//! (bounded queues, [`fanout`]) or a slow caller.
+//! (bounded queues, [`fanout`]) or a slow caller. The shard keeps no
+//! per-board storage bookkeeping: the engine says when a board's epoch may
+//! be dropped ([`huddle_core::Output::Released`]) and when a shutdown is
+//! complete ([`Engine::is_drained`]).
 
 mod appender;
 mod fanout;
@@ -20,7 +23,7 @@ mod input;
 mod lifecycle;
 mod storage;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,13 +77,7 @@ pub(crate) fn spawn<S: Store + 'static>(setup: ShardSetup<S>) -> JoinHandle<()> 
         appends: Vec::new(),
         groups_in_flight: 0,
         appender,
-        records: Vec::new(),
-        records_in_flight: false,
-        tasks_in_flight: 0,
-        board_tasks: HashMap::new(),
-        release_after: HashSet::new(),
         boards: HashMap::new(),
-        shutdown: None,
     };
     tokio::spawn(shard.run())
 }
@@ -104,20 +101,8 @@ pub(crate) struct Shard<S> {
     /// Group commits sent to the appender and not yet reported.
     groups_in_flight: usize,
     appender: mpsc::UnboundedSender<appender::Group>,
-    /// User session records waiting to be stored, with their board's epoch.
-    records: Vec<(huddle_store::Epoch, huddle_core::UserSessionRecord)>,
-    records_in_flight: bool,
-    /// Store tasks spawned and not yet reported back.
-    tasks_in_flight: usize,
-    /// Effects in flight per board.
-    board_tasks: HashMap<BoardId, usize>,
-    /// Boards whose session ended while some of their effects were still
-    /// in flight: their epoch is released when those come back.
-    release_after: HashSet<BoardId>,
     /// Board sessions by state, for the metrics.
     boards: HashMap<BoardId, SessionState>,
-    /// Set once shutdown began.
-    shutdown: Option<lifecycle::Shutdown>,
 }
 
 /// How far in the future a sleep with nothing to wait for is set.
@@ -149,9 +134,7 @@ impl<S: Store + 'static> Shard<S> {
                 self.engine.handle_timeout(now);
                 self.drain(now);
             }
-            self.progress_shutdown(now);
             self.commit_appends();
-            self.commit_records();
             if self.shutdown_complete() {
                 break;
             }
@@ -182,7 +165,7 @@ impl<S: Store + 'static> Shard<S> {
                     .fetch_add(1, Ordering::Relaxed);
                 self.conns
                     .insert(conn, ConnState::new(identity, outbound, shared));
-                if self.shutdown.is_some() {
+                if self.engine.is_shutting_down() {
                     self.close_conn(
                         now,
                         conn,

@@ -5,3 +5,4 @@
 mod harness;
 mod http_routes;
 mod ws_flow;
+mod demo_routes;

@@ -515,7 +515,14 @@ export class HuddleClient {
       }
       this.run(() => this.machine.handleMessage(this.clock.now(), transport, message));
     };
-    socket.onerror = () => {};
+    // Some WebSocket implementations (Node's, when the upgrade is refused)
+    // report an error and never a close: a socket that errs before it
+    // opened has failed.
+    socket.onerror = () => {
+      if (opened || this.sockets.get(transport) !== socket) return;
+      this.forget(transport, socket);
+      void this.failedOpen(transport, url);
+    };
     socket.onclose = (ev) => {
       if (this.sockets.get(transport) !== socket) return;
       this.forget(transport, socket);
@@ -556,6 +563,7 @@ export class HuddleClient {
     socket.onopen = null;
     socket.onmessage = null;
     socket.onclose = null;
+    socket.onerror = null;
   }
 
   arm() {

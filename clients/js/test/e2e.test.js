@@ -63,7 +63,7 @@ async function serverView(room) {
   return { pages, sequence };
 }
 
-/** @param {string} id @param {unknown} data */
+/** @param {string} id @param {import('../src/wire.js').Json} data */
 const up = (id, data) => ({ op: /** @type {const} */ ('upsert'), page: 'main', element: id, data });
 
 test('A draws, B sees it; both replicas equal the server', async () => {

@@ -170,7 +170,11 @@ fn apply(client: &mut Client, now: Timestamp, input: &Value) -> Value {
     let token = || Credentials::new(input["token"].as_str().unwrap_or_default());
     match op {
         "connect" => unit(client.connect(now, token()).map_err(client_error)),
-        "provide_credentials" => unit(client.provide_credentials(now, token()).map_err(client_error)),
+        "provide_credentials" => unit(
+            client
+                .provide_credentials(now, token())
+                .map_err(client_error),
+        ),
         "retry_now" => json!({"ok": client.retry_now(now)}),
         "close" => {
             client.close(now);
@@ -196,7 +200,10 @@ fn apply(client: &mut Client, now: Timestamp, input: &Value) -> Value {
         }
         "request_snapshot" => unit(client.request_snapshot(now).map_err(client_error)),
         "export_recovery" => {
-            let text = client.export_recovery(now).to_json().expect("recovery encodes");
+            let text = client
+                .export_recovery(now)
+                .to_json()
+                .expect("recovery encodes");
             json!({"ok": serde_json::from_str::<Value>(&text).expect("recovery is JSON")})
         }
         "import_recovery" => {
@@ -328,7 +335,9 @@ fn event_json(e: &ClientEvent) -> Value {
         ClientEvent::Disconnected { reason } => {
             json!({"type": "disconnected", "reason": reason_json(reason)})
         }
-        ClientEvent::Reconnecting { attempt } => json!({"type": "reconnecting", "attempt": attempt}),
+        ClientEvent::Reconnecting { attempt } => {
+            json!({"type": "reconnecting", "attempt": attempt})
+        }
         ClientEvent::Reconnected => json!({"type": "reconnected"}),
         ClientEvent::Failed => json!({"type": "failed"}),
         ClientEvent::AuthFailed => json!({"type": "authFailed"}),
@@ -542,7 +551,10 @@ fn ok_batch(t: &Tracer) -> String {
 fn joined_client(t: &mut Tracer, sequence: u64, pages: Value) {
     t.connect("token-1");
     t.open(1);
-    t.msg(1, joined_full(sequence, "initial", pages, json!([who(ALICE)])));
+    t.msg(
+        1,
+        joined_full(sequence, "initial", pages, json!([who(ALICE)])),
+    );
 }
 
 // ---- scenarios ----------------------------------------------------------
@@ -565,7 +577,10 @@ fn connect_and_sync() -> Value {
             json!([who(ALICE)]),
         ),
     );
-    t.wait(5).mutate(json!([upsert("p1", "e3", json!({"w": 10})), delete("p1", "e2")]));
+    t.wait(5).mutate(json!([
+        upsert("p1", "e3", json!({"w": 10})),
+        delete("p1", "e2")
+    ]));
     let b1 = ok_batch(&t);
     t.wait(5).msg(1, ack(&b1, 4));
     t.msg(1, ack(&b1, 4)); // a duplicate ack: harmless
@@ -574,13 +589,22 @@ fn connect_and_sync() -> Value {
         json!({"type": "events", "events": [event(5, "bob", upsert("p2", "n1", json!("hi"))),
                                              event(6, "bob", delete("p1", "e1"))]}),
     );
-    t.msg(1, json!({"type": "events", "events": [event(6, "bob", delete("p1", "e1"))]}));
+    t.msg(
+        1,
+        json!({"type": "events", "events": [event(6, "bob", delete("p1", "e1"))]}),
+    );
     t.msg(1, json!({"type": "participant_joined", "user_id": "bob", "display_name": "Bob", "color": "#4ecdc4"}));
     t.msg(1, json!({"type": "participant_joined", "user_id": "bob", "display_name": "Bob", "color": "#4ECDC4"}));
-    t.msg(1, json!({"type": "cursor", "user_id": "bob", "x": 10.5, "y": -3.25}));
+    t.msg(
+        1,
+        json!({"type": "cursor", "user_id": "bob", "x": 10.5, "y": -3.25}),
+    );
     t.input(json!({"op": "request_snapshot"}));
-    t.msg(1, json!({"type": "snapshot", "id": "snap-1", "version": 6,
-                    "created_at": "2026-12-01T21:30:38.616+01:00", "created_by": "manual"}));
+    t.msg(
+        1,
+        json!({"type": "snapshot", "id": "snap-1", "version": 6,
+                    "created_at": "2026-12-01T21:30:38.616+01:00", "created_by": "manual"}),
+    );
     t.msg(1, error("INVALID_MESSAGE", None));
     t.msg(1, json!({"type": "participant_left", "user_id": "bob", "display_name": "Bob", "color": "#4ECDC4"}));
     t.msg(1, json!({"type": "participant_left", "user_id": "bob", "display_name": "Bob", "color": "#4ECDC4"}));
@@ -688,7 +712,10 @@ fn auth_and_deliberate_closes() -> Value {
         if let Some(code) = code {
             t.closed(transport, Some(code));
         } else {
-            t.msg(transport, json!({"type": "session_timeout", "board": BOARD}));
+            t.msg(
+                transport,
+                json!({"type": "session_timeout", "board": BOARD}),
+            );
         }
     }
     t.connect("good-4");
@@ -725,28 +752,53 @@ fn delta_resync_and_queue() -> Value {
     t.wait(10).closed(1, Some(1006));
     t.mutate(json!([delete("p", "a")]));
     let b2 = ok_batch(&t);
-    t.mutate(json!([upsert("q", "x", json!({"k": [1, 2]})), upsert("q", "y", json!(null))]));
+    t.mutate(json!([
+        upsert("q", "x", json!({"k": [1, 2]})),
+        upsert("q", "y", json!(null))
+    ]));
     let b3 = ok_batch(&t);
     t.input(json!({"op": "cursor", "x": 1.0, "y": 2.0}));
     t.timeout();
     t.creds("token-2");
     t.open(2);
-    t.msg(2, joined_delta(5, json!([event(4, "bob", upsert("p", "z", json!(26))),
-                                    event(5, "bob", delete("p", "b"))])));
+    t.msg(
+        2,
+        joined_delta(
+            5,
+            json!([
+                event(4, "bob", upsert("p", "z", json!(26))),
+                event(5, "bob", delete("p", "b"))
+            ]),
+        ),
+    );
     t.msg(2, ack(&b1, 6));
     t.msg(2, ack(&b2, 7));
     t.msg(2, ack(&b3, 9));
     // A gap in events: re-join.
-    t.msg(2, json!({"type": "events", "events": [event(11, "bob", upsert("p", "g", json!(0)))]}));
+    t.msg(
+        2,
+        json!({"type": "events", "events": [event(11, "bob", upsert("p", "g", json!(0)))]}),
+    );
     t.timeout();
     t.creds("token-3");
     t.open(3);
     // A delta that does not end at the announced sequence: full re-sync.
-    t.msg(3, joined_delta(12, json!([event(10, "bob", upsert("p", "g", json!(0)))])));
+    t.msg(
+        3,
+        joined_delta(12, json!([event(10, "bob", upsert("p", "g", json!(0)))])),
+    );
     t.timeout();
     t.creds("token-4");
     t.open(4);
-    t.msg(4, joined_full(12, "too_old", json!({"p": {"c": 3, "g": 0}}), json!([who(ALICE), who(BOB)])));
+    t.msg(
+        4,
+        joined_full(
+            12,
+            "too_old",
+            json!({"p": {"c": 3, "g": 0}}),
+            json!([who(ALICE), who(BOB)]),
+        ),
+    );
     // An ack beyond the replica for a batch this client does not hold.
     t.msg(4, ack("someone-else-1", 20));
     t.timeout();
@@ -786,11 +838,27 @@ fn retries_and_drops() -> Value {
     t.msg(1, ack(&b1, 1)); // the server applied it after all
     t.msg(1, error("RATE_LIMITED", Some("unknown-batch")));
     t.mutate(json!([]));
-    t.mutate(json!([upsert("p", "1", json!(1)), upsert("p", "2", json!(2)), upsert("p", "3", json!(3)), upsert("p", "4", json!(4))]));
-    t.mutate(json!([upsert("p", "c", json!(3)), upsert("p", "d", json!(4)), upsert("p", "e", json!(5))]));
+    t.mutate(json!([
+        upsert("p", "1", json!(1)),
+        upsert("p", "2", json!(2)),
+        upsert("p", "3", json!(3)),
+        upsert("p", "4", json!(4))
+    ]));
+    t.mutate(json!([
+        upsert("p", "c", json!(3)),
+        upsert("p", "d", json!(4)),
+        upsert("p", "e", json!(5))
+    ]));
     let b3 = ok_batch(&t);
-    t.mutate(json!([upsert("p", "f", json!(6)), upsert("p", "g", json!(7))]));
-    t.mutate(json!([upsert("p", "f", json!(6)), upsert("p", "g", json!(7)), upsert("p", "h", json!(8))]));
+    t.mutate(json!([
+        upsert("p", "f", json!(6)),
+        upsert("p", "g", json!(7))
+    ]));
+    t.mutate(json!([
+        upsert("p", "f", json!(6)),
+        upsert("p", "g", json!(7)),
+        upsert("p", "h", json!(8))
+    ]));
     t.msg(1, error("SESSION_EXPIRED", Some(&b3)));
     t.msg(1, error("NOT_JOINED", Some(&b3)));
     t.timeout();
@@ -835,8 +903,12 @@ fn recovery_export_import() -> Value {
     wrong["board"] = json!("board-2");
     t.input(json!({"op": "import_recovery", "recovery": wrong}));
     let mut big = other.clone();
-    big["batches"][0]["mutations"] = json!([upsert("p", "1", json!(1)), upsert("p", "2", json!(2)),
-                                            upsert("p", "3", json!(3)), upsert("p", "4", json!(4))]);
+    big["batches"][0]["mutations"] = json!([
+        upsert("p", "1", json!(1)),
+        upsert("p", "2", json!(2)),
+        upsert("p", "3", json!(3)),
+        upsert("p", "4", json!(4))
+    ]);
     t.input(json!({"op": "import_recovery", "recovery": big}));
     let mut empty = other.clone();
     empty["batches"][1]["mutations"] = json!([]);
@@ -847,7 +919,8 @@ fn recovery_export_import() -> Value {
     let mut format = other.clone();
     format["format"] = json!(2);
     t.input(json!({"op": "import_recovery", "recovery": format}));
-    t.wait(299_000).input(json!({"op": "import_recovery", "recovery": other.clone()}));
+    t.wait(299_000)
+        .input(json!({"op": "import_recovery", "recovery": other.clone()}));
     t.input(json!({"op": "import_recovery", "recovery": other.clone()}));
     t.mutate(json!([upsert("p", "c", json!(3))]));
     t.input(json!({"op": "export_recovery"}));
@@ -872,7 +945,8 @@ fn cursor_and_keepalive() -> Value {
     joined_client(&mut t, 0, json!({}));
     t.input(json!({"op": "cursor", "x": 1, "y": 1}));
     t.wait(10).input(json!({"op": "cursor", "x": 2, "y": 2}));
-    t.wait(10).input(json!({"op": "cursor", "x": 3.5, "y": 3.5}));
+    t.wait(10)
+        .input(json!({"op": "cursor", "x": 3.5, "y": 3.5}));
     t.timeout();
     t.wait(60).input(json!({"op": "cursor", "x": 4, "y": 4}));
     t.timeout(); // ping
@@ -1011,12 +1085,28 @@ fn random_session(name: &'static str, seed: u64, steps: usize) -> Value {
                 let seq = m.log.len() as u64;
                 let frame = match m.last_sequence {
                     Some(last) if last <= seq && dice.chance(80) => {
-                        let events: Vec<Value> = m.log[usize::try_from(last).unwrap_or(0)..].to_vec();
+                        let events: Vec<Value> =
+                            m.log[usize::try_from(last).unwrap_or(0)..].to_vec();
                         joined_delta(seq, Value::Array(events))
                     }
-                    Some(last) if last > seq => joined_full(seq, "ahead", Value::Object(m.pages.clone()), json!([who(ALICE), who(BOB)])),
-                    Some(_) => joined_full(seq, "too_old", Value::Object(m.pages.clone()), json!([who(ALICE), who(BOB)])),
-                    None => joined_full(seq, "initial", Value::Object(m.pages.clone()), json!([who(ALICE)])),
+                    Some(last) if last > seq => joined_full(
+                        seq,
+                        "ahead",
+                        Value::Object(m.pages.clone()),
+                        json!([who(ALICE), who(BOB)]),
+                    ),
+                    Some(_) => joined_full(
+                        seq,
+                        "too_old",
+                        Value::Object(m.pages.clone()),
+                        json!([who(ALICE), who(BOB)]),
+                    ),
+                    None => joined_full(
+                        seq,
+                        "initial",
+                        Value::Object(m.pages.clone()),
+                        json!([who(ALICE)]),
+                    ),
                 };
                 let out = t.wait(dice.below(30)).msg(tr, frame);
                 m.transport = Some((tr, "live"));
@@ -1027,7 +1117,11 @@ fn random_session(name: &'static str, seed: u64, steps: usize) -> Value {
                 // The server answers the oldest batch in flight.
                 let (batch, muts) = m.in_flight.remove(0);
                 let frame = if dice.chance(12) {
-                    error(["RATE_LIMITED", "UNAVAILABLE", "PAYLOAD_TOO_LARGE"][usize::try_from(dice.below(3)).unwrap_or(0)], Some(&batch))
+                    error(
+                        ["RATE_LIMITED", "UNAVAILABLE", "PAYLOAD_TOO_LARGE"]
+                            [usize::try_from(dice.below(3)).unwrap_or(0)],
+                        Some(&batch),
+                    )
                 } else {
                     let seq = match m.applied.get(&batch) {
                         Some(seq) => *seq,
@@ -1059,25 +1153,47 @@ fn random_session(name: &'static str, seed: u64, steps: usize) -> Value {
                 t.wait(dice.below(20)).msg(tr, json!({"type": "events", "events": [m.log[usize::try_from(seq - 1).unwrap_or(0)].clone()]}))
             }
             Some((tr, "live")) if roll < 46 => {
-                let code = [None, Some(1006u16), Some(1012), Some(1008), Some(1000), Some(4002)]
-                    [usize::try_from(dice.below(6)).unwrap_or(0)];
+                let code = [
+                    None,
+                    Some(1006u16),
+                    Some(1012),
+                    Some(1008),
+                    Some(1000),
+                    Some(4002),
+                ][usize::try_from(dice.below(6)).unwrap_or(0)];
                 t.wait(dice.below(100)).closed(tr, code)
             }
             Some((tr, "live")) if roll < 50 => t.msg(tr, json!({"type": "pong"})),
-            Some((tr, "live")) if roll < 53 => {
-                t.msg(tr, json!({"type": "cursor", "user_id": "bob", "x": dice.below(500), "y": 7.5}))
-            }
+            Some((tr, "live")) if roll < 53 => t.msg(
+                tr,
+                json!({"type": "cursor", "user_id": "bob", "x": dice.below(500), "y": 7.5}),
+            ),
             _ if roll < 66 => {
                 element += 1;
                 let n = 1 + dice.below(3);
                 let muts: Vec<Value> = (0..n)
-                    .map(|i| upsert("p", &format!("a{}", (element + i) % 8), json!({"by": "me", "n": element})))
+                    .map(|i| {
+                        upsert(
+                            "p",
+                            &format!("a{}", (element + i) % 8),
+                            json!({"by": "me", "n": element}),
+                        )
+                    })
                     .collect();
                 t.wait(dice.below(40)).mutate(Value::Array(muts))
             }
-            _ if roll < 76 => t.wait(dice.below(30)).input(json!({"op": "cursor", "x": dice.below(100), "y": 2})),
+            _ if roll < 76 => t
+                .wait(dice.below(30))
+                .input(json!({"op": "cursor", "x": dice.below(100), "y": 2})),
             _ if roll < 78 => t.input(json!({"op": "retry_now"})),
-            _ if roll < 80 && matches!(t.client.state(), ConnectionState::Disconnected | ConnectionState::Failed | ConnectionState::AuthFailed) => {
+            _ if roll < 80
+                && matches!(
+                    t.client.state(),
+                    ConnectionState::Disconnected
+                        | ConnectionState::Failed
+                        | ConnectionState::AuthFailed
+                ) =>
+            {
                 t.wait(dice.below(1000)).connect("token-n")
             }
             _ => t.timeout(),
@@ -1168,7 +1284,10 @@ fn no_stray_trace_files() {
     };
     for entry in entries.flatten() {
         let file = entry.file_name().to_string_lossy().into_owned();
-        assert!(names.contains(&file), "{file} is not generated by this test: remove it");
+        assert!(
+            names.contains(&file),
+            "{file} is not generated by this test: remove it"
+        );
     }
 }
 

@@ -40,22 +40,59 @@ pub const DEMO_BOARD: &str = "demo";
 const PAGE_FILES: &[(&str, &str, &str)] = &[
     ("app.js", JS, include_str!("../../demo/app.js")),
     ("board.js", JS, include_str!("../../demo/board.js")),
-    ("style.css", "text/css; charset=utf-8", include_str!("../../demo/style.css")),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../demo/style.css"),
+    ),
 ];
 
 /// The client package's modules, as published (`clients/js/src`).
 const CLIENT_FILES: &[(&str, &str)] = &[
-    ("index.js", include_str!("../../../../clients/js/src/index.js")),
-    ("driver.js", include_str!("../../../../clients/js/src/driver.js")),
-    ("machine.js", include_str!("../../../../clients/js/src/machine.js")),
-    ("backoff.js", include_str!("../../../../clients/js/src/backoff.js")),
-    ("config.js", include_str!("../../../../clients/js/src/config.js")),
-    ("errors.js", include_str!("../../../../clients/js/src/errors.js")),
-    ("outgoing.js", include_str!("../../../../clients/js/src/outgoing.js")),
-    ("recovery.js", include_str!("../../../../clients/js/src/recovery.js")),
-    ("replica.js", include_str!("../../../../clients/js/src/replica.js")),
-    ("storage.js", include_str!("../../../../clients/js/src/storage.js")),
-    ("wire.js", include_str!("../../../../clients/js/src/wire.js")),
+    (
+        "index.js",
+        include_str!("../../../../clients/js/src/index.js"),
+    ),
+    (
+        "driver.js",
+        include_str!("../../../../clients/js/src/driver.js"),
+    ),
+    (
+        "machine.js",
+        include_str!("../../../../clients/js/src/machine.js"),
+    ),
+    (
+        "backoff.js",
+        include_str!("../../../../clients/js/src/backoff.js"),
+    ),
+    (
+        "config.js",
+        include_str!("../../../../clients/js/src/config.js"),
+    ),
+    (
+        "errors.js",
+        include_str!("../../../../clients/js/src/errors.js"),
+    ),
+    (
+        "outgoing.js",
+        include_str!("../../../../clients/js/src/outgoing.js"),
+    ),
+    (
+        "recovery.js",
+        include_str!("../../../../clients/js/src/recovery.js"),
+    ),
+    (
+        "replica.js",
+        include_str!("../../../../clients/js/src/replica.js"),
+    ),
+    (
+        "storage.js",
+        include_str!("../../../../clients/js/src/storage.js"),
+    ),
+    (
+        "wire.js",
+        include_str!("../../../../clients/js/src/wire.js"),
+    ),
 ];
 
 const JS: &str = "text/javascript; charset=utf-8";
@@ -92,7 +129,10 @@ async fn client_file(Path(file): Path<String>) -> Result<Response, ApiError> {
 
 fn asset(kind: &str, text: &'static str) -> Response {
     (
-        [(CONTENT_TYPE, kind.to_owned()), (CACHE_CONTROL, "no-cache".to_owned())],
+        [
+            (CONTENT_TYPE, kind.to_owned()),
+            (CACHE_CONTROL, "no-cache".to_owned()),
+        ],
         text,
     )
         .into_response()

@@ -12,7 +12,10 @@ use super::harness::{args, call, state_with};
 use crate::auth::TokenKeys;
 use crate::http::router;
 
-fn demo_app() -> (Router, crate::state::AppState<std::sync::Arc<huddle_store::InMemoryStore>>) {
+fn demo_app() -> (
+    Router,
+    crate::state::AppState<std::sync::Arc<huddle_store::InMemoryStore>>,
+) {
     let mut a = args();
     a.demo = true;
     let state = state_with(&a);
@@ -67,7 +70,11 @@ async fn serves_the_page_its_files_and_the_client() {
     // Every module the client's index imports is served.
     let (_, _, index) = get_text(&app, "/demo/client/index.js").await;
     for line in index.lines().filter(|l| l.contains("from './")) {
-        let file = line.split("from './").nth(1).unwrap().trim_end_matches("';");
+        let file = line
+            .split("from './")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches("';");
         let (status, _, _) = get_text(&app, &format!("/demo/client/{file}")).await;
         assert_eq!(status, StatusCode::OK, "{file}");
     }
@@ -107,7 +114,12 @@ async fn the_token_endpoint_makes_guests_and_the_demo_room() {
     assert_eq!(again["display_name"], "Ann");
 
     // Bad input: a typed error, nothing issued.
-    for body in ["[1]", r#"{"user_id":""}"#, r#"{"display_name":""}"#, "not json"] {
+    for body in [
+        "[1]",
+        r#"{"user_id":""}"#,
+        r#"{"display_name":""}"#,
+        "not json",
+    ] {
         let (status, err) = call(&app, "POST", "/demo/token", None, Some(body)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(err["code"], "INVALID_MESSAGE", "{body}");

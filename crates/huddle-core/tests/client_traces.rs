@@ -1026,11 +1026,9 @@ impl Model {
                     self.wants_credentials = false;
                 }
                 Some("needCredentials") => self.wants_credentials = true,
-                Some("close") => {
-                    if self.transport.map(|(t, _)| t) == o["transport"].as_u64() {
-                        self.transport = None;
-                        self.in_flight.clear();
-                    }
+                Some("close") if self.transport.map(|(t, _)| t) == o["transport"].as_u64() => {
+                    self.transport = None;
+                    self.in_flight.clear();
                 }
                 Some("send") => {
                     let m = &o["message"];

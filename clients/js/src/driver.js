@@ -153,7 +153,6 @@ export class HuddleClient {
     this.persistSignature = '';
     /** @type {Promise<void>} */
     this.persisting = Promise.resolve();
-    this.closed = false;
     this.lastStatus = '';
     this.lastToken = '';
     this.failNextConnect = false;
@@ -233,7 +232,6 @@ export class HuddleClient {
    * authFailed.
    */
   async connect() {
-    this.closed = false;
     const token = await this.token(0);
     if (token === null) return;
     this.run(() => this.machine.connect(this.clock.now(), { token }));
@@ -255,7 +253,6 @@ export class HuddleClient {
 
   /** Closes on purpose (not retried); queued work stays persisted. */
   close() {
-    this.closed = true;
     this.run(() => this.machine.close(this.clock.now()));
   }
 
@@ -299,8 +296,15 @@ export class HuddleClient {
     if (offline === this.offline) return;
     this.offline = offline;
     if (offline) {
-      for (const [transport, socket] of this.sockets) {
+      // Emulated offline modes (Chromium's, for one) leave an open socket
+      // open: close it here, so that nothing is sent or received offline.
+      for (const [transport, socket] of [...this.sockets]) {
         this.forget(transport, socket);
+        try {
+          socket.close(1000);
+        } catch {
+          // already closing
+        }
         this.run(() => this.machine.transportClosed(this.clock.now(), transport, null));
       }
     } else if (this.heldAttempt !== null) {

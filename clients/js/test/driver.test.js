@@ -100,6 +100,7 @@ test('offline closes the socket and holds the attempt; online resumes at once', 
   sockets[0].receive(joinedFull(0));
   network.dispatchEvent(new Event('offline'));
   assert.equal(client.status().offline, true);
+  assert.equal(sockets[0].closedWith, 1000, 'the socket is closed, not just forgotten');
   assert.deepEqual(client.status().state, { status: 'reconnecting', attempt: 1 });
   client.mutate([{ op: 'upsert', page: 'p', element: 'a', data: 1 }]);
   await clock.advance(60_000);
@@ -254,4 +255,17 @@ test('manual reconnect after failed starts over; dropped batches are typed event
   await client.reconnect();
   assert.equal(sockets.length, 3);
   assert.equal(client.status().state.status, 'connecting');
+});
+
+test('a socket that errs before opening, with no close after, is a failed attempt', async () => {
+  const { client, clock } = make();
+  await client.connect();
+  sockets[0].fail();
+  await settle();
+  assert.deepEqual(client.status().state, { status: 'reconnecting', attempt: 1 });
+  sockets[0].drop(1006); // a late close of the same socket changes nothing
+  await settle();
+  assert.deepEqual(client.status().state, { status: 'reconnecting', attempt: 1 });
+  await clock.advance(1000);
+  assert.equal(sockets.length, 2);
 });

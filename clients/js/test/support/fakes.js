@@ -81,6 +81,10 @@ export class FakeSocket {
   drop(code = 1006) {
     this.onclose?.({ code });
   }
+  /** An error without a close (what Node's WebSocket does on a refused upgrade). */
+  fail() {
+    this.onerror?.({});
+  }
   /** The sent frames, parsed. */
   messages() {
     return this.sent.map((s) => JSON.parse(s));

@@ -234,7 +234,8 @@ async function start() {
       : `${offer.mutations} edit(s) made ${Math.round(offer.ageMs / 1000)} s ago were not saved yet.`;
     $('recovery-list').replaceChildren(...offer.batches.flatMap((b) => b.mutations).slice(0, 20).map((m) => {
       const li = document.createElement('li');
-      li.textContent = `${m.op} ${m.element}${m.op === 'upsert' && m.data?.kind ? ` (${m.data.kind})` : ''}`;
+      const kind = m.op === 'upsert' ? /** @type {any} */ (m.data)?.kind : undefined;
+      li.textContent = `${m.op} ${m.element}${kind ? ` (${kind})` : ''}`;
       return li;
     }));
     /** @type {HTMLButtonElement} */ ($('restore')).disabled = offer.stale;

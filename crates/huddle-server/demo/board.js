@@ -32,7 +32,8 @@ export function view(pages, pendingBatches) {
 export function draw(root, items, selected) {
   /** @type {Map<string, HTMLElement>} */
   const existing = new Map();
-  for (const node of root.querySelectorAll('.item')) existing.set(node.dataset.id, node);
+  const nodes = /** @type {NodeListOf<HTMLElement>} */ (root.querySelectorAll('.item'));
+  for (const node of nodes) existing.set(node.dataset.id ?? '', node);
   for (const [id, { data, pending }] of items) {
     let node = existing.get(id);
     existing.delete(id);

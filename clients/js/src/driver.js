@@ -24,6 +24,7 @@ import { ClientMachine } from './machine.js';
 import { defaultStorage } from './storage.js';
 import { DecodeError } from './errors.js';
 import { decodeServerMessage, encodeClientMessage } from './wire.js';
+import { PersistedWork, randomSeed, tabId } from './persistence.js';
 
 /** @typedef {import('./machine.js').ClientEvent} ClientEvent */
 /** @typedef {import('./machine.js').ClientOutput} ClientOutput */
@@ -72,16 +73,7 @@ import { decodeServerMessage, encodeClientMessage } from './wire.js';
  *   whether the token was refused (a WebSocket cannot see the 401); default: when fetch exists
  */
 
-/**
- * @typedef {object} RecoveryOffer
- * @property {string} exportedAt when the work was saved (RFC 3339)
- * @property {number} ageMs how old it is
- * @property {boolean} stale older than recoveryMaxAge: restore() refuses it
- * @property {{ batch: string, mutations: Mutation[] }[]} batches what would be restored
- * @property {number} mutations how many mutations
- * @property {() => number} restore takes the work over (before connect and before new edits); returns the batch count
- * @property {() => Promise<void>} discard forgets it
- */
+/** @typedef {import('./persistence.js').RecoveryOffer} RecoveryOffer */
 
 /**
  * @typedef {object} Status
@@ -107,38 +99,17 @@ const systemClock = /** @type {Clock} */ ({
   clearTimeout: (h) => globalThis.clearTimeout(h),
 });
 
-/** @returns {bigint} */
-function randomSeed() {
-  const a = new BigUint64Array(1);
-  globalThis.crypto.getRandomValues(a);
-  return a[0];
-}
-
-/** A per-tab id that survives a reload (sessionStorage), or ''. */
-function tabId() {
-  try {
-    const s = globalThis.sessionStorage;
-    if (!s) return '';
-    let id = s.getItem('huddle-client-tab');
-    if (!id) {
-      id = randomSeed().toString(16);
-      s.setItem('huddle-client-tab', id);
-    }
-    return id;
-  } catch {
-    return '';
-  }
-}
-
 export class HuddleClient {
   /** @param {HuddleClientOptions} options */
   constructor(options) {
     this.options = options;
     this.clock = options.clock ?? systemClock;
     this.machine = new ClientMachine(options.config ?? {}, options.board, options.seed ?? randomSeed());
-    /** @type {RecoveryStorage | null} */
-    this.storage = options.storage === undefined ? defaultStorage() : options.storage;
-    this.recoveryKey = options.recoveryKey ?? `huddle-recovery:${options.board}:${tabId()}`;
+    this.work = new PersistedWork(
+      options.storage === undefined ? defaultStorage() : options.storage,
+      options.recoveryKey ?? `huddle-recovery:${options.board}:${tabId()}`,
+      (error) => this.emit({ type: 'storageError', error }),
+    );
     /** @type {SocketConstructor | undefined} */
     this.Socket = options.WebSocket ?? /** @type {any} */ (globalThis.WebSocket);
     /** @type {Map<number, SocketLike>} */
@@ -150,9 +121,6 @@ export class HuddleClient {
     this.offline = false;
     /** an attempt waiting for credentials while offline */
     this.heldAttempt = /** @type {number | null} */ (null);
-    this.persistSignature = '';
-    /** @type {Promise<void>} */
-    this.persisting = Promise.resolve();
     this.lastStatus = '';
     this.lastToken = '';
     this.failNextConnect = false;
@@ -325,41 +293,13 @@ export class HuddleClient {
    * edits.
    * @returns {Promise<RecoveryOffer | null>}
    */
-  async loadRecovery() {
-    if (!this.storage) return null;
-    const text = await this.storage.get(this.recoveryKey);
-    if (text === null) return null;
-    /** @type {Recovery} */
-    let parsed;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      await this.storage.delete(this.recoveryKey);
-      return null;
-    }
-    if (!parsed || !Array.isArray(parsed.batches) || parsed.batches.length === 0) return null;
-    const exported = Date.parse(parsed.exported_at);
-    const ageMs = Math.max(0, this.clock.now() - exported);
-    return {
-      exportedAt: parsed.exported_at,
-      ageMs,
-      stale: !(ageMs <= this.machine.config.recoveryMaxAge),
-      batches: parsed.batches.map((b) => ({ batch: b.batch, mutations: b.mutations })),
-      mutations: parsed.batches.reduce((n, b) => n + (Array.isArray(b.mutations) ? b.mutations.length : 0), 0),
-      restore: () => {
-        const n = /** @type {number} */ (this.run(() => this.machine.importRecovery(this.clock.now(), text)));
-        return n;
-      },
-      discard: async () => {
-        this.persistSignature = '';
-        await this.storage?.delete(this.recoveryKey);
-      },
-    };
+  loadRecovery() {
+    return this.work.offer(this.machine, () => this.clock.now(), (restore) => this.run(restore));
   }
 
-  /** Resolves once every persist so far is written. */
+  /** Resolves once the persisted work is written. */
   flush() {
-    return this.persisting;
+    return this.work.flush();
   }
 
   // ---- internals ----------------------------------------------------------
@@ -382,7 +322,7 @@ export class HuddleClient {
   drain() {
     for (let o = this.machine.pollOutput(); o !== undefined; o = this.machine.pollOutput()) this.act(o);
     this.arm();
-    this.persist();
+    this.work.save(this.machine, this.clock.now());
     this.emitStatus();
   }
 
@@ -587,24 +527,6 @@ export class HuddleClient {
     if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timer = null;
     this.timerAt = null;
-  }
-
-  /** Writes the unacknowledged work when it changed (in order). */
-  persist() {
-    const storage = this.storage;
-    if (!storage) return;
-    const batches = this.machine.pendingBatches();
-    const signature = `${this.machine.clientId}|${batches.map((b) => b.batch).join(',')}`;
-    if (signature === this.persistSignature) return;
-    this.persistSignature = signature;
-    const key = this.recoveryKey;
-    const write = batches.length === 0
-      ? () => storage.delete(key)
-      : (() => {
-        const text = JSON.stringify(this.machine.exportRecovery(this.clock.now()));
-        return () => storage.set(key, text);
-      })();
-    this.persisting = this.persisting.then(write).catch((error) => this.emit({ type: 'storageError', error }));
   }
 
   emitStatus() {

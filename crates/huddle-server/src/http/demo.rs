@@ -74,6 +74,10 @@ const CLIENT_FILES: &[(&str, &str)] = &[
         include_str!("../../../../clients/js/src/errors.js"),
     ),
     (
+        "persistence.js",
+        include_str!("../../../../clients/js/src/persistence.js"),
+    ),
+    (
         "outgoing.js",
         include_str!("../../../../clients/js/src/outgoing.js"),
     ),

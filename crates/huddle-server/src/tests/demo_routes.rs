@@ -67,17 +67,22 @@ async fn serves_the_page_its_files_and_the_client() {
         assert_eq!(status, StatusCode::OK, "{uri}");
         assert!(text.contains(needle), "{uri} lacks {needle}");
     }
-    // Every module the client's index imports is served.
-    let (_, _, index) = get_text(&app, "/demo/client/index.js").await;
-    for line in index.lines().filter(|l| l.contains("from './")) {
-        let file = line
-            .split("from './")
-            .nth(1)
-            .unwrap()
-            .trim_end_matches("';");
-        let (status, _, _) = get_text(&app, &format!("/demo/client/{file}")).await;
-        assert_eq!(status, StatusCode::OK, "{file}");
+    // Every module the client's modules import is served.
+    let mut todo = vec!["index.js".to_owned()];
+    let mut seen = Vec::new();
+    while let Some(file) = todo.pop() {
+        if seen.contains(&file) {
+            continue;
+        }
+        let (status, _, text) = get_text(&app, &format!("/demo/client/{file}")).await;
+        assert_eq!(status, StatusCode::OK, "{file}, imported by {seen:?}");
+        for line in text.lines().filter(|l| l.contains(" from './")) {
+            let import = line.split(" from './").nth(1).unwrap();
+            todo.push(import.split('\'').next().unwrap().to_owned());
+        }
+        seen.push(file);
     }
+    assert!(seen.len() >= 10, "{seen:?}");
     let (status, _, _) = get_text(&app, "/demo/client/../../Cargo.toml").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, _) = get_text(&app, "/demo/nothing.js").await;

@@ -25,10 +25,8 @@ export class BoardReplica {
 
   /** @returns {Pages} the elements by page, as a plain object */
   pages() {
-    /** @type {Pages} */
-    const out = {};
-    for (const [page, elements] of this.pageMap) out[page] = Object.fromEntries(elements);
-    return out;
+    // fromEntries defines the keys (a page named `__proto__` stays a page).
+    return Object.fromEntries([...this.pageMap].map(([page, elements]) => [page, Object.fromEntries(elements)]));
   }
 
   /** @param {string} page @param {string} element @returns {Json | undefined} */

@@ -166,13 +166,14 @@ export function decodeServerValue(value) {
         if (sync.reason === undefined || sync.reason === null) throw new DecodeError('`joined` message is missing `sync.reason`');
         if (typeof sync.reason !== 'string' || !REASONS.has(sync.reason)) throw invalid(type, 'sync.reason');
         if (sync.pages === undefined || sync.pages === null) throw new DecodeError('`joined` message is missing `sync.pages`');
+        // Built with fromEntries (defined, not assigned: a page named
+        // `__proto__` stays a page).
         /** @type {Pages} */
-        const pages = {};
-        for (const [page, elements] of Object.entries(object(sync.pages, 'sync.pages'))) {
-          const els = object(elements, 'sync.pages');
-          if (Object.keys(els).length === 0) continue;
-          pages[page] = /** @type {Record<string, Json>} */ ({ ...els });
-        }
+        const pages = Object.fromEntries(
+          Object.entries(object(sync.pages, 'sync.pages'))
+            .map(([page, elements]) => [page, /** @type {Record<string, Json>} */ ({ ...object(elements, 'sync.pages') })])
+            .filter(([, els]) => Object.keys(els).length > 0),
+        );
         wireSync = { kind: 'full', reason: /** @type {FullSyncReason} */ (sync.reason), pages };
       } else {
         throw invalid(type, 'sync.kind');

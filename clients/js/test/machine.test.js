@@ -116,6 +116,17 @@ test('the decoder is strict about what is required and ignores unknown fields', 
   // An upsert's data may be null, and is kept as parsed JSON.
   const ev = decodeServerMessage('{"type":"events","events":[{"seq":1,"user":"u","op":"upsert","page":"p","element":"e","data":null}]}');
   assert.deepEqual(ev, { type: 'events', events: [{ seq: 1, user: 'u', op: 'upsert', page: 'p', element: 'e', data: null }] });
+  // Ids that are special in JavaScript stay plain data.
+  const tricky = decodeServerMessage('{"type":"joined","session_id":"01","board":"b","color":"#FF6B6B","participants":[],"sequence":1,"history_from":0,"sync":{"kind":"full","reason":"initial","pages":{"__proto__":{"constructor":1},"p":{}}}}');
+  assert.ok(tricky.type === 'joined' && tricky.sync.kind === 'full');
+  assert.deepEqual(Object.keys(tricky.sync.pages), ['__proto__']);
+  assert.equal(Object.getPrototypeOf(tricky.sync.pages), Object.prototype);
+  const m = new ClientMachine({}, 'b', 1);
+  m.connect(T0, { token: 't' });
+  m.transportOpen(T0, 1);
+  m.handleMessage(T0, 1, tricky);
+  assert.deepEqual(Object.keys(m.replica.pages()), ['__proto__']);
+  assert.equal(m.replica.get('__proto__', 'constructor'), 1);
   const error = decodeServerMessage('{"type":"error","code":"RATE_LIMITED"}');
   assert.deepEqual(error, { type: 'error', code: 'RATE_LIMITED', message: '' });
   assert.equal(parseRfc3339('2026-12-01T21:30:38.616+01:00'), Date.UTC(2026, 11, 1, 20, 30, 38, 616));

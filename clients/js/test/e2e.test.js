@@ -86,6 +86,8 @@ test('A draws, B sees it; both replicas equal the server', async () => {
   assert.deepEqual(a.c.replica.pages(), truth.pages);
   assert.equal(a.c.replica.sequence, truth.sequence);
   assert.equal(await server.sequence('e2e-1'), 3);
+  a.c.cursor(12.5, 40);
+  await waitFor('B sees A\'s cursor', () => b.events.some((e) => e.type === 'cursor' && e.user === 'alice' && e.x === 12.5 && e.y === 40));
   const colors = new Set(a.c.replica.participants.map((p) => p.color));
   assert.equal(colors.size, 2, 'each participant has its own server-assigned colour');
   a.c.dispose();
@@ -175,4 +177,29 @@ test('a batch over the server limit is dropped with a typed event, the rest goes
   assert.ok(events.some((e) => e.type === 'acked' && e.batch === ok));
   assert.deepEqual(c.replica.pages(), { main: { fine: true } });
   c.dispose();
+});
+
+test('the server\'s inactivity timeout is a sessionTimeout event; autoRejoin joins again', async () => {
+  const strict = await HuddleServer.start(['--inactivity-timeout', '1s']);
+  try {
+    await strict.room('e2e-6');
+    const events = /** @type {any[]} */ ([]);
+    const c = new HuddleClient({
+      url: strict.wsUrl, board: 'e2e-6', getToken: () => strict.token('erin', 'e2e-6'),
+      storage: null, network: null, config: FAST, autoRejoin: true,
+    });
+    c.on('*', (e) => events.push(e));
+    await c.connect();
+    await connected(c);
+    c.mutate([up('kept', 1)]);
+    await settled(c);
+    await waitFor('the session timed out', () => events.some((e) => e.type === 'sessionTimeout'), 30_000);
+    const reason = events.find((e) => e.type === 'disconnected')?.reason;
+    assert.deepEqual(reason, { kind: 'sessionTimeout' });
+    await waitFor('joined again', () => events.filter((e) => e.type === 'connected').length === 2, 30_000);
+    assert.deepEqual(c.replica.pages(), { main: { kept: 1 } });
+    c.dispose();
+  } finally {
+    await strict.stop();
+  }
 });

@@ -86,6 +86,7 @@ test('the demo board in two real browsers', { skip: !haveBrowser && process.env.
       assert.equal(new Set(colours).size, 2, `participants in the colours the server assigns: ${colours}`);
       // A recolours and moves its rectangle; B sees both.
       const rect = a.locator('.item.rect').first();
+      const old = Object.values(await board(a)).find((d) => d.kind === 'rect');
       await rect.click();
       await a.click('#colors button[data-color="#DDA0DD"]');
       const box = await rect.boundingBox();
@@ -98,6 +99,21 @@ test('the demo board in two real browsers', { skip: !haveBrowser && process.env.
       const after = await converged();
       const moved = Object.values(after).find((d) => d.kind === 'rect');
       assert.equal(moved.color, '#DDA0DD');
+      assert.ok(Math.abs(moved.x - (old.x + 100)) <= 2 && Math.abs(moved.y - (old.y + 50)) <= 2,
+        `moved by the drag: ${JSON.stringify(old)} -> ${JSON.stringify(moved)}`);
+      // B adds a rectangle and deletes it again; A sees both.
+      const id = await b.evaluate(() => /** @type {any} */ (window).huddleDemo.add('rect'));
+      await waitFor('A sees B\'s rectangle', async () => id in (await board(a)));
+      await b.click('#delete');
+      await waitFor('A sees the delete', async () => !(id in (await board(a))));
+      // A's cursor shows on B, named and in A's colour.
+      await a.mouse.move(400, 400);
+      await a.mouse.move(420, 410, { steps: 3 });
+      const cursor = b.locator('#board .cursor');
+      await cursor.first().waitFor();
+      const me = await a.evaluate(() => JSON.parse(sessionStorage.getItem('huddle-demo-user') ?? '{}').display_name);
+      assert.equal(await cursor.first().textContent(), me);
+      await converged();
       await shoot('01-a-draws-b-sees');
     });
 

@@ -73,6 +73,9 @@ function render() {
   /** @type {HTMLButtonElement} */ ($('edit-text')).disabled = !has || currentItems().get(/** @type {string} */ (selected))?.data?.kind !== 'note';
 }
 
+/** Whether this page has been connected (before that, "disconnected" is just "not yet"). */
+let everConnected = false;
+
 function renderStatus() {
   const s = client.status();
   const badge = $('badge');
@@ -82,7 +85,9 @@ function renderStatus() {
   const state = s.state.status === 'reconnecting' ? `reconnecting (attempt ${s.state.attempt})` : s.state.status;
   badge.textContent = `${s.offline ? 'offline' : state} · ${s.pendingMutations} edit${s.pendingMutations === 1 ? '' : 's'} waiting`;
   $('offline').textContent = s.offline ? 'Go online' : 'Go offline';
-  $('reconnect').hidden = !['failed', 'authFailed', 'disconnected'].includes(s.state.status) || s.offline;
+  if (s.state.status === 'connected') everConnected = true;
+  const stuck = s.state.status === 'failed' || s.state.status === 'authFailed' || (s.state.status === 'disconnected' && everConnected);
+  $('reconnect').hidden = !stuck || s.offline;
 }
 
 /** @param {string} text */
@@ -170,7 +175,9 @@ document.addEventListener('keydown', (e) => {
 });
 
 // ---- dragging and cursors ----
-let drag = /** @type {{ id: string, node: HTMLElement, dx: number, dy: number, moved: boolean } | null} */ (null);
+let drag = /** @type {{ id: string, node: HTMLElement, dx: number, dy: number, moved: boolean, sentAt: number } | null} */ (null);
+/** While dragging, others see the move at most this often (ms). */
+const DRAG_INTERVAL = 100;
 board.addEventListener('pointerdown', (e) => {
   const node = /** @type {HTMLElement | null} */ (/** @type {HTMLElement} */ (e.target).closest('.item'));
   if (!node) {
@@ -180,7 +187,7 @@ board.addEventListener('pointerdown', (e) => {
   }
   selected = node.dataset.id ?? null;
   const r = node.getBoundingClientRect();
-  drag = { id: /** @type {string} */ (node.dataset.id), node, dx: e.clientX - r.left, dy: e.clientY - r.top, moved: false };
+  drag = { id: /** @type {string} */ (node.dataset.id), node, dx: e.clientX - r.left, dy: e.clientY - r.top, moved: false, sentAt: 0 };
   node.dataset.dragging = 'true';
   node.setPointerCapture(e.pointerId);
   render();
@@ -194,6 +201,10 @@ board.addEventListener('pointermove', (e) => {
     drag.moved = true;
     drag.node.style.left = `${Math.round(e.clientX - r.left - drag.dx)}px`;
     drag.node.style.top = `${Math.round(e.clientY - r.top - drag.dy)}px`;
+    if (e.timeStamp - drag.sentAt >= DRAG_INTERVAL && client.status().state.status === 'connected') {
+      drag.sentAt = e.timeStamp;
+      update({ x: parseInt(drag.node.style.left, 10), y: parseInt(drag.node.style.top, 10) });
+    }
   }
 });
 board.addEventListener('pointerup', () => {

@@ -241,6 +241,11 @@ pub struct ServeArgs {
     /// SQLite database file name inside the data dir.
     #[arg(long, env = "HUDDLE_DB_FILE", default_value = "huddle.db")]
     pub db_file: String,
+
+    /// Serve the demo whiteboard at `/` and hand out tokens for its room to
+    /// anyone (`POST /demo/token`). Unsafe in production: no auth.
+    #[arg(long, env = "HUDDLE_DEMO")]
+    pub demo: bool,
 }
 
 impl ServeArgs {

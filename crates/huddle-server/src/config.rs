@@ -65,6 +65,8 @@ pub struct ServerSettings {
     pub data_dir: PathBuf,
     /// Longest wait for a socket to take one outgoing frame.
     pub write_timeout: Duration,
+    /// `--demo`: the demo whiteboard and its open token endpoint.
+    pub demo: bool,
 }
 
 impl ServerSettings {
@@ -79,6 +81,7 @@ impl ServerSettings {
             max_display_name_bytes: args.max_display_name_bytes,
             data_dir: args.data_dir.clone(),
             write_timeout: args.write_timeout,
+            demo: args.demo,
         }
     }
 }

@@ -96,6 +96,12 @@ fn announce(
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "huddle listening on http://{addr}");
     let _ = writeln!(out, "admin key: {key} ({from})");
+    if args.demo {
+        let _ = writeln!(
+            out,
+            "demo: open http://{addr}/ (anyone can get a token for the demo room: not for production)"
+        );
+    }
     let _ = out.flush();
     tracing::info!(%addr, db = %db.display(), "huddle serving");
 }

@@ -10,8 +10,10 @@
 //! | `GET /stats` | admin | [`ops`] |
 //! | `GET /healthz`, `GET /metrics` | none | [`ops`] |
 //! | `GET /ws?token=` | user token | [`crate::ws`] |
+//! | `GET /`, `GET /demo/...`, `POST /demo/token` | none; only with `--demo` | [`demo`] |
 
 pub mod body;
+pub mod demo;
 pub mod ops;
 pub mod rooms;
 pub mod snapshots;
@@ -42,8 +44,14 @@ pub fn router<S: Store + 'static>(state: AppState<S>) -> Router {
             state.clone(),
             require_admin::<S>,
         ));
+    let open = if state.settings.demo {
+        demo::routes::<S>()
+    } else {
+        Router::new()
+    };
     Router::new()
         .merge(admin)
+        .merge(open)
         .route("/healthz", get(ops::healthz::<S>))
         .route("/metrics", get(ops::metrics::<S>))
         .route("/ws", get(crate::ws::upgrade::<S>))

@@ -2,6 +2,7 @@
 //! and of WebSocket sessions (a real listener and tokio-tungstenite),
 //! against the in-memory store.
 
+mod demo_routes;
 mod harness;
 mod http_routes;
 mod ws_flow;

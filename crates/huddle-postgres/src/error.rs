@@ -57,6 +57,7 @@ pub(crate) fn store_error(e: tokio_postgres::Error) -> StoreError {
         // or a value that did not convert (reported by `column` below).
         return StoreError::Unavailable(e.to_string());
     };
+    let detail = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
     let code = db.code();
     let class = code.code().get(..2).unwrap_or("");
     if *code == SqlState::DATA_CORRUPTED
@@ -64,14 +65,14 @@ pub(crate) fn store_error(e: tokio_postgres::Error) -> StoreError {
         || *code == SqlState::UNDEFINED_TABLE
         || *code == SqlState::UNDEFINED_COLUMN
     {
-        return StoreError::Corrupt(e.to_string());
+        return StoreError::Corrupt(detail);
     }
     match class {
         // Integrity constraint violations and data exceptions: the stored
         // rows disagree with each other (requests are checked before they
         // reach SQL).
-        "22" | "23" => StoreError::Corrupt(e.to_string()),
-        _ => StoreError::Unavailable(e.to_string()),
+        "22" | "23" => StoreError::Corrupt(detail),
+        _ => StoreError::Unavailable(detail),
     }
 }
 
@@ -90,8 +91,8 @@ pub(crate) fn column(e: tokio_postgres::Error) -> StoreError {
 
 impl OpenError {
     pub(crate) fn from_pg(e: tokio_postgres::Error) -> Self {
-        if e.as_db_error().is_some() {
-            OpenError::Postgres(e.to_string())
+        if let Some(db) = e.as_db_error() {
+            OpenError::Postgres(format!("{} {}: {}", db.severity(), db.code().code(), db.message()))
         } else {
             OpenError::Connect(e.to_string())
         }

@@ -92,7 +92,12 @@ pub(crate) fn column(e: tokio_postgres::Error) -> StoreError {
 impl OpenError {
     pub(crate) fn from_pg(e: tokio_postgres::Error) -> Self {
         if let Some(db) = e.as_db_error() {
-            OpenError::Postgres(format!("{} {}: {}", db.severity(), db.code().code(), db.message()))
+            OpenError::Postgres(format!(
+                "{} {}: {}",
+                db.severity(),
+                db.code().code(),
+                db.message()
+            ))
         } else {
             OpenError::Connect(e.to_string())
         }

@@ -19,8 +19,10 @@
 //! - **Durable commits.** A write is confirmed when PostgreSQL confirmed its
 //!   `COMMIT` (with the server's default `synchronous_commit = on`, after
 //!   its WAL record was flushed).
-//! - **Group commit.** One `append_events` call is one transaction for the
-//!   batches of every board in it: their rows go in with one array insert
+//! - **Group commit.** Appends go through one task, in the order they
+//!   arrive (one board's appends are applied in order); it commits every
+//!   append queued meanwhile, of any number of boards and callers, in one
+//!   transaction: their rows go in with one array insert
 //!   (`INSERT ... SELECT * FROM UNNEST(...)`), not one statement per event.
 //!   Each batch is answered on its own: a fenced, gapped or malformed batch
 //!   writes nothing and does not affect the others (checked inside the
@@ -61,6 +63,7 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod appender;
 mod db;
 mod error;
 mod options;

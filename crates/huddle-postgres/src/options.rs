@@ -13,6 +13,8 @@ pub struct PostgresOptions {
     /// How long a request may wait for a free connection, or for a new one
     /// to be opened, before it fails as unavailable (default 10 s).
     pub wait_timeout: Duration,
+    /// Most batches committed in one append transaction (default 1024).
+    pub max_group: usize,
 }
 
 impl Default for PostgresOptions {
@@ -21,6 +23,7 @@ impl Default for PostgresOptions {
             max_connections: 16,
             connect_timeout: Duration::from_secs(5),
             wait_timeout: Duration::from_secs(10),
+            max_group: 1024,
         }
     }
 }
@@ -35,6 +38,12 @@ impl PostgresOptions {
     /// Sets the connect timeout.
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.connect_timeout = d;
+        self
+    }
+
+    /// Sets the most batches of one group commit (at least 1).
+    pub fn max_group(mut self, n: usize) -> Self {
+        self.max_group = n.max(1);
         self
     }
 

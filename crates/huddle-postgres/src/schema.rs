@@ -85,7 +85,10 @@ async fn identify(client: &impl deadpool_postgres::GenericClient) -> Result<Iden
         return Err(foreign(tables));
     }
     let rows = client
-        .query("SELECT application, version::bigint FROM huddle_schema", &[])
+        .query(
+            "SELECT application, version::bigint FROM huddle_schema",
+            &[],
+        )
         .await
         .map_err(|e| OpenError::Corrupt(format!("huddle_schema cannot be read: {e}")))?;
     let [row] = rows.as_slice() else {

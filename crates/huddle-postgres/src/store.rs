@@ -10,20 +10,27 @@ use huddle_store::{
     AppendBatch, BoardSummary, Epoch, FlushWrite, Room, SessionIndex, SnapshotMeta, Store,
     StoreError,
 };
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
+
+use crate::appender::{self, Request};
 
 use crate::db;
 use crate::error::{pool_error, OpenError};
 use crate::options::PostgresOptions;
 use crate::schema;
 
-/// A PostgreSQL store. Cheap to clone: clones share the pool. Requests
-/// run concurrently, each on a connection of its own; a connection that
+/// A PostgreSQL store. Cheap to clone: clones share the pool and the
+/// appender. Appends are committed in the order they arrive, many callers'
+/// together, by one task (see `appender.rs`), started on the runtime that
+/// opened the store; other requests run concurrently, each on a connection
+/// of its own; a connection that
 /// died (server restarted, network cut) is dropped by the pool and replaced
 /// on a later request, so the store recovers by itself.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    appends: mpsc::UnboundedSender<Request>,
     target: Arc<str>,
 }
 
@@ -40,8 +47,8 @@ impl PostgresStore {
     /// or a `key=value` connection string), checks that it is Huddle's (or
     /// empty) and not newer than this build, and migrates it.
     pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, OpenError> {
-        let config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| OpenError::Config(e.to_string()))?;
+        let config =
+            tokio_postgres::Config::from_str(url).map_err(|e| OpenError::Config(e.to_string()))?;
         PostgresStore::open(config, options).await
     }
 
@@ -76,6 +83,7 @@ impl PostgresStore {
         schema::prepare(&mut client).await?;
         drop(client);
         Ok(PostgresStore {
+            appends: appender::spawn(pool.clone(), options.max_group),
             pool,
             target: target.into(),
         })
@@ -137,10 +145,13 @@ impl Store for PostgresStore {
         if batches.is_empty() {
             return Vec::new();
         }
-        match self.client().await {
-            Ok(mut client) => db::append_group(&mut client, &batches).await,
-            Err(e) => vec![Err(e); batches.len()],
+        let n = batches.len();
+        let stopped = || vec![Err(StoreError::Unavailable("the appender has stopped".into())); n];
+        let (reply, answer) = oneshot::channel();
+        if self.appends.send(Request { batches, reply }).is_err() {
+            return stopped();
         }
+        answer.await.unwrap_or_else(|_| stopped())
     }
 
     async fn read_events(
@@ -193,7 +204,10 @@ impl Store for PostgresStore {
         db::put_user_session(&mut self.client().await?, epoch, &record).await
     }
 
-    async fn user_sessions(&self, index: SessionIndex) -> Result<Vec<UserSessionRecord>, StoreError> {
+    async fn user_sessions(
+        &self,
+        index: SessionIndex,
+    ) -> Result<Vec<UserSessionRecord>, StoreError> {
         db::user_sessions(&self.client().await?, &index).await
     }
 }

@@ -166,7 +166,8 @@ pub fn find_bin_dir() -> Option<PathBuf> {
         return Some(bin);
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+    std::env::split_paths(&path)
+        .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
 }
 
 fn running_as_root() -> bool {
@@ -286,7 +287,15 @@ impl Cluster {
             .command(&self.bin.join("initdb"))
             .arg("-D")
             .arg(self.dir.join("data"))
-            .args(["--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C", "-U", "postgres"])
+            .args([
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--locale=C",
+                "-U",
+                "postgres",
+            ])
             .stdin(Stdio::null())
             .output()
             .map_err(|e| format!("running initdb: {e}"))?;
@@ -429,7 +438,10 @@ mod tests {
             "postgres://u:p@h:5/x?sslmode=disable"
         );
         assert_eq!(with_database("postgres://h:5", "x"), "postgres://h:5/x");
-        assert_eq!(with_database("host=h user=u", "x"), "host=h user=u dbname=x");
+        assert_eq!(
+            with_database("host=h user=u", "x"),
+            "host=h user=u dbname=x"
+        );
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
     }
 }

@@ -127,7 +127,11 @@ async fn a_huddle_database_missing_a_table_is_corrupt() {
         return;
     };
     drop(open(&db).await.unwrap());
-    raw(&db).await.batch_execute("DROP TABLE snapshots").await.unwrap();
+    raw(&db)
+        .await
+        .batch_execute("DROP TABLE snapshots")
+        .await
+        .unwrap();
     let err = open(&db).await.unwrap_err();
     assert!(
         matches!(&err, OpenError::Corrupt(detail) if detail.contains("snapshots")),
@@ -143,9 +147,9 @@ async fn nodes_opening_a_fresh_database_together_migrate_once() {
     let opens: Vec<_> = (0..4)
         .map(|_| {
             let url = db.url.clone();
-            tokio::spawn(async move {
-                PostgresStore::connect(&url, PostgresOptions::default()).await
-            })
+            tokio::spawn(
+                async move { PostgresStore::connect(&url, PostgresOptions::default()).await },
+            )
         })
         .collect();
     for open in opens {
@@ -162,9 +166,12 @@ async fn nodes_opening_a_fresh_database_together_migrate_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_servers_and_bad_urls_are_typed() {
-    let err = PostgresStore::connect("postgres://nobody@127.0.0.1:1/x", PostgresOptions::default())
-        .await
-        .unwrap_err();
+    let err = PostgresStore::connect(
+        "postgres://nobody@127.0.0.1:1/x",
+        PostgresOptions::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, OpenError::Connect(_)), "{err}");
     let err = PostgresStore::connect("postgres://h:notaport/x", PostgresOptions::default())
         .await
@@ -283,7 +290,10 @@ async fn damaged_rows_are_corrupt_errors() {
     edit("UPDATE events SET kind = 0, data = NULL WHERE board = 'b' AND seq = 1999").await;
     corrupt(store.load_board(&board).await);
     edit("UPDATE events SET kind = 1, data = NULL WHERE board = 'b' AND seq = 1999").await;
-    assert!(store.load_board(&board).await.is_ok(), "a valid delete again");
+    assert!(
+        store.load_board(&board).await.is_ok(),
+        "a valid delete again"
+    );
     edit("UPDATE events SET author = '\\xfffe'::bytea WHERE board = 'b' AND seq = 1998").await;
     corrupt(store.load_board(&board).await);
     edit("UPDATE events SET author = 'u' WHERE board = 'b' AND seq = 1998").await;
@@ -300,7 +310,10 @@ async fn damaged_rows_are_corrupt_errors() {
         events: events(2001, 2001).into(),
     };
     let answers = store.append_events(vec![batch]).await;
-    assert!(matches!(answers[..], [Err(StoreError::Corrupt(_))]), "{answers:?}");
+    assert!(
+        matches!(answers[..], [Err(StoreError::Corrupt(_))]),
+        "{answers:?}"
+    );
     edit("UPDATE boards SET log_end = 2000").await;
 
     // The log holds events past its recorded end: an append there is
@@ -326,7 +339,10 @@ async fn damaged_rows_are_corrupt_errors() {
         matches!(answers[..], [Err(StoreError::Corrupt(_)), Ok(())]),
         "{answers:?}"
     );
-    assert_eq!(store.read_events(&other, 0, 10).await.unwrap(), events(1, 5));
+    assert_eq!(
+        store.read_events(&other, 0, 10).await.unwrap(),
+        events(1, 5)
+    );
     edit("UPDATE boards SET log_end = 2000").await;
 
     edit("UPDATE rooms SET session_type = 'forever'").await;
@@ -335,16 +351,28 @@ async fn damaged_rows_are_corrupt_errors() {
     edit("UPDATE rooms SET session_type = 'persistent'").await;
 
     edit("UPDATE snapshots SET pages = '\\x00010203'::bytea").await;
-    corrupt(store.get_snapshot(&board, &snapshot_id.as_str().into()).await);
+    corrupt(
+        store
+            .get_snapshot(&board, &snapshot_id.as_str().into())
+            .await,
+    );
     edit("UPDATE snapshots SET created_by = 'nobody'").await;
     corrupt(store.list_snapshots(&board).await);
 
     edit("UPDATE user_sessions SET status = 'zombie'").await;
-    corrupt(store.user_sessions(SessionIndex::Board(board.clone())).await);
+    corrupt(
+        store
+            .user_sessions(SessionIndex::Board(board.clone()))
+            .await,
+    );
     corrupt(store.user_sessions(SessionIndex::User("u".into())).await);
 
     // Stray elements of a board whose state was never flushed still load
     // (they are the state as of 0); a missing event is what is corrupt.
     edit("DELETE FROM user_sessions").await;
-    assert!(store.user_sessions(SessionIndex::User("u".into())).await.unwrap().is_empty());
+    assert!(store
+        .user_sessions(SessionIndex::User("u".into()))
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -8,13 +8,16 @@ use huddle_postgres::{PostgresOptions, PostgresStore};
 /// Runs a conformance case on a fresh database, or skips it loudly.
 macro_rules! postgres_suite {
     ($($case:ident),* $(,)?) => {
+        postgres_suite!(@options PostgresOptions::default(); $($case),*);
+    };
+    (@options $options:expr; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 let Some(db) = testing::database().await else {
                     return;
                 };
-                let store = PostgresStore::connect(&db.url, PostgresOptions::default())
+                let store = PostgresStore::connect(&db.url, $options)
                     .await
                     .expect("connect");
                 huddle_store::conformance::$case(store).await;
@@ -43,6 +46,28 @@ postgres_suite!(
     perform_effects,
 );
 
+/// Group commit with one batch per transaction, and a pool of one
+/// connection (every request waits for the previous one).
+mod one_batch_per_group_one_connection {
+    use super::*;
+    postgres_suite!(@options PostgresOptions::default().max_group(1).max_connections(1);
+        rooms,
+        epochs_fence_every_write,
+        group_commit_isolates_failures,
+        appends_in_order,
+        reappend_is_idempotent,
+        gaps_and_malformed_batches_are_refused,
+        batch_records_reach_past_the_loaded_run,
+        flush_as_of_through,
+        load_contract,
+        board_summary_matches_load,
+        snapshots_newest_first_pruned_to_50,
+        user_sessions_by_index,
+        concurrent_boards,
+        perform_effects,
+    );
+}
+
 /// The list above names every case the suite's macro runs.
 #[test]
 fn every_case_is_listed() {
@@ -58,6 +83,9 @@ fn every_case_is_listed() {
     assert!(cases.len() >= 14, "{cases:?}");
     let listed = &this[this.find("postgres_suite!(\n").expect("list")..];
     for case in cases {
-        assert!(listed.contains(&format!("    {case},")), "case {case} is not run");
+        assert!(
+            listed.contains(&format!("    {case},")),
+            "case {case} is not run"
+        );
     }
 }

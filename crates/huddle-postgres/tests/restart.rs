@@ -64,7 +64,9 @@ async fn a_stopped_server_is_unavailable_then_the_same_store_recovers() {
     }
 
     cluster.stop().unwrap();
-    let answers = store.append_events(vec![append(&board, epoch, 101, 110)]).await;
+    let answers = store
+        .append_events(vec![append(&board, epoch, 101, 110)])
+        .await;
     assert!(
         matches!(&answers[..], [Err(StoreError::Unavailable(_))]),
         "{answers:?}"
@@ -73,7 +75,11 @@ async fn a_stopped_server_is_unavailable_then_the_same_store_recovers() {
     assert!(matches!(load, Err(StoreError::Unavailable(_))), "{load:?}");
     let read = store.read_events(&board, 0, 10).await;
     assert!(matches!(read, Err(StoreError::Unavailable(_))), "{read:?}");
-    assert!(store.acquire_board(&board).await.unwrap_err().is_retryable());
+    assert!(store
+        .acquire_board(&board)
+        .await
+        .unwrap_err()
+        .is_retryable());
 
     cluster.start_again().unwrap();
     append_until_stored(&store, append(&board, epoch, 101, 110)).await;

@@ -109,13 +109,7 @@ async fn serve_store<S: Store + 'static>(
 }
 
 /// Prints the address and the admin key (stdout, one line each, flushed).
-fn announce(
-    addr: SocketAddr,
-    key: &str,
-    source: KeySource,
-    args: &ServeArgs,
-    store: &str,
-) {
+fn announce(addr: SocketAddr, key: &str, source: KeySource, args: &ServeArgs, store: &str) {
     let from = match source {
         KeySource::Given => "given".to_owned(),
         KeySource::Stored => format!("from {}", admin_key::key_path(&args.data_dir).display()),

@@ -126,18 +126,21 @@ async fn check_database(url: &str, board: &str, acked: &[(String, u64, u64)]) ->
     for e in log.iter().filter(|e| e.seq <= loaded.pages_sequence) {
         replayed.apply(&e.mutation);
     }
-    assert_eq!(loaded.pages, replayed, "{board}: state differs from the log");
+    assert_eq!(
+        loaded.pages, replayed,
+        "{board}: state differs from the log"
+    );
     log.len() as u64
 }
 
-fn by_board(
-    tasks: Vec<(String, String, Acked)>,
-) -> BTreeMap<String, Vec<(String, u64, u64)>> {
+fn by_board(tasks: Vec<(String, String, Acked)>) -> BTreeMap<String, Vec<(String, u64, u64)>> {
     let mut out: BTreeMap<String, Vec<(String, u64, u64)>> = BTreeMap::new();
     for (b, user, acked) in tasks {
         assert!(!acked.is_empty(), "{user} got no ack");
         for (n, seq) in acked {
-            out.entry(b.clone()).or_default().push((user.clone(), n, seq));
+            out.entry(b.clone())
+                .or_default()
+                .push((user.clone(), n, seq));
         }
     }
     out

@@ -81,15 +81,26 @@ pub(crate) async fn load_board(
     let pages = select_pages(&tx, board).await?;
     let start = load_window_start(head.pages_sequence, head.log_end);
     let key = board.as_str().as_bytes();
-    let stmt = tx.prepare_cached(SELECT_EVENTS).await.map_err(store_error)?;
+    let stmt = tx
+        .prepare_cached(SELECT_EVENTS)
+        .await
+        .map_err(store_error)?;
     let rows = tx
         .query(
             &stmt,
-            &[&key, &seq_to_sql(start)?, &seq_to_sql(head.log_end)?, &i64::MAX],
+            &[
+                &key,
+                &seq_to_sql(start)?,
+                &seq_to_sql(head.log_end)?,
+                &i64::MAX,
+            ],
         )
         .await
         .map_err(store_error)?;
-    let events = rows.iter().map(decode_event).collect::<Result<Vec<_>, _>>()?;
+    let events = rows
+        .iter()
+        .map(decode_event)
+        .collect::<Result<Vec<_>, _>>()?;
     let stored = select_batches(&tx, board).await?;
     tx.commit().await.map_err(store_error)?;
     let loaded = LoadedBoard {
@@ -185,7 +196,10 @@ async fn select_batches(
     board: &BoardId,
 ) -> Result<Vec<BatchRecord>, StoreError> {
     let per_user = i64::try_from(BATCH_RECORDS_PER_USER).unwrap_or(i64::MAX);
-    let stmt = tx.prepare_cached(SELECT_BATCHES).await.map_err(store_error)?;
+    let stmt = tx
+        .prepare_cached(SELECT_BATCHES)
+        .await
+        .map_err(store_error)?;
     let rows = tx
         .query(&stmt, &[&board.as_str().as_bytes(), &per_user])
         .await
@@ -206,7 +220,9 @@ async fn select_batches(
 
 async fn select_pages(tx: &Transaction<'_>, board: &BoardId) -> Result<Pages, StoreError> {
     let stmt = tx
-        .prepare_cached("SELECT page, element, data FROM elements WHERE board = $1 ORDER BY page, element")
+        .prepare_cached(
+            "SELECT page, element, data FROM elements WHERE board = $1 ORDER BY page, element",
+        )
         .await
         .map_err(store_error)?;
     let rows = tx

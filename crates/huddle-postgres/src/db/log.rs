@@ -47,10 +47,12 @@ pub(crate) async fn append_group(
         Err(_) => {
             let mut results = Vec::with_capacity(batches.len());
             for batch in batches {
-                results.push(match try_append(client, std::slice::from_ref(batch)).await {
-                    Ok(mut r) => r.pop().unwrap_or(Ok(())),
-                    Err(e) => Err(e),
-                });
+                results.push(
+                    match try_append(client, std::slice::from_ref(batch)).await {
+                        Ok(mut r) => r.pop().unwrap_or(Ok(())),
+                        Err(e) => Err(e),
+                    },
+                );
             }
             results
         }
@@ -156,7 +158,10 @@ async fn try_append(
 }
 
 async fn insert_events(tx: &Transaction<'_>, c: &Columns<'_>) -> Result<(), StoreError> {
-    let stmt = tx.prepare_cached(INSERT_EVENTS).await.map_err(store_error)?;
+    let stmt = tx
+        .prepare_cached(INSERT_EVENTS)
+        .await
+        .map_err(store_error)?;
     tx.execute(
         &stmt,
         &[

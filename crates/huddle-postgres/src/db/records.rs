@@ -97,7 +97,10 @@ pub(crate) async fn put_user_session(
 ) -> Result<(), StoreError> {
     let tx = client.transaction().await.map_err(store_error)?;
     owned_head(&tx, &r.board_id, epoch).await?;
-    let stmt = tx.prepare_cached(UPSERT_SESSION).await.map_err(store_error)?;
+    let stmt = tx
+        .prepare_cached(UPSERT_SESSION)
+        .await
+        .map_err(store_error)?;
     tx.execute(
         &stmt,
         &[
@@ -122,12 +125,8 @@ pub(crate) async fn user_sessions(
     index: &SessionIndex,
 ) -> Result<Vec<UserSessionRecord>, StoreError> {
     let rows = match index {
-        SessionIndex::Board(b) => {
-            query_sessions(client, "board", &b.as_str().as_bytes()).await?
-        }
-        SessionIndex::User(u) => {
-            query_sessions(client, "user_id", &u.as_str().as_bytes()).await?
-        }
+        SessionIndex::Board(b) => query_sessions(client, "board", &b.as_str().as_bytes()).await?,
+        SessionIndex::User(u) => query_sessions(client, "user_id", &u.as_str().as_bytes()).await?,
         SessionIndex::Status(s) => query_sessions(client, "status", &status_to_sql(*s)).await?,
     };
     let mut out = rows

@@ -75,9 +75,8 @@ pub(crate) async fn list_snapshots(
             version: seq_from_sql(row.try_get(1).map_err(column)?, "snapshot version")?,
             created_at: Timestamp::from_millis(bits_from_sql(row.try_get(2).map_err(column)?)),
             created_by: cause_from_sql(&cause)?,
-            elements: usize::try_from(elements).map_err(|_| {
-                StoreError::Corrupt(format!("snapshot {id}: {elements} elements"))
-            })?,
+            elements: usize::try_from(elements)
+                .map_err(|_| StoreError::Corrupt(format!("snapshot {id}: {elements} elements")))?,
         });
     }
     Ok(out)
@@ -134,7 +133,10 @@ pub(crate) async fn prune_snapshots(
         .await
         .map_err(store_error)?;
     let deleted = tx
-        .execute(&stmt, &[&board.as_str().as_bytes(), &count_to_sql(keep_last)])
+        .execute(
+            &stmt,
+            &[&board.as_str().as_bytes(), &count_to_sql(keep_last)],
+        )
         .await
         .map_err(store_error)?;
     tx.commit().await.map_err(store_error)?;

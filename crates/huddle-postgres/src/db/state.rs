@@ -47,7 +47,10 @@ pub(crate) async fn flush(client: &mut Client, write: &FlushWrite) -> Result<(),
             );
         }
         for element in &changes.deletes {
-            last.insert((page.as_str().as_bytes(), element.as_str().as_bytes()), None);
+            last.insert(
+                (page.as_str().as_bytes(), element.as_str().as_bytes()),
+                None,
+            );
         }
     }
     let (mut up_pages, mut up_elements, mut up_data) = (Vec::new(), Vec::new(), Vec::new());

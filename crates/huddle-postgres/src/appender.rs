@@ -23,11 +23,15 @@ pub(crate) struct Request {
     pub(crate) reply: oneshot::Sender<Vec<Result<(), StoreError>>>,
 }
 
-/// Starts the appender on the current tokio runtime; it stops when every
-/// sender is dropped.
-pub(crate) fn spawn(pool: Pool, max_group: usize) -> mpsc::UnboundedSender<Request> {
+/// Starts the appender on `runtime`; it stops when every sender is
+/// dropped.
+pub(crate) fn spawn(
+    runtime: &tokio::runtime::Handle,
+    pool: Pool,
+    max_group: usize,
+) -> mpsc::UnboundedSender<Request> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(pool, rx, max_group.max(1)));
+    runtime.spawn(run(pool, rx, max_group.max(1)));
     tx
 }
 

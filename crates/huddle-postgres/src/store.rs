@@ -63,6 +63,11 @@ impl PostgresStore {
         if config.get_application_name().is_none() {
             config.application_name("huddle");
         }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            OpenError::Config(
+                "the PostgreSQL store runs on a tokio runtime; open it from one".into(),
+            )
+        })?;
         let target = describe(&config);
         let manager = Manager::from_config(
             config,
@@ -83,7 +88,7 @@ impl PostgresStore {
         schema::prepare(&mut client).await?;
         drop(client);
         Ok(PostgresStore {
-            appends: appender::spawn(pool.clone(), options.max_group),
+            appends: appender::spawn(&runtime, pool.clone(), options.max_group),
             pool,
             target: target.into(),
         })

@@ -246,6 +246,17 @@ pub struct ServeArgs {
     /// anyone (`POST /demo/token`). Unsafe in production: no auth.
     #[arg(long, env = "HUDDLE_DEMO")]
     pub demo: bool,
+
+    /// PostgreSQL (15 or later) to store boards in instead of SQLite, e.g.
+    /// `postgres://huddle:secret@db.example:5432/huddle`. Default: SQLite in
+    /// the data dir.
+    #[arg(long, env = "HUDDLE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Most PostgreSQL connections the server holds (with `--database-url`).
+    #[arg(long, env = "HUDDLE_DATABASE_MAX_CONNECTIONS", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub database_max_connections: u64,
 }
 
 impl ServeArgs {

@@ -1,4 +1,5 @@
-//! `huddle serve`: open the store, start the driver, listen, print the
+//! `huddle serve`: open the store (PostgreSQL with `--database-url`,
+//! SQLite in the data dir otherwise), start the driver, listen, print the
 //! address and the admin key, serve until SIGTERM / Ctrl-C, shut down
 //! gracefully.
 
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
+use huddle_postgres::{PostgresOptions, PostgresStore};
 use huddle_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use huddle_store::{Store, UnknownBoard};
 use huddle_tokio::{Driver, DriverConfig};
@@ -55,36 +57,58 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
     let (admin_key, source) = admin_key::resolve(args.admin_key.as_deref(), &args.data_dir)?;
-    let db_path = args.data_dir.join(&args.db_file);
-    let synchronous = match args.sqlite_synchronous {
-        SynchronousArg::Full => Synchronous::Full,
-        SynchronousArg::Normal => Synchronous::Normal,
-    };
-    let store = SqliteStore::open(&db_path, SqliteOptions::default().synchronous(synchronous))
-        .await
-        .with_context(|| format!("opening {}", db_path.display()))?;
-    let store = Arc::new(store);
-    let driver = Driver::start(driver_config(&args), store);
-    let secret = args.jwt_secret.clone().unwrap_or_else(|| admin_key.clone());
+    let announce_store = |store: &str| announce(addr, &admin_key, source, &args, store);
+    match &args.database_url {
+        Some(url) => {
+            let options = PostgresOptions::default().max_connections(
+                usize::try_from(args.database_max_connections).unwrap_or(usize::MAX),
+            );
+            let store = PostgresStore::connect(url, options)
+                .await
+                .context("opening the PostgreSQL store (--database-url)")?;
+            announce_store(&format!("PostgreSQL {}", store.target()));
+            serve_store(listener, &args, &admin_key, store).await
+        }
+        None => {
+            let db_path = args.data_dir.join(&args.db_file);
+            let synchronous = match args.sqlite_synchronous {
+                SynchronousArg::Full => Synchronous::Full,
+                SynchronousArg::Normal => Synchronous::Normal,
+            };
+            let store =
+                SqliteStore::open(&db_path, SqliteOptions::default().synchronous(synchronous))
+                    .await
+                    .with_context(|| format!("opening {}", db_path.display()))?;
+            announce_store(&format!("SQLite {}", db_path.display()));
+            serve_store(listener, &args, &admin_key, store).await
+        }
+    }
+}
+
+/// Starts the driver on `store` and serves until a signal.
+async fn serve_store<S: Store + 'static>(
+    listener: TcpListener,
+    args: &ServeArgs,
+    admin_key: &str,
+    store: S,
+) -> anyhow::Result<()> {
+    let driver = Driver::start(driver_config(args), Arc::new(store));
+    let secret = args
+        .jwt_secret
+        .clone()
+        .unwrap_or_else(|| admin_key.to_owned());
     let state = AppState::new(
         driver.clone(),
         TokenKeys::new(secret.as_bytes()),
-        &admin_key,
-        ServerSettings::from_args(&args),
+        admin_key,
+        ServerSettings::from_args(args),
     );
-    announce(addr, &admin_key, source, &args, &db_path);
     tokio::spawn(sample_mutations(driver.clone()));
     serve(listener, state, args.shutdown_timeout).await
 }
 
 /// Prints the address and the admin key (stdout, one line each, flushed).
-fn announce(
-    addr: SocketAddr,
-    key: &str,
-    source: KeySource,
-    args: &ServeArgs,
-    db: &std::path::Path,
-) {
+fn announce(addr: SocketAddr, key: &str, source: KeySource, args: &ServeArgs, store: &str) {
     let from = match source {
         KeySource::Given => "given".to_owned(),
         KeySource::Stored => format!("from {}", admin_key::key_path(&args.data_dir).display()),
@@ -103,7 +127,7 @@ fn announce(
         );
     }
     let _ = out.flush();
-    tracing::info!(%addr, db = %db.display(), "huddle serving");
+    tracing::info!(%addr, store, "huddle serving");
 }
 
 /// Serves `state` on `listener` until a signal, then drains.

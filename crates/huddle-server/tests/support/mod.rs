@@ -2,6 +2,13 @@
 //! on drop), an HTTP client with the admin key, and a WebSocket client
 //! that waits for message types with timeouts.
 //!
+//! The store is a parameter: SQLite in the data dir by default, or a fresh
+//! PostgreSQL database per server (`huddle serve --database-url`) with
+//! [`Store::Postgres`] in [`Opts::store`], which is what every server gets
+//! when `HUDDLE_TEST_STORE=postgres` is set; so any suite runs on both
+//! stores without a copy of its tests:
+//! `HUDDLE_TEST_STORE=postgres cargo test -p huddle-server --test durability`.
+//!
 //! Every wait is bounded (seconds, generous for a shared 2-core machine)
 //! and polls for state rather than sleeping a fixed time.
 #![allow(dead_code, unreachable_pub, missing_docs)]
@@ -54,10 +61,32 @@ impl Drop for TempDir {
     }
 }
 
+/// Which store a test server uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    /// SQLite in the data dir (the server's default).
+    Sqlite,
+    /// A fresh PostgreSQL database of `huddle_postgres::testing`.
+    Postgres,
+}
+
+impl Store {
+    /// `HUDDLE_TEST_STORE` (`sqlite`, the default, or `postgres`).
+    pub fn from_env() -> Store {
+        match std::env::var("HUDDLE_TEST_STORE").as_deref() {
+            Ok("postgres") => Store::Postgres,
+            Ok("sqlite") | Ok("") | Err(_) => Store::Sqlite,
+            Ok(other) => panic!("HUDDLE_TEST_STORE={other}: expected sqlite or postgres"),
+        }
+    }
+}
+
 /// Flags of a test server; the defaults are short timings.
 #[derive(Clone, Debug)]
 pub struct Opts {
     pub flags: Vec<(String, String)>,
+    /// The store (default: [`Store::from_env`]).
+    pub store: Store,
 }
 
 impl Default for Opts {
@@ -73,7 +102,16 @@ impl Default for Opts {
 impl Opts {
     /// No flags at all.
     pub fn new() -> Self {
-        Opts { flags: Vec::new() }
+        Opts {
+            flags: Vec::new(),
+            store: Store::from_env(),
+        }
+    }
+
+    /// Sets the store.
+    pub fn store(mut self, store: Store) -> Self {
+        self.store = store;
+        self
     }
 
     /// Sets (or replaces) a flag.
@@ -87,6 +125,8 @@ impl Opts {
 /// A running `huddle serve`, killed (SIGKILL) on drop.
 pub struct Server {
     child: Option<Child>,
+    /// The PostgreSQL database of a [`Store::Postgres`] server.
+    pub database: Option<huddle_postgres::testing::TestDatabase>,
     pub addr: String,
     pub opts: Opts,
     pub dir: TempDir,
@@ -108,8 +148,16 @@ impl Server {
 
     /// Starts a server with `opts` on a fresh data dir.
     pub async fn start_with(opts: Opts) -> Server {
+        let database = match opts.store {
+            Store::Sqlite => None,
+            Store::Postgres => match huddle_postgres::testing::database().await {
+                Some(db) => Some(db),
+                None => panic!("a PostgreSQL server was asked for, but none can be had"),
+            },
+        };
         let mut server = Server {
             child: None,
+            database,
             addr: String::new(),
             opts,
             dir: TempDir::new("server"),
@@ -153,6 +201,9 @@ impl Server {
             .arg(self.data_dir())
             .arg("--admin-key")
             .arg(ADMIN_KEY);
+        if let Some(db) = &self.database {
+            cmd.arg("--database-url").arg(&db.url);
+        }
         for (name, value) in &self.opts.flags {
             cmd.arg(name).arg(value);
         }

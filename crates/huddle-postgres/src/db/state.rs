@@ -1,0 +1,116 @@
+//! Flushes: the board state by page, as of a watermark, in one
+//! transaction.
+//!
+//! The flush's changes are reduced to each element's final state first (an
+//! upsert, or a delete), so that the one array upsert and the one array
+//! delete never touch a row twice.
+
+use std::collections::HashMap;
+
+use deadpool_postgres::Client;
+use huddle_store::validate::{plan_flush, FlushPlan};
+use huddle_store::{FlushWrite, StoreError};
+
+use super::convert::seq_to_sql;
+use super::owned_head;
+use crate::error::store_error;
+
+const UPSERT_ELEMENTS: &str = "INSERT INTO elements (board, page, element, data) \
+     SELECT $1, * FROM UNNEST($2::bytea[], $3::bytea[], $4::bytea[]) \
+     ON CONFLICT (board, page, element) DO UPDATE SET data = excluded.data";
+
+const DELETE_ELEMENTS: &str = "DELETE FROM elements USING UNNEST($2::bytea[], $3::bytea[]) \
+     AS d(page, element) \
+     WHERE elements.board = $1 AND elements.page = d.page AND elements.element = d.element";
+
+/// Each batch among the events `($2, $3]` with its last sequence.
+const RECORD_BATCHES: &str = "INSERT INTO batches (board, author, batch, last_seq) \
+     SELECT $1, author, batch, max(seq) FROM events \
+     WHERE board = $1 AND seq > $2 AND seq <= $3 GROUP BY author, batch \
+     ON CONFLICT (board, author, batch) \
+     DO UPDATE SET last_seq = GREATEST(batches.last_seq, excluded.last_seq)";
+
+/// An element: its page and id, as stored.
+type ElementKey<'a> = (&'a [u8], &'a [u8]);
+
+/// Writes a flush and moves the watermark, in one transaction.
+pub(crate) async fn flush(client: &mut Client, write: &FlushWrite) -> Result<(), StoreError> {
+    let batch = &write.batch;
+    let board = write.board.as_str().as_bytes();
+    // Each element's final state: the upserts in order, then the deletes.
+    let mut last: HashMap<ElementKey<'_>, Option<&[u8]>> = HashMap::new();
+    for (page, changes) in &batch.pages {
+        for (element, data) in &changes.upserts {
+            last.insert(
+                (page.as_str().as_bytes(), element.as_str().as_bytes()),
+                Some(data.as_bytes()),
+            );
+        }
+        for element in &changes.deletes {
+            last.insert(
+                (page.as_str().as_bytes(), element.as_str().as_bytes()),
+                None,
+            );
+        }
+    }
+    let (mut up_pages, mut up_elements, mut up_data) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut del_pages, mut del_elements) = (Vec::new(), Vec::new());
+    for ((page, element), data) in last {
+        match data {
+            Some(data) => {
+                up_pages.push(page);
+                up_elements.push(element);
+                up_data.push(data);
+            }
+            None => {
+                del_pages.push(page);
+                del_elements.push(element);
+            }
+        }
+    }
+
+    let tx = client.transaction().await.map_err(store_error)?;
+    let head = owned_head(&tx, &write.board, write.epoch).await?;
+    if plan_flush(&write.board, batch, head.pages_sequence, head.log_end)?
+        == FlushPlan::AlreadyApplied
+    {
+        return Ok(());
+    }
+    if !up_pages.is_empty() {
+        let stmt = tx
+            .prepare_cached(UPSERT_ELEMENTS)
+            .await
+            .map_err(store_error)?;
+        tx.execute(&stmt, &[&board, &up_pages, &up_elements, &up_data])
+            .await
+            .map_err(store_error)?;
+    }
+    if !del_pages.is_empty() {
+        let stmt = tx
+            .prepare_cached(DELETE_ELEMENTS)
+            .await
+            .map_err(store_error)?;
+        tx.execute(&stmt, &[&board, &del_pages, &del_elements])
+            .await
+            .map_err(store_error)?;
+    }
+    // The batch records of the events the flush covers: written here, once
+    // per flush, rather than with every append (a load takes the newer ones
+    // from the events it reads anyway).
+    let (after, through) = (seq_to_sql(head.pages_sequence)?, seq_to_sql(batch.through)?);
+    let stmt = tx
+        .prepare_cached(RECORD_BATCHES)
+        .await
+        .map_err(store_error)?;
+    tx.execute(&stmt, &[&board, &after, &through])
+        .await
+        .map_err(store_error)?;
+    let stmt = tx
+        .prepare_cached("UPDATE boards SET pages_sequence = $1 WHERE id = $2")
+        .await
+        .map_err(store_error)?;
+    tx.execute(&stmt, &[&through, &board])
+        .await
+        .map_err(store_error)?;
+    tx.commit().await.map_err(store_error)
+}

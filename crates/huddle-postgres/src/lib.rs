@@ -1,0 +1,78 @@
+//! # huddle-postgres
+//!
+//! Huddle's PostgreSQL store (15 or later): a [`huddle_store::Store`] on
+//! tokio-postgres with a connection pool (deadpool-postgres), for teams
+//! that run several Huddle nodes or already run PostgreSQL. SQLite
+//! (`huddle-sqlite`) stays the embedded default.
+//!
+//! ## The model
+//!
+//! - **One database, checked before it is touched.** [`PostgresStore::connect`]
+//!   takes a connection URL. The connection's current schema (normally
+//!   `public`) must be empty (a new database: it is migrated) or Huddle's,
+//!   marked by the `huddle_schema` table. Tables of anyone else
+//!   ([`OpenError::Foreign`]) or a schema written by a newer Huddle
+//!   ([`OpenError::TooNew`]) are refused before anything is written.
+//! - **Versioned migrations** are SQL files in `migrations/`, applied in
+//!   order, each in one transaction with its version bump, under an
+//!   advisory lock (nodes starting together migrate once).
+//! - **Durable commits.** A write is confirmed when PostgreSQL confirmed its
+//!   `COMMIT` (with the server's default `synchronous_commit = on`, after
+//!   its WAL record was flushed).
+//! - **Group commit.** Appends go through one task, in the order they
+//!   arrive (one board's appends are applied in order); it commits every
+//!   append queued meanwhile, of any number of boards and callers, in one
+//!   transaction: their rows go in with one array insert
+//!   (`INSERT ... SELECT * FROM UNNEST(...)`), not one statement per event.
+//!   Each batch is answered on its own: a fenced, gapped or malformed batch
+//!   writes nothing and does not affect the others (checked inside the
+//!   transaction before anything is written).
+//! - **Epoch fencing** inside every write transaction: the board's row in
+//!   `boards` is locked (`SELECT ... FOR UPDATE`) and its epoch compared
+//!   before writing, so a stale owner can never write after a newer one
+//!   acquired the board.
+//! - **Typed faults.** A lost connection or a restarting server is
+//!   [`huddle_store::StoreError::Unavailable`] (retryable) and the pool
+//!   reconnects by itself; damaged rows are `Corrupt`; a fenced write is
+//!   `Fenced`; bad requests are `Invalid`.
+//!
+//! `docs/storage.md` describes the schema and the durability promise;
+//! `docs/operations.md` how to run `huddle serve --database-url`.
+//!
+//! ```no_run
+//! use huddle_core::BoardId;
+//! use huddle_postgres::{PostgresOptions, PostgresStore};
+//! use huddle_store::Store;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = PostgresStore::connect(
+//!     "postgres://huddle@127.0.0.1:5432/huddle",
+//!     PostgresOptions::default(),
+//! )
+//! .await?;
+//! let epoch = store.acquire_board(&BoardId::from("b")).await?;
+//! assert!(epoch.get() >= 1);
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod appender;
+mod db;
+mod error;
+mod options;
+mod schema;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::OpenError;
+pub use options::PostgresOptions;
+pub use schema::{APPLICATION, SCHEMA_VERSION};
+pub use store::PostgresStore;

@@ -1,0 +1,218 @@
+//! [`PostgresStore`]: the [`Store`] on a pool of PostgreSQL connections.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use huddle_core::{BoardId, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord};
+use huddle_store::{
+    AppendBatch, BoardSummary, Epoch, FlushWrite, Room, SessionIndex, SnapshotMeta, Store,
+    StoreError,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::NoTls;
+
+use crate::appender::{self, Request};
+
+use crate::db;
+use crate::error::{pool_error, OpenError};
+use crate::options::PostgresOptions;
+use crate::schema;
+
+/// A PostgreSQL store. Cheap to clone: clones share the pool and the
+/// appender. Appends are committed in the order they arrive, many callers'
+/// together, by one task (see `appender.rs`), started on the runtime that
+/// opened the store; other requests run concurrently, each on a connection
+/// of its own; a connection that
+/// died (server restarted, network cut) is dropped by the pool and replaced
+/// on a later request, so the store recovers by itself.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    appends: mpsc::UnboundedSender<Request>,
+    target: Arc<str>,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db`
+    /// or a `key=value` connection string), checks that it is Huddle's (or
+    /// empty) and not newer than this build, and migrates it.
+    pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, OpenError> {
+        let config =
+            tokio_postgres::Config::from_str(url).map_err(|e| OpenError::Config(e.to_string()))?;
+        PostgresStore::open(config, options).await
+    }
+
+    /// [`PostgresStore::connect`] with a parsed configuration.
+    pub async fn open(
+        mut config: tokio_postgres::Config,
+        options: PostgresOptions,
+    ) -> Result<Self, OpenError> {
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.connect_timeout);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("huddle");
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            OpenError::Config(
+                "the PostgreSQL store runs on a tokio runtime; open it from one".into(),
+            )
+        })?;
+        let target = describe(&config);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.max_connections.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.wait_timeout))
+            .create_timeout(Some(options.connect_timeout))
+            .recycle_timeout(Some(options.connect_timeout))
+            .build()
+            .map_err(|e| OpenError::Config(e.to_string()))?;
+        let mut client = pool.get().await.map_err(OpenError::from_pool)?;
+        schema::prepare(&mut client).await?;
+        drop(client);
+        Ok(PostgresStore {
+            appends: appender::spawn(&runtime, pool.clone(), options.max_group),
+            pool,
+            target: target.into(),
+        })
+    }
+
+    /// Where the store connects (hosts, port, database, user; never the
+    /// password).
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    async fn client(&self) -> Result<Client, StoreError> {
+        self.pool.get().await.map_err(pool_error)
+    }
+}
+
+/// A printable description of a connection target, without secrets.
+fn describe(config: &tokio_postgres::Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
+    format!(
+        "host={} port={} dbname={} user={}",
+        hosts.join(","),
+        ports.join(","),
+        config.get_dbname().unwrap_or("(default)"),
+        config.get_user().unwrap_or("(default)")
+    )
+}
+
+impl Store for PostgresStore {
+    async fn create_room(&self, room: Room) -> Result<(), StoreError> {
+        db::create_room(&self.client().await?, &room).await
+    }
+
+    async fn room(&self, id: &BoardId) -> Result<Option<Room>, StoreError> {
+        db::room(&self.client().await?, id).await
+    }
+
+    async fn acquire_board(&self, board: &BoardId) -> Result<Epoch, StoreError> {
+        db::acquire_board(&self.client().await?, board).await
+    }
+
+    async fn load_board(&self, board: &BoardId) -> Result<Option<LoadedBoard>, StoreError> {
+        db::load_board(&mut self.client().await?, board).await
+    }
+
+    async fn board_summary(&self, board: &BoardId) -> Result<Option<BoardSummary>, StoreError> {
+        db::board_summary(&mut self.client().await?, board).await
+    }
+
+    async fn append_events(&self, batches: Vec<AppendBatch>) -> Vec<Result<(), StoreError>> {
+        if batches.is_empty() {
+            return Vec::new();
+        }
+        let n = batches.len();
+        let stopped = || vec![Err(StoreError::Unavailable("the appender has stopped".into())); n];
+        let (reply, answer) = oneshot::channel();
+        if self.appends.send(Request { batches, reply }).is_err() {
+            return stopped();
+        }
+        answer.await.unwrap_or_else(|_| stopped())
+    }
+
+    async fn read_events(
+        &self,
+        board: &BoardId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        db::read_events(&self.client().await?, board, after, limit).await
+    }
+
+    async fn flush(&self, write: FlushWrite) -> Result<(), StoreError> {
+        db::flush(&mut self.client().await?, &write).await
+    }
+
+    async fn store_snapshot(
+        &self,
+        epoch: Epoch,
+        snapshot: Arc<Snapshot>,
+    ) -> Result<SnapshotId, StoreError> {
+        db::store_snapshot(&mut self.client().await?, epoch, &snapshot).await
+    }
+
+    async fn list_snapshots(&self, board: &BoardId) -> Result<Vec<SnapshotMeta>, StoreError> {
+        db::list_snapshots(&self.client().await?, board).await
+    }
+
+    async fn get_snapshot(
+        &self,
+        board: &BoardId,
+        id: &SnapshotId,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        db::get_snapshot(&self.client().await?, board, id).await
+    }
+
+    async fn prune_snapshots(
+        &self,
+        board: &BoardId,
+        epoch: Epoch,
+        keep_last: usize,
+    ) -> Result<usize, StoreError> {
+        db::prune_snapshots(&mut self.client().await?, board, epoch, keep_last).await
+    }
+
+    async fn put_user_session(
+        &self,
+        epoch: Epoch,
+        record: UserSessionRecord,
+    ) -> Result<(), StoreError> {
+        db::put_user_session(&mut self.client().await?, epoch, &record).await
+    }
+
+    async fn user_sessions(
+        &self,
+        index: SessionIndex,
+    ) -> Result<Vec<UserSessionRecord>, StoreError> {
+        db::user_sessions(&self.client().await?, &index).await
+    }
+}

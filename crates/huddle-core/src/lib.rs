@@ -106,8 +106,9 @@
 //!   machine: reconnects with backoff, re-syncs, re-sends unacknowledged
 //!   batches with their ids, queues offline work, recovers across restarts.
 //!
-//! The `testkit` feature provides a complete simulated host (in-memory
-//! store with fault injection, scripted clients, a virtual clock) for tests.
+//! The virtual-time harness for tests (a simulated host on the reference
+//! store model, scripted clients, a virtual clock) is the `huddle-testkit`
+//! crate.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -140,9 +141,6 @@ mod user_session;
 
 pub mod client;
 pub mod wire;
-
-#[cfg(feature = "testkit")]
-pub mod testkit;
 
 pub use colors::{Color, ColorPolicy, PALETTE};
 pub use config::{Config, Durability, Limits, SessionType};

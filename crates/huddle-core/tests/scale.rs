@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use huddle_core::testkit::{Harness, T0};
+use huddle_testkit::{Harness, T0};
 use huddle_core::*;
 
 #[test]

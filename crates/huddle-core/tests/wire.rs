@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use huddle_core::testkit::*;
+use huddle_testkit::*;
 use huddle_core::wire::*;
 use huddle_core::*;
 use proptest::prelude::*;

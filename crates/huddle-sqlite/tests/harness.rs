@@ -6,10 +6,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use huddle_core::testkit::{delete, upsert, Harness, Replica};
+use huddle_testkit::{delete, upsert, Harness, Replica};
 use huddle_core::*;
 use huddle_sqlite::{SqliteOptions, SqliteStore};
-use huddle_store::testkit::BlockingEffectStore;
+use huddle_testkit::BlockingEffectStore;
 use huddle_store::{Room, SessionIndex, Store, UnknownBoard};
 
 const B: &str = "board";
@@ -148,7 +148,7 @@ fn persistent_room_survives_a_restart_of_the_process() {
         id: B.into(),
         name: "Design review".into(),
         session_type: SessionType::Persistent,
-        created_at: huddle_core::testkit::T0,
+        created_at: huddle_testkit::T0,
     };
     h.store
         .block_on(h.store.store().create_room(room))

@@ -1,9 +1,13 @@
-//! A virtual-time harness for the engine: a simulated host with an
-//! in-memory store (with fault injection), a clock you advance, and an inbox
-//! per connection. Scenarios built on it read like the spec:
+//! # huddle-testkit
+//!
+//! A virtual-time harness for Huddle's engine: a simulated host whose store
+//! is the storage contract's reference model
+//! ([`huddle_store::reference`]) with fault injection, a clock you
+//! advance, and an inbox per connection. Scenarios built on it read like
+//! the spec:
 //!
 //! ```
-//! use huddle_core::testkit::Harness;
+//! use huddle_testkit::Harness;
 //! use huddle_core::*;
 //! use std::time::Duration;
 //!
@@ -14,25 +18,45 @@
 //! assert!(h.engine.session("b").is_none(), "archived after 5 idle minutes");
 //! ```
 //!
-//! Enabled by the `testkit` feature; not for production hosts.
+//! What else is here:
+//!
+//! - [`MemoryStore`]: the harness's default store, one host on the
+//!   reference model, with fault injection and load shaping;
+//! - [`SharedStore`] / [`HostStore`]: one reference model shared by
+//!   several harnesses, each a host with its own ownership epochs, so a
+//!   test can let a second host take a board over and see the first one
+//!   fenced;
+//! - [`BlockingEffectStore`]: the harness on any [`huddle_store::Store`]
+//!   (a real backend), performing each effect to completion;
+//! - [`Replica`]: a client's copy of a board built from notices;
+//! - [`invariants`]: the checks about the engine and the store that the
+//!   property tests, the simulator and the fuzz targets share.
+//!
+//! For tests and simulations only; not for production hosts.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod blocking;
+pub mod invariants;
 mod replica;
+mod shared;
 mod store;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 pub use replica::Replica;
-pub use store::{EffectStore, MemoryStore, StoredBoard};
+pub use blocking::BlockingEffectStore;
+pub use huddle_store::reference::BoardRecord;
+pub use shared::{HostStore, SharedStore};
+pub use store::{to_outcome, EffectStore, MemoryStore};
 
-use crate::engine::Engine;
-use crate::error::{JoinError, MutateError, PresenceError, SessionError};
-use crate::ids::{BatchId, ConnId};
-use crate::mutation::Mutation;
-use crate::output::{EngineEvent, Notice, Output, SessionState};
-use crate::storage::{Effect, StorageOutcome};
-use crate::time::Timestamp;
-use crate::{Accepted, Config, JoinRequest};
+use huddle_core::{
+    Accepted, BatchId, Config, ConnId, Effect, EffectId, Engine, EngineEvent, JoinError,
+    JoinRequest, MutateError, Mutation, Notice, Output, PresenceError, SessionError, SessionState,
+    StorageOutcome, Timestamp,
+};
 
 /// What the simulated host does with effects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -132,7 +156,7 @@ impl<S: EffectStore> Harness<S> {
         }
     }
 
-    fn report(&mut self, id: crate::ids::EffectId, outcome: StorageOutcome) {
+    fn report(&mut self, id: EffectId, outcome: StorageOutcome) {
         let result = self.engine.handle_storage(self.now, id, outcome);
         assert!(
             result.is_ok(),

@@ -1,0 +1,138 @@
+//! The simulated host's store: the reference model of the storage contract
+//! ([`huddle_store::reference`]) as one host sees it, plus the faults and
+//! load shapes a test may ask for.
+
+use std::collections::BTreeMap;
+
+use huddle_core::{BoardId, Effect, SessionType, StorageOutcome, Timestamp};
+use huddle_store::reference::{BoardRecord, LoadShape, Owner, ReferenceStore};
+use huddle_store::{Room, StoreError, UnknownBoard, LOAD_HISTORY};
+
+/// What the harness performs effects against: the simulated host's store.
+///
+/// [`MemoryStore`] is the default; [`crate::HostStore`] is one of several
+/// hosts on a shared model, and a real backend plugs in through
+/// [`crate::BlockingEffectStore`].
+pub trait EffectStore {
+    /// Performs one effect at `now` and returns what the host reports.
+    fn perform(&mut self, effect: &Effect, now: Timestamp) -> StorageOutcome;
+}
+
+impl EffectStore for MemoryStore {
+    fn perform(&mut self, effect: &Effect, now: Timestamp) -> StorageOutcome {
+        MemoryStore::perform(self, effect, now)
+    }
+}
+
+/// What the host reports for the model's answer to an effect: the one
+/// place where a store's typed refusal becomes the engine's outcome.
+pub fn to_outcome(result: Result<StorageOutcome, StoreError>) -> StorageOutcome {
+    match result {
+        Ok(outcome) => outcome,
+        Err(e) => StorageOutcome::Failed(e.to_string()),
+    }
+}
+
+/// One host on the reference model, with fault injection.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryStore {
+    model: ReferenceStore,
+    owner: Owner,
+    /// When set, `LoadBoard` of a board the store does not hold answers
+    /// `NotFound` instead of an empty board.
+    pub strict: bool,
+    /// Events handed to loads: this many of the log's tail (at least those
+    /// after the flushed state). Default (0) means the contract's 1000.
+    pub load_tail: usize,
+    /// Batch records handed to loads: each user's last this-many batches
+    /// (from the whole log). Default (0) means the contract's 1024.
+    pub batch_window: usize,
+    /// Fail the next this-many effects.
+    pub fail_next: u32,
+    /// Fail every effect while set.
+    pub fail_all: bool,
+    /// Effects performed (including failed ones).
+    pub calls: u64,
+    /// The model's refusals, oldest first (fenced writes, gaps...).
+    pub refusals: Vec<StoreError>,
+}
+
+impl MemoryStore {
+    /// The model (every board, room and record stored).
+    pub fn model(&self) -> &ReferenceStore {
+        &self.model
+    }
+
+    /// The boards the model has a record of.
+    pub fn boards(&self) -> &BTreeMap<BoardId, BoardRecord> {
+        self.model.boards()
+    }
+
+    /// This host's ownership epochs.
+    pub fn owner(&self) -> &Owner {
+        &self.owner
+    }
+
+    /// Forgets every epoch (the host restarted: it loads boards again).
+    pub fn forget_epochs(&mut self) {
+        self.owner.clear();
+    }
+
+    /// The load shape the knobs ask for.
+    fn shape(&self) -> LoadShape {
+        shape_of(self.load_tail, self.batch_window)
+    }
+
+    /// Performs an effect (or fails it, if a fault is armed).
+    pub fn perform(&mut self, effect: &Effect, now: Timestamp) -> StorageOutcome {
+        let _ = now;
+        self.calls += 1;
+        if self.fail_all {
+            return StorageOutcome::Failed("store unavailable".into());
+        }
+        if self.fail_next > 0 {
+            self.fail_next -= 1;
+            return StorageOutcome::Failed("injected failure".into());
+        }
+        let unknown = if self.strict {
+            UnknownBoard::NotFound
+        } else {
+            UnknownBoard::CreateEmpty
+        };
+        let shape = self.shape();
+        let result = self.owner.perform(&mut self.model, effect, unknown, shape);
+        if let Err(e) = &result {
+            self.refusals.push(e.clone());
+        }
+        to_outcome(result)
+    }
+
+    /// Creates a room of a type (as `POST /rooms` would); a room that
+    /// exists keeps its type.
+    pub fn create_room(&mut self, board: &str, kind: SessionType) {
+        let room = Room {
+            id: board.into(),
+            name: board.into(),
+            session_type: kind,
+            created_at: crate::T0,
+        };
+        // Taken ids keep their room, as the contract says.
+        let _ = self.model.create_room(room);
+    }
+}
+
+/// A load shape from the harness's knobs (0 means the contract's value).
+pub(crate) fn shape_of(load_tail: usize, batch_window: usize) -> LoadShape {
+    LoadShape {
+        history: if load_tail == 0 {
+            LOAD_HISTORY
+        } else {
+            u64::try_from(load_tail).unwrap_or(u64::MAX)
+        },
+        batches_per_user: if batch_window == 0 {
+            LoadShape::CONTRACT.batches_per_user
+        } else {
+            batch_window
+        },
+    }
+}

@@ -47,7 +47,7 @@ fn session_ends(h: &Harness) -> Vec<SessionEnd> {
 
 fn snapshots(h: &Harness) -> Vec<(SnapshotCause, u64)> {
     h.store
-        .boards
+        .boards()
         .get(B)
         .map(|b| {
             b.snapshots

@@ -414,7 +414,7 @@ struct Sim {
 
 fn store_seq(h: &Harness, board: usize) -> u64 {
     h.store
-        .boards
+        .boards()
         .get(BOARDS[board])
         .map_or(0, |s| s.sequence())
 }
@@ -1452,7 +1452,7 @@ fn settle(sim: &mut Sim) -> Result<(), TestCaseError> {
         let stored = sim
             .h
             .store
-            .boards
+            .boards()
             .get(name)
             .map(|s| s.replayed())
             .unwrap_or_default();

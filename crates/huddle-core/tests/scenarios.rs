@@ -133,7 +133,7 @@ fn stored(h: &Harness) -> &BoardRecord {
 
 fn stored_seqs(h: &Harness) -> Vec<u64> {
     h.store
-        .boards
+        .boards()
         .get(B)
         .map(|b| seqs(&b.events))
         .unwrap_or_default()
@@ -141,7 +141,7 @@ fn stored_seqs(h: &Harness) -> Vec<u64> {
 
 fn stored_snapshot_causes(h: &Harness) -> Vec<(SnapshotCause, u64)> {
     h.store
-        .boards
+        .boards()
         .get(B)
         .map(|b| {
             b.snapshots

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
-use huddle_core::testkit::{MemoryStore, Replica};
+use huddle_testkit::{MemoryStore, Replica};
 use huddle_core::wire::{dispatch, ClientMessage, Identity};
 use huddle_core::*;
 use libfuzzer_sys::fuzz_target;
@@ -750,7 +750,7 @@ impl Host {
                 // keep only what the store holds.
                 self.appended = self
                     .store
-                    .boards
+                    .boards()
                     .iter()
                     .flat_map(|(b, stored)| {
                         stored

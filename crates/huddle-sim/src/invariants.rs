@@ -119,7 +119,7 @@ impl World {
                 }
                 if reason == SessionEnd::Closed {
                     self.counters.closes += 1;
-                    let stored = self.store.boards.get(&board).cloned().unwrap_or_default();
+                    let stored = self.store.boards().get(&board).cloned().unwrap_or_default();
                     let max = self.obs.boards.get(&board).map_or(0, |o| o.max_sequence);
                     if stored.pages_sequence != stored.sequence() || stored.sequence() < max {
                         self.fail(format!(
@@ -175,7 +175,7 @@ impl World {
                 ));
             }
         }
-        let stored = self.store.boards.get(board).cloned().unwrap_or_default();
+        let stored = self.store.boards().get(board).cloned().unwrap_or_default();
         let last = stored.sequence();
         if stored.pages_sequence != last || last < obs.max_sequence {
             return self.fail(format!(
@@ -270,7 +270,7 @@ impl World {
         if self.config.durability != Durability::AckOnStore {
             return;
         }
-        let Some(stored) = self.store.boards.get(board) else {
+        let Some(stored) = self.store.boards().get(board) else {
             return self.fail(format!(
                 "{what} of {board} at {sequence} before anything is stored"
             ));

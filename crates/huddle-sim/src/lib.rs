@@ -33,6 +33,7 @@
 pub mod cli;
 pub mod clients;
 pub mod clock;
+pub mod durable;
 pub mod end_checks;
 pub mod faults;
 pub mod host;

@@ -18,7 +18,7 @@ impl World {
             let Some(info) = self.engine.session(id.as_str()) else {
                 continue;
             };
-            let stored = self.store.boards.get(&id);
+            let stored = self.store.boards().get(&id);
             let log = stored.map_or(0, |s| s.events.last().map_or(0, |e| e.seq));
             let flushed = stored.map_or(0, |s| s.pages_sequence);
             let obs = self.obs.boards.entry(id.clone()).or_default();
@@ -75,8 +75,10 @@ impl World {
     ) -> Option<(u64, (u64, u64))> {
         let board = &self.boards[self.clients[client].board].id;
         let user = self.identity(client).user;
-        let stored = self.store.boards.get(board)?;
-        let (seq, newer) = stored.batch_position(&user, batch, self.config.dedup_window)?;
+        let (seq, newer) =
+            self.store
+                .durable
+                .batch_position(board, &user, batch, self.config.dedup_window)?;
         let undurable = self.engine.stats().undurable_mutations;
         let within = newer as u64 + undurable < self.config.dedup_window as u64;
         let sequence = self.engine.session(board.as_str())?.sequence;
@@ -150,9 +152,9 @@ impl World {
     /// and the flushed state plus the log after it; both equal the live
     /// board when the engine's board is at the log's end.
     pub fn check_snapshots(&mut self) {
-        let ids: Vec<BoardId> = self.store.boards.keys().cloned().collect();
+        let ids: Vec<BoardId> = self.store.boards().keys().cloned().collect();
         for id in ids {
-            let Some(stored) = self.store.boards.get(&id) else {
+            let Some(stored) = self.store.boards().get(&id) else {
                 continue;
             };
             let last = stored.sequence();

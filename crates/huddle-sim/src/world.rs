@@ -234,7 +234,7 @@ impl World {
         let max_gap_ms = rng.pick(&[100, 1_500, 10_000]);
         let engine = Engine::new(config.clone(), seed);
         let mut store = StoreModel::default();
-        store.load_tail = rng.pick(&[0, 10, 1000]) as usize;
+        store.durable.load_tail = rng.pick(&[0, 10, 1000]) as usize;
         World {
             seed,
             trace: Trace::new(settings.verbose),

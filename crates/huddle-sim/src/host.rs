@@ -82,6 +82,9 @@ impl World {
                         effect.board(),
                         detail(&effect)
                     );
+                    if let Err(e) = self.inv.effect(&effect, self.store.durable.model()) {
+                        self.fail(e);
+                    }
                     self.store.submit(effect, due);
                 }
                 Output::Event(event) => self.observe_event(event),
@@ -136,7 +139,7 @@ impl World {
                 };
                 trace!(self, "server <- {conn:?} {}", message.kind());
                 if let ClientMessage::Join { last_sequence, .. } = &message {
-                    self.obs.join_requested(conn, *last_sequence);
+                    self.inv.join_requested(conn, *last_sequence);
                 }
                 let guard = match &message {
                     ClientMessage::Mutate { batch, .. }
@@ -402,6 +405,7 @@ impl World {
         self.engine = Engine::new(self.config.clone(), self.seed.wrapping_add(self.instance));
         self.clock.engine_clock = huddle_core::Timestamp::EPOCH;
         self.obs.crashed();
+        self.inv.crashed();
         for conn in self.net.up_links() {
             self.cut(conn);
         }

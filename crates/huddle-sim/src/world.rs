@@ -154,8 +154,10 @@ pub struct World {
     pub client_config: ClientConfig,
     /// The boards.
     pub boards: Vec<BoardSpec>,
-    /// What the invariants track.
+    /// What the simulator's own invariants track.
     pub obs: Observed,
+    /// The invariants shared with the property tests and the fuzz target.
+    pub inv: huddle_testkit::invariants::Observer,
     /// Batches.
     pub ledger: Ledger,
     /// Counts.
@@ -235,6 +237,7 @@ impl World {
         let engine = Engine::new(config.clone(), seed);
         let mut store = StoreModel::default();
         store.durable.load_tail = rng.pick(&[0, 10, 1000]) as usize;
+        let inv = huddle_testkit::invariants::Observer::new(&config);
         World {
             seed,
             trace: Trace::new(settings.verbose),
@@ -253,6 +256,7 @@ impl World {
             clients,
             boards,
             obs: Observed::default(),
+            inv,
             ledger: Ledger {
                 max_gap_ms,
                 ..Ledger::default()

@@ -16,6 +16,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
+use huddle_store::reference::ReferenceStore;
+use huddle_testkit::invariants::Observer;
 use huddle_testkit::{MemoryStore, Replica};
 use huddle_core::wire::{dispatch, ClientMessage, Identity};
 use huddle_core::*;
@@ -319,25 +321,51 @@ struct Host {
     tainted: bool,
     /// The input gave the engine element data that is not JSON.
     opaque_data: bool,
+    /// The invariants shared with the property tests and the simulator;
+    /// those that compare with the store only while it is honest.
+    inv: Observer,
 }
 
 impl Host {
     fn drain(&mut self) {
         while let Some(output) = self.engine.poll_output() {
             match output {
-                Output::Notify { conn, notice } => self.check_notice(conn, &notice),
+                Output::Notify { conn, notice } => {
+                    if !self.tainted {
+                        let len = match &notice {
+                            Notice::Ack { batch, .. } => {
+                                self.batches.get(&(conn, batch.clone())).copied()
+                            }
+                            _ => None,
+                        };
+                        let model = self.store.model();
+                        if let Err(e) = self.inv.notice(conn, &notice, &self.engine, model, len) {
+                            panic!("{e}");
+                        }
+                    }
+                    self.check_notice(conn, &notice);
+                }
                 Output::Effect(effect) => {
-                    check_effect(&effect);
+                    let empty = ReferenceStore::new();
+                    let model = if self.tainted { &empty } else { self.store.model() };
+                    if let Err(e) = self.inv.effect(&effect, model) {
+                        panic!("{e}");
+                    }
                     self.check_reuse(&effect);
                     self.outstanding.push(effect);
                 }
-                Output::Event(EngineEvent::StateChanged { from, to, .. }) => {
-                    assert!(
-                        SessionState::is_legal_transition(from, to),
-                        "illegal transition {from:?} -> {to:?}"
-                    );
+                Output::Event(event @ EngineEvent::StateChanged { .. }) => {
+                    if let Err(e) = self.inv.event(&event) {
+                        panic!("{e}");
+                    }
                 }
-                Output::Event(EngineEvent::SessionEnded { board, .. }) => {
+                Output::Event(event @ EngineEvent::SessionEnded { .. }) => {
+                    if let Err(e) = self.inv.event(&event) {
+                        panic!("{e}");
+                    }
+                    let EngineEvent::SessionEnded { board, .. } = event else {
+                        continue;
+                    };
                     // With an honest store a board's sequence never goes
                     // back, also across archive and reload; a lying one
                     // may hand back less.
@@ -395,6 +423,11 @@ impl Host {
     }
 
     fn check_sessions(&mut self) {
+        if !self.tainted {
+            if let Err(e) = self.inv.state(&self.engine, self.store.model()) {
+                panic!("{e}");
+            }
+        }
         let boards: Vec<BoardId> = self.engine.boards().cloned().collect();
         for b in boards {
             let Some(info) = self.engine.session(b.as_str()) else {
@@ -574,6 +607,7 @@ impl Host {
                         SessionType::Ephemeral
                     });
                 }
+                self.inv.join_requested(conn, from);
                 if self.engine.join(self.t(), conn, req).is_ok() {
                     self.users.insert(conn, user);
                     self.replicas.entry(conn).or_default().sequence = from;
@@ -587,6 +621,7 @@ impl Host {
             } => {
                 let conn = self.conn(*conn);
                 let req = JoinRequest::new(board.as_str(), user.as_str(), name);
+                self.inv.join_requested(conn, None);
                 if self.engine.join(self.t(), conn, req).is_ok() {
                     self.users.insert(conn, user.as_str().into());
                     self.replicas.insert(conn, Replica::default());
@@ -630,6 +665,9 @@ impl Host {
                         ClientMessage::Join { last_sequence, .. } => (None, Some(*last_sequence)),
                         _ => (None, None),
                     };
+                    if let Some(last) = join {
+                        self.inv.join_requested(conn, last);
+                    }
                     let now = self.t();
                     let reply = dispatch(&mut self.engine, now, conn, &identity, msg);
                     if reply.is_none() {
@@ -759,6 +797,7 @@ impl Host {
                             .map(move |e| ((b.clone(), e.seq), e.clone()))
                     })
                     .collect();
+                self.inv.crashed();
                 self.outstanding.clear();
                 self.reported.clear();
                 self.replicas.clear();
@@ -792,32 +831,12 @@ fn op_has_opaque_data(op: &Op) -> bool {
     }
 }
 
-fn check_effect(effect: &Effect) {
-    match effect {
-        Effect::AppendEvents { events, .. } => {
-            assert!(!events.is_empty(), "empty append");
-            assert!(events[0].seq >= 1, "append of sequence 0");
-            for w in events.windows(2) {
-                assert_eq!(w[0].seq.checked_add(1), Some(w[1].seq), "append has a hole");
-            }
-        }
-        Effect::Flush { batch, .. } => {
-            assert!(
-                batch.first_seq <= batch.through,
-                "flush range {}..={}",
-                batch.first_seq,
-                batch.through
-            );
-        }
-        _ => {}
-    }
-}
-
 fuzz_target!(|input: Input| {
     if std::env::var_os("FUZZ_DEBUG").is_some() {
         eprintln!("{input:#?}");
     }
     let config = config(&input);
+    let inv = Observer::new(&config);
     let mut store = MemoryStore::default();
     store.strict = input.strict_store;
     let mut host = Host {
@@ -836,6 +855,7 @@ fuzz_target!(|input: Input| {
         appended: HashMap::new(),
         tainted: false,
         opaque_data: false,
+        inv,
     };
     for op in input.ops.iter().take(256) {
         host.step(op);

@@ -607,8 +607,8 @@ impl Host {
                         SessionType::Ephemeral
                     });
                 }
-                self.inv.join_requested(conn, from);
                 if self.engine.join(self.t(), conn, req).is_ok() {
+                    self.inv.join_requested(conn, from);
                     self.users.insert(conn, user);
                     self.replicas.entry(conn).or_default().sequence = from;
                 }
@@ -621,8 +621,8 @@ impl Host {
             } => {
                 let conn = self.conn(*conn);
                 let req = JoinRequest::new(board.as_str(), user.as_str(), name);
-                self.inv.join_requested(conn, None);
                 if self.engine.join(self.t(), conn, req).is_ok() {
+                    self.inv.join_requested(conn, None);
                     self.users.insert(conn, user.as_str().into());
                     self.replicas.insert(conn, Replica::default());
                 }
@@ -665,9 +665,6 @@ impl Host {
                         ClientMessage::Join { last_sequence, .. } => (None, Some(*last_sequence)),
                         _ => (None, None),
                     };
-                    if let Some(last) = join {
-                        self.inv.join_requested(conn, last);
-                    }
                     let now = self.t();
                     let reply = dispatch(&mut self.engine, now, conn, &identity, msg);
                     if reply.is_none() {
@@ -675,6 +672,7 @@ impl Host {
                             self.batches.entry((conn, batch)).or_insert(len);
                         }
                         if let Some(from) = join {
+                            self.inv.join_requested(conn, from);
                             self.users.insert(conn, identity.user.clone());
                             self.replicas.entry(conn).or_default().sequence = from;
                         }

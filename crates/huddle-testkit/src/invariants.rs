@@ -79,7 +79,8 @@ impl Observer {
         }
     }
 
-    /// A connection sent a join with this `last_sequence`.
+    /// A connection sent a join with this `last_sequence` (then the sync
+    /// its `joined` gets is checked).
     pub fn join_requested(&mut self, conn: ConnId, last_sequence: Option<u64>) {
         self.joins.insert(conn, last_sequence);
     }
@@ -180,8 +181,11 @@ impl Observer {
     ) -> Result<(), Violation> {
         match notice {
             Notice::Joined(joined) => {
-                let last = self.joins.remove(&conn).flatten();
-                self.join(conn, last, joined, engine)?;
+                // The sync rule needs the join's `last_sequence`: checked
+                // for joins announced through `join_requested`.
+                if let Some(last) = self.joins.remove(&conn) {
+                    self.join(conn, last, joined, engine)?;
+                }
                 self.conns.insert(conn, (joined.board.clone(), joined.sequence));
                 self.shown(&joined.board, joined.sequence);
                 Ok(())
@@ -313,9 +317,27 @@ impl Observer {
     }
 
     /// After a step: every session against the store, every stored log
-    /// gapless. Cheap: each stored event is looked at once.
+    /// gapless. Each stored event is looked at once; each board every call
+    /// (see [`Observer::state_of`] for many boards).
     pub fn state(&mut self, engine: &Engine, store: &ReferenceStore) -> Result<(), Violation> {
-        for (board, stored) in store.boards() {
+        let mut boards: Vec<&BoardId> = store.boards().keys().collect();
+        boards.extend(engine.boards());
+        self.state_of(boards, engine, store)
+    }
+
+    /// [`Observer::state`] for the boards a step touched (those of its
+    /// effects, events and joins; the others did not change).
+    pub fn state_of<'a>(
+        &mut self,
+        boards: impl IntoIterator<Item = &'a BoardId>,
+        engine: &Engine,
+        store: &ReferenceStore,
+    ) -> Result<(), Violation> {
+        let boards: std::collections::BTreeSet<&BoardId> = boards.into_iter().collect();
+        for board in &boards {
+            let (board, Some(stored)) = (*board, store.board(board)) else {
+                continue;
+            };
             let seen = self.boards.entry(board.clone()).or_default();
             for (i, e) in stored.events.iter().enumerate().skip(seen.verified) {
                 if e.seq != i as u64 + 1 {
@@ -335,7 +357,6 @@ impl Observer {
                 ));
             }
         }
-        let boards: Vec<BoardId> = engine.boards().cloned().collect();
         for board in boards {
             let Some(info) = engine.session(board.as_str()) else {
                 continue;
@@ -348,7 +369,7 @@ impl Observer {
                     info.state
                 ));
             }
-            let stored = store.board(&board);
+            let stored = store.board(board);
             let log_end = stored.map_or(0, BoardRecord::log_end);
             let flushed = stored.map_or(0, |s| s.pages_sequence);
             if !info.loading {

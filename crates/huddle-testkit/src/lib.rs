@@ -43,7 +43,7 @@ mod replica;
 mod shared;
 mod store;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 pub use replica::Replica;
@@ -52,8 +52,10 @@ pub use huddle_store::reference::BoardRecord;
 pub use shared::{HostStore, SharedStore};
 pub use store::{to_outcome, EffectStore, MemoryStore};
 
+use huddle_store::reference::ReferenceStore;
+use invariants::{Observer, Violation};
 use huddle_core::{
-    Accepted, BatchId, Config, ConnId, Effect, EffectId, Engine, EngineEvent, JoinError,
+    Accepted, BatchId, BoardId, Config, ConnId, Effect, EffectId, Engine, EngineEvent, JoinError,
     JoinRequest, MutateError, Mutation, Notice, Output, PresenceError, SessionError, SessionState,
     StorageOutcome, Timestamp,
 };
@@ -94,6 +96,13 @@ pub struct Harness<S: EffectStore = MemoryStore> {
     pub mode: StoreMode,
     /// Every output in order, for determinism checks.
     pub transcript: Vec<String>,
+    /// The shared invariants, checked as outputs leave the engine when
+    /// the store exposes its model (the default [`MemoryStore`] does); a
+    /// violation panics. `None` turns them off.
+    pub observer: Option<Observer>,
+    /// Boards whose state an input or output may have changed since the
+    /// last state check.
+    touched: BTreeSet<BoardId>,
     config: Config,
     seed: u64,
 }
@@ -123,6 +132,8 @@ impl<S: EffectStore> Harness<S> {
             held: VecDeque::new(),
             mode: StoreMode::Immediate,
             transcript: Vec::new(),
+            observer: Some(Observer::new(&config)),
+            touched: BTreeSet::new(),
             config,
             seed,
         }
@@ -130,20 +141,37 @@ impl<S: EffectStore> Harness<S> {
 
     /// Drains the engine's outputs: notices to inboxes, effects to the store
     /// (or held), events to the log. Panics if the engine ever reports an
-    /// illegal lifecycle transition.
+    /// illegal lifecycle transition, or (with the observer on) breaks one
+    /// of the shared invariants.
     pub fn drain(&mut self) {
         while let Some(output) = self.engine.poll_output() {
             self.transcript.push(format!("{:?} {output:?}", self.now));
             match output {
-                Output::Notify { conn, notice } => self.inbox.entry(conn).or_default().push(notice),
-                Output::Effect(effect) => match self.mode {
-                    StoreMode::Immediate => {
-                        let outcome = self.store.perform(&effect, self.now);
-                        self.report(effect.id(), outcome);
+                Output::Notify { conn, notice } => {
+                    if let Notice::Joined(joined) = &notice {
+                        self.touched.insert(joined.board.clone());
                     }
-                    StoreMode::Hold => self.held.push_back(effect),
-                },
+                    self.check(|o, engine, model| o.notice(conn, &notice, engine, model, None));
+                    self.inbox.entry(conn).or_default().push(notice);
+                }
+                Output::Effect(effect) => {
+                    self.touched.insert(effect.board().clone());
+                    self.check(|o, _, model| o.effect(&effect, model));
+                    match self.mode {
+                        StoreMode::Immediate => {
+                            let outcome = self.store.perform(&effect, self.now);
+                            self.report(effect.board(), effect.id(), outcome);
+                        }
+                        StoreMode::Hold => self.held.push_back(effect),
+                    }
+                }
                 Output::Event(event) => {
+                    if let EngineEvent::StateChanged { board, .. }
+                    | EngineEvent::SessionEnded { board, .. } = &event
+                    {
+                        self.touched.insert(board.clone());
+                    }
+                    self.check(|o, _, _| o.event(&event));
                     if let EngineEvent::StateChanged { from, to, .. } = &event {
                         assert!(
                             SessionState::is_legal_transition(*from, *to),
@@ -154,9 +182,25 @@ impl<S: EffectStore> Harness<S> {
                 }
             }
         }
+        let touched = std::mem::take(&mut self.touched);
+        self.check(|o, engine, model| o.state_of(&touched, engine, model));
     }
 
-    fn report(&mut self, id: EffectId, outcome: StorageOutcome) {
+    /// Runs one shared check, if the observer is on and the store exposes
+    /// its model; panics on a violation.
+    fn check(
+        &mut self,
+        what: impl FnOnce(&mut Observer, &Engine, &ReferenceStore) -> Result<(), Violation>,
+    ) {
+        if let (Some(observer), Some(model)) = (self.observer.as_mut(), self.store.model()) {
+            if let Err(e) = what(observer, &self.engine, model) {
+                panic!("invariant broken at {:?}: {e}", self.now);
+            }
+        }
+    }
+
+    fn report(&mut self, board: &BoardId, id: EffectId, outcome: StorageOutcome) {
+        self.touched.insert(board.clone());
         let result = self.engine.handle_storage(self.now, id, outcome);
         assert!(
             result.is_ok(),
@@ -168,7 +212,7 @@ impl<S: EffectStore> Harness<S> {
     pub fn complete_next(&mut self) -> Option<Effect> {
         let effect = self.held.pop_front()?;
         let outcome = self.store.perform(&effect, self.now);
-        self.report(effect.id(), outcome);
+        self.report(effect.board(), effect.id(), outcome);
         self.drain();
         Some(effect)
     }
@@ -177,6 +221,7 @@ impl<S: EffectStore> Harness<S> {
     pub fn fail_next(&mut self) -> Option<Effect> {
         let effect = self.held.pop_front()?;
         self.report(
+            effect.board(),
             effect.id(),
             StorageOutcome::Failed("injected failure".into()),
         );
@@ -210,7 +255,12 @@ impl<S: EffectStore> Harness<S> {
 
     /// Joins and drains.
     pub fn join(&mut self, conn: ConnId, request: JoinRequest) -> Result<(), JoinError> {
+        let last = request.last_sequence;
         let r = self.engine.join(self.now, conn, request);
+        if let (Some(observer), Ok(())) = (self.observer.as_mut(), &r) {
+            // A refused join leaves a pending one's `last_sequence` alone.
+            observer.join_requested(conn, last);
+        }
         self.drain();
         r
     }
@@ -268,6 +318,9 @@ impl<S: EffectStore> Harness<S> {
         self.engine = Engine::new(self.config.clone(), self.seed);
         self.held.clear();
         self.inbox.clear();
+        if let Some(observer) = self.observer.as_mut() {
+            observer.crashed();
+        }
     }
 }
 

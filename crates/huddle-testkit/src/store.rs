@@ -16,11 +16,22 @@ use huddle_store::{Room, StoreError, UnknownBoard, LOAD_HISTORY};
 pub trait EffectStore {
     /// Performs one effect at `now` and returns what the host reports.
     fn perform(&mut self, effect: &Effect, now: Timestamp) -> StorageOutcome;
+
+    /// The reference model behind the store, if it is one the harness can
+    /// read: then the harness checks the shared invariants
+    /// ([`crate::invariants`]) against it as outputs leave the engine.
+    fn model(&self) -> Option<&ReferenceStore> {
+        None
+    }
 }
 
 impl EffectStore for MemoryStore {
     fn perform(&mut self, effect: &Effect, now: Timestamp) -> StorageOutcome {
         MemoryStore::perform(self, effect, now)
+    }
+
+    fn model(&self) -> Option<&ReferenceStore> {
+        Some(&self.model)
     }
 }
 

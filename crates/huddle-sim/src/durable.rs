@@ -22,6 +22,19 @@ use huddle_store::{Epoch, StoreError, UnknownBoard};
 /// Each user's batches handed to a load (the engine's default window).
 pub const BATCH_WINDOW: usize = 1024;
 
+/// What became of a taken-over host's write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaleWrite {
+    /// The serving host had acquired the board: the store fenced it.
+    Fenced,
+    /// Nobody had acquired the board since: it landed (the serving host
+    /// loads it with the board).
+    Landed,
+    /// The store refused it for another reason (a gap after an earlier
+    /// write of it failed; it never held the board).
+    Refused,
+}
+
 /// The simulator's indexes over one board's stored log.
 #[derive(Clone, Debug, Default)]
 struct BoardIndex {
@@ -121,6 +134,40 @@ impl Durable {
     /// A new engine instance starts from what is stored.
     pub fn restarted(&mut self) {
         self.gaps_expected.clear();
+    }
+
+    /// Another host takes over: the serving host from now on holds no
+    /// board until it loads it (acquiring a newer epoch).
+    pub fn new_owner(&mut self) {
+        self.owner.clear();
+    }
+
+    /// A write the taken-over host issued with `epoch` lands now. It is
+    /// fenced once the serving host acquired the board; landing anyway on
+    /// a board the serving host owns is a breach.
+    pub fn perform_stale(
+        &mut self,
+        effect: &Effect,
+        epoch: Option<Epoch>,
+    ) -> Result<StaleWrite, String> {
+        let board = effect.board().clone();
+        let owned = self.owns(&board);
+        let mut host = Owner::new();
+        if let Some(epoch) = epoch {
+            host.hold(board.clone(), epoch);
+        }
+        let shape = LoadShape::CONTRACT;
+        match host.perform(&mut self.model, effect, UnknownBoard::CreateEmpty, shape) {
+            Err(StoreError::Fenced { .. }) => Ok(StaleWrite::Fenced),
+            Ok(_) if owned => Err(format!(
+                "a write of the host taken over landed on {board}, which the serving host owns"
+            )),
+            Ok(_) => {
+                self.after_write(effect)?;
+                Ok(StaleWrite::Landed)
+            }
+            Err(_) => Ok(StaleWrite::Refused),
+        }
     }
 
     fn owns(&self, board: &BoardId) -> bool {

@@ -354,7 +354,7 @@ impl World {
                 )
             }
             _ => {
-                let Some(f) = self.store.in_flight.first() else {
+                let Some(f) = self.store.in_flight.iter().find(|f| f.stale.is_none()) else {
                     return;
                 };
                 let wrong = match f.effect {
@@ -401,6 +401,12 @@ impl World {
         if let Some(b) = breaches.into_iter().next() {
             self.fail(b);
         }
+        self.restart_engine();
+    }
+
+    /// A new engine instance takes the old one's place: it knows no
+    /// session and no connection (clients reconnect to it).
+    pub fn restart_engine(&mut self) {
         self.instance += 1;
         self.engine = Engine::new(self.config.clone(), self.seed.wrapping_add(self.instance));
         self.clock.engine_clock = huddle_core::Timestamp::EPOCH;

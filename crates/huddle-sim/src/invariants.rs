@@ -52,6 +52,8 @@ pub struct BoardObs {
 pub struct Observed {
     /// Per board.
     pub boards: BTreeMap<BoardId, BoardObs>,
+    /// Each acknowledged (board, sequence): the host instance and batch.
+    pub acks: BTreeMap<(BoardId, u64), (u64, huddle_core::BatchId)>,
     /// The board each joined connection is on.
     pub conn_board: BTreeMap<ConnId, BoardId>,
 }
@@ -226,6 +228,7 @@ impl World {
             Notice::Ack { batch, sequence } => {
                 crate::trace!(self, "ack {conn:?} {batch} {sequence}");
                 if let Some(board) = self.obs.conn_board.get(&conn).cloned() {
+                    self.check_ack_owner(&board, *sequence, batch);
                     let obs = self.obs.boards.entry(board).or_default();
                     obs.max_sequence = obs.max_sequence.max(*sequence);
                 }

@@ -202,7 +202,7 @@ impl World {
         let events: usize = self.store.boards().values().map(|b| b.events.len()).sum();
         format!(
             "{} clients on {} boards, {:?}, {} steps, {} batches ({} dropped), {events} events stored, \
-             {} crashes, {} client restarts, {} cuts, {} jumps, {} effects ({} failed), \
+             {} crashes, {} takeovers ({} late writes fenced), {} client restarts, {} cuts, {} jumps, {} effects ({} failed), \
              appends in flight {} ({} pipelined, {} gaps refused), {} bad confirms, {} early timeouts, \
              {} deltas, {} fulls, {} archives, {} closes, {} host flushes, {} session timeouts, \
              {} re-applied beyond the dedup window",
@@ -213,6 +213,8 @@ impl World {
             self.ledger.made.len(),
             self.ledger.dropped.len(),
             c.crashes,
+            c.takeovers,
+            c.fenced_writes,
             c.client_restarts,
             c.cuts,
             c.jumps,

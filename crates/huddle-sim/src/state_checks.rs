@@ -98,7 +98,12 @@ impl World {
             .collect();
         let count = |s: SessionState| infos.iter().filter(|i| i.state == s).count();
         let participants: usize = infos.iter().map(|i| i.participants.len()).sum();
-        let outstanding = self.store.in_flight.len();
+        let outstanding = self
+            .store
+            .in_flight
+            .iter()
+            .filter(|f| f.stale.is_none())
+            .count();
         let sums = (
             stats.active_sessions,
             stats.idle_sessions,

@@ -37,6 +37,10 @@ pub struct InFlight {
     /// The store finished it already (applying its board's appends in
     /// order), with this outcome; only the report is still to come.
     pub settled: Option<StorageOutcome>,
+    /// A write of a host that was taken over: it lands with the epoch
+    /// that host held for the board (`Some(None)`: it held none) and is
+    /// reported to no engine (see [`crate::takeover`]).
+    pub stale: Option<Option<huddle_store::Epoch>>,
 }
 
 /// An effect the store finished (or is about to).
@@ -48,6 +52,8 @@ pub struct Taken {
     pub settled: Option<StorageOutcome>,
     /// The engine no longer waited for it (see [`InFlight::abandoned`]).
     pub abandoned: bool,
+    /// A taken-over host's write (see [`InFlight::stale`]).
+    pub stale: Option<Option<huddle_store::Epoch>>,
 }
 
 /// The durable state plus the effects in flight.
@@ -77,6 +83,7 @@ impl StoreModel {
             effect,
             abandoned: false,
             settled: None,
+            stale: None,
         });
     }
 
@@ -95,6 +102,7 @@ impl StoreModel {
             .iter()
             .filter(|f| {
                 !f.abandoned
+                    && f.stale.is_none()
                     && f.effect.board() == effect.board()
                     && std::mem::discriminant(&f.effect) == std::mem::discriminant(effect)
             })
@@ -127,6 +135,7 @@ impl StoreModel {
             effect: f.effect,
             settled: f.settled,
             abandoned: f.abandoned,
+            stale: f.stale,
         })
     }
 
@@ -141,6 +150,7 @@ impl StoreModel {
             .iter()
             .filter(|f| {
                 matches!(f.effect, Effect::AppendEvents { .. })
+                    && f.stale.is_none()
                     && f.effect.board() == effect.board()
                     && f.effect.id().0 < effect.id().0
                     && f.settled.is_none()
@@ -152,7 +162,11 @@ impl StoreModel {
     /// Records that the store finished the effect `id` (its write, if any,
     /// is done) with `outcome`; the report follows when the effect is due.
     pub fn set_settled(&mut self, id: huddle_core::EffectId, outcome: StorageOutcome) {
-        if let Some(f) = self.in_flight.iter_mut().find(|f| f.effect.id() == id) {
+        if let Some(f) = self
+            .in_flight
+            .iter_mut()
+            .find(|f| f.stale.is_none() && f.effect.id() == id)
+        {
             f.settled = Some(outcome);
         }
     }
@@ -176,6 +190,7 @@ impl StoreModel {
     pub fn append_failure_reported(&mut self, board: &BoardId, id: huddle_core::EffectId) {
         for f in &mut self.in_flight {
             if matches!(f.effect, Effect::AppendEvents { .. })
+                && f.stale.is_none()
                 && f.effect.board() == board
                 && f.effect.id().0 > id.0
             {
@@ -198,6 +213,11 @@ impl StoreModel {
         let in_flight = std::mem::take(&mut self.in_flight);
         let mut breaches = Vec::new();
         for f in in_flight {
+            if f.stale.is_some() {
+                // Another (taken over) host's write: still on its way.
+                self.in_flight.push(f);
+                continue;
+            }
             if f.settled.is_some() {
                 // Finished before the crash: its write (if any) is done.
                 continue;
@@ -213,11 +233,15 @@ impl StoreModel {
                 self.append_failed(board);
             }
         }
-        // The new engine instance starts from what is stored.
+        self.new_instance();
+        breaches
+    }
+
+    /// A new engine instance starts from what is stored.
+    pub fn new_instance(&mut self) {
         self.durable.restarted();
         self.reported.clear();
         self.max_issued = 0;
-        breaches
     }
 
     /// Remembers that an effect was reported (for stale confirmations).

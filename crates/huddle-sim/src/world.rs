@@ -83,6 +83,10 @@ pub struct Counters {
     pub steps: u64,
     /// Host crashes.
     pub crashes: u64,
+    /// Takeovers by a second host ([`crate::takeover`]).
+    pub takeovers: u64,
+    /// Late writes of a taken-over host that the store fenced.
+    pub fenced_writes: u64,
     /// Client process restarts (with recovery).
     pub client_restarts: u64,
     /// Sockets dropped.
@@ -142,7 +146,7 @@ pub struct World {
     pub config: Config,
     /// The engine under test.
     pub engine: Engine,
-    /// Engine instances so far (1 + crashes).
+    /// Engine instances so far (1 + crashes + takeovers): each is a host.
     pub instance: u64,
     /// What is durable.
     pub store: StoreModel,

@@ -30,6 +30,12 @@ impl Owner {
         self.epochs.get(board).copied()
     }
 
+    /// Holds `epoch` for a board, as if this host had acquired it (to
+    /// replay a write another host issued with it).
+    pub fn hold(&mut self, board: BoardId, epoch: Epoch) {
+        self.epochs.insert(board, epoch);
+    }
+
     /// Forgets a board (the host dropped its session).
     pub fn release(&mut self, board: &BoardId) {
         self.epochs.remove(board);

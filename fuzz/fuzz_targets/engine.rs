@@ -16,11 +16,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
+use huddle_core::wire::{dispatch, ClientMessage, Identity};
+use huddle_core::*;
 use huddle_store::reference::ReferenceStore;
 use huddle_testkit::invariants::Observer;
 use huddle_testkit::{MemoryStore, Replica};
-use huddle_core::wire::{dispatch, ClientMessage, Identity};
-use huddle_core::*;
 use libfuzzer_sys::fuzz_target;
 
 /// A sequence number: mostly small, sometimes at the edges.
@@ -347,7 +347,11 @@ impl Host {
                 }
                 Output::Effect(effect) => {
                     let empty = ReferenceStore::new();
-                    let model = if self.tainted { &empty } else { self.store.model() };
+                    let model = if self.tainted {
+                        &empty
+                    } else {
+                        self.store.model()
+                    };
                     if let Err(e) = self.inv.effect(&effect, model) {
                         panic!("{e}");
                     }

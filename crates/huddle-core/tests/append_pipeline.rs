@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use huddle_testkit::*;
 use huddle_core::*;
+use huddle_testkit::*;
 
 const B: &str = "board";
 const C1: ConnId = ConnId(1);

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use huddle_testkit::*;
 use huddle_core::*;
+use huddle_testkit::*;
 
 const B: &str = "board";
 const SEC: Duration = Duration::from_secs(1);

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use huddle_testkit::*;
 use huddle_core::*;
+use huddle_testkit::*;
 
 /// What `apply_mutations` answers: `(sequence, duplicate, acked)`.
 fn accepted(sequence: u64, duplicate: bool, acked: bool) -> Accepted {

@@ -22,11 +22,11 @@ use huddle_core::client::{
     Client, ClientConfig, ClientEvent, ClientOutput, ConnectFailure, ConnectionState, Credentials,
     TransportId,
 };
-use huddle_testkit::Harness;
 use huddle_core::wire::{self, ClientMessage, Identity, ServerMessage};
 use huddle_core::{
     BatchId, Config, ConnId, Durability, Mutation, Notice, Payload, SessionType, Timestamp,
 };
+use huddle_testkit::Harness;
 
 const BOARD: &str = "sim-board";
 const TICK: Duration = Duration::from_millis(10);

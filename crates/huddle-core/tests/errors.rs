@@ -5,8 +5,8 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
-use huddle_testkit::*;
 use huddle_core::*;
+use huddle_testkit::*;
 
 const BOARD: &str = "b";
 const ALICE: ConnId = ConnId(1);

@@ -51,8 +51,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use huddle_testkit::{delete, upsert, Harness, Replica, StoreMode};
 use huddle_core::*;
+use huddle_testkit::{delete, upsert, Harness, Replica, StoreMode};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;

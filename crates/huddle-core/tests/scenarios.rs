@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use huddle_testkit::*;
 use huddle_core::*;
+use huddle_testkit::*;
 
 const B: &str = "board";
 const MS: Duration = Duration::from_millis(1);

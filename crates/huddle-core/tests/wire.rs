@@ -16,9 +16,9 @@
 
 use std::sync::Arc;
 
-use huddle_testkit::*;
 use huddle_core::wire::*;
 use huddle_core::*;
+use huddle_testkit::*;
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------

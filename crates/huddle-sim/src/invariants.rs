@@ -30,8 +30,8 @@
 use std::collections::BTreeMap;
 
 use huddle_core::{
-    BoardId, ConnId, EngineEvent, Notice, SessionEnd, SessionState,
-    SessionType, Sync, Timestamp, UserSessionStatus,
+    BoardId, ConnId, EngineEvent, Notice, SessionEnd, SessionState, SessionType, Sync, Timestamp,
+    UserSessionStatus,
 };
 
 use crate::world::World;
@@ -182,7 +182,9 @@ impl World {
     /// ([`huddle_testkit::invariants`]), then the simulator's counters.
     pub fn observe_notice(&mut self, conn: ConnId, notice: &Notice) {
         let batch_len = match notice {
-            Notice::Ack { batch, .. } => Some(self.ledger.lens.get(batch).copied().unwrap_or(0) as u64),
+            Notice::Ack { batch, .. } => {
+                Some(self.ledger.lens.get(batch).copied().unwrap_or(0) as u64)
+            }
             _ => None,
         };
         let checked = self.inv.notice(

@@ -43,8 +43,8 @@ pub mod rng;
 pub mod runner;
 pub mod state_checks;
 pub mod step;
-pub mod takeover;
 pub mod store;
+pub mod takeover;
 pub mod trace;
 pub mod world;
 

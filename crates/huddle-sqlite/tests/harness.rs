@@ -6,11 +6,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use huddle_testkit::{delete, upsert, Harness, Replica};
 use huddle_core::*;
 use huddle_sqlite::{SqliteOptions, SqliteStore};
-use huddle_testkit::BlockingEffectStore;
 use huddle_store::{Room, SessionIndex, Store, UnknownBoard};
+use huddle_testkit::BlockingEffectStore;
+use huddle_testkit::{delete, upsert, Harness, Replica};
 
 const B: &str = "board";
 const MIN: Duration = Duration::from_secs(60);

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use huddle_testkit::{upsert, Harness};
 use huddle_core::{BoardId, Config, ConnId, Effect, JoinRequest, StorageOutcome};
 use huddle_store::conformance::events;
-use huddle_testkit::BlockingEffectStore;
 use huddle_store::{
     AppendBatch, Epoch, Faulty, InMemoryStore, Op, Store, StoreError, Target, UnknownBoard,
 };
+use huddle_testkit::BlockingEffectStore;
+use huddle_testkit::{upsert, Harness};
 
 fn batch(board: &BoardId, epoch: Epoch, first: u64, last: u64) -> Vec<AppendBatch> {
     vec![AppendBatch {

@@ -124,8 +124,7 @@ impl Observer {
                 }
                 let stored = store.board(board);
                 for e in events.iter() {
-                    let Some(held) = stored.and_then(|s| s.events.get((e.seq - 1) as usize))
-                    else {
+                    let Some(held) = stored.and_then(|s| s.events.get((e.seq - 1) as usize)) else {
                         break;
                     };
                     if held != e {
@@ -137,9 +136,10 @@ impl Observer {
                 }
                 Ok(())
             }
-            Effect::Flush { board, batch, .. } if batch.first_seq > batch.through => Err(
-                format!("flush of {board} over the empty range {}..={}", batch.first_seq, batch.through),
-            ),
+            Effect::Flush { board, batch, .. } if batch.first_seq > batch.through => Err(format!(
+                "flush of {board} over the empty range {}..={}",
+                batch.first_seq, batch.through
+            )),
             _ => Ok(()),
         }
     }
@@ -186,7 +186,8 @@ impl Observer {
                 if let Some(last) = self.joins.remove(&conn) {
                     self.join(conn, last, joined, engine)?;
                 }
-                self.conns.insert(conn, (joined.board.clone(), joined.sequence));
+                self.conns
+                    .insert(conn, (joined.board.clone(), joined.sequence));
                 self.shown(&joined.board, joined.sequence);
                 Ok(())
             }
@@ -221,7 +222,8 @@ impl Observer {
                         ));
                     }
                 }
-                self.conns.insert(conn, (board.clone(), seen.max(*sequence)));
+                self.conns
+                    .insert(conn, (board.clone(), seen.max(*sequence)));
                 self.shown(&board, *sequence);
                 self.durable_at(&board, *sequence, Some(batch), store, "ack")
             }

@@ -46,19 +46,19 @@ mod store;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
-pub use replica::Replica;
 pub use blocking::BlockingEffectStore;
 pub use huddle_store::reference::BoardRecord;
+pub use replica::Replica;
 pub use shared::{HostStore, SharedStore};
 pub use store::{to_outcome, EffectStore, MemoryStore};
 
-use huddle_store::reference::ReferenceStore;
-use invariants::{Observer, Violation};
 use huddle_core::{
     Accepted, BatchId, BoardId, Config, ConnId, Effect, EffectId, Engine, EngineEvent, JoinError,
     JoinRequest, MutateError, Mutation, Notice, Output, PresenceError, SessionError, SessionState,
     StorageOutcome, Timestamp,
 };
+use huddle_store::reference::ReferenceStore;
+use invariants::{Observer, Violation};
 
 /// What the simulated host does with effects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

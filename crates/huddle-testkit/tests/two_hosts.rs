@@ -33,8 +33,12 @@ fn after_a_takeover_the_old_host_never_acks_and_no_sequence_is_acked_twice() {
     a.join(alice, JoinRequest::new(BOARD, "alice", "Alice"))
         .unwrap();
     for i in 0..3 {
-        a.mutate(alice, &format!("a{i}"), vec![upsert("p", &format!("a{i}"), "1")])
-            .unwrap();
+        a.mutate(
+            alice,
+            &format!("a{i}"),
+            vec![upsert("p", &format!("a{i}"), "1")],
+        )
+        .unwrap();
     }
     let mut acked: BTreeMap<u64, (&str, String)> = BTreeMap::new();
     for (seq, batch) in acks(&mut a, alice) {
@@ -50,9 +54,17 @@ fn after_a_takeover_the_old_host_never_acks_and_no_sequence_is_acked_twice() {
     // A keeps taking batches; the store refuses every write as fenced.
     for i in 3..6 {
         // A's engine may refuse the batch itself once its session ended.
-        let _ = a.mutate(alice, &format!("a{i}"), vec![upsert("p", &format!("a{i}"), "2")]);
-        b.mutate(bob, &format!("b{i}"), vec![upsert("p", &format!("b{i}"), "3")])
-            .unwrap();
+        let _ = a.mutate(
+            alice,
+            &format!("a{i}"),
+            vec![upsert("p", &format!("a{i}"), "2")],
+        );
+        b.mutate(
+            bob,
+            &format!("b{i}"),
+            vec![upsert("p", &format!("b{i}"), "3")],
+        )
+        .unwrap();
         a.advance(Duration::from_secs(40));
         b.advance(Duration::from_secs(40));
     }
@@ -67,7 +79,10 @@ fn after_a_takeover_the_old_host_never_acks_and_no_sequence_is_acked_twice() {
         "A's writes were refused only for its stale epoch: {:?}",
         a.store.refusals
     );
-    assert!(acks(&mut a, alice).is_empty(), "A acknowledged after B took over");
+    assert!(
+        acks(&mut a, alice).is_empty(),
+        "A acknowledged after B took over"
+    );
     for (seq, batch) in acks(&mut b, bob) {
         assert!(
             acked.insert(seq, ("b", batch)).is_none(),
@@ -88,7 +103,9 @@ fn after_a_takeover_the_old_host_never_acks_and_no_sequence_is_acked_twice() {
             let event = &stored.events[(*seq - 1) as usize];
             assert_eq!(&event.batch.to_string(), batch, "sequence {seq}");
         }
-        assert!(stored.events.iter().all(|e| !["a3", "a4", "a5"]
-            .contains(&e.batch.to_string().as_str())));
+        assert!(stored
+            .events
+            .iter()
+            .all(|e| !["a3", "a4", "a5"].contains(&e.batch.to_string().as_str())));
     });
 }

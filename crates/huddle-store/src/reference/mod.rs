@@ -41,7 +41,9 @@ mod tests;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use huddle_core::{BatchRecord, BoardId, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord};
+use huddle_core::{
+    BatchRecord, BoardId, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord,
+};
 
 pub use board::BoardRecord;
 pub use owner::Owner;
@@ -162,10 +164,7 @@ impl ReferenceStore {
                 sequence: stored.sequence(),
                 snapshots: stored.snapshots.len(),
             }),
-            None => self
-                .rooms
-                .contains_key(board)
-                .then(BoardSummary::default),
+            None => self.rooms.contains_key(board).then(BoardSummary::default),
         }
     }
 

@@ -54,8 +54,16 @@ fn a_shorter_shape_hands_out_less_history_but_every_unflushed_event() {
         batches_per_user: 3,
     };
     let loaded = store.load_board_shaped(&b, shape).unwrap().unwrap();
-    assert_eq!(loaded.events.first().map(|e| e.seq), Some(1), "nothing flushed: all");
-    assert_eq!(loaded.batches.len(), 3, "three batch records of the one user");
+    assert_eq!(
+        loaded.events.first().map(|e| e.seq),
+        Some(1),
+        "nothing flushed: all"
+    );
+    assert_eq!(
+        loaded.batches.len(),
+        3,
+        "three batch records of the one user"
+    );
     let flush = FlushWrite {
         board: b.clone(),
         epoch,
@@ -67,9 +75,17 @@ fn a_shorter_shape_hands_out_less_history_but_every_unflushed_event() {
     };
     store.flush(&flush).unwrap();
     let loaded = store.load_board_shaped(&b, shape).unwrap().unwrap();
-    assert_eq!(loaded.events.first().map(|e| e.seq), Some(41), "the last ten");
+    assert_eq!(
+        loaded.events.first().map(|e| e.seq),
+        Some(41),
+        "the last ten"
+    );
     let contract = store.load_board(&b).unwrap().unwrap();
-    assert_eq!(contract.events.len(), 50, "the contract's history is longer");
+    assert_eq!(
+        contract.events.len(),
+        50,
+        "the contract's history is longer"
+    );
 }
 
 #[test]
@@ -77,21 +93,48 @@ fn an_owner_acquires_on_load_and_writes_with_its_epoch() {
     let mut store = ReferenceStore::new();
     let mut host = Owner::new();
     let shape = LoadShape::CONTRACT;
-    let refused = host.perform(&mut store, &append("b", 1..=2), UnknownBoard::CreateEmpty, shape);
+    let refused = host.perform(
+        &mut store,
+        &append("b", 1..=2),
+        UnknownBoard::CreateEmpty,
+        shape,
+    );
     assert_eq!(refused, Err(StoreError::NotAcquired("b".into())));
     assert!(store.board(&"b".into()).is_none(), "nothing written");
 
     let outcome = host.perform(&mut store, &load("b"), UnknownBoard::NotFound, shape);
     assert_eq!(outcome, Ok(StorageOutcome::NotFound));
     assert_eq!(host.epoch(&"b".into()), Some(Epoch::new(1)));
-    let stored = host.perform(&mut store, &append("b", 1..=2), UnknownBoard::NotFound, shape);
+    let stored = host.perform(
+        &mut store,
+        &append("b", 1..=2),
+        UnknownBoard::NotFound,
+        shape,
+    );
     assert_eq!(stored, Ok(StorageOutcome::Stored));
     assert_eq!(store.board(&"b".into()).map(BoardRecord::log_end), Some(2));
     // A re-sent append is idempotent; one past the end is a gap.
-    let again = host.perform(&mut store, &append("b", 1..=2), UnknownBoard::NotFound, shape);
+    let again = host.perform(
+        &mut store,
+        &append("b", 1..=2),
+        UnknownBoard::NotFound,
+        shape,
+    );
     assert_eq!(again, Ok(StorageOutcome::Stored));
-    let gap = host.perform(&mut store, &append("b", 4..=4), UnknownBoard::NotFound, shape);
-    assert!(matches!(gap, Err(StoreError::Gap { log_end: 2, first: 4, .. })));
+    let gap = host.perform(
+        &mut store,
+        &append("b", 4..=4),
+        UnknownBoard::NotFound,
+        shape,
+    );
+    assert!(matches!(
+        gap,
+        Err(StoreError::Gap {
+            log_end: 2,
+            first: 4,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -100,7 +143,8 @@ fn a_second_owner_fences_the_first() {
     let (mut a, mut b) = (Owner::new(), Owner::new());
     let (create, shape) = (UnknownBoard::CreateEmpty, LoadShape::CONTRACT);
     a.perform(&mut store, &load("x"), create, shape).unwrap();
-    a.perform(&mut store, &append("x", 1..=3), create, shape).unwrap();
+    a.perform(&mut store, &append("x", 1..=3), create, shape)
+        .unwrap();
     let Ok(StorageOutcome::Loaded(loaded)) = b.perform(&mut store, &load("x"), create, shape)
     else {
         panic!("b loads the board");
@@ -113,7 +157,8 @@ fn a_second_owner_fences_the_first() {
         "{fenced:?}"
     );
     assert_eq!(store.board(&"x".into()).map(BoardRecord::log_end), Some(3));
-    b.perform(&mut store, &append("x", 4..=4), create, shape).unwrap();
+    b.perform(&mut store, &append("x", 4..=4), create, shape)
+        .unwrap();
     a.release(&"x".into());
     assert_eq!(a.epoch(&"x".into()), None);
 }

@@ -21,7 +21,7 @@
 //!   the [`StorageOutcome`](huddle_core::StorageOutcome) the engine expects,
 //!   holding this host's epochs; [`Performer::perform_appends`] commits many
 //!   boards' appends together.
-//! - [`reference`]: the reference model of the contract, pure and
+//! - [`reference`](mod@reference): the reference model of the contract, pure and
 //!   synchronous ([`reference::ReferenceStore`]): one place that says what
 //!   a store must do. The test harness and the simulator build on it.
 //! - [`InMemoryStore`]: the reference model behind a mutex (tests, demos).

@@ -201,6 +201,10 @@ impl<S: EffectStore> Harness<S> {
 
     fn report(&mut self, board: &BoardId, id: EffectId, outcome: StorageOutcome) {
         self.touched.insert(board.clone());
+        if matches!(outcome, StorageOutcome::SnapshotStored(_)) {
+            // Snapshot + log = replay, once per snapshot stored.
+            self.check(|o, _, model| o.snapshots(board, model));
+        }
         let result = self.engine.handle_storage(self.now, id, outcome);
         assert!(
             result.is_ok(),

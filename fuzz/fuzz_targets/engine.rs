@@ -20,9 +20,12 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
-use huddle_core::testkit::{MemoryStore, Replica};
+use huddle_testkit::{MemoryStore, Replica};
 use huddle_wire::{dispatch, ClientMessage, Identity};
 use huddle_core::*;
+use huddle_store::reference::ReferenceStore;
+use huddle_testkit::invariants::Observer;
+use huddle_testkit::{MemoryStore, Replica};
 use libfuzzer_sys::fuzz_target;
 
 /// A sequence number: mostly small, sometimes at the edges.
@@ -338,25 +341,55 @@ struct Host {
     aborted: HashSet<BoardId>,
     /// `Drained` was seen.
     drained: bool,
+    /// The invariants shared with the property tests and the simulator;
+    /// those that compare with the store only while it is honest.
+    inv: Observer,
 }
 
 impl Host {
     fn drain(&mut self) {
         while let Some(output) = self.engine.poll_output() {
             match output {
-                Output::Notify { conn, notice } => self.check_notice(conn, &notice),
+                Output::Notify { conn, notice } => {
+                    if !self.tainted {
+                        let len = match &notice {
+                            Notice::Ack { batch, .. } => {
+                                self.batches.get(&(conn, batch.clone())).copied()
+                            }
+                            _ => None,
+                        };
+                        let model = self.store.model();
+                        if let Err(e) = self.inv.notice(conn, &notice, &self.engine, model, len) {
+                            panic!("{e}");
+                        }
+                    }
+                    self.check_notice(conn, &notice);
+                }
                 Output::Effect(effect) => {
-                    check_effect(&effect);
+                    let empty = ReferenceStore::new();
+                    let model = if self.tainted {
+                        &empty
+                    } else {
+                        self.store.model()
+                    };
+                    if let Err(e) = self.inv.effect(&effect, model) {
+                        panic!("{e}");
+                    }
                     self.check_reuse(&effect);
                     self.outstanding.push(effect);
                 }
-                Output::Event(EngineEvent::StateChanged { from, to, .. }) => {
-                    assert!(
-                        SessionState::is_legal_transition(from, to),
-                        "illegal transition {from:?} -> {to:?}"
-                    );
+                Output::Event(event @ EngineEvent::StateChanged { .. }) => {
+                    if let Err(e) = self.inv.event(&event) {
+                        panic!("{e}");
+                    }
                 }
-                Output::Event(EngineEvent::SessionEnded { board, reason }) => {
+                Output::Event(event @ EngineEvent::SessionEnded { .. }) => {
+                    if let Err(e) = self.inv.event(&event) {
+                        panic!("{e}");
+                    }
+                    let EngineEvent::SessionEnded { board, reason } = event else {
+                        continue;
+                    };
                     // With an honest store a board's sequence never goes
                     // back, also across archive and reload; a lying one
                     // may hand back less, and so may a session that ended
@@ -387,7 +420,7 @@ impl Host {
                         // Appends the ended session never got stored may be
                         // reused by the next one: keep what the store holds.
                         self.appended.retain(|(b, _), _| *b != board);
-                        if let Some(stored) = self.store.boards.get(&board) {
+                        if let Some(stored) = self.store.boards().get(&board) {
                             for e in &stored.events {
                                 self.appended.insert((board.clone(), e.seq), e.clone());
                             }
@@ -456,6 +489,11 @@ impl Host {
     }
 
     fn check_sessions(&mut self) {
+        if !self.tainted {
+            if let Err(e) = self.inv.state(&self.engine, self.store.model()) {
+                panic!("{e}");
+            }
+        }
         let boards: Vec<BoardId> = self.engine.boards().cloned().collect();
         for b in boards {
             let Some(info) = self.engine.session(b.as_str()) else {
@@ -646,6 +684,7 @@ impl Host {
                     });
                 }
                 if self.engine.join(self.t(), conn, req).is_ok() {
+                    self.inv.join_requested(conn, from);
                     self.users.insert(conn, user);
                     self.replicas.entry(conn).or_default().sequence = from;
                 }
@@ -659,6 +698,7 @@ impl Host {
                 let conn = self.conn(*conn);
                 let req = JoinRequest::new(board.as_str(), user.as_str(), name);
                 if self.engine.join(self.t(), conn, req).is_ok() {
+                    self.inv.join_requested(conn, None);
                     self.users.insert(conn, user.as_str().into());
                     self.replicas.insert(conn, Replica::default());
                 }
@@ -708,6 +748,7 @@ impl Host {
                             self.batches.entry((conn, batch)).or_insert(len);
                         }
                         if let Some(from) = join {
+                            self.inv.join_requested(conn, from);
                             self.users.insert(conn, identity.user.clone());
                             self.replicas.entry(conn).or_default().sequence = from;
                         }
@@ -821,7 +862,7 @@ impl Host {
                 // keep only what the store holds.
                 self.appended = self
                     .store
-                    .boards
+                    .boards()
                     .iter()
                     .flat_map(|(b, stored)| {
                         stored
@@ -830,6 +871,7 @@ impl Host {
                             .map(move |e| ((b.clone(), e.seq), e.clone()))
                     })
                     .collect();
+                self.inv.crashed();
                 self.outstanding.clear();
                 self.reported.clear();
                 self.replicas.clear();
@@ -867,32 +909,12 @@ fn op_has_opaque_data(op: &Op) -> bool {
     }
 }
 
-fn check_effect(effect: &Effect) {
-    match effect {
-        Effect::AppendEvents { events, .. } => {
-            assert!(!events.is_empty(), "empty append");
-            assert!(events[0].seq >= 1, "append of sequence 0");
-            for w in events.windows(2) {
-                assert_eq!(w[0].seq.checked_add(1), Some(w[1].seq), "append has a hole");
-            }
-        }
-        Effect::Flush { batch, .. } => {
-            assert!(
-                batch.first_seq <= batch.through,
-                "flush range {}..={}",
-                batch.first_seq,
-                batch.through
-            );
-        }
-        _ => {}
-    }
-}
-
 fuzz_target!(|input: Input| {
     if std::env::var_os("FUZZ_DEBUG").is_some() {
         eprintln!("{input:#?}");
     }
     let config = config(&input);
+    let inv = Observer::new(&config);
     let mut store = MemoryStore::default();
     store.strict = input.strict_store;
     let mut host = Host {
@@ -914,6 +936,7 @@ fuzz_target!(|input: Input| {
         unreleased: HashSet::new(),
         aborted: HashSet::new(),
         drained: false,
+        inv,
     };
     for op in input.ops.iter().take(256) {
         host.step(op);

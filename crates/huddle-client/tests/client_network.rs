@@ -23,10 +23,10 @@ use huddle_client::{
     Client, ClientConfig, ClientEvent, ClientOutput, ConnectFailure, ConnectionState, Credentials,
     TransportId,
 };
-use huddle_core::testkit::Harness;
 use huddle_core::{
     BatchId, Config, ConnId, Durability, Mutation, Notice, Payload, SessionType, Timestamp,
 };
+use huddle_testkit::Harness;
 use huddle_wire::{ClientMessage, Identity, ServerMessage};
 
 const BOARD: &str = "sim-board";
@@ -676,7 +676,7 @@ fn run(seed: u64) -> String {
         );
     }
     // The store's log is gapless and replays to the same board.
-    let stored = &sim.h.store.boards[BOARD];
+    let stored = &sim.h.store.boards()[BOARD];
     for (k, e) in stored.events.iter().enumerate() {
         assert_eq!(e.seq, k as u64 + 1, "{ctx}: stored log has a gap");
     }

@@ -132,8 +132,9 @@
 //! - `huddle-store`: the store traits and backends, and `Performer`, which
 //!   turns effects into store calls.
 //!
-//! The `testkit` feature provides a complete simulated host (in-memory
-//! store with fault injection, scripted clients, a virtual clock) for tests.
+//! The virtual-time harness for tests (a simulated host on the reference
+//! store model, scripted clients, a virtual clock) is the `huddle-testkit`
+//! crate.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -164,9 +165,6 @@ mod sync;
 mod time;
 mod timers;
 mod user_session;
-
-#[cfg(feature = "testkit")]
-pub mod testkit;
 
 pub use colors::{Color, ColorPolicy, PALETTE};
 pub use config::{Config, Durability, Limits, SessionType};

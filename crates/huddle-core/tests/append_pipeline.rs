@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use huddle_core::testkit::*;
 use huddle_core::*;
+use huddle_testkit::*;
 
 const B: &str = "board";
 const C1: ConnId = ConnId(1);
@@ -180,7 +180,7 @@ fn a_failure_resends_it_and_everything_after_it_once() {
         ]
     );
     assert_eq!(event_seqs(&h.take(C2)), vec![1, 2, 3, 4, 5]);
-    let stored: Vec<u64> = h.store.boards[B].events.iter().map(|e| e.seq).collect();
+    let stored: Vec<u64> = h.store.boards()[B].events.iter().map(|e| e.seq).collect();
     assert_eq!(stored, vec![1, 2, 3, 4, 5]);
 }
 
@@ -209,7 +209,7 @@ fn a_later_append_stored_before_an_earlier_one_failed_is_resent_harmlessly() {
         vec![("a".to_string(), 2), ("b".to_string(), 4)]
     );
     assert_eq!(event_seqs(&h.take(C2)), vec![1, 2, 3, 4]);
-    assert_eq!(h.store.boards[B].events.len(), 4);
+    assert_eq!(h.store.boards()[B].events.len(), 4);
 }
 
 #[test]
@@ -238,7 +238,7 @@ fn archive_waits_for_every_append_in_flight() {
     h.advance(Duration::from_secs(5 * 60));
     h.complete_all();
     assert!(h.engine.session(B).is_none());
-    let stored = &h.store.boards[B];
+    let stored = &h.store.boards()[B];
     assert_eq!(stored.events.len(), 3);
     assert_eq!(stored.pages_sequence, 3, "flushed through the last append");
 }

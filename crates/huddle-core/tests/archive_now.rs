@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use huddle_core::testkit::*;
 use huddle_core::*;
+use huddle_testkit::*;
 
 const B: &str = "board";
 const SEC: Duration = Duration::from_secs(1);
@@ -48,7 +48,7 @@ fn session_ends(h: &Harness) -> Vec<SessionEnd> {
 
 fn snapshots(h: &Harness) -> Vec<(SnapshotCause, u64)> {
     h.store
-        .boards
+        .boards()
         .get(B)
         .map(|b| {
             b.snapshots
@@ -102,7 +102,7 @@ fn archive_now_of_a_persistent_board_flushes_snapshots_then_removes_it() {
     h.complete_next();
     assert_eq!(session_ends(&h), [SessionEnd::Closed]);
     assert_eq!(h.engine.stats().closing_sessions, 0);
-    let stored = &h.store.boards[B];
+    let stored = &h.store.boards()[B];
     assert_eq!(stored.pages_sequence, 3);
     assert_eq!(snapshots(&h), [(SnapshotCause::Archive, 3)]);
     assert_eq!(h.engine.poll_timeout(), None, "no timer left behind");
@@ -114,7 +114,7 @@ fn archive_now_of_an_ephemeral_board_only_flushes() {
     h.engine.archive_session(h.now, B).unwrap();
     h.drain();
     assert_eq!(session_ends(&h), [SessionEnd::Closed]);
-    assert_eq!(h.store.boards[B].pages_sequence, 3);
+    assert_eq!(h.store.boards()[B].pages_sequence, 3);
     assert!(
         snapshots(&h).is_empty(),
         "no snapshot for an ephemeral room"
@@ -160,7 +160,7 @@ fn archive_now_waits_for_an_append_in_flight() {
     assert_eq!(held(&h), ["append 1", "flush 1..=3"]);
     h.complete_all();
     assert_eq!(session_ends(&h), [SessionEnd::Closed]);
-    assert_eq!(h.store.boards[B].pages_sequence, 4);
+    assert_eq!(h.store.boards()[B].pages_sequence, 4);
     assert_eq!(snapshots(&h), [(SnapshotCause::Archive, 4)]);
 }
 

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use huddle_core::testkit::*;
 use huddle_core::*;
+use huddle_testkit::*;
 
 /// What `apply_mutations` answers: `(sequence, duplicate, acked)`.
 fn accepted(sequence: u64, duplicate: bool, acked: bool) -> Accepted {
@@ -313,7 +313,7 @@ fn full_no_history_when_the_store_hands_a_short_tail() {
     // events, and hands only `load_tail` of them.
     h.engine.flush_pending(h.now, BOARD).unwrap();
     h.drain();
-    assert_eq!(h.store.boards[BOARD].pages_sequence, 3000);
+    assert_eq!(h.store.boards()[BOARD].pages_sequence, 3000);
     h.crash();
     h.store.load_tail = 10;
 
@@ -401,7 +401,7 @@ fn persistent_session_archived_exactly_15_min_after_last_leave_with_snapshot() {
     h.advance_to(t.saturating_add(15 * MIN - MS));
     assert_eq!(state(&h, BOARD), Some(SessionState::Idle), "at 14:59.999");
     let archive_snapshots = |h: &Harness| {
-        h.store.boards[BOARD]
+        h.store.boards()[BOARD]
             .snapshots
             .iter()
             .filter(|(_, s)| s.created_by == SnapshotCause::Archive)
@@ -422,7 +422,7 @@ fn persistent_session_archived_exactly_15_min_after_last_leave_with_snapshot() {
     assert_eq!(snap.created_at, t.saturating_add(15 * MIN));
     assert_eq!(snap.pages.element_count(), 2);
     // Pending mutations were flushed before the session left memory.
-    assert_eq!(h.store.boards[BOARD].pages_sequence, 2);
+    assert_eq!(h.store.boards()[BOARD].pages_sequence, 2);
 }
 
 #[test]
@@ -735,18 +735,18 @@ fn snapshot_retention_keeps_the_newest_50() {
                 prunes.push((i, keep_last));
             }
         }
-        let held = h.store.boards[BOARD].snapshots.len() as u64;
+        let held = h.store.boards()[BOARD].snapshots.len() as u64;
         assert_eq!(held, i.min(50), "after snapshot {i}");
     }
     assert_eq!(prunes, vec![(51, 50)], "one prune, after the 51st snapshot");
 
-    let versions: Vec<u64> = h.store.boards[BOARD]
+    let versions: Vec<u64> = h.store.boards()[BOARD]
         .snapshots
         .iter()
         .map(|(_, s)| s.version)
         .collect();
     assert_eq!(versions, (2..=51).collect::<Vec<_>>(), "version 1 pruned");
-    assert!(h.store.boards[BOARD]
+    assert!(h.store.boards()[BOARD]
         .snapshots
         .iter()
         .all(|(_, s)| s.created_by == SnapshotCause::Manual));
@@ -786,7 +786,7 @@ fn duplicate_batch_is_applied_once_and_answered_with_its_sequence() {
         h.engine.pages(BOARD).unwrap().get("p", "x"),
         Some(&Payload::from("1"))
     );
-    assert_eq!(h.store.boards[BOARD].events.len(), 2);
+    assert_eq!(h.store.boards()[BOARD].events.len(), 2);
 
     // Another user's batch with the same id is another batch.
     let bobs = h
@@ -827,7 +827,7 @@ fn duplicate_in_flight_is_acked_when_the_original_is_stored() {
     assert_eq!(acks(&h.take(ConnId(1))), vec![("b1".to_string(), 1)]);
     assert_eq!(acks(&h.take(ConnId(2))), vec![("b1".to_string(), 1)]);
     assert_eq!(h.engine.session(BOARD).unwrap().sequence, 1);
-    assert_eq!(h.store.boards[BOARD].events.len(), 1);
+    assert_eq!(h.store.boards()[BOARD].events.len(), 1);
 }
 
 #[test]
@@ -862,7 +862,7 @@ fn duplicate_after_crash_is_recognised_from_stored_history() {
         vec![("b1".to_string(), 1), ("b2".to_string(), 3)]
     );
     assert_eq!(h.engine.session(BOARD).unwrap().sequence, 3);
-    assert_eq!(h.store.boards[BOARD].events.len(), 3);
+    assert_eq!(h.store.boards()[BOARD].events.len(), 3);
 }
 
 // ---------------------------------------------------------------------------

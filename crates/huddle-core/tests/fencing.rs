@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use huddle_core::testkit::*;
 use huddle_core::*;
+use huddle_testkit::*;
 
 const B: &str = "board";
 const MIN: Duration = Duration::from_secs(60);

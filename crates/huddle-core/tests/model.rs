@@ -51,8 +51,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use huddle_core::testkit::{delete, upsert, Harness, Replica, StoreMode};
 use huddle_core::*;
+use huddle_testkit::{delete, upsert, Harness, Replica, StoreMode};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -414,7 +414,7 @@ struct Sim {
 
 fn store_seq(h: &Harness, board: usize) -> u64 {
     h.store
-        .boards
+        .boards()
         .get(BOARDS[board])
         .map_or(0, |s| s.sequence())
 }
@@ -1074,7 +1074,7 @@ impl Sim {
                     kind,
                 } => {
                     if to == SessionState::Archived && kind == SessionType::Persistent {
-                        let stored = self.h.store.boards.get(&board);
+                        let stored = self.h.store.boards().get(&board);
                         let seq = stored.map_or(0, |s| s.sequence());
                         prop_assert!(
                             stored.is_some_and(|s| s.snapshots.iter().any(|(_, snap)| {
@@ -1105,7 +1105,7 @@ impl Sim {
                     let b = board_index(&board)?;
                     if matches!(reason, SessionEnd::Archived | SessionEnd::Closed) {
                         // Dropped only once everything is stored and flushed.
-                        let stored = self.h.store.boards.get(&board);
+                        let stored = self.h.store.boards().get(&board);
                         let (flushed, seq) =
                             stored.map_or((0, 0), |s| (s.pages_sequence, s.sequence()));
                         prop_assert_eq!(
@@ -1359,7 +1359,7 @@ impl Sim {
     /// the flushed state is the board at its sequence.
     fn check_store(&mut self, b: usize) -> Result<(), TestCaseError> {
         let m = &mut self.boards[b];
-        let Some(stored) = self.h.store.boards.get(BOARDS[b]) else {
+        let Some(stored) = self.h.store.boards().get(BOARDS[b]) else {
             prop_assert_eq!(m.max_acked, 0);
             return Ok(());
         };
@@ -1420,7 +1420,7 @@ fn settle(sim: &mut Sim) -> Result<(), TestCaseError> {
         stats
     );
     for (b, &name) in BOARDS.iter().enumerate() {
-        let stored = sim.h.store.boards.get(name).cloned().unwrap_or_default();
+        let stored = sim.h.store.boards().get(name).cloned().unwrap_or_default();
         let m = &mut sim.boards[b];
         prop_assert_eq!(
             stored.sequence(),
@@ -1456,7 +1456,7 @@ fn settle(sim: &mut Sim) -> Result<(), TestCaseError> {
         let stored = sim
             .h
             .store
-            .boards
+            .boards()
             .get(name)
             .map(|s| s.replayed())
             .unwrap_or_default();

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use huddle_core::testkit::{Harness, T0};
 use huddle_core::*;
+use huddle_testkit::{Harness, T0};
 
 #[test]
 fn hundred_thousand_idle_boards() {

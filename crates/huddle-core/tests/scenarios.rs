@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use huddle_core::testkit::*;
 use huddle_core::*;
+use huddle_testkit::*;
 
 const B: &str = "board";
 const MS: Duration = Duration::from_millis(1);
@@ -128,13 +128,13 @@ fn describe(e: &Effect) -> String {
     }
 }
 
-fn stored(h: &Harness) -> &StoredBoard {
-    h.store.boards.get(B).expect("board stored")
+fn stored(h: &Harness) -> &BoardRecord {
+    h.store.boards().get(B).expect("board stored")
 }
 
 fn stored_seqs(h: &Harness) -> Vec<u64> {
     h.store
-        .boards
+        .boards()
         .get(B)
         .map(|b| seqs(&b.events))
         .unwrap_or_default()
@@ -142,7 +142,7 @@ fn stored_seqs(h: &Harness) -> Vec<u64> {
 
 fn stored_snapshot_causes(h: &Harness) -> Vec<(SnapshotCause, u64)> {
     h.store
-        .boards
+        .boards()
         .get(B)
         .map(|b| {
             b.snapshots
@@ -1268,7 +1268,7 @@ fn ack_on_apply_acks_and_broadcasts_before_the_store_confirms() {
         h.engine.pages(B),
         Some(&pages(&[("p", "a", "1"), ("p", "b", "2")]))
     );
-    assert!(h.store.boards.get(B).is_none_or(|b| b.events.is_empty()));
+    assert!(h.store.boards().get(B).is_none_or(|b| b.events.is_empty()));
 
     h.complete_next();
     assert_eq!(info(&h).durable_sequence, 2);
@@ -1466,7 +1466,7 @@ fn a_retry_older_than_the_loaded_tail_is_recognised_after_a_restart() {
     let again = h.mutate(C3, "a-1", vec![upsert("p", "e", "1")]).unwrap();
     assert!(again.duplicate, "{again:?}");
     assert_eq!(again.sequence, 1);
-    assert_eq!(h.store.boards[B].events.len(), 1501);
+    assert_eq!(h.store.boards()[B].events.len(), 1501);
     assert!(h
         .take(C3)
         .iter()

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use huddle_core::testkit::*;
 use huddle_core::*;
+use huddle_testkit::*;
 
 const B: &str = "board";
 const B2: &str = "other";
@@ -54,13 +54,13 @@ fn shutdown_archives_every_session_and_says_drained_once() {
     assert_eq!(h.drained, 1);
     assert_eq!(h.released.len(), 2);
     // Everything stored, the persistent room with its archive snapshot.
-    let stored = &h.store.boards[B];
+    let stored = &h.store.boards()[B];
     assert_eq!(stored.pages_sequence, 1);
     assert_eq!(
         stored.snapshots.last().map(|(_, s)| s.created_by),
         Some(SnapshotCause::Archive)
     );
-    assert_eq!(h.store.boards[B2].pages_sequence, 1);
+    assert_eq!(h.store.boards()[B2].pages_sequence, 1);
     // Idempotent, and said once.
     h.shutdown();
     h.advance(MIN);
@@ -126,13 +126,14 @@ fn a_failing_store_keeps_the_shutdown_retrying_until_it_succeeds() {
         assert_eq!(h.drained, 0);
     }
     assert!(h.store.calls >= 6, "retried: {} calls", h.store.calls);
-    assert_eq!(h.store.boards[B].pages_sequence, 0);
+    assert_eq!(h.store.boards()[B].pages_sequence, 0);
     h.store.fail_all = false;
     h.advance(MIN);
     assert!(h.engine.is_drained());
     assert_eq!(h.drained, 1);
     assert_eq!(
-        h.store.boards[B].pages_sequence, 1,
+        h.store.boards()[B].pages_sequence,
+        1,
         "flushed before drained"
     );
 }

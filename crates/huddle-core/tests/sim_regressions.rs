@@ -2,8 +2,8 @@
 //! (`crates/huddle-sim`). Each test names the seed that found it; the
 //! scenario is reduced to the few inputs that matter.
 
-use huddle_core::testkit::{upsert, Harness, StoreMode};
 use huddle_core::{Config, ConnId, JoinRequest, Notice};
+use huddle_testkit::{upsert, Harness, StoreMode};
 
 /// huddle-sim seed 2 (`--ticks 100000`): a client re-sent a batch on a new
 /// connection while the batch's append was still in flight. The new

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use huddle_core::testkit::*;
 use huddle_core::*;
+use huddle_store::SessionIndex;
+use huddle_testkit::*;
 
 const B: &str = "board";
 const MIN: Duration = Duration::from_secs(60);
@@ -38,7 +39,11 @@ fn records_are_effects_only_when_switched_on() {
     let mut h = Harness::new(Config::default());
     h.join(C1, req("alice")).unwrap();
     h.leave(C1).unwrap();
-    assert!(h.store.user_sessions.is_empty());
+    assert!(h
+        .store
+        .model()
+        .user_sessions(&SessionIndex::User("alice".into()))
+        .is_empty());
     assert!(h.transcript.iter().all(|l| !l.contains("StoreUserSession")));
     // The events stay, for logging.
     assert!(h
@@ -52,9 +57,12 @@ fn start_and_end_are_stored_and_the_end_is_final() {
     let mut h = Harness::new(config());
     h.join(C1, req("alice")).unwrap();
     let id = h.engine.user_session(C1).unwrap().id;
-    assert_eq!(h.store.user_sessions[&id].status, UserSessionStatus::Active);
+    assert_eq!(
+        h.store.user_session(id).unwrap().status,
+        UserSessionStatus::Active
+    );
     h.leave(C1).unwrap();
-    let stored = &h.store.user_sessions[&id];
+    let stored = h.store.user_session(id).unwrap();
     assert_eq!(stored.status, UserSessionStatus::Ended);
     assert!(stored.ended_at.is_some());
 }
@@ -77,7 +85,10 @@ fn the_end_waits_for_the_start_so_it_is_never_overwritten() {
     h.complete_next();
     assert_eq!(records(&h), vec![UserSessionStatus::Ended]);
     h.complete_all();
-    assert_eq!(h.store.user_sessions[&id].status, UserSessionStatus::Ended);
+    assert_eq!(
+        h.store.user_session(id).unwrap().status,
+        UserSessionStatus::Ended
+    );
 }
 
 #[test]
@@ -94,7 +105,10 @@ fn a_transient_record_failure_is_retried_with_the_newest_record() {
     h.advance(Duration::from_secs(1));
     assert_eq!(records(&h), vec![UserSessionStatus::Ended]);
     h.complete_all();
-    assert_eq!(h.store.user_sessions[&id].status, UserSessionStatus::Ended);
+    assert_eq!(
+        h.store.user_session(id).unwrap().status,
+        UserSessionStatus::Ended
+    );
 }
 
 #[test]
@@ -141,11 +155,12 @@ fn a_board_is_archived_and_released_only_after_its_records() {
     assert!(h.released.is_empty(), "the end records are outstanding");
     h.complete_all();
     assert_eq!(h.released, vec![BoardId::from(B)]);
-    assert!(h
+    let stored = h
         .store
-        .user_sessions
-        .values()
-        .all(|r| r.status == UserSessionStatus::Ended));
+        .model()
+        .user_sessions(&SessionIndex::Board(B.into()));
+    assert!(!stored.is_empty());
+    assert!(stored.iter().all(|r| r.status == UserSessionStatus::Ended));
 }
 
 #[test]
@@ -155,7 +170,7 @@ fn timed_out_sessions_store_their_timeout() {
     let id = h.engine.user_session(C1).unwrap().id;
     h.advance(Duration::from_secs(31 * 60));
     assert_eq!(
-        h.store.user_sessions[&id].status,
+        h.store.user_session(id).unwrap().status,
         UserSessionStatus::Timeout
     );
 }

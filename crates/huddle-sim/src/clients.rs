@@ -105,7 +105,7 @@ impl World {
                 let board = &self.boards[self.clients[i].board].id;
                 let log = self
                     .store
-                    .boards
+                    .boards()
                     .get(board)
                     .map_or(0, |b| b.events.len() as u64);
                 if self.ledger.dropped.insert(batch.clone(), log).is_some() {

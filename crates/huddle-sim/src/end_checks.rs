@@ -45,7 +45,7 @@ impl World {
     /// fails as the re-sent batch reaches the engine (`must_remember`).
     pub fn check_exactly_once(&mut self) -> Result<(), String> {
         let mut applied: BTreeMap<BatchId, Vec<u64>> = BTreeMap::new();
-        for stored in self.store.boards.values() {
+        for stored in self.store.boards().values() {
             for (k, e) in stored.events.iter().enumerate() {
                 if e.seq != k as u64 + 1 {
                     return Err("stored log has a gap".into());

@@ -43,6 +43,9 @@ pub struct Faults {
     pub crash: f64,
     /// Chance that an in-flight write at a crash reached the disk.
     pub crash_keeps_inflight: f64,
+    /// Chance per step that a second host takes the boards over while the
+    /// old one's writes are still in flight ([`crate::takeover`]).
+    pub takeover: f64,
     /// Chance per step that the host asks for a flush of a board.
     pub host_flush: f64,
     /// Chance per step that the host closes a board session.
@@ -90,6 +93,11 @@ impl Faults {
             client_close: rng.pick(&[0.0, 0.0005, 0.002]),
             client_idle: rng.pick(&[0.0, 0.0005, 0.002]),
             client_restart: rng.pick(&[0.0, 0.0002, 0.001]),
+            takeover: if crashes {
+                rng.pick(&[0.0, 0.0, 0.0001, 0.0005])
+            } else {
+                0.0
+            },
         }
     }
 
@@ -111,6 +119,7 @@ impl Faults {
             outage: 0.0,
             crash: 0.0,
             crash_keeps_inflight: 0.0,
+            takeover: 0.0,
             bad_confirm: 0.0,
             host_flush: 0.0,
             host_close: 0.0,

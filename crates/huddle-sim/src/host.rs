@@ -82,6 +82,9 @@ impl World {
                         effect.board(),
                         detail(&effect)
                     );
+                    if let Err(e) = self.inv.effect(&effect, self.store.durable.model()) {
+                        self.fail(e);
+                    }
                     self.store.submit(effect, due);
                 }
                 Output::Event(event) => self.observe_event(event),
@@ -138,7 +141,7 @@ impl World {
                 };
                 trace!(self, "server <- {conn:?} {}", message.kind());
                 if let ClientMessage::Join { last_sequence, .. } = &message {
-                    self.obs.join_requested(conn, *last_sequence);
+                    self.inv.join_requested(conn, *last_sequence);
                 }
                 let guard = match &message {
                     ClientMessage::Mutate { batch, .. }
@@ -352,7 +355,7 @@ impl World {
                 )
             }
             _ => {
-                let Some(f) = self.store.in_flight.first() else {
+                let Some(f) = self.store.in_flight.iter().find(|f| f.stale.is_none()) else {
                     return;
                 };
                 let wrong = match f.effect {
@@ -399,10 +402,17 @@ impl World {
         if let Some(b) = breaches.into_iter().next() {
             self.fail(b);
         }
+        self.restart_engine();
+    }
+
+    /// A new engine instance takes the old one's place: it knows no
+    /// session and no connection (clients reconnect to it).
+    pub fn restart_engine(&mut self) {
         self.instance += 1;
         self.engine = Engine::new(self.config.clone(), self.seed.wrapping_add(self.instance));
         self.clock.engine_clock = huddle_core::Timestamp::EPOCH;
         self.obs.crashed();
+        self.inv.crashed();
         for conn in self.net.up_links() {
             self.cut(conn);
         }

@@ -2,38 +2,36 @@
 //! step. Each violation names what broke; the runner adds the seed and the
 //! command that replays it.
 //!
-//! - **Sequences**: every board's stored log is gapless from 1 and never
-//!   rewritten; events reach a connection in strictly increasing order,
-//!   contiguous within one notice.
-//! - **Durability**: a session's durable sequence never goes back (across
-//!   crashes and archives too) and never exceeds what the store holds; its
-//!   flushed sequence never exceeds the store's; an ack (in ack-on-store
-//!   mode) names a batch the store already holds at that sequence; after a
-//!   crash the store still holds every acknowledged batch.
-//! - **Lifecycle**: only the spec's transitions, each from the state the
-//!   session was in; a session's state always equals the last transition.
+//! The checks about the engine and the store are shared with the property
+//! tests and the fuzz target: [`huddle_testkit::invariants`] (sequences
+//! gapless and never rewritten, durable sequences never going back nor
+//! beyond the store, acks and broadcasts only of stored batches,
+//! lifecycle transitions, the sync a join gets, snapshot + log = replay).
+//! The world feeds its observer ([`crate::World::inv`]) every effect,
+//! event and notice, and its state after every step. What is the
+//! simulator's own:
+//!
 //! - **Archive**: only once the store's log is wholly flushed and (for a
 //!   persistent board) a snapshot at the final sequence is stored; never
 //!   before `idle_since + idle_timeout` by the engine's clock.
+//! - **Close**: a closed session left the store flushed to everything
+//!   clients saw.
 //! - **Timeouts** (see `docs/testing.md`): the host calls `handle_timeout`
 //!   when its clock reaches `poll_timeout()`; afterwards the next deadline
 //!   is later than the engine's clock (no hot loop); an early call does
 //!   nothing; while a session waits to be archived, a deadline no later
 //!   than its archive time is armed; a user session times out only after
 //!   `inactivity_timeout` without activity.
-//! - **Sync**: a join gets a delta exactly when the spec says so (with
-//!   exactly the missed events), else a full state with the right reason;
-//!   a full state equals the engine's board.
-//! - **Snapshots**: the newest stored snapshot plus the log after it equals
-//!   the log replayed, the flushed state plus the log after it, and the
-//!   live board.
+//! - **Snapshots**: the stored board equals the live one at the log's end.
 //! - **Refused confirmations** change nothing (checked in the host).
+//! - **Ownership** (fencing): no sequence is acknowledged by two hosts,
+//!   and a board taken over converges on its new owner.
 
 use std::collections::BTreeMap;
 
 use huddle_core::{
-    BoardId, ConnId, Durability, EngineEvent, FullSyncReason, Notice, SessionEnd, SessionState,
-    SessionType, Sync, Timestamp, UserSessionStatus,
+    BoardId, ConnId, EngineEvent, Notice, SessionEnd, SessionState, SessionType, Sync, Timestamp,
+    UserSessionStatus,
 };
 
 use crate::world::World;
@@ -43,8 +41,6 @@ use crate::world::World;
 pub struct BoardObs {
     /// The session's state by its transitions (`None`: no session).
     pub state: Option<SessionState>,
-    /// The highest durable sequence ever reported.
-    pub max_durable: u64,
     /// The highest sequence clients were shown.
     pub max_sequence: u64,
     /// When (engine clock) the session last became idle or was created.
@@ -58,20 +54,13 @@ pub struct BoardObs {
 pub struct Observed {
     /// Per board.
     pub boards: BTreeMap<BoardId, BoardObs>,
-    /// The `last_sequence` of each connection's pending join.
-    pub joins: BTreeMap<ConnId, Option<u64>>,
-    /// The last sequence each connection was shown.
-    pub conn_seq: BTreeMap<ConnId, u64>,
+    /// Each acknowledged (board, sequence): the host instance and batch.
+    pub acks: BTreeMap<(BoardId, u64), (u64, huddle_core::BatchId)>,
     /// The board each joined connection is on.
     pub conn_board: BTreeMap<ConnId, BoardId>,
 }
 
 impl Observed {
-    /// A connection sent a join.
-    pub fn join_requested(&mut self, conn: ConnId, last_sequence: Option<u64>) {
-        self.joins.insert(conn, last_sequence);
-    }
-
     /// The engine is gone: no session exists any more.
     pub fn crashed(&mut self) {
         for b in self.boards.values_mut() {
@@ -79,8 +68,6 @@ impl Observed {
             b.idle_since = None;
             b.unreleased = false;
         }
-        self.joins.clear();
-        self.conn_seq.clear();
         self.conn_board.clear();
     }
 }
@@ -103,18 +90,15 @@ impl World {
     /// Checks an engine event as it leaves the engine.
     pub fn observe_event(&mut self, event: EngineEvent) {
         let clock = self.clock.engine_clock;
+        if let Err(e) = self.inv.event(&event) {
+            return self.fail(e);
+        }
         match event {
             EngineEvent::StateChanged {
                 board, from, to, ..
             } => {
                 crate::trace!(self, "state {board} {from:?} -> {to:?}");
                 let obs = self.obs.boards.entry(board.clone()).or_default();
-                let known = obs.state.unwrap_or(SessionState::Created);
-                if !SessionState::is_legal_transition(from, to) || from != known {
-                    return self.fail(format!(
-                        "illegal transition of {board}: {from:?} -> {to:?} (it was {known:?})"
-                    ));
-                }
                 obs.state = Some(to);
                 if to == SessionState::Idle {
                     obs.idle_since = Some(clock);
@@ -139,7 +123,7 @@ impl World {
                 }
                 if reason == SessionEnd::Closed {
                     self.counters.closes += 1;
-                    let stored = self.store.boards.get(&board).cloned().unwrap_or_default();
+                    let stored = self.store.boards().get(&board).cloned().unwrap_or_default();
                     let max = self.obs.boards.get(&board).map_or(0, |o| o.max_sequence);
                     if stored.pages_sequence != stored.sequence() || stored.sequence() < max {
                         self.fail(format!(
@@ -195,7 +179,7 @@ impl World {
                 ));
             }
         }
-        let stored = self.store.boards.get(board).cloned().unwrap_or_default();
+        let stored = self.store.boards().get(board).cloned().unwrap_or_default();
         let last = stored.sequence();
         if stored.pages_sequence != last || last < obs.max_sequence {
             return self.fail(format!(
@@ -214,14 +198,30 @@ impl World {
         }
     }
 
-    /// Checks a notice as it leaves the engine.
+    /// Checks a notice as it leaves the engine: the shared checks
+    /// ([`huddle_testkit::invariants`]), then the simulator's counters.
     pub fn observe_notice(&mut self, conn: ConnId, notice: &Notice) {
+        let batch_len = match notice {
+            Notice::Ack { batch, .. } => {
+                Some(self.ledger.lens.get(batch).copied().unwrap_or(0) as u64)
+            }
+            _ => None,
+        };
+        let checked = self.inv.notice(
+            conn,
+            notice,
+            &self.engine,
+            self.store.durable.model(),
+            batch_len,
+        );
+        if let Err(e) = checked {
+            return self.fail(e);
+        }
         match notice {
             Notice::Joined(joined) => {
-                let last = self.obs.joins.remove(&conn).flatten();
                 crate::trace!(
                     self,
-                    "joined {conn:?} {} last {last:?} at {} from {} {}",
+                    "joined {conn:?} {} at {} from {} {}",
                     joined.board,
                     joined.sequence,
                     joined.history_from,
@@ -230,132 +230,32 @@ impl World {
                         Sync::Full { reason, .. } => format!("full {reason:?}"),
                     }
                 );
-                self.check_join(conn, last, joined);
-                self.obs.conn_seq.insert(conn, joined.sequence);
+                match &joined.sync {
+                    Sync::Delta { .. } => self.counters.deltas += 1,
+                    Sync::Full { .. } => self.counters.fulls += 1,
+                }
                 self.obs.conn_board.insert(conn, joined.board.clone());
                 let obs = self.obs.boards.entry(joined.board.clone()).or_default();
                 obs.max_sequence = obs.max_sequence.max(joined.sequence);
             }
             Notice::Events(events) => {
-                let Some(board) = self.obs.conn_board.get(&conn).cloned() else {
-                    return self.fail(format!("events to {conn:?}, which never joined"));
-                };
-                let seen = self.obs.conn_seq.get(&conn).copied().unwrap_or(0);
                 let first = events.first().map_or(0, |e| e.seq);
-                let contiguous = events.windows(2).all(|w| w[1].seq == w[0].seq + 1);
-                if first != seen + 1 || !contiguous {
-                    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
-                    return self.fail(format!(
-                        "events {seqs:?} to {conn:?} after it was shown {seen} (not the next ones)"
-                    ));
-                }
-                let last = events.last().map_or(seen, |e| e.seq);
+                let last = events.last().map_or(0, |e| e.seq);
                 crate::trace!(self, "events {conn:?} {first}..={last}");
-                self.obs.conn_seq.insert(conn, last);
-                let obs = self.obs.boards.entry(board.clone()).or_default();
-                obs.max_sequence = obs.max_sequence.max(last);
-                self.check_durable_at(&board, last, None, "broadcast");
+                if let Some(board) = self.obs.conn_board.get(&conn).cloned() {
+                    let obs = self.obs.boards.entry(board).or_default();
+                    obs.max_sequence = obs.max_sequence.max(last);
+                }
             }
             Notice::Ack { batch, sequence } => {
                 crate::trace!(self, "ack {conn:?} {batch} {sequence}");
                 if let Some(board) = self.obs.conn_board.get(&conn).cloned() {
-                    let seen = self.obs.conn_seq.get(&conn).copied().unwrap_or(0);
-                    // A new ack covers the next sequences on this connection
-                    // (its own batch, which it gets no events for); an ack at
-                    // or below what it was shown answers a re-sent batch.
-                    let len = self.ledger.lens.get(batch).copied().unwrap_or(0) as u64;
-                    if *sequence > seen && sequence.saturating_sub(len) != seen {
-                        return self.fail(format!(
-                            "ack of {batch} ({len} mutations) at {sequence} to {conn:?} after it was shown {seen}: a gap"
-                        ));
-                    }
-                    self.obs.conn_seq.insert(conn, seen.max(*sequence));
-                    let obs = self.obs.boards.entry(board.clone()).or_default();
+                    self.check_ack_owner(&board, *sequence, batch);
+                    let obs = self.obs.boards.entry(board).or_default();
                     obs.max_sequence = obs.max_sequence.max(*sequence);
-                    self.check_durable_at(&board, *sequence, Some(batch), "ack");
                 }
             }
             _ => {}
-        }
-    }
-
-    /// In ack-on-store mode, what clients are shown must be durable.
-    fn check_durable_at(
-        &mut self,
-        board: &BoardId,
-        sequence: u64,
-        batch: Option<&huddle_core::BatchId>,
-        what: &str,
-    ) {
-        if self.config.durability != Durability::AckOnStore {
-            return;
-        }
-        let Some(stored) = self.store.boards.get(board) else {
-            return self.fail(format!(
-                "{what} of {board} at {sequence} before anything is stored"
-            ));
-        };
-        let held = stored.events.get((sequence as usize).wrapping_sub(1));
-        match (held, batch) {
-            (None, _) => self.fail(format!(
-                "{what} of {board} at {sequence}, but the store's log ends at {}",
-                stored.sequence()
-            )),
-            (Some(e), Some(b)) if &e.batch != b => self.fail(format!(
-                "ack of {b} at {sequence} of {board}, but the store holds {} there",
-                e.batch
-            )),
-            _ => {}
-        }
-    }
-
-    fn check_join(&mut self, conn: ConnId, last: Option<u64>, joined: &huddle_core::Joined) {
-        let (s, h) = (joined.sequence, joined.history_from);
-        let threshold = self.config.delta_threshold;
-        let fail = |w: &mut World, why: &str| {
-            w.fail(format!(
-                "join of {conn:?} to {} with last_sequence {last:?} at sequence {s} (history from {h}): {why}",
-                joined.board
-            ))
-        };
-        match (&joined.sync, last) {
-            (Sync::Delta { events }, Some(l)) => {
-                self.counters.deltas += 1;
-                if l > s || s - l >= threshold || l < h {
-                    return fail(self, "a delta where the spec says full");
-                }
-                let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
-                if seqs.len() as u64 != s - l || seqs.iter().zip(l + 1..).any(|(a, b)| *a != b) {
-                    fail(self, &format!("delta with events {seqs:?}"));
-                }
-            }
-            (Sync::Delta { .. }, None) => fail(self, "a delta without a last sequence"),
-            (Sync::Full { reason, pages }, _) => {
-                self.counters.fulls += 1;
-                let expected: &[FullSyncReason] = match last {
-                    None => &[FullSyncReason::Initial],
-                    Some(l) if l > s => &[FullSyncReason::Ahead],
-                    Some(l) if s - l >= threshold && l < h => {
-                        &[FullSyncReason::TooOld, FullSyncReason::NoHistory]
-                    }
-                    Some(l) if s - l >= threshold => &[FullSyncReason::TooOld],
-                    Some(l) if l < h => &[FullSyncReason::NoHistory],
-                    Some(_) => &[],
-                };
-                if !expected.contains(reason) {
-                    return fail(
-                        self,
-                        &format!("full sync ({reason:?}) where the spec says {expected:?}"),
-                    );
-                }
-                let live = self
-                    .engine
-                    .session(joined.board.as_str())
-                    .map(|i| i.sequence);
-                if live == Some(s) && self.engine.pages(joined.board.as_str()) != Some(pages) {
-                    fail(self, "full state differs from the engine's board");
-                }
-            }
         }
     }
 }

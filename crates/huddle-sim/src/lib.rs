@@ -33,6 +33,7 @@
 pub mod cli;
 pub mod clients;
 pub mod clock;
+pub mod durable;
 pub mod end_checks;
 pub mod faults;
 pub mod host;
@@ -43,6 +44,7 @@ pub mod runner;
 pub mod state_checks;
 pub mod step;
 pub mod store;
+pub mod takeover;
 pub mod trace;
 pub mod world;
 

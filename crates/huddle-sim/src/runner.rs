@@ -122,7 +122,7 @@ impl World {
             }
         }
         for b in self.boards.clone() {
-            if let Some(stored) = self.store.boards.get(&b.id) {
+            if let Some(stored) = self.store.boards().get(&b.id) {
                 if stored.pages_sequence != stored.sequence() {
                     return Err(format!(
                         "{} archived but flushed to {} of {}",
@@ -147,7 +147,7 @@ impl World {
             let Some(info) = self.engine.session(b.id.as_str()) else {
                 continue;
             };
-            let stored = self.store.boards.get(&b.id).cloned().unwrap_or_default();
+            let stored = self.store.boards().get(&b.id).cloned().unwrap_or_default();
             if info.sequence != stored.sequence()
                 || self.engine.pages(b.id.as_str()) != Some(&stored.replayed())
             {
@@ -199,10 +199,10 @@ impl World {
 
     fn summary(&self) -> String {
         let c = &self.counters;
-        let events: usize = self.store.boards.values().map(|b| b.events.len()).sum();
+        let events: usize = self.store.boards().values().map(|b| b.events.len()).sum();
         format!(
             "{} clients on {} boards, {:?}, {} steps, {} batches ({} dropped), {events} events stored, \
-             {} crashes, {} client restarts, {} cuts, {} jumps, {} effects ({} failed), \
+             {} crashes, {} takeovers ({} late writes fenced), {} client restarts, {} cuts, {} jumps, {} effects ({} failed), \
              appends in flight {} ({} pipelined, {} gaps refused), {} bad confirms, {} early timeouts, \
              {} deltas, {} fulls, {} archives, {} closes, {} host flushes, {} session timeouts, \
              {} re-applied beyond the dedup window",
@@ -213,6 +213,8 @@ impl World {
             self.ledger.made.len(),
             self.ledger.dropped.len(),
             c.crashes,
+            c.takeovers,
+            c.fenced_writes,
             c.client_restarts,
             c.cuts,
             c.jumps,

@@ -3,7 +3,7 @@
 //! armed deadlines, statistics, snapshots, and the idempotency window for
 //! re-sent batches. (See [`crate::invariants`] for the list.)
 
-use huddle_core::{BoardId, Durability, SessionState};
+use huddle_core::{BoardId, SessionState};
 
 use crate::world::World;
 
@@ -13,38 +13,17 @@ impl World {
         let clock = self.clock.engine_clock;
         let deadline = self.engine.poll_timeout();
         self.check_stats();
+        if let Err(e) = self.inv.state(&self.engine, self.store.durable.model()) {
+            return self.fail(e);
+        }
         for i in 0..self.boards.len() {
             let id = self.boards[i].id.clone();
             let Some(info) = self.engine.session(id.as_str()) else {
                 continue;
             };
-            let stored = self.store.boards.get(&id);
-            let log = stored.map_or(0, |s| s.events.last().map_or(0, |e| e.seq));
-            let flushed = stored.map_or(0, |s| s.pages_sequence);
             let obs = self.obs.boards.entry(id.clone()).or_default();
             if !info.loading {
-                if info.durable_sequence < obs.max_durable {
-                    let max = obs.max_durable;
-                    return self.fail(format!(
-                        "durable sequence of {id} went back from {max} to {}",
-                        info.durable_sequence
-                    ));
-                }
-                obs.max_durable = info.durable_sequence;
                 obs.max_sequence = obs.max_sequence.max(info.sequence);
-            }
-            if info.durable_sequence > log || info.flushed_sequence > flushed {
-                return self.fail(format!(
-                    "{id}: engine has durable {} flushed {}, store has log {log} flushed {flushed}",
-                    info.durable_sequence, info.flushed_sequence
-                ));
-            }
-            let state = obs.state.unwrap_or(SessionState::Created);
-            if state != info.state {
-                return self.fail(format!(
-                    "{id} is {:?} but its transitions say {state:?}",
-                    info.state
-                ));
             }
             let waiting = matches!(info.state, SessionState::Idle | SessionState::Created);
             if waiting && !info.loading {
@@ -75,8 +54,10 @@ impl World {
     ) -> Option<(u64, (u64, u64))> {
         let board = &self.boards[self.clients[client].board].id;
         let user = self.identity(client).user;
-        let stored = self.store.boards.get(board)?;
-        let (seq, newer) = stored.batch_position(&user, batch, self.config.dedup_window)?;
+        let (seq, newer) =
+            self.store
+                .durable
+                .batch_position(board, &user, batch, self.config.dedup_window)?;
         let undurable = self.engine.stats().undurable_mutations;
         let within = newer as u64 + undurable < self.config.dedup_window as u64;
         let sequence = self.engine.session(board.as_str())?.sequence;
@@ -117,7 +98,12 @@ impl World {
             .collect();
         let count = |s: SessionState| infos.iter().filter(|i| i.state == s).count();
         let participants: usize = infos.iter().map(|i| i.participants.len()).sum();
-        let outstanding = self.store.in_flight.len();
+        let outstanding = self
+            .store
+            .in_flight
+            .iter()
+            .filter(|f| f.stale.is_none())
+            .count();
         let sums = (
             stats.active_sessions,
             stats.idle_sessions,
@@ -150,37 +136,15 @@ impl World {
     /// and the flushed state plus the log after it; both equal the live
     /// board when the engine's board is at the log's end.
     pub fn check_snapshots(&mut self) {
-        let ids: Vec<BoardId> = self.store.boards.keys().cloned().collect();
+        let ids: Vec<BoardId> = self.store.boards().keys().cloned().collect();
         for id in ids {
-            let Some(stored) = self.store.boards.get(&id) else {
+            let Some(stored) = self.store.boards().get(&id) else {
                 continue;
             };
             let last = stored.sequence();
-            let Some((_, snap)) = stored.snapshots.last().cloned() else {
-                continue;
-            };
-            if snap.version > last {
-                if self.config.durability == Durability::AckOnStore {
-                    return self.fail(format!(
-                        "snapshot of {id} at {} beyond the stored log ({last})",
-                        snap.version
-                    ));
-                }
-                continue;
-            }
-            let mut from_snapshot = snap.pages.clone();
-            for e in stored.events.iter().filter(|e| e.seq > snap.version) {
-                from_snapshot.apply(&e.mutation);
-            }
-            // The flushed state equals the log replayed up to it (the store
-            // checks that at every flush), so this is the log replayed.
             let from_log = stored.replayed();
-            let flushed_at = stored.pages_sequence;
-            if from_snapshot != from_log {
-                return self.fail(format!(
-                    "{id}: snapshot at {} + log differs from flushed state at {flushed_at} + log",
-                    snap.version
-                ));
+            if let Err(e) = self.inv.snapshots(&id, self.store.durable.model()) {
+                return self.fail(e);
             }
             let live = self.engine.session(id.as_str()).map(|s| s.sequence);
             if live == Some(last)

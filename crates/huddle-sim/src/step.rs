@@ -109,6 +109,10 @@ impl World {
             match due {
                 Due::Store => {
                     if let Some(taken) = self.store.take_due(at) {
+                        if let Some(epoch) = taken.stale {
+                            self.land_stale(&taken.effect, epoch);
+                            continue;
+                        }
                         if taken.settled.is_none() {
                             self.settle_earlier_appends(&taken.effect);
                         }
@@ -155,6 +159,9 @@ impl World {
         }
         if self.rng.chance(self.faults.crash) {
             self.crash();
+        }
+        if self.rng.chance(self.faults.takeover) {
+            self.takeover();
         }
         if self.rng.chance(self.faults.client_restart) {
             let i = self.rng.below(self.clients.len() as u64) as usize;

@@ -1,4 +1,5 @@
-//! The store model: what is durable, synchronously and in process.
+//! The store model: effects in flight, their latency, crashes; what is
+//! durable is [`crate::durable`], the storage contract's reference model.
 //!
 //! Effects the engine emits wait here until their (seeded) latency has
 //! passed; then the store performs them against its durable state, or
@@ -13,127 +14,12 @@
 //! earlier append of the board failed, and is a breach otherwise) and
 //! never rewrite a sequence with other content.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use huddle_core::{BoardId, Effect, StorageOutcome, Timestamp};
+use huddle_store::reference::BoardRecord;
 
-use huddle_core::{
-    BatchId, BatchRecord, BoardId, Effect, Event, LoadedBoard, Pages, SessionType, Snapshot,
-    SnapshotId, StorageOutcome, Timestamp, UserId, UserSessionId, UserSessionRecord,
-    UserSessionStatus,
-};
+use crate::durable::Durable;
 
-/// Each user's batches handed to a load (the engine's default window).
-pub const BATCH_WINDOW: usize = 1024;
-
-/// One board as the store durably holds it.
-#[derive(Clone, Debug, Default)]
-pub struct StoredBoard {
-    /// The room's type, as first stored.
-    pub session_type: Option<SessionType>,
-    /// The whole event log, from sequence 1, gapless.
-    pub events: Vec<Event>,
-    /// Board state as of `pages_sequence` (the last flush).
-    pub pages: Pages,
-    /// What the flushed state reflects.
-    pub pages_sequence: u64,
-    /// Snapshots, oldest first.
-    pub snapshots: Vec<(SnapshotId, Arc<Snapshot>)>,
-    /// Each (user, batch)'s last sequence in the log.
-    last_of: HashMap<(UserId, BatchId), u64>,
-    /// Each user's batches by their last sequence.
-    by_user: HashMap<UserId, BTreeMap<u64, BatchId>>,
-    /// The log replayed from nothing up to `replay_seq` (kept incrementally).
-    replay: Pages,
-    replay_seq: u64,
-}
-
-impl StoredBoard {
-    /// The last sequence in the log.
-    pub fn sequence(&self) -> u64 {
-        self.events
-            .last()
-            .map_or(0, |e| e.seq)
-            .max(self.pages_sequence)
-    }
-
-    /// The flushed state plus the log after it.
-    pub fn replayed(&self) -> Pages {
-        let mut pages = self.pages.clone();
-        for e in self.events.iter().filter(|e| e.seq > self.pages_sequence) {
-            pages.apply(&e.mutation);
-        }
-        pages
-    }
-
-    fn index(&mut self, e: &Event) {
-        let key = (e.author.clone(), e.batch.clone());
-        let user = self.by_user.entry(e.author.clone()).or_default();
-        if let Some(old) = self.last_of.insert(key, e.seq) {
-            user.remove(&old);
-        }
-        user.insert(e.seq, e.batch.clone());
-    }
-
-    /// Where `user`'s `batch` last ends in the log, and how many of the
-    /// user's other batches end after it (counted up to `cap`).
-    pub fn batch_position(
-        &self,
-        user: &UserId,
-        batch: &BatchId,
-        cap: usize,
-    ) -> Option<(u64, usize)> {
-        let seq = *self.last_of.get(&(user.clone(), batch.clone()))?;
-        let newer = self
-            .by_user
-            .get(user)
-            .map_or(0, |b| b.range(seq + 1..).take(cap).count());
-        Some((seq, newer))
-    }
-
-    /// The elements where the flushed state and the replayed log differ.
-    pub fn diff(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for (page, elements) in self.pages.iter() {
-            for (element, data) in elements {
-                if self.replay.get(page.as_str(), element.as_str()) != Some(data) {
-                    out.push(format!(
-                        "{page}/{element}: stored {data:?}, log {:?}",
-                        self.replay.get(page.as_str(), element.as_str())
-                    ));
-                }
-            }
-        }
-        for (page, elements) in self.replay.iter() {
-            for (element, data) in elements {
-                if self.pages.get(page.as_str(), element.as_str()).is_none() {
-                    out.push(format!("{page}/{element}: stored none, log {data:?}"));
-                }
-            }
-        }
-        out
-    }
-
-    /// Whether the flushed state equals the log replayed up to it.
-    fn flushed_state_matches_log(&mut self) -> bool {
-        advance_replay(
-            &mut self.replay,
-            &mut self.replay_seq,
-            &self.events,
-            self.pages_sequence,
-        );
-        self.replay_seq == self.pages_sequence && self.replay == self.pages
-    }
-}
-
-fn advance_replay(replay: &mut Pages, replay_seq: &mut u64, events: &[Event], through: u64) {
-    while *replay_seq < through {
-        let Some(e) = events.get(*replay_seq as usize) else {
-            break;
-        };
-        replay.apply(&e.mutation);
-        *replay_seq += 1;
-    }
-}
+pub use crate::durable::BATCH_WINDOW;
 
 /// An effect waiting for its latency to pass.
 #[derive(Clone, Debug)]
@@ -151,6 +37,10 @@ pub struct InFlight {
     /// The store finished it already (applying its board's appends in
     /// order), with this outcome; only the report is still to come.
     pub settled: Option<StorageOutcome>,
+    /// A write of a host that was taken over: it lands with the epoch
+    /// that host held for the board (`Some(None)`: it held none) and is
+    /// reported to no engine (see [`crate::takeover`]).
+    pub stale: Option<Option<huddle_store::Epoch>>,
 }
 
 /// An effect the store finished (or is about to).
@@ -162,30 +52,24 @@ pub struct Taken {
     pub settled: Option<StorageOutcome>,
     /// The engine no longer waited for it (see [`InFlight::abandoned`]).
     pub abandoned: bool,
+    /// A taken-over host's write (see [`InFlight::stale`]).
+    pub stale: Option<Option<huddle_store::Epoch>>,
 }
 
 /// The durable state plus the effects in flight.
 #[derive(Debug, Default)]
 pub struct StoreModel {
-    /// Boards by id.
-    pub boards: BTreeMap<BoardId, StoredBoard>,
+    /// What is durable: the reference model and this host's epochs.
+    pub durable: Durable,
     /// Effects not yet reported, in issue order.
     pub in_flight: Vec<InFlight>,
     /// While set, every effect fails.
     pub outage_until: Option<Timestamp>,
-    /// Events handed to a load: at least this many of the log's tail (and
-    /// always every event after the flushed state). Decided by the seed.
-    pub load_tail: usize,
     /// Ids this engine instance issued and the host already reported.
     pub reported: Vec<u64>,
     /// The highest id this engine instance issued.
     pub max_issued: u64,
     order: u64,
-    snapshots_made: u64,
-    /// Boards whose appends may leave a gap (see [`StoreModel::append_failed`]).
-    gaps_expected: HashSet<BoardId>,
-    /// User session records by id (replaced on every write).
-    pub user_sessions: HashMap<UserSessionId, UserSessionRecord>,
 }
 
 impl StoreModel {
@@ -199,6 +83,7 @@ impl StoreModel {
             effect,
             abandoned: false,
             settled: None,
+            stale: None,
         });
     }
 
@@ -217,6 +102,7 @@ impl StoreModel {
             .iter()
             .filter(|f| {
                 !f.abandoned
+                    && f.stale.is_none()
                     && f.effect.board() == effect.board()
                     && std::mem::discriminant(&f.effect) == std::mem::discriminant(effect)
             })
@@ -227,6 +113,11 @@ impl StoreModel {
         } else {
             None
         }
+    }
+
+    /// Whether an effect of `board` is issued and not yet reported.
+    pub fn board_in_flight(&self, board: &BoardId) -> bool {
+        self.in_flight.iter().any(|f| f.effect.board() == board)
     }
 
     /// When the next effect is due.
@@ -249,6 +140,7 @@ impl StoreModel {
             effect: f.effect,
             settled: f.settled,
             abandoned: f.abandoned,
+            stale: f.stale,
         })
     }
 
@@ -263,6 +155,7 @@ impl StoreModel {
             .iter()
             .filter(|f| {
                 matches!(f.effect, Effect::AppendEvents { .. })
+                    && f.stale.is_none()
                     && f.effect.board() == effect.board()
                     && f.effect.id().0 < effect.id().0
                     && f.settled.is_none()
@@ -274,7 +167,11 @@ impl StoreModel {
     /// Records that the store finished the effect `id` (its write, if any,
     /// is done) with `outcome`; the report follows when the effect is due.
     pub fn set_settled(&mut self, id: huddle_core::EffectId, outcome: StorageOutcome) {
-        if let Some(f) = self.in_flight.iter_mut().find(|f| f.effect.id() == id) {
+        if let Some(f) = self
+            .in_flight
+            .iter_mut()
+            .find(|f| f.stale.is_none() && f.effect.id() == id)
+        {
             f.settled = Some(outcome);
         }
     }
@@ -283,7 +180,12 @@ impl StoreModel {
     /// the appends after it may leave a gap, which the store refuses (as a
     /// real store does, `StoreError::Gap`) rather than calling it a breach.
     pub fn append_failed(&mut self, board: &BoardId) {
-        self.gaps_expected.insert(board.clone());
+        self.durable.append_failed(board);
+    }
+
+    /// Every board the store has a record of.
+    pub fn boards(&self) -> &std::collections::BTreeMap<BoardId, BoardRecord> {
+        self.durable.boards()
     }
 
     /// The failure of append `id` was reported, and the engine still
@@ -293,6 +195,7 @@ impl StoreModel {
     pub fn append_failure_reported(&mut self, board: &BoardId, id: huddle_core::EffectId) {
         for f in &mut self.in_flight {
             if matches!(f.effect, Effect::AppendEvents { .. })
+                && f.stale.is_none()
                 && f.effect.board() == board
                 && f.effect.id().0 > id.0
             {
@@ -305,126 +208,7 @@ impl StoreModel {
     /// storage contract by the engine.
     pub fn perform(&mut self, effect: &Effect, now: Timestamp) -> Result<StorageOutcome, String> {
         let _ = now;
-        Ok(match effect {
-            Effect::LoadBoard { board, .. } => self.load(board),
-            Effect::AppendEvents { board, events, .. } => {
-                let stored = self.boards.entry(board.clone()).or_default();
-                for e in events.iter() {
-                    let last = stored.events.last().map_or(0, |e| e.seq);
-                    if e.seq <= last {
-                        let held = &stored.events[(e.seq - 1) as usize];
-                        if held != e {
-                            return Err(format!(
-                                "append rewrites sequence {} of {board}: held {:?} by {}, new {:?} by {}",
-                                e.seq, held.batch, held.author, e.batch, e.author
-                            ));
-                        }
-                        continue;
-                    }
-                    if e.seq != last + 1 {
-                        if self.gaps_expected.contains(board) {
-                            // Transient: the engine re-sends it after the
-                            // earlier ones.
-                            return Ok(StorageOutcome::transient(format!(
-                                "gap: log ends at {last}, append starts at {}",
-                                e.seq
-                            )));
-                        }
-                        return Err(format!(
-                            "append leaves a gap in {board}: log ends at {last}, append starts at {}",
-                            e.seq
-                        ));
-                    }
-                    stored.events.push(e.clone());
-                    stored.index(e);
-                    self.gaps_expected.remove(board);
-                }
-                StorageOutcome::Stored
-            }
-            Effect::Flush { board, batch, .. } => {
-                let stored = self.boards.entry(board.clone()).or_default();
-                if batch.through > stored.events.last().map_or(0, |e| e.seq) {
-                    return Err(format!(
-                        "flush of {board} through {} before the log holds it (log ends at {})",
-                        batch.through,
-                        stored.sequence()
-                    ));
-                }
-                if batch.through < stored.pages_sequence {
-                    return Err(format!(
-                        "flush of {board} through {} goes back from {}",
-                        batch.through, stored.pages_sequence
-                    ));
-                }
-                {
-                    batch.apply_to(&mut stored.pages);
-                    stored.pages_sequence = batch.through;
-                    if !stored.flushed_state_matches_log() {
-                        return Err(format!(
-                            "flush of {board} through {} ({}..): stored state differs from the log replayed: {:?}",
-                            batch.through, batch.first_seq, stored.diff()
-                        ));
-                    }
-                }
-                StorageOutcome::Stored
-            }
-            Effect::StoreSnapshot { snapshot, .. } => {
-                self.snapshots_made += 1;
-                let id = SnapshotId::from(format!("snap-{}", self.snapshots_made));
-                let stored = self.boards.entry(snapshot.board.clone()).or_default();
-                stored.snapshots.push((id.clone(), snapshot.clone()));
-                StorageOutcome::SnapshotStored(id)
-            }
-            Effect::PruneSnapshots {
-                board, keep_last, ..
-            } => {
-                if let Some(stored) = self.boards.get_mut(board) {
-                    let excess = stored.snapshots.len().saturating_sub(*keep_last);
-                    stored.snapshots.drain(..excess);
-                }
-                StorageOutcome::Stored
-            }
-            Effect::StoreUserSession { record, .. } => {
-                if let Some(held) = self.user_sessions.get(&record.id) {
-                    let ended = held.status != UserSessionStatus::Active;
-                    if ended && *held != **record {
-                        return Err(format!(
-                            "user session {:?} record {:?} overwritten by {:?}",
-                            record.id, held.status, record.status
-                        ));
-                    }
-                }
-                self.user_sessions.insert(record.id, (**record).clone());
-                StorageOutcome::Stored
-            }
-        })
-    }
-
-    /// Whether an effect of `board` is issued and not yet reported.
-    pub fn board_in_flight(&self, board: &BoardId) -> bool {
-        self.in_flight.iter().any(|f| f.effect.board() == board)
-    }
-
-    fn load(&self, board: &BoardId) -> StorageOutcome {
-        let Some(stored) = self.boards.get(board) else {
-            return StorageOutcome::Loaded(Box::default());
-        };
-        let after_flush = stored
-            .events
-            .iter()
-            .filter(|e| e.seq > stored.pages_sequence)
-            .count();
-        let keep = self.load_tail.max(after_flush).min(stored.events.len());
-        let events = stored.events[stored.events.len() - keep..].to_vec();
-        StorageOutcome::Loaded(Box::new(LoadedBoard {
-            session_type: stored.session_type,
-            pages: stored.pages.clone(),
-            pages_sequence: stored.pages_sequence,
-            events,
-            snapshot_count: stored.snapshots.len(),
-            last_snapshot_version: stored.snapshots.iter().map(|(_, s)| s.version).max(),
-            batches: BatchRecord::recent(stored.events.iter().rev(), BATCH_WINDOW),
-        }))
+        self.durable.perform(effect)
     }
 
     /// The host crashed: effects in flight are lost; `keep(effect)` says
@@ -434,6 +218,11 @@ impl StoreModel {
         let in_flight = std::mem::take(&mut self.in_flight);
         let mut breaches = Vec::new();
         for f in in_flight {
+            if f.stale.is_some() {
+                // Another (taken over) host's write: still on its way.
+                self.in_flight.push(f);
+                continue;
+            }
             if f.settled.is_some() {
                 // Finished before the crash: its write (if any) is done.
                 continue;
@@ -449,11 +238,15 @@ impl StoreModel {
                 self.append_failed(board);
             }
         }
-        // The new engine instance starts from what is stored.
-        self.gaps_expected.clear();
+        self.new_instance();
+        breaches
+    }
+
+    /// A new engine instance starts from what is stored.
+    pub fn new_instance(&mut self) {
+        self.durable.restarted();
         self.reported.clear();
         self.max_issued = 0;
-        breaches
     }
 
     /// Remembers that an effect was reported (for stale confirmations).

@@ -83,6 +83,10 @@ pub struct Counters {
     pub steps: u64,
     /// Host crashes.
     pub crashes: u64,
+    /// Takeovers by a second host ([`crate::takeover`]).
+    pub takeovers: u64,
+    /// Late writes of a taken-over host that the store fenced.
+    pub fenced_writes: u64,
     /// Client process restarts (with recovery).
     pub client_restarts: u64,
     /// Sockets dropped.
@@ -142,7 +146,7 @@ pub struct World {
     pub config: Config,
     /// The engine under test.
     pub engine: Engine,
-    /// Engine instances so far (1 + crashes).
+    /// Engine instances so far (1 + crashes + takeovers): each is a host.
     pub instance: u64,
     /// What is durable.
     pub store: StoreModel,
@@ -154,8 +158,10 @@ pub struct World {
     pub client_config: ClientConfig,
     /// The boards.
     pub boards: Vec<BoardSpec>,
-    /// What the invariants track.
+    /// What the simulator's own invariants track.
     pub obs: Observed,
+    /// The invariants shared with the property tests and the fuzz target.
+    pub inv: huddle_testkit::invariants::Observer,
     /// Batches.
     pub ledger: Ledger,
     /// Counts.
@@ -237,7 +243,8 @@ impl World {
         let max_gap_ms = rng.pick(&[100, 1_500, 10_000]);
         let engine = Engine::new(config.clone(), seed);
         let mut store = StoreModel::default();
-        store.load_tail = rng.pick(&[0, 10, 1000]) as usize;
+        store.durable.load_tail = rng.pick(&[0, 10, 1000]) as usize;
+        let inv = huddle_testkit::invariants::Observer::new(&config);
         World {
             seed,
             trace: Trace::new(settings.verbose),
@@ -256,6 +263,7 @@ impl World {
             clients,
             boards,
             obs: Observed::default(),
+            inv,
             ledger: Ledger {
                 max_gap_ms,
                 ..Ledger::default()

@@ -1,6 +1,7 @@
 //! The simulation in debug builds: a small set of seeds with a short tick
 //! budget (the CI runs 80 seeds of a million ticks in release through
-//! `.ci/sim`), and determinism: one seed twice gives one trace hash.
+//! `.ci/sim`), determinism (one seed twice gives one trace hash), and a
+//! seed whose takeovers make the store fence an old host.
 
 use huddle_sim::{run_seed, Settings};
 
@@ -49,4 +50,25 @@ fn the_seeds_that_found_bugs_pass() {
             panic!("seed {seed}: {}", f.message);
         }
     }
+}
+
+#[test]
+fn a_takeover_fences_the_old_hosts_late_writes() {
+    // Seed 58 draws takeovers by a second host; within 400 000 ticks two
+    // of the old hosts' late writes reach boards the new host loaded. The
+    // run passes only if the store fenced them, no sequence was acked for
+    // two batches, and every board converged on the new host.
+    let s = settings(400_000);
+    let report = run_seed(58, &s).map_err(|f| f.message).unwrap();
+    let fenced = report
+        .summary
+        .split(" late writes fenced")
+        .next()
+        .and_then(|head| head.rsplit('(').next())
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(
+        fenced.is_some_and(|n| n > 0),
+        "no late write was fenced: {}",
+        report.summary
+    );
 }

@@ -6,11 +6,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use huddle_core::testkit::{delete, upsert, Harness, Replica};
 use huddle_core::*;
 use huddle_sqlite::{SqliteOptions, SqliteStore};
-use huddle_store::testkit::BlockingEffectStore;
 use huddle_store::{Room, SessionIndex, Store, UnknownBoard};
+use huddle_testkit::BlockingEffectStore;
+use huddle_testkit::{delete, upsert, Harness, Replica};
 
 const B: &str = "board";
 const MIN: Duration = Duration::from_secs(60);
@@ -148,7 +148,7 @@ fn persistent_room_survives_a_restart_of_the_process() {
         id: B.into(),
         name: "Design review".into(),
         session_type: SessionType::Persistent,
-        created_at: huddle_core::testkit::T0,
+        created_at: huddle_testkit::T0,
     };
     h.store
         .block_on(h.store.store().create_room(room))

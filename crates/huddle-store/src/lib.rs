@@ -21,14 +21,14 @@
 //!   the [`StorageOutcome`](huddle_core::StorageOutcome) the engine expects,
 //!   holding this host's epochs; [`Performer::perform_appends`] commits many
 //!   boards' appends together.
-//! - [`InMemoryStore`]: the contract in memory (tests, demos, the
-//!   reference for the suite).
+//! - [`reference`](mod@reference): the reference model of the contract, pure and
+//!   synchronous ([`reference::ReferenceStore`]): one place that says what
+//!   a store must do. The test harness and the simulator build on it.
+//! - [`InMemoryStore`]: the reference model behind a mutex (tests, demos).
 //! - [`Faulty`]: wraps any store and fails, delays, loses or duplicates
 //!   calls on request, for simulation tests.
 //! - [`conformance`] (feature `conformance`): the suite every backend's
 //!   tests run, through [`conformance_suite!`].
-//! - [`testkit`] (feature `testkit`): runs huddle-core's virtual-time
-//!   harness on any store.
 //!
 //! `huddle-sqlite` is the embedded backend; `docs/storage.md` describes the
 //! durability promise and how to write another backend.
@@ -70,13 +70,12 @@ pub mod load;
 mod memory;
 mod model;
 mod perform;
+pub mod reference;
 mod store;
 pub mod validate;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
-#[cfg(feature = "testkit")]
-pub mod testkit;
 
 pub use epoch::Epoch;
 pub use error::StoreError;

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use huddle_core::testkit::{upsert, Harness};
 use huddle_core::{BoardId, Config, ConnId, Effect, JoinRequest, StorageOutcome};
 use huddle_store::conformance::events;
-use huddle_store::testkit::BlockingEffectStore;
 use huddle_store::{
     AppendBatch, Epoch, Faulty, InMemoryStore, Op, Store, StoreError, Target, UnknownBoard,
 };
+use huddle_testkit::BlockingEffectStore;
+use huddle_testkit::{upsert, Harness};
 
 fn batch(board: &BoardId, epoch: Epoch, first: u64, last: u64) -> Vec<AppendBatch> {
     vec![AppendBatch {
@@ -162,7 +162,7 @@ fn engine_survives_lost_and_failed_appends() {
 fn engine_refuses_a_duplicated_confirmation() {
     let store = BlockingEffectStore::new(InMemoryStore::new(), UnknownBoard::CreateEmpty).unwrap();
     let mut h = Harness::with_store(Config::default(), 1, store);
-    h.mode = huddle_core::testkit::StoreMode::Hold;
+    h.mode = huddle_testkit::StoreMode::Hold;
     h.join(ConnId(1), JoinRequest::new("b", "alice", "Alice"))
         .unwrap();
     h.complete_all();

@@ -17,8 +17,8 @@
 use huddle_wire as wire;
 use std::sync::Arc;
 
-use huddle_core::testkit::*;
 use huddle_core::*;
+use huddle_testkit::*;
 use huddle_wire::*;
 use proptest::prelude::*;
 

@@ -1,14 +1,13 @@
 //! Running huddle-core's virtual-time harness on any store.
 //!
 //! [`BlockingEffectStore`] implements the harness's
-//! [`EffectStore`] by performing each
+//! [`EffectStore`] for any [`Store`] by performing each
 //! effect to completion on a private current-thread tokio runtime, through a
 //! [`Performer`] (so epochs are acquired and carried like in a real host).
 //!
 //! ```
-//! use huddle_core::testkit::Harness;
+//! use huddle_testkit::{BlockingEffectStore, Harness};
 //! use huddle_core::{Config, ConnId, JoinRequest};
-//! use huddle_store::testkit::BlockingEffectStore;
 //! use huddle_store::{InMemoryStore, UnknownBoard};
 //!
 //! let store = BlockingEffectStore::new(InMemoryStore::new(), UnknownBoard::CreateEmpty).unwrap();
@@ -22,11 +21,10 @@
 
 use std::fmt;
 
-use huddle_core::testkit::EffectStore;
 use huddle_core::{BoardId, Effect, StorageOutcome, Timestamp};
+use huddle_store::{Performer, Store, UnknownBoard};
 
-use crate::perform::{Performer, UnknownBoard};
-use crate::store::Store;
+use crate::store::EffectStore;
 
 /// A store driven to completion for each effect (see the module docs).
 pub struct BlockingEffectStore<S> {

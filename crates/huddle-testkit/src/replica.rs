@@ -1,9 +1,7 @@
 //! A client's replica of a board, built only from what the engine sends:
 //! the sync in `joined`, then `events`. Checks that events arrive gapless.
 
-use crate::mutation::{Event, Mutation};
-use crate::output::{Notice, Sync};
-use crate::pages::Pages;
+use huddle_core::{Event, Mutation, Notice, Pages, Sync};
 
 /// A client-side copy of one board.
 #[derive(Clone, Debug, Default, PartialEq)]

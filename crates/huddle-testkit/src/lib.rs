@@ -1,9 +1,13 @@
-//! A virtual-time harness for the engine: a simulated host with an
-//! in-memory store (with fault injection), a clock you advance, and an inbox
-//! per connection. Scenarios built on it read like the spec:
+//! # huddle-testkit
+//!
+//! A virtual-time harness for Huddle's engine: a simulated host whose store
+//! is the storage contract's reference model
+//! ([`huddle_store::reference`]) with fault injection, a clock you
+//! advance, and an inbox per connection. Scenarios built on it read like
+//! the spec:
 //!
 //! ```
-//! use huddle_core::testkit::Harness;
+//! use huddle_testkit::Harness;
 //! use huddle_core::*;
 //! use std::time::Duration;
 //!
@@ -14,26 +18,47 @@
 //! assert!(h.engine.session("b").is_none(), "archived after 5 idle minutes");
 //! ```
 //!
-//! Enabled by the `testkit` feature; not for production hosts.
+//! What else is here:
+//!
+//! - [`MemoryStore`]: the harness's default store, one host on the
+//!   reference model, with fault injection and load shaping;
+//! - [`SharedStore`] / [`HostStore`]: one reference model shared by
+//!   several harnesses, each a host with its own ownership epochs, so a
+//!   test can let a second host take a board over and see the first one
+//!   fenced;
+//! - [`BlockingEffectStore`]: the harness on any [`huddle_store::Store`]
+//!   (a real backend), performing each effect to completion;
+//! - [`Replica`]: a client's copy of a board built from notices;
+//! - [`invariants`]: the checks about the engine and the store that the
+//!   property tests, the simulator and the fuzz targets share.
+//!
+//! For tests and simulations only; not for production hosts.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod blocking;
+pub mod invariants;
 mod replica;
+mod shared;
 mod store;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
+pub use blocking::BlockingEffectStore;
+pub use huddle_store::reference::BoardRecord;
 pub use replica::Replica;
-pub use store::{EffectStore, MemoryStore, StoredBoard};
+pub use shared::{HostStore, SharedStore};
+pub use store::{to_outcome, EffectStore, MemoryStore};
 
-use crate::engine::Engine;
-use crate::error::{JoinError, MutateError, PresenceError, SessionError};
-use crate::failure::{FailureKind, StorageFailure};
-use crate::ids::{BatchId, BoardId, ConnId};
-use crate::mutation::Mutation;
-use crate::output::{EngineEvent, Notice, Output, SessionState};
-use crate::storage::{Effect, StorageOutcome};
-use crate::time::Timestamp;
-use crate::{Accepted, Config, JoinRequest};
+use huddle_core::{
+    Accepted, BatchId, BoardId, Config, ConnId, Effect, EffectId, Engine, EngineEvent, FailureKind,
+    JoinError, JoinRequest, MutateError, Mutation, Notice, Output, PresenceError, SessionError,
+    SessionState, StorageFailure, StorageOutcome, Timestamp,
+};
+use huddle_store::reference::ReferenceStore;
+use invariants::{Observer, Violation};
 
 /// What the simulated host does with effects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -75,6 +100,13 @@ pub struct Harness<S: EffectStore = MemoryStore> {
     pub released: Vec<BoardId>,
     /// How many times the engine said it is drained ([`Output::Drained`]).
     pub drained: usize,
+    /// The shared invariants, checked as outputs leave the engine when
+    /// the store exposes its model (the default [`MemoryStore`] does); a
+    /// violation panics. `None` turns them off.
+    pub observer: Option<Observer>,
+    /// Boards whose state an input or output may have changed since the
+    /// last state check.
+    touched: BTreeSet<BoardId>,
     config: Config,
     seed: u64,
 }
@@ -106,6 +138,8 @@ impl<S: EffectStore> Harness<S> {
             transcript: Vec::new(),
             released: Vec::new(),
             drained: 0,
+            observer: Some(Observer::new(&config)),
+            touched: BTreeSet::new(),
             config,
             seed,
         }
@@ -113,20 +147,37 @@ impl<S: EffectStore> Harness<S> {
 
     /// Drains the engine's outputs: notices to inboxes, effects to the store
     /// (or held), events to the log. Panics if the engine ever reports an
-    /// illegal lifecycle transition.
+    /// illegal lifecycle transition, or (with the observer on) breaks one
+    /// of the shared invariants.
     pub fn drain(&mut self) {
         while let Some(output) = self.engine.poll_output() {
             self.transcript.push(format!("{:?} {output:?}", self.now));
             match output {
-                Output::Notify { conn, notice } => self.inbox.entry(conn).or_default().push(notice),
-                Output::Effect(effect) => match self.mode {
-                    StoreMode::Immediate => {
-                        let outcome = self.store.perform(&effect, self.now);
-                        self.report(effect.id(), outcome);
+                Output::Notify { conn, notice } => {
+                    if let Notice::Joined(joined) = &notice {
+                        self.touched.insert(joined.board.clone());
                     }
-                    StoreMode::Hold => self.held.push_back(effect),
-                },
+                    self.check(|o, engine, model| o.notice(conn, &notice, engine, model, None));
+                    self.inbox.entry(conn).or_default().push(notice);
+                }
+                Output::Effect(effect) => {
+                    self.touched.insert(effect.board().clone());
+                    self.check(|o, _, model| o.effect(&effect, model));
+                    match self.mode {
+                        StoreMode::Immediate => {
+                            let outcome = self.store.perform(&effect, self.now);
+                            self.report(effect.board(), effect.id(), outcome);
+                        }
+                        StoreMode::Hold => self.held.push_back(effect),
+                    }
+                }
                 Output::Event(event) => {
+                    if let EngineEvent::StateChanged { board, .. }
+                    | EngineEvent::SessionEnded { board, .. } = &event
+                    {
+                        self.touched.insert(board.clone());
+                    }
+                    self.check(|o, _, _| o.event(&event));
                     if let EngineEvent::StateChanged { from, to, .. } = &event {
                         assert!(
                             SessionState::is_legal_transition(*from, *to),
@@ -142,9 +193,29 @@ impl<S: EffectStore> Harness<S> {
                 Output::Drained => self.drained += 1,
             }
         }
+        let touched = std::mem::take(&mut self.touched);
+        self.check(|o, engine, model| o.state_of(&touched, engine, model));
     }
 
-    fn report(&mut self, id: crate::ids::EffectId, outcome: StorageOutcome) {
+    /// Runs one shared check, if the observer is on and the store exposes
+    /// its model; panics on a violation.
+    fn check(
+        &mut self,
+        what: impl FnOnce(&mut Observer, &Engine, &ReferenceStore) -> Result<(), Violation>,
+    ) {
+        if let (Some(observer), Some(model)) = (self.observer.as_mut(), self.store.model()) {
+            if let Err(e) = what(observer, &self.engine, model) {
+                panic!("invariant broken at {:?}: {e}", self.now);
+            }
+        }
+    }
+
+    fn report(&mut self, board: &BoardId, id: EffectId, outcome: StorageOutcome) {
+        self.touched.insert(board.clone());
+        if matches!(outcome, StorageOutcome::SnapshotStored(_)) {
+            // Snapshot + log = replay, once per snapshot stored.
+            self.check(|o, _, model| o.snapshots(board, model));
+        }
         let result = self.engine.handle_storage(self.now, id, outcome);
         assert!(
             result.is_ok(),
@@ -156,7 +227,7 @@ impl<S: EffectStore> Harness<S> {
     pub fn complete_next(&mut self) -> Option<Effect> {
         let effect = self.held.pop_front()?;
         let outcome = self.store.perform(&effect, self.now);
-        self.report(effect.id(), outcome);
+        self.report(effect.board(), effect.id(), outcome);
         self.drain();
         Some(effect)
     }
@@ -172,7 +243,7 @@ impl<S: EffectStore> Harness<S> {
     pub fn fail_next_with(&mut self, kind: FailureKind) -> Option<Effect> {
         let effect = self.held.pop_front()?;
         let failure = StorageFailure::new(kind, "injected failure");
-        self.report(effect.id(), StorageOutcome::Failed(failure));
+        self.report(effect.board(), effect.id(), StorageOutcome::Failed(failure));
         self.drain();
         Some(effect)
     }
@@ -209,7 +280,12 @@ impl<S: EffectStore> Harness<S> {
 
     /// Joins and drains.
     pub fn join(&mut self, conn: ConnId, request: JoinRequest) -> Result<(), JoinError> {
+        let last = request.last_sequence;
         let r = self.engine.join(self.now, conn, request);
+        if let (Some(observer), Ok(())) = (self.observer.as_mut(), &r) {
+            // A refused join leaves a pending one's `last_sequence` alone.
+            observer.join_requested(conn, last);
+        }
         self.drain();
         r
     }
@@ -269,6 +345,9 @@ impl<S: EffectStore> Harness<S> {
         self.inbox.clear();
         self.released.clear();
         self.drained = 0;
+        if let Some(observer) = self.observer.as_mut() {
+            observer.crashed();
+        }
     }
 }
 

@@ -1,18 +1,57 @@
-//! The board state: pages of elements.
+//! The board state: pages of elements, shared copy-on-write.
+//!
+//! [`Pages`] is an `Arc` of its page table, and every page ([`Page`]) an
+//! `Arc` of its own, chunked storage: `clone()` is O(1) (a full sync or a
+//! snapshot shares the board's state), and a write after a clone copies the
+//! page table (one pointer per page), the page's chunk and bucket pointers,
+//! and the one chunk (and index bucket) it touches, never a whole page.
+//! The order of pages and of elements within a page is that of `IndexMap`s
+//! (insertion order, a removal moving the last one into the hole), so
+//! iteration, serialization and equality are as they were with plain maps.
+
+use std::fmt;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::ids::{ElementId, PageId};
 use crate::mutation::{Mutation, Payload};
+use crate::page::Page;
 
 /// All elements of all pages: `{page: {element: data}}`.
 ///
 /// Pages exist only while they hold elements: deleting a page's last element
-/// removes the page. Equality ignores order.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct Pages(IndexMap<PageId, IndexMap<ElementId, Payload>>);
+/// removes the page. Equality ignores order. Cloning is O(1); see the
+/// module docs for what a write after a clone copies.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Pages(Arc<IndexMap<PageId, Arc<Page>>>);
+
+impl fmt::Debug for Pages {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Pages").field(&MapView(self)).finish()
+    }
+}
+
+struct MapView<'a>(&'a Pages);
+
+impl fmt::Debug for MapView<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.iter()).finish()
+    }
+}
+
+/// `{page: {element: data}}`, in order.
+impl Serialize for Pages {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (page, elements) in self.iter() {
+            map.serialize_entry(page, elements)?;
+        }
+        map.end()
+    }
+}
 
 /// Deserializing keeps the invariant that every page holds elements: an
 /// empty page in stored data (`{"p": {}}`) is dropped, as if its last
@@ -20,9 +59,18 @@ pub struct Pages(IndexMap<PageId, IndexMap<ElementId, Payload>>);
 /// encoding that `huddle_store::codec` refuses to decode.)
 impl<'de> Deserialize<'de> for Pages {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let mut pages = IndexMap::<PageId, IndexMap<ElementId, Payload>>::deserialize(d)?;
-        pages.retain(|_, elements| !elements.is_empty());
-        Ok(Pages(pages))
+        let pages = IndexMap::<PageId, IndexMap<ElementId, Payload>>::deserialize(d)?;
+        let mut out = Pages::new();
+        for (page, elements) in pages {
+            for (element, data) in elements {
+                out.apply(&Mutation::Upsert {
+                    page: page.clone(),
+                    element,
+                    data,
+                });
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -49,51 +97,44 @@ impl Pages {
         hint: &mut usize,
     ) -> (isize, PageId, ElementId) {
         let page = mutation.page();
-        let index = match self.0.get_index(*hint) {
+        let pages = Arc::make_mut(&mut self.0);
+        let index = match pages.get_index(*hint) {
             Some((key, _)) if key == page => Some(*hint),
-            _ => self.0.get_index_of(page),
+            _ => pages.get_index_of(page),
         };
         match mutation {
             Mutation::Upsert { element, data, .. } => {
                 let index = match index {
                     Some(i) => i,
-                    None => self.0.insert_full(page.clone(), IndexMap::new()).0,
+                    None => pages.insert_full(page.clone(), Arc::default()).0,
                 };
                 *hint = index;
-                let Some((page_key, elements)) = self.0.get_index_mut(index) else {
+                let Some((page_key, elements)) = pages.get_index_mut(index) else {
                     return (0, page.clone(), element.clone());
                 };
-                let (delta, element_key) = match elements.get_full_mut(element) {
-                    Some((_, key, slot)) => {
-                        let old = std::mem::replace(slot, data.clone());
-                        (data.len() as isize - old.len() as isize, key.clone())
-                    }
-                    None => {
-                        elements.insert(element.clone(), data.clone());
-                        (data.len() as isize, element.clone())
-                    }
-                };
+                let (delta, element_key) = Arc::make_mut(elements).upsert(element, data);
                 (delta, page_key.clone(), element_key)
             }
             Mutation::Delete { element, .. } => {
                 let Some((i, (_, elements))) =
-                    index.and_then(|i| Some((i, self.0.get_index_mut(i)?)))
+                    index.and_then(|i| Some((i, pages.get_index_mut(i)?)))
                 else {
                     return (0, page.clone(), element.clone());
                 };
                 *hint = i;
-                let old = elements.swap_remove_full(element);
+                let elements = Arc::make_mut(elements);
+                let old = elements.remove(element.as_str());
                 let emptied = elements.is_empty();
                 let (element_key, delta) = match old {
-                    Some((_, key, data)) => (key, -(data.len() as isize)),
+                    Some((key, data)) => (key, -(data.len() as isize)),
                     None => (element.clone(), 0),
                 };
                 let page_key = if emptied {
-                    self.0
+                    pages
                         .swap_remove_index(i)
                         .map_or_else(|| page.clone(), |(key, _)| key)
                 } else {
-                    self.0
+                    pages
                         .get_index(i)
                         .map_or_else(|| page.clone(), |(key, _)| key.clone())
                 };
@@ -107,9 +148,14 @@ impl Pages {
         self.0.get(page)?.get(element)
     }
 
+    /// The elements of one page.
+    pub fn page(&self, page: &str) -> Option<&Page> {
+        self.0.get(page).map(|p| &**p)
+    }
+
     /// Pages in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&PageId, &IndexMap<ElementId, Payload>)> {
-        self.0.iter()
+    pub fn iter(&self) -> impl Iterator<Item = (&PageId, &Page)> {
+        self.0.iter().map(|(k, v)| (k, &**v))
     }
 
     /// Number of pages.
@@ -119,14 +165,14 @@ impl Pages {
 
     /// Number of elements over all pages.
     pub fn element_count(&self) -> usize {
-        self.0.values().map(IndexMap::len).sum()
+        self.0.values().map(|p| p.len()).sum()
     }
 
     /// Sum of all payload sizes.
     pub fn payload_bytes(&self) -> usize {
         self.0
             .values()
-            .flat_map(IndexMap::values)
+            .flat_map(|p| p.values())
             .map(Payload::len)
             .sum()
     }

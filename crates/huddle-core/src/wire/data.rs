@@ -46,7 +46,7 @@ impl Serialize for PagesView<'_> {
     }
 }
 
-struct ElementsView<'a>(&'a indexmap::IndexMap<crate::ids::ElementId, Payload>);
+struct ElementsView<'a>(&'a crate::page::Page);
 
 impl Serialize for ElementsView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -326,6 +326,12 @@ impl Host {
         while let Some(output) = self.engine.poll_output() {
             match output {
                 Output::Notify { conn, notice } => self.check_notice(conn, &notice),
+                Output::Broadcast { conns, notice } => {
+                    assert!(!conns.is_empty(), "a broadcast without recipients");
+                    for conn in conns {
+                        self.check_notice(conn, &notice);
+                    }
+                }
                 Output::Effect(effect) => {
                     check_effect(&effect);
                     self.check_reuse(&effect);

@@ -29,7 +29,7 @@ use crate::engine::Engine;
 use crate::error::{JoinError, MutateError, PresenceError, SessionError};
 use crate::ids::{BatchId, ConnId};
 use crate::mutation::Mutation;
-use crate::output::{EngineEvent, Notice, Output, SessionState};
+use crate::output::{EngineEvent, Notice, Output, Recipients, SessionState};
 use crate::storage::{Effect, StorageOutcome};
 use crate::time::Timestamp;
 use crate::{Accepted, Config, JoinRequest};
@@ -60,8 +60,11 @@ pub struct Harness<S: EffectStore = MemoryStore> {
     pub store: S,
     /// The virtual clock.
     pub now: Timestamp,
-    /// Notices delivered, per connection, oldest first.
+    /// Notices delivered, per connection, oldest first (a broadcast is
+    /// delivered to each of its recipients' inboxes).
     pub inbox: HashMap<ConnId, Vec<Notice>>,
+    /// Every [`Output::Broadcast`] as it left the engine, oldest first.
+    pub broadcasts: Vec<(Recipients, Notice)>,
     /// Engine events, oldest first.
     pub events: Vec<EngineEvent>,
     /// Effects held (in [`StoreMode::Hold`]), oldest first.
@@ -95,6 +98,7 @@ impl<S: EffectStore> Harness<S> {
             store,
             now: T0,
             inbox: HashMap::new(),
+            broadcasts: Vec::new(),
             events: Vec::new(),
             held: VecDeque::new(),
             mode: StoreMode::Immediate,
@@ -112,6 +116,12 @@ impl<S: EffectStore> Harness<S> {
             self.transcript.push(format!("{:?} {output:?}", self.now));
             match output {
                 Output::Notify { conn, notice } => self.inbox.entry(conn).or_default().push(notice),
+                Output::Broadcast { conns, notice } => {
+                    for conn in &conns {
+                        self.inbox.entry(*conn).or_default().push(notice.clone());
+                    }
+                    self.broadcasts.push((conns, notice));
+                }
                 Output::Effect(effect) => match self.mode {
                     StoreMode::Immediate => {
                         let outcome = self.store.perform(&effect, self.now);

@@ -52,7 +52,7 @@ pub use dispatch::{dispatch, Identity};
 pub(crate) use event::MutationsView;
 pub use event::WireEvent;
 pub use server_message::{
-    encode_notice, notice_frame, write_notice, JoinedMessage, ServerMessage, WireSync,
+    encode_notice, notice_frame, JoinedMessage, ServerMessage, WireSync,
 };
 
 use thiserror::Error;

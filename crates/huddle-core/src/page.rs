@@ -101,7 +101,10 @@ impl Page {
     /// Elements in order.
     pub fn iter(&self) -> Iter<'_> {
         Iter {
-            inner: self.chunks.iter().flat_map(chunk_entries as ChunkEntries<'_>),
+            inner: self
+                .chunks
+                .iter()
+                .flat_map(chunk_entries as ChunkEntries<'_>),
             left: self.len,
         }
     }
@@ -199,7 +202,8 @@ impl Page {
             .collect();
         for (pos, entry) in self.chunks.iter().flat_map(|c| c.iter()).enumerate() {
             if let Some(b) = buckets.get_mut(bucket_of(entry.hash, count)) {
-                if let RawEntryMut::Vacant(v) = b.raw_entry_mut_v1().from_hash(entry.hash, |_| false)
+                if let RawEntryMut::Vacant(v) =
+                    b.raw_entry_mut_v1().from_hash(entry.hash, |_| false)
                 {
                     v.insert_hashed_nocheck(entry.hash, pos, ());
                 }
@@ -327,5 +331,81 @@ impl Serialize for Page {
             map.serialize_entry(k, v)?;
         }
         map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(i: usize) -> ElementId {
+        ElementId::from(format!("e{i}"))
+    }
+
+    /// How many of `a`'s chunks and buckets are still `b`'s (not copied).
+    fn shared(a: &Page, b: &Page) -> (usize, usize) {
+        let chunks = a.chunks.iter().zip(&b.chunks);
+        let buckets = a.buckets.iter().zip(&b.buckets);
+        (
+            chunks.filter(|(x, y)| Arc::ptr_eq(x, y)).count(),
+            buckets.filter(|(x, y)| Arc::ptr_eq(x, y)).count(),
+        )
+    }
+
+    fn big() -> Page {
+        let mut page = Page::new();
+        for i in 0..10_000 {
+            page.upsert(&id(i), &Payload::from("1"));
+        }
+        page
+    }
+
+    #[test]
+    fn a_write_after_a_clone_copies_one_chunk_and_at_most_one_bucket() {
+        let mut page = big();
+        let (chunks, buckets) = (page.chunks.len(), page.buckets.len());
+        assert_eq!(chunks, 10_000_usize.div_ceil(CHUNK));
+        assert!(buckets > 1 && 10_000 <= buckets * BUCKET_MAX, "{buckets}");
+        let clone = page.clone();
+        assert_eq!(shared(&page, &clone), (chunks, buckets));
+
+        // An update: one chunk copied, the index untouched.
+        page.upsert(&id(5000), &Payload::from("2"));
+        assert_eq!(shared(&page, &clone), (chunks - 1, buckets));
+        assert_eq!(clone.get("e5000").map(Payload::as_bytes), Some(&b"1"[..]));
+
+        // An insert: the last chunk and one bucket.
+        let clone = page.clone();
+        page.upsert(&ElementId::from("new"), &Payload::from("3"));
+        let (c, b) = shared(&page, &clone);
+        assert_eq!((c, b), (chunks - 1, buckets - 1));
+        assert_eq!(clone.get("new"), None);
+
+        // A delete: the hole's chunk and the last one, two buckets at most.
+        let clone = page.clone();
+        assert!(page.remove("e17").is_some());
+        let (c, b) = shared(&page, &clone);
+        assert!(c >= clone.chunks.len() - 2, "{c}");
+        assert!(b >= buckets - 2, "{b}");
+        assert_eq!(clone.len(), 10_001);
+        assert_eq!(page.len(), 10_000);
+        assert!(clone.get("e17").is_some());
+    }
+
+    #[test]
+    fn removal_moves_the_last_element_into_the_hole() {
+        let mut page = Page::new();
+        for i in 0..200 {
+            page.upsert(&id(i), &Payload::from("1"));
+        }
+        assert_eq!(page.remove("e3").map(|(k, _)| k), Some(id(3)));
+        let keys: Vec<_> = page.keys().take(5).cloned().collect();
+        assert_eq!(keys, [id(0), id(1), id(2), id(199), id(4)]);
+        assert_eq!(page.remove("e3"), None);
+        assert_eq!(page.get("e199").map(Payload::as_bytes), Some(&b"1"[..]));
+        // The last one: nothing moves.
+        assert!(page.remove("e198").is_some());
+        assert_eq!(page.keys().last(), Some(&id(197)));
+        assert_eq!(page.iter().len(), 198);
     }
 }

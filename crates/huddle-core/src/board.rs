@@ -280,8 +280,8 @@ impl Board {
             let Some(first) = run.first() else {
                 continue;
             };
-            let (pages, hint, bytes) = (
-                &mut self.pages,
+            let (mut pages, hint, bytes) = (
+                self.pages.writer(),
                 &mut self.page_hint,
                 &mut self.payload_bytes,
             );

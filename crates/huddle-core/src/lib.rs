@@ -137,6 +137,7 @@ mod ids;
 mod mutation;
 mod output;
 mod page;
+mod page_index;
 mod pages;
 mod pending;
 mod request;

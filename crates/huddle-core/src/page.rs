@@ -9,29 +9,28 @@
 //!   [`CHUNK`] behind `Arc`s: position `p` is entry `p % CHUNK` of chunk
 //!   `p / CHUNK`; an update copies (if shared) the one chunk it touches, an
 //!   insert the last chunk, a delete those two;
-//! - the index from id to position is split into buckets by the id's hash,
-//!   each an `Arc`ed table of positions (hash tables of `(hash, position)`
-//!   that compare ids through the chunks, so an id is hashed once per
-//!   operation and held once); an insert or a delete copies (if shared) the
-//!   one or two buckets it touches. Buckets double when they average more
-//!   than [`BUCKET_MAX`] positions.
+//! - the index from id to position is split into buckets by the id's hash
+//!   (its high half), each an `Arc`ed open-addressing table of positions
+//!   ([`crate::page_index`]) that compares ids through the chunks, so an id
+//!   is hashed once per operation and held once; an insert or a delete
+//!   copies (if shared) the one or two buckets it touches. Buckets double
+//!   when they average more than [`BUCKET_MAX`] positions.
 //!
 //! So after a clone (a full sync, a snapshot) the first write to a page of
 //! `n` elements copies `n / CHUNK + buckets` pointers and one chunk of
 //! entries, not `n` entries.
 
-use std::collections::hash_map::{DefaultHasher, RandomState};
+use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, BuildHasherDefault};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
-use indexmap::IndexMap;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 use crate::ids::ElementId;
 use crate::mutation::Payload;
+use crate::page_index::Bucket;
 
 /// Entries per chunk.
 pub(crate) const CHUNK: usize = 64;
@@ -45,10 +44,6 @@ struct Entry {
     data: Payload,
     hash: u64,
 }
-
-/// Positions whose ids hash into one bucket. Only used through the raw
-/// entry API with the ids' own hashes: the map's hasher never runs.
-type Bucket = IndexMap<usize, (), BuildHasherDefault<DefaultHasher>>;
 
 /// The elements of one page, in order. Equality ignores order.
 #[derive(Clone)]
@@ -130,13 +125,12 @@ impl Page {
     fn position(&self, element: &str, hash: u64) -> Option<usize> {
         let chunks = &self.chunks;
         let bucket = self.buckets.get(bucket_of(hash, self.buckets.len()))?;
-        let (&pos, _) = bucket.raw_entry_v1().from_hash(hash, |&p| {
+        bucket.get(hash, |p| {
             chunks
                 .get(p / CHUNK)
                 .and_then(|c| c.get(p % CHUNK))
-                .is_some_and(|e| e.id.as_str() == element)
-        })?;
-        Some(pos)
+                .is_some_and(|e| e.hash == hash && e.id.as_str() == element)
+        })
     }
 
     /// Sets an element's data. Returns the change in payload bytes and the
@@ -184,12 +178,7 @@ impl Page {
     fn index_insert(&mut self, hash: u64, pos: usize) {
         let count = self.buckets.len();
         if let Some(bucket) = self.buckets.get_mut(bucket_of(hash, count)) {
-            if let RawEntryMut::Vacant(v) = Arc::make_mut(bucket)
-                .raw_entry_mut_v1()
-                .from_hash(hash, |&p| p == pos)
-            {
-                v.insert_hashed_nocheck(hash, pos, ());
-            }
+            Arc::make_mut(bucket).insert(hash, pos);
         }
     }
 
@@ -197,16 +186,10 @@ impl Page {
     fn grow_index(&mut self) {
         let count = self.buckets.len() * 2;
         let per = self.len / count + 1;
-        let mut buckets: Vec<Bucket> = (0..count)
-            .map(|_| Bucket::with_capacity_and_hasher(per, Default::default()))
-            .collect();
+        let mut buckets: Vec<Bucket> = (0..count).map(|_| Bucket::with_capacity(per)).collect();
         for (pos, entry) in self.chunks.iter().flat_map(|c| c.iter()).enumerate() {
             if let Some(b) = buckets.get_mut(bucket_of(entry.hash, count)) {
-                if let RawEntryMut::Vacant(v) =
-                    b.raw_entry_mut_v1().from_hash(entry.hash, |_| false)
-                {
-                    v.insert_hashed_nocheck(entry.hash, pos, ());
-                }
+                b.insert(entry.hash, pos);
             }
         }
         self.buckets = buckets.into_iter().map(Arc::new).collect();
@@ -216,24 +199,14 @@ impl Page {
     fn index_move(&mut self, hash: u64, from: usize, to: usize) {
         let count = self.buckets.len();
         if let Some(bucket) = self.buckets.get_mut(bucket_of(hash, count)) {
-            if let RawEntryMut::Occupied(mut o) = Arc::make_mut(bucket)
-                .raw_entry_mut_v1()
-                .from_hash(hash, |&p| p == from)
-            {
-                *o.key_mut() = to;
-            }
+            Arc::make_mut(bucket).relocate(hash, from, to);
         }
     }
 
     fn index_remove(&mut self, hash: u64, pos: usize) {
         let count = self.buckets.len();
         if let Some(bucket) = self.buckets.get_mut(bucket_of(hash, count)) {
-            if let RawEntryMut::Occupied(o) = Arc::make_mut(bucket)
-                .raw_entry_mut_v1()
-                .from_hash(hash, |&p| p == pos)
-            {
-                o.swap_remove();
-            }
+            Arc::make_mut(bucket).remove(hash, pos);
         }
     }
 

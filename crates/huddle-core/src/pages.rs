@@ -26,7 +26,7 @@ use crate::page::Page;
 /// removes the page. Equality ignores order. Cloning is O(1); see the
 /// module docs for what a write after a clone copies.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Pages(Arc<IndexMap<PageId, Arc<Page>>>);
+pub struct Pages(Arc<IndexMap<PageId, Page>>);
 
 impl fmt::Debug for Pages {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -82,65 +82,13 @@ impl Pages {
 
     /// Applies one mutation. Returns the change in payload bytes held.
     pub fn apply(&mut self, mutation: &Mutation) -> isize {
-        self.apply_shared(mutation, &mut 0).0
+        self.writer().apply_shared(mutation, &mut 0).0
     }
 
-    /// Applies one mutation, like [`apply`](Self::apply), and also returns
-    /// the page and element ids to hold for it elsewhere: these pages' own
-    /// keys where they keep them (sharing their allocations), else the
-    /// mutation's. `hint` is the index of the page touched last: when
-    /// consecutive mutations touch one page (the usual case) its id is
-    /// compared instead of hashed. It is updated.
-    pub(crate) fn apply_shared(
-        &mut self,
-        mutation: &Mutation,
-        hint: &mut usize,
-    ) -> (isize, PageId, ElementId) {
-        let page = mutation.page();
-        let pages = Arc::make_mut(&mut self.0);
-        let index = match pages.get_index(*hint) {
-            Some((key, _)) if key == page => Some(*hint),
-            _ => pages.get_index_of(page),
-        };
-        match mutation {
-            Mutation::Upsert { element, data, .. } => {
-                let index = match index {
-                    Some(i) => i,
-                    None => pages.insert_full(page.clone(), Arc::default()).0,
-                };
-                *hint = index;
-                let Some((page_key, elements)) = pages.get_index_mut(index) else {
-                    return (0, page.clone(), element.clone());
-                };
-                let (delta, element_key) = Arc::make_mut(elements).upsert(element, data);
-                (delta, page_key.clone(), element_key)
-            }
-            Mutation::Delete { element, .. } => {
-                let Some((i, (_, elements))) =
-                    index.and_then(|i| Some((i, pages.get_index_mut(i)?)))
-                else {
-                    return (0, page.clone(), element.clone());
-                };
-                *hint = i;
-                let elements = Arc::make_mut(elements);
-                let old = elements.remove(element.as_str());
-                let emptied = elements.is_empty();
-                let (element_key, delta) = match old {
-                    Some((key, data)) => (key, -(data.len() as isize)),
-                    None => (element.clone(), 0),
-                };
-                let page_key = if emptied {
-                    pages
-                        .swap_remove_index(i)
-                        .map_or_else(|| page.clone(), |(key, _)| key)
-                } else {
-                    pages
-                        .get_index(i)
-                        .map_or_else(|| page.clone(), |(key, _)| key.clone())
-                };
-                (delta, page_key, element_key)
-            }
-        }
+    /// Write access for a run of mutations: the page table is made this
+    /// `Pages`' own (copied if shared) once, not per mutation.
+    pub(crate) fn writer(&mut self) -> PagesWriter<'_> {
+        PagesWriter(Arc::make_mut(&mut self.0))
     }
 
     /// The data of one element.
@@ -150,12 +98,12 @@ impl Pages {
 
     /// The elements of one page.
     pub fn page(&self, page: &str) -> Option<&Page> {
-        self.0.get(page).map(|p| &**p)
+        self.0.get(page)
     }
 
     /// Pages in order.
     pub fn iter(&self) -> impl Iterator<Item = (&PageId, &Page)> {
-        self.0.iter().map(|(k, v)| (k, &**v))
+        self.0.iter()
     }
 
     /// Number of pages.
@@ -193,5 +141,68 @@ impl Pages {
             });
         }
         pages
+    }
+}
+
+/// Writes to a [`Pages`] whose page table it holds exclusively (see
+/// [`Pages::writer`]).
+pub(crate) struct PagesWriter<'a>(&'a mut IndexMap<PageId, Page>);
+
+impl PagesWriter<'_> {
+    /// Applies one mutation, like [`Pages::apply`], and also returns the
+    /// page and element ids to hold for it elsewhere: these pages' own keys
+    /// where they keep them (sharing their allocations), else the
+    /// mutation's. `hint` is the index of the page touched last: when
+    /// consecutive mutations touch one page (the usual case) its id is
+    /// compared instead of hashed. It is updated.
+    pub(crate) fn apply_shared(
+        &mut self,
+        mutation: &Mutation,
+        hint: &mut usize,
+    ) -> (isize, PageId, ElementId) {
+        let page = mutation.page();
+        let pages = &mut *self.0;
+        let index = match pages.get_index(*hint) {
+            Some((key, _)) if key == page => Some(*hint),
+            _ => pages.get_index_of(page),
+        };
+        match mutation {
+            Mutation::Upsert { element, data, .. } => {
+                let index = match index {
+                    Some(i) => i,
+                    None => pages.insert_full(page.clone(), Page::new()).0,
+                };
+                *hint = index;
+                let Some((page_key, elements)) = pages.get_index_mut(index) else {
+                    return (0, page.clone(), element.clone());
+                };
+                let (delta, element_key) = elements.upsert(element, data);
+                (delta, page_key.clone(), element_key)
+            }
+            Mutation::Delete { element, .. } => {
+                let Some((i, (_, elements))) =
+                    index.and_then(|i| Some((i, pages.get_index_mut(i)?)))
+                else {
+                    return (0, page.clone(), element.clone());
+                };
+                *hint = i;
+                let old = elements.remove(element.as_str());
+                let emptied = elements.is_empty();
+                let (element_key, delta) = match old {
+                    Some((key, data)) => (key, -(data.len() as isize)),
+                    None => (element.clone(), 0),
+                };
+                let page_key = if emptied {
+                    pages
+                        .swap_remove_index(i)
+                        .map_or_else(|| page.clone(), |(key, _)| key)
+                } else {
+                    pages
+                        .get_index(i)
+                        .map_or_else(|| page.clone(), |(key, _)| key.clone())
+                };
+                (delta, page_key, element_key)
+            }
+        }
     }
 }

@@ -1,10 +1,14 @@
 //! The board state: pages of elements, shared copy-on-write.
 //!
-//! [`Pages`] is an `Arc` of its page table, and every page ([`Page`]) an
-//! `Arc` of its own, chunked storage: `clone()` is O(1) (a full sync or a
-//! snapshot shares the board's state), and a write after a clone copies the
-//! page table (one pointer per page), the page's chunk and bucket pointers,
-//! and the one chunk (and index bucket) it touches, never a whole page.
+//! [`Pages`] is an `Arc` of its page table, and every page ([`Page`]) is
+//! chunked storage behind `Arc`s: `clone()` is O(1) (a full sync or a
+//! snapshot shares the board's state), and the first write after a clone
+//! copies the page table with the pages' chunk and bucket pointers (one per
+//! 64 elements, one per index bucket), then the one chunk (and index
+//! bucket) it touches: never the elements of a whole page. The engine takes
+//! the page table for a whole committed run of mutations at once
+//! ([`Pages::writer`]), so a run pays one uniqueness check for it and one
+//! per chunk it writes.
 //! The order of pages and of elements within a page is that of `IndexMap`s
 //! (insertion order, a removal moving the last one into the hole), so
 //! iteration, serialization and equality are as they were with plain maps.

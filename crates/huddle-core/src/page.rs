@@ -163,7 +163,14 @@ impl Page {
         let pos = self.len;
         let hash = entry.hash;
         if pos % CHUNK == 0 {
-            self.chunks.push(Arc::new(Vec::with_capacity(CHUNK)));
+            // A small page's only chunk grows as a `Vec` does (up to CHUNK
+            // exactly); later chunks are allocated whole.
+            let chunk = if pos == 0 {
+                Vec::new()
+            } else {
+                Vec::with_capacity(CHUNK)
+            };
+            self.chunks.push(Arc::new(chunk));
         }
         if let Some(last) = self.chunks.last_mut() {
             Arc::make_mut(last).push(entry);

@@ -68,6 +68,10 @@ fn bucket_of(hash: u64, count: usize) -> usize {
 
 impl Page {
     /// No elements.
+    // The seed picks index buckets and slots only: iteration follows the
+    // chunks (insertion order), never the hash (as in an `IndexMap`, which
+    // seeds itself the same way); `tests/pages.rs` checks the order.
+    #[allow(clippy::disallowed_methods)]
     pub fn new() -> Self {
         Page {
             state: RandomState::new(),

@@ -196,7 +196,7 @@ fn serde_round_trips_and_keeps_its_form() {
 fn order_is_that_of_index_maps_across_chunks_and_index_growth() {
     let mut pages = Pages::new();
     let mut model = Model::new();
-    let mut apply = |m: Mutation, pages: &mut Pages, model: &mut Model| {
+    let apply = |m: Mutation, pages: &mut Pages, model: &mut Model| {
         pages.apply(&m);
         model_apply(model, &m);
     };

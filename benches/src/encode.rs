@@ -1,6 +1,6 @@
 //! Encoding notices for the wire, as a host does before sending them:
 //! with `huddle_wire`, to the protocol's JSON frame
-//! ([`wire::write_notice`]: element data written verbatim) or to a compact
+//! ([`wire::encode_notice`]: element data written verbatim) or to a compact
 //! binary form (the same frame, [`wire::notice_frame`], through `postcard`:
 //! varint integers, length-prefixed strings, data as raw bytes).
 //!
@@ -44,11 +44,10 @@ pub fn notice(notice: &Notice, encoding: Encoding, buf: &mut Vec<u8>) {
     buf.clear();
     match encoding {
         Encoding::None => {}
-        Encoding::Json => {
-            if let Err(e) = wire::write_notice(notice, buf) {
-                panic!("JSON encoding failed: {e}");
-            }
-        }
+        Encoding::Json => match wire::encode_notice(notice) {
+            Ok(frame) => *buf = frame,
+            Err(e) => panic!("JSON encoding failed: {e}"),
+        },
         Encoding::Binary => {
             let out = std::mem::take(buf);
             match postcard::to_extend(&wire::notice_frame(notice), out) {

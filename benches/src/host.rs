@@ -10,7 +10,7 @@ use huddle_core::{
 /// Counts what a drain saw. Notices are handed to `deliver`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Drained {
-    /// Notices for connections.
+    /// Notices for connections (a broadcast counts once per recipient).
     pub notices: u64,
     /// Effects confirmed.
     pub effects: u64,
@@ -32,23 +32,28 @@ pub fn outcome(effect: &Effect, load: &mut Option<LoadedBoard>) -> StorageOutcom
     }
 }
 
-/// Drains the engine: notices go to `deliver`, effects are confirmed
-/// (loads answered with `load`, else an empty board), events (and the
-/// `Released`/`Drained` signals) are counted and dropped.
+/// Drains the engine: notices go to `deliver` with their recipients (one
+/// call per `Notify` or `Broadcast`: a host encodes each once), effects are
+/// confirmed (loads answered with `load`, else an empty board), events (and
+/// the `Released`/`Drained` signals) are counted and dropped.
 /// Panics if the engine refuses the report of its own effect (a bug).
 #[inline(never)]
 pub fn drain_with(
     engine: &mut Engine,
     now: Timestamp,
     load: &mut Option<LoadedBoard>,
-    mut deliver: impl FnMut(ConnId, Notice),
+    mut deliver: impl FnMut(&[ConnId], Notice),
 ) -> Drained {
     let mut d = Drained::default();
     while let Some(output) = engine.poll_output() {
         match output {
             Output::Notify { conn, notice } => {
                 d.notices += 1;
-                deliver(conn, notice);
+                deliver(&[conn], notice);
+            }
+            Output::Broadcast { conns, notice } => {
+                d.notices += conns.len() as u64;
+                deliver(&conns, notice);
             }
             Output::Effect(effect) => {
                 d.effects += 1;

@@ -7,14 +7,19 @@
 //! follows is not measured.
 //!
 //! Baselines: for a delta, copying the missed events out of the
-//! baseline's ring; for a full sync, cloning an equal [`Pages`]; in both,
-//! wrapping the copy in a `joined` notice and encoding it the same way
-//! ([`encode`]).
+//! baseline's ring; for a full sync, copying the board out of plain maps
+//! (`IndexMap`s of pages of elements, what cloning `Pages` did before the
+//! board state was shared copy-on-write: every id and payload pointer
+//! copied); in both, wrapping the answer in a `joined` notice and encoding
+//! it the same way ([`encode`]).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use huddle_core::{BoardId, ConnId, ElementId, Engine, JoinRequest, LoadedBoard, PageId, Pages};
+use huddle_core::{
+    BoardId, ConnId, ElementId, Engine, JoinRequest, LoadedBoard, PageId, Pages, Payload,
+};
+use indexmap::IndexMap;
 
 use crate::apply::{run_baseline, run_engine, NOW};
 use crate::baseline::Baseline;
@@ -92,6 +97,9 @@ pub fn delta(missed: u64, encoding: Encoding) -> Case {
     }
 }
 
+/// A board as plain maps: the baseline's copy of it.
+type Plain = IndexMap<PageId, IndexMap<ElementId, Payload>>;
+
 /// A board of `elements` elements (64-byte payloads, over 4 pages).
 pub fn board_pages(elements: u64) -> Pages {
     Pages::from_elements((0..elements).map(|n| {
@@ -133,12 +141,22 @@ pub fn full(elements: u64, encoding: Encoding) -> Case {
     });
     let mut buf = Vec::new();
     let board = BoardId::from("board");
+    let plain: Plain = pages
+        .iter()
+        .map(|(page, elements)| {
+            let elements = elements.iter().map(|(e, d)| (e.clone(), d.clone()));
+            (page.clone(), elements.collect())
+        })
+        .collect();
     let baseline: Runner = Box::new(move |iters| {
         let start = Instant::now();
         for _ in 0..iters {
+            // The copy, then a notice of the same content for the encoder.
+            let copy = black_box(plain.clone());
             let answer = encode::full(&board, 0, pages.clone());
             encode::notice(&answer, encoding, &mut buf);
             black_box(&buf);
+            drop(copy);
         }
         start.elapsed()
     });

@@ -350,20 +350,12 @@ impl Host {
     fn drain(&mut self) {
         while let Some(output) = self.engine.poll_output() {
             match output {
-                Output::Notify { conn, notice } => {
-                    if !self.tainted {
-                        let len = match &notice {
-                            Notice::Ack { batch, .. } => {
-                                self.batches.get(&(conn, batch.clone())).copied()
-                            }
-                            _ => None,
-                        };
-                        let model = self.store.model();
-                        if let Err(e) = self.inv.notice(conn, &notice, &self.engine, model, len) {
-                            panic!("{e}");
-                        }
+                Output::Notify { conn, notice } => self.deliver(conn, &notice),
+                Output::Broadcast { conns, notice } => {
+                    assert!(!conns.is_empty(), "a broadcast without recipients");
+                    for conn in conns {
+                        self.deliver(conn, &notice);
                     }
-                    self.check_notice(conn, &notice);
                 }
                 Output::Effect(effect) => {
                     let empty = ReferenceStore::new();
@@ -436,6 +428,22 @@ impl Host {
             }
         }
         self.check_sessions();
+    }
+
+    /// A notice for one connection: the shared invariants (while the
+    /// store is honest), then this target's own checks.
+    fn deliver(&mut self, conn: ConnId, notice: &Notice) {
+        if !self.tainted {
+            let len = match notice {
+                Notice::Ack { batch, .. } => self.batches.get(&(conn, batch.clone())).copied(),
+                _ => None,
+            };
+            let model = self.store.model();
+            if let Err(e) = self.inv.notice(conn, notice, &self.engine, model, len) {
+                panic!("{e}");
+            }
+        }
+        self.check_notice(conn, notice);
     }
 
     fn check_notice(&mut self, conn: ConnId, notice: &Notice) {

@@ -14,8 +14,8 @@ use huddle_client::{
     Client, ClientConfig, ClientEvent, ClientOutput, ConnectionState, Credentials, TransportId,
 };
 use huddle_core::{
-    Config, ConnId, Effect, Engine, LoadedBoard, Mutation, Output, SnapshotId, StorageOutcome,
-    Timestamp,
+    Config, ConnId, Effect, Engine, LoadedBoard, Mutation, Notice, Output, SnapshotId,
+    StorageOutcome, Timestamp,
 };
 use huddle_wire::{ClientMessage, Identity, ServerMessage};
 
@@ -31,15 +31,24 @@ struct Server {
 }
 
 impl Server {
+    /// Encodes a notice for the client, if `conn` is its connection.
+    fn send(&mut self, conn: ConnId, notice: &Notice) {
+        if let Some((transport, c)) = self.conn {
+            if c == conn {
+                let frame = huddle_wire::encode_notice(notice).expect("JSON data");
+                self.outbox.push_back((transport, frame));
+            }
+        }
+    }
+
     fn drain(&mut self, now: Timestamp) {
         while let Some(output) = self.engine.poll_output() {
             match output {
-                Output::Notify { conn, notice } => {
-                    if let Some((transport, c)) = self.conn {
-                        if c == conn {
-                            let frame = huddle_wire::encode_notice(&notice).expect("JSON data");
-                            self.outbox.push_back((transport, frame));
-                        }
+                Output::Notify { conn, notice } => self.send(conn, &notice),
+                // One client here: a broadcast reaches it if it is listed.
+                Output::Broadcast { conns, notice } => {
+                    for conn in conns {
+                        self.send(conn, &notice);
                     }
                 }
                 Output::Effect(effect) => {

@@ -109,6 +109,11 @@ impl Host {
         while let Some(output) = self.engine.poll_output() {
             match output {
                 Output::Notify { conn, notice } => self.deliver(conn, notice),
+                Output::Broadcast { conns, notice } => {
+                    for conn in conns {
+                        self.deliver(conn, notice.clone());
+                    }
+                }
                 Output::Effect(effect) => {
                     let outcome = self.store.perform(&effect);
                     if let StorageOutcome::Failed(why) = &outcome {

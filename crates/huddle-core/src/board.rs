@@ -24,7 +24,7 @@ use crate::delta::BatchMeta;
 use crate::history::History;
 use crate::ids::{BatchId, BoardId, ConnId, EffectId, UserId};
 use crate::mutation::{Event, Mutation};
-use crate::output::{Notice, ParticipantInfo, SessionState};
+use crate::output::{ParticipantInfo, SessionState};
 use crate::pages::Pages;
 use crate::pending::PendingSet;
 use crate::request::JoinRequest;
@@ -287,8 +287,8 @@ impl Board {
             let Some(first) = run.first() else {
                 continue;
             };
-            let (pages, hint, bytes) = (
-                &mut self.pages,
+            let (mut pages, hint, bytes) = (
+                self.pages.writer(),
                 &mut self.page_hint,
                 &mut self.payload_bytes,
             );
@@ -358,17 +358,5 @@ impl Board {
             .iter()
             .copied()
             .filter(move |c| Some(*c) != except)
-    }
-
-    /// Notices for every live connection but `except`.
-    pub(crate) fn broadcast(
-        &self,
-        except: Option<ConnId>,
-        notice: &Notice,
-        out: &mut impl FnMut(ConnId, Notice),
-    ) {
-        for conn in self.others(except) {
-            out(conn, notice.clone());
-        }
     }
 }

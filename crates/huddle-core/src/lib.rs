@@ -6,7 +6,10 @@
 //! engine wants done leaves it as an [`Output`]:
 //!
 //! - [`Output::Notify`]: a [`Notice`] for one connection (joined, ack,
-//!   events, participant joined/left, cursor, snapshot, timeout...);
+//!   errors, pong, its session timeout);
+//! - [`Output::Broadcast`]: one [`Notice`] for several connections
+//!   (events, participant joined/left, cursor, snapshot, session closed),
+//!   carrying its recipients: encode it once, send the bytes to each;
 //! - [`Output::Effect`]: storage work ([`Effect`]) that the host performs
 //!   and reports back with [`Engine::handle_storage`]; nothing counts as
 //!   stored before that;
@@ -55,6 +58,11 @@
 //!     while let Some(output) = engine.poll_output() {
 //!         match output {
 //!             Output::Notify { conn, notice } => inbox.push((conn, notice)),
+//!             // One notice for several connections: a network host encodes
+//!             // it once (`wire::encode_notice`) and sends the bytes to each.
+//!             Output::Broadcast { conns, notice } => {
+//!                 inbox.extend(conns.iter().map(|c| (*c, notice.clone())));
+//!             }
 //!             Output::Effect(effect) => {
 //!                 let outcome = match &effect {
 //!                     Effect::LoadBoard { board, .. } => {
@@ -156,6 +164,8 @@ mod history;
 mod ids;
 mod mutation;
 mod output;
+mod page;
+mod page_index;
 mod pages;
 mod pending;
 mod request;
@@ -179,9 +189,10 @@ pub use ids::{
 };
 pub use mutation::{Event, Mutation, Payload};
 pub use output::{
-    CloseReason, EngineEvent, FullSyncReason, Joined, Notice, Output, ParticipantInfo, SessionEnd,
-    SessionState, SnapshotInfo, Sync,
+    CloseReason, EngineEvent, FullSyncReason, Joined, Notice, Output, ParticipantInfo, Recipients,
+    SessionEnd, SessionState, SnapshotInfo, Sync,
 };
+pub use page::{Iter as PageIter, Page};
 pub use pages::Pages;
 pub use request::JoinRequest;
 pub use stats::Stats;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::colors::Color;
 use crate::config::SessionType;
@@ -16,7 +17,22 @@ use crate::storage::{Effect, SnapshotCause};
 use crate::time::Timestamp;
 use crate::user_session::UserSessionRecord;
 
+/// The connections a [`Output::Broadcast`] goes to, in the order to send
+/// in (join order). Up to eight are held inline.
+pub type Recipients = SmallVec<[ConnId; 8]>;
+
 /// One thing for the host to do or know.
+///
+/// Notices leave the engine in two shapes: [`Output::Notify`] for what
+/// concerns one connection (its `joined`, its `ack`, its errors, `pong`,
+/// its session timeout) and [`Output::Broadcast`] for one notice that
+/// several connections get (events, participants joining and leaving,
+/// cursors, snapshots, the board session closing). A broadcast is one
+/// output carrying its recipients and one notice: a host encodes the
+/// notice once and sends the same bytes to each recipient, in order.
+/// Delivering a broadcast is the same as delivering one `Notify` per
+/// recipient at its place in the output stream: every connection sees its
+/// notices in the order they were produced.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Output {
     /// Send this to one connection.
@@ -24,6 +40,14 @@ pub enum Output {
         /// The recipient.
         conn: ConnId,
         /// What to tell it.
+        notice: Notice,
+    },
+    /// Send this one notice to each of these connections (never empty; a
+    /// sender is left out where the broadcast is about its own input).
+    Broadcast {
+        /// The recipients, in join order.
+        conns: Recipients,
+        /// What to tell each of them.
         notice: Notice,
     },
     /// Storage work; report its outcome to `handle_storage`.

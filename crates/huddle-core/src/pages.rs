@@ -1,18 +1,61 @@
-//! The board state: pages of elements.
+//! The board state: pages of elements, shared copy-on-write.
+//!
+//! [`Pages`] is an `Arc` of its page table, and every page ([`Page`]) is
+//! chunked storage behind `Arc`s: `clone()` is O(1) (a full sync or a
+//! snapshot shares the board's state), and the first write after a clone
+//! copies the page table with the pages' chunk and bucket pointers (one per
+//! 64 elements, one per index bucket), then the one chunk (and index
+//! bucket) it touches: never the elements of a whole page. The engine takes
+//! the page table for a whole committed run of mutations at once
+//! ([`Pages::writer`]), so a run pays one uniqueness check for it and one
+//! per chunk it writes.
+//! The order of pages and of elements within a page is that of `IndexMap`s
+//! (insertion order, a removal moving the last one into the hole), so
+//! iteration, serialization and equality are as they were with plain maps.
+
+use std::fmt;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::ids::{ElementId, PageId};
 use crate::mutation::{Mutation, Payload};
+use crate::page::Page;
 
 /// All elements of all pages: `{page: {element: data}}`.
 ///
 /// Pages exist only while they hold elements: deleting a page's last element
-/// removes the page. Equality ignores order.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct Pages(IndexMap<PageId, IndexMap<ElementId, Payload>>);
+/// removes the page. Equality ignores order. Cloning is O(1); see the
+/// module docs for what a write after a clone copies.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Pages(Arc<IndexMap<PageId, Page>>);
+
+impl fmt::Debug for Pages {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Pages").field(&MapView(self)).finish()
+    }
+}
+
+struct MapView<'a>(&'a Pages);
+
+impl fmt::Debug for MapView<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.iter()).finish()
+    }
+}
+
+/// `{page: {element: data}}`, in order.
+impl Serialize for Pages {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (page, elements) in self.iter() {
+            map.serialize_entry(page, elements)?;
+        }
+        map.end()
+    }
+}
 
 /// Deserializing keeps the invariant that every page holds elements: an
 /// empty page in stored data (`{"p": {}}`) is dropped, as if its last
@@ -20,9 +63,18 @@ pub struct Pages(IndexMap<PageId, IndexMap<ElementId, Payload>>);
 /// encoding that `huddle_store::codec` refuses to decode.)
 impl<'de> Deserialize<'de> for Pages {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let mut pages = IndexMap::<PageId, IndexMap<ElementId, Payload>>::deserialize(d)?;
-        pages.retain(|_, elements| !elements.is_empty());
-        Ok(Pages(pages))
+        let pages = IndexMap::<PageId, IndexMap<ElementId, Payload>>::deserialize(d)?;
+        let mut out = Pages::new();
+        for (page, elements) in pages {
+            for (element, data) in elements {
+                out.apply(&Mutation::Upsert {
+                    page: page.clone(),
+                    element,
+                    data,
+                });
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -34,72 +86,13 @@ impl Pages {
 
     /// Applies one mutation. Returns the change in payload bytes held.
     pub fn apply(&mut self, mutation: &Mutation) -> isize {
-        self.apply_shared(mutation, &mut 0).0
+        self.writer().apply_shared(mutation, &mut 0).0
     }
 
-    /// Applies one mutation, like [`apply`](Self::apply), and also returns
-    /// the page and element ids to hold for it elsewhere: these pages' own
-    /// keys where they keep them (sharing their allocations), else the
-    /// mutation's. `hint` is the index of the page touched last: when
-    /// consecutive mutations touch one page (the usual case) its id is
-    /// compared instead of hashed. It is updated.
-    pub(crate) fn apply_shared(
-        &mut self,
-        mutation: &Mutation,
-        hint: &mut usize,
-    ) -> (isize, PageId, ElementId) {
-        let page = mutation.page();
-        let index = match self.0.get_index(*hint) {
-            Some((key, _)) if key == page => Some(*hint),
-            _ => self.0.get_index_of(page),
-        };
-        match mutation {
-            Mutation::Upsert { element, data, .. } => {
-                let index = match index {
-                    Some(i) => i,
-                    None => self.0.insert_full(page.clone(), IndexMap::new()).0,
-                };
-                *hint = index;
-                let Some((page_key, elements)) = self.0.get_index_mut(index) else {
-                    return (0, page.clone(), element.clone());
-                };
-                let (delta, element_key) = match elements.get_full_mut(element) {
-                    Some((_, key, slot)) => {
-                        let old = std::mem::replace(slot, data.clone());
-                        (data.len() as isize - old.len() as isize, key.clone())
-                    }
-                    None => {
-                        elements.insert(element.clone(), data.clone());
-                        (data.len() as isize, element.clone())
-                    }
-                };
-                (delta, page_key.clone(), element_key)
-            }
-            Mutation::Delete { element, .. } => {
-                let Some((i, (_, elements))) =
-                    index.and_then(|i| Some((i, self.0.get_index_mut(i)?)))
-                else {
-                    return (0, page.clone(), element.clone());
-                };
-                *hint = i;
-                let old = elements.swap_remove_full(element);
-                let emptied = elements.is_empty();
-                let (element_key, delta) = match old {
-                    Some((_, key, data)) => (key, -(data.len() as isize)),
-                    None => (element.clone(), 0),
-                };
-                let page_key = if emptied {
-                    self.0
-                        .swap_remove_index(i)
-                        .map_or_else(|| page.clone(), |(key, _)| key)
-                } else {
-                    self.0
-                        .get_index(i)
-                        .map_or_else(|| page.clone(), |(key, _)| key.clone())
-                };
-                (delta, page_key, element_key)
-            }
-        }
+    /// Write access for a run of mutations: the page table is made this
+    /// `Pages`' own (copied if shared) once, not per mutation.
+    pub(crate) fn writer(&mut self) -> PagesWriter<'_> {
+        PagesWriter(Arc::make_mut(&mut self.0))
     }
 
     /// The data of one element.
@@ -107,8 +100,13 @@ impl Pages {
         self.0.get(page)?.get(element)
     }
 
+    /// The elements of one page.
+    pub fn page(&self, page: &str) -> Option<&Page> {
+        self.0.get(page)
+    }
+
     /// Pages in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&PageId, &IndexMap<ElementId, Payload>)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&PageId, &Page)> {
         self.0.iter()
     }
 
@@ -119,14 +117,14 @@ impl Pages {
 
     /// Number of elements over all pages.
     pub fn element_count(&self) -> usize {
-        self.0.values().map(IndexMap::len).sum()
+        self.0.values().map(|p| p.len()).sum()
     }
 
     /// Sum of all payload sizes.
     pub fn payload_bytes(&self) -> usize {
         self.0
             .values()
-            .flat_map(IndexMap::values)
+            .flat_map(|p| p.values())
             .map(Payload::len)
             .sum()
     }
@@ -147,5 +145,68 @@ impl Pages {
             });
         }
         pages
+    }
+}
+
+/// Writes to a [`Pages`] whose page table it holds exclusively (see
+/// [`Pages::writer`]).
+pub(crate) struct PagesWriter<'a>(&'a mut IndexMap<PageId, Page>);
+
+impl PagesWriter<'_> {
+    /// Applies one mutation, like [`Pages::apply`], and also returns the
+    /// page and element ids to hold for it elsewhere: these pages' own keys
+    /// where they keep them (sharing their allocations), else the
+    /// mutation's. `hint` is the index of the page touched last: when
+    /// consecutive mutations touch one page (the usual case) its id is
+    /// compared instead of hashed. It is updated.
+    pub(crate) fn apply_shared(
+        &mut self,
+        mutation: &Mutation,
+        hint: &mut usize,
+    ) -> (isize, PageId, ElementId) {
+        let page = mutation.page();
+        let pages = &mut *self.0;
+        let index = match pages.get_index(*hint) {
+            Some((key, _)) if key == page => Some(*hint),
+            _ => pages.get_index_of(page),
+        };
+        match mutation {
+            Mutation::Upsert { element, data, .. } => {
+                let index = match index {
+                    Some(i) => i,
+                    None => pages.insert_full(page.clone(), Page::new()).0,
+                };
+                *hint = index;
+                let Some((page_key, elements)) = pages.get_index_mut(index) else {
+                    return (0, page.clone(), element.clone());
+                };
+                let (delta, element_key) = elements.upsert(element, data);
+                (delta, page_key.clone(), element_key)
+            }
+            Mutation::Delete { element, .. } => {
+                let Some((i, (_, elements))) =
+                    index.and_then(|i| Some((i, pages.get_index_mut(i)?)))
+                else {
+                    return (0, page.clone(), element.clone());
+                };
+                *hint = i;
+                let old = elements.remove(element.as_str());
+                let emptied = elements.is_empty();
+                let (element_key, delta) = match old {
+                    Some((key, data)) => (key, -(data.len() as isize)),
+                    None => (element.clone(), 0),
+                };
+                let page_key = if emptied {
+                    pages
+                        .swap_remove_index(i)
+                        .map_or_else(|| page.clone(), |(key, _)| key)
+                } else {
+                    pages
+                        .get_index(i)
+                        .map_or_else(|| page.clone(), |(key, _)| key.clone())
+                };
+                (delta, page_key, element_key)
+            }
+        }
     }
 }

@@ -117,6 +117,9 @@ fn settle(engine: &mut Engine, now: Timestamp, loaded: &LoadedBoard) -> Vec<(Con
                 engine.handle_storage(now, effect.id(), outcome).unwrap();
             }
             Output::Notify { conn, notice } => notices.push((conn, notice)),
+            Output::Broadcast { conns, notice } => {
+                notices.extend(conns.into_iter().map(|c| (c, notice.clone())));
+            }
             Output::Event(_) | Output::Released { .. } | Output::Drained => {}
         }
     }

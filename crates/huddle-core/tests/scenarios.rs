@@ -1315,7 +1315,7 @@ fn scripted_run(seed: u64) -> Vec<String> {
 fn same_seed_same_script_same_transcript() {
     let a = scripted_run(42);
     let b = scripted_run(42);
-    assert!(a.len() > 40, "the script does something: {}", a.len());
+    assert!(a.len() > 30, "the script does something: {}", a.len());
     assert_eq!(a, b);
     // The seed does reach the outputs (user session ids).
     assert_ne!(a, scripted_run(43));

@@ -48,7 +48,14 @@ impl World {
     pub fn drain(&mut self) {
         while let Some(output) = self.engine.poll_output() {
             match output {
-                Output::Notify { conn, notice } => self.notify(conn, notice),
+                Output::Notify { conn, notice } => self.notify(conn, &notice, &mut None),
+                Output::Broadcast { conns, notice } => {
+                    // Encoded once (on its first open link), sent to each.
+                    let mut frame = None;
+                    for conn in conns {
+                        self.notify(conn, &notice, &mut frame);
+                    }
+                }
                 Output::Effect(effect) => {
                     if let Effect::LoadBoard { board, .. } = &effect {
                         // A session opens: it waits to be archived from now.
@@ -94,19 +101,24 @@ impl World {
         }
     }
 
-    fn notify(&mut self, conn: huddle_core::ConnId, notice: Notice) {
-        self.observe_notice(conn, &notice);
+    /// Sends a notice to one connection; `frame` holds its encoding once
+    /// made (a broadcast encodes once for all its recipients).
+    fn notify(&mut self, conn: huddle_core::ConnId, notice: &Notice, frame: &mut Option<Vec<u8>>) {
+        self.observe_notice(conn, notice);
         let Some(link) = self.net.links.get(&conn).copied() else {
             return;
         };
         if !link.up || link.instance != self.instance {
             return;
         }
-        let frame = match huddle_wire::encode_notice(&notice) {
-            Ok(f) => f,
-            Err(e) => return self.fail(format!("notice does not encode: {e}")),
+        let bytes = match frame {
+            Some(f) => f.clone(),
+            None => match huddle_wire::encode_notice(notice) {
+                Ok(f) => frame.insert(f).clone(),
+                Err(e) => return self.fail(format!("notice does not encode: {e}")),
+            },
         };
-        self.send_to_client(conn, frame);
+        self.send_to_client(conn, bytes);
         if let Notice::SessionTimeout { .. } | Notice::SessionClosed { .. } = notice {
             let code = if matches!(notice, Notice::SessionTimeout { .. }) {
                 4002

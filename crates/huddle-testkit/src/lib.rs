@@ -54,8 +54,8 @@ pub use store::{to_outcome, EffectStore, MemoryStore};
 
 use huddle_core::{
     Accepted, BatchId, BoardId, Config, ConnId, Effect, EffectId, Engine, EngineEvent, FailureKind,
-    JoinError, JoinRequest, MutateError, Mutation, Notice, Output, PresenceError, SessionError,
-    SessionState, StorageFailure, StorageOutcome, Timestamp,
+    JoinError, JoinRequest, MutateError, Mutation, Notice, Output, PresenceError, Recipients,
+    SessionError, SessionState, StorageFailure, StorageOutcome, Timestamp,
 };
 use huddle_store::reference::ReferenceStore;
 use invariants::{Observer, Violation};
@@ -86,8 +86,11 @@ pub struct Harness<S: EffectStore = MemoryStore> {
     pub store: S,
     /// The virtual clock.
     pub now: Timestamp,
-    /// Notices delivered, per connection, oldest first.
+    /// Notices delivered, per connection, oldest first (a broadcast is
+    /// delivered to each of its recipients' inboxes).
     pub inbox: HashMap<ConnId, Vec<Notice>>,
+    /// Every [`Output::Broadcast`] as it left the engine, oldest first.
+    pub broadcasts: Vec<(Recipients, Notice)>,
     /// Engine events, oldest first.
     pub events: Vec<EngineEvent>,
     /// Effects held (in [`StoreMode::Hold`]), oldest first.
@@ -132,6 +135,7 @@ impl<S: EffectStore> Harness<S> {
             store,
             now: T0,
             inbox: HashMap::new(),
+            broadcasts: Vec::new(),
             events: Vec::new(),
             held: VecDeque::new(),
             mode: StoreMode::Immediate,
@@ -159,6 +163,15 @@ impl<S: EffectStore> Harness<S> {
                     }
                     self.check(|o, engine, model| o.notice(conn, &notice, engine, model, None));
                     self.inbox.entry(conn).or_default().push(notice);
+                }
+                Output::Broadcast { conns, notice } => {
+                    for conn in &conns {
+                        self.check(|o, engine, model| {
+                            o.notice(*conn, &notice, engine, model, None)
+                        });
+                        self.inbox.entry(*conn).or_default().push(notice.clone());
+                    }
+                    self.broadcasts.push((conns, notice));
                 }
                 Output::Effect(effect) => {
                     self.touched.insert(effect.board().clone());

@@ -46,7 +46,7 @@ impl Serialize for PagesView<'_> {
     }
 }
 
-struct ElementsView<'a>(&'a indexmap::IndexMap<huddle_core::ElementId, Payload>);
+struct ElementsView<'a>(&'a huddle_core::Page);
 
 impl Serialize for ElementsView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -55,9 +55,7 @@ pub use data::is_json;
 pub use dispatch::{dispatch, Identity};
 pub use event::MutationsView;
 pub use event::WireEvent;
-pub use server_message::{
-    encode_notice, notice_frame, write_notice, JoinedMessage, ServerMessage, WireSync,
-};
+pub use server_message::{encode_notice, notice_frame, JoinedMessage, ServerMessage, WireSync};
 
 use thiserror::Error;
 

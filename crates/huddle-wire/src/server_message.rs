@@ -244,26 +244,19 @@ impl Serialize for ServerMessage {
     }
 }
 
-/// Encodes an engine notice as one JSON text frame, borrowing everything
-/// (the hot path of a host's fan-out).
+/// Encodes an engine notice as one JSON text frame, borrowing everything:
+/// the one notice encoder every host uses (the tokio driver, the
+/// simulation, the fuzz targets, the benches). A host encodes a broadcast
+/// (`Output::Broadcast`) once and sends the bytes to each recipient.
 pub fn encode_notice(notice: &Notice) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::with_capacity(128);
-    write_notice(notice, &mut out)?;
+    serde_json::to_writer(&mut out, &notice_frame(notice)).map_err(EncodeError::from)?;
     Ok(out)
 }
 
-/// Appends the JSON frame for `notice` to `out` (reuse one buffer across
-/// many notices). On error `out` is left as it was.
-pub fn write_notice(notice: &Notice, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    let start = out.len();
-    serde_json::to_writer(&mut *out, &notice_frame(notice)).map_err(|e| {
-        out.truncate(start);
-        EncodeError::from(e)
-    })
-}
-
-/// The notice as a serializable frame: usable with any serde format (a
-/// binary one writes element data as bytes).
+/// The notice as a serializable frame, the serializer behind
+/// [`encode_notice`], for a binary serde format (which writes element data
+/// as bytes).
 pub fn notice_frame(notice: &Notice) -> impl Serialize + '_ {
     Frame::of(notice)
 }

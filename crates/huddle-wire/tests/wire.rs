@@ -805,20 +805,6 @@ fn encode_notice_matches_golden_and_from_notice_for_every_notice() {
 }
 
 #[test]
-fn write_notice_appends_frames_to_one_buffer() {
-    let all = notices_and_frames();
-    let mut out = b"prefix|".to_vec();
-    let mut expected = "prefix|".to_owned();
-    for (notice, golden) in &all {
-        write_notice(notice, &mut out).unwrap();
-        out.push(b'\n');
-        expected.push_str(golden);
-        expected.push('\n');
-    }
-    assert_eq!(String::from_utf8(out).unwrap(), expected);
-}
-
-#[test]
 fn join_failed_and_snapshot_failed_are_errors_without_batch() {
     for (code, text) in ALL_CODES {
         let failed = Notice::JoinFailed {
@@ -1719,8 +1705,6 @@ fn data_that_is_not_utf8_or_empty_is_an_encode_error() {
             );
             assert!(ServerMessage::from_notice(&notice).to_json().is_err());
             assert!(serde_json::to_string(&notice_frame(&notice)).is_err());
-            let mut out = Vec::new();
-            assert!(write_notice(&notice, &mut out).is_err());
         }
         let client = ClientMessage::Mutate {
             batch: "b".into(),
@@ -1779,17 +1763,6 @@ fn data_that_is_not_json_never_comes_from_the_wire() {
                 "{frame}"
             );
         }
-    }
-}
-
-/// `write_notice` is made for one buffer reused across many notices; a
-/// notice that cannot be encoded must not leave half a frame in it.
-#[test]
-fn write_notice_leaves_the_buffer_unchanged_on_error() {
-    for notice in notices_with_data(Payload::from("")) {
-        let mut out = b"ok|".to_vec();
-        assert!(write_notice(&notice, &mut out).is_err());
-        assert_eq!(String::from_utf8_lossy(&out), "ok|");
     }
 }
 

@@ -155,11 +155,7 @@ impl Engine {
                     display_name: request.display_name.clone(),
                     color,
                 };
-                board.broadcast(
-                    None,
-                    &Notice::ParticipantJoined(info.clone()),
-                    &mut |c, n| io.notify(c, n),
-                );
+                io.broadcast(board.others(None), Notice::ParticipantJoined(info.clone()));
                 board.participants.insert(
                     request.user.clone(),
                     Participant {
@@ -330,9 +326,7 @@ fn leave_board(
     if board.phase != Phase::Ready {
         return; // closing: everyone is told `session_closed` instead
     }
-    board.broadcast(None, &Notice::ParticipantLeft(gone.info), &mut |c, n| {
-        io.notify(c, n)
-    });
+    io.broadcast(board.others(None), Notice::ParticipantLeft(gone.info));
     if board.changed_since_snapshot() {
         super::storage::take_snapshot(board, io, now, SnapshotCause::OnDisconnect, None);
     }

@@ -165,14 +165,14 @@ impl Engine {
             self.io.timers.cancel_slot(slot);
         }
         let conns: Vec<_> = board.conns.iter().copied().collect();
+        self.io.broadcast(
+            conns.iter().copied(),
+            Notice::SessionClosed {
+                board: board.id.clone(),
+                reason: close,
+            },
+        );
         for conn in conns {
-            self.io.notify(
-                conn,
-                Notice::SessionClosed {
-                    board: board.id.clone(),
-                    reason: close,
-                },
-            );
             if let Some(Conn::Live(mut live)) = self.conns.remove(&conn) {
                 self.io.timers.cancel_slot(&mut live.inactivity);
                 self.io.timers.cancel_slot(&mut live.presence.timer);

@@ -20,7 +20,7 @@ use self::id_map::IdMap;
 use crate::board::{Board, Phase};
 use crate::config::{Config, SessionType};
 use crate::ids::{BoardId, ConnId, EffectId, UserSessionId};
-use crate::output::{EngineEvent, Notice, Output, ParticipantInfo, SessionState};
+use crate::output::{EngineEvent, Notice, Output, ParticipantInfo, Recipients, SessionState};
 use crate::pages::Pages;
 use crate::stats::Stats;
 use crate::storage::Effect;
@@ -71,6 +71,16 @@ pub(crate) struct Io {
 impl Io {
     pub(crate) fn notify(&mut self, conn: ConnId, notice: Notice) {
         self.outputs.push_back(Output::Notify { conn, notice });
+    }
+
+    /// One notice for several connections, as one output (none when there
+    /// is no recipient). It takes the place the per-connection notices
+    /// had, so each recipient sees its notices in the same order.
+    pub(crate) fn broadcast(&mut self, conns: impl IntoIterator<Item = ConnId>, notice: Notice) {
+        let conns: Recipients = conns.into_iter().collect();
+        if !conns.is_empty() {
+            self.outputs.push_back(Output::Broadcast { conns, notice });
+        }
     }
 
     /// Tells a connection that its join, which had to wait, failed.

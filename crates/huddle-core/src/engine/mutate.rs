@@ -137,9 +137,7 @@ impl Engine {
                         sequence: last,
                     },
                 );
-                board.broadcast(Some(conn), &Notice::Events(events), &mut |c, n| {
-                    io.notify(c, n)
-                });
+                io.broadcast(board.others(Some(conn)), Notice::Events(events));
                 true
             }
         };
@@ -279,12 +277,10 @@ pub(crate) fn append_stored(
         // Everyone else: not the origin, nor a connection that re-sent the
         // batch while it was in flight (it was just acked; the events
         // again, after the ack, would go back in sequence).
-        let notice = Notice::Events(b.events.clone());
-        for conn in board.others(Some(b.origin)) {
-            if !b.waiters.contains(&conn) {
-                io.notify(conn, notice.clone());
-            }
-        }
+        let others = board
+            .others(Some(b.origin))
+            .filter(|c| !b.waiters.contains(c));
+        io.broadcast(others, Notice::Events(b.events.clone()));
         io.event(EngineEvent::BatchDurable {
             board: board.id.clone(),
             user: b.user,

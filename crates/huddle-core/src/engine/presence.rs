@@ -49,9 +49,7 @@ impl Engine {
                 let (board, user) = (live.record.board_id.clone(), live.record.user_id.clone());
                 if let Some(b) = self.boards.get(&board) {
                     let io = &mut self.io;
-                    b.broadcast(Some(conn), &Notice::Cursor { user, x, y }, &mut |c, n| {
-                        io.notify(c, n)
-                    });
+                    io.broadcast(b.others(Some(conn)), Notice::Cursor { user, x, y });
                 }
             }
         }
@@ -78,9 +76,7 @@ impl Engine {
         let (board, user) = (live.record.board_id.clone(), live.record.user_id.clone());
         if let Some(b) = self.boards.get(&board) {
             let io = &mut self.io;
-            b.broadcast(Some(conn), &Notice::Cursor { user, x, y }, &mut |c, n| {
-                io.notify(c, n)
-            });
+            io.broadcast(b.others(Some(conn)), Notice::Cursor { user, x, y });
         }
     }
 }

@@ -244,14 +244,14 @@ impl Engine {
         self.io.timers.cancel_slot(&mut b.autosave_timer);
         let id = b.id.clone();
         let conns: Vec<ConnId> = b.conns.iter().copied().collect();
+        self.io.broadcast(
+            conns.iter().copied(),
+            Notice::SessionClosed {
+                board: id.clone(),
+                reason: CloseReason::Closed,
+            },
+        );
         for conn in conns {
-            self.io.notify(
-                conn,
-                Notice::SessionClosed {
-                    board: id.clone(),
-                    reason: CloseReason::Closed,
-                },
-            );
             self.end_user_session(now, conn, UserSessionStatus::Ended);
         }
         if let Some(b) = self.boards.get_mut(board) {
@@ -450,7 +450,7 @@ impl Engine {
                     created_at: job.created_at,
                     created_by: job.cause,
                 };
-                board.broadcast(None, &Notice::Snapshot(info), &mut |c, n| io.notify(c, n));
+                io.broadcast(board.others(None), Notice::Snapshot(info));
                 if board.snapshot_count > config.snapshot_retention && board.prune.is_none() {
                     let keep_last = config.snapshot_retention;
                     let id = board.id.clone();

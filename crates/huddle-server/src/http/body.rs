@@ -48,7 +48,7 @@ impl Serialize for PagesJson<'_> {
     }
 }
 
-struct ElementsJson<'a>(&'a indexmap::IndexMap<huddle_core::ElementId, huddle_core::Payload>);
+struct ElementsJson<'a>(&'a huddle_core::Page);
 
 impl Serialize for ElementsJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -1,9 +1,9 @@
 //! Fan-out: engine notices to connections' bounded outbound queues.
 //!
 //! A notice is encoded to JSON once: the engine emits a broadcast as one
-//! `Notify` per recipient, back to back, carrying the same notice (events
-//! shared by `Arc`), so the shard keeps the last encoding and hands its
-//! bytes to the next recipient of the same notice.
+//! `Output::Broadcast` carrying its recipients and one notice, so the shard
+//! encodes that notice once and hands the same bytes (`Bytes`, shared) to
+//! each recipient's queue, in order.
 //!
 //! Queues are bounded (`outbound_capacity`, plus two reserved slots). A
 //! frame that finds the queue full disconnects the connection from the
@@ -54,60 +54,60 @@ impl ConnState {
     }
 }
 
-/// The last notice encoded and its frame.
-#[derive(Debug)]
-pub(crate) struct Encoded {
-    notice: Notice,
-    frame: Bytes,
-}
-
-/// Whether two notices encode the same (cheaply: events by pointer).
-fn same(a: &Notice, b: &Notice) -> bool {
-    match (a, b) {
-        (Notice::Events(x), Notice::Events(y)) => Arc::ptr_eq(x, y),
-        // Per-recipient answers are never shared.
-        (Notice::Joined(_), _) | (Notice::Ack { .. }, _) | (Notice::JoinFailed { .. }, _) => false,
-        _ => a == b,
-    }
-}
-
 impl<S: Store + 'static> Shard<S> {
     /// Sends one engine notice to a connection.
     pub(super) fn notify(&mut self, now: Timestamp, conn: ConnId, notice: Notice) {
         if !self.conns.contains_key(&conn) {
             return;
         }
-        let frame = match self.encoded.as_ref().filter(|e| same(&e.notice, &notice)) {
-            Some(e) => e.frame.clone(),
-            None => match encode_notice(&notice) {
-                Ok(bytes) => {
-                    let frame = Bytes::from(bytes);
-                    self.encoded = Some(Encoded {
-                        notice: notice.clone(),
-                        frame: frame.clone(),
-                    });
-                    frame
-                }
-                Err(e) => {
-                    tracing::error!(shard = self.index, error = %e, "cannot encode a notice");
-                    return;
-                }
-            },
+        if let Some(frame) = self.encode(&notice) {
+            self.deliver(now, conn, &notice, frame);
+        }
+    }
+
+    /// Sends one engine notice to each of `conns`, in order: encoded once,
+    /// the same bytes queued for every recipient still open.
+    pub(super) fn broadcast(&mut self, now: Timestamp, conns: &[ConnId], notice: Notice) {
+        if !conns.iter().any(|c| self.conns.contains_key(c)) {
+            return;
+        }
+        let Some(frame) = self.encode(&notice) else {
+            return;
         };
+        for &conn in conns {
+            if self.conns.contains_key(&conn) {
+                self.deliver(now, conn, &notice, frame.clone());
+            }
+        }
+    }
+
+    fn encode(&self, notice: &Notice) -> Option<Bytes> {
+        match encode_notice(notice) {
+            Ok(bytes) => Some(Bytes::from(bytes)),
+            Err(e) => {
+                tracing::error!(shard = self.index, error = %e, "cannot encode a notice");
+                None
+            }
+        }
+    }
+
+    /// Queues a notice's frame for one connection, with what the notice
+    /// means for the connection (an ack's latency, a close).
+    fn deliver(&mut self, now: Timestamp, conn: ConnId, notice: &Notice, frame: Bytes) {
         match notice {
             Notice::Ack { batch, .. } => {
                 self.metrics.batches_acked.fetch_add(1, Ordering::Relaxed);
                 if let Some(at) = self
                     .conns
                     .get_mut(&conn)
-                    .and_then(|c| c.pending_acks.remove(&batch))
+                    .and_then(|c| c.pending_acks.remove(batch))
                 {
                     self.metrics.ack_latency.observe(at.elapsed());
                 }
                 self.send_text(now, conn, frame);
             }
             Notice::JoinFailed { code, .. } | Notice::SnapshotFailed { code, .. } => {
-                self.metrics.error_sent(code);
+                self.metrics.error_sent(*code);
                 self.send_text(now, conn, frame);
             }
             Notice::SessionTimeout { .. } => {

@@ -73,7 +73,6 @@ pub(crate) fn spawn<S: Store + 'static>(setup: ShardSetup<S>) -> JoinHandle<()> 
         inputs: setup.inputs,
         self_tx: setup.self_tx,
         conns: HashMap::new(),
-        encoded: None,
         appends: Vec::new(),
         groups_in_flight: 0,
         appender,
@@ -94,8 +93,6 @@ pub(crate) struct Shard<S> {
     self_tx: mpsc::WeakUnboundedSender<Input>,
     /// Open connections.
     conns: HashMap<ConnId, ConnState>,
-    /// The last notice encoded, for the next recipient of a broadcast.
-    encoded: Option<fanout::Encoded>,
     /// Appends waiting for the next group commit.
     appends: Vec<huddle_core::Effect>,
     /// Group commits sent to the appender and not yet reported.

@@ -53,6 +53,7 @@ impl<S: Store + 'static> Shard<S> {
         while let Some(output) = self.engine.poll_output() {
             match output {
                 Output::Notify { conn, notice } => self.notify(now, conn, notice),
+                Output::Broadcast { conns, notice } => self.broadcast(now, &conns, notice),
                 Output::Effect(effect) => self.on_effect(effect),
                 Output::Event(event) => self.on_event(event),
                 Output::Released { board } => {
@@ -64,8 +65,6 @@ impl<S: Store + 'static> Shard<S> {
                 Output::Drained => tracing::debug!(shard = self.index, "engine drained"),
             }
         }
-        // Drop the cached encoding: it is only useful within one broadcast.
-        self.encoded = None;
     }
 
     fn on_effect(&mut self, effect: Effect) {

@@ -1,0 +1,395 @@
+//! One page's elements, shared copy-on-write.
+//!
+//! A [`Page`] keeps its elements in the order an `IndexMap` would: in
+//! insertion order, a delete moving the last element into the hole
+//! (`swap_remove`). It is stored so that cloning it copies no element and
+//! a write after a clone copies only a small part of it:
+//!
+//! - the entries (element id, payload, hash of the id) sit in chunks of
+//!   [`CHUNK`] behind `Arc`s: position `p` is entry `p % CHUNK` of chunk
+//!   `p / CHUNK`; an update copies (if shared) the one chunk it touches, an
+//!   insert the last chunk, a delete those two;
+//! - the index from id to position is split into buckets by the id's hash
+//!   (its high half), each an `Arc`ed open-addressing table of positions
+//!   ([`crate::page_index`]) that compares ids through the chunks, so an id
+//!   is hashed once per operation and held once; an insert or a delete
+//!   copies (if shared) the one or two buckets it touches. Buckets double
+//!   when they average more than [`BUCKET_MAX`] positions.
+//!
+//! So after a clone (a full sync, a snapshot) the first write to a page of
+//! `n` elements copies `n / CHUNK + buckets` pointers and one chunk of
+//! entries, not `n` entries.
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+use crate::ids::ElementId;
+use crate::mutation::Payload;
+use crate::page_index::Bucket;
+
+/// Entries per chunk.
+pub(crate) const CHUNK: usize = 64;
+/// Most positions a bucket holds on average before the buckets double.
+pub(crate) const BUCKET_MAX: usize = 128;
+
+/// One element: its id, its data and the hash of its id.
+#[derive(Clone)]
+struct Entry {
+    id: ElementId,
+    data: Payload,
+    hash: u64,
+}
+
+/// The elements of one page, in order. Equality ignores order.
+#[derive(Clone)]
+pub struct Page {
+    state: RandomState,
+    chunks: Vec<Arc<Vec<Entry>>>,
+    buckets: Vec<Arc<Bucket>>,
+    len: usize,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page::new()
+    }
+}
+
+/// The bucket of a hash among `count` (a power of two). Uses bits the
+/// bucket's own table does not lean on.
+fn bucket_of(hash: u64, count: usize) -> usize {
+    ((hash >> 32) as usize) & (count - 1)
+}
+
+impl Page {
+    /// No elements.
+    // The seed picks index buckets and slots only: iteration follows the
+    // chunks (insertion order), never the hash (as in an `IndexMap`, which
+    // seeds itself the same way); `tests/pages.rs` checks the order.
+    #[allow(clippy::disallowed_methods)]
+    pub fn new() -> Self {
+        Page {
+            state: RandomState::new(),
+            chunks: Vec::new(),
+            buckets: vec![Arc::new(Bucket::default())],
+            len: 0,
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The data of one element.
+    pub fn get(&self, element: &str) -> Option<&Payload> {
+        let pos = self.position(element, self.hash(element))?;
+        self.entry(pos).map(|e| &e.data)
+    }
+
+    /// Elements in order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            inner: self
+                .chunks
+                .iter()
+                .flat_map(chunk_entries as ChunkEntries<'_>),
+            left: self.len,
+        }
+    }
+
+    /// Element ids in order.
+    pub fn keys(&self) -> impl Iterator<Item = &ElementId> {
+        self.iter().map(|(k, _)| k)
+    }
+
+    /// Payloads in order.
+    pub fn values(&self) -> impl Iterator<Item = &Payload> {
+        self.iter().map(|(_, v)| v)
+    }
+
+    fn hash(&self, element: &str) -> u64 {
+        self.state.hash_one(element)
+    }
+
+    fn entry(&self, pos: usize) -> Option<&Entry> {
+        self.chunks.get(pos / CHUNK)?.get(pos % CHUNK)
+    }
+
+    fn position(&self, element: &str, hash: u64) -> Option<usize> {
+        let chunks = &self.chunks;
+        let bucket = self.buckets.get(bucket_of(hash, self.buckets.len()))?;
+        bucket.get(hash, |p| {
+            chunks
+                .get(p / CHUNK)
+                .and_then(|c| c.get(p % CHUNK))
+                .is_some_and(|e| e.hash == hash && e.id.as_str() == element)
+        })
+    }
+
+    /// Sets an element's data. Returns the change in payload bytes and the
+    /// id this page holds for the element (its own where it had one).
+    pub(crate) fn upsert(&mut self, element: &ElementId, data: &Payload) -> (isize, ElementId) {
+        let hash = self.hash(element.as_str());
+        if let Some(pos) = self.position(element.as_str(), hash) {
+            let slot = self
+                .chunks
+                .get_mut(pos / CHUNK)
+                .map(Arc::make_mut)
+                .and_then(|c| c.get_mut(pos % CHUNK));
+            // `position` only names positions that hold an entry.
+            let Some(slot) = slot else {
+                return (0, element.clone());
+            };
+            let old = std::mem::replace(&mut slot.data, data.clone());
+            return (data.len() as isize - old.len() as isize, slot.id.clone());
+        }
+        self.push(Entry {
+            id: element.clone(),
+            data: data.clone(),
+            hash,
+        });
+        (data.len() as isize, element.clone())
+    }
+
+    /// Appends an element known not to be here.
+    fn push(&mut self, entry: Entry) {
+        let pos = self.len;
+        let hash = entry.hash;
+        if pos % CHUNK == 0 {
+            // A small page's only chunk grows as a `Vec` does (up to CHUNK
+            // exactly); later chunks are allocated whole.
+            let chunk = if pos == 0 {
+                Vec::new()
+            } else {
+                Vec::with_capacity(CHUNK)
+            };
+            self.chunks.push(Arc::new(chunk));
+        }
+        if let Some(last) = self.chunks.last_mut() {
+            Arc::make_mut(last).push(entry);
+        }
+        self.len += 1;
+        self.index_insert(hash, pos);
+        if self.len > self.buckets.len() * BUCKET_MAX {
+            self.grow_index();
+        }
+    }
+
+    fn index_insert(&mut self, hash: u64, pos: usize) {
+        let count = self.buckets.len();
+        if let Some(bucket) = self.buckets.get_mut(bucket_of(hash, count)) {
+            Arc::make_mut(bucket).insert(hash, pos);
+        }
+    }
+
+    /// Doubles the buckets and redistributes every position.
+    fn grow_index(&mut self) {
+        let count = self.buckets.len() * 2;
+        let per = self.len / count + 1;
+        let mut buckets: Vec<Bucket> = (0..count).map(|_| Bucket::with_capacity(per)).collect();
+        for (pos, entry) in self.chunks.iter().flat_map(|c| c.iter()).enumerate() {
+            if let Some(b) = buckets.get_mut(bucket_of(entry.hash, count)) {
+                b.insert(entry.hash, pos);
+            }
+        }
+        self.buckets = buckets.into_iter().map(Arc::new).collect();
+    }
+
+    /// Changes the position `from` held for `hash` to `to`.
+    fn index_move(&mut self, hash: u64, from: usize, to: usize) {
+        let count = self.buckets.len();
+        if let Some(bucket) = self.buckets.get_mut(bucket_of(hash, count)) {
+            Arc::make_mut(bucket).relocate(hash, from, to);
+        }
+    }
+
+    fn index_remove(&mut self, hash: u64, pos: usize) {
+        let count = self.buckets.len();
+        if let Some(bucket) = self.buckets.get_mut(bucket_of(hash, count)) {
+            Arc::make_mut(bucket).remove(hash, pos);
+        }
+    }
+
+    /// Removes an element, moving the last one into its place (as
+    /// `IndexMap::swap_remove` does). Returns the page's id and data.
+    pub(crate) fn remove(&mut self, element: &str) -> Option<(ElementId, Payload)> {
+        let hash = self.hash(element);
+        let pos = self.position(element, hash)?;
+        let last = self.len.checked_sub(1)?;
+        self.index_remove(hash, pos);
+        let moved = self
+            .chunks
+            .get_mut(last / CHUNK)
+            .and_then(|c| Arc::make_mut(c).pop())?;
+        if last % CHUNK == 0 {
+            self.chunks.pop();
+        }
+        self.len = last;
+        if pos == last {
+            return Some((moved.id, moved.data));
+        }
+        let moved_hash = moved.hash;
+        let slot = self
+            .chunks
+            .get_mut(pos / CHUNK)
+            .map(Arc::make_mut)
+            .and_then(|c| c.get_mut(pos % CHUNK))?;
+        let old = std::mem::replace(slot, moved);
+        self.index_move(moved_hash, last, pos);
+        Some((old.id, old.data))
+    }
+}
+
+type ChunkEntries<'a> = fn(&'a Arc<Vec<Entry>>) -> std::slice::Iter<'a, Entry>;
+
+fn chunk_entries(chunk: &Arc<Vec<Entry>>) -> std::slice::Iter<'_, Entry> {
+    chunk.iter()
+}
+
+/// Iterates a page's elements in order.
+pub struct Iter<'a> {
+    inner: std::iter::FlatMap<
+        std::slice::Iter<'a, Arc<Vec<Entry>>>,
+        std::slice::Iter<'a, Entry>,
+        ChunkEntries<'a>,
+    >,
+    left: usize,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a ElementId, &'a Payload);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let e = self.inner.next()?;
+        self.left = self.left.saturating_sub(1);
+        Some((&e.id, &e.data))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+impl<'a> IntoIterator for &'a Page {
+    type Item = (&'a ElementId, &'a Payload);
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+/// Equal when both hold the same elements with the same data, in any
+/// order (as `IndexMap`s compare).
+impl PartialEq for Page {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.iter().all(|(k, v)| other.get(k.as_str()) == Some(v))
+    }
+}
+
+impl Eq for Page {}
+
+impl fmt::Debug for Page {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Page {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.len))?;
+        for (k, v) in self {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(i: usize) -> ElementId {
+        ElementId::from(format!("e{i}"))
+    }
+
+    /// How many of `a`'s chunks and buckets are still `b`'s (not copied).
+    fn shared(a: &Page, b: &Page) -> (usize, usize) {
+        let chunks = a.chunks.iter().zip(&b.chunks);
+        let buckets = a.buckets.iter().zip(&b.buckets);
+        (
+            chunks.filter(|(x, y)| Arc::ptr_eq(x, y)).count(),
+            buckets.filter(|(x, y)| Arc::ptr_eq(x, y)).count(),
+        )
+    }
+
+    fn big() -> Page {
+        let mut page = Page::new();
+        for i in 0..10_000 {
+            page.upsert(&id(i), &Payload::from("1"));
+        }
+        page
+    }
+
+    #[test]
+    fn a_write_after_a_clone_copies_one_chunk_and_at_most_one_bucket() {
+        let mut page = big();
+        let (chunks, buckets) = (page.chunks.len(), page.buckets.len());
+        assert_eq!(chunks, 10_000_usize.div_ceil(CHUNK));
+        assert!(buckets > 1 && 10_000 <= buckets * BUCKET_MAX, "{buckets}");
+        let clone = page.clone();
+        assert_eq!(shared(&page, &clone), (chunks, buckets));
+
+        // An update: one chunk copied, the index untouched.
+        page.upsert(&id(5000), &Payload::from("2"));
+        assert_eq!(shared(&page, &clone), (chunks - 1, buckets));
+        assert_eq!(clone.get("e5000").map(Payload::as_bytes), Some(&b"1"[..]));
+
+        // An insert: the last chunk and one bucket.
+        let clone = page.clone();
+        page.upsert(&ElementId::from("new"), &Payload::from("3"));
+        let (c, b) = shared(&page, &clone);
+        assert_eq!((c, b), (chunks - 1, buckets - 1));
+        assert_eq!(clone.get("new"), None);
+
+        // A delete: the hole's chunk and the last one, two buckets at most.
+        let clone = page.clone();
+        assert!(page.remove("e17").is_some());
+        let (c, b) = shared(&page, &clone);
+        assert!(c >= clone.chunks.len() - 2, "{c}");
+        assert!(b >= buckets - 2, "{b}");
+        assert_eq!(clone.len(), 10_001);
+        assert_eq!(page.len(), 10_000);
+        assert!(clone.get("e17").is_some());
+    }
+
+    #[test]
+    fn removal_moves_the_last_element_into_the_hole() {
+        let mut page = Page::new();
+        for i in 0..200 {
+            page.upsert(&id(i), &Payload::from("1"));
+        }
+        assert_eq!(page.remove("e3").map(|(k, _)| k), Some(id(3)));
+        let keys: Vec<_> = page.keys().take(5).cloned().collect();
+        assert_eq!(keys, [id(0), id(1), id(2), id(199), id(4)]);
+        assert_eq!(page.remove("e3"), None);
+        assert_eq!(page.get("e199").map(Payload::as_bytes), Some(&b"1"[..]));
+        // The last one: nothing moves.
+        assert!(page.remove("e198").is_some());
+        assert_eq!(page.keys().last(), Some(&id(197)));
+        assert_eq!(page.iter().len(), 198);
+    }
+}

@@ -203,7 +203,7 @@ impl World {
         format!(
             "{} clients on {} boards, {:?}, {} steps, {} batches ({} dropped), {events} events stored, \
              {} crashes, {} client restarts, {} cuts, {} jumps, {} effects ({} failed), \
-             appends in flight {} ({} pipelined, {} gaps refused), {} bad confirms, {} early timeouts, \
+             appends in flight {} ({} pipelined, {} gaps refused), {} fences, {} bad confirms, {} early timeouts, \
              {} deltas, {} fulls, {} archives, {} closes, {} host flushes, {} session timeouts, \
              {} re-applied beyond the dedup window",
             self.clients.len(),
@@ -221,6 +221,7 @@ impl World {
             self.config.appends_in_flight,
             c.pipelined,
             c.gaps_refused,
+            c.fences,
             c.bad_confirms,
             c.early_timeouts,
             c.deltas,

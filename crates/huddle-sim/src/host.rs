@@ -86,7 +86,12 @@ impl World {
                 }
                 Output::Event(event) => self.observe_event(event),
                 Output::Released { board } => self.observe_release(board),
-                Output::Drained => self.fail("drained without a shutdown".into()),
+                Output::Drained => {
+                    self.counters.drained += 1;
+                    if !self.engine.is_shutting_down() || !self.engine.is_drained() {
+                        self.fail("drained without a shutdown, or with work left".into());
+                    }
+                }
             }
         }
     }

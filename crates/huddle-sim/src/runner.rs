@@ -2,9 +2,10 @@
 //! tick budget), then the liveness phase (faults off; clients reconnect
 //! and converge, then leave; every board must be flushed and archived in
 //! bounded time), the final checks (every replica equals the server, every
-//! batch applied exactly once or dropped and never applied), and a return:
+//! batch applied exactly once or dropped and never applied), a return:
 //! clients come back, and the boards reloaded from storage equal what was
-//! stored.
+//! stored, and a shutdown: the engine archives every board and says it is
+//! drained once, with everything flushed.
 
 use std::time::Duration;
 
@@ -155,6 +156,39 @@ impl World {
                     "{} reloaded at {} differs from the stored board at {}",
                     b.id,
                     info.sequence,
+                    stored.sequence()
+                ));
+            }
+        }
+        self.fail_if_set()?;
+
+        // Shutdown: with clients connected, the engine archives every
+        // board, refuses joins, and is drained within a bound.
+        trace!(self, "SHUTDOWN");
+        let now = self.clock.engine_input();
+        self.engine.shutdown(now);
+        self.drain();
+        let start = self.clock.now;
+        while !self.engine.is_drained() || !self.store.in_flight.is_empty() {
+            self.step();
+            self.fail_if_set()?;
+            if self.clock.now.saturating_duration_since(start) > ARCHIVE_WITHIN {
+                return Err(format!(
+                    "not drained {}s after the shutdown: boards {:?}, {} effects outstanding",
+                    ARCHIVE_WITHIN.as_secs(),
+                    self.engine.boards().cloned().collect::<Vec<_>>(),
+                    self.engine.stats().effects_outstanding
+                ));
+            }
+        }
+        if self.counters.drained != 1 {
+            return Err(format!("drained said {} times", self.counters.drained));
+        }
+        for (id, stored) in &self.store.boards {
+            if stored.pages_sequence != stored.sequence() {
+                return Err(format!(
+                    "{id} shut down but flushed to {} of {}",
+                    stored.pages_sequence,
                     stored.sequence()
                 ));
             }

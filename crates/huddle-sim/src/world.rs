@@ -102,6 +102,8 @@ pub struct Counters {
     pub gaps_refused: u64,
     /// Effects failed as fenced (the engine ends the board's session).
     pub fences: u64,
+    /// `Output::Drained` seen (after the final shutdown).
+    pub drained: u64,
     /// Joins answered with a delta.
     pub deltas: u64,
     /// Joins answered with a full state.

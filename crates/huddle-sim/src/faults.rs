@@ -39,6 +39,12 @@ pub struct Faults {
     pub fail_but_done: f64,
     /// Chance per step that the store goes down for a while.
     pub outage: f64,
+    /// Chance that an injected failure is a fence instead (another host
+    /// took the board over, as far as this one can tell): the write is not
+    /// performed and the engine ends the board's session. Only where
+    /// crashes are (durable acks: a session that ends loses nothing
+    /// acknowledged).
+    pub store_fence: f64,
     /// Chance per step that the host crashes (engine dropped and rebuilt).
     pub crash: f64,
     /// Chance that an in-flight write at a crash reached the disk.
@@ -98,6 +104,11 @@ impl Faults {
             } else {
                 0.0
             },
+            store_fence: if crashes {
+                rng.pick(&[0.0, 0.0, 0.02, 0.1])
+            } else {
+                0.0
+            },
         }
     }
 
@@ -126,6 +137,7 @@ impl Faults {
             client_close: 0.0,
             client_idle: 0.0,
             client_restart: 0.0,
+            store_fence: 0.0,
         }
     }
 }

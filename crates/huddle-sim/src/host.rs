@@ -96,7 +96,12 @@ impl World {
                 }
                 Output::Event(event) => self.observe_event(event),
                 Output::Released { board } => self.observe_release(board),
-                Output::Drained => self.fail("drained without a shutdown".into()),
+                Output::Drained => {
+                    self.counters.drained += 1;
+                    if !self.engine.is_shutting_down() || !self.engine.is_drained() {
+                        self.fail("drained without a shutdown, or with work left".into());
+                    }
+                }
             }
         }
     }
@@ -288,7 +293,13 @@ impl World {
         let now = self.clock.now;
         let down = self.store.outage_until.is_some_and(|t| t > now);
         let fail = down || self.rng.chance(self.faults.store_fail);
-        let outcome = if fail {
+        let fenced = fail && !down && self.rng.chance(self.faults.store_fence);
+        let outcome = if fenced {
+            // Another owner, as far as this host can tell: nothing written.
+            self.counters.failed_effects += 1;
+            self.counters.fences += 1;
+            StorageOutcome::fenced("fenced off (injected)")
+        } else if fail {
             self.counters.failed_effects += 1;
             let write = !matches!(effect, Effect::LoadBoard { .. });
             if write && self.rng.chance(self.faults.fail_but_done) {

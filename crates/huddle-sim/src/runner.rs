@@ -2,9 +2,10 @@
 //! tick budget), then the liveness phase (faults off; clients reconnect
 //! and converge, then leave; every board must be flushed and archived in
 //! bounded time), the final checks (every replica equals the server, every
-//! batch applied exactly once or dropped and never applied), and a return:
+//! batch applied exactly once or dropped and never applied), a return:
 //! clients come back, and the boards reloaded from storage equal what was
-//! stored.
+//! stored, and a shutdown: the engine archives every board and says it is
+//! drained once, with everything flushed.
 
 use std::time::Duration;
 
@@ -159,6 +160,39 @@ impl World {
                 ));
             }
         }
+        self.fail_if_set()?;
+
+        // Shutdown: with clients connected, the engine archives every
+        // board, refuses joins, and is drained within a bound.
+        trace!(self, "SHUTDOWN");
+        let now = self.clock.engine_input();
+        self.engine.shutdown(now);
+        self.drain();
+        let start = self.clock.now;
+        while !self.engine.is_drained() || !self.store.in_flight.is_empty() {
+            self.step();
+            self.fail_if_set()?;
+            if self.clock.now.saturating_duration_since(start) > ARCHIVE_WITHIN {
+                return Err(format!(
+                    "not drained {}s after the shutdown: boards {:?}, {} effects outstanding",
+                    ARCHIVE_WITHIN.as_secs(),
+                    self.engine.boards().cloned().collect::<Vec<_>>(),
+                    self.engine.stats().effects_outstanding
+                ));
+            }
+        }
+        if self.counters.drained != 1 {
+            return Err(format!("drained said {} times", self.counters.drained));
+        }
+        for (id, stored) in self.store.boards() {
+            if stored.pages_sequence != stored.sequence() {
+                return Err(format!(
+                    "{id} shut down but flushed to {} of {}",
+                    stored.pages_sequence,
+                    stored.sequence()
+                ));
+            }
+        }
         self.fail_if_set()
     }
 
@@ -203,7 +237,7 @@ impl World {
         format!(
             "{} clients on {} boards, {:?}, {} steps, {} batches ({} dropped), {events} events stored, \
              {} crashes, {} takeovers ({} late writes fenced), {} client restarts, {} cuts, {} jumps, {} effects ({} failed), \
-             appends in flight {} ({} pipelined, {} gaps refused), {} bad confirms, {} early timeouts, \
+             appends in flight {} ({} pipelined, {} gaps refused), {} fences, {} bad confirms, {} early timeouts, \
              {} deltas, {} fulls, {} archives, {} closes, {} host flushes, {} session timeouts, \
              {} re-applied beyond the dedup window",
             self.clients.len(),
@@ -223,6 +257,7 @@ impl World {
             self.config.appends_in_flight,
             c.pipelined,
             c.gaps_refused,
+            c.fences,
             c.bad_confirms,
             c.early_timeouts,
             c.deltas,

@@ -104,6 +104,10 @@ pub struct Counters {
     pub pipelined: u64,
     /// Appends the store refused as a gap (issued after one that failed).
     pub gaps_refused: u64,
+    /// Effects failed as fenced (the engine ends the board's session).
+    pub fences: u64,
+    /// `Output::Drained` seen (after the final shutdown).
+    pub drained: u64,
     /// Joins answered with a delta.
     pub deltas: u64,
     /// Joins answered with a full state.

@@ -181,7 +181,8 @@ pub struct SessionInfo {
     pub state: SessionState,
     /// Ephemeral or persistent.
     pub kind: SessionType,
-    /// Still waiting for the store's load.
+    /// Still waiting for the store's load (or, before it, for the release
+    /// of the board's previous session).
     pub loading: bool,
     /// The sequence clients see.
     pub sequence: u64,
@@ -317,8 +318,7 @@ impl Engine {
             .map(|b| &b.pages)
     }
 
-    /// Boards in memory, in the order their sessions opened (a host shutting
-    /// down closes each).
+    /// Boards in memory, in the order their sessions opened.
     pub fn boards(&self) -> impl Iterator<Item = &BoardId> {
         let mut open: Vec<(u64, &BoardId)> =
             self.boards.values().map(|b| (b.opened, &b.id)).collect();

@@ -35,9 +35,13 @@ struct Slot {
     next: Option<Arc<UserSessionRecord>>,
 }
 
-/// The record writes of one board session.
+/// The record writes of one board session: allocated only while some are
+/// in flight or waiting, so that an idle board pays one pointer.
 #[derive(Debug, Default)]
-pub(crate) struct RecordWrites {
+pub(crate) struct RecordWrites(Option<Box<Writes>>);
+
+#[derive(Debug, Default)]
+struct Writes {
     slots: HashMap<UserSessionId, Slot>,
     by_effect: HashMap<EffectId, UserSessionId>,
 }
@@ -45,7 +49,18 @@ pub(crate) struct RecordWrites {
 impl RecordWrites {
     /// Nothing waits for the store.
     pub(crate) fn is_idle(&self) -> bool {
-        self.slots.is_empty()
+        self.0.is_none()
+    }
+
+    fn writes(&mut self) -> &mut Writes {
+        self.0.get_or_insert_with(Box::default)
+    }
+
+    /// Drops the allocation once nothing is left.
+    fn tidy(&mut self) {
+        if self.0.as_ref().is_some_and(|w| w.slots.is_empty()) {
+            self.0 = None;
+        }
     }
 }
 
@@ -53,7 +68,7 @@ impl RecordWrites {
 /// the board's retry delay).
 pub(crate) fn write_record(board: &mut Board, io: &mut Io, record: UserSessionRecord) {
     let id = record.id;
-    let slot = board.records.slots.entry(id).or_default();
+    let slot = board.records.writes().slots.entry(id).or_default();
     slot.next = Some(Arc::new(record));
     if slot.in_flight.is_none() && board.retry_timer.is_none() {
         send_next(board, io, id);
@@ -63,14 +78,17 @@ pub(crate) fn write_record(board: &mut Board, io: &mut Io, record: UserSessionRe
 /// Sends the slot's waiting record, if any and nothing is in flight.
 fn send_next(board: &mut Board, io: &mut Io, id: UserSessionId) {
     let (board_id, session) = (board.id.clone(), board.opened);
-    let Some(slot) = board.records.slots.get_mut(&id) else {
+    let writes = board.records.writes();
+    let Some(slot) = writes.slots.get_mut(&id) else {
+        board.records.tidy();
         return;
     };
     if slot.in_flight.is_some() {
         return;
     }
     let Some(record) = slot.next.take() else {
-        board.records.slots.remove(&id);
+        writes.slots.remove(&id);
+        board.records.tidy();
         return;
     };
     let sent = record.clone();
@@ -81,13 +99,15 @@ fn send_next(board: &mut Board, io: &mut Io, id: UserSessionId) {
         }
     });
     slot.in_flight = Some((effect, record));
-    board.records.by_effect.insert(effect, id);
+    writes.by_effect.insert(effect, id);
 }
 
 /// After the retry delay: send every waiting record.
 pub(crate) fn retry_records(board: &mut Board, io: &mut Io) {
-    let mut waiting: Vec<UserSessionId> = board
-        .records
+    let Some(writes) = board.records.0.as_ref() else {
+        return;
+    };
+    let mut waiting: Vec<UserSessionId> = writes
         .slots
         .iter()
         .filter(|(_, s)| s.in_flight.is_none())
@@ -116,10 +136,13 @@ pub(crate) fn record_reported(
     effect: EffectId,
     failure: Option<StorageFailure>,
 ) -> RecordReport {
-    let Some(id) = board.records.by_effect.remove(&effect) else {
+    let Some(writes) = board.records.0.as_mut() else {
         return RecordReport::Done;
     };
-    let Some(slot) = board.records.slots.get_mut(&id) else {
+    let Some(id) = writes.by_effect.remove(&effect) else {
+        return RecordReport::Done;
+    };
+    let Some(slot) = writes.slots.get_mut(&id) else {
         return RecordReport::Done;
     };
     let Some((_, record)) = slot.in_flight.take() else {

@@ -202,14 +202,15 @@ impl Engine {
         Ok(())
     }
 
-    /// Archives a board session now, whatever its state (what a host shutting
-    /// down does with every session): like [`close_session`](Self::close_session)
+    /// Archives a board session now, whatever its state (what
+    /// [`shutdown`](Self::shutdown) does with every session): like
+    /// [`close_session`](Self::close_session)
     /// its participants are told ([`Notice::SessionClosed`]), their user
     /// sessions end and the session disappears from [`Engine::session`] at
     /// once; pending mutations are flushed and a persistent session also
     /// stores an `archive` snapshot of its final state. It leaves memory
     /// (with [`SessionEnd::Closed`]) only when all of that is confirmed
-    /// stored; failures are retried with backoff.
+    /// stored; transient failures are retried with backoff.
     ///
     /// An ephemeral session gets no snapshot (as on an idle archive). A board
     /// still loading, or already closing, is refused with

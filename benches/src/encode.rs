@@ -8,7 +8,7 @@
 //! that both sides go through the same encoder.
 
 use huddle_core::{
-    BoardId, Color, Event, FullSyncReason, Joined, Notice, Pages, Sync, UserSessionId,
+    BoardId, Color, Event, FullSyncReason, JoinSync, Joined, Notice, Pages, UserSessionId,
 };
 use huddle_wire as wire;
 
@@ -59,7 +59,7 @@ pub fn notice(notice: &Notice, encoding: Encoding, buf: &mut Vec<u8>) {
 }
 
 /// A `joined` notice around a sync, as a baseline's answer.
-pub fn joined(board: &BoardId, sequence: u64, sync: Sync) -> Notice {
+pub fn joined(board: &BoardId, sequence: u64, sync: JoinSync) -> Notice {
     Notice::Joined(Box::new(Joined {
         session_id: UserSessionId(1),
         board: board.clone(),
@@ -72,13 +72,13 @@ pub fn joined(board: &BoardId, sequence: u64, sync: Sync) -> Notice {
 }
 
 /// A baseline's delta answer: the copied events, moved into the
-/// [`huddle_core::DeltaEvents`] that `Sync::Delta` carries (grouped by
+/// [`huddle_core::DeltaEvents`] that `JoinSync::Delta` carries (grouped by
 /// batch, the mutations moved, not cloned).
 pub fn delta(board: &BoardId, sequence: u64, events: Vec<Event>) -> Notice {
     joined(
         board,
         sequence,
-        Sync::Delta {
+        JoinSync::Delta {
             events: events.into(),
         },
     )
@@ -87,7 +87,7 @@ pub fn delta(board: &BoardId, sequence: u64, events: Vec<Event>) -> Notice {
 /// A baseline's full answer.
 pub fn full(board: &BoardId, sequence: u64, pages: Pages) -> Notice {
     let reason = FullSyncReason::Initial;
-    joined(board, sequence, Sync::Full { reason, pages })
+    joined(board, sequence, JoinSync::Full { reason, pages })
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use huddle_core::{
-    Config, ConnId, Effect, Engine, EngineEvent, JoinRequest, LoadedBoard, Mutation, Notice,
-    Output, SessionType, SnapshotId, StorageOutcome, Sync, Timestamp,
+    Config, ConnId, Effect, Engine, EngineEvent, JoinRequest, JoinSync, LoadedBoard, Mutation,
+    Notice, Output, SessionType, SnapshotId, StorageOutcome, Timestamp,
 };
 
 /// The host's store: an event log, flushed pages and snapshots per board.
@@ -136,10 +136,10 @@ impl Host {
         let text = match notice {
             Notice::Joined(j) => {
                 let sync = match &j.sync {
-                    Sync::Delta { events } => {
+                    JoinSync::Delta { events } => {
                         format!("delta sync with {} missed event(s)", events.len())
                     }
-                    Sync::Full { reason, pages } => {
+                    JoinSync::Full { reason, pages } => {
                         format!(
                             "full sync ({reason:?}) with {} element(s)",
                             pages.element_count()

@@ -1,5 +1,5 @@
 //! [`DeltaEvents`]: the events a reconnecting client missed, as
-//! [`crate::Sync::Delta`] carries them.
+//! [`crate::JoinSync::Delta`] carries them.
 //!
 //! The events are not copied out of the board's history: a delta shares
 //! the history's chunks (one per committed batch: what the batch's events

@@ -189,8 +189,8 @@ pub use ids::{
 };
 pub use mutation::{Event, Mutation, Payload};
 pub use output::{
-    CloseReason, EngineEvent, FullSyncReason, Joined, Notice, Output, ParticipantInfo, Recipients,
-    SessionEnd, SessionState, SnapshotInfo, Sync,
+    CloseReason, EngineEvent, FullSyncReason, JoinSync, Joined, Notice, Output, ParticipantInfo,
+    Recipients, SessionEnd, SessionState, SnapshotInfo,
 };
 pub use page::{Iter as PageIter, Page};
 pub use pages::Pages;

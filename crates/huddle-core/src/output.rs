@@ -189,12 +189,12 @@ pub struct Joined {
     /// The oldest `last_sequence` that still gets a delta.
     pub history_from: u64,
     /// Delta or full.
-    pub sync: Sync,
+    pub sync: JoinSync,
 }
 
 /// How a joining client catches up.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Sync {
+pub enum JoinSync {
     /// The events after the client's `last_sequence`, in order.
     Delta {
         /// The missed events (empty when the client is current), shared

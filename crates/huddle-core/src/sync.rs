@@ -1,7 +1,7 @@
 //! Delta or full sync for a joining client.
 
 use crate::board::Board;
-use crate::output::{FullSyncReason, Sync};
+use crate::output::{FullSyncReason, JoinSync};
 
 /// The sync a client with `last_sequence` gets from `board`:
 /// - no `last_sequence`: full (`initial`);
@@ -11,9 +11,9 @@ use crate::output::{FullSyncReason, Sync};
 /// - the missed events are no longer held: full (`no_history`);
 /// - otherwise a delta with the missed events in order (`L == current`
 ///   gives an empty delta).
-pub(crate) fn sync_for(board: &Board, last_sequence: Option<u64>, threshold: u64) -> Sync {
+pub(crate) fn sync_for(board: &Board, last_sequence: Option<u64>, threshold: u64) -> JoinSync {
     let current = board.committed;
-    let full = |reason| Sync::Full {
+    let full = |reason| JoinSync::Full {
         reason,
         pages: board.pages.clone(),
     };
@@ -27,7 +27,7 @@ pub(crate) fn sync_for(board: &Board, last_sequence: Option<u64>, threshold: u64
         return full(FullSyncReason::TooOld);
     }
     match board.history.since(last, current) {
-        Some(events) => Sync::Delta { events },
+        Some(events) => JoinSync::Delta { events },
         None => full(FullSyncReason::NoHistory),
     }
 }

@@ -90,7 +90,7 @@ fn board_at(n: u64) -> Harness {
 }
 
 fn assert_delta(j: &Joined, last: u64, current: u64) {
-    let Sync::Delta { events } = &j.sync else {
+    let JoinSync::Delta { events } = &j.sync else {
         panic!("expected a delta from {last}, got {:?}", sync_kind(j));
     };
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
@@ -104,11 +104,11 @@ fn assert_delta(j: &Joined, last: u64, current: u64) {
 
 fn assert_full(j: &Joined, reason: FullSyncReason, elements: usize) {
     match &j.sync {
-        Sync::Full { reason: r, pages } => {
+        JoinSync::Full { reason: r, pages } => {
             assert_eq!(*r, reason);
             assert_eq!(pages.element_count(), elements, "the whole board");
         }
-        Sync::Delta { events } => {
+        JoinSync::Delta { events } => {
             panic!("expected full {reason:?}, got a delta of {}", events.len())
         }
     }
@@ -116,8 +116,8 @@ fn assert_full(j: &Joined, reason: FullSyncReason, elements: usize) {
 
 fn sync_kind(j: &Joined) -> String {
     match &j.sync {
-        Sync::Delta { events } => format!("delta of {}", events.len()),
-        Sync::Full { reason, .. } => format!("full {reason:?}"),
+        JoinSync::Delta { events } => format!("delta of {}", events.len()),
+        JoinSync::Full { reason, .. } => format!("full {reason:?}"),
     }
 }
 
@@ -210,7 +210,7 @@ fn delta_with_999_missed_full_too_old_with_1000_missed() {
     let j = join_with_last(&mut h, ConnId(10), Some(2001));
     assert_eq!(j.sequence, 3000);
     assert_delta(&j, 2001, 3000);
-    let Sync::Delta { events } = &j.sync else {
+    let JoinSync::Delta { events } = &j.sync else {
         unreachable!()
     };
     assert_eq!(events.len(), 999);
@@ -261,7 +261,7 @@ fn client_at_current_gets_empty_delta() {
     assert_eq!(j.sequence, 3000);
     assert_eq!(
         j.sync,
-        Sync::Delta {
+        JoinSync::Delta {
             events: DeltaEvents::new()
         }
     );
@@ -287,7 +287,7 @@ fn history_from_is_the_oldest_last_sequence_with_a_delta() {
     assert_delta(&j, from, 3000);
     let j = join_with_last(&mut h, ConnId(12), Some(from - 1));
     assert!(
-        matches!(j.sync, Sync::Full { .. }),
+        matches!(j.sync, JoinSync::Full { .. }),
         "history_from - 1 must get a full sync, got {}",
         sync_kind(&j)
     );
@@ -324,7 +324,7 @@ fn full_no_history_when_the_store_hands_a_short_tail() {
     assert_eq!(j.sequence, 3000);
     assert_eq!(
         j.sync,
-        Sync::Delta {
+        JoinSync::Delta {
             events: DeltaEvents::new()
         }
     );

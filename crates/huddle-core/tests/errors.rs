@@ -523,7 +523,7 @@ fn load_failure_is_unavailable_and_writes_nothing() {
     let j = joined(&h.take(BOB)).expect("joined after the retry");
     assert_eq!(j.sequence, 5);
     match j.sync {
-        Sync::Full { reason, pages } => {
+        JoinSync::Full { reason, pages } => {
             assert_eq!(reason, FullSyncReason::Initial);
             assert_eq!(pages.element_count(), 5);
         }

@@ -169,7 +169,7 @@ fn delta_sync_reaches_sequence_u64_max() {
             panic!("no joined: {notices:?}");
         };
         assert_eq!(joined.sequence, u64::MAX);
-        let Sync::Delta { events } = &joined.sync else {
+        let JoinSync::Delta { events } = &joined.sync else {
             panic!("expected a delta: {joined:?}");
         };
         let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();

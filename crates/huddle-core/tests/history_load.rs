@@ -118,7 +118,7 @@ fn every_delta_after_a_load_is_the_loaded_log() {
     for last in 0..=10u64 {
         let j = join(&mut engine, 100 + last, "u3", last);
         assert_eq!((j.sequence, j.history_from), (10, 0));
-        let Sync::Delta { events } = &j.sync else {
+        let JoinSync::Delta { events } = &j.sync else {
             panic!("a delta after {last}, got {:?}", j.sync);
         };
         assert_eq!(
@@ -159,7 +159,7 @@ fn loaded_batches_are_recognised_and_new_ones_continue_the_history() {
     assert_eq!((a.sequence, a.duplicate), (11, false));
     drain(&mut engine);
     let j = join(&mut engine, 3, "u3", 0);
-    let Sync::Delta { events } = &j.sync else {
+    let JoinSync::Delta { events } = &j.sync else {
         panic!("a delta, got {:?}", j.sync);
     };
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
@@ -175,7 +175,7 @@ fn a_short_history_after_a_load_holds_the_newest_events() {
     let log = log();
     let j = join(&mut engine, 2, "u3", 6);
     assert_eq!(j.history_from, 6);
-    let Sync::Delta { events } = &j.sync else {
+    let JoinSync::Delta { events } = &j.sync else {
         panic!("a delta, got {:?}", j.sync);
     };
     assert_eq!(events.to_vec(), log[6..].to_vec());
@@ -183,7 +183,7 @@ fn a_short_history_after_a_load_holds_the_newest_events() {
     assert!(
         matches!(
             j.sync,
-            Sync::Full {
+            JoinSync::Full {
                 reason: FullSyncReason::NoHistory,
                 ..
             }

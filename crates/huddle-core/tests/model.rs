@@ -900,12 +900,12 @@ impl Sim {
             match (last, &j.sync) {
                 (
                     None,
-                    Sync::Full {
+                    JoinSync::Full {
                         reason: FullSyncReason::Initial,
                         ..
                     },
                 ) => {}
-                (Some(l), Sync::Delta { events }) => {
+                (Some(l), JoinSync::Delta { events }) => {
                     prop_assert_eq!(events.len() as u64, j.sequence.saturating_sub(l));
                 }
                 (last, sync) => {

@@ -189,8 +189,8 @@ fn pages(items: &[(&str, &str, &str)]) -> Pages {
 
 fn full_pages(j: &Joined) -> &Pages {
     match &j.sync {
-        Sync::Full { pages, .. } => pages,
-        Sync::Delta { events } => panic!("expected a full sync, got a delta of {events:?}"),
+        JoinSync::Full { pages, .. } => pages,
+        JoinSync::Delta { events } => panic!("expected a full sync, got a delta of {events:?}"),
     }
 }
 
@@ -251,7 +251,7 @@ fn first_join_opens_created_session_and_joins_wait_for_the_load() {
     assert_eq!(j1.sequence, 0);
     assert_eq!(
         j1.sync,
-        Sync::Full {
+        JoinSync::Full {
             reason: FullSyncReason::Initial,
             pages: Pages::new()
         }
@@ -1087,7 +1087,7 @@ fn sequence_continues_across_archive_and_crash_and_delta_after_crash() {
     assert_eq!(j.sequence, 7);
     assert_eq!(j.history_from, 0, "the reload brought the history back");
     match &j.sync {
-        Sync::Delta { events } => assert_eq!(seqs(&events.to_vec()), [5, 6, 7]),
+        JoinSync::Delta { events } => assert_eq!(seqs(&events.to_vec()), [5, 6, 7]),
         other => panic!("expected a delta, got {other:?}"),
     }
     for n in &notices {

@@ -30,8 +30,8 @@
 use std::collections::BTreeMap;
 
 use huddle_core::{
-    BoardId, ConnId, EngineEvent, Notice, SessionEnd, SessionState, SessionType, Sync, Timestamp,
-    UserSessionStatus,
+    BoardId, ConnId, EngineEvent, JoinSync, Notice, SessionEnd, SessionState, SessionType,
+    Timestamp, UserSessionStatus,
 };
 
 use crate::world::World;
@@ -226,13 +226,13 @@ impl World {
                     joined.sequence,
                     joined.history_from,
                     match &joined.sync {
-                        Sync::Delta { events } => format!("delta {}", events.len()),
-                        Sync::Full { reason, .. } => format!("full {reason:?}"),
+                        JoinSync::Delta { events } => format!("delta {}", events.len()),
+                        JoinSync::Full { reason, .. } => format!("full {reason:?}"),
                     }
                 );
                 match &joined.sync {
-                    Sync::Delta { .. } => self.counters.deltas += 1,
-                    Sync::Full { .. } => self.counters.fulls += 1,
+                    JoinSync::Delta { .. } => self.counters.deltas += 1,
+                    JoinSync::Full { .. } => self.counters.fulls += 1,
                 }
                 self.obs.conn_board.insert(conn, joined.board.clone());
                 let obs = self.obs.boards.entry(joined.board.clone()).or_default();

@@ -116,7 +116,7 @@ fn sequence_continues_across_archive_and_crash_with_delta_sync() {
     let j = one_joined(&notices);
     assert_eq!(j.sequence, 7);
     match &j.sync {
-        Sync::Delta { events } => assert_eq!(seqs(&events.to_vec()), [5, 6, 7]),
+        JoinSync::Delta { events } => assert_eq!(seqs(&events.to_vec()), [5, 6, 7]),
         other => panic!("expected a delta, got {other:?}"),
     }
     for n in &notices {
@@ -226,7 +226,7 @@ fn persistent_room_survives_a_restart_of_the_process() {
     h.join(C1, req("alice").last_sequence(2)).expect("join");
     let j = one_joined(&h.take(C1));
     assert_eq!(j.sequence, 4);
-    assert!(matches!(&j.sync, Sync::Delta { events } if seqs(&events.to_vec()) == [3, 4]));
+    assert!(matches!(&j.sync, JoinSync::Delta { events } if seqs(&events.to_vec()) == [3, 4]));
     // The client retries batch m2 (its ack was lost): recognised from the
     // stored log, answered with the original sequence, nothing appended.
     let again = h

@@ -33,7 +33,7 @@ use std::collections::BTreeMap;
 
 use huddle_core::{
     BatchId, BoardId, Config, ConnId, Durability, Effect, Engine, EngineEvent, FullSyncReason,
-    Joined, Notice, SessionState, Sync,
+    JoinSync, Joined, Notice, SessionState,
 };
 use huddle_store::reference::{BoardRecord, ReferenceStore};
 
@@ -282,7 +282,7 @@ impl Observer {
             ))
         };
         match (&joined.sync, last) {
-            (Sync::Delta { events }, Some(l)) => {
+            (JoinSync::Delta { events }, Some(l)) => {
                 if l > s || s - l >= threshold || l < h {
                     return fail("a delta where the spec says full");
                 }
@@ -292,8 +292,8 @@ impl Observer {
                 }
                 Ok(())
             }
-            (Sync::Delta { .. }, None) => fail("a delta without a last sequence"),
-            (Sync::Full { reason, pages }, _) => {
+            (JoinSync::Delta { .. }, None) => fail("a delta without a last sequence"),
+            (JoinSync::Full { reason, pages }, _) => {
                 let expected: &[FullSyncReason] = match last {
                     None => &[FullSyncReason::Initial],
                     Some(l) if l > s => &[FullSyncReason::Ahead],

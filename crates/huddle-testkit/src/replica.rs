@@ -1,7 +1,7 @@
 //! A client's replica of a board, built only from what the engine sends:
 //! the sync in `joined`, then `events`. Checks that events arrive gapless.
 
-use huddle_core::{Event, Mutation, Notice, Pages, Sync};
+use huddle_core::{Event, JoinSync, Mutation, Notice, Pages};
 
 /// A client-side copy of one board.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -19,15 +19,15 @@ impl Replica {
         match notice {
             Notice::Joined(j) => {
                 match &j.sync {
-                    Sync::Full { pages, .. } => self.pages = pages.clone(),
-                    Sync::Delta { events } => {
+                    JoinSync::Full { pages, .. } => self.pages = pages.clone(),
+                    JoinSync::Delta { events } => {
                         if self.sequence.is_none() {
                             return Err("delta sync for a replica that has no state".into());
                         }
                         self.apply_each(events.iter().map(|e| (e.seq, e.mutation)))?;
                     }
                 }
-                if let Sync::Delta { .. } = j.sync {
+                if let JoinSync::Delta { .. } = j.sync {
                     if self.sequence != Some(j.sequence) {
                         return Err(format!(
                             "delta ends at {:?}, board is at {}",

@@ -109,3 +109,97 @@ fn after_a_takeover_the_old_host_never_acks_and_no_sequence_is_acked_twice() {
             .all(|e| !["a3", "a4", "a5"].contains(&e.batch.to_string().as_str())));
     });
 }
+
+/// Issue-level acceptance: host B takes a board over while host A serves
+/// it. A's next write is fenced: A stops acknowledging at once, closes
+/// every connection of the board with the reconnect reason (`moved`),
+/// reports the end once and releases the board; its clients reconnect to
+/// B, re-send the unacknowledged batch with the same id, and it lands
+/// exactly once, however often it is re-sent.
+#[test]
+fn the_fenced_host_closes_with_moved_and_resent_batches_land_once_on_the_new_owner() {
+    use huddle_core::{CloseReason, EngineEvent, SessionEnd};
+
+    let shared = SharedStore::default();
+    let mut a = Harness::with_store(Config::default(), 1, shared.host());
+    let mut b = Harness::with_store(Config::default(), 2, shared.host());
+    let (alice, carol, bob) = (ConnId(1), ConnId(2), ConnId(3));
+
+    a.join(alice, JoinRequest::new(BOARD, "alice", "Alice"))
+        .unwrap();
+    a.join(carol, JoinRequest::new(BOARD, "carol", "Carol"))
+        .unwrap();
+    a.mutate(alice, "alice-1", vec![upsert("p", "e1", "1")])
+        .unwrap();
+    assert_eq!(acks(&mut a, alice), vec![(1, "alice-1".to_owned())]);
+    a.take(carol);
+
+    // B takes the board over (a newer epoch) and sees A's log.
+    b.join(bob, JoinRequest::new(BOARD, "bob", "Bob")).unwrap();
+    assert_eq!(b.engine.session(BOARD).map(|s| s.sequence), Some(1));
+
+    // A's next append is fenced by the store.
+    a.mutate(alice, "alice-2", vec![upsert("p", "e2", "2")])
+        .unwrap();
+    assert!(a.store.fenced() > 0, "the store fenced host A off");
+    assert!(
+        a.engine.session(BOARD).is_none(),
+        "A's session ended at once"
+    );
+    let moved = Notice::SessionClosed {
+        board: BOARD.into(),
+        reason: CloseReason::Moved,
+    };
+    for conn in [alice, carol] {
+        let notices = a.take(conn);
+        assert!(
+            !notices
+                .iter()
+                .any(|n| matches!(n, Notice::Ack { .. } | Notice::Events(_))),
+            "nothing acked or broadcast after the fence: {notices:?}"
+        );
+        assert_eq!(notices.last(), Some(&moved), "{conn:?} told to reconnect");
+    }
+    let ends: Vec<_> = a
+        .events
+        .iter()
+        .filter(|e| matches!(e, EngineEvent::SessionEnded { .. }))
+        .collect();
+    assert_eq!(
+        ends,
+        vec![&EngineEvent::SessionEnded {
+            board: BOARD.into(),
+            reason: SessionEnd::Fenced
+        }],
+        "the host learns it from one event"
+    );
+    a.advance(Duration::from_secs(60));
+    assert_eq!(a.released, vec![BoardId::from(BOARD)], "released once");
+    assert!(
+        a.held.is_empty() && acks(&mut a, alice).is_empty(),
+        "no retry"
+    );
+
+    // Alice reconnects, lands on B and re-sends her unacknowledged batch
+    // with the same id, twice (a retry whose ack was lost).
+    let alice_b = ConnId(11);
+    b.join(
+        alice_b,
+        JoinRequest::new(BOARD, "alice", "Alice").last_sequence(1),
+    )
+    .unwrap();
+    b.mutate(alice_b, "alice-2", vec![upsert("p", "e2", "2")])
+        .unwrap();
+    let _ = b.mutate(alice_b, "alice-2", vec![upsert("p", "e2", "2")]);
+    assert_eq!(
+        acks(&mut b, alice_b),
+        vec![(2, "alice-2".to_owned()), (2, "alice-2".to_owned())],
+        "applied once, the re-send acked with the same sequence"
+    );
+    shared.with(|model| {
+        let stored = model.board(&BoardId::from(BOARD)).expect("stored");
+        assert_eq!(stored.log_end(), 2);
+        let batches: Vec<String> = stored.events.iter().map(|e| e.batch.to_string()).collect();
+        assert_eq!(batches, ["alice-1", "alice-2"], "each batch exactly once");
+    });
+}

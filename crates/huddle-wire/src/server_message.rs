@@ -18,8 +18,8 @@ use super::event::{EventsRef, MutationFields, WireEvent};
 use super::object::Obj;
 use super::{DecodeError, EncodeError};
 use huddle_core::{
-    BatchId, BoardId, CloseReason, Color, ElementId, ErrorCode, FullSyncReason, Joined, Notice,
-    PageId, Pages, ParticipantInfo, SnapshotCause, SnapshotId, SnapshotInfo, Sync, Timestamp,
+    BatchId, BoardId, CloseReason, Color, ElementId, ErrorCode, FullSyncReason, JoinSync, Joined,
+    Notice, PageId, Pages, ParticipantInfo, SnapshotCause, SnapshotId, SnapshotInfo, Timestamp,
     UserId, UserSessionId,
 };
 
@@ -136,10 +136,10 @@ impl ServerMessage {
                 sequence: j.sequence,
                 history_from: j.history_from,
                 sync: match &j.sync {
-                    Sync::Delta { events } => WireSync::Delta {
+                    JoinSync::Delta { events } => WireSync::Delta {
                         events: events.iter().map(WireEvent::from).collect(),
                     },
-                    Sync::Full { reason, pages } => WireSync::Full {
+                    JoinSync::Full { reason, pages } => WireSync::Full {
                         reason: *reason,
                         pages: pages.clone(),
                     },
@@ -334,8 +334,8 @@ impl<'a> Frame<'a> {
             sequence: j.sequence,
             history_from: j.history_from,
             sync: match &j.sync {
-                Sync::Delta { events } => SyncRef::Delta(EventsRef::Delta(events)),
-                Sync::Full { reason, pages } => SyncRef::Full(*reason, pages),
+                JoinSync::Delta { events } => SyncRef::Delta(EventsRef::Delta(events)),
+                JoinSync::Full { reason, pages } => SyncRef::Full(*reason, pages),
             },
         }
     }

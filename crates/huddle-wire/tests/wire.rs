@@ -129,7 +129,7 @@ fn pages_json() -> String {
 const SESSION: UserSessionId = UserSessionId(0xDEAD_BEEF);
 const SESSION_TEXT: &str = "00000000deadbeef";
 
-fn joined_notice(sync: Sync) -> Notice {
+fn joined_notice(sync: JoinSync) -> Notice {
     Notice::Joined(Box::new(Joined {
         session_id: SESSION,
         board: "board-1".into(),
@@ -151,13 +151,13 @@ fn joined_json(sync: &str) -> String {
 fn notices_and_frames() -> Vec<(Notice, String)> {
     let mut all = vec![
         (
-            joined_notice(Sync::Delta {
+            joined_notice(JoinSync::Delta {
                 events: engine_events().into(),
             }),
             joined_json(&format!(r#"{{"kind":"delta","events":{}}}"#, events_json())),
         ),
         (
-            joined_notice(Sync::Delta {
+            joined_notice(JoinSync::Delta {
                 events: DeltaEvents::new(),
             }),
             joined_json(r#"{"kind":"delta","events":[]}"#),
@@ -165,7 +165,7 @@ fn notices_and_frames() -> Vec<(Notice, String)> {
     ];
     for (reason, text) in ALL_REASONS {
         all.push((
-            joined_notice(Sync::Full {
+            joined_notice(JoinSync::Full {
                 reason,
                 pages: pages(),
             }),
@@ -176,7 +176,7 @@ fn notices_and_frames() -> Vec<(Notice, String)> {
         ));
     }
     all.push((
-        joined_notice(Sync::Full {
+        joined_notice(JoinSync::Full {
             reason: FullSyncReason::Initial,
             pages: Pages::new(),
         }),
@@ -330,7 +330,7 @@ fn missing(kind: &'static str, field: &'static str) -> DecodeError {
 
 #[test]
 fn golden_joined_with_delta_sync() {
-    let msg = ServerMessage::from_notice(&joined_notice(Sync::Delta {
+    let msg = ServerMessage::from_notice(&joined_notice(JoinSync::Delta {
         events: engine_events().into(),
     }));
     let golden = r##"{"type":"joined","session_id":"00000000deadbeef","board":"board-1","color":"#4ECDC4","participants":[{"user_id":"alice","display_name":"Alice","color":"#FF6B6B"},{"user_id":"bob","display_name":"Bob","color":"#4ECDC4"}],"sequence":12,"history_from":3,"sync":{"kind":"delta","events":[{"seq":11,"user":"alice","op":"upsert","page":"p1","element":"e1","data":{"x": 1, "tags": ["a", {"b": null}], "s": "caf\u00e9 \"q\"", "n": 123456789012345678901234567890}},{"seq":12,"user":"bob","op":"delete","page":"p1","element":"e0"}]}}"##;
@@ -356,7 +356,7 @@ fn golden_joined_with_delta_sync() {
 
 #[test]
 fn golden_joined_with_empty_delta() {
-    let msg = ServerMessage::from_notice(&joined_notice(Sync::Delta {
+    let msg = ServerMessage::from_notice(&joined_notice(JoinSync::Delta {
         events: DeltaEvents::new(),
     }));
     check_server(
@@ -368,7 +368,7 @@ fn golden_joined_with_empty_delta() {
 #[test]
 fn golden_joined_with_full_sync_for_each_reason() {
     for (reason, text) in ALL_REASONS {
-        let msg = ServerMessage::from_notice(&joined_notice(Sync::Full {
+        let msg = ServerMessage::from_notice(&joined_notice(JoinSync::Full {
             reason,
             pages: pages(),
         }));
@@ -381,7 +381,7 @@ fn golden_joined_with_full_sync_for_each_reason() {
 
 #[test]
 fn golden_joined_with_full_sync_of_empty_board() {
-    let msg = ServerMessage::from_notice(&joined_notice(Sync::Full {
+    let msg = ServerMessage::from_notice(&joined_notice(JoinSync::Full {
         reason: FullSyncReason::Initial,
         pages: Pages::new(),
     }));
@@ -399,7 +399,7 @@ fn joined_session_id_is_always_16_lowercase_hex_digits() {
         (0xABCD_EF01_2345_6789, "abcdef0123456789"),
         (u64::MAX, "ffffffffffffffff"),
     ] {
-        let Notice::Joined(mut j) = joined_notice(Sync::Delta {
+        let Notice::Joined(mut j) = joined_notice(JoinSync::Delta {
             events: DeltaEvents::new(),
         }) else {
             unreachable!()
@@ -1679,10 +1679,10 @@ fn notices_with_data(data: Payload) -> Vec<Notice> {
             event(1, "u", delete("p", "x")),
             event(2, "u", m.clone()),
         ])),
-        joined_notice(Sync::Delta {
+        joined_notice(JoinSync::Delta {
             events: vec![event(2, "u", m.clone())].into(),
         }),
-        joined_notice(Sync::Full {
+        joined_notice(JoinSync::Full {
             reason: FullSyncReason::Initial,
             pages: Pages::from_elements([("p".into(), "e".into(), m.data().unwrap().clone())]),
         }),
@@ -2105,7 +2105,7 @@ fn binary_frames_of_every_notice_match_the_owned_message() {
         assert_eq!(toks, record(&ServerMessage::from_notice(&notice)).unwrap());
         // Full-sync pages: element data as bytes too.
         if let Notice::Joined(j) = &notice {
-            if let Sync::Full { pages, .. } = &j.sync {
+            if let JoinSync::Full { pages, .. } = &j.sync {
                 for (_, elements) in pages.iter() {
                     for data in elements.values() {
                         assert!(toks.contains(&Tok::Bytes(data.as_bytes().to_vec())));
@@ -2251,12 +2251,12 @@ fn pages_strategy() -> impl Strategy<Value = Pages> {
     })
 }
 
-fn sync_strategy() -> impl Strategy<Value = Sync> {
+fn sync_strategy() -> impl Strategy<Value = JoinSync> {
     prop_oneof![
-        prop::collection::vec(engine_event(), 0..4).prop_map(|events| Sync::Delta {
+        prop::collection::vec(engine_event(), 0..4).prop_map(|events| JoinSync::Delta {
             events: events.into()
         }),
-        (0..4usize, pages_strategy()).prop_map(|(r, pages)| Sync::Full {
+        (0..4usize, pages_strategy()).prop_map(|(r, pages)| JoinSync::Full {
             reason: ALL_REASONS[r].0,
             pages,
         }),

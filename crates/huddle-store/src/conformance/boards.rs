@@ -186,7 +186,7 @@ pub async fn load_contract<S: Store + 'static>(store: S) {
         .unwrap_or_else(|| panic!("not joined: {notices:?}"));
     assert_eq!(joined.sequence, 2500);
     match &joined.sync {
-        huddle_core::Sync::Delta { events } => {
+        huddle_core::JoinSync::Delta { events } => {
             assert_eq!(seqs(&events.to_vec()), (1601..=2500).collect::<Vec<_>>())
         }
         other => panic!("expected a delta, got {other:?}"),

@@ -1,5 +1,5 @@
 //! `Engine::archive_session`: "archive now", what a host shutting down does
-//! with every session (`spec/server.md`: "SIGTERM: flush every session;
+//! with every session (`docs/operations.md`: "SIGTERM: flush every session;
 //! persistent rooms also get their `archive` snapshot").
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Exact boundaries of the spec (`shared/spec/engine.md`), each checked on
+//! Exact boundaries of the spec (`docs/architecture.md`, `docs/decisions.md`), each checked on
 //! both sides: delta vs full sync, idle and inactivity deadlines, colours,
 //! snapshot retention, duplicate batches, and the timer contract.
 

@@ -1,5 +1,5 @@
 //! Scenario tests: each `#[test]` plays one story of the spec
-//! (`shared/spec/engine.md`) on the virtual-time harness and checks the
+//! (`docs/architecture.md`) on the virtual-time harness and checks the
 //! exact notices, effects, sequences and store contents it must produce.
 
 use std::sync::Arc;

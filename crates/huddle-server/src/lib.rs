@@ -1,7 +1,7 @@
 //! # huddle-server
 //!
 //! Huddle's reference server (binary `huddle`): a thin host of the board
-//! session engine over HTTP and WebSocket, as `spec/server.md` and
+//! session engine over HTTP and WebSocket, as `docs/protocol.md` and
 //! `docs/protocol.md` describe.
 //!
 //! - [`cli`]: `huddle serve` and its flags (each also a `HUDDLE_*` env var).

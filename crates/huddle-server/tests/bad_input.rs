@@ -1,4 +1,4 @@
-//! Black-box tests of bad input (`spec/server.md`, "Rules"): bad tokens,
+//! Black-box tests of bad input (`docs/protocol.md`, "Rules"): bad tokens,
 //! requests out of order, malformed frames, limits and replays. Each
 //! checks the error code, that the connection stays usable where the spec
 //! says so, and that nothing was applied (the sequence via `GET /rooms`).

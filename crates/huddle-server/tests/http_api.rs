@@ -1,4 +1,4 @@
-//! Black-box tests of the HTTP API (`spec/server.md`, "HTTP"): every row,
+//! Black-box tests of the HTTP API (`docs/protocol.md`, "HTTP"): every row,
 //! the admin key, and the error bodies.
 
 mod support;

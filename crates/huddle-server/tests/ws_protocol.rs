@@ -1,4 +1,4 @@
-//! Black-box tests of the WebSocket protocol (`spec/server.md`,
+//! Black-box tests of the WebSocket protocol (`docs/protocol.md`,
 //! "WebSocket"): join and sync, acks and broadcasts, presence, snapshots,
 //! keep-alive, leave, and the session lifecycle with short timings.
 

@@ -1,4 +1,4 @@
-//! The JSON wire protocol of the reference server (`spec/server.md`), as
+//! The JSON wire protocol of the reference server (`docs/protocol.md`), as
 //! implemented by `huddle_wire`.
 //!
 //! - Golden frames: the exact JSON text of every server and client message

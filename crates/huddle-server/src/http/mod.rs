@@ -1,4 +1,4 @@
-//! The HTTP API (`spec/server.md`, "HTTP"): the router, the admin key
+//! The HTTP API (`docs/protocol.md`, "HTTP API"): the router, the admin key
 //! check, and the fallbacks that keep every error a `{"code", "message"}`
 //! body.
 //!

@@ -65,7 +65,7 @@ pub fn drain_with(
                 }
             }
             // Released and Drained are bookkeeping signals, counted as events.
-            Output::Event(_) | Output::Released { .. } | Output::Drained => d.events += 1,
+            Output::Signal(_) | Output::Released { .. } | Output::Drained => d.events += 1,
         }
     }
     d

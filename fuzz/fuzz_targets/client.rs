@@ -222,7 +222,7 @@ impl Host {
                 }
                 ClientOutput::Close { .. }
                 | ClientOutput::NeedCredentials { .. }
-                | ClientOutput::Event(_) => {}
+                | ClientOutput::Signal(_) => {}
             }
         }
         let _ = (

@@ -370,16 +370,16 @@ impl Host {
                     self.check_reuse(&effect);
                     self.outstanding.push(effect);
                 }
-                Output::Event(event @ EngineEvent::StateChanged { .. }) => {
+                Output::Signal(event @ Signal::StateChanged { .. }) => {
                     if let Err(e) = self.inv.event(&event) {
                         panic!("{e}");
                     }
                 }
-                Output::Event(event @ EngineEvent::SessionEnded { .. }) => {
+                Output::Signal(event @ Signal::SessionEnded { .. }) => {
                     if let Err(e) = self.inv.event(&event) {
                         panic!("{e}");
                     }
-                    let EngineEvent::SessionEnded { board, reason } = event else {
+                    let Signal::SessionEnded { board, reason } = event else {
                         continue;
                     };
                     // With an honest store a board's sequence never goes
@@ -398,7 +398,7 @@ impl Host {
                         "{board} ended twice before a release"
                     );
                 }
-                Output::Event(_) => {}
+                Output::Signal(_) => {}
                 Output::Released { board } => {
                     assert!(
                         self.unreleased.remove(&board),

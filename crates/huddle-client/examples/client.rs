@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use huddle_client::{
-    Client, ClientConfig, ClientEvent, ClientOutput, ConnectionState, Credentials, TransportId,
+    Client, ClientConfig, ClientOutput, ClientSignal, ConnectionState, Credentials, TransportId,
 };
 use huddle_core::{
     Config, ConnId, Effect, Engine, LoadedBoard, Mutation, Notice, Output, SnapshotId,
@@ -71,7 +71,7 @@ impl Server {
                         .handle_storage(now, effect.id(), outcome)
                         .expect("our own effect");
                 }
-                Output::Event(_) | Output::Released { .. } | Output::Drained => {}
+                Output::Signal(_) | Output::Released { .. } | Output::Drained => {}
             }
         }
     }
@@ -139,7 +139,7 @@ fn pump(now: Timestamp, client: &mut Client, server: &mut Server, network_up: bo
                         )
                         .expect("asked");
                 }
-                ClientOutput::Event(event) => print_event(&event),
+                ClientOutput::Signal(event) => print_event(&event),
             }
         }
         while let Some((transport, frame)) = server.outbox.pop_front() {
@@ -154,9 +154,9 @@ fn pump(now: Timestamp, client: &mut Client, server: &mut Server, network_up: bo
     }
 }
 
-fn print_event(event: &ClientEvent) {
+fn print_event(event: &ClientSignal) {
     match event {
-        ClientEvent::Acked { batch, sequence } => {
+        ClientSignal::Acked { batch, sequence } => {
             println!("  event: batch {batch} acked at {sequence}")
         }
         other => println!("  event: {other:?}"),

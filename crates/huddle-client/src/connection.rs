@@ -6,7 +6,7 @@ use huddle_core::Timestamp;
 use huddle_wire::ClientMessage;
 
 use crate::{
-    jittered, Client, ClientEvent, ClientOutput, ConnectionState, Cursor, DisconnectReason, Phase,
+    jittered, Client, ClientOutput, ClientSignal, ConnectionState, Cursor, DisconnectReason, Phase,
     Ping, TransportId,
 };
 
@@ -21,8 +21,8 @@ impl Client {
             .push_back(ClientOutput::Send { transport, message });
     }
 
-    pub(crate) fn event(&mut self, event: ClientEvent) {
-        self.outputs.push_back(ClientOutput::Event(event));
+    pub(crate) fn signal(&mut self, signal: ClientSignal) {
+        self.outputs.push_back(ClientOutput::Signal(signal));
     }
 
     pub(crate) fn cursor_due(&self) -> Option<Timestamp> {
@@ -71,7 +71,7 @@ impl Client {
         let was_live = matches!(self.phase, Phase::Live { .. });
         self.drop_transport();
         if was_live {
-            self.event(ClientEvent::Disconnected {
+            self.signal(ClientSignal::Disconnected {
                 reason: DisconnectReason::Unexpected,
             });
         }
@@ -79,13 +79,13 @@ impl Client {
         if self.attempt > self.config.backoff.max_attempts {
             self.phase = Phase::Idle;
             self.state = ConnectionState::Failed;
-            self.event(ClientEvent::Failed);
+            self.signal(ClientSignal::Failed);
             return;
         }
         self.state = ConnectionState::Reconnecting {
             attempt: self.attempt,
         };
-        self.event(ClientEvent::Reconnecting {
+        self.signal(ClientSignal::Reconnecting {
             attempt: self.attempt,
         });
         let delay = jittered(
@@ -110,13 +110,13 @@ impl Client {
     pub(crate) fn reconnect_now(&mut self, now: Timestamp) {
         self.close_current();
         self.drop_transport();
-        self.event(ClientEvent::Disconnected {
+        self.signal(ClientSignal::Disconnected {
             reason: DisconnectReason::SessionMoved,
         });
         if self.attempt == 0 {
             self.attempt = 1;
             self.state = ConnectionState::Reconnecting { attempt: 1 };
-            self.event(ClientEvent::Reconnecting { attempt: 1 });
+            self.signal(ClientSignal::Reconnecting { attempt: 1 });
             self.request_credentials();
             return;
         }
@@ -127,7 +127,7 @@ impl Client {
 
     pub(crate) fn auth_failed(&mut self) {
         if matches!(self.phase, Phase::Live { .. }) {
-            self.event(ClientEvent::Disconnected {
+            self.signal(ClientSignal::Disconnected {
                 reason: DisconnectReason::Unauthorized,
             });
         }
@@ -135,7 +135,7 @@ impl Client {
         self.drop_transport();
         self.phase = Phase::Idle;
         self.state = ConnectionState::AuthFailed;
-        self.event(ClientEvent::AuthFailed);
+        self.signal(ClientSignal::AuthFailed);
     }
 
     /// A deliberate end: not retried.
@@ -144,7 +144,7 @@ impl Client {
         self.drop_transport();
         self.phase = Phase::Idle;
         self.state = ConnectionState::Disconnected;
-        self.event(ClientEvent::Disconnected { reason });
+        self.signal(ClientSignal::Disconnected { reason });
     }
 
     pub(crate) fn close_current(&mut self) {

@@ -6,7 +6,7 @@ use huddle_core::{BatchId, ErrorCode, Timestamp};
 use huddle_wire::{JoinedMessage, ServerMessage, WireSync};
 
 use crate::{
-    mutate_message, Client, ClientEvent, ConnectionState, DisconnectReason, Phase, Status,
+    mutate_message, Client, ClientSignal, ConnectionState, DisconnectReason, Phase, Status,
     TransportId, RECENTLY_DROPPED,
 };
 
@@ -78,15 +78,15 @@ impl Client {
         for m in messages {
             self.send(transport, m);
         }
-        self.event(ClientEvent::Synced {
+        self.signal(ClientSignal::Synced {
             sequence: joined.sequence,
             full,
         });
         let reconnected = std::mem::replace(&mut self.was_connected, true);
-        self.event(if reconnected {
-            ClientEvent::Reconnected
+        self.signal(if reconnected {
+            ClientSignal::Reconnected
         } else {
-            ClientEvent::Connected
+            ClientSignal::Connected
         });
     }
 
@@ -111,16 +111,16 @@ impl Client {
                 if self.replica.apply_own(&item.mutations, sequence).is_err() {
                     // Keep nothing half-applied; the re-sync brings the
                     // batch's events (it is applied on the server).
-                    self.event(ClientEvent::Acked { batch, sequence });
+                    self.signal(ClientSignal::Acked { batch, sequence });
                     self.resync(now);
                     return;
                 }
-                self.event(ClientEvent::Acked { batch, sequence });
+                self.signal(ClientSignal::Acked { batch, sequence });
             }
             ServerMessage::Events { events } => match self.replica.apply_events(&events) {
                 Ok(true) => {
                     let sequence = self.replica.sequence.unwrap_or_default();
-                    self.event(ClientEvent::Changed { sequence });
+                    self.signal(ClientSignal::Changed { sequence });
                 }
                 Ok(false) => {}
                 Err(_) => self.resync(now),
@@ -134,22 +134,24 @@ impl Client {
                 code,
                 message,
                 batch: None,
-            } => self.event(ClientEvent::ServerError { code, message }),
+            } => self.signal(ClientSignal::ServerError { code, message }),
             ServerMessage::ParticipantJoined(p) => {
                 if !self.replica.participants.iter().any(|q| q.user == p.user) {
                     self.replica.participants.push(p.clone());
-                    self.event(ClientEvent::ParticipantJoined(p));
+                    self.signal(ClientSignal::ParticipantJoined(p));
                 }
             }
             ServerMessage::ParticipantLeft(p) => {
                 let before = self.replica.participants.len();
                 self.replica.participants.retain(|q| q.user != p.user);
                 if self.replica.participants.len() != before {
-                    self.event(ClientEvent::ParticipantLeft(p));
+                    self.signal(ClientSignal::ParticipantLeft(p));
                 }
             }
-            ServerMessage::Cursor { user, x, y } => self.event(ClientEvent::Cursor { user, x, y }),
-            ServerMessage::Snapshot(info) => self.event(ClientEvent::Snapshot(info)),
+            ServerMessage::Cursor { user, x, y } => {
+                self.signal(ClientSignal::Cursor { user, x, y })
+            }
+            ServerMessage::Snapshot(info) => self.signal(ClientSignal::Snapshot(info)),
             ServerMessage::SessionTimeout { .. } => self.stop(DisconnectReason::SessionTimeout),
             ServerMessage::SessionClosed { reason, .. } if reason.reconnect() => {
                 self.reconnect_now(now)
@@ -171,7 +173,7 @@ impl Client {
         let max_retries = self.config.max_batch_retries;
         let retry_at = now.saturating_add(self.config.batch_retry_delay);
         let Some(item) = self.outgoing.find_mut(&batch) else {
-            self.event(ClientEvent::ServerError { code, message });
+            self.signal(ClientSignal::ServerError { code, message });
             return;
         };
         // Only an answer to the copy in flight counts (a duplicated error
@@ -194,7 +196,7 @@ impl Client {
             }
             code => {
                 if let Some(item) = self.outgoing.remove(&batch) {
-                    self.event(ClientEvent::Dropped {
+                    self.signal(ClientSignal::Dropped {
                         batch,
                         mutations: item.mutations.clone(),
                         code,

@@ -31,7 +31,7 @@
 //!   in the same ordered queue (bounded by `max_unacked_mutations`) and go
 //!   out after the re-sync. A batch rejected with a retryable error is sent
 //!   again up to `max_batch_retries` times, then dropped with
-//!   [`ClientEvent::Dropped`], which carries its mutations and the reason.
+//!   [`ClientSignal::Dropped`], which carries its mutations and the reason.
 //! - **Recovery**: [`Client::export_recovery`] / [`Client::import_recovery`]
 //!   carry the unacknowledged work across a restart; data older than
 //!   `recovery_max_age` (5 min) is refused as stale.
@@ -95,7 +95,7 @@ mod transport;
 pub use config::{Backoff, ClientConfig};
 pub use error::{ClientError, RecoveryError};
 pub use output::{
-    ClientEvent, ClientOutput, ConnectFailure, ConnectionState, Credentials, DisconnectReason,
+    ClientOutput, ClientSignal, ConnectFailure, ConnectionState, Credentials, DisconnectReason,
     TransportId,
 };
 pub use recovery::{RecoveredBatch, Recovery, RECOVERY_FORMAT};

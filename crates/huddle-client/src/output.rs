@@ -1,5 +1,5 @@
 //! What the client tells its host: [`ClientOutput`]s, the connection
-//! [`ConnectionState`] and the application-facing [`ClientEvent`]s.
+//! [`ConnectionState`] and the application-facing [`ClientSignal`]s.
 
 use core::fmt;
 
@@ -68,7 +68,7 @@ pub enum ClientOutput {
         attempt: u32,
     },
     /// Something the application may want to know.
-    Event(ClientEvent),
+    Signal(ClientSignal),
 }
 
 /// The connection's state as the spec names it.
@@ -126,7 +126,7 @@ pub enum DisconnectReason {
 
 /// Application-facing events.
 #[derive(Clone, Debug, PartialEq)]
-pub enum ClientEvent {
+pub enum ClientSignal {
     /// The first connection is joined and in sync.
     Connected,
     /// The connection is gone.

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use huddle_client::{
-    Client, ClientConfig, ClientEvent, ClientOutput, ConnectFailure, ConnectionState, Credentials,
+    Client, ClientConfig, ClientOutput, ClientSignal, ConnectFailure, ConnectionState, Credentials,
     TransportId,
 };
 use huddle_core::{
@@ -279,20 +279,20 @@ impl Sim {
                     let delay = self.rng.millis(0, 300);
                     self.credentials_due[i] = Some(self.now().saturating_add(delay));
                 }
-                ClientOutput::Event(event) => match event {
-                    ClientEvent::Dropped { batch, .. } => {
+                ClientOutput::Signal(event) => match event {
+                    ClientSignal::Dropped { batch, .. } => {
                         assert!(self.dropped.insert(batch.clone()), "{batch} dropped twice");
                     }
-                    ClientEvent::Acked { batch, sequence } => {
+                    ClientSignal::Acked { batch, sequence } => {
                         if let Some(old) = self.acked.insert(batch.clone(), sequence) {
                             assert_eq!(old, sequence, "{batch} acked with two sequences");
                         }
                     }
-                    ClientEvent::Failed | ClientEvent::AuthFailed => {
+                    ClientSignal::Failed | ClientSignal::AuthFailed => {
                         let delay = self.rng.millis(100, 5000);
                         self.reconnect_due[i] = Some(self.now().saturating_add(delay));
                     }
-                    ClientEvent::Disconnected { .. }
+                    ClientSignal::Disconnected { .. }
                         if self.clients[i].state() == ConnectionState::Disconnected =>
                     {
                         let delay = self.rng.millis(100, 5000);

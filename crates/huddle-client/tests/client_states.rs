@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use huddle_client::{
-    Backoff, Client, ClientConfig, ClientError, ClientEvent, ClientOutput, ConnectFailure,
+    Backoff, Client, ClientConfig, ClientError, ClientOutput, ClientSignal, ConnectFailure,
     ConnectionState, Credentials, DisconnectReason, RecoveredBatch, Recovery, RecoveryError,
     TransportId,
 };
@@ -184,16 +184,16 @@ fn need(attempt: u32) -> ClientOutput {
     ClientOutput::NeedCredentials { attempt }
 }
 
-fn event(e: ClientEvent) -> ClientOutput {
-    ClientOutput::Event(e)
+fn event(e: ClientSignal) -> ClientOutput {
+    ClientOutput::Signal(e)
 }
 
 fn reconnecting(attempt: u32) -> ClientOutput {
-    event(ClientEvent::Reconnecting { attempt })
+    event(ClientSignal::Reconnecting { attempt })
 }
 
 fn disconnected(reason: DisconnectReason) -> ClientOutput {
-    event(ClientEvent::Disconnected { reason })
+    event(ClientSignal::Disconnected { reason })
 }
 
 fn unexpected() -> ClientOutput {
@@ -201,11 +201,11 @@ fn unexpected() -> ClientOutput {
 }
 
 fn synced(sequence: u64, full: Option<FullSyncReason>) -> ClientOutput {
-    event(ClientEvent::Synced { sequence, full })
+    event(ClientSignal::Synced { sequence, full })
 }
 
 fn acked(batch: &BatchId, sequence: u64) -> ClientOutput {
-    event(ClientEvent::Acked {
+    event(ClientSignal::Acked {
         batch: batch.clone(),
         sequence,
     })
@@ -217,7 +217,7 @@ fn dropped(
     code: ErrorCode,
     message: &str,
 ) -> ClientOutput {
-    event(ClientEvent::Dropped {
+    event(ClientSignal::Dropped {
         batch: batch.clone(),
         mutations: mutations.to_vec(),
         code,
@@ -392,7 +392,7 @@ fn live(config: ClientConfig) -> (Host, TransportId) {
         out,
         vec![
             synced(0, Some(FullSyncReason::Initial)),
-            event(ClientEvent::Connected)
+            event(ClientSignal::Connected)
         ]
     );
     assert_eq!(h.c.state(), ConnectionState::Connected);
@@ -407,7 +407,7 @@ fn drop_and_reopen(h: &mut Host, t: TransportId, token: &str) -> TransportId {
 }
 
 fn reconnected_empty_delta(sequence: u64) -> Vec<ClientOutput> {
-    vec![synced(sequence, None), event(ClientEvent::Reconnected)]
+    vec![synced(sequence, None), event(ClientSignal::Reconnected)]
 }
 
 // =========================================================================
@@ -455,7 +455,7 @@ fn default_backoff_is_1_2_4_8_16_seconds_then_failed() {
     );
 
     // The 5th reconnect attempt fails: given up.
-    assert_eq!(h.failed(t, network()), vec![event(ClientEvent::Failed)]);
+    assert_eq!(h.failed(t, network()), vec![event(ClientSignal::Failed)]);
     assert_eq!(h.c.state(), ConnectionState::Failed);
     assert_eq!(h.c.poll_timeout(), None);
     h.advance(secs(3600));
@@ -479,7 +479,7 @@ fn attempt_timeouts_alone_run_the_schedule_to_failed() {
         h.await_credentials(attempt);
         t = h.provide("t");
     }
-    assert_eq!(h.fire(), vec![close_out(t), event(ClientEvent::Failed)]);
+    assert_eq!(h.fire(), vec![close_out(t), event(ClientSignal::Failed)]);
     // connect 0 +10 | +1 +10 | +2 +10 | +4 +10 | +8 +10 | +16 +10
     assert_eq!(
         timed_out_at,
@@ -498,7 +498,7 @@ fn manual_connect_after_failed_counts_from_one_again() {
         assert_eq!(h.failed(t, network()), vec![reconnecting(attempt)]);
         t = h.retry(attempt, "t");
     }
-    assert_eq!(h.failed(t, network()), vec![event(ClientEvent::Failed)]);
+    assert_eq!(h.failed(t, network()), vec![event(ClientSignal::Failed)]);
 
     // Manual reconnect.
     let t = h.connect("manual");
@@ -516,7 +516,7 @@ fn manual_connect_after_failed_counts_from_one_again() {
         out,
         vec![
             synced(0, Some(FullSyncReason::Initial)),
-            event(ClientEvent::Connected)
+            event(ClientSignal::Connected)
         ]
     );
     assert_eq!(h.c.state(), ConnectionState::Connected);
@@ -561,7 +561,7 @@ fn a_successful_join_resets_the_attempt_count() {
         out,
         vec![
             synced(0, Some(FullSyncReason::Initial)),
-            event(ClientEvent::Connected)
+            event(ClientSignal::Connected)
         ]
     );
     assert_eq!(h.closed(t, None), vec![unexpected(), reconnecting(1)]);
@@ -608,7 +608,7 @@ fn configured_schedule_with_immediate_first_attempt() {
     }
     assert_eq!(waits, [ms(500), ms(1500), ms(3000), ms(3000), ms(3000)]);
     // max_attempts = 6: the 6th reconnect attempt was the last.
-    assert_eq!(h.failed(t, network()), vec![event(ClientEvent::Failed)]);
+    assert_eq!(h.failed(t, network()), vec![event(ClientSignal::Failed)]);
     assert_eq!(h.c.state(), ConnectionState::Failed);
 }
 
@@ -631,7 +631,7 @@ fn zero_max_attempts_fails_at_the_first_drop() {
     config.backoff.max_attempts = 0;
     let mut h = Host::new(config);
     let t = h.connect("t");
-    assert_eq!(h.failed(t, network()), vec![event(ClientEvent::Failed)]);
+    assert_eq!(h.failed(t, network()), vec![event(ClientSignal::Failed)]);
     assert_eq!(h.c.state(), ConnectionState::Failed);
     assert_eq!(h.c.poll_timeout(), None);
 }
@@ -643,7 +643,7 @@ fn backoff_waits(config: ClientConfig, seed: u64) -> Vec<Duration> {
     let mut waits = Vec::new();
     loop {
         let out = h.failed(t, network());
-        if out == vec![event(ClientEvent::Failed)] {
+        if out == vec![event(ClientSignal::Failed)] {
             return waits;
         }
         let attempt = u32::try_from(waits.len()).unwrap() + 1;
@@ -723,7 +723,7 @@ fn unauthorized_upgrade_is_auth_failed_until_connect() {
     let t = h.connect("old");
     assert_eq!(
         h.failed(t, ConnectFailure::Unauthorized),
-        vec![close_out(t), event(ClientEvent::AuthFailed)]
+        vec![close_out(t), event(ClientSignal::AuthFailed)]
     );
     assert_auth_failed_and_inert(&mut h);
 
@@ -740,7 +740,7 @@ fn unauthorized_upgrade_is_auth_failed_until_connect() {
         vec![
             send(t2, mutate_msg(&a, &[up("p", "a", "1")])),
             synced(0, Some(FullSyncReason::Initial)),
-            event(ClientEvent::Connected)
+            event(ClientSignal::Connected)
         ]
     );
 }
@@ -752,11 +752,11 @@ fn close_code_4001_is_auth_failed() {
     assert_eq!(
         h.closed(t, Some(4001)),
         vec![
-            event(ClientEvent::Disconnected {
+            event(ClientSignal::Disconnected {
                 reason: DisconnectReason::Unauthorized
             }),
             close_out(t),
-            event(ClientEvent::AuthFailed)
+            event(ClientSignal::AuthFailed)
         ]
     );
     assert_auth_failed_and_inert(&mut h);
@@ -764,7 +764,7 @@ fn close_code_4001_is_auth_failed() {
     // New credentials: a fresh connect that continues the replica.
     let t2 = h.connect("new");
     let out = h.open_and_join(t2, Some(1), delta(1, vec![]));
-    assert_eq!(out, vec![synced(1, None), event(ClientEvent::Connected)]);
+    assert_eq!(out, vec![synced(1, None), event(ClientSignal::Connected)]);
 }
 
 #[test]
@@ -776,7 +776,7 @@ fn unauthorized_error_answering_join_is_auth_failed() {
         t,
         ServerMessage::error(ErrorCode::Unauthorized, "bad token", None),
     );
-    assert_eq!(out, vec![close_out(t), event(ClientEvent::AuthFailed)]);
+    assert_eq!(out, vec![close_out(t), event(ClientSignal::AuthFailed)]);
     assert_auth_failed_and_inert(&mut h);
     let t2 = h.connect("new");
     assert_eq!(h.open(t2), vec![send(t2, join_msg(None))]);
@@ -788,12 +788,12 @@ fn unauthorized_on_a_reconnect_attempt_stops_the_retries() {
     let t2 = drop_and_reopen(&mut h, t, "expired");
     assert_eq!(
         h.failed(t2, ConnectFailure::Unauthorized),
-        vec![close_out(t2), event(ClientEvent::AuthFailed)]
+        vec![close_out(t2), event(ClientSignal::AuthFailed)]
     );
     assert_auth_failed_and_inert(&mut h);
     let t3 = h.connect("fresh");
     let out = h.open_and_join(t3, Some(0), delta(0, vec![]));
-    assert_eq!(out, vec![synced(0, None), event(ClientEvent::Connected)]);
+    assert_eq!(out, vec![synced(0, None), event(ClientSignal::Connected)]);
 }
 
 // =========================================================================
@@ -879,7 +879,7 @@ fn session_closed_message_stops_and_keeps_unacked_work() {
         vec![
             send(t2, mutate_msg(&a, &[up("p", "a", "1")])),
             synced(0, None),
-            event(ClientEvent::Connected)
+            event(ClientSignal::Connected)
         ]
     );
 }
@@ -920,7 +920,7 @@ fn session_moved_or_failed_reconnects_at_once_and_resends_unacked_work() {
             vec![
                 send(t2, mutate_msg(&a, &[up("p", "a", "1")])),
                 synced(0, None),
-                event(ClientEvent::Reconnected)
+                event(ClientSignal::Reconnected)
             ]
         );
     }
@@ -1140,7 +1140,7 @@ fn initial_full_sync_then_events_and_duplicates() {
         out,
         vec![
             synced(3, Some(FullSyncReason::Initial)),
-            event(ClientEvent::Connected)
+            event(ClientSignal::Connected)
         ]
     );
     assert_eq!(h.c.replica().sequence(), Some(3));
@@ -1154,7 +1154,7 @@ fn initial_full_sync_then_events_and_duplicates() {
             ev(5, "alice", del("p1", "a")),
         ]),
     );
-    assert_eq!(out, vec![event(ClientEvent::Changed { sequence: 5 })]);
+    assert_eq!(out, vec![event(ClientSignal::Changed { sequence: 5 })]);
     assert_eq!(
         h.c.replica().pages(),
         &pages(&[("p1", "b", "2"), ("p1", "c", "3")])
@@ -1182,7 +1182,7 @@ fn initial_full_sync_then_events_and_duplicates() {
             ev(6, "alice", up("p2", "d", "4")),
         ]),
     );
-    assert_eq!(out, vec![event(ClientEvent::Changed { sequence: 6 })]);
+    assert_eq!(out, vec![event(ClientSignal::Changed { sequence: 6 })]);
     assert_eq!(h.c.replica().sequence(), Some(6));
     assert_eq!(
         h.c.replica().pages(),
@@ -1289,7 +1289,7 @@ fn reconnect_delta_continues_and_full_sync_replaces() {
         out,
         vec![
             synced(1500, Some(FullSyncReason::TooOld)),
-            event(ClientEvent::Reconnected)
+            event(ClientSignal::Reconnected)
         ]
     );
     assert_eq!(h.c.replica().sequence(), Some(1500));
@@ -1307,7 +1307,7 @@ fn reconnect_delta_continues_and_full_sync_replaces() {
         out,
         vec![
             synced(7, Some(FullSyncReason::Ahead)),
-            event(ClientEvent::Reconnected)
+            event(ClientSignal::Reconnected)
         ]
     );
     assert_eq!(h.c.replica().sequence(), Some(7));
@@ -1347,7 +1347,7 @@ fn an_inconsistent_delta_forgets_the_replica_and_asks_for_a_full_sync() {
         out,
         vec![
             synced(5, Some(FullSyncReason::Initial)),
-            event(ClientEvent::Reconnected)
+            event(ClientSignal::Reconnected)
         ]
     );
     assert_eq!(h.c.replica().pages(), &board);
@@ -1377,7 +1377,7 @@ fn own_batches_are_placed_at_their_ack_sequence() {
     h.drain();
     assert_eq!(
         h.deliver(t, events(vec![ev(8, "bob", up("p", "w", "0"))])),
-        vec![event(ClientEvent::Changed { sequence: 8 })]
+        vec![event(ClientSignal::Changed { sequence: 8 })]
     );
     assert_eq!(h.deliver(t, ack(&b, 9)), vec![acked(&b, 9)]);
     assert_eq!(h.c.replica().sequence(), Some(9));
@@ -1413,7 +1413,7 @@ fn participants_presence_and_server_errors_while_live() {
     let alice = person("alice", 1);
     assert_eq!(
         h.deliver(t, ServerMessage::ParticipantJoined(alice.clone())),
-        vec![event(ClientEvent::ParticipantJoined(alice.clone()))]
+        vec![event(ClientSignal::ParticipantJoined(alice.clone()))]
     );
     assert_eq!(
         h.deliver(t, ServerMessage::ParticipantJoined(alice.clone())),
@@ -1425,7 +1425,7 @@ fn participants_presence_and_server_errors_while_live() {
     );
     assert_eq!(
         h.deliver(t, ServerMessage::ParticipantLeft(alice.clone())),
-        vec![event(ClientEvent::ParticipantLeft(alice.clone()))]
+        vec![event(ClientSignal::ParticipantLeft(alice.clone()))]
     );
     assert_eq!(h.deliver(t, ServerMessage::ParticipantLeft(alice)), none());
     assert_eq!(
@@ -1437,7 +1437,7 @@ fn participants_presence_and_server_errors_while_live() {
                 y: -2.0
             }
         ),
-        vec![event(ClientEvent::Cursor {
+        vec![event(ClientSignal::Cursor {
             user: "bob".into(),
             x: 1.5,
             y: -2.0
@@ -1448,7 +1448,7 @@ fn participants_presence_and_server_errors_while_live() {
             t,
             ServerMessage::error(ErrorCode::InvalidMessage, "bad frame", None)
         ),
-        vec![event(ClientEvent::ServerError {
+        vec![event(ClientSignal::ServerError {
             code: ErrorCode::InvalidMessage,
             message: "bad frame".into()
         })]
@@ -1527,7 +1527,7 @@ fn unacked_batches_are_resent_in_order_with_the_same_ids_before_reconnected() {
             send(t2, mutate_msg(&c, &mc)),
             send(t2, mutate_msg(&d, &md)),
             synced(2, None),
-            event(ClientEvent::Reconnected)
+            event(ClientSignal::Reconnected)
         ]
     );
     // The server answers B's re-send with its original sequence.
@@ -1574,7 +1574,7 @@ fn offline_work_is_queued_in_order_and_sent_after_the_sync() {
             send(t, mutate_msg(&c, &m[2])),
             send(t, mutate_msg(&d, &m[3])),
             synced(0, Some(FullSyncReason::Initial)),
-            event(ClientEvent::Connected)
+            event(ClientSignal::Connected)
         ]
     );
 }
@@ -1765,7 +1765,7 @@ fn a_duplicated_error_frame_does_not_use_up_a_retry() {
     // A duplicate after the drop is about a batch the client no longer holds.
     assert_eq!(
         h.deliver(t, reject(ErrorCode::RateLimited, &a, "busy")),
-        vec![event(ClientEvent::ServerError {
+        vec![event(ClientSignal::ServerError {
             code: ErrorCode::RateLimited,
             message: "busy".into()
         })]
@@ -1826,7 +1826,7 @@ fn session_expired_keeps_the_batch_for_the_next_join() {
         vec![
             send(t2, mutate_msg(&a, &m)),
             synced(0, None),
-            event(ClientEvent::Reconnected)
+            event(ClientSignal::Reconnected)
         ]
     );
     assert_eq!(h.deliver(t2, ack(&a, 1)), vec![acked(&a, 1)]);
@@ -1853,7 +1853,7 @@ fn not_joined_keeps_the_batch_and_rejoins() {
         vec![
             send(t2, mutate_msg(&a, &m)),
             synced(0, None),
-            event(ClientEvent::Reconnected)
+            event(ClientSignal::Reconnected)
         ]
     );
     assert_eq!(h.deliver(t2, ack(&a, 1)), vec![acked(&a, 1)]);
@@ -1873,7 +1873,7 @@ fn a_pending_retry_goes_out_at_the_join_and_keeps_its_count() {
         vec![
             send(t2, mutate_msg(&a, &m)),
             synced(0, None),
-            event(ClientEvent::Reconnected)
+            event(ClientSignal::Reconnected)
         ]
     );
     h.deliver(t2, reject(ErrorCode::RateLimited, &a, "busy")); // retry 2
@@ -1973,7 +1973,7 @@ fn recovery_round_trip_keeps_ids_and_numbering() {
             send(t, mutate_msg(&d, &md)),
             send(t, mutate_msg(&e, &me)),
             synced(2, Some(FullSyncReason::Initial)),
-            event(ClientEvent::Connected)
+            event(ClientSignal::Connected)
         ]
     );
     // B was applied before the crash: its ack is already covered.
@@ -2261,7 +2261,7 @@ fn cursor_is_never_queued_offline() {
         out,
         vec![
             synced(0, Some(FullSyncReason::Initial)),
-            event(ClientEvent::Connected)
+            event(ClientSignal::Connected)
         ],
         "no cursor from before the join"
     );
@@ -2344,7 +2344,7 @@ fn late_reports_about_old_transports_are_ignored() {
         out,
         vec![
             synced(0, Some(FullSyncReason::Initial)),
-            event(ClientEvent::Connected)
+            event(ClientSignal::Connected)
         ]
     );
 
@@ -2435,7 +2435,7 @@ fn the_same_script_gives_the_same_outputs() {
     assert!(log.len() > 20, "{log:?}");
     assert!(log
         .iter()
-        .any(|(_, o)| o == &event(ClientEvent::Reconnected)));
+        .any(|(_, o)| o == &event(ClientSignal::Reconnected)));
     assert!(recovery.contains("-3"), "{recovery}");
     let (other, _) = script(6);
     assert_ne!(log, other, "the seed matters (client id and jitter)");

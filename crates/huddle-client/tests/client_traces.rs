@@ -46,7 +46,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use huddle_client::{
-    Backoff, Client, ClientConfig, ClientError, ClientEvent, ClientOutput, ConnectFailure,
+    Backoff, Client, ClientConfig, ClientError, ClientOutput, ClientSignal, ConnectFailure,
     ConnectionState, Credentials, DisconnectReason, Recovery, RecoveryError, TransportId,
 };
 use huddle_core::Timestamp;
@@ -321,7 +321,7 @@ fn output_json(o: &ClientOutput) -> Value {
         ClientOutput::NeedCredentials { attempt } => {
             json!({"type": "needCredentials", "attempt": attempt})
         }
-        ClientOutput::Event(e) => json!({"type": "event", "event": event_json(e)}),
+        ClientOutput::Signal(e) => json!({"type": "event", "event": event_json(e)}),
     }
 }
 
@@ -329,28 +329,28 @@ fn participant_json(user: &str, display_name: &str, color: &str) -> Value {
     json!({"user_id": user, "display_name": display_name, "color": color})
 }
 
-fn event_json(e: &ClientEvent) -> Value {
+fn event_json(e: &ClientSignal) -> Value {
     match e {
-        ClientEvent::Connected => json!({"type": "connected"}),
-        ClientEvent::Disconnected { reason } => {
+        ClientSignal::Connected => json!({"type": "connected"}),
+        ClientSignal::Disconnected { reason } => {
             json!({"type": "disconnected", "reason": reason_json(reason)})
         }
-        ClientEvent::Reconnecting { attempt } => {
+        ClientSignal::Reconnecting { attempt } => {
             json!({"type": "reconnecting", "attempt": attempt})
         }
-        ClientEvent::Reconnected => json!({"type": "reconnected"}),
-        ClientEvent::Failed => json!({"type": "failed"}),
-        ClientEvent::AuthFailed => json!({"type": "authFailed"}),
-        ClientEvent::Synced { sequence, full } => json!({
+        ClientSignal::Reconnected => json!({"type": "reconnected"}),
+        ClientSignal::Failed => json!({"type": "failed"}),
+        ClientSignal::AuthFailed => json!({"type": "authFailed"}),
+        ClientSignal::Synced { sequence, full } => json!({
             "type": "synced",
             "sequence": sequence,
             "full": full.map(|r| serde_json::to_value(r).expect("reason encodes")),
         }),
-        ClientEvent::Changed { sequence } => json!({"type": "changed", "sequence": sequence}),
-        ClientEvent::Acked { batch, sequence } => {
+        ClientSignal::Changed { sequence } => json!({"type": "changed", "sequence": sequence}),
+        ClientSignal::Acked { batch, sequence } => {
             json!({"type": "acked", "batch": batch.as_str(), "sequence": sequence})
         }
-        ClientEvent::Dropped {
+        ClientSignal::Dropped {
             batch,
             mutations,
             code,
@@ -362,18 +362,18 @@ fn event_json(e: &ClientEvent) -> Value {
             "code": code.as_str(),
             "message": message,
         }),
-        ClientEvent::ParticipantJoined(p) => json!({
+        ClientSignal::ParticipantJoined(p) => json!({
             "type": "participantJoined",
             "participant": participant_json(p.user.as_str(), &p.display_name, p.color.hex()),
         }),
-        ClientEvent::ParticipantLeft(p) => json!({
+        ClientSignal::ParticipantLeft(p) => json!({
             "type": "participantLeft",
             "participant": participant_json(p.user.as_str(), &p.display_name, p.color.hex()),
         }),
-        ClientEvent::Cursor { user, x, y } => {
+        ClientSignal::Cursor { user, x, y } => {
             json!({"type": "cursor", "user": user.as_str(), "x": x, "y": y})
         }
-        ClientEvent::Snapshot(info) => json!({
+        ClientSignal::Snapshot(info) => json!({
             "type": "snapshot",
             "snapshot": {
                 "id": info.id.as_str(),
@@ -382,7 +382,7 @@ fn event_json(e: &ClientEvent) -> Value {
                 "created_by": serde_json::to_value(info.created_by).expect("cause encodes"),
             },
         }),
-        ClientEvent::ServerError { code, message } => {
+        ClientSignal::ServerError { code, message } => {
             json!({"type": "serverError", "code": code.as_str(), "message": message})
         }
     }

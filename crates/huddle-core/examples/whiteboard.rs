@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use huddle_core::{
-    Config, ConnId, Effect, Engine, EngineEvent, JoinRequest, JoinSync, LoadedBoard, Mutation,
-    Notice, Output, SessionType, SnapshotId, StorageOutcome, Timestamp,
+    Config, ConnId, Effect, Engine, JoinRequest, JoinSync, LoadedBoard, Mutation, Notice, Output,
+    SessionType, Signal, SnapshotId, StorageOutcome, Timestamp,
 };
 
 /// The host's store: an event log, flushed pages and snapshots per board.
@@ -123,7 +123,7 @@ impl Host {
                         .handle_storage(self.now, effect.id(), outcome)
                         .expect("own effect");
                 }
-                Output::Event(event) => self.log_event(event),
+                Output::Signal(event) => self.log_event(event),
                 // A host with ownership epochs drops the board's here.
                 Output::Released { board } => self.say(format!("   board {board} released")),
                 Output::Drained => self.say("   nothing left: the host may stop"),
@@ -181,17 +181,17 @@ impl Host {
         self.say(format!("   -> {who}: {text}"));
     }
 
-    fn log_event(&self, event: EngineEvent) {
+    fn log_event(&self, event: Signal) {
         match event {
-            EngineEvent::StateChanged {
+            Signal::StateChanged {
                 board, from, to, ..
             } => {
                 self.say(format!("   board {board}: {from:?} -> {to:?}"));
             }
-            EngineEvent::SessionEnded { board, reason } => {
+            Signal::SessionEnded { board, reason } => {
                 self.say(format!("   board {board} left memory ({reason:?})"));
             }
-            EngineEvent::StorageFailed { attempt, .. } => {
+            Signal::StorageFailed { attempt, .. } => {
                 self.say(format!(
                     "   engine keeps the data pending and retries (attempt {attempt})"
                 ));

@@ -13,7 +13,7 @@
 //! - [`Output::Effect`]: storage work ([`Effect`]) that the host performs
 //!   and reports back with [`Engine::handle_storage`]; nothing counts as
 //!   stored before that;
-//! - [`Output::Event`]: things to log or count ([`EngineEvent`]);
+//! - [`Output::Signal`]: things to log or count ([`Signal`]);
 //! - [`Output::Released`]: a board session has ended and every effect of it
 //!   has been reported: the host drops what it holds for the board (its
 //!   ownership epoch). The host keeps no per-board bookkeeping of its own;
@@ -81,7 +81,7 @@
 //!                 };
 //!                 engine.handle_storage(now, effect.id(), outcome).unwrap();
 //!             }
-//!             Output::Event(_) => {}
+//!             Output::Signal(_) => {}
 //!             // A host with ownership epochs drops the board's here.
 //!             Output::Released { .. } => {}
 //!             Output::Drained => {}
@@ -189,8 +189,8 @@ pub use ids::{
 };
 pub use mutation::{Event, Mutation, Payload};
 pub use output::{
-    CloseReason, EngineEvent, FullSyncReason, JoinSync, Joined, Notice, Output, ParticipantInfo,
-    Recipients, SessionEnd, SessionState, SnapshotInfo,
+    CloseReason, FullSyncReason, JoinSync, Joined, Notice, Output, ParticipantInfo, Recipients,
+    SessionEnd, SessionState, Signal, SnapshotInfo,
 };
 pub use page::{Iter as PageIter, Page};
 pub use pages::Pages;

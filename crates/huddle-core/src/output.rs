@@ -53,12 +53,12 @@ pub enum Output {
     /// Storage work; report its outcome to `handle_storage`.
     Effect(Effect),
     /// Something happened that the host may log or count.
-    Event(EngineEvent),
+    Signal(Signal),
     /// A board session has ended and every effect issued for it has been
     /// reported: the host may drop what it holds for the board (its
     /// ownership epoch: huddle-store's `Performer::release`). Emitted
     /// exactly once per ended session, after its
-    /// [`EngineEvent::SessionEnded`], and always before the
+    /// [`Signal::SessionEnded`], and always before the
     /// [`Effect::LoadBoard`] of a new session of the same board.
     Released {
         /// The board.
@@ -303,7 +303,7 @@ pub enum SessionEnd {
 /// Things the host may log, count or store.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
-pub enum EngineEvent {
+pub enum Signal {
     /// A board session went from one lifecycle state to another (only the
     /// spec's transitions ever appear).
     StateChanged {

@@ -40,7 +40,7 @@ fn session_ends(h: &Harness) -> Vec<SessionEnd> {
     h.events
         .iter()
         .filter_map(|e| match e {
-            EngineEvent::SessionEnded { reason, .. } => Some(reason.clone()),
+            Signal::SessionEnded { reason, .. } => Some(reason.clone()),
             _ => None,
         })
         .collect()

@@ -129,7 +129,7 @@ fn state_changes(h: &Harness, board: &str) -> Vec<(SessionState, SessionState)> 
     h.events
         .iter()
         .filter_map(|e| match e {
-            EngineEvent::StateChanged {
+            Signal::StateChanged {
                 board: b, from, to, ..
             } if b.as_str() == board => Some((*from, *to)),
             _ => None,
@@ -141,7 +141,7 @@ fn session_ends(h: &Harness, board: &str) -> Vec<SessionEnd> {
     h.events
         .iter()
         .filter_map(|e| match e {
-            EngineEvent::SessionEnded { board: b, reason } if b.as_str() == board => {
+            Signal::SessionEnded { board: b, reason } if b.as_str() == board => {
                 Some(reason.clone())
             }
             _ => None,
@@ -154,7 +154,7 @@ fn ended(h: &Harness, conn: ConnId) -> Vec<UserSessionRecord> {
     h.events
         .iter()
         .filter_map(|e| match e {
-            EngineEvent::UserSessionEnded(r) if r.conn == conn => Some(r.clone()),
+            Signal::UserSessionEnded(r) if r.conn == conn => Some(r.clone()),
             _ => None,
         })
         .collect()

@@ -462,7 +462,7 @@ fn board_not_found_in_a_strict_store() {
         h.store.boards().get("nope").is_none_or(|b| !b.is_known()),
         "nothing written (the load only acquired the board)"
     );
-    assert!(h.events.contains(&EngineEvent::SessionEnded {
+    assert!(h.events.contains(&Signal::SessionEnded {
         board: "nope".into(),
         reason: SessionEnd::NotFound
     }));

@@ -36,7 +36,7 @@ fn ends(h: &Harness) -> Vec<SessionEnd> {
     h.events
         .iter()
         .filter_map(|e| match e {
-            EngineEvent::SessionEnded { reason, .. } => Some(reason.clone()),
+            Signal::SessionEnded { reason, .. } => Some(reason.clone()),
             _ => None,
         })
         .collect()
@@ -125,7 +125,7 @@ fn a_fenced_append_ends_the_session_and_nothing_is_acked() {
     assert!(
         h.events.iter().any(|e| matches!(
             e,
-            EngineEvent::StorageFailed {
+            Signal::StorageFailed {
                 kind: FailureKind::Fenced,
                 ..
             }

@@ -120,7 +120,7 @@ fn settle(engine: &mut Engine, now: Timestamp, loaded: &LoadedBoard) -> Vec<(Con
             Output::Broadcast { conns, notice } => {
                 notices.extend(conns.into_iter().map(|c| (c, notice.clone())));
             }
-            Output::Event(_) | Output::Released { .. } | Output::Drained => {}
+            Output::Signal(_) | Output::Released { .. } | Output::Drained => {}
         }
     }
     notices

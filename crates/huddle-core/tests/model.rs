@@ -1063,11 +1063,11 @@ impl Sim {
     // -- engine events ------------------------------------------------------
 
     fn process_events(&mut self, sl: &mut StepLog) -> Result<(), TestCaseError> {
-        let new: Vec<EngineEvent> = self.h.events[self.events_seen..].to_vec();
+        let new: Vec<Signal> = self.h.events[self.events_seen..].to_vec();
         self.events_seen = self.h.events.len();
         for event in new {
             match event {
-                EngineEvent::StateChanged {
+                Signal::StateChanged {
                     board,
                     from,
                     to,
@@ -1101,7 +1101,7 @@ impl Sim {
                     // A new session of a board that ended in this step.
                     sl.ended.remove(&board_index(&board)?);
                 }
-                EngineEvent::SessionEnded { board, reason } => {
+                Signal::SessionEnded { board, reason } => {
                     let b = board_index(&board)?;
                     if matches!(reason, SessionEnd::Archived | SessionEnd::Closed) {
                         // Dropped only once everything is stored and flushed.

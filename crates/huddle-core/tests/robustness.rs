@@ -380,7 +380,7 @@ fn run(steps: Vec<Step>) {
                     }
                     outstanding.push(e.id());
                 }
-                Output::Event(EngineEvent::SessionEnded { board, .. }) => {
+                Output::Signal(Signal::SessionEnded { board, .. }) => {
                     ended += 1;
                     awaiting.push(board);
                 }

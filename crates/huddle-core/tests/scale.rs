@@ -48,7 +48,7 @@ fn hundred_thousand_idle_boards() {
         .filter(|e| {
             matches!(
                 e,
-                EngineEvent::SessionEnded {
+                Signal::SessionEnded {
                     reason: SessionEnd::Archived,
                     ..
                 }

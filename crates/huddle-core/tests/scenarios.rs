@@ -161,7 +161,7 @@ fn user_session_ends(h: &Harness) -> Vec<(ConnId, UserSessionStatus)> {
     h.events
         .iter()
         .filter_map(|e| match e {
-            EngineEvent::UserSessionEnded(r) => Some((r.conn, r.status)),
+            Signal::UserSessionEnded(r) => Some((r.conn, r.status)),
             _ => None,
         })
         .collect()
@@ -171,9 +171,7 @@ fn session_ends(h: &Harness) -> Vec<SessionEnd> {
     h.events
         .iter()
         .filter_map(|e| match e {
-            EngineEvent::SessionEnded { board, reason } if board.as_str() == B => {
-                Some(reason.clone())
-            }
+            Signal::SessionEnded { board, reason } if board.as_str() == B => Some(reason.clone()),
             _ => None,
         })
         .collect()
@@ -278,7 +276,7 @@ fn first_join_opens_created_session_and_joins_wait_for_the_load() {
         .events
         .iter()
         .filter_map(|e| match e {
-            EngineEvent::StateChanged { from, to, .. } => Some((*from, *to)),
+            Signal::StateChanged { from, to, .. } => Some((*from, *to)),
             _ => None,
         })
         .collect();
@@ -436,7 +434,7 @@ fn failed_append_is_retried_after_backoff_and_then_acked() {
     assert!(h
         .events
         .iter()
-        .any(|e| matches!(e, EngineEvent::StorageFailed { attempt: 1, .. })));
+        .any(|e| matches!(e, Signal::StorageFailed { attempt: 1, .. })));
     let retry_at = h
         .now
         .saturating_add(Config::default().storage_retry_initial);
@@ -966,7 +964,7 @@ fn close_session_tells_participants_flushes_and_a_waiting_join_reopens() {
         ]
     );
     for e in &h.events {
-        if let EngineEvent::UserSessionEnded(r) = e {
+        if let Signal::UserSessionEnded(r) = e {
             assert_eq!(r.ended_at, Some(h.now));
         }
     }

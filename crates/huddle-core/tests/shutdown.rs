@@ -21,7 +21,7 @@ fn ends(h: &Harness) -> Vec<(BoardId, SessionEnd)> {
     h.events
         .iter()
         .filter_map(|e| match e {
-            EngineEvent::SessionEnded { board, reason } => Some((board.clone(), reason.clone())),
+            Signal::SessionEnded { board, reason } => Some((board.clone(), reason.clone())),
             _ => None,
         })
         .collect()

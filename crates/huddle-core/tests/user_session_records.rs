@@ -49,7 +49,7 @@ fn records_are_effects_only_when_switched_on() {
     assert!(h
         .events
         .iter()
-        .any(|e| matches!(e, EngineEvent::UserSessionEnded(_))));
+        .any(|e| matches!(e, Signal::UserSessionEnded(_))));
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn an_invalid_record_is_given_up_and_the_session_goes_on() {
     h.fail_next_with(FailureKind::Invalid);
     assert!(h.events.iter().any(|e| matches!(
         e,
-        EngineEvent::StorageFailed {
+        Signal::StorageFailed {
             kind: FailureKind::Invalid,
             ..
         }
@@ -148,7 +148,7 @@ fn a_board_is_archived_and_released_only_after_its_records() {
     assert!(h
         .events
         .iter()
-        .all(|e| !matches!(e, EngineEvent::SessionEnded { .. })));
+        .all(|e| !matches!(e, Signal::SessionEnded { .. })));
     h.complete_next();
     h.complete_next();
     assert_eq!(records(&h), vec![UserSessionStatus::Ended; 2]);

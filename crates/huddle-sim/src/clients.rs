@@ -3,7 +3,7 @@
 //! batch the engine must refuse, close and come back (re-joining with
 //! their last sequence), and go idle for long enough to time out.
 
-use huddle_client::{Client, ClientEvent, ClientOutput, ConnectionState, Credentials};
+use huddle_client::{Client, ClientOutput, ClientSignal, ConnectionState, Credentials};
 use huddle_core::{Mutation, Payload};
 use huddle_wire::Identity;
 
@@ -92,15 +92,15 @@ impl World {
                     let delay = self.rng.millis(0, 300);
                     self.clients[i].credentials_due = Some(now.saturating_add(delay));
                 }
-                ClientOutput::Event(event) => self.client_event(i, event),
+                ClientOutput::Signal(event) => self.client_event(i, event),
             }
         }
     }
 
-    fn client_event(&mut self, i: usize, event: ClientEvent) {
+    fn client_event(&mut self, i: usize, event: ClientSignal) {
         let now = self.clock.now;
         match event {
-            ClientEvent::Dropped { batch, .. } => {
+            ClientSignal::Dropped { batch, .. } => {
                 trace!(self, "client {i} dropped {batch}");
                 let board = &self.boards[self.clients[i].board].id;
                 let log = self
@@ -112,7 +112,7 @@ impl World {
                     self.fail(format!("client {i}: batch {batch} dropped twice"));
                 }
             }
-            ClientEvent::Acked { batch, sequence } => {
+            ClientSignal::Acked { batch, sequence } => {
                 if let Some(old) = self.ledger.acked.insert(batch.clone(), sequence) {
                     if old != sequence {
                         self.fail(format!(
@@ -121,18 +121,18 @@ impl World {
                     }
                 }
             }
-            ClientEvent::Failed | ClientEvent::AuthFailed if self.chaos => {
+            ClientSignal::Failed | ClientSignal::AuthFailed if self.chaos => {
                 let delay = self.rng.millis(100, 5000);
                 self.clients[i].reconnect_due = Some(now.saturating_add(delay));
             }
-            ClientEvent::Disconnected { .. }
+            ClientSignal::Disconnected { .. }
                 if self.chaos
                     && self.clients[i].client.state() == ConnectionState::Disconnected =>
             {
                 let delay = self.rng.millis(100, 10_000);
                 self.clients[i].reconnect_due = Some(now.saturating_add(delay));
             }
-            ClientEvent::Synced { sequence, full } => {
+            ClientSignal::Synced { sequence, full } => {
                 trace!(self, "client {i} synced at {sequence} full {full:?}");
             }
             _ => {}

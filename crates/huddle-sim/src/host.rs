@@ -94,7 +94,7 @@ impl World {
                     }
                     self.store.submit(effect, due);
                 }
-                Output::Event(event) => self.observe_event(event),
+                Output::Signal(event) => self.observe_event(event),
                 Output::Released { board } => self.observe_release(board),
                 Output::Drained => {
                     self.counters.drained += 1;

@@ -30,8 +30,8 @@
 use std::collections::BTreeMap;
 
 use huddle_core::{
-    BoardId, ConnId, EngineEvent, JoinSync, Notice, SessionEnd, SessionState, SessionType,
-    Timestamp, UserSessionStatus,
+    BoardId, ConnId, JoinSync, Notice, SessionEnd, SessionState, SessionType, Signal, Timestamp,
+    UserSessionStatus,
 };
 
 use crate::world::World;
@@ -88,13 +88,13 @@ impl World {
     }
 
     /// Checks an engine event as it leaves the engine.
-    pub fn observe_event(&mut self, event: EngineEvent) {
+    pub fn observe_event(&mut self, event: Signal) {
         let clock = self.clock.engine_clock;
         if let Err(e) = self.inv.event(&event) {
             return self.fail(e);
         }
         match event {
-            EngineEvent::StateChanged {
+            Signal::StateChanged {
                 board, from, to, ..
             } => {
                 crate::trace!(self, "state {board} {from:?} -> {to:?}");
@@ -107,7 +107,7 @@ impl World {
                     self.check_archive(&board);
                 }
             }
-            EngineEvent::SessionEnded { board, reason } => {
+            Signal::SessionEnded { board, reason } => {
                 crate::trace!(self, "ended {board} {reason:?}");
                 let obs = self.obs.boards.entry(board.clone()).or_default();
                 if std::mem::replace(&mut obs.unreleased, true) {
@@ -134,9 +134,7 @@ impl World {
                     }
                 }
             }
-            EngineEvent::UserSessionEnded(record)
-                if record.status == UserSessionStatus::Timeout =>
-            {
+            Signal::UserSessionEnded(record) if record.status == UserSessionStatus::Timeout => {
                 self.counters.session_timeouts += 1;
                 let ended = record.ended_at.unwrap_or(Timestamp::EPOCH);
                 let quiet = ended.saturating_duration_since(record.last_activity);

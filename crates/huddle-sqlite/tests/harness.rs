@@ -169,9 +169,7 @@ fn persistent_room_survives_a_restart_of_the_process() {
         .events
         .iter()
         .filter_map(|e| match e {
-            EngineEvent::UserSessionStarted(r) | EngineEvent::UserSessionEnded(r) => {
-                Some(r.clone())
-            }
+            Signal::UserSessionStarted(r) | Signal::UserSessionEnded(r) => Some(r.clone()),
             _ => None,
         })
         .collect();
@@ -262,12 +260,12 @@ fn a_second_host_fences_the_first() {
     let failures = first
         .events
         .iter()
-        .filter(|e| matches!(e, EngineEvent::StorageFailed { message, kind: FailureKind::Fenced, .. } if message.contains("fenced")))
+        .filter(|e| matches!(e, Signal::StorageFailed { message, kind: FailureKind::Fenced, .. } if message.contains("fenced")))
         .count();
     assert_eq!(failures, 1, "{:?}", first.events);
     assert!(first.events.iter().any(|e| matches!(
         e,
-        EngineEvent::SessionEnded {
+        Signal::SessionEnded {
             reason: SessionEnd::Fenced,
             ..
         }

@@ -32,8 +32,8 @@
 use std::collections::BTreeMap;
 
 use huddle_core::{
-    BatchId, BoardId, Config, ConnId, Durability, Effect, Engine, EngineEvent, FullSyncReason,
-    JoinSync, Joined, Notice, SessionState,
+    BatchId, BoardId, Config, ConnId, Durability, Effect, Engine, FullSyncReason, JoinSync, Joined,
+    Notice, SessionState, Signal,
 };
 use huddle_store::reference::{BoardRecord, ReferenceStore};
 
@@ -145,9 +145,9 @@ impl Observer {
     }
 
     /// An engine event as it leaves the engine: lifecycle transitions.
-    pub fn event(&mut self, event: &EngineEvent) -> Result<(), Violation> {
+    pub fn event(&mut self, event: &Signal) -> Result<(), Violation> {
         match event {
-            EngineEvent::StateChanged {
+            Signal::StateChanged {
                 board, from, to, ..
             } => {
                 let seen = self.boards.entry(board.clone()).or_default();
@@ -160,7 +160,7 @@ impl Observer {
                 seen.state = Some(*to);
                 Ok(())
             }
-            EngineEvent::SessionEnded { board, .. } => {
+            Signal::SessionEnded { board, .. } => {
                 self.boards.entry(board.clone()).or_default().state = None;
                 Ok(())
             }

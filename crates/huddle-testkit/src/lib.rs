@@ -53,9 +53,9 @@ pub use shared::{HostStore, SharedStore};
 pub use store::{to_outcome, EffectStore, MemoryStore};
 
 use huddle_core::{
-    Accepted, BatchId, BoardId, Config, ConnId, Effect, EffectId, Engine, EngineEvent, FailureKind,
-    JoinError, JoinRequest, MutateError, Mutation, Notice, Output, PresenceError, Recipients,
-    SessionError, SessionState, StorageFailure, StorageOutcome, Timestamp,
+    Accepted, BatchId, BoardId, Config, ConnId, Effect, EffectId, Engine, FailureKind, JoinError,
+    JoinRequest, MutateError, Mutation, Notice, Output, PresenceError, Recipients, SessionError,
+    SessionState, Signal, StorageFailure, StorageOutcome, Timestamp,
 };
 use huddle_store::reference::ReferenceStore;
 use invariants::{Observer, Violation};
@@ -92,7 +92,7 @@ pub struct Harness<S: EffectStore = MemoryStore> {
     /// Every [`Output::Broadcast`] as it left the engine, oldest first.
     pub broadcasts: Vec<(Recipients, Notice)>,
     /// Engine events, oldest first.
-    pub events: Vec<EngineEvent>,
+    pub events: Vec<Signal>,
     /// Effects held (in [`StoreMode::Hold`]), oldest first.
     pub held: VecDeque<Effect>,
     /// Effect handling.
@@ -184,14 +184,14 @@ impl<S: EffectStore> Harness<S> {
                         StoreMode::Hold => self.held.push_back(effect),
                     }
                 }
-                Output::Event(event) => {
-                    if let EngineEvent::StateChanged { board, .. }
-                    | EngineEvent::SessionEnded { board, .. } = &event
+                Output::Signal(event) => {
+                    if let Signal::StateChanged { board, .. } | Signal::SessionEnded { board, .. } =
+                        &event
                     {
                         self.touched.insert(board.clone());
                     }
                     self.check(|o, _, _| o.event(&event));
-                    if let EngineEvent::StateChanged { from, to, .. } = &event {
+                    if let Signal::StateChanged { from, to, .. } = &event {
                         assert!(
                             SessionState::is_legal_transition(*from, *to),
                             "illegal transition {from:?} -> {to:?}"

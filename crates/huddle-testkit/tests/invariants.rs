@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use huddle_core::{
-    BatchId, Config, ConnId, Effect, EffectId, Engine, EngineEvent, Event, JoinRequest, Mutation,
-    Notice, SessionState, SessionType, Timestamp,
+    BatchId, Config, ConnId, Effect, EffectId, Engine, Event, JoinRequest, Mutation, Notice,
+    SessionState, SessionType, Signal, Timestamp,
 };
 use huddle_store::reference::ReferenceStore;
 use huddle_store::AppendBatch;
@@ -43,7 +43,7 @@ fn store_with(n: u64) -> ReferenceStore {
 #[test]
 fn an_illegal_or_unexpected_transition_is_reported() {
     let mut o = Observer::new(&Config::default());
-    let changed = |from, to| EngineEvent::StateChanged {
+    let changed = |from, to| Signal::StateChanged {
         board: "b".into(),
         from,
         to,

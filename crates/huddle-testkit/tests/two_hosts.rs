@@ -118,7 +118,7 @@ fn after_a_takeover_the_old_host_never_acks_and_no_sequence_is_acked_twice() {
 /// exactly once, however often it is re-sent.
 #[test]
 fn the_fenced_host_closes_with_moved_and_resent_batches_land_once_on_the_new_owner() {
-    use huddle_core::{CloseReason, EngineEvent, SessionEnd};
+    use huddle_core::{CloseReason, SessionEnd, Signal};
 
     let shared = SharedStore::default();
     let mut a = Harness::with_store(Config::default(), 1, shared.host());
@@ -163,11 +163,11 @@ fn the_fenced_host_closes_with_moved_and_resent_batches_land_once_on_the_new_own
     let ends: Vec<_> = a
         .events
         .iter()
-        .filter(|e| matches!(e, EngineEvent::SessionEnded { .. }))
+        .filter(|e| matches!(e, Signal::SessionEnded { .. }))
         .collect();
     assert_eq!(
         ends,
-        vec![&EngineEvent::SessionEnded {
+        vec![&Signal::SessionEnded {
             board: BOARD.into(),
             reason: SessionEnd::Fenced
         }],

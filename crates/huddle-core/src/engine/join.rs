@@ -8,7 +8,7 @@ use crate::board::{Board, Drain, Participant, Phase};
 use crate::config::Config;
 use crate::error::{Field, JoinError, SessionError};
 use crate::ids::ConnId;
-use crate::output::{EngineEvent, Joined, Notice, ParticipantInfo, SessionState};
+use crate::output::{Joined, Notice, ParticipantInfo, SessionState, Signal};
 use crate::request::JoinRequest;
 use crate::storage::{Effect, SnapshotCause};
 use crate::sync::sync_for;
@@ -27,7 +27,7 @@ pub(crate) fn set_state(board: &mut Board, io: &mut Io, to: SessionState) {
         "{from:?} -> {to:?}"
     );
     board.state = to;
-    io.event(EngineEvent::StateChanged {
+    io.signal(Signal::StateChanged {
         board: board.id.clone(),
         from,
         to,
@@ -206,7 +206,7 @@ impl Engine {
             sync: sync_for(board, request.last_sequence, config.delta_threshold),
         };
         io.notify(conn, Notice::Joined(Box::new(joined)));
-        io.event(EngineEvent::UserSessionStarted(record.clone()));
+        io.signal(Signal::UserSessionStarted(record.clone()));
         if config.store_user_sessions {
             super::records::write_record(board, io, record.clone());
         }
@@ -299,7 +299,7 @@ impl Engine {
                 super::records::write_record(board, io, live.record.clone());
             }
         }
-        io.event(EngineEvent::UserSessionEnded(live.record));
+        io.signal(Signal::UserSessionEnded(live.record));
     }
 }
 

@@ -3,7 +3,7 @@
 //! Every way a session leaves memory goes through [`Engine::end_session`]:
 //! archived, closed, its load failed or found nothing, or a store fenced
 //! it off or refused its data as invalid. It emits
-//! [`EngineEvent::SessionEnded`] and, once every effect issued for the
+//! [`Signal::SessionEnded`] and, once every effect issued for the
 //! session has been reported (at once if none is outstanding),
 //! [`Output::Released`]: the host then drops the board's ownership epoch.
 //! A host keeps no per-board bookkeeping of its own.
@@ -28,7 +28,7 @@ use super::{Conn, EffectKind, Engine};
 use crate::board::{Board, Phase};
 use crate::error::JoinError;
 use crate::ids::BoardId;
-use crate::output::{CloseReason, EngineEvent, Notice, Output, SessionEnd};
+use crate::output::{CloseReason, Notice, Output, SessionEnd, Signal};
 use crate::storage::Effect;
 use crate::time::Timestamp;
 use crate::user_session::UserSessionStatus;
@@ -94,7 +94,7 @@ impl Engine {
     /// the host, and releases the board now or once its outstanding effects
     /// are reported.
     pub(crate) fn end_session(&mut self, board: &Board, reason: SessionEnd) {
-        self.io.event(EngineEvent::SessionEnded {
+        self.io.signal(Signal::SessionEnded {
             board: board.id.clone(),
             reason,
         });
@@ -178,7 +178,7 @@ impl Engine {
                 self.io.timers.cancel_slot(&mut live.presence.timer);
                 live.record.status = UserSessionStatus::Ended;
                 live.record.ended_at = Some(now);
-                self.io.event(EngineEvent::UserSessionEnded(live.record));
+                self.io.signal(Signal::UserSessionEnded(live.record));
             }
         }
         let joins = std::mem::take(&mut board.waiting_joins);

@@ -20,7 +20,7 @@ use self::id_map::IdMap;
 use crate::board::{Board, Phase};
 use crate::config::{Config, SessionType};
 use crate::ids::{BoardId, ConnId, EffectId, UserSessionId};
-use crate::output::{EngineEvent, Notice, Output, ParticipantInfo, Recipients, SessionState};
+use crate::output::{Notice, Output, ParticipantInfo, Recipients, SessionState, Signal};
 use crate::pages::Pages;
 use crate::stats::Stats;
 use crate::storage::Effect;
@@ -98,8 +98,8 @@ impl Io {
         self.notify(conn, notice);
     }
 
-    pub(crate) fn event(&mut self, event: EngineEvent) {
-        self.outputs.push_back(Output::Event(event));
+    pub(crate) fn signal(&mut self, signal: Signal) {
+        self.outputs.push_back(Output::Signal(signal));
     }
 
     /// Emits an effect of board session `session` built around a fresh id

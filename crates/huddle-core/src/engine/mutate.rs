@@ -11,7 +11,7 @@ use crate::config::{Config, Durability};
 use crate::error::{Field, MutateError, SessionError};
 use crate::ids::{BatchId, ConnId};
 use crate::mutation::{Event, Mutation};
-use crate::output::{EngineEvent, Notice};
+use crate::output::{Notice, Signal};
 use crate::storage::Effect;
 use crate::time::Timestamp;
 
@@ -281,7 +281,7 @@ pub(crate) fn append_stored(
             .others(Some(b.origin))
             .filter(|c| !b.waiters.contains(c));
         io.broadcast(others, Notice::Events(b.events.clone()));
-        io.event(EngineEvent::BatchDurable {
+        io.signal(Signal::BatchDurable {
             board: board.id.clone(),
             user: b.user,
             batch: b.batch,

@@ -4,7 +4,7 @@
 //! [`Effect::StoreUserSession`], and confirmed like any other write: a
 //! transient failure is retried with the board's backoff, a fenced one
 //! ends the board's session, an invalid one gives that record up (it is
-//! reported as [`EngineEvent::StorageFailed`]; the board's data is not
+//! reported as [`Signal::StorageFailed`]; the board's data is not
 //! affected). A board's session leaves memory only when its records are
 //! confirmed.
 //!
@@ -22,7 +22,7 @@ use super::{EffectKind, Io};
 use crate::board::Board;
 use crate::failure::{FailureKind, StorageFailure};
 use crate::ids::{EffectId, UserSessionId};
-use crate::output::EngineEvent;
+use crate::output::Signal;
 use crate::storage::Effect;
 use crate::user_session::UserSessionRecord;
 
@@ -163,7 +163,7 @@ pub(crate) fn record_reported(
         }
         Some(f) => {
             board.failures = board.failures.saturating_add(1);
-            io.event(EngineEvent::StorageFailed {
+            io.signal(Signal::StorageFailed {
                 board: board.id.clone(),
                 message: f.message,
                 kind: f.kind,

@@ -18,7 +18,7 @@ use crate::delta::BatchMeta;
 use crate::error::{BoardError, ConfirmError, ErrorCode, JoinError, SessionError};
 use crate::failure::{FailureKind, StorageFailure};
 use crate::ids::{BoardId, ConnId, EffectId};
-use crate::output::{CloseReason, EngineEvent, Notice, SessionEnd, SessionState, SnapshotInfo};
+use crate::output::{CloseReason, Notice, SessionEnd, SessionState, Signal, SnapshotInfo};
 use crate::storage::{Effect, LoadedBoard, Snapshot, SnapshotCause, StorageOutcome};
 use crate::time::Timestamp;
 use crate::timers::TimerKey;
@@ -105,7 +105,7 @@ impl Engine {
         if let Some(board) = self.boards.get_mut(board_id) {
             board.failures = board.failures.saturating_add(1);
             let attempt = board.failures;
-            self.io.event(EngineEvent::StorageFailed {
+            self.io.signal(Signal::StorageFailed {
                 board: board_id.clone(),
                 message: message.to_owned(),
                 kind: FailureKind::Fenced,
@@ -127,7 +127,7 @@ impl Engine {
         if let Some(board) = self.boards.get_mut(board_id) {
             board.failures = board.failures.saturating_add(1);
             let attempt = board.failures;
-            self.io.event(EngineEvent::StorageFailed {
+            self.io.signal(Signal::StorageFailed {
                 board: board_id.clone(),
                 message: failure.message.clone(),
                 kind: failure.kind,
@@ -494,7 +494,7 @@ impl Engine {
                     return self.write_failed(now, board_id, failure);
                 } else {
                     board.failures = board.failures.saturating_add(1);
-                    io.event(EngineEvent::StorageFailed {
+                    io.signal(Signal::StorageFailed {
                         board: board.id.clone(),
                         message: failure.message,
                         kind: failure.kind,
@@ -747,7 +747,7 @@ fn schedule_retry(
     failure: StorageFailure,
 ) {
     board.failures = board.failures.saturating_add(1);
-    io.event(EngineEvent::StorageFailed {
+    io.signal(Signal::StorageFailed {
         board: board.id.clone(),
         message: failure.message,
         kind: failure.kind,

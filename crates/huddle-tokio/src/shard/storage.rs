@@ -28,7 +28,7 @@
 
 use std::sync::atomic::Ordering;
 
-use huddle_core::{Effect, EngineEvent, Output, StorageOutcome, Timestamp};
+use huddle_core::{Effect, Output, Signal, StorageOutcome, Timestamp};
 use huddle_store::Store;
 use tokio::time::Instant;
 
@@ -55,7 +55,7 @@ impl<S: Store + 'static> Shard<S> {
                 Output::Notify { conn, notice } => self.notify(now, conn, notice),
                 Output::Broadcast { conns, notice } => self.broadcast(now, &conns, notice),
                 Output::Effect(effect) => self.on_effect(effect),
-                Output::Event(event) => self.on_event(event),
+                Output::Signal(event) => self.on_event(event),
                 Output::Released { board } => {
                     // The session's last effect is reported: drop its epoch.
                     // (A new session's load, if any, comes after this.)
@@ -78,14 +78,14 @@ impl<S: Store + 'static> Shard<S> {
         }
     }
 
-    fn on_event(&mut self, event: EngineEvent) {
+    fn on_event(&mut self, event: Signal) {
         match &event {
-            EngineEvent::SessionEnded { board, reason } => {
+            Signal::SessionEnded { board, reason } => {
                 tracing::debug!(shard = self.index, %board, ?reason, "session ended");
                 self.board_ended(board);
             }
-            EngineEvent::StateChanged { board, to, .. } => self.board_state(board, *to),
-            EngineEvent::StorageFailed {
+            Signal::StateChanged { board, to, .. } => self.board_state(board, *to),
+            Signal::StorageFailed {
                 board,
                 message,
                 kind,

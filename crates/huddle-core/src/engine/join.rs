@@ -328,7 +328,7 @@ fn leave_board(
     }
     io.broadcast(board.others(None), Notice::ParticipantLeft(gone.info));
     if board.changed_since_snapshot() {
-        super::storage::take_snapshot(board, io, now, SnapshotCause::OnDisconnect, None);
+        super::snapshot::take_snapshot(board, io, now, SnapshotCause::OnDisconnect, None);
     }
     if board.participants.is_empty() && board.state == SessionState::Active {
         io.timers.cancel_slot(&mut board.autosave_timer);

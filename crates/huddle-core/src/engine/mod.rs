@@ -1,15 +1,20 @@
 //! The engine: every board session and user session of one host, driven by
 //! `handle_*` inputs and drained through `poll_*` outputs.
 
+mod drain;
+mod flush;
 mod id_map;
 pub(crate) mod join;
 mod lifecycle;
+mod load;
 mod mutate;
 pub use mutate::Accepted;
 mod presence;
 mod records;
 pub(crate) use records::RecordWrites;
-mod storage;
+mod report;
+mod retry;
+mod snapshot;
 mod timeout;
 
 use std::collections::{HashMap, VecDeque};

@@ -34,7 +34,7 @@ impl Engine {
                         b.drain = Some(Drain::Archive {
                             snapshot_version: None,
                         });
-                        super::storage::start_flush(b, &mut self.io);
+                        super::flush::start_flush(b, &mut self.io);
                         self.advance_drain(now, &board);
                     }
                 }
@@ -51,8 +51,8 @@ impl Engine {
                         continue;
                     }
                     if b.changed_since_snapshot() {
-                        super::storage::start_flush(b, &mut self.io);
-                        super::storage::take_snapshot(
+                        super::flush::start_flush(b, &mut self.io);
+                        super::snapshot::take_snapshot(
                             b,
                             &mut self.io,
                             now,

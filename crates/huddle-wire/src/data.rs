@@ -10,8 +10,9 @@ use huddle_core::Pages;
 use huddle_core::Payload;
 
 /// serde_json's marker for "write this string verbatim" (what its own
-/// `RawValue` serializes through). `tests/wire.rs` pins the output,
-/// so a change of this detail in serde_json cannot go unnoticed.
+/// `RawValue` serializes through). The golden-frame tests
+/// (`tests/golden_server_frames.rs`, `tests/golden_client_frames.rs`) pin
+/// the output, so a change of this detail in serde_json cannot go unnoticed.
 const RAW_JSON_TOKEN: &str = "$serde_json::private::RawValue";
 
 /// Serializes a payload as raw JSON (human-readable formats) or bytes.

@@ -47,7 +47,9 @@ pub mod close;
 mod data;
 mod dispatch;
 mod event;
+mod notice_encoding;
 mod object;
+mod server_decoding;
 mod server_message;
 
 pub use client_message::ClientMessage;
@@ -55,7 +57,8 @@ pub use data::is_json;
 pub use dispatch::{dispatch, Identity};
 pub use event::MutationsView;
 pub use event::WireEvent;
-pub use server_message::{encode_notice, notice_frame, JoinedMessage, ServerMessage, WireSync};
+pub use notice_encoding::{encode_notice, notice_frame};
+pub use server_message::{JoinedMessage, ServerMessage, WireSync};
 
 use thiserror::Error;
 

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use huddle_client::*;
-use huddle_wire::{ClientMessage, JoinedMessage, ServerMessage, WireEvent, WireSync};
 use huddle_core::*;
+use huddle_wire::{ClientMessage, JoinedMessage, ServerMessage, WireEvent, WireSync};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Clone, Copy)]

@@ -1560,7 +1560,7 @@ fn join_at(conn: usize, board: usize, user: usize) -> Action {
 /// `snapshot_stored`. The board leaves memory at sequence 1 while its only
 /// `archive` snapshot is of version 0 (empty pages).
 ///
-/// Likely fix (src/engine/storage.rs, `advance_drain`/`on_snapshot`, and
+/// Likely fix (src/engine/drain.rs `advance_drain`, src/engine/snapshot.rs `on_snapshot`, and
 /// src/engine/join.rs, `admit`): tie the archive snapshot to the drain
 /// that asked for it (e.g. `Drain::Archive { snapshot: Option<EffectId> }`,
 /// or accept only a job whose `version == board.committed`), and forget

@@ -115,9 +115,13 @@ impl StoreModel {
         }
     }
 
-    /// Whether an effect of `board` is issued and not yet reported.
+    /// Whether an effect of `board` is issued by the current host and not
+    /// yet reported (a taken-over host's late writes are reported to no
+    /// engine, so they do not count).
     pub fn board_in_flight(&self, board: &BoardId) -> bool {
-        self.in_flight.iter().any(|f| f.effect.board() == board)
+        self.in_flight
+            .iter()
+            .any(|f| f.stale.is_none() && f.effect.board() == board)
     }
 
     /// When the next effect is due.

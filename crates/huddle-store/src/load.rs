@@ -6,7 +6,9 @@
 //! `pages_sequence`, and at least the last [`LOAD_HISTORY`] events, so
 //! that delta sync keeps working after a restart.
 
-use huddle_core::{BatchRecord, Event, LoadedBoard};
+use std::collections::HashMap;
+
+use huddle_core::{BatchId, BatchRecord, Event, LoadedBoard, UserId};
 
 /// How many of the log's last events a load returns at least.
 pub const LOAD_HISTORY: u64 = 1000;
@@ -21,6 +23,46 @@ pub const BATCH_RECORDS_PER_USER: usize = 1024;
 /// read newest first; ordered by last sequence, oldest first.
 pub fn recent_batches<'a>(newest_first: impl IntoIterator<Item = &'a Event>) -> Vec<BatchRecord> {
     BatchRecord::recent(newest_first, BATCH_RECORDS_PER_USER)
+}
+
+/// Each user's newest batches for a load, for a backend that writes batch
+/// records at flush time: the `stored` records (complete through the
+/// flushed state, `flushed`) together with the batches of the loaded
+/// `events` after it (the load holds them all). Each (user, batch) once,
+/// with its latest last sequence; each user's newest
+/// [`BATCH_RECORDS_PER_USER`], ordered by last sequence, oldest first.
+pub fn merge_batch_records(
+    stored: Vec<BatchRecord>,
+    events: &[Event],
+    flushed: u64,
+) -> Vec<BatchRecord> {
+    let unflushed = events.iter().rev().take_while(|e| e.seq > flushed);
+    let loaded = recent_batches(unflushed);
+    if loaded.is_empty() {
+        return stored;
+    }
+    let mut last: HashMap<(UserId, BatchId), u64> = HashMap::new();
+    for r in stored.into_iter().chain(loaded) {
+        let seq = last.entry((r.user, r.batch)).or_insert(r.last_seq);
+        *seq = (*seq).max(r.last_seq);
+    }
+    let mut newest_first: Vec<BatchRecord> = last
+        .into_iter()
+        .map(|((user, batch), last_seq)| BatchRecord {
+            user,
+            batch,
+            last_seq,
+        })
+        .collect();
+    newest_first.sort_unstable_by(|a, b| b.last_seq.cmp(&a.last_seq).then(a.batch.cmp(&b.batch)));
+    let mut per_user: HashMap<UserId, usize> = HashMap::new();
+    newest_first.retain(|r| {
+        let n = per_user.entry(r.user.clone()).or_default();
+        *n += 1;
+        *n <= BATCH_RECORDS_PER_USER
+    });
+    newest_first.reverse();
+    newest_first
 }
 
 /// The loaded run is the events with a sequence greater than this.

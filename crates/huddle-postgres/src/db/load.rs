@@ -7,14 +7,11 @@
 //! merged with those of the loaded events after it, keeping each user's
 //! newest [`BATCH_RECORDS_PER_USER`].
 
-use std::collections::HashMap;
-
 use deadpool_postgres::{Client, Transaction};
-use huddle_core::{
-    BatchId, BatchRecord, BoardId, Event, LoadedBoard, Mutation, Pages, Payload, SessionType,
-    UserId,
+use huddle_core::{BatchRecord, BoardId, LoadedBoard, Mutation, Pages, Payload, SessionType};
+use huddle_store::load::{
+    check_loaded, load_window_start, merge_batch_records, BATCH_RECORDS_PER_USER,
 };
-use huddle_store::load::{check_loaded, load_window_start, recent_batches, BATCH_RECORDS_PER_USER};
 use huddle_store::{BoardSummary, StoreError};
 use tokio_postgres::IsolationLevel;
 
@@ -109,7 +106,7 @@ pub(crate) async fn load_board(
         pages_sequence: head.pages_sequence,
         snapshot_count,
         last_snapshot_version: last_version,
-        batches: merge_batches(stored, &events, head.pages_sequence),
+        batches: merge_batch_records(stored, &events, head.pages_sequence),
         events,
     };
     check_loaded(&loaded, head.log_end)
@@ -156,39 +153,6 @@ async fn read_rows(tx: &Transaction<'_>, board: &BoardId) -> Result<Option<Rows>
             .map(|v| seq_from_sql(v, "snapshot version"))
             .transpose()?,
     }))
-}
-
-/// Each user's newest batches for a load: the `batches` rows (written by
-/// the flushes, so complete through the flushed state) together with the
-/// batches of the loaded events after it (the load holds them all).
-fn merge_batches(stored: Vec<BatchRecord>, events: &[Event], flushed: u64) -> Vec<BatchRecord> {
-    let unflushed = events.iter().rev().take_while(|e| e.seq > flushed);
-    let loaded = recent_batches(unflushed);
-    if loaded.is_empty() {
-        return stored;
-    }
-    let mut last: HashMap<(UserId, BatchId), u64> = HashMap::new();
-    for r in stored.into_iter().chain(loaded) {
-        let seq = last.entry((r.user, r.batch)).or_insert(r.last_seq);
-        *seq = (*seq).max(r.last_seq);
-    }
-    let mut newest_first: Vec<BatchRecord> = last
-        .into_iter()
-        .map(|((user, batch), last_seq)| BatchRecord {
-            user,
-            batch,
-            last_seq,
-        })
-        .collect();
-    newest_first.sort_unstable_by(|a, b| b.last_seq.cmp(&a.last_seq).then(a.batch.cmp(&b.batch)));
-    let mut per_user: HashMap<UserId, usize> = HashMap::new();
-    newest_first.retain(|r| {
-        let n = per_user.entry(r.user.clone()).or_default();
-        *n += 1;
-        *n <= BATCH_RECORDS_PER_USER
-    });
-    newest_first.reverse();
-    newest_first
 }
 
 async fn select_batches(

@@ -7,10 +7,11 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use huddle_core::{
-    BatchId, BatchRecord, BoardId, Event, LoadedBoard, Mutation, Pages, Payload, SessionType,
-    Timestamp, UserId,
+    BatchRecord, BoardId, Event, LoadedBoard, Mutation, Pages, Payload, SessionType, Timestamp,
 };
-use huddle_store::load::{check_loaded, load_window_start, recent_batches, BATCH_RECORDS_PER_USER};
+use huddle_store::load::{
+    check_loaded, load_window_start, merge_batch_records, BATCH_RECORDS_PER_USER,
+};
 use huddle_store::validate::{already_held, check_epoch, check_events};
 use huddle_store::{AppendBatch, BoardSummary, StoreError};
 
@@ -238,33 +239,7 @@ fn load_batches(
     flushed: u64,
 ) -> Result<Vec<BatchRecord>, StoreError> {
     let stored = select_batches(conn, board)?;
-    let unflushed = events.iter().rev().take_while(|e| e.seq > flushed);
-    let loaded = recent_batches(unflushed);
-    if loaded.is_empty() {
-        return Ok(stored);
-    }
-    let mut last: HashMap<(UserId, BatchId), u64> = HashMap::new();
-    for r in stored.into_iter().chain(loaded) {
-        let seq = last.entry((r.user, r.batch)).or_insert(r.last_seq);
-        *seq = (*seq).max(r.last_seq);
-    }
-    let mut newest_first: Vec<BatchRecord> = last
-        .into_iter()
-        .map(|((user, batch), last_seq)| BatchRecord {
-            user,
-            batch,
-            last_seq,
-        })
-        .collect();
-    newest_first.sort_unstable_by(|a, b| b.last_seq.cmp(&a.last_seq).then(a.batch.cmp(&b.batch)));
-    let mut per_user: HashMap<UserId, usize> = HashMap::new();
-    newest_first.retain(|r| {
-        let n = per_user.entry(r.user.clone()).or_default();
-        *n += 1;
-        *n <= BATCH_RECORDS_PER_USER
-    });
-    newest_first.reverse();
-    Ok(newest_first)
+    Ok(merge_batch_records(stored, events, flushed))
 }
 
 fn select_batches(conn: &Connection, board: &BoardId) -> Result<Vec<BatchRecord>, StoreError> {

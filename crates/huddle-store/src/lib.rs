@@ -71,6 +71,7 @@ mod memory;
 mod model;
 mod perform;
 pub mod reference;
+pub mod sql;
 mod store;
 pub mod validate;
 

@@ -197,7 +197,7 @@ pub use pages::Pages;
 pub use request::JoinRequest;
 pub use stats::Stats;
 pub use storage::{
-    BatchRecord, Effect, FlushBatch, LoadedBoard, PageChanges, Snapshot, SnapshotCause,
+    BatchRecord, BoardOwner, Effect, FlushBatch, LoadedBoard, PageChanges, Snapshot, SnapshotCause,
     StorageOutcome,
 };
 pub use time::Timestamp;

@@ -159,9 +159,23 @@ pub enum StorageOutcome {
     Stored,
     /// The snapshot is stored under this id (answer to `StoreSnapshot`).
     SnapshotStored(SnapshotId),
+    /// Another node holds the board's lease (answer to `LoadBoard` in a
+    /// cluster): this host must not serve the board. Its waiting joins are
+    /// told where the board is served.
+    OwnedElsewhere(BoardOwner),
     /// The work failed; nothing of it may be assumed stored. The failure's
     /// kind decides whether the engine retries (see [`crate::FailureKind`]).
     Failed(StorageFailure),
+}
+
+/// The node that holds a board's lease, as the store knows it: where a
+/// host that does not own a board sends the board's joins.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BoardOwner {
+    /// The owner's node id (unique in the cluster).
+    pub node: String,
+    /// The URL at which clients reach the owner's WebSocket endpoint.
+    pub url: String,
 }
 
 /// A board as the store holds it.

@@ -513,6 +513,7 @@ fn outcome_name(outcome: &StorageOutcome) -> &'static str {
         StorageOutcome::NotFound => "not-found",
         StorageOutcome::Stored => "stored",
         StorageOutcome::SnapshotStored(_) => "snapshot-stored",
+        StorageOutcome::OwnedElsewhere(_) => "owned-elsewhere",
         StorageOutcome::Failed(_) => "failed",
         _ => "other",
     }

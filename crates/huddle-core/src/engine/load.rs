@@ -36,6 +36,16 @@ impl Engine {
                 let error = JoinError::BoardNotFound(board_id.clone());
                 return self.fail_load(board_id, error, SessionEnd::NotFound);
             }
+            StorageOutcome::OwnedElsewhere(owner) => {
+                // Another node serves the board: the joins fail with
+                // `UNAVAILABLE` and the session ends without having begun.
+                let reason = format!("the board is served by node {}", owner.node);
+                let error = JoinError::LoadFailed {
+                    board: board_id.clone(),
+                    reason: reason.clone(),
+                };
+                return self.fail_load(board_id, error, SessionEnd::LoadFailed(reason));
+            }
             StorageOutcome::Failed(StorageFailure {
                 message: reason, ..
             }) => {

@@ -53,7 +53,10 @@ impl Engine {
             (kind, &outcome),
             (
                 EffectKind::Load,
-                StorageOutcome::Loaded(_) | StorageOutcome::NotFound | StorageOutcome::Failed(_)
+                StorageOutcome::Loaded(_)
+                    | StorageOutcome::NotFound
+                    | StorageOutcome::OwnedElsewhere(_)
+                    | StorageOutcome::Failed(_)
             ) | (
                 EffectKind::Append | EffectKind::Flush | EffectKind::Prune | EffectKind::Record,
                 StorageOutcome::Stored | StorageOutcome::Failed(_)

@@ -166,6 +166,7 @@ mod mutation;
 mod output;
 mod page;
 mod page_index;
+mod page_part;
 mod pages;
 mod pending;
 mod request;

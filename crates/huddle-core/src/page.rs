@@ -2,28 +2,32 @@
 //!
 //! A [`Page`] keeps its elements in the order an `IndexMap` would: in
 //! insertion order, a delete moving the last element into the hole
-//! (`swap_remove`). It is stored so that cloning it copies no element and
-//! a write after a clone copies only a small part of it:
+//! (`swap_remove`). It is stored in parts ([`crate::page_part`]) so that a
+//! shared page is cloned without copying an element and a write after
+//! that copies only a small part of it:
 //!
 //! - the entries (element id, payload, hash of the id) sit in chunks of
-//!   [`CHUNK`] behind `Arc`s: position `p` is entry `p % CHUNK` of chunk
-//!   `p / CHUNK`; an update copies (if shared) the one chunk it touches, an
-//!   insert the last chunk, a delete those two;
+//!   [`CHUNK`]: position `p` is entry `p % CHUNK` of chunk `p / CHUNK`; an
+//!   update copies (if shared) the one chunk it touches, an insert the last
+//!   chunk, a delete those two;
 //! - the index from id to position is split into buckets by the id's hash
-//!   (its high half), each an `Arc`ed open-addressing table of positions
+//!   (its high half), each an open-addressing table of positions
 //!   ([`crate::page_index`]) that compares ids through the chunks, so an id
 //!   is hashed once per operation and held once; an insert or a delete
 //!   copies (if shared) the one or two buckets it touches. Buckets double
 //!   when they average more than [`BUCKET_MAX`] positions.
 //!
-//! So after a clone (a full sync, a snapshot) the first write to a page of
-//! `n` elements copies `n / CHUNK + buckets` pointers and one chunk of
-//! entries, not `n` entries.
+//! Parts are the page's own until [`Page::share`] (a full sync, a
+//! snapshot) puts each behind an `Arc`: writes to an unshared page check
+//! no reference count, and sharing a page of `n` elements moves
+//! `n / CHUNK + buckets` parts. After a share, the first write to a page
+//! copies those pointers (the clone of the page table) and one chunk of
+//! entries, not `n` entries. (A plain `clone()` of a page whose parts are
+//! its own copies them: it is a deep copy.)
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
-use std::sync::Arc;
 
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -31,6 +35,7 @@ use serde::{Serialize, Serializer};
 use crate::ids::ElementId;
 use crate::mutation::Payload;
 use crate::page_index::Bucket;
+use crate::page_part::Part;
 
 /// Entries per chunk.
 pub(crate) const CHUNK: usize = 64;
@@ -49,8 +54,8 @@ struct Entry {
 #[derive(Clone)]
 pub struct Page {
     state: RandomState,
-    chunks: Vec<Arc<Vec<Entry>>>,
-    buckets: Vec<Arc<Bucket>>,
+    chunks: Vec<Part<Vec<Entry>>>,
+    buckets: Vec<Part<Bucket>>,
     len: usize,
 }
 
@@ -62,6 +67,7 @@ impl Default for Page {
 
 /// The bucket of a hash among `count` (a power of two). Uses bits the
 /// bucket's own table does not lean on.
+#[inline]
 fn bucket_of(hash: u64, count: usize) -> usize {
     ((hash >> 32) as usize) & (count - 1)
 }
@@ -76,7 +82,7 @@ impl Page {
         Page {
             state: RandomState::new(),
             chunks: Vec::new(),
-            buckets: vec![Arc::new(Bucket::default())],
+            buckets: vec![Part::Own(Bucket::default())],
             len: 0,
         }
     }
@@ -118,34 +124,38 @@ impl Page {
         self.iter().map(|(_, v)| v)
     }
 
+    #[inline]
     fn hash(&self, element: &str) -> u64 {
         self.state.hash_one(element)
     }
 
+    #[inline]
     fn entry(&self, pos: usize) -> Option<&Entry> {
-        self.chunks.get(pos / CHUNK)?.get(pos % CHUNK)
+        self.chunks.get(pos / CHUNK)?.get().get(pos % CHUNK)
     }
 
+    #[inline]
     fn position(&self, element: &str, hash: u64) -> Option<usize> {
         let chunks = &self.chunks;
         let bucket = self.buckets.get(bucket_of(hash, self.buckets.len()))?;
-        bucket.get(hash, |p| {
+        bucket.get().get(hash, |p| {
             chunks
                 .get(p / CHUNK)
-                .and_then(|c| c.get(p % CHUNK))
+                .and_then(|c| c.get().get(p % CHUNK))
                 .is_some_and(|e| e.hash == hash && e.id.as_str() == element)
         })
     }
 
     /// Sets an element's data. Returns the change in payload bytes and the
     /// id this page holds for the element (its own where it had one).
+    #[inline]
     pub(crate) fn upsert(&mut self, element: &ElementId, data: &Payload) -> (isize, ElementId) {
         let hash = self.hash(element.as_str());
         if let Some(pos) = self.position(element.as_str(), hash) {
             let slot = self
                 .chunks
                 .get_mut(pos / CHUNK)
-                .map(Arc::make_mut)
+                .map(Part::to_mut)
                 .and_then(|c| c.get_mut(pos % CHUNK));
             // `position` only names positions that hold an entry.
             let Some(slot) = slot else {
@@ -174,10 +184,10 @@ impl Page {
             } else {
                 Vec::with_capacity(CHUNK)
             };
-            self.chunks.push(Arc::new(chunk));
+            self.chunks.push(Part::Own(chunk));
         }
         if let Some(last) = self.chunks.last_mut() {
-            Arc::make_mut(last).push(entry);
+            last.to_mut().push(entry);
         }
         self.len += 1;
         self.index_insert(hash, pos);
@@ -189,7 +199,7 @@ impl Page {
     fn index_insert(&mut self, hash: u64, pos: usize) {
         let count = self.buckets.len();
         if let Some(bucket) = self.buckets.get_mut(bucket_of(hash, count)) {
-            Arc::make_mut(bucket).insert(hash, pos);
+            bucket.to_mut().insert(hash, pos);
         }
     }
 
@@ -198,26 +208,33 @@ impl Page {
         let count = self.buckets.len() * 2;
         let per = self.len / count + 1;
         let mut buckets: Vec<Bucket> = (0..count).map(|_| Bucket::with_capacity(per)).collect();
-        for (pos, entry) in self.chunks.iter().flat_map(|c| c.iter()).enumerate() {
+        for (pos, entry) in self.chunks.iter().flat_map(|c| c.get().iter()).enumerate() {
             if let Some(b) = buckets.get_mut(bucket_of(entry.hash, count)) {
                 b.insert(entry.hash, pos);
             }
         }
-        self.buckets = buckets.into_iter().map(Arc::new).collect();
+        self.buckets = buckets.into_iter().map(Part::Own).collect();
+    }
+
+    /// Puts every part behind an `Arc`, so that a clone of the page copies
+    /// pointers only (see the module docs).
+    pub(crate) fn share(&mut self) {
+        self.chunks.iter_mut().for_each(Part::share);
+        self.buckets.iter_mut().for_each(Part::share);
     }
 
     /// Changes the position `from` held for `hash` to `to`.
     fn index_move(&mut self, hash: u64, from: usize, to: usize) {
         let count = self.buckets.len();
         if let Some(bucket) = self.buckets.get_mut(bucket_of(hash, count)) {
-            Arc::make_mut(bucket).relocate(hash, from, to);
+            bucket.to_mut().relocate(hash, from, to);
         }
     }
 
     fn index_remove(&mut self, hash: u64, pos: usize) {
         let count = self.buckets.len();
         if let Some(bucket) = self.buckets.get_mut(bucket_of(hash, count)) {
-            Arc::make_mut(bucket).remove(hash, pos);
+            bucket.to_mut().remove(hash, pos);
         }
     }
 
@@ -231,7 +248,7 @@ impl Page {
         let moved = self
             .chunks
             .get_mut(last / CHUNK)
-            .and_then(|c| Arc::make_mut(c).pop())?;
+            .and_then(|c| c.to_mut().pop())?;
         if last % CHUNK == 0 {
             self.chunks.pop();
         }
@@ -243,7 +260,7 @@ impl Page {
         let slot = self
             .chunks
             .get_mut(pos / CHUNK)
-            .map(Arc::make_mut)
+            .map(Part::to_mut)
             .and_then(|c| c.get_mut(pos % CHUNK))?;
         let old = std::mem::replace(slot, moved);
         self.index_move(moved_hash, last, pos);
@@ -251,16 +268,16 @@ impl Page {
     }
 }
 
-type ChunkEntries<'a> = fn(&'a Arc<Vec<Entry>>) -> std::slice::Iter<'a, Entry>;
+type ChunkEntries<'a> = fn(&'a Part<Vec<Entry>>) -> std::slice::Iter<'a, Entry>;
 
-fn chunk_entries(chunk: &Arc<Vec<Entry>>) -> std::slice::Iter<'_, Entry> {
-    chunk.iter()
+fn chunk_entries(chunk: &Part<Vec<Entry>>) -> std::slice::Iter<'_, Entry> {
+    chunk.get().iter()
 }
 
 /// Iterates a page's elements in order.
 pub struct Iter<'a> {
     inner: std::iter::FlatMap<
-        std::slice::Iter<'a, Arc<Vec<Entry>>>,
+        std::slice::Iter<'a, Part<Vec<Entry>>>,
         std::slice::Iter<'a, Entry>,
         ChunkEntries<'a>,
     >,
@@ -331,8 +348,8 @@ mod tests {
         let chunks = a.chunks.iter().zip(&b.chunks);
         let buckets = a.buckets.iter().zip(&b.buckets);
         (
-            chunks.filter(|(x, y)| Arc::ptr_eq(x, y)).count(),
-            buckets.filter(|(x, y)| Arc::ptr_eq(x, y)).count(),
+            chunks.filter(|(x, y)| x.same(y)).count(),
+            buckets.filter(|(x, y)| x.same(y)).count(),
         )
     }
 
@@ -344,29 +361,38 @@ mod tests {
         page
     }
 
+    /// A clone that shares the page's parts, as a full sync takes it.
+    fn shared_clone(page: &mut Page) -> Page {
+        page.share();
+        page.clone()
+    }
+
     #[test]
-    fn a_write_after_a_clone_copies_one_chunk_and_at_most_one_bucket() {
+    fn a_write_after_a_share_copies_one_chunk_and_at_most_one_bucket() {
         let mut page = big();
         let (chunks, buckets) = (page.chunks.len(), page.buckets.len());
         assert_eq!(chunks, 10_000_usize.div_ceil(CHUNK));
         assert!(buckets > 1 && 10_000 <= buckets * BUCKET_MAX, "{buckets}");
-        let clone = page.clone();
+        // Unshared parts are the page's own: a plain clone copies them.
+        assert_eq!(shared(&page, &page.clone()), (0, 0));
+        let clone = shared_clone(&mut page);
         assert_eq!(shared(&page, &clone), (chunks, buckets));
 
         // An update: one chunk copied, the index untouched.
         page.upsert(&id(5000), &Payload::from("2"));
         assert_eq!(shared(&page, &clone), (chunks - 1, buckets));
         assert_eq!(clone.get("e5000").map(Payload::as_bytes), Some(&b"1"[..]));
+        assert_eq!(page.get("e5000").map(Payload::as_bytes), Some(&b"2"[..]));
 
         // An insert: the last chunk and one bucket.
-        let clone = page.clone();
+        let clone = shared_clone(&mut page);
         page.upsert(&ElementId::from("new"), &Payload::from("3"));
         let (c, b) = shared(&page, &clone);
         assert_eq!((c, b), (chunks - 1, buckets - 1));
         assert_eq!(clone.get("new"), None);
 
         // A delete: the hole's chunk and the last one, two buckets at most.
-        let clone = page.clone();
+        let clone = shared_clone(&mut page);
         assert!(page.remove("e17").is_some());
         let (c, b) = shared(&page, &clone);
         assert!(c >= clone.chunks.len() - 2, "{c}");
@@ -374,6 +400,19 @@ mod tests {
         assert_eq!(clone.len(), 10_001);
         assert_eq!(page.len(), 10_000);
         assert!(clone.get("e17").is_some());
+        assert!(page.get("e17").is_none());
+    }
+
+    #[test]
+    fn a_share_no_one_else_holds_is_written_without_copies() {
+        let mut page = big();
+        let clone = shared_clone(&mut page);
+        drop(clone);
+        let first = page.chunks.first().map(|c| c.get().as_ptr());
+        page.upsert(&id(0), &Payload::from("2"));
+        assert_eq!(page.chunks.first().map(|c| c.get().as_ptr()), first);
+        assert!(matches!(page.chunks.first(), Some(Part::Own(_))));
+        assert_eq!(page.get("e0").map(Payload::as_bytes), Some(&b"2"[..]));
     }
 
     #[test]

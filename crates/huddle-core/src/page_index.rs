@@ -21,9 +21,14 @@ pub(crate) struct Bucket {
     len: usize,
 }
 
+/// An empty bucket without slots (no allocation): its first insert
+/// allocates them.
 impl Default for Bucket {
     fn default() -> Self {
-        Bucket::with_capacity(0)
+        Bucket {
+            slots: Vec::new(),
+            len: 0,
+        }
     }
 }
 
@@ -47,11 +52,15 @@ impl Bucket {
         }
     }
 
+    /// The slot index bits (all bits set when there are no slots: then
+    /// every slot lookup misses, and an insert grows the table first).
+    #[inline]
     fn mask(&self) -> usize {
         self.slots.len().wrapping_sub(1)
     }
 
     /// The slot holding a position with this hash that `is` accepts.
+    #[inline]
     fn find(&self, hash: u64, mut is: impl FnMut(usize) -> bool) -> Option<usize> {
         let mask = self.mask();
         let low = hash & 0xffff_ffff;
@@ -69,6 +78,7 @@ impl Bucket {
     }
 
     /// The position with this hash that `is` accepts.
+    #[inline]
     pub(crate) fn get(&self, hash: u64, is: impl FnMut(usize) -> bool) -> Option<usize> {
         let i = self.find(hash, is)?;
         self.slots.get(i).map(|&s| pos_of(s))
@@ -185,6 +195,19 @@ mod tests {
         }
         assert_eq!(b.len(), 1);
         assert_eq!(b.get(h(1), |_| true), Some(100));
+    }
+
+    #[test]
+    fn an_empty_bucket_without_slots_finds_nothing_and_takes_inserts() {
+        let mut b = Bucket::default();
+        assert!(b.slots.is_empty());
+        assert_eq!(b.get(h(3), |_| true), None);
+        b.remove(h(3), 0);
+        b.relocate(h(3), 0, 1);
+        assert_eq!(b.len(), 0);
+        b.insert(h(3), 9);
+        assert_eq!(b.get(h(3), |p| p == 9), Some(9));
+        assert_eq!(b.len(), 1);
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! The board state: pages of elements, shared copy-on-write.
 //!
 //! [`Pages`] is an `Arc` of its page table, and every page ([`Page`]) is
-//! chunked storage behind `Arc`s: `clone()` is O(1) (a full sync or a
-//! snapshot shares the board's state), and the first write after a clone
-//! copies the page table with the pages' chunk and bucket pointers (one per
-//! 64 elements, one per index bucket), then the one chunk (and index
-//! bucket) it touches: never the elements of a whole page. The engine takes
-//! the page table for a whole committed run of mutations at once
-//! ([`Pages::writer`]), so a run pays one uniqueness check for it and one
-//! per chunk it writes.
+//! chunked storage in parts ([`crate::page_part`]): the page's own while
+//! no one else holds them, so that a write checks no reference count, and
+//! behind `Arc`s once [`Pages::share`] took a share (a full sync, a
+//! snapshot: O(parts), about `n / 64 + n / 100` pointer moves for `n`
+//! elements, then O(1) while no write intervenes). The first write after
+//! a share copies the page table with the pages' chunk and bucket pointers,
+//! then the one chunk (and index bucket) it touches, or takes them back
+//! without a copy if the share is gone: never the elements of a whole
+//! page. The engine takes the page table for a whole committed run of
+//! mutations at once ([`Pages::writer`]), so a run pays one uniqueness
+//! check for it, and each part one per share.
 //! The order of pages and of elements within a page is that of `IndexMap`s
 //! (insertion order, a removal moving the last one into the hole), so
 //! iteration, serialization and equality are as they were with plain maps.
@@ -27,8 +30,11 @@ use crate::page::Page;
 /// All elements of all pages: `{page: {element: data}}`.
 ///
 /// Pages exist only while they hold elements: deleting a page's last element
-/// removes the page. Equality ignores order. Cloning is O(1); see the
-/// module docs for what a write after a clone copies.
+/// removes the page. Equality ignores order. Cloning is O(1) (the page
+/// table is shared), but a write to either side afterwards copies every
+/// page part not shared yet: to hand out a copy, take a share
+/// ([`Pages::share`]), whose later writes copy only pointers and the parts
+/// they touch (see the module docs).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Pages(Arc<IndexMap<PageId, Page>>);
 
@@ -87,6 +93,18 @@ impl Pages {
     /// Applies one mutation. Returns the change in payload bytes held.
     pub fn apply(&mut self, mutation: &Mutation) -> isize {
         self.writer().apply_shared(mutation, &mut 0).0
+    }
+
+    /// A copy for someone else (a full sync, a snapshot): puts every page
+    /// part behind an `Arc` (O(parts), once per share: a share taken while
+    /// the last one is still held and nothing was written moves nothing)
+    /// and clones. Writes to either side afterwards copy only the page
+    /// table's pointers and the parts they touch.
+    pub fn share(&mut self) -> Pages {
+        if let Some(table) = Arc::get_mut(&mut self.0) {
+            table.values_mut().for_each(Page::share);
+        }
+        self.clone()
     }
 
     /// Write access for a run of mutations: the page table is made this

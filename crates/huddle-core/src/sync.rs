@@ -11,23 +11,25 @@ use crate::output::{FullSyncReason, JoinSync};
 /// - the missed events are no longer held: full (`no_history`);
 /// - otherwise a delta with the missed events in order (`L == current`
 ///   gives an empty delta).
-pub(crate) fn sync_for(board: &Board, last_sequence: Option<u64>, threshold: u64) -> JoinSync {
+pub(crate) fn sync_for(
+    board: &mut Board,
+    last_sequence: Option<u64>,
+    threshold: u64,
+) -> JoinSync {
     let current = board.committed;
-    let full = |reason| JoinSync::Full {
+    let reason = match last_sequence {
+        None => FullSyncReason::Initial,
+        Some(last) if last > current => FullSyncReason::Ahead,
+        Some(last) if current - last >= threshold => FullSyncReason::TooOld,
+        Some(last) => match board.history.since(last, current) {
+            Some(events) => return JoinSync::Delta { events },
+            None => FullSyncReason::NoHistory,
+        },
+    };
+    // A share, not a clone: the board's next writes then copy pointers
+    // and the parts they touch, not the board (see `Pages::share`).
+    JoinSync::Full {
         reason,
-        pages: board.pages.clone(),
-    };
-    let Some(last) = last_sequence else {
-        return full(FullSyncReason::Initial);
-    };
-    if last > current {
-        return full(FullSyncReason::Ahead);
-    }
-    if current - last >= threshold {
-        return full(FullSyncReason::TooOld);
-    }
-    match board.history.since(last, current) {
-        Some(events) => JoinSync::Delta { events },
-        None => full(FullSyncReason::NoHistory),
+        pages: board.pages.share(),
     }
 }

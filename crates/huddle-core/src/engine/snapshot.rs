@@ -150,7 +150,7 @@ pub(crate) fn take_snapshot(
     let snapshot = Arc::new(Snapshot {
         board: board.id.clone(),
         version: board.committed,
-        pages: board.pages.clone(),
+        pages: board.pages.share(),
         created_at: now,
         created_by: cause,
     });

@@ -11,11 +11,7 @@ use crate::output::{FullSyncReason, JoinSync};
 /// - the missed events are no longer held: full (`no_history`);
 /// - otherwise a delta with the missed events in order (`L == current`
 ///   gives an empty delta).
-pub(crate) fn sync_for(
-    board: &mut Board,
-    last_sequence: Option<u64>,
-    threshold: u64,
-) -> JoinSync {
+pub(crate) fn sync_for(board: &mut Board, last_sequence: Option<u64>, threshold: u64) -> JoinSync {
     let current = board.committed;
     let reason = match last_sequence {
         None => FullSyncReason::Initial,

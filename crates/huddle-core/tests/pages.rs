@@ -1,9 +1,10 @@
-//! `Pages`, the board state shared copy-on-write: a clone is unchanged by
-//! later writes to the original (and the other way round), equality ignores
+//! `Pages`, the board state shared copy-on-write: a clone or a share is
+//! unchanged by later writes to the original (and the other way round),
+//! equality ignores
 //! order, serde keeps its `{page: {element: data}}` form, and iteration
 //! order is exactly that of plain `IndexMap`s (insertion order, a removal
 //! moving the last element into the hole) — checked against such a model
-//! with random mutations, clones taken along the way.
+//! with random mutations, clones and shares taken along the way.
 
 use huddle_core::{Mutation, Pages, Payload};
 use huddle_testkit::{delete, upsert};
@@ -140,6 +141,46 @@ fn a_clone_is_unchanged_by_writes_to_the_original_and_the_other_way_round() {
 }
 
 #[test]
+fn a_share_is_unchanged_by_writes_to_the_original_and_the_other_way_round() {
+    let mut pages = Pages::new();
+    for i in 0..1000 {
+        pages.apply(&upsert(&format!("p{}", i % 2), &format!("e{i}"), &data(i)));
+    }
+    let mut shared = pages.share();
+    assert_eq!(shared, pages);
+    let before = listed(&shared);
+    // A second share with nothing written in between, then writes to the
+    // board: every share keeps what it saw.
+    let again = pages.share();
+    pages.apply(&upsert("p0", "e0", "\"changed\""));
+    pages.apply(&upsert("p1", "new", "\"new\""));
+    pages.apply(&delete("p1", "e1"));
+    for i in (0..1000).step_by(2) {
+        pages.apply(&delete("p0", &format!("e{i}")));
+    }
+    assert!(pages.page("p0").is_none(), "emptied");
+    assert_eq!(listed(&shared), before, "the share saw a write");
+    assert_eq!(listed(&again), before, "the second share saw a write");
+    assert_eq!(pages.get("p1", "new").unwrap().as_bytes(), b"\"new\"");
+
+    // Writes to a share leave the board alone; a share of a share too.
+    let board = listed(&pages);
+    let grandchild = shared.share();
+    shared.apply(&upsert("p1", "e3", "\"share\""));
+    shared.apply(&delete("p0", "e2"));
+    assert_eq!(listed(&pages), board);
+    assert_eq!(listed(&grandchild), before);
+    assert_eq!(shared.get("p1", "e3").unwrap().as_bytes(), b"\"share\"");
+    assert_eq!(pages.get("p1", "e3").unwrap().as_bytes(), b"\"v3\"");
+
+    // Once every share is gone, the board is written as its own again.
+    drop((shared, again, grandchild));
+    pages.apply(&upsert("p1", "e5", "\"alone\""));
+    assert_eq!(pages.get("p1", "e5").unwrap().as_bytes(), b"\"alone\"");
+    assert_eq!(pages.element_count(), 500);
+}
+
+#[test]
 fn equality_ignores_order_and_sees_every_difference() {
     let a = Pages::from_elements([
         ("p".into(), "e1".into(), Payload::from("1")),
@@ -214,7 +255,13 @@ fn order_is_that_of_index_maps_across_chunks_and_index_growth() {
     for i in (0..5000).step_by(3) {
         apply(delete("p", &format!("e{i}")), &mut pages, &mut model);
         if i % 999 == 0 {
-            clones.push((pages.clone(), model.clone()));
+            // Plain clones and shares alike.
+            let copy = if i % 2 == 0 {
+                pages.share()
+            } else {
+                pages.clone()
+            };
+            clones.push((copy, model.clone()));
         }
     }
     check_against(&pages, &model);
@@ -234,6 +281,7 @@ enum Op {
     Upsert(u8, u16, u8),
     Delete(u8, u16),
     Clone,
+    Share,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -241,16 +289,17 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (0..3u8, 0..400u16, any::<u8>()).prop_map(|(p, e, d)| Op::Upsert(p, e, d)),
         3 => (0..3u8, 0..400u16).prop_map(|(p, e)| Op::Delete(p, e)),
         1 => Just(Op::Clone),
+        1 => Just(Op::Share),
     ]
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
-    /// Random upserts and deletes on three pages, with clones taken along
-    /// the way: the pages and every clone match the `IndexMap` model in
-    /// content, order and serde form, and a change delta matches the
-    /// payload bytes.
+    /// Random upserts and deletes on three pages, with clones and shares
+    /// taken along the way: the pages and every copy match the `IndexMap`
+    /// model in content, order and serde form, and a change delta matches
+    /// the payload bytes.
     #[test]
     fn pages_match_an_index_map_model(ops in proptest::collection::vec(op(), 0..1500)) {
         let mut pages = Pages::new();
@@ -263,6 +312,10 @@ proptest! {
                 Op::Delete(p, e) => delete(&format!("p{p}"), &format!("e{e}")),
                 Op::Clone => {
                     clones.push((pages.clone(), model.clone()));
+                    continue;
+                }
+                Op::Share => {
+                    clones.push((pages.share(), model.clone()));
                     continue;
                 }
             };

@@ -82,10 +82,13 @@ impl Io {
     /// is no recipient). It takes the place the per-connection notices
     /// had, so each recipient sees its notices in the same order.
     pub(crate) fn broadcast(&mut self, conns: impl IntoIterator<Item = ConnId>, notice: Notice) {
-        let conns: Recipients = conns.into_iter().collect();
-        if !conns.is_empty() {
-            self.outputs.push_back(Output::Broadcast { conns, notice });
+        // No recipients (a board of one): nothing to collect.
+        let mut conns = conns.into_iter().peekable();
+        if conns.peek().is_none() {
+            return;
         }
+        let conns: Recipients = conns.collect();
+        self.outputs.push_back(Output::Broadcast { conns, notice });
     }
 
     /// Tells a connection that its join, which had to wait, failed.

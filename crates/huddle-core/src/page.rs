@@ -138,11 +138,13 @@ impl Page {
     fn position(&self, element: &str, hash: u64) -> Option<usize> {
         let chunks = &self.chunks;
         let bucket = self.buckets.get(bucket_of(hash, self.buckets.len()))?;
+        // The bucket compares the low half of the hash first; the high
+        // half picked the bucket: an id comparison is all that is left.
         bucket.get().get(hash, |p| {
             chunks
                 .get(p / CHUNK)
                 .and_then(|c| c.get().get(p % CHUNK))
-                .is_some_and(|e| e.hash == hash && e.id.as_str() == element)
+                .is_some_and(|e| e.id.as_str() == element)
         })
     }
 

@@ -81,6 +81,7 @@ impl Io {
     /// One notice for several connections, as one output (none when there
     /// is no recipient). It takes the place the per-connection notices
     /// had, so each recipient sees its notices in the same order.
+    #[inline]
     pub(crate) fn broadcast(&mut self, conns: impl IntoIterator<Item = ConnId>, notice: Notice) {
         // No recipients (a board of one): nothing to collect.
         let mut conns = conns.into_iter().peekable();

@@ -6,9 +6,16 @@
 //! traffic never evicts another's. After a reload the window is rebuilt
 //! from the loaded event history, so retries across a server restart are
 //! recognised too.
+//!
+//! Users are found through a hint, the user remembered last: a board's
+//! batches come from the same writer in a row as a rule, whose id is then
+//! compared (the very `Arc` as a rule: one pointer comparison) instead of
+//! hashed. Users are never removed, so the hint's index stays valid.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
+
+use indexmap::IndexMap;
 
 use crate::ids::{BatchId, UserId};
 
@@ -20,21 +27,33 @@ struct UserBatches {
 
 #[derive(Debug, Default)]
 pub(crate) struct Dedup {
-    users: HashMap<UserId, UserBatches>,
+    users: IndexMap<UserId, UserBatches>,
+    /// The index in `users` of the user remembered last.
+    hint: usize,
     window: usize,
 }
 
 impl Dedup {
     pub(crate) fn new(window: usize) -> Self {
         Dedup {
-            users: HashMap::new(),
+            users: IndexMap::new(),
+            hint: 0,
             window,
+        }
+    }
+
+    /// The index of a user's batches: the hint's if it is theirs.
+    fn user_index(&self, user: &UserId) -> Option<usize> {
+        match self.users.get_index(self.hint) {
+            Some((key, _)) if key == user => Some(self.hint),
+            _ => self.users.get_index_of(user),
         }
     }
 
     /// The last sequence of a batch already applied.
     pub(crate) fn lookup(&self, user: &UserId, batch: &BatchId) -> Option<u64> {
-        self.users.get(user)?.last_seq.get(batch).copied()
+        let (_, batches) = self.users.get_index(self.user_index(user)?)?;
+        batches.last_seq.get(batch).copied()
     }
 
     /// Remembers a batch (or moves its last sequence forward).
@@ -42,9 +61,17 @@ impl Dedup {
         if self.window == 0 {
             return;
         }
-        let entry = match self.users.get_mut(user) {
-            Some(e) => e,
-            None => self.users.entry(user.clone()).or_default(),
+        let index = match self.user_index(user) {
+            Some(i) => i,
+            None => {
+                self.users
+                    .insert_full(user.clone(), UserBatches::default())
+                    .0
+            }
+        };
+        self.hint = index;
+        let Some((_, entry)) = self.users.get_index_mut(index) else {
+            return;
         };
         // One lookup for both the check and the insert; the oldest id is
         // evicted after the insert (never the new one: the window is not 0).
@@ -96,5 +123,24 @@ mod tests {
             "untouched by a's traffic"
         );
         assert_eq!(d.len(), 3);
+    }
+
+    #[test]
+    fn the_hint_follows_the_writer() {
+        let mut d = Dedup::new(4);
+        let users: Vec<UserId> = ["a", "b", "c"].map(UserId::from).into();
+        // Interleaved and in runs; equal ids in other allocations too.
+        for (n, u) in [0, 0, 1, 2, 2, 0, 1, 1].into_iter().enumerate() {
+            let batch = BatchId::from(format!("{n}"));
+            d.remember(&users[u], &batch, n as u64);
+            let again = UserId::from(users[u].as_str());
+            assert_eq!(d.lookup(&again, &batch), Some(n as u64));
+            for (v, other) in users.iter().enumerate() {
+                if v != u {
+                    assert_eq!(d.lookup(other, &batch), None, "{n}: {v}");
+                }
+            }
+        }
+        assert_eq!(d.len(), 8);
     }
 }

@@ -21,6 +21,7 @@ use smallvec::SmallVec;
 use crate::config::{Config, SessionType};
 use crate::dedup::Dedup;
 use crate::delta::BatchMeta;
+use crate::element_hash::KnownHashes;
 use crate::history::History;
 use crate::ids::{BatchId, BoardId, ConnId, EffectId, UserId};
 use crate::mutation::{Event, Mutation};
@@ -239,6 +240,8 @@ impl Board {
         now: Timestamp,
         config: &Config,
     ) -> Self {
+        let pages = Pages::new();
+        let pending = PendingSet::new(pages.hasher().clone());
         Board {
             id,
             opened,
@@ -248,7 +251,7 @@ impl Board {
             created_at: now,
             idle_since: None,
             last_flush: None,
-            pages: Pages::new(),
+            pages,
             page_hint: 0,
             payload_bytes: 0,
             assigned: 0,
@@ -256,7 +259,7 @@ impl Board {
             durable: 0,
             flushed_through: 0,
             history: History::new(config.history_len),
-            pending: PendingSet::default(),
+            pending,
             flush: None,
             flush_wanted: false,
             log: AppendLog::default(),
@@ -283,6 +286,15 @@ impl Board {
     /// rule: the history holds each run of one batch as one chunk, with
     /// the board state's ids.
     pub(crate) fn commit(&mut self, events: &[Event]) {
+        self.commit_known(events, None);
+    }
+
+    /// [`commit`](Self::commit) with the element hashes already computed
+    /// for (some of) the events, used where their hasher is the board
+    /// state's.
+    pub(crate) fn commit_known(&mut self, events: &[Event], known: Option<&KnownHashes>) {
+        // Hashes by another hasher than the board state's are not used.
+        let known = known.filter(|k| k.hasher().same(self.pages.hasher()));
         for run in events.chunk_by(BatchMeta::continues) {
             let Some(first) = run.first() else {
                 continue;
@@ -296,7 +308,8 @@ impl Board {
             let mutations: Arc<[Mutation]> = run
                 .iter()
                 .map(|event| {
-                    let (delta, page, element) = pages.apply_shared(&event.mutation, hint);
+                    let hash = known.and_then(|k| k.get(event.seq));
+                    let (delta, page, element) = pages.apply_shared(&event.mutation, hint, hash);
                     *bytes = bytes.saturating_add_signed(delta);
                     match event.mutation.data() {
                         Some(data) => Mutation::Upsert {

@@ -157,6 +157,7 @@ mod colors;
 mod config;
 mod dedup;
 mod delta;
+mod element_hash;
 mod engine;
 mod error;
 mod failure;

@@ -25,13 +25,12 @@
 //! entries, not `n` entries. (A plain `clone()` of a page whose parts are
 //! its own copies them: it is a deep copy.)
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::BuildHasher;
 
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
+use crate::element_hash::ElementHasher;
 use crate::ids::ElementId;
 use crate::mutation::Payload;
 use crate::page_index::Bucket;
@@ -53,7 +52,7 @@ struct Entry {
 /// The elements of one page, in order. Equality ignores order.
 #[derive(Clone)]
 pub struct Page {
-    state: RandomState,
+    hasher: ElementHasher,
     chunks: Vec<Part<Vec<Entry>>>,
     buckets: Vec<Part<Bucket>>,
     len: usize,
@@ -74,13 +73,17 @@ fn bucket_of(hash: u64, count: usize) -> usize {
 
 impl Page {
     /// No elements.
-    // The seed picks index buckets and slots only: iteration follows the
+    pub fn new() -> Self {
+        Page::with_hasher(ElementHasher::new())
+    }
+
+    /// No elements; ids hashed by `hasher` (the board state's).
+    // The hasher picks index buckets and slots only: iteration follows the
     // chunks (insertion order), never the hash (as in an `IndexMap`, which
     // seeds itself the same way); `tests/pages.rs` checks the order.
-    #[allow(clippy::disallowed_methods)]
-    pub fn new() -> Self {
+    pub(crate) fn with_hasher(hasher: ElementHasher) -> Self {
         Page {
-            state: RandomState::new(),
+            hasher,
             chunks: Vec::new(),
             buckets: vec![Part::Own(Bucket::default())],
             len: 0,
@@ -126,7 +129,7 @@ impl Page {
 
     #[inline]
     fn hash(&self, element: &str) -> u64 {
-        self.state.hash_one(element)
+        self.hasher.hash(element)
     }
 
     #[inline]
@@ -148,11 +151,23 @@ impl Page {
         })
     }
 
-    /// Sets an element's data. Returns the change in payload bytes and the
-    /// id this page holds for the element (its own where it had one).
-    #[inline]
+    /// [`upsert_hashed`](Self::upsert_hashed), hashing the id.
+    #[cfg(test)]
     pub(crate) fn upsert(&mut self, element: &ElementId, data: &Payload) -> (isize, ElementId) {
         let hash = self.hash(element.as_str());
+        self.upsert_hashed(element, data, hash)
+    }
+
+    /// Sets an element's data, given the hash of its id by this page's
+    /// hasher. Returns the change in payload bytes and the id this page
+    /// holds for the element (its own where it had one).
+    #[inline]
+    pub(crate) fn upsert_hashed(
+        &mut self,
+        element: &ElementId,
+        data: &Payload,
+        hash: u64,
+    ) -> (isize, ElementId) {
         if let Some(pos) = self.position(element.as_str(), hash) {
             let slot = self
                 .chunks

@@ -23,6 +23,7 @@ use indexmap::IndexMap;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::element_hash::ElementHasher;
 use crate::ids::{ElementId, PageId};
 use crate::mutation::{Mutation, Payload};
 use crate::page::Page;
@@ -35,8 +36,31 @@ use crate::page::Page;
 /// page part not shared yet: to hand out a copy, take a share
 /// ([`Pages::share`]), whose later writes copy only pointers and the parts
 /// they touch (see the module docs).
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Pages(Arc<IndexMap<PageId, Page>>);
+#[derive(Clone)]
+pub struct Pages {
+    table: Arc<IndexMap<PageId, Page>>,
+    /// The hasher of every page's element ids (see [`crate::element_hash`]).
+    hasher: ElementHasher,
+}
+
+impl Default for Pages {
+    fn default() -> Self {
+        Pages {
+            table: Arc::default(),
+            hasher: ElementHasher::new(),
+        }
+    }
+}
+
+/// Equal when they hold the same pages with the same elements, in any
+/// order.
+impl PartialEq for Pages {
+    fn eq(&self, other: &Self) -> bool {
+        self.table == other.table
+    }
+}
+
+impl Eq for Pages {}
 
 impl fmt::Debug for Pages {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -55,7 +79,7 @@ impl fmt::Debug for MapView<'_> {
 /// `{page: {element: data}}`, in order.
 impl Serialize for Pages {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
+        let mut map = s.serialize_map(Some(self.table.len()))?;
         for (page, elements) in self.iter() {
             map.serialize_entry(page, elements)?;
         }
@@ -92,7 +116,7 @@ impl Pages {
 
     /// Applies one mutation. Returns the change in payload bytes held.
     pub fn apply(&mut self, mutation: &Mutation) -> isize {
-        self.writer().apply_shared(mutation, &mut 0).0
+        self.writer().apply_shared(mutation, &mut 0, None).0
     }
 
     /// A copy for someone else (a full sync, a snapshot): puts every page
@@ -101,7 +125,7 @@ impl Pages {
     /// and clones. Writes to either side afterwards copy only the page
     /// table's pointers and the parts they touch.
     pub fn share(&mut self) -> Pages {
-        if let Some(table) = Arc::get_mut(&mut self.0) {
+        if let Some(table) = Arc::get_mut(&mut self.table) {
             table.values_mut().for_each(Page::share);
         }
         self.clone()
@@ -110,37 +134,45 @@ impl Pages {
     /// Write access for a run of mutations: the page table is made this
     /// `Pages`' own (copied if shared) once, not per mutation.
     pub(crate) fn writer(&mut self) -> PagesWriter<'_> {
-        PagesWriter(Arc::make_mut(&mut self.0))
+        PagesWriter {
+            table: Arc::make_mut(&mut self.table),
+            hasher: &self.hasher,
+        }
+    }
+
+    /// The hasher of the element ids of every page.
+    pub(crate) fn hasher(&self) -> &ElementHasher {
+        &self.hasher
     }
 
     /// The data of one element.
     pub fn get(&self, page: &str, element: &str) -> Option<&Payload> {
-        self.0.get(page)?.get(element)
+        self.table.get(page)?.get(element)
     }
 
     /// The elements of one page.
     pub fn page(&self, page: &str) -> Option<&Page> {
-        self.0.get(page)
+        self.table.get(page)
     }
 
     /// Pages in order.
     pub fn iter(&self) -> impl Iterator<Item = (&PageId, &Page)> {
-        self.0.iter()
+        self.table.iter()
     }
 
     /// Number of pages.
     pub fn page_count(&self) -> usize {
-        self.0.len()
+        self.table.len()
     }
 
     /// Number of elements over all pages.
     pub fn element_count(&self) -> usize {
-        self.0.values().map(|p| p.len()).sum()
+        self.table.values().map(|p| p.len()).sum()
     }
 
     /// Sum of all payload sizes.
     pub fn payload_bytes(&self) -> usize {
-        self.0
+        self.table
             .values()
             .flat_map(|p| p.values())
             .map(Payload::len)
@@ -149,7 +181,7 @@ impl Pages {
 
     /// True if there are no elements.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.table.is_empty()
     }
 
     /// Builds pages from `(page, element, data)` triples.
@@ -168,7 +200,10 @@ impl Pages {
 
 /// Writes to a [`Pages`] whose page table it holds exclusively (see
 /// [`Pages::writer`]).
-pub(crate) struct PagesWriter<'a>(&'a mut IndexMap<PageId, Page>);
+pub(crate) struct PagesWriter<'a> {
+    table: &'a mut IndexMap<PageId, Page>,
+    hasher: &'a ElementHasher,
+}
 
 impl PagesWriter<'_> {
     /// Applies one mutation, like [`Pages::apply`], and also returns the
@@ -176,14 +211,17 @@ impl PagesWriter<'_> {
     /// where they keep them (sharing their allocations), else the
     /// mutation's. `hint` is the index of the page touched last: when
     /// consecutive mutations touch one page (the usual case) its id is
-    /// compared instead of hashed. It is updated.
+    /// compared instead of hashed. It is updated. `hash`, if known, is the
+    /// hash of the mutation's element id by [`Pages::hasher`] (so it is not
+    /// hashed again).
     pub(crate) fn apply_shared(
         &mut self,
         mutation: &Mutation,
         hint: &mut usize,
+        hash: Option<u64>,
     ) -> (isize, PageId, ElementId) {
         let page = mutation.page();
-        let pages = &mut *self.0;
+        let pages = &mut *self.table;
         let index = match pages.get_index(*hint) {
             Some((key, _)) if key == page => Some(*hint),
             _ => pages.get_index_of(page),
@@ -192,13 +230,17 @@ impl PagesWriter<'_> {
             Mutation::Upsert { element, data, .. } => {
                 let index = match index {
                     Some(i) => i,
-                    None => pages.insert_full(page.clone(), Page::new()).0,
+                    None => {
+                        let new = Page::with_hasher(self.hasher.clone());
+                        pages.insert_full(page.clone(), new).0
+                    }
                 };
                 *hint = index;
                 let Some((page_key, elements)) = pages.get_index_mut(index) else {
                     return (0, page.clone(), element.clone());
                 };
-                let (delta, element_key) = elements.upsert(element, data);
+                let hash = hash.unwrap_or_else(|| self.hasher.hash(element.as_str()));
+                let (delta, element_key) = elements.upsert_hashed(element, data, hash);
                 (delta, page_key.clone(), element_key)
             }
             Mutation::Delete { element, .. } => {

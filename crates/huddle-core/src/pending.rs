@@ -4,19 +4,27 @@
 //! A flush takes the whole set (O(1)); new writes start a fresh set. If the
 //! store fails, the taken writes are merged back under the newer ones, so
 //! nothing is lost and nothing newer is overwritten.
+//!
+//! Element ids are hashed by the board state's hasher when the set holds
+//! nothing yet ([`PendingSet::record_hashed`] adopts it), so that the hash
+//! computed here serves the board state too ([`crate::element_hash`]).
 
+use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
 use indexmap::IndexMap;
 
+use crate::element_hash::ElementHasher;
 use crate::ids::{ElementId, PageId};
 use crate::mutation::{Mutation, Payload};
 use crate::storage::{FlushBatch, PageChanges};
 
 /// `None` marks a delete.
-type PageWrites = IndexMap<ElementId, Option<Payload>>;
+type PageWrites = IndexMap<ElementId, Option<Payload>, ElementHasher>;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct PendingSet {
     pages: IndexMap<PageId, PageWrites>,
+    /// The hasher of every page's element ids.
+    hasher: ElementHasher,
     elements: usize,
     /// The index in `pages` of the page written last (consecutive writes
     /// usually touch one page: its id is compared instead of hashed).
@@ -24,17 +32,50 @@ pub(crate) struct PendingSet {
 }
 
 impl PendingSet {
+    /// Nothing pending; element ids hashed by `hasher` (the board state's).
+    pub(crate) fn new(hasher: ElementHasher) -> Self {
+        PendingSet {
+            pages: IndexMap::new(),
+            hasher,
+            elements: 0,
+            hint: 0,
+        }
+    }
+
     /// Records a committed mutation as the element's last write.
     pub(crate) fn record(&mut self, mutation: &Mutation) {
+        let hash = self.hasher.hash(mutation.element().as_str());
+        self.record_with(mutation, hash);
+    }
+
+    /// Records a mutation like [`record`](Self::record) and returns the
+    /// hash of its element id by `hasher`. The set takes `hasher` as its own
+    /// when it holds nothing (so the hash is computed once for both); a set
+    /// with another hasher hashes the id again with its own.
+    pub(crate) fn record_hashed(&mut self, mutation: &Mutation, hasher: &ElementHasher) -> u64 {
+        if self.pages.is_empty() && !self.hasher.same(hasher) {
+            self.hasher = hasher.clone();
+        }
+        let hash = hasher.hash(mutation.element().as_str());
+        if self.hasher.same(hasher) {
+            self.record_with(mutation, hash);
+        } else {
+            self.record(mutation);
+        }
+        hash
+    }
+
+    /// Records a mutation whose element id hashes to `hash` by the set's
+    /// hasher.
+    fn record_with(&mut self, mutation: &Mutation, hash: u64) {
         let page = mutation.page();
         let index = match self.pages.get_index(self.hint) {
             Some((key, _)) if key == page => self.hint,
             _ => match self.pages.get_index_of(page) {
                 Some(i) => i,
                 None => {
-                    self.pages
-                        .insert_full(page.clone(), PageWrites::default())
-                        .0
+                    let writes = PageWrites::with_hasher(self.hasher.clone());
+                    self.pages.insert_full(page.clone(), writes).0
                 }
             },
         };
@@ -43,10 +84,13 @@ impl PendingSet {
             return;
         };
         let element = mutation.element();
-        match writes.get_mut(element) {
-            Some(slot) => *slot = mutation.data().cloned(),
-            None => {
-                writes.insert(element.clone(), mutation.data().cloned());
+        match writes
+            .raw_entry_mut_v1()
+            .from_hash(hash, |key| key == element)
+        {
+            RawEntryMut::Occupied(mut slot) => *slot.get_mut() = mutation.data().cloned(),
+            RawEntryMut::Vacant(slot) => {
+                slot.insert_hashed_nocheck(hash, element.clone(), mutation.data().cloned());
                 self.elements += 1;
             }
         }
@@ -87,7 +131,11 @@ impl PendingSet {
     /// Puts back the writes of a failed flush, under any newer writes.
     pub(crate) fn restore(&mut self, failed: &FlushBatch) {
         for (page, changes) in &failed.pages {
-            let writes = self.pages.entry(page.clone()).or_default();
+            let hasher = &self.hasher;
+            let writes = self
+                .pages
+                .entry(page.clone())
+                .or_insert_with(|| PageWrites::with_hasher(hasher.clone()));
             let older = changes
                 .upserts
                 .iter()
@@ -117,7 +165,7 @@ mod tests {
 
     #[test]
     fn last_write_wins_grouped_by_page() {
-        let mut s = PendingSet::default();
+        let mut s = PendingSet::new(ElementHasher::new());
         s.record(&up("p1", "a", "1"));
         s.record(&up("p2", "b", "2"));
         s.record(&up("p1", "a", "3"));
@@ -136,7 +184,7 @@ mod tests {
 
     #[test]
     fn restore_keeps_newer_writes() {
-        let mut s = PendingSet::default();
+        let mut s = PendingSet::new(ElementHasher::new());
         s.record(&up("p", "a", "old"));
         s.record(&up("p", "b", "old"));
         let failed = s.take(1, 2);
@@ -151,5 +199,47 @@ mod tests {
             .collect();
         assert!(ups.contains(&("a".to_owned(), Payload::from("new"))));
         assert!(ups.contains(&("b".to_owned(), Payload::from("old"))));
+    }
+
+    fn upserts(b: &FlushBatch, page: &str) -> Vec<(String, Payload)> {
+        let mut ups: Vec<_> = b.pages[page]
+            .upserts
+            .iter()
+            .map(|(e, d)| (e.as_str().to_owned(), d.clone()))
+            .collect();
+        ups.sort_by(|x, y| x.0.cmp(&y.0));
+        ups
+    }
+
+    #[test]
+    fn a_hash_is_shared_only_with_the_same_hasher() {
+        let (board, other) = (ElementHasher::new(), ElementHasher::new());
+        let mut s = PendingSet::new(ElementHasher::new());
+        // Empty: the set takes the board's hasher.
+        let h = s.record_hashed(&up("p", "a", "1"), &board);
+        assert_eq!(h, board.hash("a"));
+        assert!(s.hasher.same(&board));
+        // Not empty: another hasher's hash is not used, the id is hashed
+        // again; the writes still land on the same elements.
+        assert_eq!(s.record_hashed(&up("p", "a", "2"), &other), other.hash("a"));
+        s.record_hashed(&up("p", "b", "3"), &other);
+        s.record_hashed(&up("p", "b", "4"), &board);
+        s.record(&up("p", "a", "5"));
+        assert!(s.hasher.same(&board));
+        assert_eq!(s.len(), 2);
+        // A failed flush put back under newer writes, then a later hasher.
+        let failed = s.take(1, 5);
+        s.record_hashed(&up("p", "c", "6"), &other);
+        assert!(s.hasher.same(&other), "taken when empty");
+        s.restore(&failed);
+        s.record_hashed(&up("p", "a", "7"), &other);
+        s.record_hashed(&up("p", "b", "8"), &board);
+        assert_eq!(s.len(), 3);
+        let b = s.take(1, 8);
+        let want: Vec<(String, Payload)> = [("a", "7"), ("b", "8"), ("c", "6")]
+            .iter()
+            .map(|(e, d)| ((*e).to_owned(), Payload::from(*d)))
+            .collect();
+        assert_eq!(upserts(&b, "p"), want);
     }
 }

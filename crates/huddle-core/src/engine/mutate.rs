@@ -8,6 +8,7 @@ use smallvec::SmallVec;
 use super::{Conn, EffectKind, Engine, Io};
 use crate::board::{Board, InFlightAppend, PendingBatch};
 use crate::config::{Config, Durability};
+use crate::element_hash::KnownHashes;
 use crate::error::{Field, MutateError, SessionError};
 use crate::ids::{BatchId, ConnId};
 use crate::mutation::{Event, Mutation};
@@ -244,10 +245,17 @@ pub(crate) fn append_stored(
     io: &mut Io,
     durable: Vec<Arc<[Event]>>,
 ) {
+    // The element hashes the pending set computes, kept for the commits
+    // below (`AckOnStore`: the batches waiting for these very events).
+    let mut known = KnownHashes::new(board.pages.hasher().clone());
+    let keep = !board.log.batches.is_empty();
     for events in durable {
         for event in events.iter() {
             if event.seq > board.durable {
-                board.pending.record(&event.mutation);
+                let hash = board.pending.record_hashed(&event.mutation, known.hasher());
+                if keep {
+                    known.push(event.seq, hash);
+                }
                 board.durable = event.seq;
             }
         }
@@ -261,7 +269,7 @@ pub(crate) fn append_stored(
         let Some(b) = board.log.batches.pop_front() else {
             break;
         };
-        board.commit(&b.events);
+        board.commit_known(&b.events, Some(&known));
         let sequence = b.last_seq();
         for conn in std::iter::once(b.origin).chain(b.waiters.iter().copied()) {
             if board.conns.contains(&conn) {

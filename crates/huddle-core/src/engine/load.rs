@@ -154,8 +154,10 @@ fn install(board: &mut Board, loaded: LoadedBoard) -> Result<(), String> {
         }
     }
     board.commit(replayed);
+    // With the loaded state's hasher (the set is empty: it takes it), so
+    // later commits hash each element id once.
     for event in replayed {
-        board.pending.record(&event.mutation);
+        board.pending.record_hashed(&event.mutation, board.pages.hasher());
     }
     let sequence = last.max(pages_sequence);
     if let Some(r) = batches

@@ -12,6 +12,12 @@
 //! page. The engine takes the page table for a whole committed run of
 //! mutations at once ([`Pages::writer`]), so a run pays one uniqueness
 //! check for it, and each part one per share.
+//!
+//! All pages of one `Pages` hash element ids with its one
+//! [`ElementHasher`], which the board's pending set takes too: the hash the
+//! pending set computes for a committed mutation is the board state's
+//! ([`crate::element_hash`]).
+//!
 //! The order of pages and of elements within a page is that of `IndexMap`s
 //! (insertion order, a removal moving the last one into the hole), so
 //! iteration, serialization and equality are as they were with plain maps.
@@ -267,6 +273,47 @@ impl PagesWriter<'_> {
                 };
                 (delta, page_key, element_key)
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn up(page: &str, element: &str, data: &str) -> Mutation {
+        Mutation::Upsert {
+            page: page.into(),
+            element: element.into(),
+            data: data.into(),
+        }
+    }
+
+    #[test]
+    fn a_known_hash_writes_what_hashing_the_id_writes() {
+        let (mut known, mut hashed) = (Pages::new(), Pages::new());
+        let mut hint = (0, 0);
+        for i in 0..300 {
+            let m = up(
+                &format!("p{}", i % 3),
+                &format!("e{}", i % 130),
+                &i.to_string(),
+            );
+            let h = known.hasher().hash(m.element().as_str());
+            let a = known.writer().apply_shared(&m, &mut hint.0, Some(h));
+            let b = hashed.writer().apply_shared(&m, &mut hint.1, None);
+            assert_eq!(a, b);
+        }
+        assert_eq!(known, hashed);
+        assert_eq!(known.element_count(), 300);
+        // Every page hashes with its state's hasher: ids are found again.
+        for i in 0..300 {
+            let (p, e) = (format!("p{}", i % 3), format!("e{}", i % 130));
+            let data = i.to_string();
+            assert_eq!(
+                known.get(&p, &e).map(Payload::as_bytes),
+                Some(data.as_bytes())
+            );
         }
     }
 }

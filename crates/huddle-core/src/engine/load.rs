@@ -157,7 +157,9 @@ fn install(board: &mut Board, loaded: LoadedBoard) -> Result<(), String> {
     // With the loaded state's hasher (the set is empty: it takes it), so
     // later commits hash each element id once.
     for event in replayed {
-        board.pending.record_hashed(&event.mutation, board.pages.hasher());
+        board
+            .pending
+            .record_hashed(&event.mutation, board.pages.hasher());
     }
     let sequence = last.max(pages_sequence);
     if let Some(r) = batches

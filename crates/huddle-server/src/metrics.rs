@@ -2,7 +2,8 @@
 //! (connections, boards by state, mutations, ack and storage latency,
 //! error frames by code): HTTP errors by code, WebSocket upgrades by
 //! outcome, frames received and refused by the server, and a
-//! mutations-per-second gauge.
+//! mutations-per-second gauge; and the process's own CPU time and memory
+//! ([`process`]).
 //!
 //! The counters are process-wide (one server per process); `/metrics`
 //! renders them after the driver's.
@@ -11,6 +12,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
+
+pub mod process;
 
 /// Process-wide server counters.
 #[derive(Debug)]
@@ -181,6 +184,7 @@ pub fn render(out: &mut String, uptime: f64) {
         "# HELP {name} Mutations applied per second over the last 10 s.\n# TYPE {name} gauge\n{name} {:.3}",
         mutations_per_second()
     );
+    process::ProcessStats::read().render(out);
     let name = "huddle_uptime_seconds";
     let _ = writeln!(
         out,
@@ -216,5 +220,13 @@ mod tests {
         assert!(out.contains("huddle_frames_refused_total{code=\"PAYLOAD_TOO_LARGE\"}"));
         assert!(out.contains("huddle_ws_upgrades_total{outcome=\"accepted\"}"));
         assert!(out.contains("huddle_uptime_seconds 1.500"));
+        if cfg!(target_os = "linux") {
+            assert!(out.contains("\nprocess_cpu_seconds_total "), "{out}");
+            assert!(out.contains("\nprocess_resident_memory_bytes "), "{out}");
+            assert!(
+                out.contains("\nprocess_resident_memory_peak_bytes "),
+                "{out}"
+            );
+        }
     }
 }

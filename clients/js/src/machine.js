@@ -20,7 +20,7 @@ import { ClientError, RecoveryError } from './errors.js';
 import { OutgoingQueue } from './outgoing.js';
 import { makeRecovery, parseRecovery, recoveryMutationCount } from './recovery.js';
 import { BoardReplica, Gap } from './replica.js';
-import { isJsonValue, isRetryable, parseRfc3339 } from './wire.js';
+import { isJsonValue, isRetryable, JOIN_TIMEOUT, parseRfc3339 } from './wire.js';
 
 /** @typedef {import('./config.js').ClientConfig} ClientConfig */
 /** @typedef {import('./config.js').ClientConfigInput} ClientConfigInput */
@@ -47,7 +47,7 @@ const RECENTLY_DROPPED = 64;
 /**
  * @typedef {{ kind: 'unexpected' } | { kind: 'serverClosed', code: number } | { kind: 'sessionTimeout' }
  *   | { kind: 'sessionClosed' } | { kind: 'sessionMoved' } | { kind: 'joinRefused', code: ErrorCode } | { kind: 'unauthorized' }
- *   | { kind: 'local' }} DisconnectReason
+ *   | { kind: 'credentialsExpired' } | { kind: 'local' }} DisconnectReason
  */
 
 /**
@@ -449,9 +449,12 @@ export class ClientMachine {
 
   /**
    * `transport` closed, with the close code if the peer sent one. 4001:
-   * credentials rejected; 4002: inactivity timeout; 1000 and other codes
-   * 4000-4999: a deliberate close (none retried). Anything else is an
-   * unexpected drop.
+   * credentials rejected (on a joined connection: the token expired, so ask
+   * for fresh credentials and reconnect at once; before that, authFailed);
+   * 4002: inactivity timeout; 1000 and other codes 4000-4999: a deliberate
+   * close (none retried), except 4006 (no `join` within the server's join
+   * deadline), which is retried like a drop. Anything else is an unexpected
+   * drop.
    * @param {number} now
    * @param {number} transport
    * @param {number | null} code
@@ -459,9 +462,10 @@ export class ClientMachine {
   transportClosed(now, transport, code) {
     now = this.tick(now);
     if (phaseTransport(this.phase) !== transport) return;
-    if (code === 4001) this.authFailed();
+    if (code === 4001 && this.phase.kind === 'live') this.reconnectNow(now, { kind: 'credentialsExpired' });
+    else if (code === 4001) this.authFailed();
     else if (code === 4002) this.stop({ kind: 'sessionTimeout' });
-    else if (code === 1000 || (code !== null && code >= 4000 && code <= 4999)) this.stop({ kind: 'serverClosed', code });
+    else if (code === 1000 || (code !== null && code >= 4000 && code <= 4999 && code !== JOIN_TIMEOUT)) this.stop({ kind: 'serverClosed', code });
     else this.lost(now);
   }
 
@@ -592,16 +596,18 @@ export class ClientMachine {
 
   /**
    * @private The server ended the board session here but serves it again
-   * (another host owns it now, or it is loaded afresh): leave this transport
-   * and reconnect at once, re-sending unacknowledged batches with their ids
+   * (another host owns it now, or it is loaded afresh), or closed it because
+   * the token expired: leave this transport and reconnect at once (asking
+   * for credentials first), re-sending unacknowledged batches with their ids
    * as on any reconnect. Counts as an attempt, so a board that keeps ending
    * backs off and eventually gives up like a flaky network.
    * @param {number} now
+   * @param {DisconnectReason} reason
    */
-  reconnectNow(now) {
+  reconnectNow(now, reason) {
     this.closeCurrent();
     this.dropTransport();
-    this.event({ type: 'disconnected', reason: { kind: 'sessionMoved' } });
+    this.event({ type: 'disconnected', reason });
     if (this.attempt === 0) {
       this.attempt = 1;
       this.connState = { status: 'reconnecting', attempt: 1 };
@@ -787,7 +793,7 @@ export class ClientMachine {
         this.stop({ kind: 'sessionTimeout' });
         return;
       case 'session_closed':
-        if (message.reason === 'moved' || message.reason === 'failed') this.reconnectNow(now);
+        if (message.reason === 'moved' || message.reason === 'failed') this.reconnectNow(now, { kind: 'sessionMoved' });
         else this.stop({ kind: 'sessionClosed' });
         return;
       case 'pong':

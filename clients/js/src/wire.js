@@ -40,7 +40,7 @@ import { DecodeError } from './errors.js';
 /**
  * @typedef {'BOARD_NOT_FOUND' | 'NOT_JOINED' | 'SESSION_EXPIRED' | 'INVALID_MESSAGE'
  *   | 'PAYLOAD_TOO_LARGE' | 'RATE_LIMITED' | 'ROOM_FULL' | 'UNAUTHORIZED'
- *   | 'UNAVAILABLE' | 'SLOW_CONSUMER'} ErrorCode
+ *   | 'UNAVAILABLE' | 'SLOW_CONSUMER' | 'DATA_TOO_DEEP'} ErrorCode
  */
 
 /**
@@ -71,8 +71,14 @@ export const PALETTE = ['#FF6B6B', '#4ECDC4', '#45B7D1', '#96CEB4', '#FFEAA7', '
 /** @type {ReadonlySet<string>} */
 export const ERROR_CODES = new Set([
   'BOARD_NOT_FOUND', 'NOT_JOINED', 'SESSION_EXPIRED', 'INVALID_MESSAGE', 'PAYLOAD_TOO_LARGE',
-  'RATE_LIMITED', 'ROOM_FULL', 'UNAUTHORIZED', 'UNAVAILABLE', 'SLOW_CONSUMER',
+  'RATE_LIMITED', 'ROOM_FULL', 'UNAUTHORIZED', 'UNAVAILABLE', 'SLOW_CONSUMER', 'DATA_TOO_DEEP',
 ]);
+
+/**
+ * Close code of a connection that sent no `join` within the server's join
+ * deadline: retried like a drop (docs/protocol.md, "Close codes").
+ */
+export const JOIN_TIMEOUT = 4006;
 
 const REASONS = new Set(['initial', 'too_old', 'ahead', 'no_history']);
 const CAUSES = new Set(['auto-save', 'on-disconnect', 'manual', 'archive']);

@@ -102,17 +102,16 @@ impl Client {
     }
 
     /// The server ended the board session here but serves it again
-    /// (another host owns it now, or it is loaded afresh): leave this
-    /// transport and reconnect at once, re-sending unacknowledged batches
-    /// with their ids as on any reconnect. Counts as an attempt, so a board
-    /// that keeps ending backs off and eventually gives up like a flaky
-    /// network.
-    pub(crate) fn reconnect_now(&mut self, now: Timestamp) {
+    /// (another host owns it now, or it is loaded afresh), or closed it
+    /// because the token expired: leave this transport and reconnect at
+    /// once (asking for credentials first), re-sending unacknowledged
+    /// batches with their ids as on any reconnect. Counts as an attempt, so
+    /// a board that keeps ending backs off and eventually gives up like a
+    /// flaky network.
+    pub(crate) fn reconnect_now(&mut self, now: Timestamp, reason: DisconnectReason) {
         self.close_current();
         self.drop_transport();
-        self.signal(ClientSignal::Disconnected {
-            reason: DisconnectReason::SessionMoved,
-        });
+        self.signal(ClientSignal::Disconnected { reason });
         if self.attempt == 0 {
             self.attempt = 1;
             self.state = ConnectionState::Reconnecting { attempt: 1 };

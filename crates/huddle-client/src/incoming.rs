@@ -154,7 +154,7 @@ impl Client {
             ServerMessage::Snapshot(info) => self.signal(ClientSignal::Snapshot(info)),
             ServerMessage::SessionTimeout { .. } => self.stop(DisconnectReason::SessionTimeout),
             ServerMessage::SessionClosed { reason, .. } if reason.reconnect() => {
-                self.reconnect_now(now)
+                self.reconnect_now(now, DisconnectReason::SessionMoved)
             }
             ServerMessage::SessionClosed { .. } => self.stop(DisconnectReason::SessionClosed),
             ServerMessage::Pong => self.ping.pong_deadline = None,

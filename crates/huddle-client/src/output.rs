@@ -99,7 +99,7 @@ pub enum DisconnectReason {
     /// The transport dropped, failed, or stopped answering pings (retried).
     Unexpected,
     /// The server closed on purpose (close code 1000 or an application
-    /// code 4000-4999 other than 4001/4002): not retried.
+    /// code 4000-4999 other than 4001, 4002 and 4006): not retried.
     ServerClosed {
         /// The close code.
         code: u16,
@@ -120,6 +120,10 @@ pub enum DisconnectReason {
     /// The credentials were rejected while connected (`auth_failed`
     /// follows).
     Unauthorized,
+    /// The server closed a joined connection with 4001: its token expired.
+    /// The client asks for fresh credentials (`NeedCredentials`) and
+    /// reconnects at once; if those are refused too, `auth_failed`.
+    CredentialsExpired,
     /// The application called `close`.
     Local,
 }

@@ -410,6 +410,7 @@ fn reason_json(r: &DisconnectReason) -> Value {
             json!({"kind": "joinRefused", "code": code.as_str()})
         }
         DisconnectReason::Unauthorized => json!({"kind": "unauthorized"}),
+        DisconnectReason::CredentialsExpired => json!({"kind": "credentialsExpired"}),
         DisconnectReason::Local => json!({"kind": "local"}),
     }
 }
@@ -690,7 +691,7 @@ fn jittered_backoff() -> Value {
 fn auth_and_deliberate_closes() -> Value {
     let mut t = Tracer::new(
         "auth_and_deliberate_closes",
-        "auth_failed from HTTP 401, close 4001 and join UNAUTHORIZED; closes that are not retried (1000, 4002, 4xxx, session_timeout, session_closed, join refused)",
+        "auth_failed from HTTP 401, close 4001 before joining and join UNAUTHORIZED; closes that are not retried (1000, 4002, 4xxx, session_timeout, session_closed, join refused)",
         3,
         config(|_| {}),
     );
@@ -698,7 +699,8 @@ fn auth_and_deliberate_closes() -> Value {
     t.failed(1, "unauthorized");
     t.connect("good");
     t.open(2);
-    t.msg(2, joined_full(0, "initial", json!({}), json!([who(ALICE)])));
+    // Before `joined`: 4001 on a joined connection refreshes the
+    // credentials instead (token_expiry_and_join_timeout).
     t.closed(2, Some(4001));
     t.mutate(json!([upsert("p", "q", json!(true))]));
     t.connect("good-2");
@@ -737,6 +739,39 @@ fn auth_and_deliberate_closes() -> Value {
     transport += 1;
     t.open(transport);
     t.msg(transport, error("ROOM_FULL", None));
+    t.finish()
+}
+
+fn token_expiry_and_join_timeout() -> Value {
+    let mut t = Tracer::new(
+        "token_expiry_and_join_timeout",
+        "close 4001 on a joined connection (the token expired): fresh credentials through the hook, reconnect at once, unacked batch re-sent; 4001 again before joining is auth_failed; close 4006 (no join in time) is retried with backoff",
+        7,
+        config(|_| {}),
+    );
+    t.connect("tok-1");
+    t.open(1);
+    t.msg(1, joined_full(0, "initial", json!({}), json!([who(ALICE)])));
+    t.mutate(json!([upsert("p", "a", json!(1))]));
+    let first = ok_batch(&t);
+    t.wait(10).closed(1, Some(4001));
+    t.wait(5).creds("tok-2");
+    t.open(2);
+    t.msg(2, joined_delta(0, json!([])));
+    t.msg(2, ack(&first, 1));
+    t.wait(10).closed(2, Some(4006));
+    t.timeout();
+    t.creds("tok-3");
+    t.open(3);
+    t.closed(3, Some(4006));
+    t.timeout();
+    t.creds("tok-4");
+    t.open(4);
+    t.msg(4, joined_delta(1, json!([])));
+    t.closed(4, Some(4001));
+    t.creds("tok-expired-too");
+    t.open(5);
+    t.closed(5, Some(4001));
     t.finish()
 }
 
@@ -1257,6 +1292,7 @@ fn all_traces() -> Vec<Value> {
         jittered_backoff(),
         auth_and_deliberate_closes(),
         session_moved(),
+        token_expiry_and_join_timeout(),
         delta_resync_and_queue(),
         retries_and_drops(),
         recovery_export_import(),

@@ -35,6 +35,10 @@ pub enum ErrorCode {
     /// the tokio driver sends it before closing with 1008, and a client
     /// reconnects and re-syncs).
     SlowConsumer,
+    /// Element `data` nested deeper than the host's limit (an extension of
+    /// the spec's list: the engine keeps `data` opaque, the wire decoder
+    /// measures it).
+    DataTooDeep,
 }
 
 impl ErrorCode {
@@ -51,6 +55,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::SlowConsumer => "SLOW_CONSUMER",
+            ErrorCode::DataTooDeep => "DATA_TOO_DEEP",
         }
     }
 
@@ -93,8 +98,9 @@ pub enum JoinError {
     /// The connection already holds a user session (or a join in progress).
     #[error("this connection has already joined board {0}")]
     AlreadyJoined(BoardId),
-    /// An id or the display name is empty or too long.
-    #[error("invalid {0:?}: empty or longer than the limit")]
+    /// An id or the display name is empty, too long or holds a control
+    /// character ([`crate::check_text`]).
+    #[error("invalid {0:?}: empty, longer than the limit or with control characters")]
     InvalidField(Field),
     /// The board session has its maximum of participants.
     #[error("board {board} is full ({max} participants)")]
@@ -176,8 +182,9 @@ pub enum MutateError {
     /// The batch has no mutations.
     #[error("empty batch")]
     EmptyBatch,
-    /// An id is empty or too long.
-    #[error("invalid {field:?} in mutation {index}")]
+    /// An id is empty, too long or holds a control character
+    /// ([`crate::check_text`]).
+    #[error("invalid {field:?} in mutation {index}: empty, longer than the limit or with control characters")]
     InvalidField {
         /// Which field.
         field: Field,

@@ -174,6 +174,7 @@ mod request;
 mod stats;
 mod storage;
 mod sync;
+mod text_rule;
 mod time;
 mod timers;
 mod user_session;
@@ -202,6 +203,7 @@ pub use storage::{
     BatchRecord, BoardOwner, Effect, FlushBatch, LoadedBoard, PageChanges, Snapshot, SnapshotCause,
     StorageOutcome,
 };
+pub use text_rule::{check_text, TextProblem};
 pub use time::Timestamp;
 pub use user_session::{UserSessionRecord, UserSessionStatus};
 

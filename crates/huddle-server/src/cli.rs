@@ -230,6 +230,42 @@ pub struct ServeArgs {
     #[arg(long, env = "HUDDLE_WRITE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub write_timeout: Duration,
 
+    // ---- connection deadlines, caps and decode limits (issue 17) ----
+    /// Longest wait for a complete HTTP request head (request line and
+    /// headers), counted from when the connection is ready for a request:
+    /// right after accept, and after the previous response on a kept-alive
+    /// connection (so it is also the idle keep-alive timeout).
+    #[arg(long, env = "HUDDLE_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub http_header_timeout: Duration,
+
+    /// Keep HTTP connections open between requests (`true` or `false`);
+    /// an idle one is closed after `--http-header-timeout`.
+    #[arg(long, env = "HUDDLE_HTTP_KEEP_ALIVE", default_value_t = true,
+          action = clap::ArgAction::Set)]
+    pub http_keep_alive: bool,
+
+    /// Longest wait after a WebSocket upgrade for the client's `join`; a
+    /// socket without one is closed with 4006.
+    #[arg(long, env = "HUDDLE_JOIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub join_timeout: Duration,
+
+    /// Most TCP connections open at once (HTTP and WebSocket); further ones
+    /// get `503` with `Retry-After`. 0: the descriptor limit
+    /// (`RLIMIT_NOFILE`) minus a reserve for the store and the process.
+    #[arg(long, env = "HUDDLE_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+
+    /// Most TCP connections open at once from one remote IP address; 0:
+    /// no limit of its own.
+    #[arg(long, env = "HUDDLE_MAX_CONNECTIONS_PER_IP", default_value_t = 1024)]
+    pub max_connections_per_ip: usize,
+
+    /// Most levels of arrays and objects in an upsert's `data`; deeper
+    /// gets `error DATA_TOO_DEEP`.
+    #[arg(long, env = "HUDDLE_MAX_DATA_DEPTH", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_data_depth: u32,
+    // ---- end of the issue 17 block ----
     /// Seed of the engine's randomness (session ids); 0 = from the OS.
     #[arg(long, env = "HUDDLE_SEED", default_value_t = 0)]
     pub seed: u64,
@@ -311,6 +347,15 @@ mod tests {
         assert_eq!(args.max_participants, 256);
         assert_eq!(args.presence_interval, Duration::from_millis(50));
         assert_eq!(args.durability, DurabilityArg::AckOnStore);
+        assert_eq!(args.http_header_timeout, Duration::from_secs(10));
+        assert!(args.http_keep_alive);
+        assert_eq!(args.join_timeout, Duration::from_secs(10));
+        assert_eq!(args.max_connections, 0);
+        assert_eq!(args.max_connections_per_ip, 1024);
+        assert_eq!(
+            usize::try_from(args.max_data_depth).unwrap(),
+            huddle_wire::DEFAULT_MAX_DATA_DEPTH
+        );
     }
 
     #[test]
@@ -360,6 +405,8 @@ mod tests {
             ["huddle", "serve", "--max-frame-bytes", "0"],
             ["huddle", "serve", "--listen", "nowhere"],
             ["huddle", "serve", "--durability", "maybe"],
+            ["huddle", "serve", "--max-data-depth", "0"],
+            ["huddle", "serve", "--join-timeout", "10"],
         ] {
             assert!(Cli::try_parse_from(argv).is_err(), "{argv:?}");
         }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use huddle_core::{ColorPolicy, Config, Durability, Limits, SessionType};
+use huddle_wire::DecodeLimits;
 
 use crate::cli::{ColorPolicyArg, DurabilityArg, ServeArgs};
 
@@ -67,6 +68,10 @@ pub struct ServerSettings {
     pub write_timeout: Duration,
     /// `--demo`: the demo whiteboard and its open token endpoint.
     pub demo: bool,
+    /// Longest wait after an upgrade for the client's `join` (close 4006).
+    pub join_timeout: Duration,
+    /// What client frames are decoded with (`--max-data-depth`).
+    pub decode_limits: DecodeLimits,
 }
 
 impl ServerSettings {
@@ -82,6 +87,10 @@ impl ServerSettings {
             data_dir: args.data_dir.clone(),
             write_timeout: args.write_timeout,
             demo: args.demo,
+            join_timeout: args.join_timeout,
+            decode_limits: DecodeLimits {
+                max_data_depth: usize::try_from(args.max_data_depth).unwrap_or(usize::MAX),
+            },
         }
     }
 }

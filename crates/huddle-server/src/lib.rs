@@ -15,6 +15,8 @@
 //! - [`http`]: the router and the HTTP routes.
 //! - [`ws`]: `GET /ws?token=` and the per-connection loop.
 //! - [`serve`]: `huddle serve` (store, driver, listener, announce).
+//! - [`accept`]: the accept loop (caps, HTTP header deadline, accept
+//!   errors); [`gate`]: the connection caps.
 //! - [`shutdown`]: SIGTERM / Ctrl-C, then flush everything and exit 0.
 
 #![forbid(unsafe_code)]
@@ -24,12 +26,14 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod accept;
 pub mod admin_key;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod duration;
 pub mod error;
+pub mod gate;
 pub mod http;
 pub mod metrics;
 pub mod serve;

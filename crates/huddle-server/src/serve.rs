@@ -1,7 +1,8 @@
 //! `huddle serve`: open the store (PostgreSQL with `--database-url`,
 //! SQLite in the data dir otherwise), start the driver, listen, print the
 //! address and the admin key, serve until SIGTERM / Ctrl-C, shut down
-//! gracefully.
+//! gracefully. Connections are accepted by [`crate::accept`] (caps,
+//! header deadline, accept errors).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -9,18 +10,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use huddle_postgres::{PostgresOptions, PostgresStore};
 use huddle_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use huddle_store::{Store, UnknownBoard};
 use huddle_tokio::{Driver, DriverConfig};
 use tokio::net::TcpListener;
 
+use crate::accept::{self, Apps, HttpSettings};
 use crate::admin_key::{self, KeySource};
 use crate::auth::TokenKeys;
 use crate::cli::{ServeArgs, SynchronousArg};
 use crate::config::{engine_config, ServerSettings};
-use crate::http::router;
+use crate::gate::{Caps, Gate};
+use crate::http::{overflow_router, router};
 use crate::shutdown;
 use crate::state::AppState;
 
@@ -104,7 +106,36 @@ async fn serve_store<S: Store + 'static>(
         ServerSettings::from_args(args),
     );
     tokio::spawn(sample_mutations(driver.clone()));
-    serve(listener, state, args.shutdown_timeout).await
+    let listen = ListenSettings::from_args(args);
+    tracing::info!(
+        max_connections = listen.caps.total,
+        max_connections_per_ip = listen.caps.per_ip,
+        "connection caps"
+    );
+    serve(listener, state, listen, args.shutdown_timeout).await
+}
+
+/// How connections are accepted: the caps and the HTTP deadlines.
+#[derive(Clone, Copy, Debug)]
+pub struct ListenSettings {
+    /// `--max-connections` (0: from the descriptor limit),
+    /// `--max-connections-per-ip`.
+    pub caps: Caps,
+    /// `--http-header-timeout`, `--http-keep-alive`.
+    pub http: HttpSettings,
+}
+
+impl ListenSettings {
+    /// The settings the flags describe.
+    pub fn from_args(args: &ServeArgs) -> Self {
+        ListenSettings {
+            caps: Caps::from_flags(args.max_connections, args.max_connections_per_ip),
+            http: HttpSettings {
+                header_timeout: args.http_header_timeout,
+                keep_alive: args.http_keep_alive,
+            },
+        }
+    }
 }
 
 /// Prints the address and the admin key (stdout, one line each, flushed).
@@ -134,10 +165,14 @@ fn announce(addr: SocketAddr, key: &str, source: KeySource, args: &ServeArgs, st
 pub async fn serve<S: Store + 'static>(
     listener: TcpListener,
     state: AppState<S>,
+    listen: ListenSettings,
     shutdown_timeout: Duration,
 ) -> anyhow::Result<()> {
     let driver = state.driver.clone();
-    let app = router(state.clone());
+    let apps = Apps {
+        app: router(state.clone()),
+        overflow: overflow_router(state.clone()),
+    };
     let (drained_tx, drained_rx) = tokio::sync::oneshot::channel();
     let on_signal = {
         let state = state.clone();
@@ -162,16 +197,14 @@ pub async fn serve<S: Store + 'static>(
         }
     };
     let started = Instant::now();
-    // Small frames (acks, cursors) must not wait for Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(on_signal)
-        .await
-        .context("serving HTTP")?;
+    accept::serve(
+        listener,
+        apps,
+        Gate::new(listen.caps),
+        listen.http,
+        on_signal,
+    )
+    .await;
     let flushed = drained_rx.await.unwrap_or(false);
     if !flushed {
         // The HTTP server ended without a signal, or the drain failed.

@@ -14,6 +14,7 @@ use crate::ids::{BatchId, ConnId};
 use crate::mutation::{Event, Mutation};
 use crate::output::{Notice, Signal};
 use crate::storage::Effect;
+use crate::text_rule::check_text;
 use crate::time::Timestamp;
 
 /// What [`Engine::apply_mutations`] did with an accepted batch.
@@ -153,7 +154,7 @@ impl Engine {
 
 fn validate(config: &Config, batch: &BatchId, mutations: &[Mutation]) -> Result<(), MutateError> {
     let limits = &config.limits;
-    let bad_id = |s: &str| s.is_empty() || s.len() > limits.max_id_bytes;
+    let bad_id = |s: &str| check_text(s, 1, limits.max_id_bytes).is_err();
     if bad_id(batch.as_str()) {
         return Err(MutateError::InvalidField {
             field: Field::Batch,

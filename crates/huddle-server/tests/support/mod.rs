@@ -87,6 +87,8 @@ pub struct Opts {
     pub flags: Vec<(String, String)>,
     /// The store (default: [`Store::from_env`]).
     pub store: Store,
+    /// A descriptor limit for the process (`prlimit --nofile=N:N`).
+    pub nofile: Option<u64>,
 }
 
 impl Default for Opts {
@@ -105,12 +107,19 @@ impl Opts {
         Opts {
             flags: Vec::new(),
             store: Store::from_env(),
+            nofile: None,
         }
     }
 
     /// Sets the store.
     pub fn store(mut self, store: Store) -> Self {
         self.store = store;
+        self
+    }
+
+    /// Runs the server with at most `n` open descriptors.
+    pub fn nofile(mut self, n: u64) -> Self {
+        self.nofile = Some(n);
         self
     }
 
@@ -193,7 +202,14 @@ impl Server {
         // release binary or an experiment).
         let bin = std::env::var("HUDDLE_TEST_BIN")
             .unwrap_or_else(|_| env!("CARGO_BIN_EXE_huddle").to_owned());
-        let mut cmd = Command::new(bin);
+        let mut cmd = match self.opts.nofile {
+            Some(n) => {
+                let mut cmd = Command::new("prlimit");
+                cmd.arg(format!("--nofile={n}:{n}")).arg(bin);
+                cmd
+            }
+            None => Command::new(bin),
+        };
         cmd.arg("serve")
             .arg("--listen")
             .arg(&self.addr)

@@ -284,8 +284,10 @@ pub struct ServeArgs {
     pub demo: bool,
 
     /// PostgreSQL (15 or later) to store boards in instead of SQLite, e.g.
-    /// `postgres://huddle:secret@db.example:5432/huddle`. Default: SQLite in
-    /// the data dir.
+    /// `postgres://huddle:secret@db.example:5432/huddle`; TLS by its
+    /// `sslmode` (`disable`, `prefer`, `require`, `verify-ca`,
+    /// `verify-full`) and `sslrootcert` (a CA file), as with libpq.
+    /// Default: SQLite in the data dir.
     #[arg(long, env = "HUDDLE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 

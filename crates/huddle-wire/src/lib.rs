@@ -47,6 +47,8 @@ pub mod close;
 mod data;
 mod dispatch;
 mod event;
+mod json_frames;
+mod json_text;
 mod notice_encoding;
 mod object;
 mod server_decoding;

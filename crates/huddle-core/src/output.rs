@@ -9,9 +9,9 @@ use smallvec::SmallVec;
 use crate::colors::Color;
 use crate::config::SessionType;
 use crate::delta::DeltaEvents;
+use crate::encoded::CommittedEvents;
 use crate::error::ErrorCode;
 use crate::ids::{BatchId, BoardId, ConnId, SnapshotId, UserId, UserSessionId};
-use crate::mutation::Event;
 use crate::pages::Pages;
 use crate::storage::{Effect, SnapshotCause};
 use crate::time::Timestamp;
@@ -93,8 +93,10 @@ pub enum Notice {
         /// The sequence of the batch's last mutation.
         sequence: u64,
     },
-    /// Events other participants applied.
-    Events(Arc<[Event]>),
+    /// Events other participants applied: one committed batch's, with the
+    /// place for their encoding that the history shares (a host encodes
+    /// them once, for the broadcast and the delta syncs after it).
+    Events(CommittedEvents),
     /// A participant joined (not sent for a second connection of a user
     /// already present).
     ParticipantJoined(ParticipantInfo),

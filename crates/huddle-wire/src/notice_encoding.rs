@@ -7,12 +7,17 @@
 //! written verbatim); [`notice_frame`] hands the same serializer to a binary
 //! serde format; and an owned [`ServerMessage`] serializes through it too,
 //! so a notice and its message can never be written differently.
+//!
+//! The hot JSON frames (`events`, `joined`, `ack`, `pong`) are written by
+//! hand instead (`json_frames`: encode a batch once, splice it after);
+//! the tests encode every notice both ways and compare the bytes.
 
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 use super::data::PagesView;
 use super::event::EventsRef;
+use super::json_frames;
 use super::server_message::{ServerMessage, WireSync};
 use super::EncodeError;
 use huddle_core::{
@@ -75,7 +80,20 @@ impl Serialize for ServerMessage {
 /// the one notice encoder every host uses (the tokio driver, the
 /// simulation, the fuzz targets, the benches). A host encodes a broadcast
 /// (`Output::Broadcast`) once and sends the bytes to each recipient.
+///
+/// The frames that carry events or a board (`events`, `joined`) and the
+/// most frequent small ones (`ack`, `pong`) are written by hand
+/// (`json_frames`): a batch's events are encoded once, into the place the
+/// engine shares between its broadcast and the history, and spliced from
+/// there into every later delta. The others go through the serializer.
 pub fn encode_notice(notice: &Notice) -> Result<Vec<u8>, EncodeError> {
+    match notice {
+        Notice::Joined(j) => return json_frames::joined(j),
+        Notice::Events(events) => return json_frames::events(events),
+        Notice::Ack { batch, sequence } => return json_frames::ack(batch, *sequence),
+        Notice::Pong => return Ok(json_frames::pong()),
+        _ => {}
+    }
     let mut out = Vec::with_capacity(128);
     serde_json::to_writer(&mut out, &notice_frame(notice)).map_err(EncodeError::from)?;
     Ok(out)

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
 use huddle_core::*;
 use huddle_wire::*;
@@ -191,7 +189,7 @@ fn notice() -> impl Strategy<Value = Notice> {
             batch: b.into(),
             sequence: s
         }),
-        prop::collection::vec(engine_event(), 0..5).prop_map(|e| Notice::Events(Arc::from(e))),
+        prop::collection::vec(engine_event(), 0..5).prop_map(|e| Notice::Events(e.into())),
         participant_info().prop_map(Notice::ParticipantJoined),
         participant_info().prop_map(Notice::ParticipantLeft),
         (id(), coordinate(), coordinate()).prop_map(|(u, x, y)| Notice::Cursor {

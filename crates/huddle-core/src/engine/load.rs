@@ -149,7 +149,7 @@ fn install(board: &mut Board, loaded: LoadedBoard) -> Result<(), String> {
         for run in flushed.chunk_by(BatchMeta::continues) {
             if let Some(first) = run.first() {
                 let mutations = run.iter().map(|e| e.mutation.clone()).collect();
-                board.history.push(first, mutations);
+                board.history.push(first, mutations, Default::default());
             }
         }
     }

@@ -9,8 +9,6 @@
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
-
 use huddle_core::*;
 use huddle_testkit::*;
 use huddle_wire::*;
@@ -189,7 +187,7 @@ pub fn notices_and_frames() -> Vec<(Notice, String)> {
             r#"{"type":"ack","batch":"b-1","sequence":7}"#.to_owned(),
         ),
         (
-            Notice::Events(Arc::from(engine_events())),
+            Notice::Events(engine_events().into()),
             format!(r#"{{"type":"events","events":{}}}"#, events_json()),
         ),
         (
@@ -320,10 +318,7 @@ pub fn notices_with_data(data: Payload) -> Vec<Notice> {
         data,
     };
     vec![
-        Notice::Events(Arc::from(vec![
-            event(1, "u", delete("p", "x")),
-            event(2, "u", m.clone()),
-        ])),
+        Notice::Events(vec![event(1, "u", delete("p", "x")), event(2, "u", m.clone())].into()),
         joined_notice(JoinSync::Delta {
             events: vec![event(2, "u", m.clone())].into(),
         }),

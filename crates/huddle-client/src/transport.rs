@@ -60,7 +60,9 @@ impl Client {
     /// `transport` closed, with the close code if the peer sent one.
     /// 4001 means the credentials were rejected; 4002 an inactivity
     /// timeout; 1000 and other codes 4000-4999 a deliberate close (none of
-    /// these is retried). Anything else is an unexpected drop.
+    /// these is retried). 4003 (redirect) follows a `redirect` frame, which
+    /// already moved the client on; without one it is retried like a drop,
+    /// through the configured URL. Anything else is an unexpected drop.
     pub fn transport_closed(&mut self, now: Timestamp, transport: TransportId, code: Option<u16>) {
         let now = self.tick(now);
         if self.phase.transport() != Some(transport) {
@@ -69,6 +71,7 @@ impl Client {
         match code {
             Some(close::AUTH_FAILED) => self.auth_failed(),
             Some(close::SESSION_TIMEOUT) => self.stop(DisconnectReason::SessionTimeout),
+            Some(close::REDIRECT) => self.lost(now),
             Some(code) if close::is_deliberate(code) => {
                 self.stop(DisconnectReason::ServerClosed { code })
             }

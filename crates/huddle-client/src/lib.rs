@@ -90,6 +90,8 @@ mod config;
 mod connection;
 mod error;
 mod incoming;
+#[cfg(feature = "net")]
+pub mod net;
 mod outgoing;
 mod output;
 mod recovery;

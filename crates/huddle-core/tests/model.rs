@@ -1055,7 +1055,9 @@ impl Sim {
                 prop_assert!(info.version <= store_seq(&self.h, b));
             }
             Notice::Cursor { .. } | Notice::SnapshotFailed { .. } | Notice::Pong => {}
-            Notice::Joined(_) | Notice::JoinFailed { .. } => unreachable!(),
+            Notice::Joined(_) | Notice::JoinFailed { .. } | Notice::Redirect { .. } => {
+                unreachable!()
+            }
         }
         Ok(())
     }
@@ -1132,6 +1134,9 @@ impl Sim {
                         ),
                         SessionEnd::NotFound => {
                             return Err(TestCaseError::fail("the store knows every board"))
+                        }
+                        SessionEnd::OwnedElsewhere(_) => {
+                            return Err(TestCaseError::fail("one host owns every board here"))
                         }
                         SessionEnd::Fenced | SessionEnd::WriteFailed(_) => {
                             return Err(TestCaseError::fail("only transient faults here"))

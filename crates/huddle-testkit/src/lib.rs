@@ -261,6 +261,16 @@ impl<S: EffectStore> Harness<S> {
         Some(effect)
     }
 
+    /// Reports the oldest held effect with `outcome` (the store is not
+    /// touched): an answer the reference model never gives, such as a
+    /// load refused because another node holds the board's lease.
+    pub fn answer_next(&mut self, outcome: StorageOutcome) -> Option<Effect> {
+        let effect = self.held.pop_front()?;
+        self.report(effect.board(), effect.id(), outcome);
+        self.drain();
+        Some(effect)
+    }
+
     /// Starts the engine's shutdown and drains.
     pub fn shutdown(&mut self) {
         self.engine.shutdown(self.now);

@@ -21,8 +21,8 @@ use super::json_frames;
 use super::server_message::{ServerMessage, WireSync};
 use super::EncodeError;
 use huddle_core::{
-    BatchId, BoardId, CloseReason, Color, ErrorCode, FullSyncReason, JoinSync, Joined, Notice,
-    Pages, ParticipantInfo, SnapshotInfo, UserId, UserSessionId,
+    BatchId, BoardId, BoardOwner, CloseReason, Color, ErrorCode, FullSyncReason, JoinSync, Joined,
+    Notice, Pages, ParticipantInfo, SnapshotInfo, UserId, UserSessionId,
 };
 
 impl ServerMessage {
@@ -56,6 +56,7 @@ impl ServerMessage {
             ServerMessage::Snapshot(info) => Frame::Snapshot(info),
             ServerMessage::SessionTimeout { board } => Frame::Board("session_timeout", board),
             ServerMessage::SessionClosed { board, reason } => Frame::Closed(board, *reason),
+            ServerMessage::Redirect { board, owner } => Frame::Redirect(board, owner),
             ServerMessage::Error {
                 code,
                 message,
@@ -131,6 +132,7 @@ enum Frame<'a> {
     Snapshot(&'a SnapshotInfo),
     Board(&'static str, &'a BoardId),
     Closed(&'a BoardId, CloseReason),
+    Redirect(&'a BoardId, &'a BoardOwner),
     Error {
         code: ErrorCode,
         message: &'a str,
@@ -166,6 +168,7 @@ impl<'a> Frame<'a> {
             Notice::Snapshot(info) => Frame::Snapshot(info),
             Notice::SessionTimeout { board } => Frame::Board("session_timeout", board),
             Notice::SessionClosed { board, reason } => Frame::Closed(board, *reason),
+            Notice::Redirect { board, owner } => Frame::Redirect(board, owner),
             Notice::Pong => Frame::Pong,
         }
     }
@@ -192,6 +195,7 @@ impl<'a> Frame<'a> {
             Frame::Events(_) => "events",
             Frame::Participant(kind, _) | Frame::Board(kind, _) => kind,
             Frame::Closed(..) => "session_closed",
+            Frame::Redirect(..) => "redirect",
             Frame::Cursor { .. } => "cursor",
             Frame::Snapshot(_) => "snapshot",
             Frame::Error { .. } => "error",
@@ -271,6 +275,14 @@ impl Serialize for Frame<'_> {
                 st.serialize_field("type", kind)?;
                 st.serialize_field("board", board.as_str())?;
                 st.serialize_field("reason", reason.as_str())?;
+                st.end()
+            }
+            Frame::Redirect(board, owner) => {
+                let mut st = s.serialize_struct("redirect", 4)?;
+                st.serialize_field("type", kind)?;
+                st.serialize_field("board", board.as_str())?;
+                st.serialize_field("node", &owner.node)?;
+                st.serialize_field("url", &owner.url)?;
                 st.end()
             }
             Frame::Error {

@@ -214,6 +214,10 @@ fn notice() -> impl Strategy<Value = Notice> {
             board: b.into(),
             reason: [CloseReason::Closed, CloseReason::Moved, CloseReason::Failed][r],
         }),
+        (id(), id(), id()).prop_map(|(b, node, url)| Notice::Redirect {
+            board: b.into(),
+            owner: BoardOwner { node, url },
+        }),
         Just(Notice::Pong),
     ]
 }
@@ -265,12 +269,12 @@ proptest! {
     fn decoding_arbitrary_json_never_panics(v in json_value(), t in prop::sample::select(vec![
         "join", "mutate", "cursor", "snapshot", "leave", "ping", "joined", "ack", "events",
         "participant_joined", "participant_left", "session_timeout", "session_closed",
-        "error", "pong",
+        "redirect", "error", "pong",
     ])) {
         let mut obj = serde_json::Map::new();
         obj.insert("type".into(), t.into());
         for key in ["board", "last_sequence", "batch", "mutations", "x", "y", "sync", "events",
-                    "participants", "session_id", "color", "created_at", "code"] {
+                    "participants", "session_id", "color", "created_at", "code", "node", "url"] {
             obj.insert(key.into(), v.clone());
         }
         let frame = serde_json::Value::Object(obj).to_string();

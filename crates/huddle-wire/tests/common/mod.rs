@@ -257,6 +257,17 @@ pub fn notices_and_frames() -> Vec<(Notice, String)> {
             },
             r#"{"type":"session_closed","board":"board-1","reason":"failed"}"#.to_owned(),
         ),
+        (
+            Notice::Redirect {
+                board: "board-1".into(),
+                owner: BoardOwner {
+                    node: "node-2".into(),
+                    url: "wss://b.example/ws".into(),
+                },
+            },
+            r#"{"type":"redirect","board":"board-1","node":"node-2","url":"wss://b.example/ws"}"#
+                .to_owned(),
+        ),
         (Notice::Pong, r#"{"type":"pong"}"#.to_owned()),
     ]);
     all

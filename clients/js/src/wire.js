@@ -54,6 +54,7 @@ import { DecodeError } from './errors.js';
  *   | ({ type: 'snapshot' } & SnapshotInfo)
  *   | { type: 'session_timeout', board: string }
  *   | { type: 'session_closed', board: string, reason: 'closed' | 'moved' | 'failed' }
+ *   | { type: 'redirect', board: string, node: string, url: string }
  *   | { type: 'error', code: ErrorCode, message: string, batch?: string }
  *   | { type: 'pong' }} ServerMessage
  */
@@ -230,6 +231,14 @@ export function decodeServerValue(value) {
       const reason = o.reason === 'moved' || o.reason === 'failed' ? o.reason : 'closed';
       return { type, board: str(need('board'), type, 'board'), reason };
     }
+    case 'redirect':
+      // Another node owns the board: join again at `url` (docs/protocol.md).
+      return {
+        type,
+        board: str(need('board'), type, 'board'),
+        node: str(need('node'), type, 'node'),
+        url: str(need('url'), type, 'url'),
+      };
     case 'error': {
       const code = str(need('code'), type, 'code');
       if (!ERROR_CODES.has(code)) throw invalid(type, 'code');

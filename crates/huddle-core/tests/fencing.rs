@@ -494,3 +494,41 @@ fn the_failure_kinds_read_as_expected() {
     assert!(CloseReason::Failed.reconnect());
     assert!(!CloseReason::Closed.reconnect());
 }
+
+#[test]
+fn a_lost_lease_ends_the_session_as_fenced_and_nothing_more_is_acked() {
+    let mut h = joined(Config::default());
+    h.mutate(C1, "a1", vec![upsert("p", "x", "1")]).unwrap();
+    assert_eq!(held(&h), vec!["append"]);
+    let now = h.now;
+    h.engine.lease_lost(now, B);
+    h.drain();
+    assert!(
+        h.events.iter().any(|e| matches!(
+            e,
+            Signal::StorageFailed {
+                kind: FailureKind::Fenced,
+                ..
+            }
+        )),
+        "reported like a fenced write"
+    );
+    // The append in flight is stored after all: its report only counts
+    // towards the release, no ack goes out.
+    assert_fenced_off(&mut h);
+}
+
+#[test]
+fn a_lost_lease_of_a_board_not_loaded_changes_nothing() {
+    let mut h = Harness::new(Config::default());
+    h.mode = StoreMode::Hold;
+    let now = h.now;
+    h.engine.lease_lost(now, "unknown");
+    h.join(C1, req("alice")).unwrap();
+    h.engine.lease_lost(now, B);
+    h.drain();
+    assert_eq!(held(&h), vec!["load"], "the load goes on");
+    h.complete_all();
+    assert!(h.engine.session(B).is_some(), "loaded and serving");
+    assert!(ends(&h).is_empty());
+}

@@ -36,7 +36,8 @@
 //! let store = SqliteStore::open(dir.path().join("data/huddle.db"), SqliteOptions::default())
 //!     .await
 //!     .unwrap();
-//! let epoch = store.acquire_board(&BoardId::from("b")).await.unwrap();
+//! let node = huddle_store::Node::new("node-1", "ws://node-1.example/ws");
+//! let epoch = store.acquire_board(&BoardId::from("b"), &node).await.unwrap().epoch;
 //! assert_eq!(epoch.get(), 1);
 //! # });
 //! ```

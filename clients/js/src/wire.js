@@ -40,7 +40,7 @@ import { DecodeError } from './errors.js';
 /**
  * @typedef {'BOARD_NOT_FOUND' | 'NOT_JOINED' | 'SESSION_EXPIRED' | 'INVALID_MESSAGE'
  *   | 'PAYLOAD_TOO_LARGE' | 'RATE_LIMITED' | 'ROOM_FULL' | 'UNAUTHORIZED'
- *   | 'UNAVAILABLE' | 'SLOW_CONSUMER'} ErrorCode
+ *   | 'UNAVAILABLE' | 'SLOW_CONSUMER' | 'BATCH_ID_REUSED' | 'SNAPSHOT_UNCHANGED'} ErrorCode
  */
 
 /**
@@ -72,6 +72,7 @@ export const PALETTE = ['#FF6B6B', '#4ECDC4', '#45B7D1', '#96CEB4', '#FFEAA7', '
 export const ERROR_CODES = new Set([
   'BOARD_NOT_FOUND', 'NOT_JOINED', 'SESSION_EXPIRED', 'INVALID_MESSAGE', 'PAYLOAD_TOO_LARGE',
   'RATE_LIMITED', 'ROOM_FULL', 'UNAUTHORIZED', 'UNAVAILABLE', 'SLOW_CONSUMER',
+  'BATCH_ID_REUSED', 'SNAPSHOT_UNCHANGED',
 ]);
 
 const REASONS = new Set(['initial', 'too_old', 'ahead', 'no_history']);

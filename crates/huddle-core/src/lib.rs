@@ -183,7 +183,8 @@ pub use config::{Config, Durability, Limits, SessionType};
 pub use delta::{DeltaEvents, DeltaIter, EventRef};
 pub use engine::{Accepted, Engine, SessionInfo};
 pub use error::{
-    BoardError, ConfirmError, ErrorCode, Field, JoinError, MutateError, PresenceError, SessionError,
+    BoardError, ConfirmError, ErrorCode, Field, JoinError, MutateError, PresenceError,
+    SessionError, SnapshotError,
 };
 pub use failure::{FailureKind, StorageFailure};
 pub use ids::{

@@ -221,6 +221,8 @@ pub(crate) struct Board {
     pub(crate) snapshot_count: usize,
     pub(crate) snapshot_stored_version: Option<u64>,
     pub(crate) snapshot_jobs: SmallVec<[SnapshotJob; 1]>,
+    /// When the last manual snapshot was taken (its minimum interval).
+    pub(crate) manual_snapshot_at: Option<Timestamp>,
     pub(crate) prune: Option<EffectId>,
 
     pub(crate) idle_timer: Option<TimerHandle>,
@@ -271,6 +273,7 @@ impl Board {
             snapshot_count: 0,
             snapshot_stored_version: None,
             snapshot_jobs: SmallVec::new(),
+            manual_snapshot_at: None,
             prune: None,
             idle_timer: None,
             autosave_timer: None,
@@ -366,16 +369,19 @@ impl Board {
     /// Whether the board changed since the newest stored or requested
     /// snapshot.
     pub(crate) fn changed_since_snapshot(&self) -> bool {
-        let newest = self
-            .snapshot_jobs
-            .iter()
-            .map(|j| j.version)
-            .chain(self.snapshot_stored_version)
-            .max();
-        match newest {
+        match self.newest_snapshot_version() {
             Some(v) => self.committed > v,
             None => self.committed > 0,
         }
+    }
+
+    /// The version of the newest stored or requested snapshot.
+    pub(crate) fn newest_snapshot_version(&self) -> Option<u64> {
+        self.snapshot_jobs
+            .iter()
+            .map(|j| j.version)
+            .chain(self.snapshot_stored_version)
+            .max()
     }
 
     /// Participants as the wire lists them.

@@ -186,7 +186,8 @@ pub use delta::{DeltaEvents, DeltaIter, DeltaRun, EventRef};
 pub use encoded::{CommittedEvents, EncodedChunk, EncodedEvents};
 pub use engine::{Accepted, Engine, SessionInfo};
 pub use error::{
-    BoardError, ConfirmError, ErrorCode, Field, JoinError, MutateError, PresenceError, SessionError,
+    BoardError, ConfirmError, ErrorCode, Field, JoinError, MutateError, PresenceError,
+    SessionError, SnapshotError,
 };
 pub use failure::{FailureKind, StorageFailure};
 pub use ids::{

@@ -543,8 +543,17 @@ impl Sim {
             }
             Action::Snapshot { conn } => {
                 let conn = self.resolve(*conn);
-                let r = self.h.snapshot(ConnId(conn as u64));
-                self.session_request(conn, r)?;
+                match self.h.snapshot(ConnId(conn as u64)) {
+                    Ok(()) => self.session_request(conn, Ok(()))?,
+                    Err(SnapshotError::Session(e)) => self.session_request(conn, Err(e))?,
+                    // The snapshot limits (tests/snapshot_limits.rs): only a
+                    // live session gets them, and they are no activity.
+                    Err(limit) => prop_assert!(
+                        matches!(self.clients[conn].state, Conn::Live(_)),
+                        "{:?} for a connection without a live session",
+                        limit
+                    ),
+                }
             }
             Action::CompleteNext => sl.completed = self.h.complete_next(),
             Action::FailNext => sl.failed = self.h.fail_next(),

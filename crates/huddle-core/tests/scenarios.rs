@@ -740,7 +740,14 @@ fn manual_snapshot_is_announced_to_all_and_failure_to_the_requester() {
         assert_eq!(h.take(c), std::slice::from_ref(&expected), "{c:?}");
     }
 
-    // The store fails the next one: only the requester is told.
+    // The store fails the next one (after a change and the minimum
+    // interval of manual snapshots): only the requester is told.
+    h.mutate(C1, "b2", vec![upsert("p", "a", "3")]).unwrap();
+    h.engine.flush_pending(h.now, B).unwrap();
+    h.advance(Config::default().manual_snapshot_interval);
+    for c in [C1, C2, C3] {
+        h.take(c);
+    }
     h.store.fail_next = 1;
     h.snapshot(C2).unwrap();
     let n = h.take(C2);

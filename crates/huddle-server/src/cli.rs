@@ -119,6 +119,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HUDDLE_SNAPSHOT_RETENTION", default_value_t = 50)]
     pub snapshot_retention: usize,
 
+    /// Minimum time between two manual snapshots of one board (sooner:
+    /// `error RATE_LIMITED`).
+    #[arg(long, env = "HUDDLE_MANUAL_SNAPSHOT_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub manual_snapshot_interval: Duration,
+
     /// Largest WebSocket text frame, in bytes. Up to 4 times this, a frame
     /// gets `error PAYLOAD_TOO_LARGE`; beyond, the connection is closed (1009).
     #[arg(long, env = "HUDDLE_MAX_FRAME_BYTES", default_value_t = 1_048_576,
@@ -344,6 +349,7 @@ mod tests {
         assert_eq!(args.autosave_interval, Duration::from_secs(30));
         assert_eq!(args.delta_threshold, 1000);
         assert_eq!(args.snapshot_retention, 50);
+        assert_eq!(args.manual_snapshot_interval, Duration::from_secs(10));
         assert_eq!(args.max_frame_bytes, 1_048_576);
         assert_eq!(args.max_batch, 1000);
         assert_eq!(args.max_participants, 256);

@@ -20,6 +20,7 @@ pub fn engine_config(args: &ServeArgs) -> Config {
             .history_len
             .unwrap_or_else(|| usize::try_from(args.delta_threshold).unwrap_or(usize::MAX)),
         snapshot_retention: args.snapshot_retention,
+        manual_snapshot_interval: args.manual_snapshot_interval,
         flush_threshold: args.flush_threshold,
         presence_interval: args.presence_interval,
         dedup_window: args.dedup_window,

@@ -146,7 +146,8 @@ async fn get_room_reports_created_active_and_archived() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_are_listed_newest_first_and_fetched() {
-    let server = Server::start().await;
+    let server =
+        Server::start_with(support::Opts::default().flag("--manual-snapshot-interval", "0s")).await;
     server.room("r1", "persistent").await;
     let (mut ws, _) = server.joined("alice", "r1").await;
     ws.mutate("b1", vec![support::upsert("p1", "e1", r#"{"v":1}"#)])

@@ -55,7 +55,7 @@ pub use store::{to_outcome, EffectStore, MemoryStore};
 use huddle_core::{
     Accepted, BatchId, BoardId, Config, ConnId, Effect, EffectId, Engine, FailureKind, JoinError,
     JoinRequest, MutateError, Mutation, Notice, Output, PresenceError, Recipients, SessionError,
-    SessionState, Signal, StorageFailure, StorageOutcome, Timestamp,
+    SessionState, Signal, SnapshotError, StorageFailure, StorageOutcome, Timestamp,
 };
 use huddle_store::reference::ReferenceStore;
 use invariants::{Observer, Violation};
@@ -348,7 +348,7 @@ impl<S: EffectStore> Harness<S> {
     }
 
     /// Requests a manual snapshot and drains.
-    pub fn snapshot(&mut self, conn: ConnId) -> Result<(), SessionError> {
+    pub fn snapshot(&mut self, conn: ConnId) -> Result<(), SnapshotError> {
         let r = self.engine.request_snapshot(self.now, conn);
         self.drain();
         r

@@ -34,17 +34,12 @@ pub fn driver_config(args: &ServeArgs) -> DriverConfig {
         outbound_capacity: usize::try_from(args.outbound_capacity).unwrap_or(usize::MAX),
         inbound_capacity: usize::try_from(args.inbound_capacity).unwrap_or(usize::MAX),
         max_inputs_per_wake: usize::try_from(args.max_inputs_per_wake).unwrap_or(usize::MAX),
-        seed: args.seed,
+        // 0 = drawn from the OS by the driver at start.
+        seed: (args.seed != 0).then_some(args.seed),
         ..DriverConfig::default()
     };
     if args.shards > 0 {
         config.shards = args.shards;
-    }
-    if args.seed == 0 {
-        let mut bytes = [0u8; 8];
-        if getrandom::fill(&mut bytes).is_ok() {
-            config.seed = u64::from_le_bytes(bytes);
-        }
     }
     config
 }
@@ -241,13 +236,14 @@ mod tests {
         assert_eq!(config.outbound_capacity, 1024);
         assert_eq!(config.engine, engine_config(&args));
         assert!(config.engine.store_user_sessions);
+        assert_eq!(config.seed, None, "seed 0: the driver draws one");
         args.shards = 3;
         args.seed = 42;
         args.inbound_capacity = 7;
         let config = driver_config(&args);
         assert_eq!(
             (config.shards, config.seed, config.inbound_capacity),
-            (3, 42, 7)
+            (3, Some(42), 7)
         );
     }
 }

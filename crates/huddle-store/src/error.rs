@@ -1,6 +1,6 @@
 //! The one error type of every store operation.
 
-use huddle_core::BoardId;
+use huddle_core::{BoardId, BoardOwner};
 
 use crate::epoch::Epoch;
 
@@ -26,6 +26,15 @@ pub enum StoreError {
         presented: Epoch,
         /// The board's current epoch in the store.
         current: Epoch,
+    },
+    /// `acquire_board` while another node's lease on the board runs; the
+    /// board is unchanged.
+    #[error("board {board} is owned by node {} ({})", owner.node, owner.url)]
+    OwnedElsewhere {
+        /// The board.
+        board: BoardId,
+        /// The node whose lease runs.
+        owner: BoardOwner,
     },
     /// The host performing an effect never acquired the board (it did not
     /// load it), so it has no epoch to write with.

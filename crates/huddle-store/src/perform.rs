@@ -107,6 +107,9 @@ impl<S: Store> Performer<S> {
                     UnknownBoard::CreateEmpty => StorageOutcome::Loaded(Box::default()),
                     UnknownBoard::NotFound => StorageOutcome::NotFound,
                 },
+                Err(StoreError::OwnedElsewhere { owner, .. }) => {
+                    StorageOutcome::OwnedElsewhere(owner)
+                }
                 Err(e) => failed(&e),
             },
             Effect::AppendEvents { board, events, .. } => {
@@ -228,7 +231,9 @@ impl<S: Store> Performer<S> {
 /// What the engine makes of a store error (see the module docs).
 pub fn failure_kind(e: &StoreError) -> FailureKind {
     match e {
-        StoreError::Fenced { .. } | StoreError::NotAcquired(_) => FailureKind::Fenced,
+        StoreError::Fenced { .. }
+        | StoreError::OwnedElsewhere { .. }
+        | StoreError::NotAcquired(_) => FailureKind::Fenced,
         StoreError::Unavailable(_) | StoreError::Injected(_) | StoreError::Gap { .. } => {
             FailureKind::Transient
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use huddle_core::{ColorPolicy, Config, Durability, Limits, SessionType};
 
 use crate::cli::{ColorPolicyArg, DurabilityArg, ServeArgs};
+use crate::node::NodeIdentity;
 
 /// The engine configuration the flags describe.
 pub fn engine_config(args: &ServeArgs) -> Config {
@@ -67,11 +68,14 @@ pub struct ServerSettings {
     pub write_timeout: Duration,
     /// `--demo`: the demo whiteboard and its open token endpoint.
     pub demo: bool,
+    /// This node's id and advertised URL (`GET /rooms/{id}`'s `owner`
+    /// when this node serves the board).
+    pub node: NodeIdentity,
 }
 
 impl ServerSettings {
-    /// The settings the flags describe.
-    pub fn from_args(args: &ServeArgs) -> Self {
+    /// The settings the flags describe, for a node known as `node`.
+    pub fn from_args(args: &ServeArgs, node: NodeIdentity) -> Self {
         ServerSettings {
             max_frame_bytes: usize::try_from(args.max_frame_bytes).unwrap_or(usize::MAX),
             hard_frame_bytes: args.hard_frame_limit(),
@@ -82,6 +86,7 @@ impl ServerSettings {
             data_dir: args.data_dir.clone(),
             write_timeout: args.write_timeout,
             demo: args.demo,
+            node,
         }
     }
 }

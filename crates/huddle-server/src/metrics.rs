@@ -1,8 +1,8 @@
 //! What the server itself counts, on top of the driver's metrics
 //! (connections, boards by state, mutations, ack and storage latency,
 //! error frames by code): HTTP errors by code, WebSocket upgrades by
-//! outcome, frames received and refused by the server, and a
-//! mutations-per-second gauge.
+//! outcome, frames received and refused by the server, joins redirected
+//! to another node, and a mutations-per-second gauge.
 //!
 //! The counters are process-wide (one server per process); `/metrics`
 //! renders them after the driver's.
@@ -20,6 +20,7 @@ pub struct ServerMetrics {
     frames_received: AtomicU64,
     bytes_received: AtomicU64,
     frames_refused: Mutex<BTreeMap<&'static str, u64>>,
+    redirects: AtomicU64,
     rate: Mutex<RateWindow>,
 }
 
@@ -29,6 +30,7 @@ static METRICS: ServerMetrics = ServerMetrics {
     frames_received: AtomicU64::new(0),
     bytes_received: AtomicU64::new(0),
     frames_refused: Mutex::new(BTreeMap::new()),
+    redirects: AtomicU64::new(0),
     rate: Mutex::new(RateWindow::new()),
 };
 
@@ -66,6 +68,12 @@ pub fn frame_received(bytes: usize) {
 /// Counts a frame the server refused before the engine saw it, by code.
 pub fn frame_refused(code: &'static str) {
     bump(&METRICS.frames_refused, code);
+}
+
+/// Counts a join sent to the board's owner on another node (a `redirect`
+/// frame and close 4003).
+pub fn redirect() {
+    METRICS.redirects.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Feeds the mutations-per-second window with the driver's running total
@@ -169,6 +177,11 @@ pub fn render(out: &mut String, uptime: f64) {
             "Bytes of client frames received.",
             m.bytes_received.load(Ordering::Relaxed),
         ),
+        (
+            "huddle_redirects_total",
+            "Joins redirected to the node that owns the board.",
+            m.redirects.load(Ordering::Relaxed),
+        ),
     ] {
         let _ = writeln!(
             out,
@@ -210,11 +223,13 @@ mod tests {
         http_error("CONFLICT");
         frame_refused("PAYLOAD_TOO_LARGE");
         upgrade("accepted");
+        redirect();
         let mut out = String::new();
         render(&mut out, 1.5);
         assert!(out.contains("huddle_http_errors_total{code=\"CONFLICT\"}"));
         assert!(out.contains("huddle_frames_refused_total{code=\"PAYLOAD_TOO_LARGE\"}"));
         assert!(out.contains("huddle_ws_upgrades_total{outcome=\"accepted\"}"));
         assert!(out.contains("huddle_uptime_seconds 1.500"));
+        assert!(out.contains("# TYPE huddle_redirects_total counter\nhuddle_redirects_total "));
     }
 }

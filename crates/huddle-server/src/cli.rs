@@ -296,6 +296,17 @@ pub struct ServeArgs {
     #[arg(long, env = "HUDDLE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// This node's id in a cluster (unique per node; letters, digits, `-`,
+    /// `_`, `.`, `:`). Default: `node-` and 16 random hex digits drawn at
+    /// start (unique, but a new one after every restart).
+    #[arg(long, env = "HUDDLE_NODE_ID", value_parser = crate::node::parse_node_id)]
+    pub node_id: Option<String>,
+
+    /// The WebSocket URL clients reach this node at (`ws://` or `wss://`),
+    /// which redirects to this node name. Default: `ws://<bound address>/ws`.
+    #[arg(long, env = "HUDDLE_ADVERTISE_URL", value_parser = crate::node::parse_advertise_url)]
+    pub advertise_url: Option<String>,
+
     /// Most PostgreSQL connections the server holds (with `--database-url`).
     #[arg(long, env = "HUDDLE_DATABASE_MAX_CONNECTIONS", default_value_t = 16,
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
@@ -398,6 +409,32 @@ mod tests {
         assert_eq!(args.max_batch, 10);
         assert_eq!(args.color_policy, ColorPolicyArg::LeastUsed);
         assert!(!args.store_user_sessions);
+    }
+
+    #[test]
+    fn node_flags_parse_and_are_checked() {
+        let cli = Cli::try_parse_from([
+            "huddle",
+            "serve",
+            "--node-id",
+            "eu-1",
+            "--advertise-url",
+            "wss://eu-1.example/ws",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.node_id.as_deref(), Some("eu-1"));
+        assert_eq!(args.advertise_url.as_deref(), Some("wss://eu-1.example/ws"));
+        let defaults = ServeArgs::defaults();
+        assert_eq!((defaults.node_id, defaults.advertise_url), (None, None));
+        for argv in [
+            ["huddle", "serve", "--node-id", "a b"],
+            ["huddle", "serve", "--advertise-url", "http://x/ws"],
+        ] {
+            assert!(Cli::try_parse_from(argv).is_err(), "{argv:?}");
+        }
     }
 
     #[test]

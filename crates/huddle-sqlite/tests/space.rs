@@ -48,7 +48,11 @@ async fn open_board(path: &Path, board: &BoardId) -> (SqliteStore, Epoch) {
         })
         .await
         .expect("room");
-    let epoch = store.acquire_board(board).await.expect("acquire");
+    let epoch = store
+        .acquire_board(board, &huddle_store::Node::default())
+        .await
+        .expect("acquire")
+        .epoch;
     (store, epoch)
 }
 

@@ -371,7 +371,8 @@ async fn auto_save_on_disconnect_and_retention() {
     let server = Server::start_with(
         support::Opts::default()
             .flag("--idle-timeout-persistent", "5m")
-            .flag("--snapshot-retention", "3"),
+            .flag("--snapshot-retention", "3")
+            .flag("--manual-snapshot-interval", "0s"),
     )
     .await;
     server.room("r1", "persistent").await;
@@ -417,11 +418,24 @@ async fn auto_save_on_disconnect_and_retention() {
         alice
             .mutate(&format!("m{i}"), vec![support::upsert("p", "e", "3")])
             .await;
-        alice.send(&huddle_wire::ClientMessage::Snapshot).await;
-        loop {
-            if let huddle_wire::ServerMessage::Snapshot(info) = alice.recv_type("snapshot").await {
-                if info.created_by.as_str() == "manual" && info.version == 3 + i {
-                    break;
+        // A manual snapshot is refused (`RATE_LIMITED`) while another of
+        // the board is being stored, an auto-save included: ask again.
+        'asked: loop {
+            alice.send(&huddle_wire::ClientMessage::Snapshot).await;
+            loop {
+                match alice.recv().await {
+                    huddle_wire::ServerMessage::Snapshot(info)
+                        if info.created_by.as_str() == "manual" && info.version == 3 + i =>
+                    {
+                        break 'asked;
+                    }
+                    huddle_wire::ServerMessage::Error { code, .. }
+                        if code == huddle_core::ErrorCode::RateLimited =>
+                    {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue 'asked;
+                    }
+                    _ => {}
                 }
             }
         }

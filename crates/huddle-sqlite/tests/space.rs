@@ -49,7 +49,15 @@ async fn open_board(path: &Path, board: &BoardId) -> (SqliteStore, Epoch) {
         .await
         .expect("room");
     let epoch = store
-        .acquire_board(board, &huddle_store::Node::default())
+        // The test writes for longer than a default lease runs (and
+        // renews none): a lease of an hour.
+        .acquire_board(
+            board,
+            &huddle_store::Node {
+                lease_ttl: std::time::Duration::from_secs(3600),
+                ..huddle_store::Node::default()
+            },
+        )
         .await
         .expect("acquire")
         .epoch;

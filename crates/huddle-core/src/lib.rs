@@ -157,6 +157,7 @@ mod colors;
 mod config;
 mod dedup;
 mod delta;
+mod digest;
 mod element_hash;
 mod engine;
 mod error;
@@ -181,6 +182,7 @@ mod user_session;
 pub use colors::{Color, ColorPolicy, PALETTE};
 pub use config::{Config, Durability, Limits, SessionType};
 pub use delta::{DeltaEvents, DeltaIter, EventRef};
+pub use digest::BatchDigest;
 pub use engine::{Accepted, Engine, SessionInfo};
 pub use error::{
     BoardError, ConfirmError, ErrorCode, Field, JoinError, MutateError, PresenceError,

@@ -256,16 +256,6 @@ async fn manual_snapshot_is_announced_to_every_participant() {
     assert_eq!(snap["pages"], serde_json::json!({"p": {"e": true}}));
 }
 
-/// The next `error` frame's code and batch.
-async fn next_error(ws: &mut support::Ws) -> (String, Option<String>) {
-    match ws.recv_type("error").await {
-        ServerMessage::Error { code, batch, .. } => {
-            (code.as_str().to_owned(), batch.map(|b| b.to_string()))
-        }
-        other => panic!("expected an error, got {other:?}"),
-    }
-}
-
 /// Issue 17: manual snapshots are limited, and a batch id re-used with
 /// other content is refused, each with a typed error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,7 +266,7 @@ async fn manual_snapshot_limits_and_reused_batch_ids_get_typed_errors() {
     let (mut alice, _) = server.joined("alice", "r1").await;
     alice.send(&ClientMessage::Snapshot).await;
     assert_eq!(
-        next_error(&mut alice).await,
+        alice.recv_error().await,
         ("SNAPSHOT_UNCHANGED".into(), None)
     );
 
@@ -286,11 +276,11 @@ async fn manual_snapshot_limits_and_reused_batch_ids_get_typed_errors() {
     alice.mutate("b2", vec![upsert("p", "e", "2")]).await;
     // Within --manual-snapshot-interval (10 s) of the first.
     alice.send(&ClientMessage::Snapshot).await;
-    assert_eq!(next_error(&mut alice).await, ("RATE_LIMITED".into(), None));
+    assert_eq!(alice.recv_error().await, ("RATE_LIMITED".into(), None));
 
     alice.send_batch("b1", vec![upsert("p", "e", "3")]).await;
     assert_eq!(
-        next_error(&mut alice).await,
+        alice.recv_error().await,
         ("BATCH_ID_REUSED".into(), Some("b1".into()))
     );
     // The same content is the same batch: its original ack.

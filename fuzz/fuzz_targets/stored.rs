@@ -110,6 +110,8 @@ impl ArbLoaded {
                     user: format!("u{}", u % 3).into(),
                     batch: format!("b{}", b % 6).into(),
                     last_seq: s.0,
+                    digest: Some(huddle_core::BatchDigest::from_bits(s.0)),
+                    at: huddle_core::Timestamp::from_millis(s.0),
                 })
                 .collect(),
         };
@@ -256,7 +258,7 @@ fuzz_target!(|data: &[u8]| {
                 let batch = FlushBatch {
                     first_seq: loaded.pages_sequence,
                     through: end.unwrap_or(0),
-                    pages: Default::default(),
+                    ..FlushBatch::default()
                 };
                 let _ = plan_flush(&"b".into(), &batch, loaded.pages_sequence, log_end(&loaded));
                 load(loaded, end);

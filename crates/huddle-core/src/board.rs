@@ -19,7 +19,7 @@ use indexmap::{IndexMap, IndexSet};
 use smallvec::SmallVec;
 
 use crate::config::{Config, SessionType};
-use crate::dedup::Dedup;
+use crate::dedup::{Dedup, Window};
 use crate::delta::BatchMeta;
 use crate::element_hash::KnownHashes;
 use crate::encoded::EncodedEvents;
@@ -266,7 +266,11 @@ impl Board {
             flush: None,
             flush_wanted: false,
             log: AppendLog::default(),
-            dedup: Dedup::new(config.dedup_window),
+            dedup: Dedup::new(Window {
+                per_user: config.dedup_window,
+                max_age: config.dedup_max_age,
+                max_bytes: config.dedup_max_bytes,
+            }),
             participants: IndexMap::new(),
             conns: IndexSet::new(),
             waiting_joins: Vec::new(),

@@ -99,8 +99,17 @@ pub struct Config {
     /// Minimum interval between two broadcast cursor updates of one user
     /// session (50 ms); updates in between are coalesced, the latest wins.
     pub presence_interval: Duration,
-    /// Batch ids remembered per user and board for idempotent retries (1024).
+    /// Batches remembered per user and board for idempotent retries at
+    /// least (1024), whatever their age. See `dedup_max_age`.
     pub dedup_window: usize,
+    /// Every batch younger than this is remembered for idempotent retries,
+    /// whatever their number (5 min: the client's recovery limit, the
+    /// oldest batch a client re-sends), within `dedup_max_bytes`.
+    pub dedup_max_age: Duration,
+    /// The most bytes a board's remembered batches may take (16 MiB, about
+    /// 100 000 batches); beyond it the oldest are forgotten first, even
+    /// when younger than `dedup_max_age` (see `docs/decisions.md`).
+    pub dedup_max_bytes: usize,
     /// Appends of one board the store may be working on at once (1).
     ///
     /// With 1, a board's next append waits for the previous one's
@@ -145,6 +154,8 @@ impl Default for Config {
             flush_threshold: 4096,
             presence_interval: Duration::from_millis(50),
             dedup_window: 1024,
+            dedup_max_age: Duration::from_secs(5 * 60),
+            dedup_max_bytes: 16 * 1024 * 1024,
             appends_in_flight: 1,
             storage_retry_initial: Duration::from_millis(500),
             storage_retry_max: Duration::from_secs(30),

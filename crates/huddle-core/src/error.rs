@@ -267,6 +267,14 @@ pub enum MutateError {
         /// The limit.
         max: u64,
     },
+    /// The user already sent a batch with this id and other mutations
+    /// (within the idempotency window): that batch stands, this one is not
+    /// applied.
+    #[error("batch id already used for other mutations (applied through sequence {sequence})")]
+    BatchIdReused {
+        /// The last sequence of the batch that has this id.
+        sequence: u64,
+    },
     /// The board's sequence cannot grow by this batch (only reachable with
     /// a stored sequence near `u64::MAX`).
     #[error("the board's sequence is exhausted")]
@@ -283,6 +291,7 @@ impl MutateError {
                 ErrorCode::PayloadTooLarge
             }
             MutateError::Backpressure { .. } => ErrorCode::RateLimited,
+            MutateError::BatchIdReused { .. } => ErrorCode::BatchIdReused,
             MutateError::SequenceExhausted => ErrorCode::Unavailable,
         }
     }

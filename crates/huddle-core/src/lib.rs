@@ -157,6 +157,7 @@ mod colors;
 mod config;
 mod dedup;
 mod delta;
+mod digest;
 mod element_hash;
 mod encoded;
 mod engine;
@@ -183,6 +184,7 @@ mod user_session;
 pub use colors::{Color, ColorPolicy, PALETTE};
 pub use config::{Config, Durability, Limits, SessionType};
 pub use delta::{DeltaEvents, DeltaIter, DeltaRun, EventRef};
+pub use digest::BatchDigest;
 pub use encoded::{CommittedEvents, EncodedChunk, EncodedEvents};
 pub use engine::{Accepted, Engine, SessionInfo};
 pub use error::{

@@ -125,6 +125,7 @@ impl PendingSet {
             first_seq,
             through,
             pages,
+            batches: Vec::new(),
         }
     }
 

@@ -42,6 +42,11 @@ pub struct Stats {
     pub payload_bytes_held: usize,
     /// Batch ids remembered for idempotent retries.
     pub batch_ids_remembered: usize,
+    /// Bytes the remembered batch ids take (estimated).
+    pub batch_id_bytes_remembered: usize,
+    /// Batches younger than `dedup_max_age` that boards forgot because of
+    /// `dedup_max_bytes` (a re-send of one would be applied again).
+    pub young_batches_forgotten: u64,
     /// Effects reported to the host and not yet answered.
     pub effects_outstanding: usize,
     /// Armed timers.
@@ -71,6 +76,8 @@ impl Stats {
             s.elements_held += b.pages.element_count();
             s.payload_bytes_held += b.payload_bytes;
             s.batch_ids_remembered += b.dedup.len();
+            s.batch_id_bytes_remembered += b.dedup.bytes();
+            s.young_batches_forgotten += b.dedup.forgotten_young();
         }
         for c in engine.conns.values() {
             match c {

@@ -34,7 +34,10 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use core::time::Duration;
+
 use crate::config::SessionType;
+use crate::digest::BatchDigest;
 use crate::failure::StorageFailure;
 use crate::ids::{BatchId, BoardId, EffectId, ElementId, PageId, SnapshotId, UserId};
 use crate::mutation::{Event, Mutation, Payload};
@@ -202,17 +205,19 @@ pub struct LoadedBoard {
     pub snapshot_count: usize,
     /// The version of the newest stored snapshot, if any.
     pub last_snapshot_version: Option<u64>,
-    /// The most recent batches of each user (up to the engine's
-    /// `dedup_window` per user), so that a batch re-sent after a restart is
-    /// recognised even when its events are older than `events` reaches. May
-    /// be empty (then only batches within `events` are recognised); order
-    /// does not matter. A record beyond the board's sequence makes the load
+    /// The recent batches of the board (every batch of the idempotency
+    /// window: see [`BatchRecord::recent`]), with their digests, so that a
+    /// batch re-sent after a restart is recognised even when its events are
+    /// older than `events` reaches. May be empty (then only batches within
+    /// `events` are recognised, without their content); order does not
+    /// matter. A record beyond the board's sequence makes the load
     /// inconsistent.
     #[serde(default)]
     pub batches: Vec<BatchRecord>,
 }
 
-/// A batch the log holds: who sent it, its id and its last sequence.
+/// A batch the log holds: who sent it, its id, its last sequence, its
+/// content digest and when it was applied.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct BatchRecord {
     /// The author.
@@ -221,28 +226,63 @@ pub struct BatchRecord {
     pub batch: BatchId,
     /// The sequence of its last mutation.
     pub last_seq: u64,
+    /// The digest of its mutations ([`BatchDigest::of`]); `None` when the
+    /// store does not know it (a record written before digests were): a
+    /// re-send of that batch id is then acknowledged whatever its content.
+    #[serde(default)]
+    pub digest: Option<BatchDigest>,
+    /// When it was applied (its events' `at`).
+    #[serde(default)]
+    pub at: Timestamp,
 }
 
 impl BatchRecord {
-    /// Each user's `per_user` most recent batches, from a log read newest
-    /// first; ordered by last sequence, oldest first. What a store hands a
-    /// load in [`LoadedBoard::batches`].
+    /// The batches a load hands the engine, from a log read newest first:
+    /// every batch applied less than `max_age` before the log's newest
+    /// event, and each user's `per_user` most recent ones whatever their
+    /// age; ordered by last sequence, oldest first. Each batch's digest is
+    /// computed from its events as read, so the log must hold every event
+    /// of the batches it reaches (a whole log, or one that starts at a
+    /// batch boundary). What a store hands a load in
+    /// [`LoadedBoard::batches`].
     pub fn recent<'a>(
         newest_first: impl IntoIterator<Item = &'a Event>,
         per_user: usize,
+        max_age: Duration,
     ) -> Vec<Self> {
         let mut seen: HashMap<&UserId, HashSet<&BatchId>> = HashMap::new();
-        let mut out = Vec::new();
-        for e in newest_first {
-            let batches = seen.entry(&e.author).or_default();
-            if batches.len() < per_user && batches.insert(&e.batch) {
+        let mut out: Vec<BatchRecord> = Vec::new();
+        let mut cutoff = None;
+        // The events of the batch being read, newest first.
+        let mut run: Vec<&Event> = Vec::new();
+        let mut flush = |run: &mut Vec<&'a Event>, out: &mut Vec<BatchRecord>| {
+            let Some(last) = run.first() else {
+                return;
+            };
+            let cutoff: Timestamp = *cutoff.get_or_insert(last.at.saturating_sub(max_age));
+            let batches = seen.entry(&last.author).or_default();
+            let wanted = batches.len() < per_user || last.at > cutoff;
+            if wanted && batches.insert(&last.batch) {
                 out.push(BatchRecord {
-                    user: e.author.clone(),
-                    batch: e.batch.clone(),
-                    last_seq: e.seq,
+                    user: last.author.clone(),
+                    batch: last.batch.clone(),
+                    last_seq: last.seq,
+                    digest: Some(BatchDigest::of_events(run.iter().rev().copied())),
+                    at: last.at,
                 });
             }
+            run.clear();
+        };
+        for e in newest_first {
+            let same = run.last().is_some_and(|r| {
+                r.author == e.author && r.batch == e.batch && r.at == e.at && r.seq == e.seq + 1
+            });
+            if !same {
+                flush(&mut run, &mut out);
+            }
+            run.push(e);
         }
+        flush(&mut run, &mut out);
         out.reverse();
         out
     }
@@ -275,6 +315,9 @@ pub struct FlushBatch {
     pub through: u64,
     /// Changes by page.
     pub pages: IndexMap<PageId, PageChanges>,
+    /// The batches whose last event the flush covers, with their digests:
+    /// a store keeps them as its batch records (see [`LoadedBoard::batches`]).
+    pub batches: Vec<BatchRecord>,
 }
 
 impl FlushBatch {

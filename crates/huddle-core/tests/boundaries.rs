@@ -794,7 +794,11 @@ fn duplicate_batch_is_applied_once_and_answered_with_its_sequence() {
 
     let stats = h.engine.stats();
     let again = h
-        .mutate(ConnId(1), "b1", vec![upsert("p", "x", "changed")])
+        .mutate(
+            ConnId(1),
+            "b1",
+            vec![upsert("p", "x", "1"), upsert("p", "y", "1")],
+        )
         .unwrap();
     assert_eq!(again, accepted(2, true, true));
     assert_eq!(acks(&h.take(ConnId(1))), vec![("b1".to_string(), 2)]);
@@ -806,6 +810,20 @@ fn duplicate_batch_is_applied_once_and_answered_with_its_sequence() {
         Some(&Payload::from("1"))
     );
     assert_eq!(h.store.boards()[BOARD].events.len(), 2);
+
+    // The same id with other content: refused, nothing changes.
+    let e = h
+        .mutate(ConnId(1), "b1", vec![upsert("p", "x", "changed")])
+        .unwrap_err();
+    assert_eq!(e, MutateError::BatchIdReused { sequence: 2 });
+    assert_eq!(e.code(), ErrorCode::BatchIdReused);
+    assert!(h.take(ConnId(1)).is_empty(), "no ack");
+    assert!(h.take(ConnId(2)).is_empty(), "nothing broadcast");
+    assert_eq!(h.engine.stats(), stats);
+    assert_eq!(
+        h.engine.pages(BOARD).unwrap().get("p", "x"),
+        Some(&Payload::from("1"))
+    );
 
     // Another user's batch with the same id is another batch.
     let bobs = h
@@ -868,14 +886,23 @@ fn duplicate_after_crash_is_recognised_from_stored_history() {
     assert_eq!(j.sequence, 3);
 
     let again = h
-        .mutate(ConnId(10), "b1", vec![upsert("p", "x", "2")])
+        .mutate(ConnId(10), "b1", vec![upsert("p", "x", "1")])
         .unwrap();
     assert_eq!(again, accepted(1, true, true));
     let again = h
-        .mutate(ConnId(10), "b2", vec![upsert("p", "q", "2")])
+        .mutate(
+            ConnId(10),
+            "b2",
+            vec![upsert("p", "y", "1"), upsert("p", "z", "1")],
+        )
         .unwrap();
     assert_eq!(again.sequence, 3);
     assert!(again.duplicate);
+    // The digests came back with the load: other content is refused.
+    assert_eq!(
+        h.mutate(ConnId(10), "b2", vec![upsert("p", "q", "2")]),
+        Err(MutateError::BatchIdReused { sequence: 3 })
+    );
     assert_eq!(
         acks(&h.take(ConnId(10))),
         vec![("b1".to_string(), 1), ("b2".to_string(), 3)]

@@ -258,6 +258,8 @@ fn board_index(board: &BoardId) -> Result<usize, TestCaseError> {
 struct Rec {
     first: u64,
     last: u64,
+    /// Its content: the same id with other content is refused.
+    mutations: Vec<Mutation>,
     /// The connection that sent it: it gets the `ack` instead of `events`.
     origin: usize,
     /// Other connections that re-sent it while it was not yet committed.
@@ -772,6 +774,17 @@ impl Sim {
             }
             Conn::Live(l) => l,
         };
+        // The same id with other content: refused, nothing changes (not
+        // even the activity).
+        let key = (USERS[live.user].to_owned(), BATCHES[batch].to_owned());
+        if let Some(rec) = self.boards[live.board]
+            .recs
+            .get(&key)
+            .filter(|rec| rec.mutations != muts)
+        {
+            prop_assert_eq!(r, Err(MutateError::BatchIdReused { sequence: rec.last }));
+            return Ok(());
+        }
         let accepted = match r {
             Ok(a) => a,
             Err(e) => return Err(TestCaseError::fail(format!("batch refused: {e:?}"))),
@@ -780,7 +793,6 @@ impl Sim {
         let b = live.board;
         let durable = store_seq(&self.h, b);
         let m = &mut self.boards[b];
-        let key = (USERS[live.user].to_owned(), BATCHES[batch].to_owned());
         if let Some(rec) = m.recs.get_mut(&key) {
             let acked = rec.last <= durable;
             prop_assert_eq!(
@@ -810,7 +822,7 @@ impl Sim {
                 },
                 "a new batch takes the next sequences"
             );
-            for (mutation, seq) in muts.into_iter().zip(first..) {
+            for (mutation, seq) in muts.iter().cloned().zip(first..) {
                 m.log.push(Event {
                     seq,
                     author: USERS[live.user].into(),
@@ -824,6 +836,7 @@ impl Sim {
                 Rec {
                     first,
                     last,
+                    mutations: muts,
                     origin: conn,
                     waiters: Vec::new(),
                     commit_ack_step: None,

@@ -216,6 +216,8 @@ fn loaded(pages_sequence: u64, first: u64, len: usize, gap: bool, snapshots: usi
                 user: "u0".into(),
                 batch: format!("old-{last_seq}").into(),
                 last_seq,
+                digest: Some(BatchDigest::from_bits(last_seq)),
+                at: Timestamp::from_millis(last_seq),
             })
             .collect(),
     }

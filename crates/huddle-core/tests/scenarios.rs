@@ -1556,6 +1556,8 @@ fn a_batch_record_beyond_the_sequence_fails_the_load() {
         user: "alice".into(),
         batch: "x".into(),
         last_seq: 5,
+        digest: None,
+        at: Timestamp::EPOCH,
     });
     h.engine
         .handle_storage(h.now, load.id(), StorageOutcome::Loaded(Box::new(loaded)))

@@ -42,6 +42,7 @@ pub(crate) const TABLES: &[&str] = &[
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_leases.sql"),
+    include_str!("../migrations/0003_batch_digests.sql"),
 ];
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE huddle_schema (\

@@ -162,9 +162,20 @@ pub struct ServeArgs {
     #[arg(long, env = "HUDDLE_PRESENCE_INTERVAL", default_value = "50ms", value_parser = parse_duration)]
     pub presence_interval: Duration,
 
-    /// Batch ids remembered per user and board for idempotent retries.
+    /// Batch ids remembered per user and board for idempotent retries at
+    /// least, whatever their age.
     #[arg(long, env = "HUDDLE_DEDUP_WINDOW", default_value_t = 1024)]
     pub dedup_window: usize,
+
+    /// Every batch younger than this is remembered for idempotent retries,
+    /// whatever their number (within --dedup-max-bytes).
+    #[arg(long, env = "HUDDLE_DEDUP_MAX_AGE", default_value = "5m", value_parser = parse_duration)]
+    pub dedup_max_age: Duration,
+
+    /// The most bytes a board's remembered batch ids may take; beyond, the
+    /// oldest are forgotten first.
+    #[arg(long, env = "HUDDLE_DEDUP_MAX_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub dedup_max_bytes: usize,
 
     /// Appends of one board at the store at once (group commits in flight
     /// per shard): more than one lets a batch go with the store's next

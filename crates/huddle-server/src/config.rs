@@ -25,6 +25,8 @@ pub fn engine_config(args: &ServeArgs) -> Config {
         flush_threshold: args.flush_threshold,
         presence_interval: args.presence_interval,
         dedup_window: args.dedup_window,
+        dedup_max_age: args.dedup_max_age,
+        dedup_max_bytes: args.dedup_max_bytes,
         appends_in_flight: usize::from(args.appends_in_flight),
         storage_retry_initial: args.storage_retry_initial,
         storage_retry_max: args.storage_retry_max,

@@ -179,15 +179,19 @@ async fn replayed_batch_gets_the_original_ack_and_is_applied_once() {
     let batch = vec![upsert("p", "e1", "1"), upsert("p", "e2", "2")];
     assert_eq!(alice.mutate("b1", batch.clone()).await, 2);
     assert_eq!(alice.mutate("b2", vec![upsert("p", "e3", "3")]).await, 3);
-    // The same id again (also with other content): the original ack.
-    assert_eq!(alice.mutate("b1", batch).await, 2);
-    assert_eq!(alice.mutate("b1", vec![upsert("p", "zz", "9")]).await, 2);
+    // The same batch again: the original ack. The same id with other
+    // content: refused (issue 17), nothing applied.
+    assert_eq!(alice.mutate("b1", batch.clone()).await, 2);
+    alice.send_batch("b1", vec![upsert("p", "zz", "9")]).await;
+    let (code, refused) = alice.recv_error().await;
+    assert_eq!(code, "BATCH_ID_REUSED");
+    assert_eq!(refused.as_deref(), Some("b1"));
     assert_eq!(server.sequence("r1").await, 3);
     // From a new connection of the same user too.
     alice.close().await;
     let mut again = server.connect("alice", "r1").await;
     again.join("r1", Some(3)).await;
-    assert_eq!(again.mutate("b1", vec![upsert("p", "e1", "1")]).await, 2);
+    assert_eq!(again.mutate("b1", batch).await, 2);
     assert_eq!(server.sequence("r1").await, 3);
     // Bob saw each event once.
     let seen = bob.drain(Duration::from_millis(500)).await;

@@ -267,16 +267,29 @@ async fn crash_round(server: &mut Server, round: usize, batches: u64) {
         assert_eq!(rebuilt, state, "{b}: observer's re-synced state differs");
 
         // A retry of an acknowledged batch after the restart gets its
-        // original sequence.
+        // original sequence; the same id with other content is refused (the
+        // digests survived the crash).
         let (user, n, seq) = acked.last().unwrap().clone();
         let mut again = server.connect(&user, b).await;
         again.join(b, Some(stored)).await;
         assert_eq!(
             again
-                .mutate(&format!("{user}-{n}"), vec![upsert("p", "ignored", "0")])
+                .mutate(
+                    &format!("{user}-{n}"),
+                    vec![upsert("p", &format!("{user}-b{n}"), &n.to_string())]
+                )
                 .await,
             seq
         );
+        again
+            .send_batch(&format!("{user}-{n}"), vec![upsert("p", "other", "0")])
+            .await;
+        match again.recv_type("error").await {
+            huddle_wire::ServerMessage::Error { code, .. } => {
+                assert_eq!(code.as_str(), "BATCH_ID_REUSED")
+            }
+            other => panic!("{other:?}"),
+        }
         assert_eq!(server.sequence(b).await, stored);
     }
 }

@@ -256,6 +256,39 @@ async fn manual_snapshot_is_announced_to_every_participant() {
     assert_eq!(snap["pages"], serde_json::json!({"p": {"e": true}}));
 }
 
+/// Issue 17: manual snapshots are limited, and a batch id re-used with
+/// other content is refused, each with a typed error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_snapshot_limits_and_reused_batch_ids_get_typed_errors() {
+    // No auto-save within the test (the default 30 s).
+    let server = Server::start_with(Opts::new()).await;
+    server.room("r1", "persistent").await;
+    let (mut alice, _) = server.joined("alice", "r1").await;
+    alice.send(&ClientMessage::Snapshot).await;
+    assert_eq!(
+        alice.recv_error().await,
+        ("SNAPSHOT_UNCHANGED".into(), None)
+    );
+
+    alice.mutate("b1", vec![upsert("p", "e", "1")]).await;
+    alice.send(&ClientMessage::Snapshot).await;
+    alice.recv_type("snapshot").await;
+    alice.mutate("b2", vec![upsert("p", "e", "2")]).await;
+    // Within --manual-snapshot-interval (10 s) of the first.
+    alice.send(&ClientMessage::Snapshot).await;
+    assert_eq!(alice.recv_error().await, ("RATE_LIMITED".into(), None));
+
+    alice.send_batch("b1", vec![upsert("p", "e", "3")]).await;
+    assert_eq!(
+        alice.recv_error().await,
+        ("BATCH_ID_REUSED".into(), Some("b1".into()))
+    );
+    // The same content is the same batch: its original ack.
+    assert_eq!(alice.mutate("b1", vec![upsert("p", "e", "1")]).await, 1);
+    let info = server.room_info("r1").await;
+    assert_eq!(info["sequence"], 2, "{info}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_pong_before_and_after_join() {
     let server = Server::start().await;

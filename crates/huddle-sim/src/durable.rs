@@ -249,6 +249,7 @@ impl Durable {
         let shape = LoadShape {
             history: self.load_tail as u64,
             batches_per_user: BATCH_WINDOW,
+            batch_max_age: LoadShape::CONTRACT.batch_max_age,
         };
         let result = self
             .owner

@@ -54,12 +54,14 @@ fn the_seeds_that_found_bugs_pass() {
 
 #[test]
 fn a_takeover_fences_the_old_hosts_late_writes() {
-    // Seed 94 draws takeovers by a second host; within 400 000 ticks one
-    // of the old hosts' late writes reaches a board the new host loaded. The
+    // Seed 90 draws takeovers by a second host; within 400 000 ticks one
+    // of the old hosts' late writes reaches a board the new host loaded.
+    // (Seed 94 did until manual snapshots were limited, which changed its
+    // run; a seed's run changes with the engine.) The
     // run passes only if the store fenced them, no sequence was acked for
     // two batches, and every board converged on the new host.
     let s = settings(400_000);
-    let report = run_seed(94, &s).map_err(|f| f.message).unwrap();
+    let report = run_seed(90, &s).map_err(|f| f.message).unwrap();
     let fenced = report
         .summary
         .split(" late writes fenced")

@@ -24,7 +24,7 @@ pub(crate) const TABLES: &[&str] = &[
 ];
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2_LEASES];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2_LEASES, V3_BATCH_DIGESTS];
 
 const V1: &str = "
 -- What POST /rooms creates.
@@ -115,4 +115,16 @@ const V2_LEASES: &str = "
 ALTER TABLE boards ADD COLUMN lease_node  TEXT;
 ALTER TABLE boards ADD COLUMN lease_url   TEXT;
 ALTER TABLE boards ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;
+";
+
+/// Batch records get their content digest (NULL for records written before:
+/// their content is unknown) and the time their batch was applied, taken
+/// from the batch's last event; the flushes then keep the idempotency
+/// window by age (`huddle_store::load::BATCH_RECORD_MAX_AGE`).
+const V3_BATCH_DIGESTS: &str = "
+ALTER TABLE batches ADD COLUMN digest INTEGER;   -- BatchDigest, 64 bits as stored
+ALTER TABLE batches ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
+UPDATE batches SET at = coalesce(
+    (SELECT e.at FROM events e WHERE e.board = batches.board AND e.seq = batches.last_seq), 0);
+CREATE INDEX batches_by_age ON batches (board, at);
 ";

@@ -6,31 +6,42 @@
 //! `pages_sequence`, and at least the last [`LOAD_HISTORY`] events, so
 //! that delta sync keeps working after a restart.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::time::Duration;
 
-use huddle_core::{BatchId, BatchRecord, Event, LoadedBoard, UserId};
+use huddle_core::{BatchId, BatchRecord, Event, LoadedBoard, Timestamp, UserId};
 
 /// How many of the log's last events a load returns at least.
 pub const LOAD_HISTORY: u64 = 1000;
 
-/// How many of each user's most recent batches a load returns as
-/// [`BatchRecord`]s: the engine's default dedup window, so that a batch
-/// re-sent after a restart is recognised even when its events are older
-/// than the loaded run.
+/// Each user's most recent batches a load returns as [`BatchRecord`]s
+/// whatever their age: the engine's default `dedup_window`.
 pub const BATCH_RECORDS_PER_USER: usize = 1024;
 
-/// Each user's [`BATCH_RECORDS_PER_USER`] most recent batches, from the log
-/// read newest first; ordered by last sequence, oldest first.
+/// Every batch applied less than this before the board's newest batch is
+/// returned by a load, whatever their number: the engine's default
+/// `dedup_max_age` (the client's recovery limit), so that a batch re-sent
+/// after a restart is recognised even when its events are older than the
+/// loaded run. Older records beyond each user's
+/// [`BATCH_RECORDS_PER_USER`] are deleted by the flushes.
+pub const BATCH_RECORD_MAX_AGE: Duration = Duration::from_secs(5 * 60);
+
+/// The batch records of a log read newest first (the whole log, or a run
+/// that starts at a batch boundary): [`BatchRecord::recent`] with the
+/// store's window.
 pub fn recent_batches<'a>(newest_first: impl IntoIterator<Item = &'a Event>) -> Vec<BatchRecord> {
-    BatchRecord::recent(newest_first, BATCH_RECORDS_PER_USER)
+    BatchRecord::recent(newest_first, BATCH_RECORDS_PER_USER, BATCH_RECORD_MAX_AGE)
 }
 
-/// Each user's newest batches for a load, for a backend that writes batch
-/// records at flush time: the `stored` records (complete through the
-/// flushed state, `flushed`) together with the batches of the loaded
-/// `events` after it (the load holds them all). Each (user, batch) once,
-/// with its latest last sequence; each user's newest
-/// [`BATCH_RECORDS_PER_USER`], ordered by last sequence, oldest first.
+/// The batch records for a load, for a backend that writes batch records
+/// at flush time (from [`huddle_core::FlushBatch::batches`]): the `stored`
+/// records (complete through the flushed state, `flushed`) together with
+/// the batches of the loaded `events` after it (the load holds them all).
+/// Each (user, batch) once, with its latest last sequence and the stored
+/// digest if there is one (a batch a flush cut in two has its whole
+/// digest only there); then the window ([`window`]), ordered by last
+/// sequence, oldest first.
 pub fn merge_batch_records(
     stored: Vec<BatchRecord>,
     events: &[Event],
@@ -38,31 +49,41 @@ pub fn merge_batch_records(
 ) -> Vec<BatchRecord> {
     let unflushed = events.iter().rev().take_while(|e| e.seq > flushed);
     let loaded = recent_batches(unflushed);
-    if loaded.is_empty() {
-        return stored;
-    }
-    let mut last: HashMap<(UserId, BatchId), u64> = HashMap::new();
+    let mut merged: HashMap<(UserId, BatchId), BatchRecord> = HashMap::new();
     for r in stored.into_iter().chain(loaded) {
-        let seq = last.entry((r.user, r.batch)).or_insert(r.last_seq);
-        *seq = (*seq).max(r.last_seq);
+        match merged.entry((r.user.clone(), r.batch.clone())) {
+            Entry::Occupied(mut known) => {
+                let known = known.get_mut();
+                known.last_seq = known.last_seq.max(r.last_seq);
+                known.at = known.at.max(r.at);
+                known.digest = known.digest.or(r.digest);
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(r);
+            }
+        }
     }
-    let mut newest_first: Vec<BatchRecord> = last
-        .into_iter()
-        .map(|((user, batch), last_seq)| BatchRecord {
-            user,
-            batch,
-            last_seq,
-        })
-        .collect();
-    newest_first.sort_unstable_by(|a, b| b.last_seq.cmp(&a.last_seq).then(a.batch.cmp(&b.batch)));
+    window(merged.into_values().collect())
+}
+
+/// The records of the idempotency window, ordered by last sequence, oldest
+/// first: every record applied less than [`BATCH_RECORD_MAX_AGE`] before
+/// the newest one, and each user's newest [`BATCH_RECORDS_PER_USER`].
+pub fn window(mut records: Vec<BatchRecord>) -> Vec<BatchRecord> {
+    records.sort_unstable_by(|a, b| b.last_seq.cmp(&a.last_seq).then(a.batch.cmp(&b.batch)));
+    let cutoff = records
+        .iter()
+        .map(|r| r.at)
+        .max()
+        .map_or(Timestamp::EPOCH, |t| t.saturating_sub(BATCH_RECORD_MAX_AGE));
     let mut per_user: HashMap<UserId, usize> = HashMap::new();
-    newest_first.retain(|r| {
+    records.retain(|r| {
         let n = per_user.entry(r.user.clone()).or_default();
         *n += 1;
-        *n <= BATCH_RECORDS_PER_USER
+        *n <= BATCH_RECORDS_PER_USER || r.at > cutoff
     });
-    newest_first.reverse();
-    newest_first
+    records.reverse();
+    records
 }
 
 /// The loaded run is the events with a sequence greater than this.

@@ -208,7 +208,7 @@ mod tests {
         let batch = |first_seq, through| FlushBatch {
             first_seq,
             through,
-            pages: Default::default(),
+            ..FlushBatch::default()
         };
         assert_eq!(plan_flush(&b, &batch(1, 5), 0, 5), Ok(FlushPlan::Apply));
         assert_eq!(plan_flush(&b, &batch(1, 5), 3, 9), Ok(FlushPlan::Apply));

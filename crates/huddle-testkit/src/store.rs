@@ -174,5 +174,11 @@ pub(crate) fn shape_of(load_tail: usize, batch_window: usize) -> LoadShape {
         } else {
             batch_window
         },
+        // A window set by count is by count only.
+        batch_max_age: if batch_window == 0 {
+            LoadShape::CONTRACT.batch_max_age
+        } else {
+            std::time::Duration::ZERO
+        },
     }
 }

@@ -435,6 +435,20 @@ fn dispatch_join_and_mutate_give_joined_then_ack_once_stored() {
     assert!(h.take(BOB).is_empty());
     assert_eq!(h.engine.session(BOARD).unwrap().sequence, 2);
 
+    // The same batch id with other mutations is refused, with the batch.
+    let other = r#"{"type":"mutate","batch":"b-1","mutations":[{"op":"delete","page":"p1","element":"e1"}]}"#;
+    let reply = send(&mut h, ALICE, &alice_id, other);
+    let json = reply.as_ref().unwrap().to_json().unwrap();
+    assert!(
+        json.starts_with(r#"{"type":"error","code":"BATCH_ID_REUSED","message":"#)
+            && json.ends_with(r#","batch":"b-1"}"#),
+        "{json}"
+    );
+    h.complete_all();
+    assert!(h.take(ALICE).is_empty());
+    assert!(h.take(BOB).is_empty());
+    assert_eq!(h.engine.session(BOARD).unwrap().sequence, 2);
+
     // A reconnect with last_sequence gets a delta.
     let carol_id = identity("carol", Some(BOARD));
     assert_eq!(

@@ -68,6 +68,8 @@ impl Host {
                         user: "u0".into(),
                         batch: "b0".into(),
                         last_seq: s.0,
+                        digest: None,
+                        at: huddle_core::Timestamp::EPOCH,
                     }),
                 }
                 StorageOutcome::Loaded(l)

@@ -160,6 +160,8 @@ impl ArbLoaded {
                     user: format!("u{}", u % 4).into(),
                     batch: format!("b{}", b % 8).into(),
                     last_seq: s.0,
+                    digest: Some(huddle_core::BatchDigest::from_bits(s.0)),
+                    at: huddle_core::Timestamp::from_millis(s.0),
                 })
                 .collect(),
         }

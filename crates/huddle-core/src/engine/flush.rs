@@ -81,11 +81,13 @@ pub(crate) fn start_flush(board: &mut Board, io: &mut Io) {
         board.flush_wanted = true;
         return;
     }
-    let batch = Arc::new(
-        board
-            .pending
-            .take(board.flushed_through.saturating_add(1), board.durable),
-    );
+    let mut batch = board
+        .pending
+        .take(board.flushed_through.saturating_add(1), board.durable);
+    // The batch records of the batches the flush covers, with their
+    // digests: stored with it, they survive a restart.
+    batch.batches = board.dedup.records(board.flushed_through, board.durable);
+    let batch = Arc::new(batch);
     let id = board.id.clone();
     let effect_batch = batch.clone();
     let eid = io.effect(&id, board.opened, EffectKind::Flush, |eid| Effect::Flush {

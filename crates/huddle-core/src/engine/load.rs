@@ -8,6 +8,7 @@
 
 use super::Engine;
 use crate::board::{Board, Phase};
+use crate::dedup::Seen;
 use crate::delta::BatchMeta;
 use crate::error::JoinError;
 use crate::failure::StorageFailure;
@@ -54,7 +55,7 @@ impl Engine {
             }
             _ => return,
         };
-        if let Err(reason) = install(board, *loaded) {
+        if let Err(reason) = install(board, *loaded, now) {
             let error = JoinError::LoadFailed {
                 board: board_id.clone(),
                 reason: reason.clone(),
@@ -113,7 +114,7 @@ impl Engine {
 }
 
 /// Installs a loaded board after checking it is consistent.
-fn install(board: &mut Board, loaded: LoadedBoard) -> Result<(), String> {
+fn install(board: &mut Board, loaded: LoadedBoard, now: Timestamp) -> Result<(), String> {
     let LoadedBoard {
         session_type,
         pages,
@@ -189,12 +190,24 @@ fn install(board: &mut Board, loaded: LoadedBoard) -> Result<(), String> {
     board.assigned = sequence;
     board.durable = sequence;
     // Older batches first, so that each user's window keeps the newest.
+    // They count as remembered now: a batch stored just before a long
+    // outage is still recognised when its client re-sends it after the
+    // restart. The history's batches (whose first events the loaded run
+    // may not reach) add no digest to what the records know.
     batches.sort_by_key(|r| r.last_seq);
     for r in &batches {
-        board.dedup.remember(&r.user, &r.batch, r.last_seq);
+        let seen = Seen {
+            last_seq: r.last_seq,
+            digest: r.digest,
+        };
+        board.dedup.remember(&r.user, &r.batch, seen, now);
     }
     for (author, batch, last_seq) in board.history.batch_ends() {
-        board.dedup.remember(author, batch, last_seq);
+        let seen = Seen {
+            last_seq,
+            digest: None,
+        };
+        board.dedup.remember(author, batch, seen, now);
     }
     board.snapshot_count = snapshot_count;
     board.snapshot_stored_version = last_snapshot_version;

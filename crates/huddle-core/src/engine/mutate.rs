@@ -8,6 +8,8 @@ use smallvec::SmallVec;
 use super::{Conn, EffectKind, Engine, Io};
 use crate::board::{Board, InFlightAppend, PendingBatch};
 use crate::config::{Config, Durability};
+use crate::dedup::Seen;
+use crate::digest::BatchDigest;
 use crate::element_hash::KnownHashes;
 use crate::encoded::CommittedEvents;
 use crate::error::{Field, MutateError, SessionError};
@@ -39,8 +41,10 @@ impl Engine {
     /// default [`Durability::AckOnStore`], the batch is appended to the log
     /// at once ([`Effect::AppendEvents`]) and becomes visible — `ack` to the
     /// author, `events` to everyone else, board state, history — when the
-    /// store confirms it. A `(user, batch)` seen before is not applied
-    /// again; it is answered with its original sequence.
+    /// store confirms it. A `(user, batch)` seen before with the same
+    /// mutations is not applied again; it is answered with its original
+    /// sequence. Seen before with other mutations, it is refused
+    /// ([`MutateError::BatchIdReused`]): the first batch stands.
     ///
     /// Errors (nothing changes): not joined or expired, an empty or
     /// overlong batch, a malformed id, an oversize payload, or too many
@@ -64,8 +68,15 @@ impl Engine {
         };
         validate(config, &batch, &mutations)?;
         let user = live.record.user_id.clone();
+        let digest = BatchDigest::of(&mutations);
 
-        if let Some(sequence) = board.dedup.lookup(&user, &batch) {
+        if let Some(seen) = board.dedup.lookup(&user, &batch) {
+            if seen.digest.is_some_and(|d| d != digest) {
+                return Err(MutateError::BatchIdReused {
+                    sequence: seen.last_seq,
+                });
+            }
+            let sequence = seen.last_seq;
             live.record.last_activity = now;
             let acked = sequence <= board.committed;
             if acked {
@@ -115,7 +126,15 @@ impl Engine {
             })
             .collect();
         board.assigned = last;
-        board.dedup.remember(&user, &batch, last);
+        board.dedup.remember(
+            &user,
+            &batch,
+            Seen {
+                last_seq: last,
+                digest: Some(digest),
+            },
+            now,
+        );
         board.log.queued.push(events.clone());
 
         let io = &mut self.io;

@@ -4,27 +4,28 @@
 //! snapshot of the database): the room, the board's row, the snapshot
 //! count, the elements, the event window and the batch records. The batch
 //! records written by the flushes (complete through `pages_sequence`) are
-//! merged with those of the loaded events after it, keeping each user's
-//! newest [`BATCH_RECORDS_PER_USER`].
+//! merged with those of the loaded events after it, keeping the
+//! idempotency window (`huddle_store::load::window`).
 
 use deadpool_postgres::{Client, Transaction};
-use huddle_core::{BatchRecord, BoardId, LoadedBoard, Mutation, Pages, Payload, SessionType};
-use huddle_store::load::{
-    check_loaded, load_window_start, merge_batch_records, BATCH_RECORDS_PER_USER,
+use huddle_core::{
+    BatchDigest, BatchRecord, BoardId, LoadedBoard, Mutation, Pages, Payload, SessionType,
+    Timestamp,
 };
+use huddle_store::load::{check_loaded, load_window_start, merge_batch_records};
 use huddle_store::{BoardSummary, StoreError};
 use tokio_postgres::IsolationLevel;
 
-use super::convert::{seq_from_sql, seq_to_sql, session_type_from_sql, text_from_sql};
+use super::convert::{
+    bits_from_sql, seq_from_sql, seq_to_sql, session_type_from_sql, text_from_sql,
+};
 use super::log::{decode_event, SELECT_EVENTS};
 use super::{decode_head, Head};
 use crate::error::{column, store_error};
 
 /// Each user's newest batches.
-const SELECT_BATCHES: &str = "SELECT author, batch, last_seq FROM ( \
-     SELECT author, batch, last_seq, \
-            row_number() OVER (PARTITION BY author ORDER BY last_seq DESC) AS n \
-     FROM batches WHERE board = $1) AS recent WHERE n <= $2 ORDER BY last_seq";
+const SELECT_BATCHES: &str =
+    "SELECT author, batch, last_seq, digest, at FROM batches WHERE board = $1 ORDER BY last_seq";
 
 /// The room's session type, the board's row and the snapshot count and
 /// newest version, in one row.
@@ -159,13 +160,12 @@ async fn select_batches(
     tx: &Transaction<'_>,
     board: &BoardId,
 ) -> Result<Vec<BatchRecord>, StoreError> {
-    let per_user = i64::try_from(BATCH_RECORDS_PER_USER).unwrap_or(i64::MAX);
     let stmt = tx
         .prepare_cached(SELECT_BATCHES)
         .await
         .map_err(store_error)?;
     let rows = tx
-        .query(&stmt, &[&board.as_str().as_bytes(), &per_user])
+        .query(&stmt, &[&board.as_str().as_bytes()])
         .await
         .map_err(store_error)?;
     let mut out = Vec::with_capacity(rows.len());
@@ -173,10 +173,14 @@ async fn select_batches(
         let user = text_from_sql(row.try_get(0).map_err(column)?, "a batch's author")?;
         let batch = text_from_sql(row.try_get(1).map_err(column)?, "a batch id")?;
         let last_seq = seq_from_sql(row.try_get(2).map_err(column)?, "batch sequence")?;
+        let digest: Option<i64> = row.try_get(3).map_err(column)?;
+        let at: i64 = row.try_get(4).map_err(column)?;
         out.push(BatchRecord {
             user: user.into(),
             batch: batch.into(),
             last_seq,
+            digest: digest.map(|d| BatchDigest::from_bits(bits_from_sql(d))),
+            at: Timestamp::from_millis(bits_from_sql(at)),
         });
     }
     Ok(out)

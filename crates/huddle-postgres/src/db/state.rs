@@ -8,10 +8,11 @@
 use std::collections::HashMap;
 
 use deadpool_postgres::Client;
+use huddle_store::load::{BATCH_RECORDS_PER_USER, BATCH_RECORD_MAX_AGE};
 use huddle_store::validate::{plan_flush, FlushPlan};
 use huddle_store::{FlushWrite, StoreError};
 
-use super::convert::seq_to_sql;
+use super::convert::{bits_to_sql, count_to_sql, seq_to_sql};
 use super::owned_head;
 use crate::error::store_error;
 
@@ -23,12 +24,24 @@ const DELETE_ELEMENTS: &str = "DELETE FROM elements USING UNNEST($2::bytea[], $3
      AS d(page, element) \
      WHERE elements.board = $1 AND elements.page = d.page AND elements.element = d.element";
 
-/// Each batch among the events `($2, $3]` with its last sequence.
-const RECORD_BATCHES: &str = "INSERT INTO batches (board, author, batch, last_seq) \
-     SELECT $1, author, batch, max(seq) FROM events \
-     WHERE board = $1 AND seq > $2 AND seq <= $3 GROUP BY author, batch \
-     ON CONFLICT (board, author, batch) \
-     DO UPDATE SET last_seq = GREATEST(batches.last_seq, excluded.last_seq)";
+/// The engine's batch records of the flush (with their digests and times).
+const RECORD_BATCHES: &str = "INSERT INTO batches (board, author, batch, last_seq, digest, at) \
+     SELECT $1, r.author, r.batch, r.last_seq, r.digest, r.at \
+     FROM UNNEST($2::bytea[], $3::bytea[], $4::bigint[], $5::bigint[], $6::bigint[]) \
+     AS r(author, batch, last_seq, digest, at) \
+     ON CONFLICT (board, author, batch) DO UPDATE SET \
+     last_seq = GREATEST(batches.last_seq, excluded.last_seq), \
+     digest = COALESCE(excluded.digest, batches.digest), at = GREATEST(batches.at, excluded.at)";
+
+/// The records past the window: applied at or before $2 (the newest
+/// record's time minus the window's age) and not among their author's
+/// newest $3.
+const FORGET_BATCHES: &str = "DELETE FROM batches b USING ( \
+       SELECT author, batch FROM ( \
+         SELECT author, batch, at, \
+                row_number() OVER (PARTITION BY author ORDER BY last_seq DESC) AS n \
+         FROM batches WHERE board = $1) AS ranked WHERE n > $3 AND at <= $2) AS old \
+     WHERE b.board = $1 AND b.author = old.author AND b.batch = old.batch";
 
 /// An element: its page and id, as stored.
 type ElementKey<'a> = (&'a [u8], &'a [u8]);
@@ -94,21 +107,46 @@ pub(crate) async fn flush(client: &mut Client, write: &FlushWrite) -> Result<(),
             .await
             .map_err(store_error)?;
     }
-    // The batch records of the events the flush covers: written here, once
-    // per flush, rather than with every append (a load takes the newer ones
-    // from the events it reads anyway).
-    let (after, through) = (seq_to_sql(head.pages_sequence)?, seq_to_sql(batch.through)?);
-    let stmt = tx
-        .prepare_cached(RECORD_BATCHES)
+    // The batch records of the events the flush covers, as the engine hands
+    // them (with their digests): written here, once per flush, rather than
+    // with every append (a load takes the newer ones from the events it
+    // reads anyway). Then the window by age.
+    if let Some(newest) = batch.batches.iter().map(|r| r.at).max() {
+        let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for r in &batch.batches {
+            columns.0.push(r.user.as_str().as_bytes());
+            columns.1.push(r.batch.as_str().as_bytes());
+            columns.2.push(seq_to_sql(r.last_seq)?);
+            columns.3.push(r.digest.map(|d| bits_to_sql(d.bits())));
+            columns.4.push(bits_to_sql(r.at.as_millis()));
+        }
+        let stmt = tx
+            .prepare_cached(RECORD_BATCHES)
+            .await
+            .map_err(store_error)?;
+        tx.execute(
+            &stmt,
+            &[
+                &board, &columns.0, &columns.1, &columns.2, &columns.3, &columns.4,
+            ],
+        )
         .await
         .map_err(store_error)?;
-    tx.execute(&stmt, &[&board, &after, &through])
-        .await
-        .map_err(store_error)?;
+        let cutoff = bits_to_sql(newest.saturating_sub(BATCH_RECORD_MAX_AGE).as_millis());
+        let per_user = count_to_sql(BATCH_RECORDS_PER_USER);
+        let stmt = tx
+            .prepare_cached(FORGET_BATCHES)
+            .await
+            .map_err(store_error)?;
+        tx.execute(&stmt, &[&board, &cutoff, &per_user])
+            .await
+            .map_err(store_error)?;
+    }
     let stmt = tx
         .prepare_cached("UPDATE boards SET pages_sequence = $1 WHERE id = $2")
         .await
         .map_err(store_error)?;
+    let through = seq_to_sql(batch.through)?;
     tx.execute(&stmt, &[&through, &board])
         .await
         .map_err(store_error)?;

@@ -7,11 +7,10 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use huddle_core::{
-    BatchRecord, BoardId, Event, LoadedBoard, Mutation, Pages, Payload, SessionType, Timestamp,
+    BatchDigest, BatchRecord, BoardId, Event, LoadedBoard, Mutation, Pages, Payload, SessionType,
+    Timestamp,
 };
-use huddle_store::load::{
-    check_loaded, load_window_start, merge_batch_records, BATCH_RECORDS_PER_USER,
-};
+use huddle_store::load::{check_loaded, load_window_start, merge_batch_records};
 use huddle_store::validate::{already_held, check_epoch, check_events};
 use huddle_store::{AppendBatch, BoardSummary, StoreError};
 
@@ -23,11 +22,9 @@ const INSERT_EVENT: &str =
     "INSERT INTO events (board, seq, author, batch, at, kind, page, element, data) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
-/// Each user's newest batches (window function: SQLite 3.25+, bundled).
-const SELECT_BATCHES: &str = "SELECT author, batch, last_seq FROM ( \
-     SELECT author, batch, last_seq, \
-            row_number() OVER (PARTITION BY author ORDER BY last_seq DESC) AS n \
-     FROM batches WHERE board = ?1) WHERE n <= ?2 ORDER BY last_seq";
+/// The board's batch records (the flushes keep them to the window).
+const SELECT_BATCHES: &str =
+    "SELECT author, batch, last_seq, digest, at FROM batches WHERE board = ?1 ORDER BY last_seq";
 
 const SELECT_EVENTS: &str = "SELECT seq, author, batch, at, kind, page, element, data FROM events \
      WHERE board = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4";
@@ -243,20 +240,21 @@ fn load_batches(
 }
 
 fn select_batches(conn: &Connection, board: &BoardId) -> Result<Vec<BatchRecord>, StoreError> {
-    let per_user = i64::try_from(BATCH_RECORDS_PER_USER).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(SELECT_BATCHES).map_err(store_error)?;
-    let mut rows = stmt
-        .query(params![board.as_str(), per_user])
-        .map_err(store_error)?;
+    let mut rows = stmt.query(params![board.as_str()]).map_err(store_error)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(store_error)? {
         let user: String = row.get(0).map_err(store_error)?;
         let batch: String = row.get(1).map_err(store_error)?;
         let last_seq = seq_from_sql(row.get(2).map_err(store_error)?, "batch sequence")?;
+        let digest: Option<i64> = row.get(3).map_err(store_error)?;
+        let at: i64 = row.get(4).map_err(store_error)?;
         out.push(BatchRecord {
             user: user.into(),
             batch: batch.into(),
             last_seq,
+            digest: digest.map(|d| BatchDigest::from_bits(bits_from_sql(d))),
+            at: Timestamp::from_millis(bits_from_sql(at)),
         });
     }
     Ok(out)

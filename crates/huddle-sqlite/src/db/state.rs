@@ -2,18 +2,27 @@
 
 use rusqlite::{params, TransactionBehavior};
 
+use huddle_store::load::{BATCH_RECORDS_PER_USER, BATCH_RECORD_MAX_AGE};
 use huddle_store::validate::{plan_flush, FlushPlan};
 use huddle_store::{FlushWrite, StoreError};
 
-use super::convert::seq_to_sql;
+use super::convert::{bits_to_sql, count_to_sql, seq_to_sql};
 use super::{owned_head, Db};
 use crate::error::store_error;
 
-/// Each batch among the events `(?2, ?3]` with its last sequence.
-const RECORD_BATCHES: &str = "INSERT INTO batches (board, author, batch, last_seq) \
-     SELECT ?1, author, batch, max(seq) FROM events \
-     WHERE board = ?1 AND seq > ?2 AND seq <= ?3 GROUP BY author, batch \
-     ON CONFLICT (board, author, batch) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)";
+/// A batch record from the engine's flush (its digest and time with it).
+const RECORD_BATCH: &str = "INSERT INTO batches (board, author, batch, last_seq, digest, at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+     ON CONFLICT (board, author, batch) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq), \
+     digest = coalesce(excluded.digest, digest), at = max(at, excluded.at)";
+
+/// The records past the window: applied at or before ?2 (the newest
+/// record's time minus the window's age) and not among their author's
+/// newest ?3.
+const FORGET_BATCHES: &str = "DELETE FROM batches WHERE board = ?1 AND at <= ?2 \
+     AND (author, batch) IN (SELECT author, batch FROM ( \
+       SELECT author, batch, at, row_number() OVER (PARTITION BY author ORDER BY last_seq DESC) AS n \
+       FROM batches WHERE board = ?1) WHERE n > ?3 AND at <= ?2)";
 
 impl Db {
     /// Writes a flush and moves the watermark, in one transaction.
@@ -60,13 +69,37 @@ impl Db {
                 }
             }
         }
-        // The batch records of the events the flush covers: written here,
-        // once per flush, rather than with every append (a load takes the
-        // newer ones from the events it reads anyway).
-        let (after, through) = (seq_to_sql(head.pages_sequence)?, seq_to_sql(batch.through)?);
-        tx.prepare_cached(RECORD_BATCHES)
-            .and_then(|mut s| s.execute(params![board, after, through]))
-            .map_err(store_error)?;
+        // The batch records of the events the flush covers, as the engine
+        // hands them (with their digests): written here, once per flush,
+        // rather than with every append (a load takes the newer ones from
+        // the events it reads anyway). Then the window by age.
+        {
+            let mut record = tx.prepare_cached(RECORD_BATCH).map_err(store_error)?;
+            for r in &batch.batches {
+                record
+                    .execute(params![
+                        board,
+                        r.user.as_str(),
+                        r.batch.as_str(),
+                        seq_to_sql(r.last_seq)?,
+                        r.digest.map(|d| bits_to_sql(d.bits())),
+                        bits_to_sql(r.at.as_millis()),
+                    ])
+                    .map_err(store_error)?;
+            }
+        }
+        if let Some(newest) = batch.batches.iter().map(|r| r.at).max() {
+            let cutoff = newest.saturating_sub(BATCH_RECORD_MAX_AGE);
+            tx.prepare_cached(FORGET_BATCHES)
+                .and_then(|mut s| {
+                    s.execute(params![
+                        board,
+                        bits_to_sql(cutoff.as_millis()),
+                        count_to_sql(BATCH_RECORDS_PER_USER),
+                    ])
+                })
+                .map_err(store_error)?;
+        }
         tx.execute(
             "UPDATE boards SET pages_sequence = ?1 WHERE id = ?2",
             params![seq_to_sql(batch.through)?, board],

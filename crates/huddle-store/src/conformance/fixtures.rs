@@ -85,10 +85,12 @@ pub(crate) async fn append_ok<S: Store>(
 }
 
 /// What the engine would flush for `first..=through`: the last write per
-/// element, grouped by page.
+/// element, grouped by page, and the records of the batches in the range
+/// (which must not cut a batch in two: the engine's flushes never do).
 pub fn flush_batch(events: &[Event], first: u64, through: u64) -> FlushBatch {
     let mut last: BTreeMap<(PageId, ElementId), Option<Payload>> = BTreeMap::new();
-    for e in events.iter().filter(|e| e.seq >= first && e.seq <= through) {
+    let range = || events.iter().filter(|e| e.seq >= first && e.seq <= through);
+    for e in range() {
         let key = (e.mutation.page().clone(), e.mutation.element().clone());
         last.insert(key, e.mutation.data().cloned());
     }
@@ -96,6 +98,11 @@ pub fn flush_batch(events: &[Event], first: u64, through: u64) -> FlushBatch {
         first_seq: first,
         through,
         pages: Default::default(),
+        batches: huddle_core::BatchRecord::recent(
+            range().rev(),
+            usize::MAX,
+            std::time::Duration::ZERO,
+        ),
     };
     for ((page, element), data) in last {
         let changes: &mut PageChanges = batch.pages.entry(page).or_default();

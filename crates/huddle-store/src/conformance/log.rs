@@ -163,22 +163,25 @@ pub async fn gaps_and_malformed_batches_are_refused<S: Store + 'static>(store: S
     assert_eq!(whole_log(&store, &board).await, events(1, 6));
 }
 
-/// A load hands the engine each user's newest batches
-/// ([`crate::load::BATCH_RECORDS_PER_USER`]) with their last sequences,
-/// also for batches older than the loaded run of events: what lets the
-/// engine recognise a batch re-sent after a restart. Whether the log was
-/// flushed whole, in part or not at all (a store may keep the records of
-/// unflushed events only in the log itself).
+/// A load hands the engine the batches of the idempotency window: every
+/// batch of the last [`crate::load::BATCH_RECORD_MAX_AGE`] before the
+/// newest, whatever their number, and each user's newest
+/// [`crate::load::BATCH_RECORDS_PER_USER`] whatever their age; with their
+/// last sequences and content digests, also for batches older than the
+/// loaded run of events: what lets the engine recognise a batch re-sent
+/// after a restart, and tell it from another batch under the same id.
+/// Whether the log was flushed whole, in part or not at all (a store may
+/// keep the records of unflushed events only in the log itself).
 pub async fn batch_records_reach_past_the_loaded_run<S: Store + 'static>(store: S) {
-    for through in [Some(1204), Some(1100), Some(2), None] {
+    for through in [Some(1204), Some(1100), Some(3), None] {
         batch_records_after_flush(&store, through).await;
     }
 }
 
 async fn batch_records_after_flush<S: Store + 'static>(store: &S, flush_through: Option<u64>) {
-    use huddle_core::{BatchRecord, Event, Mutation, Timestamp};
+    use huddle_core::{BatchDigest, BatchRecord, Event, Mutation, Timestamp};
 
-    use crate::load::BATCH_RECORDS_PER_USER;
+    use crate::load::{BATCH_RECORDS_PER_USER, BATCH_RECORD_MAX_AGE};
 
     let board = BoardId::from(format!("batches-{flush_through:?}"));
     let epoch = store
@@ -186,28 +189,33 @@ async fn batch_records_after_flush<S: Store + 'static>(store: &S, flush_through:
         .await
         .expect("acquire")
         .epoch;
-    let event = |seq: u64, author: &str, batch: String| Event {
+    let ten_min = 10 * 60 * 1000;
+    let event = |seq: u64, author: &str, batch: String, at: u64| Event {
         seq,
         author: author.into(),
         batch: batch.into(),
-        at: Timestamp::from_millis(seq),
+        at: Timestamp::from_millis(at),
         mutation: Mutation::Delete {
             page: "p".into(),
-            element: "e".into(),
+            element: format!("e{seq}").into(),
         },
     };
-    // Alice's batch of three, then bob's 1 200 single-event batches, then
+    // Alice's batch of three, then bob's 1 200 single-event batches (100
+    // old ones, then 1 100 within a second, ten minutes later), then
     // alice's second batch, appended as one board's group commit of many
     // batches at a time.
     let mut log = vec![
-        event(1, "alice", "a-1".into()),
-        event(2, "alice", "a-1".into()),
-        event(3, "alice", "a-1".into()),
+        event(1, "alice", "a-1".into(), 1),
+        event(2, "alice", "a-1".into(), 1),
+        event(3, "alice", "a-1".into(), 1),
     ];
-    for seq in 4..1204 {
-        log.push(event(seq, "bob", format!("b-{seq}")));
+    for seq in 4..104 {
+        log.push(event(seq, "bob", format!("b-{seq}"), seq));
     }
-    log.push(event(1204, "alice", "a-2".into()));
+    for seq in 104..1204 {
+        log.push(event(seq, "bob", format!("b-{seq}"), ten_min + seq));
+    }
+    log.push(event(1204, "alice", "a-2".into(), ten_min + 1204));
     for chunk in log.chunks(100) {
         let result = store
             .append_events(vec![AppendBatch {
@@ -246,24 +254,41 @@ async fn batch_records_after_flush<S: Store + 'static>(store: &S, flush_through:
     assert_eq!(
         alice
             .iter()
-            .map(|r| (r.batch.as_str(), r.last_seq))
+            .map(|r| (r.batch.as_str(), r.last_seq, r.digest, r.at.as_millis()))
             .collect::<Vec<_>>(),
-        [("a-1", 3), ("a-2", 1204)]
+        [
+            ("a-1", 3, Some(BatchDigest::of_events(&log[..3])), 1),
+            (
+                "a-2",
+                1204,
+                Some(BatchDigest::of_events(&log[1203..])),
+                ten_min + 1204
+            )
+        ],
+        "{flush_through:?}"
     );
     let bob: Vec<u64> = records
         .iter()
         .filter(|r| r.user.as_str() == "bob")
         .map(|r| r.last_seq)
         .collect();
+    // The 1 100 young ones, more than the 1 024 of each user's floor; none
+    // of the old ones, which the floor does not reach either.
+    const { assert!(BATCH_RECORDS_PER_USER < 1100) };
+    assert!(BATCH_RECORD_MAX_AGE.as_millis() < u128::from(ten_min - 1204));
     assert_eq!(
-        bob.len(),
-        BATCH_RECORDS_PER_USER,
-        "bob's newest batches only"
+        bob,
+        (104..1204).collect::<Vec<_>>(),
+        "bob's batches of the last 5 min ({flush_through:?})"
     );
-    let newest_first = 1204 - BATCH_RECORDS_PER_USER as u64;
-    assert_eq!(bob, (newest_first..1204).collect::<Vec<_>>());
-    assert!(records
-        .iter()
-        .filter(|r| r.user.as_str() == "bob")
-        .all(|r| r.batch.as_str() == format!("b-{}", r.last_seq)));
+    for r in records.iter().filter(|r| r.user.as_str() == "bob") {
+        assert_eq!(r.batch.as_str(), format!("b-{}", r.last_seq));
+        let i = r.last_seq as usize - 1;
+        assert_eq!(
+            r.digest,
+            Some(BatchDigest::of_events(&log[i..=i])),
+            "{flush_through:?}"
+        );
+        assert_eq!(r.at.as_millis(), ten_min + r.last_seq);
+    }
 }

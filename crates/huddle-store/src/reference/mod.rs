@@ -244,7 +244,11 @@ impl ReferenceStore {
             events: stored.events.iter().skip(skip).cloned().collect(),
             snapshot_count: stored.snapshots.len(),
             last_snapshot_version: stored.snapshots.iter().map(|(_, s)| s.version).max(),
-            batches: BatchRecord::recent(stored.events.iter().rev(), shape.batches_per_user),
+            batches: BatchRecord::recent(
+                stored.events.iter().rev(),
+                shape.batches_per_user,
+                shape.batch_max_age,
+            ),
         }))
     }
 

@@ -1,12 +1,15 @@
 //! How much of a board a load hands out.
 
-use crate::load::{BATCH_RECORDS_PER_USER, LOAD_HISTORY};
+use std::time::Duration;
+
+use crate::load::{BATCH_RECORDS_PER_USER, BATCH_RECORD_MAX_AGE, LOAD_HISTORY};
 
 /// The length of a loaded board's log run and batch records.
 ///
 /// The contract is [`LoadShape::CONTRACT`]: every event after the flushed
-/// state and at least the last [`LOAD_HISTORY`] events, and each user's
-/// last [`BATCH_RECORDS_PER_USER`] batches. Test hosts may shape loads
+/// state and at least the last [`LOAD_HISTORY`] events, and as batch
+/// records every batch of the last [`BATCH_RECORD_MAX_AGE`] and each
+/// user's last [`BATCH_RECORDS_PER_USER`] batches. Test hosts may shape loads
 /// differently, to show the engine what another backend might hand it
 /// (a shorter history, fewer batch records); every event after the flushed
 /// state is handed out whatever the shape, because the board state needs
@@ -17,6 +20,9 @@ pub struct LoadShape {
     pub history: u64,
     /// Each user's this-many most recent batches as batch records.
     pub batches_per_user: usize,
+    /// Every batch applied less than this before the newest as batch
+    /// records (zero: none by age).
+    pub batch_max_age: Duration,
 }
 
 impl LoadShape {
@@ -24,6 +30,7 @@ impl LoadShape {
     pub const CONTRACT: LoadShape = LoadShape {
         history: LOAD_HISTORY,
         batches_per_user: BATCH_RECORDS_PER_USER,
+        batch_max_age: BATCH_RECORD_MAX_AGE,
     };
 
     /// The loaded run is the events with a sequence greater than this.

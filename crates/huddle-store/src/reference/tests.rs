@@ -53,6 +53,7 @@ fn a_shorter_shape_hands_out_less_history_but_every_unflushed_event() {
     let shape = LoadShape {
         history: 10,
         batches_per_user: 3,
+        batch_max_age: std::time::Duration::ZERO,
     };
     let loaded = store.load_board_shaped(&b, shape).unwrap().unwrap();
     assert_eq!(
@@ -71,7 +72,7 @@ fn a_shorter_shape_hands_out_less_history_but_every_unflushed_event() {
         batch: Arc::new(huddle_core::FlushBatch {
             first_seq: 1,
             through: 45,
-            pages: Default::default(),
+            ..huddle_core::FlushBatch::default()
         }),
     };
     store.flush(&flush).unwrap();

@@ -249,6 +249,8 @@ pub(crate) fn add_stats(total: &mut Stats, s: &Stats) {
     total.elements_held += s.elements_held;
     total.payload_bytes_held += s.payload_bytes_held;
     total.batch_ids_remembered += s.batch_ids_remembered;
+    total.batch_id_bytes_remembered += s.batch_id_bytes_remembered;
+    total.young_batches_forgotten += s.young_batches_forgotten;
     total.effects_outstanding += s.effects_outstanding;
     total.timers_armed += s.timers_armed;
 }

@@ -245,12 +245,25 @@ impl fmt::Display for LoadReport {
         } else {
             format!("{}/s", self.rate)
         };
-        writeln!(
-            f,
-            "huddle load: {} clients on {} boards, batch {}, rate {rate}, window {}, payload {} B, {:.1} s measured",
-            self.clients, self.boards, self.batch, self.window, self.payload_bytes,
-            self.measured.as_secs_f64()
-        )?;
+        if self.storm.is_some() {
+            writeln!(
+                f,
+                "huddle load: {} clients on {} boards, batch {}, payload {} B, reconnect storm; \
+                 before the drop ({:.1} s, each batch after the previous one's ack):",
+                self.clients,
+                self.boards,
+                self.batch,
+                self.payload_bytes,
+                self.measured.as_secs_f64()
+            )?;
+        } else {
+            writeln!(
+                f,
+                "huddle load: {} clients on {} boards, batch {}, rate {rate}, window {}, payload {} B, {:.1} s measured",
+                self.clients, self.boards, self.batch, self.window, self.payload_bytes,
+                self.measured.as_secs_f64()
+            )?;
+        }
         writeln!(
             f,
             "  acked mutations/s: {:>12.0}   ({} mutations)",

@@ -54,6 +54,9 @@ pub(crate) const SETTLE: Duration = Duration::from_millis(500);
 /// Board checks (fresh full-sync joins) in flight at once.
 const CHECKS_IN_FLIGHT: usize = 32;
 
+/// Joins the check tries per board before it counts the board unchecked.
+pub const CHECK_ATTEMPTS: u32 = 3;
+
 /// How often `/healthz` is asked after a restart command.
 const HEALTH_POLL: Duration = Duration::from_millis(50);
 
@@ -84,8 +87,9 @@ pub struct StormReport {
     pub lost_mutations: u64,
     /// The first few losses, described.
     pub losses: Vec<String>,
-    /// Boards the check could not read (join failed, no full sync).
-    pub unchecked_boards: u64,
+    /// Boards the check could not read ([`CHECK_ATTEMPTS`] joins failed
+    /// or gave no full sync), by the last attempt's why.
+    pub unchecked_boards: BTreeMap<String, u64>,
     /// The server's CPU from the drop to the last `joined`, and memory.
     pub server: ServerCost,
 }
@@ -94,6 +98,11 @@ impl StormReport {
     /// Clients refused.
     pub fn refused_count(&self) -> u64 {
         self.refused.values().sum()
+    }
+
+    /// Boards the check could not read.
+    pub fn unchecked_count(&self) -> u64 {
+        self.unchecked_boards.values().sum()
     }
 
     /// Full syncs of any reason.
@@ -117,7 +126,8 @@ impl StormReport {
             "checked_mutations": self.checked_mutations,
             "lost_mutations": self.lost_mutations,
             "losses": self.losses,
-            "unchecked_boards": self.unchecked_boards,
+            "unchecked_boards": self.unchecked_count(),
+            "unchecked_why": self.unchecked_boards,
             "server": self.server.to_json(),
         })
     }
@@ -166,12 +176,15 @@ impl fmt::Display for StormReport {
             "    acknowledged upserts checked after the storm: {}, lost: {}{}",
             self.checked_mutations,
             self.lost_mutations,
-            if self.unchecked_boards > 0 {
-                format!(" ({} boards could not be checked)", self.unchecked_boards)
+            if self.unchecked_count() > 0 {
+                format!(" ({} boards could not be checked)", self.unchecked_count())
             } else {
                 String::new()
             }
         )?;
+        for (why, n) in &self.unchecked_boards {
+            writeln!(f, "      unchecked, {why}: {n}")?;
+        }
         for loss in &self.losses {
             writeln!(f, "      {loss}")?;
         }
@@ -531,22 +544,25 @@ async fn check_boards(
     let mut checks = stream::iter(setup.boards.iter().enumerate().map(|(b, board)| {
         let url = setup.ws_url(&setup.verifiers[b]);
         async move {
-            let result = connect_and_join_at(&url, board, None, args.storm_timeout).await;
-            (b, result)
+            let mut why = String::new();
+            for _ in 0..CHECK_ATTEMPTS {
+                match connect_and_join_at(&url, board, None, args.storm_timeout).await {
+                    Ok((_, joined)) => match joined.sync {
+                        WireSync::Full { pages, .. } => return (b, Ok(pages)),
+                        WireSync::Delta { .. } => why = "a delta to a join without sequence".into(),
+                    },
+                    Err(e) => why = e,
+                }
+            }
+            (b, Err(why))
         }
     }))
     .buffer_unordered(CHECKS_IN_FLIGHT);
     while let Some((b, result)) = checks.next().await {
         let pages = match result {
-            Ok((_, joined)) => match joined.sync {
-                WireSync::Full { pages, .. } => pages,
-                WireSync::Delta { .. } => {
-                    report.unchecked_boards += 1;
-                    continue;
-                }
-            },
-            Err(_) => {
-                report.unchecked_boards += 1;
+            Ok(pages) => pages,
+            Err(why) => {
+                *report.unchecked_boards.entry(why).or_default() += 1;
                 continue;
             }
         };

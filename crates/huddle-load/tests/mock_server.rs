@@ -295,7 +295,7 @@ async fn reconnect_storm_against_the_mock() {
     assert!(storm.resync_time.unwrap() >= storm.join_latency.max);
     assert_eq!(storm.checked_mutations, 40 * 3 * 5);
     assert_eq!(storm.lost_mutations, 0, "{:?}", storm.losses);
-    assert_eq!(storm.unchecked_boards, 0);
+    assert_eq!(storm.unchecked_count(), 0, "{:?}", storm.unchecked_boards);
     assert!(storm.restart.is_none());
     // Scrapes: before and after the prime phase, at the drop, after the
     // reconnects (4 in all); the storm's CPU is the last two apart.

@@ -5,7 +5,13 @@
 //! varint integers, length-prefixed strings, data as raw bytes).
 //!
 //! Baselines build the same `joined` notice around what they copied out, so
-//! that both sides go through the same encoder.
+//! that both sides go through the same encoder. The engine's notices carry
+//! the places where the encoder keeps its work (a batch's events, a run of
+//! 64 unchanged elements; see `docs/decisions.md`, "Encode once"): its
+//! first join in a case fills them, later ones copy them, which is the
+//! steady state of a server whose broadcasts fill them. A baseline's
+//! notice, built from owned events and pages, is written in full every
+//! time (by the same hand-written JSON writer).
 
 use huddle_core::{
     BoardId, Color, Event, FullSyncReason, JoinSync, Joined, Notice, Pages, UserSessionId,

@@ -11,6 +11,13 @@
 //! reconnecting clients) splices the stored bytes instead of encoding the
 //! events again.
 //!
+//! A board's elements get the same treatment for full syncs: each run of
+//! up to 64 elements of a page ([`crate::PageRun`]) has an
+//! [`EncodedElements`] place, filled by the encoder the first time it
+//! writes the run and emptied by the engine when one of the run's
+//! elements changes; a full sync copies the runs unchanged since the
+//! last one.
+//!
 //! The cache holds one encoding per batch: the fragments of its events,
 //! joined by a one-byte separator ([`EncodedChunk`]). A run of consecutive
 //! events is then one slice of the bytes. The engine never reads the
@@ -141,6 +148,52 @@ impl fmt::Debug for EncodedEvents {
         match self.get() {
             Some(chunk) => chunk.fmt(f),
             None => f.write_str("EncodedEvents(empty)"),
+        }
+    }
+}
+
+/// The shareable place for the encoding of a run of a page's elements
+/// ([`crate::PageRun`]): empty until the host's encoder fills it, emptied
+/// by the engine when one of the elements changes.
+#[derive(Default)]
+pub struct EncodedElements(OnceLock<Box<[u8]>>);
+
+impl EncodedElements {
+    /// The encoding, if some encoder made it.
+    pub fn get(&self) -> Option<&[u8]> {
+        self.0.get().map(|b| &**b)
+    }
+
+    /// The encoding, made by `encode` if nobody made it yet. `encode`
+    /// must encode exactly the run's elements; `None` from it leaves the
+    /// place empty (and is returned).
+    pub fn get_or_make(&self, encode: impl FnOnce() -> Option<Vec<u8>>) -> Option<&[u8]> {
+        if let Some(done) = self.get() {
+            return Some(done);
+        }
+        let made = encode()?.into_boxed_slice();
+        Some(self.0.get_or_init(|| made))
+    }
+
+    /// Bytes held by the encoding (0 while empty).
+    pub fn heap_bytes(&self) -> usize {
+        self.get().map_or(0, <[u8]>::len)
+    }
+
+    /// Drops the encoding (the elements change).
+    #[inline]
+    pub(crate) fn clear(&mut self) {
+        if self.0.get().is_some() {
+            self.0 = OnceLock::new();
+        }
+    }
+}
+
+impl fmt::Debug for EncodedElements {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.get() {
+            Some(bytes) => write!(f, "EncodedElements({} bytes)", bytes.len()),
+            None => f.write_str("EncodedElements(empty)"),
         }
     }
 }

@@ -185,7 +185,7 @@ pub use colors::{Color, ColorPolicy, PALETTE};
 pub use config::{Config, Durability, Limits, SessionType};
 pub use delta::{DeltaEvents, DeltaIter, DeltaRun, EventRef};
 pub use digest::BatchDigest;
-pub use encoded::{CommittedEvents, EncodedChunk, EncodedEvents};
+pub use encoded::{CommittedEvents, EncodedChunk, EncodedElements, EncodedEvents};
 pub use engine::{Accepted, Engine, SessionInfo};
 pub use error::{
     BoardError, ConfirmError, ErrorCode, Field, JoinError, MutateError, PresenceError,
@@ -200,7 +200,7 @@ pub use output::{
     CloseReason, FullSyncReason, JoinSync, Joined, Notice, Output, ParticipantInfo, Recipients,
     SessionEnd, SessionState, Signal, SnapshotInfo,
 };
-pub use page::{Iter as PageIter, Page};
+pub use page::{Iter as PageIter, Page, PageRun};
 pub use pages::Pages;
 pub use request::JoinRequest;
 pub use stats::Stats;

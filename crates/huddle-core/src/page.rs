@@ -31,6 +31,7 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 use crate::element_hash::ElementHasher;
+use crate::encoded::EncodedElements;
 use crate::ids::ElementId;
 use crate::mutation::Payload;
 use crate::page_index::Bucket;
@@ -49,11 +50,41 @@ struct Entry {
     hash: u64,
 }
 
+/// A chunk of entries, with the place for their wire encoding: the
+/// host's encoder fills it when it writes the chunk (a full sync), and a
+/// write to the chunk empties it ([`Chunk::write`]), so a full sync copies
+/// the encoding of every chunk unchanged since the last one.
+#[derive(Default)]
+struct Chunk {
+    entries: Vec<Entry>,
+    encoded: EncodedElements,
+}
+
+/// A copy is made to be written: it does not keep the encoding.
+impl Clone for Chunk {
+    fn clone(&self) -> Self {
+        Chunk {
+            entries: self.entries.clone(),
+            encoded: EncodedElements::default(),
+        }
+    }
+}
+
+impl Chunk {
+    /// The entries to write (made the page's own), the encoding dropped.
+    #[inline]
+    fn write(part: &mut Part<Chunk>) -> &mut Vec<Entry> {
+        let chunk = part.to_mut();
+        chunk.encoded.clear();
+        &mut chunk.entries
+    }
+}
+
 /// The elements of one page, in order. Equality ignores order.
 #[derive(Clone)]
 pub struct Page {
     hasher: ElementHasher,
-    chunks: Vec<Part<Vec<Entry>>>,
+    chunks: Vec<Part<Chunk>>,
     buckets: Vec<Part<Bucket>>,
     len: usize,
 }
@@ -127,6 +158,29 @@ impl Page {
         self.iter().map(|(_, v)| v)
     }
 
+    /// The elements in order, in runs of up to 64, each with the place
+    /// for its wire encoding (what an encoder writes a full sync from: it
+    /// fills the place of a run with the run's elements, joined by a
+    /// one-byte separator, and copies the places filled before; a write
+    /// to a run empties its place).
+    pub fn runs(&self) -> impl Iterator<Item = PageRun<'_>> + '_ {
+        self.chunks.iter().map(|c| {
+            let chunk = c.get();
+            PageRun {
+                entries: &chunk.entries,
+                encoded: &chunk.encoded,
+            }
+        })
+    }
+
+    /// Bytes of the encodings kept for its runs.
+    pub(crate) fn encoded_bytes(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(|c| c.get().encoded.heap_bytes())
+            .sum()
+    }
+
     #[inline]
     fn hash(&self, element: &str) -> u64 {
         self.hasher.hash(element)
@@ -134,7 +188,7 @@ impl Page {
 
     #[inline]
     fn entry(&self, pos: usize) -> Option<&Entry> {
-        self.chunks.get(pos / CHUNK)?.get().get(pos % CHUNK)
+        self.chunks.get(pos / CHUNK)?.get().entries.get(pos % CHUNK)
     }
 
     #[inline]
@@ -146,7 +200,7 @@ impl Page {
         bucket.get().get(hash, |p| {
             chunks
                 .get(p / CHUNK)
-                .and_then(|c| c.get().get(p % CHUNK))
+                .and_then(|c| c.get().entries.get(p % CHUNK))
                 .is_some_and(|e| e.id.as_str() == element)
         })
     }
@@ -172,7 +226,7 @@ impl Page {
             let slot = self
                 .chunks
                 .get_mut(pos / CHUNK)
-                .map(Part::to_mut)
+                .map(Chunk::write)
                 .and_then(|c| c.get_mut(pos % CHUNK));
             // `position` only names positions that hold an entry.
             let Some(slot) = slot else {
@@ -196,15 +250,18 @@ impl Page {
         if pos % CHUNK == 0 {
             // A small page's only chunk grows as a `Vec` does (up to CHUNK
             // exactly); later chunks are allocated whole.
-            let chunk = if pos == 0 {
+            let entries = if pos == 0 {
                 Vec::new()
             } else {
                 Vec::with_capacity(CHUNK)
             };
-            self.chunks.push(Part::Own(chunk));
+            self.chunks.push(Part::Own(Chunk {
+                entries,
+                encoded: EncodedElements::default(),
+            }));
         }
         if let Some(last) = self.chunks.last_mut() {
-            last.to_mut().push(entry);
+            Chunk::write(last).push(entry);
         }
         self.len += 1;
         self.index_insert(hash, pos);
@@ -225,7 +282,12 @@ impl Page {
         let count = self.buckets.len() * 2;
         let per = self.len / count + 1;
         let mut buckets: Vec<Bucket> = (0..count).map(|_| Bucket::with_capacity(per)).collect();
-        for (pos, entry) in self.chunks.iter().flat_map(|c| c.get().iter()).enumerate() {
+        for (pos, entry) in self
+            .chunks
+            .iter()
+            .flat_map(|c| c.get().entries.iter())
+            .enumerate()
+        {
             if let Some(b) = buckets.get_mut(bucket_of(entry.hash, count)) {
                 b.insert(entry.hash, pos);
             }
@@ -265,7 +327,7 @@ impl Page {
         let moved = self
             .chunks
             .get_mut(last / CHUNK)
-            .and_then(|c| c.to_mut().pop())?;
+            .and_then(|c| Chunk::write(c).pop())?;
         if last % CHUNK == 0 {
             self.chunks.pop();
         }
@@ -277,7 +339,7 @@ impl Page {
         let slot = self
             .chunks
             .get_mut(pos / CHUNK)
-            .map(Part::to_mut)
+            .map(Chunk::write)
             .and_then(|c| c.get_mut(pos % CHUNK))?;
         let old = std::mem::replace(slot, moved);
         self.index_move(moved_hash, last, pos);
@@ -285,16 +347,54 @@ impl Page {
     }
 }
 
-type ChunkEntries<'a> = fn(&'a Part<Vec<Entry>>) -> std::slice::Iter<'a, Entry>;
+type ChunkEntries<'a> = fn(&'a Part<Chunk>) -> std::slice::Iter<'a, Entry>;
 
-fn chunk_entries(chunk: &Part<Vec<Entry>>) -> std::slice::Iter<'_, Entry> {
-    chunk.get().iter()
+fn chunk_entries(chunk: &Part<Chunk>) -> std::slice::Iter<'_, Entry> {
+    chunk.get().entries.iter()
+}
+
+/// A run of a page's elements ([`Page::runs`]).
+#[derive(Clone, Copy)]
+pub struct PageRun<'a> {
+    entries: &'a [Entry],
+    encoded: &'a EncodedElements,
+}
+
+impl<'a> PageRun<'a> {
+    /// Its elements, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&'a ElementId, &'a Payload)> + 'a {
+        self.entries.iter().map(|e| (&e.id, &e.data))
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when it holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The place for its encoding.
+    pub fn encoded(&self) -> &'a EncodedElements {
+        self.encoded
+    }
+}
+
+impl fmt::Debug for PageRun<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PageRun")
+            .field("elements", &self.entries.len())
+            .field("encoded", self.encoded)
+            .finish()
+    }
 }
 
 /// Iterates a page's elements in order.
 pub struct Iter<'a> {
     inner: std::iter::FlatMap<
-        std::slice::Iter<'a, Part<Vec<Entry>>>,
+        std::slice::Iter<'a, Part<Chunk>>,
         std::slice::Iter<'a, Entry>,
         ChunkEntries<'a>,
     >,
@@ -421,14 +521,64 @@ mod tests {
         assert!(page.get("e17").is_none());
     }
 
+    /// Fills every run's place with a marker; returns which are filled.
+    fn fill(page: &Page) -> Vec<bool> {
+        page.runs()
+            .map(|r| r.encoded().get_or_make(|| Some(b"x".to_vec())).is_some())
+            .collect()
+    }
+
+    fn filled(page: &Page) -> Vec<bool> {
+        page.runs().map(|r| r.encoded().get().is_some()).collect()
+    }
+
+    #[test]
+    fn a_write_empties_the_encoding_of_the_runs_it_changes_and_no_other() {
+        let mut page = Page::new();
+        for i in 0..200 {
+            page.upsert(&id(i), &Payload::from("1"));
+        }
+        let runs: Vec<usize> = page.runs().map(|r| r.len()).collect();
+        assert_eq!(runs, [64, 64, 64, 8]);
+        assert_eq!(page.runs().flat_map(|r| r.iter()).count(), 200);
+        // Shared, no one else holding it: the write takes the part back
+        // without a copy and must empty the place itself.
+        page.share();
+        fill(&page);
+        assert_eq!(page.encoded_bytes(), 4);
+        page.upsert(&id(70), &Payload::from("2"));
+        assert_eq!(filled(&page), [true, false, true, true]);
+        fill(&page);
+        // A delete changes the hole's run and the last one.
+        assert!(page.remove("e3").is_some());
+        assert_eq!(filled(&page), [false, true, true, false]);
+        fill(&page);
+        // An insert, the last run; into a new run once that is full.
+        page.upsert(&ElementId::from("new"), &Payload::from("3"));
+        assert_eq!(filled(&page), [true, true, true, false]);
+        // Own parts (never shared) are emptied the same way.
+        let mut own = Page::new();
+        own.upsert(&id(1), &Payload::from("1"));
+        fill(&own);
+        own.upsert(&id(1), &Payload::from("2"));
+        assert_eq!(filled(&own), [false]);
+        // A clone holding the shared parts keeps its encodings; the page's
+        // copy of the written run starts empty.
+        let clone = shared_clone(&mut page);
+        fill(&page);
+        page.upsert(&id(0), &Payload::from("4"));
+        assert_eq!(filled(&clone), [true, true, true, true]);
+        assert_eq!(filled(&page), [false, true, true, true]);
+    }
+
     #[test]
     fn a_share_no_one_else_holds_is_written_without_copies() {
         let mut page = big();
         let clone = shared_clone(&mut page);
         drop(clone);
-        let first = page.chunks.first().map(|c| c.get().as_ptr());
+        let first = page.chunks.first().map(|c| c.get().entries.as_ptr());
         page.upsert(&id(0), &Payload::from("2"));
-        assert_eq!(page.chunks.first().map(|c| c.get().as_ptr()), first);
+        assert_eq!(page.chunks.first().map(|c| c.get().entries.as_ptr()), first);
         assert!(matches!(page.chunks.first(), Some(Part::Own(_))));
         assert_eq!(page.get("e0").map(Payload::as_bytes), Some(&b"2"[..]));
     }

@@ -33,8 +33,10 @@ pub struct Stats {
     pub undurable_mutations: u64,
     /// Events held for delta sync.
     pub events_held: usize,
-    /// Bytes of the wire encodings of the events held (made by the host's
-    /// encoder, once per batch, and kept with the batch in the history).
+    /// Bytes of the wire encodings kept: of the events held (made by the
+    /// host's encoder once per batch, kept with the batch in the history)
+    /// and of the elements (made by full syncs, kept per run of elements
+    /// until one of them changes).
     pub encoded_bytes_held: usize,
     /// Elements held over all boards.
     pub elements_held: usize,
@@ -73,6 +75,11 @@ impl Stats {
             s.undurable_mutations += b.assigned.saturating_sub(b.durable);
             s.events_held += b.history.len();
             s.encoded_bytes_held += b.history.encoded_bytes();
+            s.encoded_bytes_held += b
+                .pages
+                .iter()
+                .map(|(_, p)| p.encoded_bytes())
+                .sum::<usize>();
             s.elements_held += b.pages.element_count();
             s.payload_bytes_held += b.payload_bytes;
             s.batch_ids_remembered += b.dedup.len();

@@ -7,10 +7,12 @@
 //!   broadcast and the history): the `events` frame is a prefix, that
 //!   chunk and a suffix, and a delta splices the chunks of the batches it
 //!   spans (the first one from the client's first missed event on).
-//! - A full sync writes each element as its escaped id, `:` and its data,
-//!   which is JSON text kept verbatim: ids are checked for characters
-//!   that need escaping and copied when clean (see `docs/decisions.md`,
-//!   "Full sync: no per-element cache").
+//! - A full sync writes each element as its escaped id, `:` and its data
+//!   (JSON text kept verbatim; ids are checked for characters that need
+//!   escaping and copied when clean), a run of up to 64 elements at a
+//!   time into the run's [`huddle_core::EncodedElements`]: the engine
+//!   keeps it until one of the run's elements changes, so the next full
+//!   sync copies it (see `docs/decisions.md`, "Encode once").
 //!
 //! The bytes are exactly what the serde path ([`super::notice_frame`],
 //! `ServerMessage`'s `Serialize`) writes: the golden-frame and round-trip
@@ -21,8 +23,8 @@ use std::io::Write as _;
 use super::json_text::{data, number, string};
 use super::EncodeError;
 use huddle_core::{
-    BatchId, CommittedEvents, DeltaEvents, EncodedChunk, EncodedEvents, FullSyncReason, JoinSync,
-    Joined, Mutation, Pages, UserId,
+    BatchId, CommittedEvents, DeltaEvents, ElementId, EncodedChunk, EncodedEvents, FullSyncReason,
+    JoinSync, Joined, Mutation, PageRun, Pages, Payload, UserId,
 };
 
 /// Writes one event: `{"seq","user","op","page","element","data"?}`.
@@ -167,7 +169,7 @@ pub(crate) fn pong() -> Vec<u8> {
 pub(crate) fn joined(j: &Joined) -> Result<Vec<u8>, EncodeError> {
     let sync_bytes = match &j.sync {
         JoinSync::Delta { events } => delta_size(events)?,
-        JoinSync::Full { pages, .. } => pages_size(pages),
+        JoinSync::Full { pages, .. } => pages_size(pages)?,
     };
     let mut out = Vec::with_capacity(256 + 96 * j.participants.len() + sync_bytes);
     out.extend_from_slice(br#"{"type":"joined","session_id":""#);
@@ -272,35 +274,74 @@ fn delta(out: &mut Vec<u8>, delta: &DeltaEvents) -> Result<(), EncodeError> {
     Ok(())
 }
 
-/// The bytes a full sync of `pages` takes (exact when no id needs
-/// escaping).
-fn pages_size(pages: &Pages) -> usize {
+/// The bytes a full sync of `pages` takes: exact for the runs whose
+/// encoding is kept (made here for those that have none yet).
+fn pages_size(pages: &Pages) -> Result<usize, EncodeError> {
     let mut size = 2;
     for (page, elements) in pages.iter() {
         size += page.as_str().len() + 6;
-        for (element, payload) in elements {
-            size += element.as_str().len() + payload.as_bytes().len() + 4;
+        for run in elements.runs() {
+            size += run_encoding(&run)?.map_or(96 * run.len(), <[u8]>::len) + 1;
         }
     }
-    size
+    Ok(size)
 }
 
-/// `{page: {element: data}}`, data verbatim.
+/// A run's kept encoding, made now if nobody made it yet.
+fn run_encoding<'a>(run: &PageRun<'a>) -> Result<Option<&'a [u8]>, EncodeError> {
+    let mut failed = None;
+    let bytes = run.encoded().get_or_make(|| {
+        let mut out = Vec::with_capacity(run.len() * 96);
+        match elements(&mut out, run.iter()) {
+            Ok(()) => Some(out),
+            Err(e) => {
+                failed = Some(e);
+                None
+            }
+        }
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(bytes),
+    }
+}
+
+/// `"element":data`, joined by commas.
+fn elements<'a>(
+    out: &mut Vec<u8>,
+    elements: impl Iterator<Item = (&'a ElementId, &'a Payload)>,
+) -> Result<(), EncodeError> {
+    for (e, (element, payload)) in elements.enumerate() {
+        if e > 0 {
+            out.push(b',');
+        }
+        string(out, element.as_str())?;
+        out.push(b':');
+        data(out, payload)?;
+    }
+    Ok(())
+}
+
+/// `{page: {element: data}}`, each run of elements copied from its kept
+/// encoding (or written here, if it could not be kept).
 fn full(out: &mut Vec<u8>, pages: &Pages) -> Result<(), EncodeError> {
     out.push(b'{');
-    for (p, (page, elements)) in pages.iter().enumerate() {
+    for (p, (page, page_elements)) in pages.iter().enumerate() {
         if p > 0 {
             out.push(b',');
         }
         string(out, page.as_str())?;
         out.extend_from_slice(b":{");
-        for (e, (element, payload)) in elements.into_iter().enumerate() {
-            if e > 0 {
+        let mut first = true;
+        for run in page_elements.runs().filter(|r| !r.is_empty()) {
+            if !first {
                 out.push(b',');
             }
-            string(out, element.as_str())?;
-            out.push(b':');
-            data(out, payload)?;
+            first = false;
+            match run.encoded().get() {
+                Some(bytes) => out.extend_from_slice(bytes),
+                None => elements(out, run.iter())?,
+            }
         }
         out.push(b'}');
     }

@@ -149,3 +149,76 @@ fn bad_data_is_refused_and_leaves_the_place_empty() {
     assert!(encode_notice(&notice).is_err());
     assert!(events.encoded().get().is_none());
 }
+
+fn full_sync(h: &mut Harness, conn: u64) -> Notice {
+    h.join(ConnId(conn), JoinRequest::new("b", "dave", "Dave"))
+        .unwrap();
+    let mut notices = h.take(ConnId(conn));
+    let joined = notices.remove(0);
+    let Notice::Joined(j) = &joined else {
+        panic!("{joined:?}")
+    };
+    assert!(matches!(j.sync, JoinSync::Full { .. }), "{joined:?}");
+    joined
+}
+
+#[test]
+fn full_syncs_copy_the_runs_no_write_changed() {
+    let mut h = Harness::new(Config::default());
+    h.join(ALICE, JoinRequest::new("b", "alice", "Alice"))
+        .unwrap();
+    // 150 elements on one page (three runs of up to 64), 3 on another.
+    let many: Vec<Mutation> = (0..150)
+        .map(|n| upsert(&format!("el-{n}"), &format!("{{\"n\":{n}}}")))
+        .collect();
+    h.mutate(ALICE, "b1", many).unwrap();
+    let other = Mutation::Upsert {
+        page: "other".into(),
+        element: "x\u{1}".into(),
+        data: "\"é\"".into(),
+    };
+    h.mutate(ALICE, "b2", vec![other]).unwrap();
+    assert_eq!(h.engine.stats().encoded_bytes_held, 0);
+
+    let mut conn = 100;
+    let mut check = |h: &mut Harness, what: &str| {
+        conn += 1;
+        let joined = full_sync(h, conn);
+        assert_eq!(
+            encode_notice(&joined).unwrap(),
+            serialized(&joined),
+            "{what}"
+        );
+        // Again, now from the kept runs.
+        assert_eq!(
+            encode_notice(&joined).unwrap(),
+            serialized(&joined),
+            "{what}"
+        );
+        h.leave(ConnId(conn)).unwrap();
+        h.engine.stats().encoded_bytes_held
+    };
+    let held = check(&mut h, "first full sync");
+    assert!(held > 150 * 10, "{held}");
+    // An update in the second run, a delete in the first (the last
+    // element moves into its place: the third run changes too), an insert.
+    h.mutate(ALICE, "b3", vec![upsert("el-70", "[70]")])
+        .unwrap();
+    assert!(
+        h.engine.stats().encoded_bytes_held < held,
+        "the run was emptied"
+    );
+    check(&mut h, "after an update");
+    h.mutate(
+        ALICE,
+        "b4",
+        vec![Mutation::Delete {
+            page: "p\"q".into(),
+            element: "el-3".into(),
+        }],
+    )
+    .unwrap();
+    check(&mut h, "after a delete");
+    h.mutate(ALICE, "b5", vec![upsert("el-new", "1")]).unwrap();
+    check(&mut h, "after an insert");
+}

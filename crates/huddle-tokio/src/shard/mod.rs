@@ -246,6 +246,7 @@ pub(crate) fn add_stats(total: &mut Stats, s: &Stats) {
     total.pending_elements += s.pending_elements;
     total.undurable_mutations += s.undurable_mutations;
     total.events_held += s.events_held;
+    total.encoded_bytes_held += s.encoded_bytes_held;
     total.elements_held += s.elements_held;
     total.payload_bytes_held += s.payload_bytes_held;
     total.batch_ids_remembered += s.batch_ids_remembered;

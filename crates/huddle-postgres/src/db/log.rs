@@ -21,6 +21,7 @@ use deadpool_postgres::Client;
 use huddle_core::{BoardId, Event, Mutation, Payload, Timestamp};
 use huddle_store::validate::{already_held, check_epoch, check_events};
 use huddle_store::{AppendBatch, StoreError};
+use tokio::sync::oneshot;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
@@ -43,12 +44,14 @@ pub(super) const SELECT_EVENTS: &str =
 /// Appends many boards' batches in one transaction and answers each. If
 /// PostgreSQL itself refuses the group (other than by being unavailable),
 /// the group is retried batch by batch so that only the batch that causes
-/// it fails.
+/// it fails. `locked` is told once the group's boards are locked (or the
+/// first attempt failed before): a later group may then start.
 pub(crate) async fn append_group(
     client: &mut Client,
     batches: &[AppendBatch],
+    locked: oneshot::Sender<()>,
 ) -> Vec<Result<(), StoreError>> {
-    match try_append(client, batches).await {
+    match try_append(client, batches, Some(locked)).await {
         Ok(results) => results,
         Err(e) if batches.len() <= 1 || matches!(e, StoreError::Unavailable(_)) => {
             vec![Err(e); batches.len()]
@@ -57,7 +60,7 @@ pub(crate) async fn append_group(
             let mut results = Vec::with_capacity(batches.len());
             for batch in batches {
                 results.push(
-                    match try_append(client, std::slice::from_ref(batch)).await {
+                    match try_append(client, std::slice::from_ref(batch), None).await {
                         Ok(mut r) => r.pop().unwrap_or(Ok(())),
                         Err(e) => Err(e),
                     },
@@ -106,6 +109,7 @@ impl<'a> Columns<'a> {
 async fn try_append(
     client: &mut Client,
     batches: &[AppendBatch],
+    on_locked: Option<oneshot::Sender<()>>,
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let mut results: Vec<Option<Result<(), StoreError>>> = batches
         .iter()
@@ -133,6 +137,9 @@ async fn try_append(
         client.batch_execute("BEGIN"),
         client.query(&lock, &params)
     );
+    if let Some(on_locked) = on_locked {
+        let _ = on_locked.send(());
+    }
     let written = match begun.and(locked).map_err(store_error) {
         Ok(locked) => write(client, batches, &mut results, &locked).await,
         Err(e) => Err(e),

@@ -33,7 +33,9 @@
 //! - **Epoch fencing** inside every write transaction: the board's row in
 //!   `boards` is locked (`SELECT ... FOR UPDATE`) and its epoch compared
 //!   before writing, so a stale owner can never write after a newer one
-//!   acquired the board.
+//!   acquired the board; the board's lease (`migrations/0002_leases.sql`)
+//!   is read there too, on the database's clock (`clock_timestamp()`), so
+//!   a node whose lease expired writes nothing either.
 //! - **Typed faults.** A lost connection or a restarting server is
 //!   [`huddle_store::StoreError::Unavailable`] (retryable) and the pool
 //!   reconnects by itself; damaged rows are `Corrupt`; a fenced write is
@@ -59,7 +61,8 @@
 //!     PostgresOptions::default(),
 //! )
 //! .await?;
-//! let epoch = store.acquire_board(&BoardId::from("b")).await?;
+//! let node = huddle_store::Node::new("node-1", "ws://node-1.example/ws");
+//! let epoch = store.acquire_board(&BoardId::from("b"), &node).await?.epoch;
 //! assert!(epoch.get() >= 1);
 //! # Ok(())
 //! # }

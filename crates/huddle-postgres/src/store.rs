@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use crate::appender::{self, Request};
 use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use huddle_core::{BoardId, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord};
+use huddle_core::{
+    BoardId, BoardOwner, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord,
+};
 use huddle_store::{
-    AppendBatch, BoardSummary, Epoch, FlushWrite, Room, SessionIndex, SnapshotMeta, Store,
-    StoreError,
+    Acquired, AppendBatch, BoardSummary, Epoch, FlushWrite, Node, Room, SessionIndex, SnapshotMeta,
+    Store, StoreError,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -144,8 +146,24 @@ impl Store for PostgresStore {
         db::room(&self.client().await?, id).await
     }
 
-    async fn acquire_board(&self, board: &BoardId) -> Result<Epoch, StoreError> {
-        db::acquire_board(&self.client().await?, board).await
+    async fn acquire_board(&self, board: &BoardId, node: &Node) -> Result<Acquired, StoreError> {
+        db::acquire_board(&mut self.client().await?, board, node).await
+    }
+
+    async fn renew_leases(
+        &self,
+        node: &Node,
+        boards: &[BoardId],
+    ) -> Result<Vec<BoardId>, StoreError> {
+        db::renew_leases(&self.client().await?, node, boards).await
+    }
+
+    async fn release_board(&self, board: &BoardId, epoch: Epoch) -> Result<(), StoreError> {
+        db::release_board(&self.client().await?, board, epoch).await
+    }
+
+    async fn board_owner(&self, board: &BoardId) -> Result<Option<BoardOwner>, StoreError> {
+        db::board_owner(&self.client().await?, board).await
     }
 
     async fn load_board(&self, board: &BoardId) -> Result<Option<LoadedBoard>, StoreError> {

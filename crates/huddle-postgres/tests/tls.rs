@@ -92,8 +92,11 @@ async fn every_sslmode_against_a_tls_server() {
     ))
     .await
     .unwrap_or_else(|e| panic!("require: {e}\n{}", cluster.log()));
-    let epoch = store.acquire_board(&BoardId::from("b")).await.unwrap();
-    assert!(epoch.get() >= 1);
+    let epoch = store
+        .acquire_board(&BoardId::from("b"), &huddle_store::Node::default())
+        .await
+        .unwrap();
+    assert!(epoch.epoch.get() >= 1);
     assert!(
         tls_connections(&db.url, "t_require").await >= 1,
         "the store's connection is not TLS"
@@ -107,7 +110,10 @@ async fn every_sslmode_against_a_tls_server() {
         format!("{}?sslmode=require&sslrootcert={ca}", db.url),
     ] {
         let store = connect(&url).await.unwrap_or_else(|e| panic!("{url}: {e}"));
-        store.acquire_board(&BoardId::from("b")).await.unwrap();
+        store
+            .acquire_board(&BoardId::from("b"), &huddle_store::Node::default())
+            .await
+            .unwrap();
     }
 
     // A CA that did not sign the certificate, or Mozilla's roots: refused.
@@ -141,7 +147,10 @@ async fn every_sslmode_against_a_tls_server() {
     let store = connect(&url)
         .await
         .unwrap_or_else(|e| panic!("verify-full by name: {e}"));
-    store.acquire_board(&BoardId::from("b")).await.unwrap();
+    store
+        .acquire_board(&BoardId::from("b"), &huddle_store::Node::default())
+        .await
+        .unwrap();
     drop(store);
 
     // disable: no TLS, and prefer takes it when offered.
@@ -151,7 +160,10 @@ async fn every_sslmode_against_a_tls_server() {
     ))
     .await
     .unwrap();
-    store.acquire_board(&BoardId::from("b")).await.unwrap();
+    store
+        .acquire_board(&BoardId::from("b"), &huddle_store::Node::default())
+        .await
+        .unwrap();
     assert_eq!(
         tls_connections(&db.url, "t_disable").await,
         0,
@@ -160,7 +172,10 @@ async fn every_sslmode_against_a_tls_server() {
     let store = connect(&format!("{}?application_name=t_prefer", db.url))
         .await
         .unwrap();
-    store.acquire_board(&BoardId::from("b")).await.unwrap();
+    store
+        .acquire_board(&BoardId::from("b"), &huddle_store::Node::default())
+        .await
+        .unwrap();
     assert!(
         tls_connections(&db.url, "t_prefer").await >= 1,
         "prefer did not use TLS"

@@ -1,18 +1,42 @@
-//! The appender: one task that commits every store's appends, in the order
-//! they arrive, sharing transactions between callers.
+//! The appender: one task that takes every store's appends in the order
+//! they arrive and commits them in groups, sharing transactions between
+//! callers, with several transactions under way at once.
 //!
 //! The contract asks a store to apply one board's appends in the order it
 //! receives them (the driver keeps several appends of a board in flight).
 //! Requests on a pool would race each other to the board's row lock, so
 //! appends instead go through one queue: the task takes every request
-//! queued while it was committing (up to `max_group` batches), commits
-//! them together in one transaction (group commit across callers: one WAL
-//! flush for all of them), and answers each caller with its own results.
+//! queued meanwhile (up to `max_group` batches) as one group, commits it
+//! (group commit across callers: one WAL flush for many), and answers each
+//! caller with its own results.
+//!
+//! **Parts in parallel.** A group's boards are dealt into up to
+//! `open_transactions` parts of about equal numbers of events, each
+//! committed in a transaction of its own, on its own connection, at the
+//! same time: the parts share no board, so their order does not matter,
+//! and the insert work is spread over several PostgreSQL backends.
+//!
+//! **Overlapping groups.** Each transaction first locks its boards' rows
+//! (`SELECT ... FOR UPDATE`, in id order). The task starts the next group
+//! as soon as every part of the current one holds its locks, without
+//! waiting for the commits: the next group's locks then wait inside
+//! PostgreSQL for the earlier transaction on any board they share, and read
+//! the board's row as that transaction left it. So a board's appends still
+//! take its row in the order they arrived, and a group's lock round trip
+//! overlaps the previous group's commit and WAL flush. If a transaction
+//! fails, a later one that continues one of its boards finds a gap and that
+//! batch fails (retryable) instead of being written out of order. At most
+//! `open_transactions` append transactions are open at once.
+//!
 //! Other requests (loads, flushes, snapshots) use the pool directly.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use deadpool_postgres::Pool;
 use huddle_store::{AppendBatch, StoreError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::task::JoinSet;
 
 use crate::db;
 use crate::error::pool_error;
@@ -29,13 +53,33 @@ pub(crate) fn spawn(
     runtime: &tokio::runtime::Handle,
     pool: Pool,
     max_group: usize,
+    open_transactions: usize,
 ) -> mpsc::UnboundedSender<Request> {
     let (tx, rx) = mpsc::unbounded_channel();
-    runtime.spawn(run(pool, rx, max_group.max(1)));
+    runtime.spawn(run(pool, rx, max_group.max(1), open_transactions.max(1)));
     tx
 }
 
-async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Request>, max_group: usize) {
+/// One batch's answer.
+type Answer = Result<(), StoreError>;
+
+/// A committed part: the batches' places in the group and their answers.
+type Committed = (Vec<usize>, Vec<Answer>);
+
+/// Batches of a group that share no board with its other parts, with
+/// their places in the group.
+struct Part {
+    places: Vec<usize>,
+    batches: Vec<AppendBatch>,
+}
+
+async fn run(
+    pool: Pool,
+    mut rx: mpsc::UnboundedReceiver<Request>,
+    max_group: usize,
+    open_transactions: usize,
+) {
+    let open = Arc::new(Semaphore::new(open_transactions));
     while let Some(first) = rx.recv().await {
         let mut size = first.batches.len();
         let mut requests = vec![first];
@@ -56,15 +100,159 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Request>, max_group: us
             replies.push(r.reply);
             group.extend(r.batches);
         }
-        let mut results = match pool.get().await {
-            Ok(mut client) => db::append_group(&mut client, &group).await,
-            Err(e) => vec![Err(pool_error(e)); group.len()],
+        let mut transactions = JoinSet::new();
+        let mut all_locked = Vec::new();
+        for part in split(group, open_transactions) {
+            let Ok(permit) = open.clone().acquire_owned().await else {
+                return;
+            };
+            let (on_locked, locked) = oneshot::channel();
+            all_locked.push(locked);
+            let pool = pool.clone();
+            transactions.spawn(async move {
+                let results = match pool.get().await {
+                    Ok(mut client) => db::append_group(&mut client, &part.batches, on_locked).await,
+                    Err(e) => vec![Err(pool_error(e)); part.batches.len()],
+                };
+                drop(permit);
+                (part.places, results)
+            });
         }
-        .into_iter();
-        for (count, reply) in counts.into_iter().zip(replies) {
-            let answer: Vec<_> = results.by_ref().take(count).collect();
-            // A caller that gave up no longer waits for its answer.
-            let _ = reply.send(answer);
+        tokio::spawn(answer(transactions, size, counts, replies));
+        // The next group starts once every part holds its boards' rows (or
+        // failed before: its sender is then dropped).
+        for locked in all_locked {
+            let _ = locked.await;
         }
+    }
+}
+
+/// Deals a group's boards into at most `n` parts, each board's batches
+/// whole and in order, the largest boards first into the part with the
+/// fewest events.
+fn split(group: Vec<AppendBatch>, n: usize) -> Vec<Part> {
+    let mut events: HashMap<&[u8], usize> = HashMap::new();
+    for b in &group {
+        *events.entry(b.board.as_str().as_bytes()).or_default() += b.events.len().max(1);
+    }
+    let mut boards: Vec<(&[u8], usize)> = events.into_iter().collect();
+    boards.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let parts = n.min(boards.len()).max(1);
+    let mut load = vec![0usize; parts];
+    let mut part_of: HashMap<Vec<u8>, usize> = HashMap::with_capacity(boards.len());
+    for (board, count) in boards {
+        let (least, _) = load
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, l)| **l)
+            .unwrap_or((0, &0));
+        if let Some(l) = load.get_mut(least) {
+            *l += count;
+        }
+        part_of.insert(board.to_vec(), least);
+    }
+    let mut out: Vec<Part> = (0..parts)
+        .map(|_| Part {
+            places: Vec::new(),
+            batches: Vec::new(),
+        })
+        .collect();
+    for (place, batch) in group.into_iter().enumerate() {
+        let i = part_of
+            .get(batch.board.as_str().as_bytes())
+            .copied()
+            .unwrap_or(0);
+        if let Some(part) = out.get_mut(i) {
+            part.places.push(place);
+            part.batches.push(batch);
+        }
+    }
+    out.retain(|p| !p.batches.is_empty());
+    out
+}
+
+/// Gathers the parts' results into group order and answers each caller.
+async fn answer(
+    mut transactions: JoinSet<Committed>,
+    size: usize,
+    counts: Vec<usize>,
+    replies: Vec<oneshot::Sender<Vec<Answer>>>,
+) {
+    let mut results: Vec<Option<Answer>> = vec![None; size];
+    while let Some(joined) = transactions.join_next().await {
+        let Ok((places, part)) = joined else {
+            continue; // a part that panicked is answered as unavailable below
+        };
+        for (place, result) in places.into_iter().zip(part) {
+            if let Some(slot) = results.get_mut(place) {
+                *slot = Some(result);
+            }
+        }
+    }
+    let mut results = results.into_iter().map(|r| {
+        r.unwrap_or_else(|| Err(StoreError::Unavailable("the append task failed".into())))
+    });
+    for (count, reply) in counts.into_iter().zip(replies) {
+        let answer: Vec<_> = results.by_ref().take(count).collect();
+        // A caller that gave up no longer waits for its answer.
+        let _ = reply.send(answer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use huddle_core::BoardId;
+    use huddle_store::Epoch;
+
+    fn batch(board: &str, events: usize) -> AppendBatch {
+        let events: Vec<huddle_core::Event> = (0..events)
+            .map(|i| huddle_core::Event {
+                seq: i as u64 + 1,
+                author: "u".into(),
+                batch: "b".into(),
+                at: huddle_core::Timestamp::from_millis(0),
+                mutation: huddle_core::Mutation::Delete {
+                    page: "p".into(),
+                    element: "e".into(),
+                },
+            })
+            .collect();
+        AppendBatch {
+            board: BoardId::from(board),
+            epoch: Epoch::new(1),
+            events: events.into(),
+        }
+    }
+
+    #[test]
+    fn parts_share_no_board_keep_order_and_balance() {
+        let group = vec![
+            batch("a", 8),
+            batch("b", 1),
+            batch("a", 2),
+            batch("c", 5),
+            batch("d", 4),
+            batch("b", 1),
+        ];
+        let parts = split(group, 2);
+        assert_eq!(parts.len(), 2);
+        // a (10) alone; c, d, b (5 + 4 + 2) together.
+        let boards = |p: &Part| {
+            p.batches
+                .iter()
+                .map(|b| b.board.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(boards(&parts[0]), ["a", "a"]);
+        assert_eq!(parts[0].places, [0, 2]);
+        assert_eq!(boards(&parts[1]), ["b", "c", "d", "b"]);
+        assert_eq!(parts[1].places, [1, 3, 4, 5]);
+        // Fewer boards than parts: one part per board; one part: everything.
+        assert_eq!(split(vec![batch("a", 1), batch("a", 1)], 4).len(), 1);
+        assert_eq!(
+            split(vec![batch("a", 1), batch("b", 1)], 1)[0].places,
+            [0, 1]
+        );
     }
 }

@@ -20,10 +20,13 @@
 //!   `COMMIT` (with the server's default `synchronous_commit = on`, after
 //!   its WAL record was flushed).
 //! - **Group commit.** Appends go through one task, in the order they
-//!   arrive (one board's appends are applied in order); it commits every
-//!   append queued meanwhile, of any number of boards and callers, in one
-//!   transaction: their rows go in with one array insert
-//!   (`INSERT ... SELECT * FROM UNNEST(...)`), not one statement per event.
+//!   arrive; it takes every append queued meanwhile, of any number of
+//!   boards and callers, as one group, whose rows go in with one array
+//!   insert per transaction (`INSERT ... SELECT * FROM UNNEST(...)`), not
+//!   one statement per event. A group's boards are split among a few
+//!   transactions committed in parallel (they share no board), and the
+//!   next group starts once they hold their boards' row locks; one board's
+//!   appends are still applied in order (see `appender.rs`).
 //!   Each batch is answered on its own: a fenced, gapped or malformed batch
 //!   writes nothing and does not affect the others (checked inside the
 //!   transaction before anything is written).

@@ -15,6 +15,11 @@ pub struct PostgresOptions {
     pub wait_timeout: Duration,
     /// Most batches committed in one append transaction (default 1024).
     pub max_group: usize,
+    /// Most append transactions open at once (default 4): a group's boards
+    /// are split among up to this many transactions committed in parallel,
+    /// and the next group starts once they hold their boards' rows, without
+    /// waiting for the commits. 1: one transaction after the other.
+    pub open_transactions: usize,
 }
 
 impl Default for PostgresOptions {
@@ -24,6 +29,7 @@ impl Default for PostgresOptions {
             connect_timeout: Duration::from_secs(5),
             wait_timeout: Duration::from_secs(10),
             max_group: 1024,
+            open_transactions: 4,
         }
     }
 }
@@ -44,6 +50,12 @@ impl PostgresOptions {
     /// Sets the most batches of one group commit (at least 1).
     pub fn max_group(mut self, n: usize) -> Self {
         self.max_group = n.max(1);
+        self
+    }
+
+    /// Sets how many append transactions may be open at once (at least 1).
+    pub fn open_transactions(mut self, n: usize) -> Self {
+        self.open_transactions = n.max(1);
         self
     }
 

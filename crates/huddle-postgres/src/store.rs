@@ -22,9 +22,9 @@ use crate::schema;
 use crate::tls::{self, TlsSettings};
 
 /// A PostgreSQL store. Cheap to clone: clones share the pool and the
-/// appender. Appends are committed in the order they arrive, many callers'
+/// appender. Appends are grouped in the order they arrive, many callers'
 /// together, by one task (see `appender.rs`), started on the runtime that
-/// opened the store; other requests run concurrently, each on a connection
+/// opened the store, and each board's are applied in that order; other requests run concurrently, each on a connection
 /// of its own; a connection that
 /// died (server restarted, network cut) is dropped by the pool and replaced
 /// on a later request, so the store recovers by itself.
@@ -95,7 +95,12 @@ impl PostgresStore {
         schema::prepare(&mut client).await?;
         drop(client);
         Ok(PostgresStore {
-            appends: appender::spawn(&runtime, pool.clone(), options.max_group),
+            appends: appender::spawn(
+                &runtime,
+                pool.clone(),
+                options.max_group,
+                options.open_transactions,
+            ),
             pool,
             target: target.into(),
         })

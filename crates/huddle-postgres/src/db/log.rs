@@ -6,17 +6,27 @@
 //! the batches that pass goes in with one array insert (`UNNEST`) and every
 //! board's `log_end` moves with one update. A batch refused by the rules
 //! writes nothing and fails alone; the others are committed.
+//!
+//! The transaction takes two round trips to the server, not five: `BEGIN`
+//! goes out with the row locks, and the insert and the update with
+//! `COMMIT` (tokio-postgres pipelines requests that are polled together).
+//! If the insert or the update fails, PostgreSQL answers the `COMMIT` of
+//! the failed transaction with a rollback, so nothing is written; any
+//! failure ends with an explicit `ROLLBACK` before the connection goes back
+//! to the pool.
 
 use std::collections::HashMap;
 
-use deadpool_postgres::{Client, Transaction};
+use deadpool_postgres::Client;
 use huddle_core::{BoardId, Event, Mutation, Payload, Timestamp};
 use huddle_store::validate::{already_held, check_epoch, check_events};
 use huddle_store::{AppendBatch, StoreError};
+use tokio::sync::oneshot;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::convert::{bits_from_sql, bits_to_sql, seq_from_sql, seq_to_sql, text_from_sql};
-use super::{lock_heads, Head};
+use super::{decode_heads, Head, LOCK_HEADS};
 use crate::error::{column, store_error};
 
 const INSERT_EVENTS: &str =
@@ -34,12 +44,14 @@ pub(super) const SELECT_EVENTS: &str =
 /// Appends many boards' batches in one transaction and answers each. If
 /// PostgreSQL itself refuses the group (other than by being unavailable),
 /// the group is retried batch by batch so that only the batch that causes
-/// it fails.
+/// it fails. `locked` is told once the group's boards are locked (or the
+/// first attempt failed before): a later group may then start.
 pub(crate) async fn append_group(
     client: &mut Client,
     batches: &[AppendBatch],
+    locked: oneshot::Sender<()>,
 ) -> Vec<Result<(), StoreError>> {
-    match try_append(client, batches).await {
+    match try_append(client, batches, Some(locked)).await {
         Ok(results) => results,
         Err(e) if batches.len() <= 1 || matches!(e, StoreError::Unavailable(_)) => {
             vec![Err(e); batches.len()]
@@ -48,7 +60,7 @@ pub(crate) async fn append_group(
             let mut results = Vec::with_capacity(batches.len());
             for batch in batches {
                 results.push(
-                    match try_append(client, std::slice::from_ref(batch)).await {
+                    match try_append(client, std::slice::from_ref(batch), None).await {
                         Ok(mut r) => r.pop().unwrap_or(Ok(())),
                         Err(e) => Err(e),
                     },
@@ -92,10 +104,12 @@ impl<'a> Columns<'a> {
     }
 }
 
-/// One transaction for all batches; `Err` means nothing was written.
+/// One transaction for all batches (two round trips, see the module
+/// docs); `Err` means nothing was written.
 async fn try_append(
     client: &mut Client,
     batches: &[AppendBatch],
+    on_locked: Option<oneshot::Sender<()>>,
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let mut results: Vec<Option<Result<(), StoreError>>> = batches
         .iter()
@@ -112,8 +126,42 @@ async fn try_append(
     if boards.is_empty() {
         return Ok(results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect());
     }
-    let tx = client.transaction().await.map_err(store_error)?;
-    let mut heads: HashMap<Vec<u8>, Head> = lock_heads(&tx, &boards).await?;
+    let lock = client
+        .prepare_cached(LOCK_HEADS)
+        .await
+        .map_err(store_error)?;
+    let params: [&(dyn ToSql + Sync); 1] = [&boards];
+    // `biased`: polled, and so sent, in this order.
+    let (begun, locked) = tokio::join!(
+        biased;
+        client.batch_execute("BEGIN"),
+        client.query(&lock, &params)
+    );
+    if let Some(on_locked) = on_locked {
+        let _ = on_locked.send(());
+    }
+    let written = match begun.and(locked).map_err(store_error) {
+        Ok(locked) => write(client, batches, &mut results, &locked).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = written {
+        // Out of the (possibly aborted) transaction before the connection
+        // is reused; outside one, this is a harmless warning.
+        let _ = client.batch_execute("ROLLBACK").await;
+        return Err(e);
+    }
+    Ok(results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect())
+}
+
+/// Checks each batch against its board's locked head, then writes the new
+/// events and log ends and commits, in one round trip.
+async fn write(
+    client: &Client,
+    batches: &[AppendBatch],
+    results: &mut [Option<Result<(), StoreError>>],
+    locked: &[Row],
+) -> Result<(), StoreError> {
+    let mut heads: HashMap<Vec<u8>, Head> = decode_heads(locked)?;
     let mut rows = Columns::default();
     let mut moved: HashMap<&[u8], i64> = HashMap::new();
     for (batch, result) in batches.iter().zip(results.iter_mut()) {
@@ -142,34 +190,35 @@ async fn try_append(
         }
         *result = Some(Ok(()));
     }
-    if !rows.seq.is_empty() {
-        insert_events(&tx, &rows).await?;
-        let (ids, ends): (Vec<&[u8]>, Vec<i64>) = moved.into_iter().unzip();
-        let stmt = tx
-            .prepare_cached(UPDATE_LOG_ENDS)
-            .await
-            .map_err(store_error)?;
-        tx.execute(&stmt, &[&ids, &ends])
-            .await
-            .map_err(store_error)?;
+    if rows.seq.is_empty() {
+        return client.batch_execute("COMMIT").await.map_err(store_error);
     }
-    tx.commit().await.map_err(store_error)?;
-    Ok(results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect())
-}
-
-async fn insert_events(tx: &Transaction<'_>, c: &Columns<'_>) -> Result<(), StoreError> {
-    let stmt = tx
+    let insert = client
         .prepare_cached(INSERT_EVENTS)
         .await
         .map_err(store_error)?;
-    tx.execute(
-        &stmt,
-        &[
-            &c.board, &c.seq, &c.author, &c.batch, &c.at, &c.kind, &c.page, &c.element, &c.data,
-        ],
-    )
-    .await
-    .map_err(store_error)?;
+    let update = client
+        .prepare_cached(UPDATE_LOG_ENDS)
+        .await
+        .map_err(store_error)?;
+    let (ids, ends): (Vec<&[u8]>, Vec<i64>) = moved.into_iter().unzip();
+    let c = &rows;
+    let columns: [&(dyn ToSql + Sync); 9] = [
+        &c.board, &c.seq, &c.author, &c.batch, &c.at, &c.kind, &c.page, &c.element, &c.data,
+    ];
+    let ends: [&(dyn ToSql + Sync); 2] = [&ids, &ends];
+    let (inserted, updated, committed) = tokio::join!(
+        biased;
+        client.execute(&insert, &columns),
+        client.execute(&update, &ends),
+        client.batch_execute("COMMIT")
+    );
+    // The first failure is the cause; a failed insert or update turned the
+    // COMMIT into a rollback.
+    inserted
+        .and(updated)
+        .and(committed.map(|()| 0))
+        .map_err(store_error)?;
     Ok(())
 }
 

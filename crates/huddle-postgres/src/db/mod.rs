@@ -51,23 +51,28 @@ fn decode_head(row: &Row, from: usize) -> Result<Head, StoreError> {
     })
 }
 
+/// Locks the rows of some boards (`$1`, their ids) until the transaction
+/// ends, in id order, and reads their heads and whether their leases run
+/// (the database's clock).
+const LOCK_HEADS: &str = "SELECT id, epoch, log_end, pages_sequence, \
+     lease_node IS NOT NULL AND lease_until > clock_timestamp() FROM boards \
+     WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+
 /// Locks the rows of these boards until the transaction ends and reads
 /// their heads (a board never acquired has none).
 async fn lock_heads(
     tx: &Transaction<'_>,
     boards: &[&[u8]],
 ) -> Result<HashMap<Vec<u8>, Head>, StoreError> {
-    let stmt = tx
-        .prepare_cached(
-            "SELECT id, epoch, log_end, pages_sequence, \
-             lease_node IS NOT NULL AND lease_until > clock_timestamp() FROM boards \
-             WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-        )
-        .await
-        .map_err(store_error)?;
+    let stmt = tx.prepare_cached(LOCK_HEADS).await.map_err(store_error)?;
     let rows = tx.query(&stmt, &[&boards]).await.map_err(store_error)?;
+    decode_heads(&rows)
+}
+
+/// The heads of [`LOCK_HEADS`]'s rows, by board id.
+fn decode_heads(rows: &[Row]) -> Result<HashMap<Vec<u8>, Head>, StoreError> {
     let mut heads = HashMap::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         let id: Vec<u8> = row.try_get(0).map_err(column)?;
         let mut head = decode_head(row, 1)?;
         head.lease_live = row.try_get(4).map_err(column)?;

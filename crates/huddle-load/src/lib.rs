@@ -34,7 +34,7 @@ mod progress;
 mod report;
 mod setup;
 
-pub use args::{parse_duration, LoadArgs};
+pub use args::LoadArgs;
 pub use error::LoadError;
 pub use report::{CpuUsage, LatencySummary, LoadReport};
 

@@ -7,10 +7,10 @@
 //! - [`cli`]: `huddle serve` and its flags (each also a `HUDDLE_*` env var).
 //! - [`config`]: flags to the engine's `Config` and the server's settings.
 //! - [`auth`]: HS256 user tokens scoped to one room; the admin key check.
+//! - [`token_crypto`]: HS256 as `jsonwebtoken`'s crypto provider (no RSA).
 //! - [`admin_key`]: the admin key, given or generated beside the database.
 //! - [`error`]: `{"code", "message"}` HTTP errors.
 //! - [`metrics`]: the server's own counters for `/metrics`.
-//! - [`duration`]: `250ms` / `30s` / `5m` durations.
 //! - [`state`]: what the handlers share.
 //! - [`http`]: the router and the HTTP routes.
 //! - [`ws`]: `GET /ws?token=` and the per-connection loop.
@@ -28,13 +28,13 @@ pub mod admin_key;
 pub mod auth;
 pub mod cli;
 pub mod config;
-pub mod duration;
 pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod serve;
 pub mod shutdown;
 pub mod state;
+pub mod token_crypto;
 pub mod ws;
 
 #[cfg(test)]

@@ -3,12 +3,13 @@
 //! medians and their ratio, then the memory figures.
 //!
 //! ```text
-//! cargo run --release -p huddle-benches --bin compare [-- [--quick] [--rounds N] [--sample-ms N] [--no-memory] [FILTER]]
+//! cargo run --release -p huddle-benches --bin compare [-- [--quick] [--rounds N] [--sample D] [--no-memory] [FILTER]]
 //! ```
 //!
 //! `--quick` (CI smoke): 3 rounds of 2 ms samples and 10 000 idle boards
 //! instead of 11 rounds of 30 ms and 100 000. `FILTER` keeps the cases whose
-//! id contains it. The JSON lines start with `{` (grep them out of the
+//! id contains it. `--sample` is a duration in the syntax of every Huddle
+//! binary (`30ms`, `1s`; `huddle_duration`). The JSON lines start with `{` (grep them out of the
 //! output); the table rows with `|`.
 
 use std::time::{Duration, Instant};
@@ -40,7 +41,7 @@ fn parse() -> Result<Args, String> {
     };
     let mut it = std::env::args().skip(1);
     let mut rounds = None;
-    let mut sample_ms = None;
+    let mut sample = None;
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => {
@@ -51,7 +52,12 @@ fn parse() -> Result<Args, String> {
                 };
             }
             "--rounds" => rounds = it.next().and_then(|n| n.parse().ok()),
-            "--sample-ms" => sample_ms = it.next().and_then(|n| n.parse().ok()),
+            "--sample" => {
+                let v = it.next().ok_or("--sample needs a duration")?;
+                sample = Some(
+                    huddle_duration::parse_duration(&v).map_err(|e| format!("--sample: {e}"))?,
+                );
+            }
             "--no-memory" => args.memory = false,
             "--bench" => {} // passed by `cargo bench`
             f if !f.starts_with('-') => args.filter = Some(f.to_owned()),
@@ -61,8 +67,8 @@ fn parse() -> Result<Args, String> {
     if let Some(r) = rounds {
         args.plan.rounds = r;
     }
-    if let Some(ms) = sample_ms {
-        args.plan.sample = Duration::from_millis(ms);
+    if let Some(sample) = sample {
+        args.plan.sample = sample;
     }
     Ok(args)
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use huddle_duration::parse_duration;
 
 use crate::LoadError;
 
@@ -36,7 +37,8 @@ pub struct LoadArgs {
     /// Mutations per `mutate` batch.
     #[arg(long, default_value_t = 10)]
     pub batch: usize,
-    /// How long to measure (after the warm-up), e.g. `10s`, `500ms`, `1m`.
+    /// How long to measure (after the warm-up), e.g. `10s`, `500ms`, `1m`
+    /// (the duration syntax of every Huddle binary: a unit is required).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
     /// Load before the measurement starts (not counted).
@@ -154,38 +156,23 @@ impl LoadArgs {
     }
 }
 
-/// Parses `250ms`, `30s`, `5m`, `1h` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 250ms, 30s or 5m"))?;
-    let seconds = match unit.trim() {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        other => return Err(format!("unknown duration unit `{other}` (ms, s, m, h)")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("").is_err());
+    fn durations_take_the_shared_syntax() {
+        let parse = |argv: &[&str]| {
+            Defaults::try_parse_from(["load", "--admin-key", "k"].iter().chain(argv).copied())
+                .map(|d| (d.args.duration, d.args.warmup))
+        };
+        assert_eq!(
+            parse(&["--duration", "1m30s", "--warmup", "250ms"]).unwrap(),
+            (Duration::from_secs(90), Duration::from_millis(250))
+        );
+        // A bare number has no unit and is refused (it used to mean seconds).
+        assert!(parse(&["--duration", "2"]).is_err());
+        assert!(parse(&["--warmup", "1.5"]).is_err());
     }
 
     #[test]

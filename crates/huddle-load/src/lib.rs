@@ -37,7 +37,7 @@ mod scrape;
 mod setup;
 mod storm;
 
-pub use args::{parse_duration, LoadArgs};
+pub use args::LoadArgs;
 pub use error::LoadError;
 pub use report::{CpuUsage, LatencySummary, LoadReport, ServerCost, StormReport};
 pub use scrape::ProcessScrape;

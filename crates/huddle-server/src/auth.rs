@@ -95,6 +95,7 @@ impl std::fmt::Debug for TokenKeys {
 impl TokenKeys {
     /// Keys from a shared secret.
     pub fn new(secret: &[u8]) -> Self {
+        crate::token_crypto::install();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
         // Expiry is checked by `verify` against the caller's clock.

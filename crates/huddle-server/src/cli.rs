@@ -3,7 +3,8 @@
 //! Every flag is also an environment variable, `HUDDLE_` + the flag in upper
 //! snake case (`--idle-timeout-ephemeral` is `HUDDLE_IDLE_TIMEOUT_EPHEMERAL`);
 //! a flag given on the command line wins over the variable. Durations are
-//! written like `250ms`, `30s`, `5m`. Defaults are the spec's numbers.
+//! written like `250ms`, `30s`, `5m` ([`huddle_duration`], the syntax of
+//! every Huddle binary). Defaults are the spec's numbers.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::duration::parse_duration;
+use huddle_duration::parse_duration;
 
 /// Huddle: a session engine for realtime collaboration backends.
 #[derive(Debug, Parser)]
@@ -28,7 +29,9 @@ pub enum Command {
     /// Run the reference server (HTTP + WebSocket).
     Serve(Box<ServeArgs>),
     /// Drive a running server with WebSocket clients and report
-    /// throughput and ack latency (the `huddle-load` crate).
+    /// throughput and ack latency (the `huddle-load` crate; only in a
+    /// build with the `load` feature).
+    #[cfg(feature = "load")]
     Load(Box<huddle_load::LoadArgs>),
 }
 
@@ -422,6 +425,7 @@ mod tests {
         assert!(!args.store_user_sessions);
     }
 
+    #[cfg(feature = "load")]
     #[test]
     fn node_flags_parse_and_are_checked() {
         let cli = Cli::try_parse_from([

@@ -7,11 +7,11 @@
 //! - [`cli`]: `huddle serve` and its flags (each also a `HUDDLE_*` env var).
 //! - [`config`]: flags to the engine's `Config` and the server's settings.
 //! - [`auth`]: HS256 user tokens scoped to one room; the admin key check.
+//! - [`token_crypto`]: HS256 as `jsonwebtoken`'s crypto provider (no RSA).
 //! - [`admin_key`]: the admin key, given or generated beside the database.
 //! - [`error`]: `{"code", "message"}` HTTP errors.
 //! - [`metrics`]: the server's own counters for `/metrics`.
 //! - [`node`]: this server as a cluster node (`--node-id`, `--advertise-url`).
-//! - [`duration`]: `250ms` / `30s` / `5m` durations.
 //! - [`state`]: what the handlers share.
 //! - [`http`]: the router and the HTTP routes.
 //! - [`ws`]: `GET /ws?token=` and the per-connection loop.
@@ -32,7 +32,6 @@ pub mod admin_key;
 pub mod auth;
 pub mod cli;
 pub mod config;
-pub mod duration;
 pub mod error;
 pub mod gate;
 pub mod http;
@@ -41,6 +40,7 @@ pub mod node;
 pub mod serve;
 pub mod shutdown;
 pub mod state;
+pub mod token_crypto;
 pub mod ws;
 
 #[cfg(test)]

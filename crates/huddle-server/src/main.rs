@@ -30,6 +30,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => huddle_server::serve::run(*args).await,
+            #[cfg(feature = "load")]
             Command::Load(args) => match huddle_load::run(*args).await {
                 Ok(report) => {
                     println!("{report}");

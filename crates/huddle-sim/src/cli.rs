@@ -1,6 +1,6 @@
 //! The command line: which seeds to run, for how long, how loudly.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::runner::run_seed;
 use crate::world::Settings;
@@ -17,7 +17,7 @@ USAGE:
     --ticks T      virtual milliseconds of the chaos phase per seed (default 1000000)
     --verbose      print the trace of every seed
     --keep-going   run every seed even after a failure
-    --time-limit S stop starting new seeds after S seconds of wall-clock time (long hunts)
+    --time-limit D stop starting new seeds after D of wall-clock time, e.g. 15m (long hunts)
     (no seeds: --seeds 0..64 --random 16, the CI set)
 ";
 
@@ -34,8 +34,8 @@ pub struct Args {
     pub verbose: bool,
     /// Do not stop at the first failure.
     pub keep_going: bool,
-    /// Stop starting seeds after this many seconds.
-    pub time_limit: Option<u64>,
+    /// Stop starting seeds after this much wall-clock time.
+    pub time_limit: Option<Duration>,
 }
 
 /// Parses the arguments; `Err` with a message.
@@ -63,7 +63,12 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
             "--ticks" => out.ticks = Some(num(it.next(), "--ticks")?),
             "--verbose" | "-v" => out.verbose = true,
             "--keep-going" => out.keep_going = true,
-            "--time-limit" => out.time_limit = Some(num(it.next(), "--time-limit")?),
+            "--time-limit" => {
+                let v = it.next().ok_or("--time-limit needs a duration")?;
+                let limit =
+                    huddle_duration::parse_duration(v).map_err(|e| format!("--time-limit: {e}"))?;
+                out.time_limit = Some(limit);
+            }
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -118,7 +123,7 @@ pub fn main(args: Vec<String>) -> i32 {
     for &seed in &args.seeds {
         if args
             .time_limit
-            .is_some_and(|limit| started.elapsed().as_secs() >= limit)
+            .is_some_and(|limit| started.elapsed() >= limit)
         {
             println!("time limit reached before seed {seed}");
             break;

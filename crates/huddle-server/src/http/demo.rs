@@ -49,54 +49,21 @@ const PAGE_FILES: &[(&str, &str, &str)] = &[
 
 /// The client package's modules, as published (`clients/js/src`).
 const CLIENT_FILES: &[(&str, &str)] = &[
-    (
-        "index.js",
-        include_str!("../../../../clients/js/src/index.js"),
-    ),
-    (
-        "driver.js",
-        include_str!("../../../../clients/js/src/driver.js"),
-    ),
-    (
-        "machine.js",
-        include_str!("../../../../clients/js/src/machine.js"),
-    ),
-    (
-        "backoff.js",
-        include_str!("../../../../clients/js/src/backoff.js"),
-    ),
-    (
-        "config.js",
-        include_str!("../../../../clients/js/src/config.js"),
-    ),
-    (
-        "errors.js",
-        include_str!("../../../../clients/js/src/errors.js"),
-    ),
+    ("index.js", include_str!("../../demo/client/index.js")),
+    ("driver.js", include_str!("../../demo/client/driver.js")),
+    ("machine.js", include_str!("../../demo/client/machine.js")),
+    ("backoff.js", include_str!("../../demo/client/backoff.js")),
+    ("config.js", include_str!("../../demo/client/config.js")),
+    ("errors.js", include_str!("../../demo/client/errors.js")),
     (
         "persistence.js",
-        include_str!("../../../../clients/js/src/persistence.js"),
+        include_str!("../../demo/client/persistence.js"),
     ),
-    (
-        "outgoing.js",
-        include_str!("../../../../clients/js/src/outgoing.js"),
-    ),
-    (
-        "recovery.js",
-        include_str!("../../../../clients/js/src/recovery.js"),
-    ),
-    (
-        "replica.js",
-        include_str!("../../../../clients/js/src/replica.js"),
-    ),
-    (
-        "storage.js",
-        include_str!("../../../../clients/js/src/storage.js"),
-    ),
-    (
-        "wire.js",
-        include_str!("../../../../clients/js/src/wire.js"),
-    ),
+    ("outgoing.js", include_str!("../../demo/client/outgoing.js")),
+    ("recovery.js", include_str!("../../demo/client/recovery.js")),
+    ("replica.js", include_str!("../../demo/client/replica.js")),
+    ("storage.js", include_str!("../../demo/client/storage.js")),
+    ("wire.js", include_str!("../../demo/client/wire.js")),
 ];
 
 const JS: &str = "text/javascript; charset=utf-8";

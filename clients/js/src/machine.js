@@ -12,7 +12,11 @@
 // each attempt a `needCredentials` output, the pre-reconnect hook, waits for
 // provideCredentials) and connected again (event `reconnected`), or
 // `failed` when the attempts run out; `authFailed` when the credentials are
-// rejected. A deliberate close by the server is not retried.
+// rejected. A deliberate close by the server is not retried. A join
+// answered with `redirect` (another node owns the board) goes at once to the
+// owner's URL (the `connect` output's `url`), at most `maxRedirects` times
+// in a row, then stops with reason `tooManyRedirects`; the owner's URL
+// serves that one connection only.
 
 import { backoffDelay, jittered, SplitMix64 } from './backoff.js';
 import { makeConfig } from './config.js';
@@ -47,7 +51,7 @@ const RECENTLY_DROPPED = 64;
 /**
  * @typedef {{ kind: 'unexpected' } | { kind: 'serverClosed', code: number } | { kind: 'sessionTimeout' }
  *   | { kind: 'sessionClosed' } | { kind: 'sessionMoved' } | { kind: 'joinRefused', code: ErrorCode } | { kind: 'unauthorized' }
- *   | { kind: 'credentialsExpired' } | { kind: 'local' }} DisconnectReason
+ *   | { kind: 'credentialsExpired' } | { kind: 'tooManyRedirects', hops: number } | { kind: 'local' }} DisconnectReason
  */
 
 /**
@@ -55,6 +59,7 @@ const RECENTLY_DROPPED = 64;
  *   | { type: 'disconnected', reason: DisconnectReason }
  *   | { type: 'reconnecting', attempt: number }
  *   | { type: 'reconnected' }
+ *   | { type: 'redirected', node: string, url: string, hop: number }
  *   | { type: 'failed' }
  *   | { type: 'authFailed' }
  *   | { type: 'synced', sequence: number, full: FullSyncReason | null }
@@ -69,7 +74,7 @@ const RECENTLY_DROPPED = 64;
  */
 
 /**
- * @typedef {{ type: 'connect', transport: number, credentials: Credentials }
+ * @typedef {{ type: 'connect', transport: number, credentials: Credentials, url?: string }
  *   | { type: 'send', transport: number, message: ClientMessage }
  *   | { type: 'close', transport: number }
  *   | { type: 'needCredentials', attempt: number }
@@ -147,6 +152,12 @@ export class ClientMachine {
     this.wasConnected = false;
     /** @type {Credentials | null} @private */
     this.credentials = null;
+    /**
+     * @type {{ url: string | null, hops: number }} @private where the next
+     * connection goes after a `redirect` (null: the configured URL), and
+     * the redirects followed since the last `joined`
+     */
+    this.route = { url: null, hops: 0 };
     /** @private */
     this.nextTransport = 1;
     /** The board as the server confirmed it. */
@@ -230,6 +241,7 @@ export class ClientMachine {
     }
     this.credentials = { token: credentials.token };
     this.attempt = 0;
+    this.forgetRoute();
     this.wasConnected = false;
     this.connState = { status: 'connecting' };
     this.openTransport(now);
@@ -453,8 +465,10 @@ export class ClientMachine {
    * for fresh credentials and reconnect at once; before that, authFailed);
    * 4002: inactivity timeout; 1000 and other codes 4000-4999: a deliberate
    * close (none retried), except 4006 (no `join` within the server's join
-   * deadline), which is retried like a drop. Anything else is an unexpected
-   * drop.
+   * deadline), which is retried like a drop, and 4003 (redirect), which
+   * follows a `redirect` frame that already moved the client on (without
+   * one it is retried like a drop, through the configured URL). Anything
+   * else is an unexpected drop.
    * @param {number} now
    * @param {number} transport
    * @param {number | null} code
@@ -465,6 +479,7 @@ export class ClientMachine {
     if (code === 4001 && this.phase.kind === 'live') this.reconnectNow(now, { kind: 'credentialsExpired' });
     else if (code === 4001) this.authFailed();
     else if (code === 4002) this.stop({ kind: 'sessionTimeout' });
+    else if (code === 4003) this.lost(now);
     else if (code === 1000 || (code !== null && code >= 4000 && code <= 4999 && code !== JOIN_TIMEOUT)) this.stop({ kind: 'serverClosed', code });
     else this.lost(now);
   }
@@ -558,7 +573,10 @@ export class ClientMachine {
     }
     const transport = this.nextTransport++;
     this.phase = { kind: 'opening', transport, deadline: now + this.config.attemptTimeout };
-    this.outputs.push({ type: 'connect', transport, credentials: { token: credentials.token } });
+    /** @type {ClientOutput} */
+    const connect = { type: 'connect', transport, credentials: { token: credentials.token } };
+    if (this.route.url !== null) connect.url = this.route.url;
+    this.outputs.push(connect);
   }
 
   /** @private */
@@ -578,6 +596,7 @@ export class ClientMachine {
   lost(now) {
     const wasLive = this.phase.kind === 'live';
     this.dropTransport();
+    this.forgetRoute();
     if (wasLive) this.event({ type: 'disconnected', reason: { kind: 'unexpected' } });
     this.attempt += 1;
     if (this.attempt > this.config.backoff.maxAttempts) {
@@ -607,6 +626,7 @@ export class ClientMachine {
   reconnectNow(now, reason) {
     this.closeCurrent();
     this.dropTransport();
+    this.forgetRoute();
     this.event({ type: 'disconnected', reason });
     if (this.attempt === 0) {
       this.attempt = 1;
@@ -625,6 +645,7 @@ export class ClientMachine {
     if (this.phase.kind === 'live') this.event({ type: 'disconnected', reason: { kind: 'unauthorized' } });
     this.closeCurrent();
     this.dropTransport();
+    this.forgetRoute();
     this.phase = { kind: 'idle' };
     this.connState = { status: 'authFailed' };
     this.event({ type: 'authFailed' });
@@ -634,9 +655,40 @@ export class ClientMachine {
   stop(reason) {
     this.closeCurrent();
     this.dropTransport();
+    this.stopIdle(reason);
+  }
+
+  /** @private A deliberate end once the transport is left. @param {DisconnectReason} reason */
+  stopIdle(reason) {
+    this.forgetRoute();
     this.phase = { kind: 'idle' };
     this.connState = { status: 'disconnected' };
     this.event({ type: 'disconnected', reason });
+  }
+
+  /**
+   * @private The server answered the join with `redirect`: connect to the
+   * owner's URL at once (same credentials, no backoff, not an attempt), at
+   * most `maxRedirects` times in a row.
+   * @param {number} now
+   * @param {{ node: string, url: string }} owner
+   */
+  onRedirect(now, owner) {
+    this.closeCurrent();
+    this.dropTransport();
+    const hops = this.route.hops + 1;
+    if (hops > this.config.maxRedirects) {
+      this.stopIdle({ kind: 'tooManyRedirects', hops: this.config.maxRedirects });
+      return;
+    }
+    this.route = { url: owner.url, hops };
+    this.event({ type: 'redirected', node: owner.node, url: owner.url, hop: hops });
+    this.openTransport(now);
+  }
+
+  /** @private The owner's URL has served its one connection: later ones go to the configured URL. */
+  forgetRoute() {
+    this.route = { url: null, hops: 0 };
   }
 
   /** @private */
@@ -661,6 +713,8 @@ export class ClientMachine {
   onJoinAnswer(now, transport, lastSequence, message) {
     if (message.type === 'joined') {
       this.onJoined(now, transport, lastSequence, message);
+    } else if (message.type === 'redirect') {
+      this.onRedirect(now, { node: message.node, url: message.url });
     } else if (message.type === 'error' && message.batch === undefined) {
       if (message.code === 'UNAUTHORIZED') this.authFailed();
       else if (isRetryable(message.code)) {
@@ -707,6 +761,7 @@ export class ClientMachine {
     this.phase = { kind: 'live', transport };
     this.connState = { status: 'connected' };
     this.attempt = 0;
+    this.forgetRoute();
     this.ping.next = this.config.pingInterval === null ? null : now + this.config.pingInterval;
     /** @type {ClientMessage[]} */
     const messages = [];
@@ -801,6 +856,10 @@ export class ClientMachine {
         return;
       case 'joined':
         // A duplicated `joined`: the session is already in sync.
+        return;
+      case 'redirect':
+        // Answers only a join (a correct server never sends one to a live
+        // connection).
         return;
     }
   }

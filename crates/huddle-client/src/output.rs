@@ -48,6 +48,10 @@ pub enum ClientOutput {
         transport: TransportId,
         /// What to authenticate with.
         credentials: Credentials,
+        /// Where to connect: `None` is the URL the host was configured
+        /// with; `Some` is the WebSocket URL a `redirect` named (the
+        /// board's owner), used for this one connection only.
+        url: Option<String>,
     },
     /// Send this message on the transport.
     Send {
@@ -117,6 +121,13 @@ pub enum DisconnectReason {
         /// The code.
         code: ErrorCode,
     },
+    /// The join was redirected more than `max_redirects` times in a row
+    /// (the nodes disagree about who owns the board): not retried;
+    /// `connect` starts over.
+    TooManyRedirects {
+        /// The redirects followed before giving up.
+        hops: u32,
+    },
     /// The credentials were rejected while connected (`auth_failed`
     /// follows).
     Unauthorized,
@@ -145,6 +156,16 @@ pub enum ClientSignal {
     },
     /// Re-joined and re-synced after a drop; unacknowledged work re-sent.
     Reconnected,
+    /// The join was sent to the board's owner (a `redirect`): the client
+    /// connects to `url` at once, with the same credentials.
+    Redirected {
+        /// The owner's node id.
+        node: String,
+        /// The owner's WebSocket URL.
+        url: String,
+        /// Redirects followed in a row, this one included (1-based).
+        hop: u32,
+    },
     /// Every reconnect attempt failed.
     Failed,
     /// The credentials were rejected.

@@ -63,8 +63,10 @@ impl Client {
     /// reconnects at once; before that, it stops (`auth_failed`). 4002 is
     /// an inactivity timeout; 1000 and other codes 4000-4999 a deliberate
     /// close (none of these is retried), except 4006 (no `join` within the
-    /// server's deadline). Anything else, 4006 included, is an unexpected
-    /// drop.
+    /// server's deadline) and 4003 (redirect). 4003 follows a `redirect`
+    /// frame, which already moved the client on; without one it is retried
+    /// like a drop, through the configured URL. Anything else, 4006
+    /// included, is an unexpected drop.
     pub fn transport_closed(&mut self, now: Timestamp, transport: TransportId, code: Option<u16>) {
         let now = self.tick(now);
         if self.phase.transport() != Some(transport) {
@@ -76,6 +78,7 @@ impl Client {
             }
             Some(close::AUTH_FAILED) => self.auth_failed(),
             Some(close::SESSION_TIMEOUT) => self.stop(DisconnectReason::SessionTimeout),
+            Some(close::REDIRECT) => self.lost(now),
             Some(code) if close::is_deliberate(code) => {
                 self.stop(DisconnectReason::ServerClosed { code })
             }

@@ -314,6 +314,7 @@ impl Host {
             [ClientOutput::Connect {
                 transport,
                 credentials,
+                url: None,
             }] => {
                 assert_eq!(
                     credentials,
@@ -861,7 +862,7 @@ fn assert_stopped(h: &mut Host) {
 
 #[test]
 fn deliberate_close_codes_are_not_retried() {
-    for code in [1000u16, 4000, 4003, 4999] {
+    for code in [1000u16, 4000, 4004, 4999] {
         let (mut h, t) = live(quiet());
         assert_eq!(
             h.closed(t, Some(code)),
@@ -1161,6 +1162,7 @@ fn credentials_are_not_printed() {
     let out = ClientOutput::Connect {
         transport: TransportId(1),
         credentials: c,
+        url: None,
     };
     assert!(!format!("{out:?}").contains("secret"), "{out:?}");
 }

@@ -310,8 +310,16 @@ fn output_json(o: &ClientOutput) -> Value {
         ClientOutput::Connect {
             transport,
             credentials,
-        } => json!({"type": "connect", "transport": transport.0,
-                    "credentials": {"token": credentials.token}}),
+            url,
+        } => {
+            let mut o = json!({"type": "connect", "transport": transport.0,
+                               "credentials": {"token": credentials.token}});
+            // Only after a redirect (the configured URL is the host's).
+            if let Some(url) = url {
+                o["url"] = json!(url);
+            }
+            o
+        }
         ClientOutput::Send { transport, message } => {
             let text = message.to_json().expect("client message encodes");
             let message: Value = serde_json::from_str(&text).expect("client message is JSON");
@@ -339,6 +347,9 @@ fn event_json(e: &ClientSignal) -> Value {
             json!({"type": "reconnecting", "attempt": attempt})
         }
         ClientSignal::Reconnected => json!({"type": "reconnected"}),
+        ClientSignal::Redirected { node, url, hop } => {
+            json!({"type": "redirected", "node": node, "url": url, "hop": hop})
+        }
         ClientSignal::Failed => json!({"type": "failed"}),
         ClientSignal::AuthFailed => json!({"type": "authFailed"}),
         ClientSignal::Synced { sequence, full } => json!({
@@ -408,6 +419,9 @@ fn reason_json(r: &DisconnectReason) -> Value {
         DisconnectReason::SessionMoved => json!({"kind": "sessionMoved"}),
         DisconnectReason::JoinRefused { code } => {
             json!({"kind": "joinRefused", "code": code.as_str()})
+        }
+        DisconnectReason::TooManyRedirects { hops } => {
+            json!({"kind": "tooManyRedirects", "hops": hops})
         }
         DisconnectReason::Unauthorized => json!({"kind": "unauthorized"}),
         DisconnectReason::CredentialsExpired => json!({"kind": "credentialsExpired"}),
@@ -491,6 +505,10 @@ fn client_config(c: &Value) -> ClientConfig {
         cursor_interval: ms(&c["cursorInterval"]),
         ping_interval: (!c["pingInterval"].is_null()).then(|| ms(&c["pingInterval"])),
         pong_timeout: ms(&c["pongTimeout"]),
+        // Absent from traces older than routing: the default.
+        max_redirects: c
+            .get("maxRedirects")
+            .map_or(3, |v| u32::try_from(n(v)).expect("redirects")),
     }
 }
 
@@ -814,6 +832,63 @@ fn session_moved() -> Value {
         4,
         json!({"type": "session_closed", "board": BOARD, "reason": "closed"}),
     );
+    t.finish()
+}
+
+fn redirect_frame(node: &str, url: &str) -> Value {
+    json!({"type": "redirect", "board": BOARD, "node": node, "url": url})
+}
+
+fn redirect() -> Value {
+    let mut t = Tracer::new(
+        "redirect",
+        "a join answered with redirect: connect to the owner's URL at once (same token, no backoff, not an attempt), the 4003 close of the old socket ignored; joined there, a later drop goes back to the configured URL; a failed connection to the owner too; more than maxRedirects in a row stop with tooManyRedirects",
+        6,
+        config(|c| c["maxRedirects"] = json!(2)),
+    );
+    t.connect("tok");
+    t.wait(10).open(1);
+    t.mutate(json!([upsert("p", "a", json!(1))]));
+    let first = ok_batch(&t);
+    t.wait(5)
+        .msg(1, redirect_frame("node-b", "ws://10.0.0.2:8080/ws"));
+    t.closed(1, Some(4003)); // the old socket's close: already left
+    t.wait(10).open(2);
+    t.wait(5)
+        .msg(2, joined_full(0, "initial", json!({}), json!([who(ALICE)])));
+    t.msg(2, ack(&first, 1));
+    // An unexpected drop: back through the configured URL (after backoff).
+    t.wait(1000).closed(2, Some(1006));
+    t.timeout();
+    t.creds("tok");
+    t.open(3);
+    // Redirected twice in a row, then joined at the second owner.
+    t.msg(3, redirect_frame("node-b", "ws://10.0.0.2:8080/ws"));
+    t.open(4);
+    t.msg(4, redirect_frame("node-c", "ws://10.0.0.3:8080/ws"));
+    t.open(5);
+    t.msg(5, joined_delta(1, json!([])));
+    // The owner's URL fails: the retry goes to the configured URL.
+    t.wait(1000).closed(5, None);
+    t.timeout();
+    t.creds("tok");
+    t.open(6);
+    t.msg(6, redirect_frame("node-c", "ws://10.0.0.3:8080/ws"));
+    t.failed(7, "network");
+    t.timeout();
+    t.creds("tok");
+    t.open(8);
+    // A routing loop: the third redirect in a row stops the client.
+    t.msg(8, redirect_frame("node-b", "ws://10.0.0.2:8080/ws"));
+    t.open(9);
+    t.msg(9, redirect_frame("node-c", "ws://10.0.0.3:8080/ws"));
+    t.open(10);
+    t.msg(10, redirect_frame("node-b", "ws://10.0.0.2:8080/ws"));
+    t.input(json!({"op": "mutate", "mutations": [upsert("p", "b", json!(2))]}));
+    // connect starts over, at the configured URL.
+    t.connect("tok");
+    t.open(11);
+    t.msg(11, joined_delta(1, json!([])));
     t.finish()
 }
 
@@ -1293,6 +1368,7 @@ fn all_traces() -> Vec<Value> {
         auth_and_deliberate_closes(),
         session_moved(),
         token_expiry_and_join_timeout(),
+        redirect(),
         delta_resync_and_queue(),
         retries_and_drops(),
         recovery_export_import(),

@@ -39,6 +39,14 @@ pub enum ErrorCode {
     /// the spec's list: the engine keeps `data` opaque, the wire decoder
     /// measures it).
     DataTooDeep,
+    /// A batch id the user already used for a batch with other content: the
+    /// first batch stands, this one is not applied (an extension of the
+    /// spec's list; see `docs/decisions.md`, idempotent batches).
+    BatchIdReused,
+    /// A manual snapshot was asked for although the board has not changed
+    /// since its newest snapshot (stored or being stored): there is nothing
+    /// new to store (an extension of the spec's list).
+    SnapshotUnchanged,
 }
 
 impl ErrorCode {
@@ -56,6 +64,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::SlowConsumer => "SLOW_CONSUMER",
             ErrorCode::DataTooDeep => "DATA_TOO_DEEP",
+            ErrorCode::BatchIdReused => "BATCH_ID_REUSED",
+            ErrorCode::SnapshotUnchanged => "SNAPSHOT_UNCHANGED",
         }
     }
 
@@ -167,6 +177,46 @@ impl SessionError {
         match self {
             SessionError::NotJoined => ErrorCode::NotJoined,
             SessionError::SessionExpired => ErrorCode::SessionExpired,
+        }
+    }
+}
+
+/// Why [`crate::Engine::request_snapshot`] refused a manual snapshot. Nothing
+/// was flushed or stored.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// Not joined, or the session expired.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The board has not changed since its newest snapshot (stored or in
+    /// flight), which is at `version`.
+    #[error("the board has not changed since its snapshot at version {version}")]
+    Unchanged {
+        /// The newest snapshot's version (the board's sequence).
+        version: u64,
+    },
+    /// A snapshot of the board is being stored; one at a time.
+    #[error("a snapshot of this board is being stored; retry later")]
+    InFlight,
+    /// The previous manual snapshot was taken less than
+    /// `manual_snapshot_interval` ago.
+    #[error("a manual snapshot was taken {since:?} ago, the minimum interval is {interval:?}; retry later")]
+    TooSoon {
+        /// Time since the previous manual snapshot.
+        since: core::time::Duration,
+        /// The configured minimum interval.
+        interval: core::time::Duration,
+    },
+}
+
+impl SnapshotError {
+    /// The wire code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            SnapshotError::Session(e) => e.code(),
+            SnapshotError::Unchanged { .. } => ErrorCode::SnapshotUnchanged,
+            SnapshotError::InFlight | SnapshotError::TooSoon { .. } => ErrorCode::RateLimited,
         }
     }
 }

@@ -383,9 +383,18 @@ fn an_invalid_load_fails_joins_with_unavailable_and_is_not_retried() {
 
 #[test]
 fn an_invalid_manual_snapshot_is_reported_and_the_session_goes_on() {
-    let mut h = joined(Config::default());
+    // No auto-save in the minute below: it would try the snapshot again.
+    let mut h = joined(Config {
+        autosave_interval: 60 * MIN,
+        ..Config::default()
+    });
+    // A manual snapshot needs a change since the newest one.
+    h.mutate(C2, "b1", vec![upsert("p", "x", "1")]).unwrap();
+    h.complete_next();
+    h.take(C1);
     h.snapshot(C1).unwrap();
-    assert_eq!(held(&h), vec!["snapshot"]);
+    assert_eq!(held(&h), vec!["flush", "snapshot"]);
+    h.complete_next();
     h.fail_next_with(FailureKind::Invalid);
     assert!(matches!(
         h.take(C1).as_slice(),
@@ -493,4 +502,42 @@ fn the_failure_kinds_read_as_expected() {
     assert!(CloseReason::Moved.reconnect());
     assert!(CloseReason::Failed.reconnect());
     assert!(!CloseReason::Closed.reconnect());
+}
+
+#[test]
+fn a_lost_lease_ends_the_session_as_fenced_and_nothing_more_is_acked() {
+    let mut h = joined(Config::default());
+    h.mutate(C1, "a1", vec![upsert("p", "x", "1")]).unwrap();
+    assert_eq!(held(&h), vec!["append"]);
+    let now = h.now;
+    h.engine.lease_lost(now, B);
+    h.drain();
+    assert!(
+        h.events.iter().any(|e| matches!(
+            e,
+            Signal::StorageFailed {
+                kind: FailureKind::Fenced,
+                ..
+            }
+        )),
+        "reported like a fenced write"
+    );
+    // The append in flight is stored after all: its report only counts
+    // towards the release, no ack goes out.
+    assert_fenced_off(&mut h);
+}
+
+#[test]
+fn a_lost_lease_of_a_board_not_loaded_changes_nothing() {
+    let mut h = Harness::new(Config::default());
+    h.mode = StoreMode::Hold;
+    let now = h.now;
+    h.engine.lease_lost(now, "unknown");
+    h.join(C1, req("alice")).unwrap();
+    h.engine.lease_lost(now, B);
+    h.drain();
+    assert_eq!(held(&h), vec!["load"], "the load goes on");
+    h.complete_all();
+    assert!(h.engine.session(B).is_some(), "loaded and serving");
+    assert!(ends(&h).is_empty());
 }

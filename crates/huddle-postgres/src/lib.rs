@@ -30,11 +30,19 @@
 //! - **Epoch fencing** inside every write transaction: the board's row in
 //!   `boards` is locked (`SELECT ... FOR UPDATE`) and its epoch compared
 //!   before writing, so a stale owner can never write after a newer one
-//!   acquired the board.
+//!   acquired the board; the board's lease (`migrations/0002_leases.sql`)
+//!   is read there too, on the database's clock (`clock_timestamp()`), so
+//!   a node whose lease expired writes nothing either.
 //! - **Typed faults.** A lost connection or a restarting server is
 //!   [`huddle_store::StoreError::Unavailable`] (retryable) and the pool
 //!   reconnects by itself; damaged rows are `Corrupt`; a fenced write is
 //!   `Fenced`; bad requests are `Invalid`.
+//! - **TLS** as libpq does it: the connection string's `sslmode`
+//!   (`disable`, `prefer` by default, `require`, `verify-ca`,
+//!   `verify-full`) and `sslrootcert` (a PEM file of trusted CAs; Mozilla's
+//!   roots without it), on rustls (see [`TlsSettings`]). A server that does
+//!   not offer the TLS the mode requires, or whose certificate fails the
+//!   mode's checks, is [`OpenError::Tls`].
 //!
 //! `docs/storage.md` describes the schema and the durability promise;
 //! `docs/operations.md` how to run `huddle serve --database-url`.
@@ -50,7 +58,8 @@
 //!     PostgresOptions::default(),
 //! )
 //! .await?;
-//! let epoch = store.acquire_board(&BoardId::from("b")).await?;
+//! let node = huddle_store::Node::new("node-1", "ws://node-1.example/ws");
+//! let epoch = store.acquire_board(&BoardId::from("b"), &node).await?.epoch;
 //! assert!(epoch.get() >= 1);
 //! # Ok(())
 //! # }
@@ -71,8 +80,10 @@ mod schema;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 
 pub use error::OpenError;
 pub use options::PostgresOptions;
 pub use schema::{APPLICATION, SCHEMA_VERSION};
 pub use store::PostgresStore;
+pub use tls::{SslMode, TlsSettings};

@@ -39,7 +39,10 @@ pub(crate) const TABLES: &[&str] = &[
 ];
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_leases.sql"),
+];
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE huddle_schema (\
      application text NOT NULL, \

@@ -199,7 +199,11 @@ async fn ids_with_nul_and_any_unicode_round_trip() {
     let room = store.room(&board).await.unwrap().unwrap();
     assert_eq!(room.name, "nul\0name");
     assert_eq!(room.created_at, Timestamp::from_millis(u64::MAX));
-    let epoch = store.acquire_board(&board).await.unwrap();
+    let epoch = store
+        .acquire_board(&board, &huddle_store::Node::default())
+        .await
+        .unwrap()
+        .epoch;
     let mut evs = events(1, 3);
     evs[0].author = "a\0b".into();
     let batch = AppendBatch {
@@ -223,7 +227,11 @@ async fn filled(db: &TestDatabase) -> (PostgresStore, String) {
         })
         .await
         .unwrap();
-    let epoch = store.acquire_board(&board).await.unwrap();
+    let epoch = store
+        .acquire_board(&board, &huddle_store::Node::default())
+        .await
+        .unwrap()
+        .epoch;
     let batch = AppendBatch {
         board: board.clone(),
         epoch,
@@ -303,7 +311,11 @@ async fn damaged_rows_are_corrupt_errors() {
     edit("UPDATE boards SET log_end = -5").await;
     corrupt(store.load_board(&board).await);
     corrupt(store.board_summary(&board).await);
-    let epoch = store.acquire_board(&board).await.unwrap();
+    let epoch = store
+        .acquire_board(&board, &huddle_store::Node::default())
+        .await
+        .unwrap()
+        .epoch;
     let batch = AppendBatch {
         board: board.clone(),
         epoch,
@@ -320,7 +332,11 @@ async fn damaged_rows_are_corrupt_errors() {
     // corrupt, and the other batches of the group are still stored.
     edit("UPDATE boards SET log_end = 1990").await;
     let other = BoardId::from("other");
-    let other_epoch = store.acquire_board(&other).await.unwrap();
+    let other_epoch = store
+        .acquire_board(&other, &huddle_store::Node::default())
+        .await
+        .unwrap()
+        .epoch;
     let answers = store
         .append_events(vec![
             AppendBatch {

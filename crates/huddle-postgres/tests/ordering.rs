@@ -55,8 +55,16 @@ async fn appends_in_flight_together_apply_in_the_order_sent() {
         .await
         .unwrap();
     let (a, b) = (BoardId::from("a"), BoardId::from("b"));
-    let ea = store.acquire_board(&a).await.unwrap();
-    let eb = store.acquire_board(&b).await.unwrap();
+    let ea = store
+        .acquire_board(&a, &huddle_store::Node::default())
+        .await
+        .unwrap()
+        .epoch;
+    let eb = store
+        .acquire_board(&b, &huddle_store::Node::default())
+        .await
+        .unwrap()
+        .epoch;
     let mut futures: Vec<Pin<Box<dyn Future<Output = Answer> + Send + '_>>> = Vec::new();
     for i in 0..100u64 {
         let batches = vec![

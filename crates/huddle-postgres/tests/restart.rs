@@ -57,7 +57,11 @@ async fn a_stopped_server_is_unavailable_then_the_same_store_recovers() {
     let db = cluster.database().await;
     let store = PostgresStore::connect(&db.url, options()).await.unwrap();
     let board = BoardId::from("b");
-    let epoch = store.acquire_board(&board).await.unwrap();
+    let epoch = store
+        .acquire_board(&board, &huddle_store::Node::default())
+        .await
+        .unwrap()
+        .epoch;
     for n in 0..10 {
         let batch = append(&board, epoch, n * 10 + 1, n * 10 + 10);
         assert_eq!(store.append_events(vec![batch]).await, vec![Ok(())]);
@@ -76,7 +80,7 @@ async fn a_stopped_server_is_unavailable_then_the_same_store_recovers() {
     let read = store.read_events(&board, 0, 10).await;
     assert!(matches!(read, Err(StoreError::Unavailable(_))), "{read:?}");
     assert!(store
-        .acquire_board(&board)
+        .acquire_board(&board, &huddle_store::Node::default())
         .await
         .unwrap_err()
         .is_retryable());
@@ -97,7 +101,13 @@ async fn a_restart_under_load_loses_nothing_acknowledged() {
     let boards: Vec<BoardId> = (0..4).map(|i| BoardId::from(format!("b{i}"))).collect();
     let mut epochs = Vec::new();
     for b in &boards {
-        epochs.push(store.acquire_board(b).await.unwrap());
+        epochs.push(
+            store
+                .acquire_board(b, &huddle_store::Node::default())
+                .await
+                .unwrap()
+                .epoch,
+        );
     }
     let stop = Arc::new(AtomicBool::new(false));
     // One writer per board: batches of 5 events, each retried until stored;

@@ -119,6 +119,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HUDDLE_SNAPSHOT_RETENTION", default_value_t = 50)]
     pub snapshot_retention: usize,
 
+    /// Minimum time between two manual snapshots of one board (sooner:
+    /// `error RATE_LIMITED`).
+    #[arg(long, env = "HUDDLE_MANUAL_SNAPSHOT_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub manual_snapshot_interval: Duration,
+
     /// Largest WebSocket text frame, in bytes. Up to 4 times this, a frame
     /// gets `error PAYLOAD_TOO_LARGE`; beyond, the connection is closed (1009).
     #[arg(long, env = "HUDDLE_MAX_FRAME_BYTES", default_value_t = 1_048_576,
@@ -284,10 +289,23 @@ pub struct ServeArgs {
     pub demo: bool,
 
     /// PostgreSQL (15 or later) to store boards in instead of SQLite, e.g.
-    /// `postgres://huddle:secret@db.example:5432/huddle`. Default: SQLite in
-    /// the data dir.
+    /// `postgres://huddle:secret@db.example:5432/huddle`; TLS by its
+    /// `sslmode` (`disable`, `prefer`, `require`, `verify-ca`,
+    /// `verify-full`) and `sslrootcert` (a CA file), as with libpq.
+    /// Default: SQLite in the data dir.
     #[arg(long, env = "HUDDLE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// This node's id in a cluster (unique per node; letters, digits, `-`,
+    /// `_`, `.`, `:`). Default: `node-` and 16 random hex digits drawn at
+    /// start (unique, but a new one after every restart).
+    #[arg(long, env = "HUDDLE_NODE_ID", value_parser = crate::node::parse_node_id)]
+    pub node_id: Option<String>,
+
+    /// The WebSocket URL clients reach this node at (`ws://` or `wss://`),
+    /// which redirects to this node name. Default: `ws://<bound address>/ws`.
+    #[arg(long, env = "HUDDLE_ADVERTISE_URL", value_parser = crate::node::parse_advertise_url)]
+    pub advertise_url: Option<String>,
 
     /// Most PostgreSQL connections the server holds (with `--database-url`).
     #[arg(long, env = "HUDDLE_DATABASE_MAX_CONNECTIONS", default_value_t = 16,
@@ -342,6 +360,7 @@ mod tests {
         assert_eq!(args.autosave_interval, Duration::from_secs(30));
         assert_eq!(args.delta_threshold, 1000);
         assert_eq!(args.snapshot_retention, 50);
+        assert_eq!(args.manual_snapshot_interval, Duration::from_secs(10));
         assert_eq!(args.max_frame_bytes, 1_048_576);
         assert_eq!(args.max_batch, 1000);
         assert_eq!(args.max_participants, 256);
@@ -390,6 +409,32 @@ mod tests {
         assert_eq!(args.max_batch, 10);
         assert_eq!(args.color_policy, ColorPolicyArg::LeastUsed);
         assert!(!args.store_user_sessions);
+    }
+
+    #[test]
+    fn node_flags_parse_and_are_checked() {
+        let cli = Cli::try_parse_from([
+            "huddle",
+            "serve",
+            "--node-id",
+            "eu-1",
+            "--advertise-url",
+            "wss://eu-1.example/ws",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.node_id.as_deref(), Some("eu-1"));
+        assert_eq!(args.advertise_url.as_deref(), Some("wss://eu-1.example/ws"));
+        let defaults = ServeArgs::defaults();
+        assert_eq!((defaults.node_id, defaults.advertise_url), (None, None));
+        for argv in [
+            ["huddle", "serve", "--node-id", "a b"],
+            ["huddle", "serve", "--advertise-url", "http://x/ws"],
+        ] {
+            assert!(Cli::try_parse_from(argv).is_err(), "{argv:?}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use huddle_core::{ColorPolicy, Config, Durability, Limits, SessionType};
 use huddle_wire::DecodeLimits;
 
 use crate::cli::{ColorPolicyArg, DurabilityArg, ServeArgs};
+use crate::node::NodeIdentity;
 
 /// The engine configuration the flags describe.
 pub fn engine_config(args: &ServeArgs) -> Config {
@@ -20,6 +21,7 @@ pub fn engine_config(args: &ServeArgs) -> Config {
             .history_len
             .unwrap_or_else(|| usize::try_from(args.delta_threshold).unwrap_or(usize::MAX)),
         snapshot_retention: args.snapshot_retention,
+        manual_snapshot_interval: args.manual_snapshot_interval,
         flush_threshold: args.flush_threshold,
         presence_interval: args.presence_interval,
         dedup_window: args.dedup_window,
@@ -72,11 +74,14 @@ pub struct ServerSettings {
     pub join_timeout: Duration,
     /// What client frames are decoded with (`--max-data-depth`).
     pub decode_limits: DecodeLimits,
+    /// This node's id and advertised URL (`GET /rooms/{id}`'s `owner`
+    /// when this node serves the board).
+    pub node: NodeIdentity,
 }
 
 impl ServerSettings {
-    /// The settings the flags describe.
-    pub fn from_args(args: &ServeArgs) -> Self {
+    /// The settings the flags describe, for a node known as `node`.
+    pub fn from_args(args: &ServeArgs, node: NodeIdentity) -> Self {
         ServerSettings {
             max_frame_bytes: usize::try_from(args.max_frame_bytes).unwrap_or(usize::MAX),
             hard_frame_bytes: args.hard_frame_limit(),
@@ -91,6 +96,7 @@ impl ServerSettings {
             decode_limits: DecodeLimits {
                 max_data_depth: usize::try_from(args.max_data_depth).unwrap_or(usize::MAX),
             },
+            node,
         }
     }
 }

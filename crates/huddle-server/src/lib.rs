@@ -10,6 +10,7 @@
 //! - [`admin_key`]: the admin key, given or generated beside the database.
 //! - [`error`]: `{"code", "message"}` HTTP errors.
 //! - [`metrics`]: the server's own counters for `/metrics`.
+//! - [`node`]: this server as a cluster node (`--node-id`, `--advertise-url`).
 //! - [`duration`]: `250ms` / `30s` / `5m` durations.
 //! - [`state`]: what the handlers share.
 //! - [`http`]: the router and the HTTP routes.
@@ -36,6 +37,7 @@ pub mod error;
 pub mod gate;
 pub mod http;
 pub mod metrics;
+pub mod node;
 pub mod serve;
 pub mod shutdown;
 pub mod state;

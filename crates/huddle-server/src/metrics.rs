@@ -3,7 +3,8 @@
 //! error frames by code): HTTP errors by code, WebSocket upgrades by
 //! outcome, frames received and refused by the server, WebSockets the
 //! server closed on a deadline, TCP connections open, refused and failed
-//! accepts, and a mutations-per-second gauge.
+//! accepts, joins redirected to another node, and a mutations-per-second
+//! gauge; and the process's own CPU time and memory ([`process`]).
 //!
 //! The counters are process-wide (one server per process); `/metrics`
 //! renders them after the driver's.
@@ -12,6 +13,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
+
+pub mod process;
 
 /// Process-wide server counters.
 #[derive(Debug)]
@@ -25,6 +28,7 @@ pub struct ServerMetrics {
     tcp_open: AtomicI64,
     tcp_refused: Mutex<BTreeMap<&'static str, u64>>,
     accept_errors: Mutex<BTreeMap<&'static str, u64>>,
+    redirects: AtomicU64,
     rate: Mutex<RateWindow>,
 }
 
@@ -38,6 +42,7 @@ static METRICS: ServerMetrics = ServerMetrics {
     tcp_open: AtomicI64::new(0),
     tcp_refused: Mutex::new(BTreeMap::new()),
     accept_errors: Mutex::new(BTreeMap::new()),
+    redirects: AtomicU64::new(0),
     rate: Mutex::new(RateWindow::new()),
 };
 
@@ -97,6 +102,12 @@ pub fn tcp_refused(reason: &'static str) {
 /// Counts a failed `accept`, by kind (`descriptors`, `other`).
 pub fn accept_error(kind: &'static str) {
     bump(&METRICS.accept_errors, kind);
+}
+
+/// Counts a join sent to the board's owner on another node (a `redirect`
+/// frame and close 4003).
+pub fn redirect() {
+    METRICS.redirects.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Feeds the mutations-per-second window with the driver's running total
@@ -227,6 +238,11 @@ pub fn render(out: &mut String, uptime: f64) {
             "Bytes of client frames received.",
             m.bytes_received.load(Ordering::Relaxed),
         ),
+        (
+            "huddle_redirects_total",
+            "Joins redirected to the node that owns the board.",
+            m.redirects.load(Ordering::Relaxed),
+        ),
     ] {
         let _ = writeln!(
             out,
@@ -239,6 +255,7 @@ pub fn render(out: &mut String, uptime: f64) {
         "# HELP {name} Mutations applied per second over the last 10 s.\n# TYPE {name} gauge\n{name} {:.3}",
         mutations_per_second()
     );
+    process::ProcessStats::read().render(out);
     let name = "huddle_uptime_seconds";
     let _ = writeln!(
         out,
@@ -271,15 +288,25 @@ mod tests {
         ws_closed("join_timeout");
         tcp_refused("max_connections");
         accept_error("descriptors");
+        redirect();
         let mut out = String::new();
         render(&mut out, 1.5);
         assert!(out.contains("huddle_http_errors_total{code=\"CONFLICT\"}"));
         assert!(out.contains("huddle_frames_refused_total{code=\"PAYLOAD_TOO_LARGE\"}"));
         assert!(out.contains("huddle_ws_upgrades_total{outcome=\"accepted\"}"));
         assert!(out.contains("huddle_uptime_seconds 1.500"));
+        if cfg!(target_os = "linux") {
+            assert!(out.contains("\nprocess_cpu_seconds_total "), "{out}");
+            assert!(out.contains("\nprocess_resident_memory_bytes "), "{out}");
+            assert!(
+                out.contains("\nprocess_resident_memory_peak_bytes "),
+                "{out}"
+            );
+        }
         assert!(out.contains("huddle_ws_closed_total{reason=\"join_timeout\"}"));
         assert!(out.contains("huddle_tcp_refused_total{reason=\"max_connections\"}"));
         assert!(out.contains("huddle_accept_errors_total{kind=\"descriptors\"}"));
         assert!(out.contains("huddle_tcp_connections_open "));
+        assert!(out.contains("# TYPE huddle_redirects_total counter\nhuddle_redirects_total "));
     }
 }

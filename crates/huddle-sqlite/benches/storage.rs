@@ -64,7 +64,10 @@ fn fixture(boards: usize) -> Fixture {
     let boards = (0..boards)
         .map(|i| {
             let b = BoardId::from(format!("board-{i}"));
-            let epoch = rt.block_on(store.acquire_board(&b)).expect("acquire");
+            let epoch = rt
+                .block_on(store.acquire_board(&b, &huddle_store::Node::default()))
+                .expect("acquire")
+                .epoch;
             (b, epoch, 0)
         })
         .collect();

@@ -21,6 +21,9 @@
 //!   them, of any number of boards, in one transaction: one fsync for many
 //!   batches. A batch refused by the rules (fenced, gap, malformed) fails
 //!   alone.
+//! - **Space used again.** The pages of pruned snapshots are reused by
+//!   later writes; a file created by this version also gives them back to
+//!   the file system once more than a quarter of it is free (`space.rs`).
 //! - **Off the async runtime.** Callers await a reply from the thread; no
 //!   SQLite call ever runs on a runtime worker.
 //!
@@ -36,7 +39,8 @@
 //! let store = SqliteStore::open(dir.path().join("data/huddle.db"), SqliteOptions::default())
 //!     .await
 //!     .unwrap();
-//! let epoch = store.acquire_board(&BoardId::from("b")).await.unwrap();
+//! let node = huddle_store::Node::new("node-1", "ws://node-1.example/ws");
+//! let epoch = store.acquire_board(&BoardId::from("b"), &node).await.unwrap().epoch;
 //! assert_eq!(epoch.get(), 1);
 //! # });
 //! ```
@@ -54,6 +58,7 @@ mod error;
 mod open;
 mod options;
 mod schema;
+mod space;
 mod store;
 mod worker;
 

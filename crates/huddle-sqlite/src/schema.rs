@@ -24,7 +24,7 @@ pub(crate) const TABLES: &[&str] = &[
 ];
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2_LEASES];
 
 const V1: &str = "
 -- What POST /rooms creates.
@@ -105,4 +105,14 @@ CREATE TABLE user_sessions (
 CREATE INDEX user_sessions_by_board ON user_sessions (board);
 CREATE INDEX user_sessions_by_user ON user_sessions (user);
 CREATE INDEX user_sessions_by_status ON user_sessions (status);
+";
+
+/// Board leases (`huddle_store::lease`): the node holding the board's
+/// current epoch, and until when, in milliseconds since the Unix epoch by
+/// the database's clock (SQL `julianday('now')`, the same for every process
+/// on the file). A NULL node is a free board (never leased, or released).
+const V2_LEASES: &str = "
+ALTER TABLE boards ADD COLUMN lease_node  TEXT;
+ALTER TABLE boards ADD COLUMN lease_url   TEXT;
+ALTER TABLE boards ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;
 ";

@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
-use huddle_core::{BoardId, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord};
+use huddle_core::{
+    BoardId, BoardOwner, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord,
+};
 use huddle_store::{
-    AppendBatch, BoardSummary, Epoch, FlushWrite, Room, SessionIndex, SnapshotMeta, Store,
-    StoreError,
+    Acquired, AppendBatch, BoardSummary, Epoch, FlushWrite, Node, Room, SessionIndex, SnapshotMeta,
+    Store, StoreError,
 };
 use tokio::sync::oneshot;
 
@@ -120,9 +122,36 @@ impl Store for SqliteStore {
     fn acquire_board(
         &self,
         board: &BoardId,
-    ) -> impl Future<Output = Result<Epoch, StoreError>> + Send {
+        node: &Node,
+    ) -> impl Future<Output = Result<Acquired, StoreError>> + Send {
+        let (board, node) = (board.clone(), node.clone());
+        self.call(move |db| db.acquire_board(&board, &node))
+    }
+
+    fn renew_leases(
+        &self,
+        node: &Node,
+        boards: &[BoardId],
+    ) -> impl Future<Output = Result<Vec<BoardId>, StoreError>> + Send {
+        let (node, boards) = (node.clone(), boards.to_vec());
+        self.call(move |db| db.renew_leases(&node, &boards))
+    }
+
+    fn release_board(
+        &self,
+        board: &BoardId,
+        epoch: Epoch,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
         let board = board.clone();
-        self.call(move |db| db.acquire_board(&board))
+        self.call(move |db| db.release_board(&board, epoch))
+    }
+
+    fn board_owner(
+        &self,
+        board: &BoardId,
+    ) -> impl Future<Output = Result<Option<BoardOwner>, StoreError>> + Send {
+        let board = board.clone();
+        self.call(move |db| db.board_owner(&board))
     }
 
     fn load_board(

@@ -55,7 +55,11 @@ async fn an_append_waits_for_one_queued_flush_not_all() {
     let mut writes = Vec::new();
     for b in 0..FLUSHES {
         let board = BoardId::from(format!("flushed-{b}"));
-        let epoch = store.acquire_board(&board).await.expect("acquire");
+        let epoch = store
+            .acquire_board(&board, &huddle_store::Node::default())
+            .await
+            .expect("acquire")
+            .epoch;
         let log = events(board.as_str(), 1, ELEMENTS);
         append(&store, &board, epoch, log.clone()).await;
         writes.push(FlushWrite {
@@ -65,7 +69,11 @@ async fn an_append_waits_for_one_queued_flush_not_all() {
         });
     }
     let board = BoardId::from("appended");
-    let epoch = store.acquire_board(&board).await.expect("acquire");
+    let epoch = store
+        .acquire_board(&board, &huddle_store::Node::default())
+        .await
+        .expect("acquire")
+        .epoch;
 
     let (done, mut order) = mpsc::unbounded_channel();
     for write in writes {

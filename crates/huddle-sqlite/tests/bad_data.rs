@@ -119,7 +119,11 @@ fn a_reopened_file_keeps_everything() {
         let store = SqliteStore::open(&path, SqliteOptions::default())
             .await
             .unwrap();
-        let epoch = store.acquire_board(&board).await.unwrap();
+        let epoch = store
+            .acquire_board(&board, &huddle_store::Node::default())
+            .await
+            .unwrap()
+            .epoch;
         let batch = AppendBatch {
             board: board.clone(),
             epoch,
@@ -136,7 +140,15 @@ fn a_reopened_file_keeps_everything() {
             events(1, 50)
         );
         // Epochs survive too: the next owner's is higher.
-        assert_eq!(store.acquire_board(&board).await.unwrap().get(), 2);
+        assert_eq!(
+            store
+                .acquire_board(&board, &huddle_store::Node::default())
+                .await
+                .unwrap()
+                .epoch
+                .get(),
+            2
+        );
     });
 }
 
@@ -156,7 +168,11 @@ fn filled(path: &Path, rt: &tokio::runtime::Runtime) -> (SqliteStore, String) {
             })
             .await
             .unwrap();
-        let epoch = store.acquire_board(&board).await.unwrap();
+        let epoch = store
+            .acquire_board(&board, &huddle_store::Node::default())
+            .await
+            .unwrap()
+            .epoch;
         let batch = AppendBatch {
             board: board.clone(),
             epoch,

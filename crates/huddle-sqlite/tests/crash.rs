@@ -78,7 +78,11 @@ fn child(path: &Path) {
         for i in 0..BOARDS {
             let store = store.clone();
             let b = board(i);
-            let epoch = store.acquire_board(&b).await.expect("acquire");
+            let epoch = store
+                .acquire_board(&b, &huddle_store::Node::default())
+                .await
+                .expect("acquire")
+                .epoch;
             let loaded = store
                 .load_board(&b)
                 .await

@@ -1,6 +1,6 @@
 //! The one error type of every store operation.
 
-use huddle_core::BoardId;
+use huddle_core::{BoardId, BoardOwner};
 
 use crate::epoch::Epoch;
 
@@ -26,6 +26,24 @@ pub enum StoreError {
         presented: Epoch,
         /// The board's current epoch in the store.
         current: Epoch,
+    },
+    /// `acquire_board` while another node's lease on the board runs; the
+    /// board is unchanged.
+    #[error("board {board} is owned by node {} ({})", owner.node, owner.url)]
+    OwnedElsewhere {
+        /// The board.
+        board: BoardId,
+        /// The node whose lease runs.
+        owner: BoardOwner,
+    },
+    /// The write carried the board's current epoch, but its lease has
+    /// expired or was released: the writer no longer owns the board.
+    #[error("board {board}: the lease of epoch {epoch} has expired or was released")]
+    LeaseExpired {
+        /// The board.
+        board: BoardId,
+        /// The epoch the write carried.
+        epoch: Epoch,
     },
     /// The host performing an effect never acquired the board (it did not
     /// load it), so it has no epoch to write with.

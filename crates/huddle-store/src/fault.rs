@@ -19,12 +19,13 @@
 //!   time, so paused-clock tests stay instant) before it reaches the store.
 //!
 //! ```
-//! use huddle_store::{Faulty, InMemoryStore, Store, Target};
+//! use huddle_store::{Faulty, InMemoryStore, Node, Store, Target};
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 //! let store = Faulty::new(InMemoryStore::new());
 //! store.faults().target(Target::Writes).fail_nth(1);
-//! assert!(store.acquire_board(&"b".into()).await.is_err());
-//! assert!(store.acquire_board(&"b".into()).await.is_ok());
+//! let node = Node::default();
+//! assert!(store.acquire_board(&"b".into(), &node).await.is_err());
+//! assert!(store.acquire_board(&"b".into(), &node).await.is_ok());
 //! # });
 //! ```
 
@@ -32,10 +33,13 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use huddle_core::{BoardId, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord};
+use huddle_core::{
+    BoardId, BoardOwner, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord,
+};
 
 use crate::epoch::Epoch;
 use crate::error::StoreError;
+use crate::lease::{Acquired, Node};
 use crate::model::{AppendBatch, BoardSummary, FlushWrite, Room, SessionIndex, SnapshotMeta};
 use crate::store::Store;
 
@@ -49,6 +53,12 @@ pub enum Op {
     Room,
     /// [`Store::acquire_board`]
     AcquireBoard,
+    /// [`Store::renew_leases`]
+    RenewLeases,
+    /// [`Store::release_board`]
+    ReleaseBoard,
+    /// [`Store::board_owner`]
+    BoardOwner,
     /// [`Store::load_board`]
     LoadBoard,
     /// [`Store::board_summary`]
@@ -80,6 +90,8 @@ impl Op {
             self,
             Op::CreateRoom
                 | Op::AcquireBoard
+                | Op::RenewLeases
+                | Op::ReleaseBoard
                 | Op::AppendEvents
                 | Op::Flush
                 | Op::StoreSnapshot
@@ -306,8 +318,38 @@ impl<S: Store> Store for Faulty<S> {
     fn acquire_board(
         &self,
         board: &BoardId,
-    ) -> impl Future<Output = Result<Epoch, StoreError>> + Send {
-        self.run(Op::AcquireBoard, move || self.inner.acquire_board(board))
+        node: &Node,
+    ) -> impl Future<Output = Result<Acquired, StoreError>> + Send {
+        self.run(Op::AcquireBoard, move || {
+            self.inner.acquire_board(board, node)
+        })
+    }
+
+    fn renew_leases(
+        &self,
+        node: &Node,
+        boards: &[BoardId],
+    ) -> impl Future<Output = Result<Vec<BoardId>, StoreError>> + Send {
+        self.run(Op::RenewLeases, move || {
+            self.inner.renew_leases(node, boards)
+        })
+    }
+
+    fn release_board(
+        &self,
+        board: &BoardId,
+        epoch: Epoch,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.run(Op::ReleaseBoard, move || {
+            self.inner.release_board(board, epoch)
+        })
+    }
+
+    fn board_owner(
+        &self,
+        board: &BoardId,
+    ) -> impl Future<Output = Result<Option<BoardOwner>, StoreError>> + Send {
+        self.run(Op::BoardOwner, move || self.inner.board_owner(board))
     }
 
     fn load_board(

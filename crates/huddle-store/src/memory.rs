@@ -4,22 +4,37 @@
 //! It is the [reference model](crate::reference) behind a mutex: every
 //! operation completes at once with exactly the model's answer, so it is
 //! also what the conformance suite's expectations are checked against.
+//! Its leases run on the process's monotonic clock (the "database" is the
+//! process), which it sets the model's clock from before every operation.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
-use huddle_core::{BoardId, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord};
+use huddle_core::{
+    BoardId, BoardOwner, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord,
+};
 
 use crate::epoch::Epoch;
 use crate::error::StoreError;
+use crate::lease::{Acquired, Node};
 use crate::model::{AppendBatch, BoardSummary, FlushWrite, Room, SessionIndex, SnapshotMeta};
 use crate::reference::ReferenceStore;
 use crate::store::Store;
 
 /// A store in memory. Every operation completes at once; clones share
 /// nothing (wrap it in an `Arc` to share one).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct InMemoryStore {
     model: Mutex<ReferenceStore>,
+    /// The model's clock reads `base` plus the time since `started`.
+    started: Instant,
+    base: u64,
+}
+
+impl Default for InMemoryStore {
+    fn default() -> Self {
+        InMemoryStore::from_model(ReferenceStore::default())
+    }
 }
 
 impl InMemoryStore {
@@ -28,10 +43,13 @@ impl InMemoryStore {
         InMemoryStore::default()
     }
 
-    /// A store holding what `model` holds.
+    /// A store holding what `model` holds; its clock goes on from the
+    /// model's.
     pub fn from_model(model: ReferenceStore) -> Self {
         InMemoryStore {
+            base: model.now(),
             model: Mutex::new(model),
+            started: Instant::now(),
         }
     }
 
@@ -43,7 +61,10 @@ impl InMemoryStore {
     fn lock(&self) -> MutexGuard<'_, ReferenceStore> {
         // The model validates before it changes anything, so the data
         // behind a poisoned lock is still consistent.
-        self.model.lock().unwrap_or_else(PoisonError::into_inner)
+        let mut model = self.model.lock().unwrap_or_else(PoisonError::into_inner);
+        let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        model.set_clock(self.base.saturating_add(elapsed));
+        model
     }
 }
 
@@ -56,8 +77,25 @@ impl Store for InMemoryStore {
         Ok(self.lock().room(id).cloned())
     }
 
-    async fn acquire_board(&self, board: &BoardId) -> Result<Epoch, StoreError> {
-        Ok(self.lock().acquire_board(board))
+    async fn acquire_board(&self, board: &BoardId, node: &Node) -> Result<Acquired, StoreError> {
+        self.lock().acquire_board(board, node)
+    }
+
+    async fn renew_leases(
+        &self,
+        node: &Node,
+        boards: &[BoardId],
+    ) -> Result<Vec<BoardId>, StoreError> {
+        Ok(self.lock().renew_leases(node, boards))
+    }
+
+    async fn release_board(&self, board: &BoardId, epoch: Epoch) -> Result<(), StoreError> {
+        self.lock().release_board(board, epoch);
+        Ok(())
+    }
+
+    async fn board_owner(&self, board: &BoardId) -> Result<Option<BoardOwner>, StoreError> {
+        Ok(self.lock().board_owner(board))
     }
 
     async fn load_board(&self, board: &BoardId) -> Result<Option<LoadedBoard>, StoreError> {

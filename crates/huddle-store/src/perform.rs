@@ -1,18 +1,31 @@
 //! Performing the engine's effects against a store.
 //!
 //! A host turns each [`Effect`] into store calls and reports the
-//! [`StorageOutcome`] the engine expects. [`Performer`] does that, and
-//! keeps the ownership epochs: a `LoadBoard` acquires the board (then
-//! loads it, so the state it hands the engine is final), and every later
-//! write for the board (user session records included) carries that
-//! epoch. The host drops the epoch with [`Performer::release`] when the
-//! engine says so ([`huddle_core::Output::Released`]); it keeps no
-//! bookkeeping of its own.
+//! [`StorageOutcome`] the engine expects. [`Performer`] does that, as one
+//! [`Node`], and keeps the node's leases: a `LoadBoard` acquires the board
+//! (then loads it, so the state it hands the engine is final; a board
+//! another node's lease holds answers
+//! [`StorageOutcome::OwnedElsewhere`]), and every later write for the
+//! board (user session records included) carries that epoch. The host
+//! drops the epoch with [`Performer::release`] when the engine says so
+//! ([`huddle_core::Output::Released`]) and frees the lease in the store
+//! ([`Store::release_board`]).
+//!
+//! **Leases.** The host calls [`Performer::renew`] every
+//! [`Node::renew_every`]; each board's lease counts as confirmed from the
+//! moment the acquire or renewal that the store granted was sent. Past
+//! [`Node::safe_window`] after that moment the performer writes nothing
+//! more for the board (its writes fail as fenced, so the engine acks
+//! nothing), although the store's lease runs a little longer; the host
+//! ends such boards' sessions at once ([`Performer::overdue`], and the
+//! boards a renewal did not renew).
 //!
 //! Every [`StoreError`] becomes a typed [`StorageFailure`] here, in one
 //! place ([`failure_kind`]):
-//! - `Fenced`, `NotAcquired`: **fenced** — another host owns the board (or
-//!   this one never acquired it); the engine ends the session at once.
+//! - `Fenced`, `LeaseExpired`, `NotAcquired` (and `OwnedElsewhere` outside
+//!   a load): **fenced** — another host owns the board, this one's lease
+//!   ended (or it never acquired the board); the engine ends the session at
+//!   once.
 //! - `Unavailable`, `Injected`, `Gap`: **transient** — retried with
 //!   backoff. A `Gap` must stay transient: with pipelined appends a store
 //!   refuses an append whose predecessor has not landed yet, and the engine
@@ -32,12 +45,15 @@
 //! ```
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
-use huddle_core::{BoardId, Effect, FailureKind, LoadedBoard, StorageFailure, StorageOutcome};
+use huddle_core::{BoardId, Effect, FailureKind, StorageFailure, StorageOutcome};
 
 use crate::epoch::Epoch;
 use crate::error::StoreError;
+use crate::lease::Node;
 use crate::model::{AppendBatch, FlushWrite};
 use crate::store::Store;
 
@@ -52,21 +68,39 @@ pub enum UnknownBoard {
     NotFound,
 }
 
-/// Performs engine effects against a store, holding this host's epochs.
+/// Performs engine effects against a store as one [`Node`], holding the
+/// node's epochs and leases.
 #[derive(Debug)]
 pub struct Performer<S> {
     store: S,
     unknown: UnknownBoard,
-    epochs: Mutex<HashMap<BoardId, Epoch>>,
+    node: Node,
+    held: Mutex<HashMap<BoardId, Held>>,
+    takeovers: AtomicU64,
+}
+
+/// A board this node acquired: its epoch, and when the last acquire or
+/// renewal the store granted was sent.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    epoch: Epoch,
+    confirmed: Instant,
 }
 
 impl<S: Store> Performer<S> {
-    /// A performer over `store`.
+    /// A performer over `store`, as the default (single) [`Node`].
     pub fn new(store: S, unknown: UnknownBoard) -> Self {
+        Performer::with_node(store, unknown, Node::default())
+    }
+
+    /// A performer over `store`, as `node`.
+    pub fn with_node(store: S, unknown: UnknownBoard, node: Node) -> Self {
         Performer {
             store,
             unknown,
-            epochs: Mutex::new(HashMap::new()),
+            node,
+            held: Mutex::new(HashMap::new()),
+            takeovers: AtomicU64::new(0),
         }
     }
 
@@ -75,38 +109,115 @@ impl<S: Store> Performer<S> {
         &self.store
     }
 
+    /// The node this performer is.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
     /// The epoch this host holds for a board, if it loaded it.
     pub fn epoch(&self, board: &BoardId) -> Option<Epoch> {
-        self.epochs().get(board).copied()
+        self.leases().get(board).map(|h| h.epoch)
     }
 
-    /// Forgets a board's epoch: call it on the engine's
+    /// How many boards this node holds.
+    pub fn leases_held(&self) -> usize {
+        self.leases().len()
+    }
+
+    /// How many acquires took a board over from another node whose lease
+    /// had expired.
+    pub fn takeovers(&self) -> u64 {
+        self.takeovers.load(Ordering::Relaxed)
+    }
+
+    /// Forgets a board's epoch and returns it: call it on the engine's
     /// [`Output::Released`](huddle_core::Output::Released), which comes
     /// after the last effect of the board's ended session and before the
-    /// next session's load. Harmless to skip: the next load acquires a new
-    /// epoch anyway.
-    pub fn release(&self, board: &BoardId) {
-        self.epochs().remove(board);
+    /// next session's load, then free the lease with
+    /// [`Store::release_board`] and the epoch returned (a release that
+    /// arrives after a newer acquire changes nothing).
+    pub fn release(&self, board: &BoardId) -> Option<Epoch> {
+        self.leases().remove(board).map(|h| h.epoch)
     }
 
-    fn epochs(&self) -> MutexGuard<'_, HashMap<BoardId, Epoch>> {
-        self.epochs.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Renews every lease this node holds in one store call. Answers the
+    /// boards lost: held when the call was sent and not renewed (expired
+    /// or taken over); they are forgotten here, and the host ends their
+    /// sessions. A failed call renews nothing and loses nothing (the safe
+    /// window decides, see [`Performer::overdue`]).
+    pub async fn renew(&self) -> Result<Vec<BoardId>, StoreError> {
+        let asked: Vec<(BoardId, Epoch)> = self
+            .leases()
+            .iter()
+            .map(|(b, h)| (b.clone(), h.epoch))
+            .collect();
+        if asked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let boards: Vec<BoardId> = asked.iter().map(|(b, _)| b.clone()).collect();
+        let sent = Instant::now();
+        let renewed = self.store.renew_leases(&self.node, &boards).await?;
+        let mut held = self.leases();
+        let mut lost = Vec::new();
+        for (board, epoch) in asked {
+            let Some(h) = held.get_mut(&board).filter(|h| h.epoch == epoch) else {
+                continue; // released or acquired again meanwhile
+            };
+            if renewed.contains(&board) {
+                h.confirmed = h.confirmed.max(sent);
+            } else {
+                held.remove(&board);
+                lost.push(board);
+            }
+        }
+        Ok(lost)
     }
 
+    /// The boards whose safe window ([`Node::safe_window`]) has closed at
+    /// `now` without a renewal: forgotten here (their writes are refused
+    /// from now on); the host ends their sessions.
+    pub fn overdue(&self, now: Instant) -> Vec<BoardId> {
+        let window = self.node.safe_window();
+        let mut held = self.leases();
+        let late: Vec<BoardId> = held
+            .iter()
+            .filter(|(_, h)| now >= h.confirmed + window)
+            .map(|(b, _)| b.clone())
+            .collect();
+        for board in &late {
+            held.remove(board);
+        }
+        late
+    }
+
+    fn leases(&self) -> MutexGuard<'_, HashMap<BoardId, Held>> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The epoch to write with, while the board's safe window is open.
     fn held(&self, board: &BoardId) -> Result<Epoch, StoreError> {
-        self.epoch(board)
-            .ok_or_else(|| StoreError::NotAcquired(board.clone()))
+        let held = self
+            .leases()
+            .get(board)
+            .copied()
+            .ok_or_else(|| StoreError::NotAcquired(board.clone()))?;
+        if Instant::now() >= held.confirmed + self.node.safe_window() {
+            return Err(StoreError::LeaseExpired {
+                board: board.clone(),
+                epoch: held.epoch,
+            });
+        }
+        Ok(held.epoch)
     }
 
     /// Performs one effect and returns the outcome to report for it.
     pub async fn perform(&self, effect: &Effect) -> StorageOutcome {
         match effect {
             Effect::LoadBoard { board, .. } => match self.load(board).await {
-                Ok(Some(loaded)) => StorageOutcome::Loaded(Box::new(loaded)),
-                Ok(None) => match self.unknown {
-                    UnknownBoard::CreateEmpty => StorageOutcome::Loaded(Box::default()),
-                    UnknownBoard::NotFound => StorageOutcome::NotFound,
-                },
+                Ok(outcome) => outcome,
+                Err(StoreError::OwnedElsewhere { owner, .. }) => {
+                    StorageOutcome::OwnedElsewhere(owner)
+                }
                 Err(e) => failed(&e),
             },
             Effect::AppendEvents { board, events, .. } => {
@@ -177,10 +288,24 @@ impl<S: Store> Performer<S> {
         }
     }
 
-    async fn load(&self, board: &BoardId) -> Result<Option<LoadedBoard>, StoreError> {
-        let epoch = self.store.acquire_board(board).await?;
-        self.epochs().insert(board.clone(), epoch);
-        self.store.load_board(board).await
+    async fn load(&self, board: &BoardId) -> Result<StorageOutcome, StoreError> {
+        let sent = Instant::now();
+        let acquired = self.store.acquire_board(board, &self.node).await?;
+        if acquired.took_over {
+            self.takeovers.fetch_add(1, Ordering::Relaxed);
+        }
+        let held = Held {
+            epoch: acquired.epoch,
+            confirmed: sent,
+        };
+        self.leases().insert(board.clone(), held);
+        Ok(match self.store.load_board(board).await? {
+            Some(loaded) => StorageOutcome::Loaded(Box::new(loaded)),
+            None => match self.unknown {
+                UnknownBoard::CreateEmpty => StorageOutcome::Loaded(Box::default()),
+                UnknownBoard::NotFound => StorageOutcome::NotFound,
+            },
+        })
     }
 
     /// Performs many effects at once: every `AppendEvents` among them in one
@@ -228,7 +353,10 @@ impl<S: Store> Performer<S> {
 /// What the engine makes of a store error (see the module docs).
 pub fn failure_kind(e: &StoreError) -> FailureKind {
     match e {
-        StoreError::Fenced { .. } | StoreError::NotAcquired(_) => FailureKind::Fenced,
+        StoreError::Fenced { .. }
+        | StoreError::LeaseExpired { .. }
+        | StoreError::OwnedElsewhere { .. }
+        | StoreError::NotAcquired(_) => FailureKind::Fenced,
         StoreError::Unavailable(_) | StoreError::Injected(_) | StoreError::Gap { .. } => {
             FailureKind::Transient
         }
@@ -274,6 +402,23 @@ mod tests {
                 FailureKind::Fenced,
             ),
             (StoreError::NotAcquired(b()), FailureKind::Fenced),
+            (
+                StoreError::LeaseExpired {
+                    board: b(),
+                    epoch: Epoch::new(1),
+                },
+                FailureKind::Fenced,
+            ),
+            (
+                StoreError::OwnedElsewhere {
+                    board: b(),
+                    owner: huddle_core::BoardOwner {
+                        node: "n".into(),
+                        url: "ws://n".into(),
+                    },
+                },
+                FailureKind::Fenced,
+            ),
             (StoreError::Unavailable("io".into()), FailureKind::Transient),
             (StoreError::Injected("x"), FailureKind::Transient),
             (

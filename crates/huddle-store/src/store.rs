@@ -3,10 +3,13 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use huddle_core::{BoardId, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord};
+use huddle_core::{
+    BoardId, BoardOwner, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord,
+};
 
 use crate::epoch::Epoch;
 use crate::error::StoreError;
+use crate::lease::{Acquired, Node};
 use crate::model::{AppendBatch, BoardSummary, FlushWrite, Room, SessionIndex, SnapshotMeta};
 
 /// A Huddle store: rooms, event logs, board state, snapshots and user
@@ -19,10 +22,12 @@ use crate::model::{AppendBatch, BoardSummary, FlushWrite, Room, SessionIndex, Sn
 /// `docs/storage.md`). A future dropped before completion may or may not
 /// have written; every write is safe to repeat.
 ///
-/// Writes to a board carry the writer's ownership [`Epoch`] and are refused
-/// with [`StoreError::Fenced`], writing nothing, unless it is the board's
-/// current one (see [`crate::epoch`]). Rooms are the exception: creating
-/// one is guarded by the id's uniqueness instead.
+/// A board is owned by one node at a time through a lease on the store's
+/// clock (see [`crate::lease`]). Writes to a board carry the writer's
+/// ownership [`Epoch`] and are refused, writing nothing, unless it is the
+/// board's current one ([`StoreError::Fenced`], see [`crate::epoch`]) and
+/// its lease still runs ([`StoreError::LeaseExpired`]). Rooms are the
+/// exception: creating one is guarded by the id's uniqueness instead.
 ///
 /// Sequences must be at most [`crate::MAX_SEQUENCE`]; every backend checks
 /// writes with the functions in [`crate::validate`], so all of them accept
@@ -36,14 +41,45 @@ pub trait Store: Send + Sync {
     /// The room with this id.
     fn room(&self, id: &BoardId) -> impl Future<Output = Result<Option<Room>, StoreError>> + Send;
 
-    /// Makes the caller the board's owner: raises the board's epoch by one
-    /// and returns it. Every earlier epoch is fenced off from then on.
-    /// Acquire before [`Store::load_board`], so that the state loaded is
-    /// final: no earlier owner can change it afterwards.
+    /// Makes `node` the board's owner if the board is free, its lease has
+    /// expired, or `node` holds it already: raises the board's epoch by one
+    /// (every earlier epoch is fenced off from then on) and runs the lease
+    /// for the node's TTL, by the store's clock. While another node's lease
+    /// runs it is refused with [`StoreError::OwnedElsewhere`] naming that
+    /// node, changing nothing. Acquire before [`Store::load_board`], so
+    /// that the state loaded is final: no earlier owner can change it
+    /// afterwards.
     fn acquire_board(
         &self,
         board: &BoardId,
-    ) -> impl Future<Output = Result<Epoch, StoreError>> + Send;
+        node: &Node,
+    ) -> impl Future<Output = Result<Acquired, StoreError>> + Send;
+
+    /// Runs every live lease of `node` among `boards` on for the node's TTL
+    /// from now (the store's clock), in one statement, and answers the
+    /// boards renewed: those the node still holds. A lease that has
+    /// expired is not renewed, even if no other node took the board.
+    fn renew_leases(
+        &self,
+        node: &Node,
+        boards: &[BoardId],
+    ) -> impl Future<Output = Result<Vec<BoardId>, StoreError>> + Send;
+
+    /// Frees the board at once if `epoch` is its current one (on archive
+    /// and shutdown): another node may acquire it without waiting, and
+    /// writes with `epoch` are refused from then on. With another epoch it
+    /// changes nothing.
+    fn release_board(
+        &self,
+        board: &BoardId,
+        epoch: Epoch,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The node whose lease on the board runs now, if any.
+    fn board_owner(
+        &self,
+        board: &BoardId,
+    ) -> impl Future<Output = Result<Option<BoardOwner>, StoreError>> + Send;
 
     /// Loads a board as the engine's [`LoadedBoard`] contract says: the
     /// state as of `pages_sequence`, and a contiguous run of the log that
@@ -160,8 +196,29 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     fn acquire_board(
         &self,
         board: &BoardId,
-    ) -> impl Future<Output = Result<Epoch, StoreError>> + Send {
-        (**self).acquire_board(board)
+        node: &Node,
+    ) -> impl Future<Output = Result<Acquired, StoreError>> + Send {
+        (**self).acquire_board(board, node)
+    }
+    fn renew_leases(
+        &self,
+        node: &Node,
+        boards: &[BoardId],
+    ) -> impl Future<Output = Result<Vec<BoardId>, StoreError>> + Send {
+        (**self).renew_leases(node, boards)
+    }
+    fn release_board(
+        &self,
+        board: &BoardId,
+        epoch: Epoch,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).release_board(board, epoch)
+    }
+    fn board_owner(
+        &self,
+        board: &BoardId,
+    ) -> impl Future<Output = Result<Option<BoardOwner>, StoreError>> + Send {
+        (**self).board_owner(board)
     }
     fn load_board(
         &self,

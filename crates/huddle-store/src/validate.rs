@@ -13,16 +13,29 @@ use crate::error::StoreError;
 /// The largest sequence number a store accepts (`i64::MAX`).
 pub const MAX_SEQUENCE: u64 = i64::MAX as u64;
 
-/// Refuses a write unless `presented` is the board's current epoch.
-pub fn check_epoch(board: &BoardId, presented: Epoch, current: Epoch) -> Result<(), StoreError> {
-    if presented == current && current != Epoch::NONE {
-        Ok(())
-    } else {
+/// Refuses a write unless `presented` is the board's current epoch
+/// ([`StoreError::Fenced`]) and the board's lease still runs
+/// (`lease_live`, read in the write's transaction by the store's clock;
+/// [`StoreError::LeaseExpired`]).
+pub fn check_epoch(
+    board: &BoardId,
+    presented: Epoch,
+    current: Epoch,
+    lease_live: bool,
+) -> Result<(), StoreError> {
+    if presented != current || current == Epoch::NONE {
         Err(StoreError::Fenced {
             board: board.clone(),
             presented,
             current,
         })
+    } else if !lease_live {
+        Err(StoreError::LeaseExpired {
+            board: board.clone(),
+            epoch: presented,
+        })
+    } else {
+        Ok(())
     }
 }
 
@@ -179,10 +192,14 @@ mod tests {
     #[test]
     fn epochs_must_match_and_exist() {
         let b = BoardId::from("b");
-        assert!(check_epoch(&b, Epoch::new(2), Epoch::new(2)).is_ok());
-        assert!(check_epoch(&b, Epoch::new(1), Epoch::new(2)).is_err());
-        assert!(check_epoch(&b, Epoch::new(3), Epoch::new(2)).is_err());
-        assert!(check_epoch(&b, Epoch::NONE, Epoch::NONE).is_err());
+        assert!(check_epoch(&b, Epoch::new(2), Epoch::new(2), true).is_ok());
+        assert!(matches!(
+            check_epoch(&b, Epoch::new(2), Epoch::new(2), false),
+            Err(StoreError::LeaseExpired { .. })
+        ));
+        assert!(check_epoch(&b, Epoch::new(1), Epoch::new(2), true).is_err());
+        assert!(check_epoch(&b, Epoch::new(3), Epoch::new(2), true).is_err());
+        assert!(check_epoch(&b, Epoch::NONE, Epoch::NONE, true).is_err());
     }
 
     #[test]

@@ -28,7 +28,11 @@ async fn log_len<S: Store>(store: &S, board: &BoardId) -> usize {
 async fn fail_nth_fails_exactly_that_call_and_writes_nothing() {
     let store = Faulty::new(InMemoryStore::new());
     let b = BoardId::from("b");
-    let e = store.acquire_board(&b).await.unwrap();
+    let e = store
+        .acquire_board(&b, &huddle_store::Node::default())
+        .await
+        .unwrap()
+        .epoch;
     store
         .faults()
         .target(Target::Only(Op::AppendEvents))
@@ -51,7 +55,11 @@ async fn fail_from_fails_every_later_call_until_cleared() {
     let store = Faulty::new(InMemoryStore::new());
     let b = BoardId::from("b");
     store.faults().fail_from(2);
-    let e = store.acquire_board(&b).await.unwrap();
+    let e = store
+        .acquire_board(&b, &huddle_store::Node::default())
+        .await
+        .unwrap()
+        .epoch;
     for _ in 0..5 {
         assert!(store.load_board(&b).await.is_err());
         assert!(store.append_events(batch(&b, e, 1, 1)).await[0].is_err());
@@ -65,7 +73,11 @@ async fn fail_from_fails_every_later_call_until_cleared() {
 async fn a_lost_confirmation_has_written() {
     let store = Faulty::new(InMemoryStore::new());
     let b = BoardId::from("b");
-    let e = store.acquire_board(&b).await.unwrap();
+    let e = store
+        .acquire_board(&b, &huddle_store::Node::default())
+        .await
+        .unwrap()
+        .epoch;
     store
         .faults()
         .target(Target::Writes)
@@ -84,11 +96,19 @@ async fn a_lost_confirmation_has_written() {
 async fn a_duplicated_call_reaches_the_store_twice() {
     let store = Faulty::new(InMemoryStore::new());
     let b = BoardId::from("b");
-    let e = store.acquire_board(&b).await.unwrap();
+    let e = store
+        .acquire_board(&b, &huddle_store::Node::default())
+        .await
+        .unwrap()
+        .epoch;
     store.faults().duplicate_nth(1);
     // An acquire delivered twice raises the epoch twice: the caller holds
     // the second, so the first is already fenced.
-    let e2 = store.acquire_board(&b).await.unwrap();
+    let e2 = store
+        .acquire_board(&b, &huddle_store::Node::default())
+        .await
+        .unwrap()
+        .epoch;
     assert_eq!(e2, Epoch::new(e.get() + 2));
     store.faults().duplicate_nth(1);
     assert_eq!(store.append_events(batch(&b, e2, 1, 2)).await, vec![Ok(())]);
@@ -105,7 +125,11 @@ async fn delay_holds_every_selected_call() {
         .target(Target::Writes)
         .set_delay(Some(Duration::from_millis(250)));
     let start = tokio::time::Instant::now();
-    let e = store.acquire_board(&b).await.unwrap();
+    let e = store
+        .acquire_board(&b, &huddle_store::Node::default())
+        .await
+        .unwrap()
+        .epoch;
     assert_eq!(start.elapsed(), Duration::from_millis(250));
     store.load_board(&b).await.unwrap();
     assert_eq!(

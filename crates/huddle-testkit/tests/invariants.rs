@@ -28,7 +28,10 @@ fn event(seq: u64, batch: &str) -> Event {
 /// A store holding events 1..=n of board "b", all of batch "x".
 fn store_with(n: u64) -> ReferenceStore {
     let mut store = ReferenceStore::new();
-    let epoch = store.acquire_board(&"b".into());
+    let epoch = store
+        .acquire_board(&"b".into(), &huddle_store::Node::default())
+        .unwrap()
+        .epoch;
     let events: Vec<Event> = (1..=n).map(|s| event(s, "x")).collect();
     store
         .append(&AppendBatch {

@@ -30,7 +30,11 @@ async fn a_fenced_write_closes_the_board_and_releases_it_once() {
 
     // Another host acquires the board: this host's epoch is stale now.
     let board = BoardId::from("b");
-    store.acquire_board(&board).await.unwrap();
+    store
+        .acquire_board(&board, &huddle_store::Node::default())
+        .await
+        .unwrap()
+        .epoch;
     alice.send(mutate("m2", "y", 2));
 
     for c in [&mut alice, &mut bob] {

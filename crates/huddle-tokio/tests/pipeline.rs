@@ -68,8 +68,29 @@ impl Store for Reordering {
     fn acquire_board(
         &self,
         board: &BoardId,
-    ) -> impl Future<Output = Result<Epoch, StoreError>> + Send {
-        self.inner.acquire_board(board)
+        node: &huddle_store::Node,
+    ) -> impl Future<Output = Result<huddle_store::Acquired, StoreError>> + Send {
+        self.inner.acquire_board(board, node)
+    }
+    fn renew_leases(
+        &self,
+        node: &huddle_store::Node,
+        boards: &[BoardId],
+    ) -> impl Future<Output = Result<Vec<BoardId>, StoreError>> + Send {
+        self.inner.renew_leases(node, boards)
+    }
+    fn release_board(
+        &self,
+        board: &BoardId,
+        epoch: Epoch,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.inner.release_board(board, epoch)
+    }
+    fn board_owner(
+        &self,
+        board: &BoardId,
+    ) -> impl Future<Output = Result<Option<huddle_core::BoardOwner>, StoreError>> + Send {
+        self.inner.board_owner(board)
     }
     fn load_board(
         &self,

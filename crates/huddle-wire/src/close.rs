@@ -5,7 +5,9 @@
 //! [`NORMAL`] (1001, 1008, 1012, ...) are unexpected drops that it retries
 //! with backoff; [`NORMAL`] and the application range 4000-4999 are
 //! deliberate closes that it does not retry, except [`AUTH_FAILED`], which
-//! asks for new credentials, and [`JOIN_TIMEOUT`], which it retries.
+//! asks for new credentials, [`JOIN_TIMEOUT`], which it retries, and
+//! [`REDIRECT`], after which it connects to the node the `redirect` frame
+//! named.
 
 /// A normal close: the peer is done (not retried).
 pub const NORMAL: u16 = 1000;
@@ -28,6 +30,11 @@ pub const AUTH_FAILED: u16 = 4001;
 /// The user session timed out for inactivity (after a `session_timeout`
 /// frame): do not reconnect by itself.
 pub const SESSION_TIMEOUT: u16 = 4002;
+
+/// The join was redirected (after a `redirect` frame): another node holds
+/// the board's lease. Connect to the frame's `url` at once, with the same
+/// token and the same `join` (a bounded number of hops, no backoff).
+pub const REDIRECT: u16 = 4003;
 
 /// The connection sent no `join` within the server's join deadline
 /// (`--join-timeout`): an idle socket is not kept. Retryable: reconnect

@@ -48,6 +48,8 @@ mod data;
 mod depth;
 mod dispatch;
 mod event;
+mod json_frames;
+mod json_text;
 mod notice_encoding;
 mod object;
 mod server_decoding;

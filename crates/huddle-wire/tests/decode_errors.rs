@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
 use huddle_core::*;
 use huddle_testkit::*;
@@ -430,7 +428,7 @@ fn data_is_kept_byte_exact() {
         assert_eq!(msg.to_json().unwrap(), frame);
 
         // The same through an engine event and a server frame.
-        let notice = Notice::Events(Arc::from(vec![event(1, "u", upsert("p", "e", data))]));
+        let notice = Notice::Events(vec![event(1, "u", upsert("p", "e", data))].into());
         let out = String::from_utf8(encode_notice(&notice).unwrap()).unwrap();
         assert_eq!(
             out,

@@ -13,6 +13,7 @@ use super::flush::start_flush;
 use super::mutate::append_stored;
 use super::retry::schedule_retry;
 use super::{EffectKind, Engine};
+use crate::board::Phase;
 use crate::error::{ConfirmError, JoinError};
 use crate::failure::{FailureKind, StorageFailure};
 use crate::ids::{BoardId, EffectId};
@@ -97,6 +98,30 @@ impl Engine {
         }
         self.check_drained();
         Ok(())
+    }
+
+    /// The host lost the board's lease (it could not renew it in time, or
+    /// the store no longer holds it for this node): another host may own
+    /// the board now. The session ends exactly as if a write had been
+    /// fenced: at once and for good ([`SessionEnd::Fenced`], connections
+    /// get [`Notice::SessionClosed`](crate::Notice::SessionClosed) with
+    /// [`CloseReason::Moved`]), acking nothing more; its outstanding
+    /// effects still count towards its release.
+    ///
+    /// Harmless for a board without a session, and for one not loaded yet
+    /// (its load acquires a new lease; the load's outcome decides).
+    pub fn lease_lost(&mut self, now: Timestamp, board: &str) {
+        let now = self.tick(now);
+        let Some(id) = self
+            .boards
+            .get(board)
+            .filter(|b| matches!(b.phase, Phase::Ready | Phase::Closing))
+            .map(|b| b.id.clone())
+        else {
+            return;
+        };
+        self.fenced(now, &id, EffectKind::Append, "the board's lease was lost");
+        self.check_drained();
     }
 
     /// A store fenced one of the session's effects off: another host owns

@@ -123,7 +123,7 @@ async fn try_append(
         let board = &batch.board;
         let key = board.as_str().as_bytes();
         let head = heads.entry(key.to_vec()).or_default();
-        let held = match check_epoch(board, batch.epoch, head.epoch)
+        let held = match check_epoch(board, batch.epoch, head.epoch, head.lease_live)
             .and_then(|()| already_held(board, &batch.events, head.log_end))
         {
             Ok(held) => held,

@@ -5,6 +5,7 @@
 //! commit).
 
 mod convert;
+mod lease;
 mod load;
 mod log;
 mod records;
@@ -21,9 +22,10 @@ use tokio_postgres::Row;
 use crate::error::{column, store_error};
 use convert::seq_from_sql;
 
+pub(crate) use lease::{acquire_board, board_owner, release_board, renew_leases};
 pub(crate) use load::{board_summary, load_board};
 pub(crate) use log::{append_group, read_events};
-pub(crate) use records::{acquire_board, create_room, put_user_session, room, user_sessions};
+pub(crate) use records::{create_room, put_user_session, room, user_sessions};
 pub(crate) use snapshots::{get_snapshot, list_snapshots, prune_snapshots, store_snapshot};
 pub(crate) use state::flush;
 
@@ -31,16 +33,21 @@ pub(crate) use state::flush;
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Head {
     epoch: Epoch,
+    /// Whether the board's lease runs now (the database's clock).
+    lease_live: bool,
     log_end: u64,
     pages_sequence: u64,
 }
 
+/// The epoch and watermarks from three columns of a row (the lease is
+/// read where writes check it: [`lock_heads`]).
 fn decode_head(row: &Row, from: usize) -> Result<Head, StoreError> {
     let get = |i: usize| row.try_get::<_, i64>(from + i).map_err(column);
     Ok(Head {
         epoch: Epoch::new(seq_from_sql(get(0)?, "epoch")?),
         log_end: seq_from_sql(get(1)?, "log end")?,
         pages_sequence: seq_from_sql(get(2)?, "pages sequence")?,
+        lease_live: false,
     })
 }
 
@@ -52,7 +59,8 @@ async fn lock_heads(
 ) -> Result<HashMap<Vec<u8>, Head>, StoreError> {
     let stmt = tx
         .prepare_cached(
-            "SELECT id, epoch, log_end, pages_sequence FROM boards \
+            "SELECT id, epoch, log_end, pages_sequence, \
+             lease_node IS NOT NULL AND lease_until > clock_timestamp() FROM boards \
              WHERE id = ANY($1) ORDER BY id FOR UPDATE",
         )
         .await
@@ -61,13 +69,16 @@ async fn lock_heads(
     let mut heads = HashMap::with_capacity(rows.len());
     for row in &rows {
         let id: Vec<u8> = row.try_get(0).map_err(column)?;
-        heads.insert(id, decode_head(row, 1)?);
+        let mut head = decode_head(row, 1)?;
+        head.lease_live = row.try_get(4).map_err(column)?;
+        heads.insert(id, head);
     }
     Ok(heads)
 }
 
 /// Locks a board's row and returns its head, which the writer must own
-/// with `epoch` ([`StoreError::Fenced`] otherwise).
+/// with `epoch` ([`StoreError::Fenced`] otherwise) under a lease that
+/// still runs ([`StoreError::LeaseExpired`] otherwise).
 async fn owned_head(
     tx: &Transaction<'_>,
     board: &BoardId,
@@ -78,6 +89,6 @@ async fn owned_head(
         .get(board.as_str().as_bytes())
         .copied()
         .unwrap_or_default();
-    huddle_store::validate::check_epoch(board, epoch, head.epoch)?;
+    huddle_store::validate::check_epoch(board, epoch, head.epoch, head.lease_live)?;
     Ok(head)
 }

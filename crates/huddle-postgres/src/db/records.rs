@@ -8,8 +8,8 @@ use huddle_store::{Epoch, Room, SessionIndex, StoreError};
 use tokio_postgres::Row;
 
 use super::convert::{
-    bits_from_sql, bits_to_sql, seq_from_sql, session_type_from_sql, session_type_to_sql,
-    status_from_sql, status_to_sql, text_from_sql,
+    bits_from_sql, bits_to_sql, session_type_from_sql, session_type_to_sql, status_from_sql,
+    status_to_sql, text_from_sql,
 };
 use super::owned_head;
 use crate::error::{column, store_error};
@@ -70,24 +70,6 @@ pub(crate) async fn room(client: &Client, id: &BoardId) -> Result<Option<Room>, 
         session_type: session_type_from_sql(&session_type)?,
         created_at: Timestamp::from_millis(bits_from_sql(row.try_get(2).map_err(column)?)),
     }))
-}
-
-pub(crate) async fn acquire_board(client: &Client, board: &BoardId) -> Result<Epoch, StoreError> {
-    let stmt = client
-        .prepare_cached(
-            "INSERT INTO boards (id, epoch) VALUES ($1, 1) \
-             ON CONFLICT (id) DO UPDATE SET epoch = boards.epoch + 1 RETURNING epoch",
-        )
-        .await
-        .map_err(store_error)?;
-    let row = client
-        .query_one(&stmt, &[&board.as_str().as_bytes()])
-        .await
-        .map_err(store_error)?;
-    Ok(Epoch::new(seq_from_sql(
-        row.try_get(0).map_err(column)?,
-        "epoch",
-    )?))
 }
 
 pub(crate) async fn put_user_session(

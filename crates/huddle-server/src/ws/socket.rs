@@ -236,6 +236,9 @@ async fn write_loop(
                                 fed += 1;
                             }
                             Outbound::Close { code, reason } => {
+                                if code == close::REDIRECT {
+                                    crate::metrics::redirect();
+                                }
                                 sink.close(code, reason).await;
                                 return;
                             }

@@ -193,6 +193,12 @@ impl Server {
     /// `/healthz` answers.
     async fn spawn(&mut self) {
         self.addr = format!("127.0.0.1:{}", free_port());
+        self.spawn_on_addr().await;
+    }
+
+    /// Spawns the process on `self.addr` (same data dir) and waits until
+    /// `/healthz` answers.
+    async fn spawn_on_addr(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -255,6 +261,13 @@ impl Server {
     pub async fn kill9_and_restart(&mut self) {
         self.kill9();
         self.spawn().await;
+    }
+
+    /// SIGKILL, wait, start again on the same address and data dir (so
+    /// clients that know the URL can come back).
+    pub async fn kill9_and_restart_in_place(&mut self) {
+        self.kill9();
+        self.spawn_on_addr().await;
     }
 
     /// SIGKILL and wait.

@@ -72,7 +72,7 @@ impl Db {
                 Entry::Occupied(o) => o.into_mut(),
                 Entry::Vacant(v) => v.insert((read_head(&tx, board)?.unwrap_or_default(), false)),
             };
-            let held = match check_epoch(board, batch.epoch, head.epoch)
+            let held = match check_epoch(board, batch.epoch, head.epoch, head.lease_live)
                 .and_then(|()| already_held(board, &batch.events, head.log_end))
             {
                 Ok(held) => held,

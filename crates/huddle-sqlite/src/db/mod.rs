@@ -2,6 +2,7 @@
 //! transaction; appends of many boards share one (group commit).
 
 mod convert;
+mod lease;
 mod log;
 mod records;
 mod snapshots;
@@ -24,6 +25,8 @@ pub(crate) struct Db {
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Head {
     epoch: Epoch,
+    /// Whether the board's lease runs now (the database's clock).
+    lease_live: bool,
     log_end: u64,
     pages_sequence: u64,
 }
@@ -36,21 +39,27 @@ impl Db {
 
 /// Reads a board's head (none: never acquired).
 fn read_head(conn: &Connection, board: &BoardId) -> Result<Option<Head>, StoreError> {
-    conn.prepare_cached("SELECT epoch, log_end, pages_sequence FROM boards WHERE id = ?1")
+    let sql = format!(
+        "SELECT epoch, log_end, pages_sequence, {} FROM boards WHERE id = ?1",
+        lease::LIVE
+    );
+    conn.prepare_cached(&sql)
         .and_then(|mut stmt| {
             stmt.query_row([board.as_str()], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
                     r.get::<_, i64>(2)?,
+                    r.get::<_, bool>(3)?,
                 ))
             })
             .optional()
         })
         .map_err(store_error)?
-        .map(|(epoch, log_end, pages_sequence)| {
+        .map(|(epoch, log_end, pages_sequence, lease_live)| {
             Ok(Head {
                 epoch: Epoch::new(seq_from_sql(epoch, "epoch")?),
+                lease_live,
                 log_end: seq_from_sql(log_end, "log end")?,
                 pages_sequence: seq_from_sql(pages_sequence, "pages sequence")?,
             })
@@ -58,10 +67,11 @@ fn read_head(conn: &Connection, board: &BoardId) -> Result<Option<Head>, StoreEr
         .transpose()
 }
 
-/// The head of a board the caller must own with `epoch`.
+/// The head of a board the caller must own with `epoch`, under a lease
+/// that still runs.
 fn owned_head(conn: &Connection, board: &BoardId, epoch: Epoch) -> Result<Head, StoreError> {
     let head = read_head(conn, board)?.unwrap_or_default();
-    huddle_store::validate::check_epoch(board, epoch, head.epoch)?;
+    huddle_store::validate::check_epoch(board, epoch, head.epoch, head.lease_live)?;
     Ok(head)
 }
 

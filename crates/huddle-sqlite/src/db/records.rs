@@ -8,8 +8,8 @@ use huddle_core::{BoardId, ConnId, Timestamp, UserSessionId, UserSessionRecord};
 use huddle_store::{Epoch, Room, SessionIndex, StoreError};
 
 use super::convert::{
-    bits_from_sql, bits_to_sql, seq_from_sql, session_type_from_sql, session_type_to_sql,
-    status_from_sql, status_to_sql,
+    bits_from_sql, bits_to_sql, session_type_from_sql, session_type_to_sql, status_from_sql,
+    status_to_sql,
 };
 use super::{owned_head, Db};
 use crate::error::store_error;
@@ -63,19 +63,6 @@ impl Db {
             })
         })
         .transpose()
-    }
-
-    pub(crate) fn acquire_board(&mut self, board: &BoardId) -> Result<Epoch, StoreError> {
-        let epoch: i64 = self
-            .conn
-            .query_row(
-                "INSERT INTO boards (id, epoch) VALUES (?1, 1) \
-                 ON CONFLICT (id) DO UPDATE SET epoch = epoch + 1 RETURNING epoch",
-                [board.as_str()],
-                |r| r.get(0),
-            )
-            .map_err(store_error)?;
-        Ok(Epoch::new(seq_from_sql(epoch, "epoch")?))
     }
 
     pub(crate) fn put_user_session(

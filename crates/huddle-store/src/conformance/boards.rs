@@ -6,7 +6,7 @@ use huddle_core::{
     BoardId, Config, ConnId, Effect, Engine, JoinRequest, Notice, Output, Pages, Timestamp,
 };
 
-use super::fixtures::{append_ok, events, flush, replay, seqs, whole_log};
+use super::fixtures::{append_ok, events, flush, node, replay, seqs, whole_log};
 use crate::load::check_loaded;
 use crate::{Performer, Room, Store, StoreError, UnknownBoard};
 
@@ -16,7 +16,11 @@ use crate::{Performer, Room, Store, StoreError, UnknownBoard};
 /// retry that overlaps the watermark catches the state up.
 pub async fn flush_as_of_through<S: Store + 'static>(store: S) {
     let board = BoardId::from("flushed");
-    let epoch = store.acquire_board(&board).await.expect("acquire");
+    let epoch = store
+        .acquire_board(&board, &node())
+        .await
+        .expect("acquire")
+        .epoch;
     let all = events(1, 60);
     append_ok(&store, &board, epoch, 1, 30).await;
     let (s, b, a) = (&store, &board, &all);
@@ -106,7 +110,11 @@ pub async fn flush_as_of_through<S: Store + 'static>(store: S) {
 /// delta sync from the loaded history.
 pub async fn load_contract<S: Store + 'static>(store: S) {
     let board = BoardId::from("loaded");
-    let epoch = store.acquire_board(&board).await.expect("acquire");
+    let epoch = store
+        .acquire_board(&board, &node())
+        .await
+        .expect("acquire")
+        .epoch;
     let all = events(1, 2500);
     for first in (1..=2500).step_by(250) {
         append_ok(&store, &board, epoch, first, first + 249).await;
@@ -159,7 +167,7 @@ pub async fn load_contract<S: Store + 'static>(store: S) {
         created_at: Timestamp::EPOCH,
     };
     store.create_room(room).await.expect("room");
-    let performer = Performer::new(store, UnknownBoard::NotFound);
+    let performer = Performer::with_node(store, UnknownBoard::NotFound, node());
     let now = Timestamp::from_millis(1_767_225_600_000);
     let mut engine = Engine::new(Config::default(), 1);
     let request = JoinRequest::new(board.as_str(), "late", "Late").last_sequence(1600);
@@ -207,7 +215,11 @@ pub async fn concurrent_boards<S: Store + 'static>(store: S) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let board = BoardId::from(format!("busy-{t}"));
-            let epoch = store.acquire_board(&board).await.expect("acquire");
+            let epoch = store
+                .acquire_board(&board, &node())
+                .await
+                .expect("acquire")
+                .epoch;
             let mut next = 1;
             for i in 0..40u64 {
                 let len = 1 + (i + t) % 5;
@@ -291,7 +303,11 @@ pub async fn board_summary_matches_load<S: Store + 'static>(store: S) {
         .await
         .expect("create room");
     check(Some((0, 0))).await;
-    let epoch = store.acquire_board(&board).await.expect("acquire");
+    let epoch = store
+        .acquire_board(&board, &node())
+        .await
+        .expect("acquire")
+        .epoch;
     append_ok(&store, &board, epoch, 1, 30).await;
     check(Some((30, 0))).await;
     store
@@ -314,7 +330,11 @@ pub async fn board_summary_matches_load<S: Store + 'static>(store: S) {
 
     // A board known only by its log (no room row).
     let bare = BoardId::from("summarised-bare");
-    let epoch = store.acquire_board(&bare).await.expect("acquire");
+    let epoch = store
+        .acquire_board(&bare, &node())
+        .await
+        .expect("acquire")
+        .epoch;
     append_ok(&store, &bare, epoch, 1, 5).await;
     let summary = store.board_summary(&bare).await.expect("summary");
     assert_eq!(

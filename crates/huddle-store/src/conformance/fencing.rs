@@ -7,7 +7,7 @@ use huddle_core::{
     UserSessionStatus,
 };
 
-use super::fixtures::{append, append_ok, events, flush, replay, whole_log, T0};
+use super::fixtures::{append, append_ok, events, flush, node, replay, whole_log, T0};
 use crate::{Epoch, Store, StoreError};
 
 fn fenced(board: &BoardId, presented: Epoch, current: Epoch) -> StoreError {
@@ -32,7 +32,11 @@ pub async fn epochs_fence_every_write<S: Store + 'static>(store: S) {
         vec![Err(fenced(&board, Epoch::new(1), Epoch::NONE))]
     );
 
-    let old = store.acquire_board(&board).await.expect("acquire");
+    let old = store
+        .acquire_board(&board, &node())
+        .await
+        .expect("acquire")
+        .epoch;
     assert!(old > Epoch::NONE);
     append_ok(&store, &board, old, 1, 10).await;
     let all = events(1, 20);
@@ -41,12 +45,17 @@ pub async fn epochs_fence_every_write<S: Store + 'static>(store: S) {
         .await
         .expect("flush");
 
-    let new = store.acquire_board(&board).await.expect("acquire again");
+    let new = store
+        .acquire_board(&board, &node())
+        .await
+        .expect("acquire again")
+        .epoch;
     assert!(new > old, "epochs only grow");
     let other = store
-        .acquire_board(&"another".into())
+        .acquire_board(&"another".into(), &node())
         .await
-        .expect("acquire");
+        .expect("acquire")
+        .epoch;
     assert!(other > Epoch::NONE);
 
     for stale in [old, Epoch::NONE, new.next()] {
@@ -123,7 +132,13 @@ pub async fn group_commit_isolates_failures<S: Store + 'static>(store: S) {
         .collect();
     let mut epochs = Vec::new();
     for b in &boards {
-        epochs.push(store.acquire_board(b).await.expect("acquire"));
+        epochs.push(
+            store
+                .acquire_board(b, &node())
+                .await
+                .expect("acquire")
+                .epoch,
+        );
     }
     append_ok(&store, &boards[2], epochs[2], 1, 3).await;
     let mut malformed = append(&boards[3], epochs[3], 1, 2);

@@ -7,10 +7,17 @@ use huddle_core::{
 };
 use std::collections::BTreeMap;
 
-use crate::{AppendBatch, Epoch, FlushWrite, Store};
+use crate::{AppendBatch, Epoch, FlushWrite, Node, Store};
 
 /// The start of the suite's time.
 pub(crate) const T0: Timestamp = Timestamp::from_millis(1_767_225_600_000);
+
+/// The node the cases that are not about leases write as: its leases run
+/// for ten minutes, longer than any case.
+pub fn node() -> Node {
+    Node::new("conformance", "ws://conformance.test/ws")
+        .with_lease_ttl(std::time::Duration::from_secs(600))
+}
 
 /// The events with sequences `first..=last`: upserts of a few elements on
 /// three pages, with UTF-8, binary and empty payloads, and every fifth a

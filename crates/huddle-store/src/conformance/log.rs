@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use huddle_core::BoardId;
 
-use super::fixtures::{append, append_ok, events, seqs, whole_log};
+use super::fixtures::{append, append_ok, events, node, seqs, whole_log};
 use crate::{AppendBatch, Store, StoreError, MAX_SEQUENCE};
 
 /// Appends in several batches come back in order and exactly as written;
@@ -12,7 +12,11 @@ use crate::{AppendBatch, Store, StoreError, MAX_SEQUENCE};
 /// whole log.
 pub async fn appends_in_order<S: Store + 'static>(store: S) {
     let board = BoardId::from("log");
-    let epoch = store.acquire_board(&board).await.expect("acquire");
+    let epoch = store
+        .acquire_board(&board, &node())
+        .await
+        .expect("acquire")
+        .epoch;
     assert_eq!(store.read_events(&board, 0, 10).await, Ok(vec![]));
     append_ok(&store, &board, epoch, 1, 3).await;
     append_ok(&store, &board, epoch, 4, 7).await;
@@ -56,7 +60,11 @@ pub async fn appends_in_order<S: Store + 'static>(store: S) {
 /// confirmation): a success that writes nothing twice.
 pub async fn reappend_is_idempotent<S: Store + 'static>(store: S) {
     let board = BoardId::from("again");
-    let epoch = store.acquire_board(&board).await.expect("acquire");
+    let epoch = store
+        .acquire_board(&board, &node())
+        .await
+        .expect("acquire")
+        .epoch;
     append_ok(&store, &board, epoch, 1, 5).await;
     append_ok(&store, &board, epoch, 1, 5).await;
     assert_eq!(whole_log(&store, &board).await, events(1, 5));
@@ -84,7 +92,11 @@ pub async fn reappend_is_idempotent<S: Store + 'static>(store: S) {
 /// with typed errors and write nothing.
 pub async fn gaps_and_malformed_batches_are_refused<S: Store + 'static>(store: S) {
     let board = BoardId::from("gaps");
-    let epoch = store.acquire_board(&board).await.expect("acquire");
+    let epoch = store
+        .acquire_board(&board, &node())
+        .await
+        .expect("acquire")
+        .epoch;
     let one = |batch: AppendBatch| async { store.append_events(vec![batch]).await.remove(0) };
 
     assert_eq!(
@@ -169,7 +181,11 @@ async fn batch_records_after_flush<S: Store + 'static>(store: &S, flush_through:
     use crate::load::BATCH_RECORDS_PER_USER;
 
     let board = BoardId::from(format!("batches-{flush_through:?}"));
-    let epoch = store.acquire_board(&board).await.expect("acquire");
+    let epoch = store
+        .acquire_board(&board, &node())
+        .await
+        .expect("acquire")
+        .epoch;
     let event = |seq: u64, author: &str, batch: String| Event {
         seq,
         author: author.into(),

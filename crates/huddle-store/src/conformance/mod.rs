@@ -19,7 +19,8 @@
 //! dev-dependency. The cases are also public functions, to run one alone.
 //!
 //! What it covers: rooms (create, get, conflict); ownership epochs and
-//! fencing of every write; appends in order, idempotent re-appends, gaps
+//! fencing of every write; board leases (takeover only after expiry, the
+//! holder named on refusal, renewal, release, the old owner fenced); appends in order, idempotent re-appends, gaps
 //! and malformed batches refused; group commits whose failing batches do
 //! not affect the others; flushes that leave the state exactly as of
 //! `through` (and refused or repeated flushes that change nothing);
@@ -35,6 +36,7 @@
 mod boards;
 mod fencing;
 mod fixtures;
+mod lease;
 mod log;
 mod perform;
 mod records;
@@ -43,7 +45,8 @@ pub use boards::{
     board_summary_matches_load, concurrent_boards, flush_as_of_through, load_contract,
 };
 pub use fencing::{epochs_fence_every_write, group_commit_isolates_failures};
-pub use fixtures::{events, flush_batch, replay};
+pub use fixtures::{events, flush_batch, node, replay};
+pub use lease::{leases_take_over_only_after_expiry, release_frees_at_once, renewal_keeps_a_lease};
 pub use log::{
     appends_in_order, batch_records_reach_past_the_loaded_run,
     gaps_and_malformed_batches_are_refused, reappend_is_idempotent,
@@ -61,6 +64,9 @@ macro_rules! conformance_suite {
             rooms,
             epochs_fence_every_write,
             group_commit_isolates_failures,
+            leases_take_over_only_after_expiry,
+            renewal_keeps_a_lease,
+            release_frees_at_once,
             appends_in_order,
             reappend_is_idempotent,
             gaps_and_malformed_batches_are_refused,

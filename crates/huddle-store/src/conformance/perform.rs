@@ -7,7 +7,7 @@ use huddle_core::{
     StorageOutcome, UserSessionRecord, UserSessionStatus,
 };
 
-use super::fixtures::{events, flush_batch, replay, seqs, whole_log, T0};
+use super::fixtures::{events, flush_batch, node, replay, seqs, whole_log, T0};
 use crate::{Performer, Room, Store, UnknownBoard};
 
 fn append(id: u64, board: &str, first: u64, last: u64) -> Effect {
@@ -22,7 +22,7 @@ fn append(id: u64, board: &str, first: u64, last: u64) -> Effect {
 /// each append; a second host that loads the board fences the first.
 pub async fn perform_effects<S: Store + 'static>(store: S) {
     let store = Arc::new(store);
-    let host = Performer::new(store.clone(), UnknownBoard::CreateEmpty);
+    let host = Performer::with_node(store.clone(), UnknownBoard::CreateEmpty, node());
     let load = |board: &str| Effect::LoadBoard {
         id: EffectId(0),
         board: board.into(),
@@ -138,7 +138,7 @@ pub async fn perform_effects<S: Store + 'static>(store: S) {
     );
 
     // Another host takes the board over: the first is fenced off.
-    let other = Performer::new(store.clone(), UnknownBoard::CreateEmpty);
+    let other = Performer::with_node(store.clone(), UnknownBoard::CreateEmpty, node());
     let StorageOutcome::Loaded(loaded) = other.perform(&load("fx")).await else {
         panic!("load");
     };
@@ -179,7 +179,7 @@ pub async fn perform_effects<S: Store + 'static>(store: S) {
     );
 
     // A host that only serves created rooms.
-    let strict = Performer::new(store.clone(), UnknownBoard::NotFound);
+    let strict = Performer::with_node(store.clone(), UnknownBoard::NotFound, node());
     assert_eq!(
         strict.perform(&load("no-room")).await,
         StorageOutcome::NotFound

@@ -7,7 +7,7 @@ use huddle_core::{
     UserId, UserSessionId, UserSessionRecord, UserSessionStatus,
 };
 
-use super::fixtures::{events, replay, T0};
+use super::fixtures::{events, node, replay, T0};
 use crate::{Room, SessionIndex, Store, StoreError};
 
 /// Rooms: create, get, a conflicting create changes nothing, a room with
@@ -83,8 +83,16 @@ pub(super) fn snapshot(board: &BoardId, version: u64) -> Snapshot {
 /// boards; loads report the count and the newest version.
 pub async fn snapshots_newest_first_pruned_to_50<S: Store + 'static>(store: S) {
     let (a, b) = (BoardId::from("snap-a"), BoardId::from("snap-b"));
-    let ea = store.acquire_board(&a).await.expect("acquire");
-    let eb = store.acquire_board(&b).await.expect("acquire");
+    let ea = store
+        .acquire_board(&a, &node())
+        .await
+        .expect("acquire")
+        .epoch;
+    let eb = store
+        .acquire_board(&b, &node())
+        .await
+        .expect("acquire")
+        .epoch;
 
     let mut ids: Vec<SnapshotId> = Vec::new();
     for version in 1..=60 {
@@ -230,8 +238,16 @@ fn record(
 /// user and status in start order; ids use all 64 bits.
 pub async fn user_sessions_by_index<S: Store + 'static>(store: S) {
     use UserSessionStatus::{Active, Ended, Timeout};
-    let ex = store.acquire_board(&"x".into()).await.expect("acquire");
-    let ey = store.acquire_board(&"y".into()).await.expect("acquire");
+    let ex = store
+        .acquire_board(&"x".into(), &node())
+        .await
+        .expect("acquire")
+        .epoch;
+    let ey = store
+        .acquire_board(&"y".into(), &node())
+        .await
+        .expect("acquire")
+        .epoch;
     let records = [
         record(u64::MAX, "x", "u1", Active, 30),
         record(2, "x", "u2", Ended, 10),

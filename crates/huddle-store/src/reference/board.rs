@@ -2,11 +2,21 @@
 
 use std::sync::Arc;
 
-use huddle_core::{Event, Pages, Snapshot, SnapshotId};
+use huddle_core::{BoardOwner, Event, Pages, Snapshot, SnapshotId};
 
 use crate::epoch::Epoch;
 
-/// A board's stored records: its owner's epoch, the whole log, the state as
+/// A board's lease: its holder and when it ends, in milliseconds of the
+/// model's clock ([`super::ReferenceStore::now`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseRecord {
+    /// The node holding it.
+    pub owner: BoardOwner,
+    /// It runs while the clock is before this.
+    pub until: u64,
+}
+
+/// A board's stored records: its owner's epoch and lease, the whole log, the state as
 /// of `pages_sequence`, and its snapshots.
 ///
 /// The model hands these out by shared reference only
@@ -16,6 +26,8 @@ use crate::epoch::Epoch;
 pub struct BoardRecord {
     /// The current ownership epoch ([`Epoch::NONE`] until acquired).
     pub epoch: Epoch,
+    /// The current epoch's lease (`None`: never acquired, or released).
+    pub lease: Option<LeaseRecord>,
     /// The whole log, gapless from sequence 1: `events[i].seq == i + 1`.
     pub events: Vec<Event>,
     /// The board state as of `pages_sequence` (the last flush).
@@ -27,6 +39,11 @@ pub struct BoardRecord {
 }
 
 impl BoardRecord {
+    /// The lease, if it runs at `now`.
+    pub fn live_lease(&self, now: u64) -> Option<&LeaseRecord> {
+        self.lease.as_ref().filter(|l| l.until > now)
+    }
+
     /// The last sequence in the log (0 for an empty log).
     pub fn log_end(&self) -> u64 {
         self.events.last().map_or(0, |e| e.seq)

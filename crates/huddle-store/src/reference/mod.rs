@@ -6,9 +6,15 @@
 //! session records, and answers every operation of the [`crate::Store`]
 //! trait with exactly that trait's semantics:
 //!
+//! - a board is owned through a lease ([`crate::lease`]) on the model's
+//!   own clock ([`ReferenceStore::now`], which tests advance):
+//!   [`ReferenceStore::acquire_board`] grants it when the board is free,
+//!   its lease expired or the node holds it already, raising the epoch;
+//!   [`ReferenceStore::renew_leases`] and
+//!   [`ReferenceStore::release_board`] run it on and free it;
 //! - writes to a board carry an [`Epoch`] and are refused with
-//!   [`StoreError::Fenced`] unless it is the board's current one;
-//!   [`ReferenceStore::acquire_board`] raises it;
+//!   [`StoreError::Fenced`] unless it is the board's current one, and with
+//!   [`StoreError::LeaseExpired`] once its lease has ended;
 //! - an append skips events the log already holds (appends are idempotent)
 //!   and refuses one that would leave a gap ([`StoreError::Gap`]); a batch
 //!   that fails writes nothing, and the batches of one group commit are
@@ -41,17 +47,20 @@ mod tests;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use huddle_core::{
-    BatchRecord, BoardId, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionId,
+    BatchRecord, BoardId, BoardOwner, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionId,
     UserSessionRecord,
 };
 
-pub use board::BoardRecord;
+pub use board::{BoardRecord, LeaseRecord};
 pub use owner::Owner;
 pub use shape::LoadShape;
 
 use crate::epoch::Epoch;
 use crate::error::StoreError;
+use crate::lease::{Acquired, Node};
 use crate::load::check_loaded;
 use crate::model::{AppendBatch, BoardSummary, FlushWrite, Room, SessionIndex, SnapshotMeta};
 use crate::validate::{
@@ -66,12 +75,31 @@ pub struct ReferenceStore {
     boards: BTreeMap<BoardId, BoardRecord>,
     sessions: BTreeMap<u64, UserSessionRecord>,
     snapshots_made: u64,
+    /// The model's clock: milliseconds, only moved forward.
+    now: u64,
 }
 
 impl ReferenceStore {
     /// An empty store.
     pub fn new() -> Self {
         ReferenceStore::default()
+    }
+
+    /// The model's clock, in milliseconds: what leases run on.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance_clock(&mut self, by: Duration) {
+        let by = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.now = self.now.saturating_add(by);
+    }
+
+    /// Moves the clock to `now` (milliseconds) unless it is there already
+    /// (the clock never goes back).
+    pub fn set_clock(&mut self, now: u64) {
+        self.now = self.now.max(now);
     }
 
     /// Every board the store has a record of (acquired, or written).
@@ -89,11 +117,15 @@ impl ReferenceStore {
         &self.rooms
     }
 
-    /// The board, if `epoch` is its current one; `Fenced` otherwise (a
-    /// board nobody acquired has epoch none, which is never current).
+    /// The board, if `epoch` is its current one and its lease runs;
+    /// `Fenced` or `LeaseExpired` otherwise (a board nobody acquired has
+    /// epoch none, which is never current).
     fn owned(&mut self, board: &BoardId, epoch: Epoch) -> Result<&mut BoardRecord, StoreError> {
-        let current = self.boards.get(board).map_or(Epoch::NONE, |b| b.epoch);
-        check_epoch(board, epoch, current)?;
+        let now = self.now;
+        let (current, live) = self.boards.get(board).map_or((Epoch::NONE, false), |b| {
+            (b.epoch, b.live_lease(now).is_some())
+        });
+        check_epoch(board, epoch, current, live)?;
         Ok(self.boards.entry(board.clone()).or_default())
     }
 
@@ -111,12 +143,71 @@ impl ReferenceStore {
         self.rooms.get(id)
     }
 
-    /// Raises the board's epoch by one and returns it: every earlier epoch
-    /// is fenced off from now on.
-    pub fn acquire_board(&mut self, board: &BoardId) -> Epoch {
+    /// Grants `node` the board's lease if it is free, expired or the
+    /// node's already; raises the epoch (every earlier one is fenced off
+    /// from now on) and runs the lease for the node's TTL. Refused with
+    /// `OwnedElsewhere`, changing nothing, while another node's lease runs.
+    pub fn acquire_board(&mut self, board: &BoardId, node: &Node) -> Result<Acquired, StoreError> {
+        let now = self.now;
         let stored = self.boards.entry(board.clone()).or_default();
+        if let Some(lease) = stored.live_lease(now) {
+            if lease.owner.node != node.id() {
+                return Err(StoreError::OwnedElsewhere {
+                    board: board.clone(),
+                    owner: lease.owner.clone(),
+                });
+            }
+        }
+        let took_over = stored
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.owner.node != node.id());
         stored.epoch = stored.epoch.next();
-        stored.epoch
+        stored.lease = Some(LeaseRecord {
+            owner: node.owner.clone(),
+            until: now.saturating_add(node.ttl_millis()),
+        });
+        Ok(Acquired {
+            epoch: stored.epoch,
+            took_over,
+        })
+    }
+
+    /// Runs on, for the node's TTL from now, every live lease of `node`
+    /// among `boards`; answers those (the boards the node still holds), in
+    /// the order asked.
+    pub fn renew_leases(&mut self, node: &Node, boards: &[BoardId]) -> Vec<BoardId> {
+        let now = self.now;
+        let until = now.saturating_add(node.ttl_millis());
+        let mut held = Vec::new();
+        for board in boards {
+            let Some(stored) = self.boards.get_mut(board) else {
+                continue;
+            };
+            if let Some(lease) = stored.lease.as_mut().filter(|l| l.until > now) {
+                if lease.owner.node == node.id() {
+                    lease.until = until;
+                    if !held.contains(board) {
+                        held.push(board.clone());
+                    }
+                }
+            }
+        }
+        held
+    }
+
+    /// Frees the board at once if `epoch` is its current one (later writes
+    /// with it are fenced); otherwise changes nothing.
+    pub fn release_board(&mut self, board: &BoardId, epoch: Epoch) {
+        if let Some(stored) = self.boards.get_mut(board).filter(|b| b.epoch == epoch) {
+            stored.lease = None;
+        }
+    }
+
+    /// The node whose lease on the board runs, if any.
+    pub fn board_owner(&self, board: &BoardId) -> Option<BoardOwner> {
+        let stored = self.boards.get(board)?;
+        stored.live_lease(self.now).map(|l| l.owner.clone())
     }
 
     /// Loads a board as the contract says ([`LoadShape::CONTRACT`]).

@@ -7,22 +7,39 @@ use huddle_core::{BoardId, Effect, StorageOutcome};
 use super::{LoadShape, ReferenceStore};
 use crate::epoch::Epoch;
 use crate::error::StoreError;
+use crate::lease::Node;
 use crate::model::{AppendBatch, FlushWrite};
 use crate::perform::UnknownBoard;
 
-/// One host's ownership of boards: the epochs it acquired, as
-/// [`crate::Performer`] holds them. Several owners on one
-/// [`ReferenceStore`] are several hosts sharing a store: the last to load
-/// a board owns it, and the others' writes to it are fenced.
+/// One host's ownership of boards: its [`Node`] identity and the epochs
+/// it acquired, as [`crate::Performer`] holds them. Several owners on one
+/// [`ReferenceStore`] are several hosts sharing a store: owners of one
+/// node (the default) take a board from each other on load, fencing the
+/// other's writes (a node restarted); owners of different nodes are
+/// refused a board while another's lease on it runs.
 #[derive(Clone, Debug, Default)]
 pub struct Owner {
+    node: Node,
     epochs: BTreeMap<BoardId, Epoch>,
 }
 
 impl Owner {
-    /// A host that holds no board.
+    /// A host of the default node that holds no board.
     pub fn new() -> Self {
         Owner::default()
+    }
+
+    /// A host of `node` that holds no board.
+    pub fn of_node(node: Node) -> Self {
+        Owner {
+            node,
+            epochs: BTreeMap::new(),
+        }
+    }
+
+    /// The node this host is.
+    pub fn node(&self) -> &Node {
+        &self.node
     }
 
     /// The epoch this host holds for a board, if it loaded it.
@@ -53,8 +70,9 @@ impl Owner {
 
     /// Performs one effect the way [`crate::Performer::perform`] does: a
     /// load acquires the board first (and hands it out as `shape` says),
-    /// every write carries the epoch held. The error is the model's typed
-    /// refusal; the caller maps it to the engine's outcome.
+    /// every write carries the epoch held. A load refused because another
+    /// node's lease runs is `OwnedElsewhere`. The error is the model's
+    /// typed refusal; the caller maps it to the engine's outcome.
     pub fn perform(
         &mut self,
         store: &mut ReferenceStore,
@@ -64,7 +82,13 @@ impl Owner {
     ) -> Result<StorageOutcome, StoreError> {
         match effect {
             Effect::LoadBoard { board, .. } => {
-                let epoch = store.acquire_board(board);
+                let epoch = match store.acquire_board(board, &self.node) {
+                    Ok(acquired) => acquired.epoch,
+                    Err(StoreError::OwnedElsewhere { owner, .. }) => {
+                        return Ok(StorageOutcome::OwnedElsewhere(owner))
+                    }
+                    Err(e) => return Err(e),
+                };
                 self.epochs.insert(board.clone(), epoch);
                 let loaded = if shape == LoadShape::CONTRACT {
                     store.load_board(board)?

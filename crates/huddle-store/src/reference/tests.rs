@@ -6,6 +6,7 @@ use std::sync::Arc;
 use huddle_core::{BoardId, Effect, EffectId, Event, Mutation, StorageOutcome, Timestamp};
 
 use super::*;
+use crate::lease::Node;
 use crate::perform::UnknownBoard;
 
 fn ev(seq: u64, user: &str, batch: &str) -> Event {
@@ -41,7 +42,7 @@ fn load(board: &str) -> Effect {
 fn a_shorter_shape_hands_out_less_history_but_every_unflushed_event() {
     let mut store = ReferenceStore::new();
     let b = BoardId::from("b");
-    let epoch = store.acquire_board(&b);
+    let epoch = store.acquire_board(&b, &Node::default()).unwrap().epoch;
     let events: Vec<Event> = (1..=50).map(|s| ev(s, "u", &format!("b{s}"))).collect();
     let batch = AppendBatch {
         board: b.clone(),
@@ -167,7 +168,7 @@ fn a_second_owner_fences_the_first() {
 fn replay_helpers_agree_with_the_flushed_state() {
     let mut store = ReferenceStore::new();
     let b = BoardId::from("b");
-    let epoch = store.acquire_board(&b);
+    let epoch = store.acquire_board(&b, &Node::default()).unwrap().epoch;
     let events: Vec<Event> = (1..=6).map(|s| ev(s, "u", "x")).collect();
     store
         .append(&AppendBatch {
@@ -191,7 +192,80 @@ fn replay_helpers_agree_with_the_flushed_state() {
 fn an_acquired_board_alone_is_unknown() {
     let mut store = ReferenceStore::new();
     let b = BoardId::from("b");
-    store.acquire_board(&b);
+    store.acquire_board(&b, &Node::default()).unwrap();
     assert_eq!(store.load_board(&b), Ok(None));
     assert_eq!(store.board_summary(&b), None);
+}
+
+fn node(id: &str) -> Node {
+    Node::new(id, format!("ws://{id}/ws")).with_lease_ttl(std::time::Duration::from_millis(300))
+}
+
+#[test]
+fn leases_run_on_the_model_clock() {
+    let mut store = ReferenceStore::new();
+    let b = BoardId::from("b");
+    let (a, other) = (node("a"), node("b"));
+    let first = store.acquire_board(&b, &a).unwrap();
+    assert!(!first.took_over);
+    store.advance_clock(std::time::Duration::from_millis(299));
+    assert_eq!(
+        store.acquire_board(&b, &other),
+        Err(StoreError::OwnedElsewhere {
+            board: b.clone(),
+            owner: a.owner.clone()
+        })
+    );
+    assert_eq!(
+        store.renew_leases(&a, &[b.clone(), "unheld".into()]),
+        vec![b.clone()]
+    );
+    store.advance_clock(std::time::Duration::from_millis(299));
+    assert_eq!(store.board_owner(&b), Some(a.owner.clone()), "renewed");
+    store.advance_clock(std::time::Duration::from_millis(1));
+    assert_eq!(store.board_owner(&b), None, "expired");
+    assert_eq!(store.renew_leases(&a, std::slice::from_ref(&b)), vec![]);
+    let write = AppendBatch {
+        board: b.clone(),
+        epoch: first.epoch,
+        events: vec![ev(1, "u", "x")].into(),
+    };
+    assert_eq!(
+        store.append(&write),
+        Err(StoreError::LeaseExpired {
+            board: b.clone(),
+            epoch: first.epoch
+        })
+    );
+    let second = store.acquire_board(&b, &other).unwrap();
+    assert!(second.took_over && second.epoch > first.epoch);
+    store.release_board(&b, first.epoch);
+    assert_eq!(
+        store.board_owner(&b),
+        Some(other.owner.clone()),
+        "a stale release is nothing"
+    );
+    store.release_board(&b, second.epoch);
+    assert_eq!(store.board_owner(&b), None);
+    assert!(
+        !store.acquire_board(&b, &a).unwrap().took_over,
+        "a released board is free"
+    );
+}
+
+#[test]
+fn an_owner_of_another_node_is_told_who_holds_the_board() {
+    let mut store = ReferenceStore::new();
+    let mut a = Owner::of_node(node("a"));
+    let mut other = Owner::of_node(node("b"));
+    let (create, shape) = (UnknownBoard::CreateEmpty, LoadShape::CONTRACT);
+    assert!(matches!(
+        a.perform(&mut store, &load("x"), create, shape),
+        Ok(StorageOutcome::Loaded(_))
+    ));
+    assert_eq!(
+        other.perform(&mut store, &load("x"), create, shape),
+        Ok(StorageOutcome::OwnedElsewhere(a.node().owner.clone()))
+    );
+    assert_eq!(other.epoch(&"x".into()), None);
 }

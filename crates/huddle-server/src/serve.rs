@@ -23,7 +23,6 @@ use crate::cli::{ServeArgs, SynchronousArg};
 use crate::config::{engine_config, ServerSettings};
 use crate::gate::{Caps, Gate};
 use crate::http::{overflow_router, router};
-use crate::http::router;
 use crate::node::NodeIdentity;
 use crate::shutdown;
 use crate::state::AppState;

@@ -371,7 +371,9 @@ async fn auto_save_on_disconnect_and_retention() {
     let server = Server::start_with(
         support::Opts::default()
             .flag("--idle-timeout-persistent", "5m")
-            .flag("--snapshot-retention", "3"),
+            .flag("--snapshot-retention", "3")
+            // Five manual snapshots in a row (of a changed board each).
+            .flag("--manual-snapshot-interval", "1ms"),
     )
     .await;
     server.room("r1", "persistent").await;

@@ -18,8 +18,8 @@ use huddle_core::{
     BoardId, BoardOwner, Event, LoadedBoard, Mutation, Snapshot, SnapshotId, UserSessionRecord,
 };
 use huddle_store::{
-    AppendBatch, BoardSummary, Epoch, FlushWrite, InMemoryStore, Room, SessionIndex, SnapshotMeta,
-    Store, StoreError, UnknownBoard,
+    Acquired, AppendBatch, BoardSummary, Epoch, FlushWrite, InMemoryStore, Node as StoreNode, Room,
+    SessionIndex, SnapshotMeta, Store, StoreError, UnknownBoard,
 };
 use huddle_tokio::{Driver, DriverConfig};
 use huddle_wire::{close, ServerMessage};
@@ -54,14 +54,38 @@ impl Store for OwnedElsewhere {
     fn room(&self, id: &BoardId) -> impl Future<Output = Result<Option<Room>, StoreError>> + Send {
         self.inner.room(id)
     }
-    async fn acquire_board(&self, board: &BoardId) -> Result<Epoch, StoreError> {
+    async fn acquire_board(
+        &self,
+        board: &BoardId,
+        node: &StoreNode,
+    ) -> Result<Acquired, StoreError> {
         if *board == self.board {
             return Err(StoreError::OwnedElsewhere {
                 board: board.clone(),
                 owner: self.owner.clone(),
             });
         }
-        self.inner.acquire_board(board).await
+        self.inner.acquire_board(board, node).await
+    }
+    fn renew_leases(
+        &self,
+        node: &StoreNode,
+        boards: &[BoardId],
+    ) -> impl Future<Output = Result<Vec<BoardId>, StoreError>> + Send {
+        self.inner.renew_leases(node, boards)
+    }
+    fn release_board(
+        &self,
+        board: &BoardId,
+        epoch: Epoch,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.inner.release_board(board, epoch)
+    }
+    fn board_owner(
+        &self,
+        board: &BoardId,
+    ) -> impl Future<Output = Result<Option<BoardOwner>, StoreError>> + Send {
+        self.inner.board_owner(board)
     }
     fn load_board(
         &self,

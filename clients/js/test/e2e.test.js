@@ -203,3 +203,25 @@ test('the server\'s inactivity timeout is a sessionTimeout event; autoRejoin joi
     await strict.stop();
   }
 });
+
+test('an expired token: the server closes with 4001, the client gets a fresh one through getToken and carries on', async () => {
+  await server.room('e2e-expiry');
+  /** @type {number[]} */
+  const asked = [];
+  const a = client('e2e-expiry', 'alice', {
+    getToken: ({ attempt }) => {
+      asked.push(attempt);
+      return server.token('alice', 'e2e-expiry', 2);
+    },
+  });
+  await a.c.connect();
+  await connected(a.c);
+  await waitFor('closed at exp, 4001', () => a.events.some((e) => e.type === 'disconnected' && e.reason.kind === 'credentialsExpired'));
+  await waitFor('reconnected', () => a.events.some((e) => e.type === 'reconnected'));
+  assert.ok(asked.length >= 2, `getToken was asked ${asked.length} times`);
+  assert.ok(!a.events.some((e) => e.type === 'authFailed'));
+  a.c.mutate([up('after-expiry', 1)]);
+  await settled(a.c);
+  assert.equal(await server.sequence('e2e-expiry'), 1);
+  a.c.dispose();
+});

@@ -209,6 +209,9 @@ fn invalid_ids_in_a_batch() {
         ("b1", vec![upsert("", "e", "1")], Field::Page, 0),
         ("b1", vec![upsert(&long, "e", "1")], Field::Page, 0),
         ("b1", vec![delete("p", "")], Field::Element, 0),
+        ("b\r\n", one(), Field::Batch, 0),
+        ("b1", vec![upsert("p\0", "e", "1")], Field::Page, 0),
+        ("b1", vec![delete("p", "e\t")], Field::Element, 0),
         (
             "b1",
             vec![
@@ -251,6 +254,13 @@ fn invalid_join_fields() {
         (JoinRequest::new(BOARD, long.as_str(), "Carol"), Field::User),
         (JoinRequest::new(BOARD, "carol", ""), Field::DisplayName),
         (JoinRequest::new(BOARD, "carol", &long), Field::DisplayName),
+        // Control characters, at every field (the one text rule).
+        (JoinRequest::new("b\n", "carol", "Carol"), Field::Board),
+        (JoinRequest::new(BOARD, "car\0ol", "Carol"), Field::User),
+        (
+            JoinRequest::new(BOARD, "carol", "Ca\u{1b}[1mrol"),
+            Field::DisplayName,
+        ),
     ];
     for (request, field) in cases {
         let e = join_err(&mut h, c, request);

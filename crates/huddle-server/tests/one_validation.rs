@@ -69,6 +69,19 @@ async fn control_characters_in_websocket_ids_are_refused() {
         (status, body["code"].as_str()),
         (400, Some("INVALID_MESSAGE"))
     );
+    // Ids in paths too (percent-encoded newline, NUL, ESC).
+    for path in [
+        "/rooms/r%0A1",
+        "/rooms/r%001/snapshots",
+        "/rooms/r1/snapshots/s%1B1",
+    ] {
+        let (status, body) = server.get(path).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("INVALID_MESSAGE")),
+            "{path}: {body}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

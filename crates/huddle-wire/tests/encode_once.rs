@@ -27,6 +27,7 @@ fn serialized(notice: &Notice) -> Vec<u8> {
 /// A board with batches of 1, 3 and 2 events, bob joined throughout.
 fn board() -> (Harness, Vec<Notice>) {
     let mut h = Harness::new(Config::default());
+    // An id that needs escaping (control characters are refused in ids).
     h.join(ALICE, JoinRequest::new("b", "alice\"\\", "Alice"))
         .unwrap();
     h.join(BOB, JoinRequest::new("b", "bob", "Bob")).unwrap();

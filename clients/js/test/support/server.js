@@ -170,9 +170,12 @@ export class HuddleServer {
     if (r.status !== 201) throw new Error(`POST /rooms: ${r.status} ${JSON.stringify(r.body)}`);
   }
 
-  /** @param {string} user @param {string} room @returns {Promise<string>} */
-  async token(user, room) {
-    const r = await this.admin('POST', '/users', { user_id: user, display_name: `User ${user}`, room_id: room });
+  /** @param {string} user @param {string} room @param {number} [ttlSeconds] @returns {Promise<string>} */
+  async token(user, room, ttlSeconds) {
+    /** @type {Record<string, unknown>} */
+    const body = { user_id: user, display_name: `User ${user}`, room_id: room };
+    if (ttlSeconds !== undefined) body.ttl_seconds = ttlSeconds;
+    const r = await this.admin('POST', '/users', body);
     if (r.status !== 201) throw new Error(`POST /users: ${r.status} ${JSON.stringify(r.body)}`);
     return r.body.token;
   }

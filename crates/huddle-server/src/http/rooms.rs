@@ -137,6 +137,7 @@ pub async fn details<S: Store + 'static>(
     State(state): State<AppState<S>>,
     Path(id): Path<String>,
 ) -> Result<Json<RoomDetails>, ApiError> {
+    check_text("id", &id, 1, state.settings.max_id_bytes)?;
     let board = BoardId::from(id.as_str());
     let store = state.driver.store();
     let room = store

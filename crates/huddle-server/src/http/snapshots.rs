@@ -7,7 +7,7 @@ use huddle_core::{BoardId, SnapshotId};
 use huddle_store::Store;
 use serde::Serialize;
 
-use super::body::PagesJson;
+use super::body::{check_text, PagesJson};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -38,6 +38,7 @@ pub async fn list<S: Store + 'static>(
     State(state): State<AppState<S>>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<SnapshotEntry>>, ApiError> {
+    check_text("id", &id, 1, state.settings.max_id_bytes)?;
     let board = BoardId::from(id.as_str());
     let store = state.driver.store();
     require_room(store, &board).await?;
@@ -69,6 +70,8 @@ pub async fn get<S: Store + 'static>(
     State(state): State<AppState<S>>,
     Path((id, sid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    check_text("id", &id, 1, state.settings.max_id_bytes)?;
+    check_text("snapshot id", &sid, 1, state.settings.max_id_bytes)?;
     let board = BoardId::from(id.as_str());
     let store = state.driver.store();
     require_room(store, &board).await?;

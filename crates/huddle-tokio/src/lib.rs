@@ -103,6 +103,7 @@ mod connection;
 mod driver;
 mod error;
 mod metrics;
+mod renewal;
 mod shard;
 
 pub use config::DriverConfig;

@@ -63,11 +63,11 @@ async fn a_node_writes_only_within_its_safe_window() {
     }
     assert!(a.overdue(Instant::now()).is_empty());
 
-    // Without renewals its window closes at two thirds of the TTL: the
+    // Without renewals its window closes at three quarters of the TTL: the
     // write is refused before it reaches the store, and the board is
     // overdue, while the store's lease still runs.
     let last_renewal = Instant::now();
-    tokio::time::sleep(TTL * 2 / 3 + Duration::from_millis(20)).await;
+    tokio::time::sleep(TTL * 3 / 4 + Duration::from_millis(20)).await;
     assert!(last_renewal.elapsed() < TTL);
     assert!(fenced(&a.perform(&append("x", seq)).await));
     assert_eq!(

@@ -33,9 +33,9 @@ pub struct DriverConfig {
     /// This node of the cluster: its id and advertised URL (what another
     /// node's refused join names) and its lease TTL (default
     /// [`huddle_store::DEFAULT_LEASE_TTL`]). The driver renews its leases
-    /// every third of the TTL and ends a board's session as fenced two
-    /// thirds of a TTL after the last renewal the store granted (see
-    /// `docs/driver.md`). The default is a single node, `local`.
+    /// every third of the TTL, stops acking a board's writes three quarters
+    /// of a TTL after the last renewal the store granted and ends its
+    /// session as fenced by five sixths (see `docs/driver.md`). The default is a single node, `local`.
     pub node: Node,
     /// Inputs a shard handles per wake-up before it polls outputs and
     /// yields (default 256): bounds the latency one busy shard adds.

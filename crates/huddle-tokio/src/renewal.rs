@@ -3,10 +3,10 @@
 //! Every [`Node::renew_every`](huddle_store::Node::renew_every) (a third of
 //! the lease TTL) it renews all the node's leases in one store call
 //! ([`Performer::renew`]) and ends the sessions of the boards the store no
-//! longer holds for this node. It also ends, every sixth of a TTL, the
+//! longer holds for this node. It also ends, every twelfth of a TTL, the
 //! sessions of boards whose safe window has closed without a renewal
 //! ([`Performer::overdue`]): a store that stalls or is unreachable makes
-//! the node stop acking two thirds of a TTL after the last renewal it was
+//! the node stop acking three quarters of a TTL after the last renewal it was
 //! granted (the performer refuses their writes from then on), and end
 //! their sessions by five sixths, before the lease can expire in the
 //! store. Each lost board goes
@@ -51,7 +51,7 @@ async fn run<S: Store + 'static>(
     metrics: Arc<Metrics>,
 ) {
     let every = performer.node().renew_every();
-    let mut ticker = tokio::time::interval((every / 2).max(Duration::from_millis(1)));
+    let mut ticker = tokio::time::interval((every / 4).max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut renewal: Option<Renewal> = None;
     let mut last_sent: Option<std::time::Instant> = None;

@@ -15,6 +15,7 @@
  * @property {number} cursorInterval ms; at most one cursor update per interval
  * @property {number | null} pingInterval ms between keep-alive pings (null: none)
  * @property {number} pongTimeout ms; a missing pong after this counts as a drop
+ * @property {number} maxRedirects `redirect`s followed in a row before stopping (tooManyRedirects)
  */
 
 /**
@@ -29,6 +30,7 @@
  * @property {number} [cursorInterval]
  * @property {number | null} [pingInterval]
  * @property {number} [pongTimeout]
+ * @property {number} [maxRedirects]
  */
 
 /** @returns {Backoff} */
@@ -49,6 +51,7 @@ export function defaultConfig() {
     cursorInterval: 50,
     pingInterval: 20_000,
     pongTimeout: 10_000,
+    maxRedirects: 3,
   };
 }
 

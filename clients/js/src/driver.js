@@ -335,7 +335,9 @@ export class HuddleClient {
           const t = o.transport;
           globalThis.queueMicrotask(() => this.run(() => this.machine.transportFailed(this.clock.now(), t, { network: 'no token' })));
         } else {
-          this.open(o.transport, o.credentials.token);
+          // `url`: the board's owner after a `redirect`, for this one
+          // connection; otherwise the configured endpoint.
+          this.open(o.transport, o.credentials.token, o.url ?? this.options.url);
         }
         return;
       case 'send': {
@@ -421,12 +423,13 @@ export class HuddleClient {
   /**
    * @param {number} transport
    * @param {string} token
+   * @param {string} endpoint the WebSocket URL (without the token)
    */
-  open(transport, token) {
+  open(transport, token, endpoint) {
     const Socket = this.Socket;
     if (!Socket) throw new Error('no WebSocket implementation: pass options.WebSocket');
-    const sep = this.options.url.includes('?') ? '&' : '?';
-    const url = `${this.options.url}${sep}token=${encodeURIComponent(token)}`;
+    const sep = endpoint.includes('?') ? '&' : '?';
+    const url = `${endpoint}${sep}token=${encodeURIComponent(token)}`;
     /** @type {SocketLike} */
     let socket;
     try {

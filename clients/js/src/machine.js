@@ -12,7 +12,11 @@
 // each attempt a `needCredentials` output, the pre-reconnect hook, waits for
 // provideCredentials) and connected again (event `reconnected`), or
 // `failed` when the attempts run out; `authFailed` when the credentials are
-// rejected. A deliberate close by the server is not retried.
+// rejected. A deliberate close by the server is not retried. A join
+// answered with `redirect` (another node owns the board) goes at once to the
+// owner's URL (the `connect` output's `url`), at most `maxRedirects` times
+// in a row, then stops with reason `tooManyRedirects`; the owner's URL
+// serves that one connection only.
 
 import { backoffDelay, jittered, SplitMix64 } from './backoff.js';
 import { makeConfig } from './config.js';
@@ -20,7 +24,7 @@ import { ClientError, RecoveryError } from './errors.js';
 import { OutgoingQueue } from './outgoing.js';
 import { makeRecovery, parseRecovery, recoveryMutationCount } from './recovery.js';
 import { BoardReplica, Gap } from './replica.js';
-import { isJsonValue, isRetryable, parseRfc3339 } from './wire.js';
+import { isJsonValue, isRetryable, JOIN_TIMEOUT, parseRfc3339 } from './wire.js';
 
 /** @typedef {import('./config.js').ClientConfig} ClientConfig */
 /** @typedef {import('./config.js').ClientConfigInput} ClientConfigInput */
@@ -47,7 +51,7 @@ const RECENTLY_DROPPED = 64;
 /**
  * @typedef {{ kind: 'unexpected' } | { kind: 'serverClosed', code: number } | { kind: 'sessionTimeout' }
  *   | { kind: 'sessionClosed' } | { kind: 'sessionMoved' } | { kind: 'joinRefused', code: ErrorCode } | { kind: 'unauthorized' }
- *   | { kind: 'local' }} DisconnectReason
+ *   | { kind: 'credentialsExpired' } | { kind: 'tooManyRedirects', hops: number } | { kind: 'local' }} DisconnectReason
  */
 
 /**
@@ -55,6 +59,7 @@ const RECENTLY_DROPPED = 64;
  *   | { type: 'disconnected', reason: DisconnectReason }
  *   | { type: 'reconnecting', attempt: number }
  *   | { type: 'reconnected' }
+ *   | { type: 'redirected', node: string, url: string, hop: number }
  *   | { type: 'failed' }
  *   | { type: 'authFailed' }
  *   | { type: 'synced', sequence: number, full: FullSyncReason | null }
@@ -69,7 +74,7 @@ const RECENTLY_DROPPED = 64;
  */
 
 /**
- * @typedef {{ type: 'connect', transport: number, credentials: Credentials }
+ * @typedef {{ type: 'connect', transport: number, credentials: Credentials, url?: string }
  *   | { type: 'send', transport: number, message: ClientMessage }
  *   | { type: 'close', transport: number }
  *   | { type: 'needCredentials', attempt: number }
@@ -147,6 +152,12 @@ export class ClientMachine {
     this.wasConnected = false;
     /** @type {Credentials | null} @private */
     this.credentials = null;
+    /**
+     * @type {{ url: string | null, hops: number }} @private where the next
+     * connection goes after a `redirect` (null: the configured URL), and
+     * the redirects followed since the last `joined`
+     */
+    this.route = { url: null, hops: 0 };
     /** @private */
     this.nextTransport = 1;
     /** The board as the server confirmed it. */
@@ -230,6 +241,7 @@ export class ClientMachine {
     }
     this.credentials = { token: credentials.token };
     this.attempt = 0;
+    this.forgetRoute();
     this.wasConnected = false;
     this.connState = { status: 'connecting' };
     this.openTransport(now);
@@ -449,9 +461,14 @@ export class ClientMachine {
 
   /**
    * `transport` closed, with the close code if the peer sent one. 4001:
-   * credentials rejected; 4002: inactivity timeout; 1000 and other codes
-   * 4000-4999: a deliberate close (none retried). Anything else is an
-   * unexpected drop.
+   * credentials rejected (on a joined connection: the token expired, so ask
+   * for fresh credentials and reconnect at once; before that, authFailed);
+   * 4002: inactivity timeout; 1000 and other codes 4000-4999: a deliberate
+   * close (none retried), except 4006 (no `join` within the server's join
+   * deadline), which is retried like a drop, and 4003 (redirect), which
+   * follows a `redirect` frame that already moved the client on (without
+   * one it is retried like a drop, through the configured URL). Anything
+   * else is an unexpected drop.
    * @param {number} now
    * @param {number} transport
    * @param {number | null} code
@@ -459,9 +476,11 @@ export class ClientMachine {
   transportClosed(now, transport, code) {
     now = this.tick(now);
     if (phaseTransport(this.phase) !== transport) return;
-    if (code === 4001) this.authFailed();
+    if (code === 4001 && this.phase.kind === 'live') this.reconnectNow(now, { kind: 'credentialsExpired' });
+    else if (code === 4001) this.authFailed();
     else if (code === 4002) this.stop({ kind: 'sessionTimeout' });
-    else if (code === 1000 || (code !== null && code >= 4000 && code <= 4999)) this.stop({ kind: 'serverClosed', code });
+    else if (code === 4003) this.lost(now);
+    else if (code === 1000 || (code !== null && code >= 4000 && code <= 4999 && code !== JOIN_TIMEOUT)) this.stop({ kind: 'serverClosed', code });
     else this.lost(now);
   }
 
@@ -554,7 +573,10 @@ export class ClientMachine {
     }
     const transport = this.nextTransport++;
     this.phase = { kind: 'opening', transport, deadline: now + this.config.attemptTimeout };
-    this.outputs.push({ type: 'connect', transport, credentials: { token: credentials.token } });
+    /** @type {ClientOutput} */
+    const connect = { type: 'connect', transport, credentials: { token: credentials.token } };
+    if (this.route.url !== null) connect.url = this.route.url;
+    this.outputs.push(connect);
   }
 
   /** @private */
@@ -574,6 +596,7 @@ export class ClientMachine {
   lost(now) {
     const wasLive = this.phase.kind === 'live';
     this.dropTransport();
+    this.forgetRoute();
     if (wasLive) this.event({ type: 'disconnected', reason: { kind: 'unexpected' } });
     this.attempt += 1;
     if (this.attempt > this.config.backoff.maxAttempts) {
@@ -592,16 +615,19 @@ export class ClientMachine {
 
   /**
    * @private The server ended the board session here but serves it again
-   * (another host owns it now, or it is loaded afresh): leave this transport
-   * and reconnect at once, re-sending unacknowledged batches with their ids
+   * (another host owns it now, or it is loaded afresh), or closed it because
+   * the token expired: leave this transport and reconnect at once (asking
+   * for credentials first), re-sending unacknowledged batches with their ids
    * as on any reconnect. Counts as an attempt, so a board that keeps ending
    * backs off and eventually gives up like a flaky network.
    * @param {number} now
+   * @param {DisconnectReason} reason
    */
-  reconnectNow(now) {
+  reconnectNow(now, reason) {
     this.closeCurrent();
     this.dropTransport();
-    this.event({ type: 'disconnected', reason: { kind: 'sessionMoved' } });
+    this.forgetRoute();
+    this.event({ type: 'disconnected', reason });
     if (this.attempt === 0) {
       this.attempt = 1;
       this.connState = { status: 'reconnecting', attempt: 1 };
@@ -619,6 +645,7 @@ export class ClientMachine {
     if (this.phase.kind === 'live') this.event({ type: 'disconnected', reason: { kind: 'unauthorized' } });
     this.closeCurrent();
     this.dropTransport();
+    this.forgetRoute();
     this.phase = { kind: 'idle' };
     this.connState = { status: 'authFailed' };
     this.event({ type: 'authFailed' });
@@ -628,9 +655,40 @@ export class ClientMachine {
   stop(reason) {
     this.closeCurrent();
     this.dropTransport();
+    this.stopIdle(reason);
+  }
+
+  /** @private A deliberate end once the transport is left. @param {DisconnectReason} reason */
+  stopIdle(reason) {
+    this.forgetRoute();
     this.phase = { kind: 'idle' };
     this.connState = { status: 'disconnected' };
     this.event({ type: 'disconnected', reason });
+  }
+
+  /**
+   * @private The server answered the join with `redirect`: connect to the
+   * owner's URL at once (same credentials, no backoff, not an attempt), at
+   * most `maxRedirects` times in a row.
+   * @param {number} now
+   * @param {{ node: string, url: string }} owner
+   */
+  onRedirect(now, owner) {
+    this.closeCurrent();
+    this.dropTransport();
+    const hops = this.route.hops + 1;
+    if (hops > this.config.maxRedirects) {
+      this.stopIdle({ kind: 'tooManyRedirects', hops: this.config.maxRedirects });
+      return;
+    }
+    this.route = { url: owner.url, hops };
+    this.event({ type: 'redirected', node: owner.node, url: owner.url, hop: hops });
+    this.openTransport(now);
+  }
+
+  /** @private The owner's URL has served its one connection: later ones go to the configured URL. */
+  forgetRoute() {
+    this.route = { url: null, hops: 0 };
   }
 
   /** @private */
@@ -655,6 +713,8 @@ export class ClientMachine {
   onJoinAnswer(now, transport, lastSequence, message) {
     if (message.type === 'joined') {
       this.onJoined(now, transport, lastSequence, message);
+    } else if (message.type === 'redirect') {
+      this.onRedirect(now, { node: message.node, url: message.url });
     } else if (message.type === 'error' && message.batch === undefined) {
       if (message.code === 'UNAUTHORIZED') this.authFailed();
       else if (isRetryable(message.code)) {
@@ -701,6 +761,7 @@ export class ClientMachine {
     this.phase = { kind: 'live', transport };
     this.connState = { status: 'connected' };
     this.attempt = 0;
+    this.forgetRoute();
     this.ping.next = this.config.pingInterval === null ? null : now + this.config.pingInterval;
     /** @type {ClientMessage[]} */
     const messages = [];
@@ -787,7 +848,7 @@ export class ClientMachine {
         this.stop({ kind: 'sessionTimeout' });
         return;
       case 'session_closed':
-        if (message.reason === 'moved' || message.reason === 'failed') this.reconnectNow(now);
+        if (message.reason === 'moved' || message.reason === 'failed') this.reconnectNow(now, { kind: 'sessionMoved' });
         else this.stop({ kind: 'sessionClosed' });
         return;
       case 'pong':
@@ -795,6 +856,10 @@ export class ClientMachine {
         return;
       case 'joined':
         // A duplicated `joined`: the session is already in sync.
+        return;
+      case 'redirect':
+        // Answers only a join (a correct server never sends one to a live
+        // connection).
         return;
     }
   }

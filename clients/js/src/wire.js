@@ -40,7 +40,7 @@ import { DecodeError } from './errors.js';
 /**
  * @typedef {'BOARD_NOT_FOUND' | 'NOT_JOINED' | 'SESSION_EXPIRED' | 'INVALID_MESSAGE'
  *   | 'PAYLOAD_TOO_LARGE' | 'RATE_LIMITED' | 'ROOM_FULL' | 'UNAUTHORIZED'
- *   | 'UNAVAILABLE' | 'SLOW_CONSUMER'} ErrorCode
+ *   | 'UNAVAILABLE' | 'SLOW_CONSUMER' | 'DATA_TOO_DEEP' | 'BATCH_ID_REUSED' | 'SNAPSHOT_UNCHANGED'} ErrorCode
  */
 
 /**
@@ -54,6 +54,7 @@ import { DecodeError } from './errors.js';
  *   | ({ type: 'snapshot' } & SnapshotInfo)
  *   | { type: 'session_timeout', board: string }
  *   | { type: 'session_closed', board: string, reason: 'closed' | 'moved' | 'failed' }
+ *   | { type: 'redirect', board: string, node: string, url: string }
  *   | { type: 'error', code: ErrorCode, message: string, batch?: string }
  *   | { type: 'pong' }} ServerMessage
  */
@@ -71,8 +72,15 @@ export const PALETTE = ['#FF6B6B', '#4ECDC4', '#45B7D1', '#96CEB4', '#FFEAA7', '
 /** @type {ReadonlySet<string>} */
 export const ERROR_CODES = new Set([
   'BOARD_NOT_FOUND', 'NOT_JOINED', 'SESSION_EXPIRED', 'INVALID_MESSAGE', 'PAYLOAD_TOO_LARGE',
-  'RATE_LIMITED', 'ROOM_FULL', 'UNAUTHORIZED', 'UNAVAILABLE', 'SLOW_CONSUMER',
+  'RATE_LIMITED', 'ROOM_FULL', 'UNAUTHORIZED', 'UNAVAILABLE', 'SLOW_CONSUMER', 'DATA_TOO_DEEP',
+  'BATCH_ID_REUSED', 'SNAPSHOT_UNCHANGED',
 ]);
+
+/**
+ * Close code of a connection that sent no `join` within the server's join
+ * deadline: retried like a drop (docs/protocol.md, "Close codes").
+ */
+export const JOIN_TIMEOUT = 4006;
 
 const REASONS = new Set(['initial', 'too_old', 'ahead', 'no_history']);
 const CAUSES = new Set(['auto-save', 'on-disconnect', 'manual', 'archive']);
@@ -224,6 +232,14 @@ export function decodeServerValue(value) {
       const reason = o.reason === 'moved' || o.reason === 'failed' ? o.reason : 'closed';
       return { type, board: str(need('board'), type, 'board'), reason };
     }
+    case 'redirect':
+      // Another node owns the board: join again at `url` (docs/protocol.md).
+      return {
+        type,
+        board: str(need('board'), type, 'board'),
+        node: str(need('node'), type, 'node'),
+        url: str(need('url'), type, 'url'),
+      };
     case 'error': {
       const code = str(need('code'), type, 'code');
       if (!ERROR_CODES.has(code)) throw invalid(type, 'code');

@@ -93,6 +93,29 @@ test('a drop backs off 1 s, runs the token hook and re-sends the queue with the 
   assert.equal(ofType(events, 'reconnected').length, 1);
 });
 
+test('a redirect opens the owner\'s URL at once with the same token; a later drop goes back to the configured URL', async () => {
+  const { client, clock, events, hookCalls } = make();
+  await client.connect();
+  sockets[0].open();
+  const b1 = client.mutate([{ op: 'upsert', page: 'p', element: 'a', data: 1 }]);
+  sockets[0].receive({ type: 'redirect', board: 'board-1', node: 'node-b', url: 'ws://10.0.0.2:8080/ws' });
+  sockets[0].drop(4003);
+  await settle();
+  assert.equal(sockets.length, 2, 'no backoff');
+  assert.equal(sockets[1].url.startsWith('ws://10.0.0.2:8080/ws?token='), true, sockets[1].url);
+  assert.equal(sockets[1].token(), 'token-1', 'the same token, no hook call');
+  assert.deepEqual(hookCalls, [{ attempt: 0 }]);
+  assert.deepEqual(ofType(events, 'redirected'), [{ type: 'redirected', node: 'node-b', url: 'ws://10.0.0.2:8080/ws', hop: 1 }]);
+  sockets[1].open();
+  sockets[1].receive(joinedFull(0));
+  assert.equal(client.status().state.status, 'connected');
+  assert.deepEqual(sockets[1].messages()[1], { type: 'mutate', batch: b1, mutations: [{ op: 'upsert', page: 'p', element: 'a', data: 1 }] });
+  sockets[1].drop(1006);
+  await clock.advance(1000);
+  assert.equal(sockets.length, 3);
+  assert.equal(sockets[2].url.startsWith('ws://127.0.0.1:1/ws?token='), true, sockets[2].url);
+});
+
 test('offline closes the socket and holds the attempt; online resumes at once', async () => {
   const { client, clock, network } = make();
   await client.connect();

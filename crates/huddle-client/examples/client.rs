@@ -105,6 +105,7 @@ fn pump(now: Timestamp, client: &mut Client, server: &mut Server, network_up: bo
                 ClientOutput::Connect {
                     transport,
                     credentials,
+                    ..
                 } => {
                     println!(
                         "  host: opening socket {transport:?} with token {:?}",

@@ -23,6 +23,7 @@ impl Client {
         }
         self.credentials = Some(credentials);
         self.attempt = 0;
+        self.forget_route();
         self.was_connected = false;
         self.state = ConnectionState::Connecting;
         self.open_transport(now);

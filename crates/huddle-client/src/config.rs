@@ -67,6 +67,11 @@ pub struct ClientConfig {
     /// A connection whose pong does not arrive within this is treated as
     /// dropped.
     pub pong_timeout: Duration,
+    /// Most `redirect`s followed in a row (from one join to the next
+    /// `joined`); one more stops the client with
+    /// [`DisconnectReason::TooManyRedirects`](crate::DisconnectReason::TooManyRedirects).
+    /// Behind a load balancer one hop is normal.
+    pub max_redirects: u32,
 }
 
 impl Default for ClientConfig {
@@ -82,6 +87,7 @@ impl Default for ClientConfig {
             cursor_interval: Duration::from_millis(50),
             ping_interval: Some(Duration::from_secs(20)),
             pong_timeout: Duration::from_secs(10),
+            max_redirects: 3,
         }
     }
 }

@@ -48,6 +48,7 @@ impl Client {
         self.outputs.push_back(ClientOutput::Connect {
             transport,
             credentials,
+            url: self.route.url.clone(),
         });
     }
 
@@ -70,6 +71,7 @@ impl Client {
     pub(crate) fn lost(&mut self, now: Timestamp) {
         let was_live = matches!(self.phase, Phase::Live { .. });
         self.drop_transport();
+        self.forget_route();
         if was_live {
             self.signal(ClientSignal::Disconnected {
                 reason: DisconnectReason::Unexpected,
@@ -102,17 +104,17 @@ impl Client {
     }
 
     /// The server ended the board session here but serves it again
-    /// (another host owns it now, or it is loaded afresh): leave this
-    /// transport and reconnect at once, re-sending unacknowledged batches
-    /// with their ids as on any reconnect. Counts as an attempt, so a board
-    /// that keeps ending backs off and eventually gives up like a flaky
-    /// network.
-    pub(crate) fn reconnect_now(&mut self, now: Timestamp) {
+    /// (another host owns it now, or it is loaded afresh), or closed it
+    /// because the token expired: leave this transport and reconnect at
+    /// once (asking for credentials first), re-sending unacknowledged
+    /// batches with their ids as on any reconnect. Counts as an attempt, so
+    /// a board that keeps ending backs off and eventually gives up like a
+    /// flaky network.
+    pub(crate) fn reconnect_now(&mut self, now: Timestamp, reason: DisconnectReason) {
         self.close_current();
         self.drop_transport();
-        self.signal(ClientSignal::Disconnected {
-            reason: DisconnectReason::SessionMoved,
-        });
+        self.forget_route();
+        self.signal(ClientSignal::Disconnected { reason });
         if self.attempt == 0 {
             self.attempt = 1;
             self.state = ConnectionState::Reconnecting { attempt: 1 };
@@ -133,6 +135,7 @@ impl Client {
         }
         self.close_current();
         self.drop_transport();
+        self.forget_route();
         self.phase = Phase::Idle;
         self.state = ConnectionState::AuthFailed;
         self.signal(ClientSignal::AuthFailed);
@@ -142,6 +145,12 @@ impl Client {
     pub(crate) fn stop(&mut self, reason: DisconnectReason) {
         self.close_current();
         self.drop_transport();
+        self.stop_idle(reason);
+    }
+
+    /// A deliberate end once the transport is left.
+    pub(crate) fn stop_idle(&mut self, reason: DisconnectReason) {
+        self.forget_route();
         self.phase = Phase::Idle;
         self.state = ConnectionState::Disconnected;
         self.signal(ClientSignal::Disconnected { reason });

@@ -20,6 +20,7 @@ impl Client {
     ) {
         match message {
             ServerMessage::Joined(joined) => self.on_joined(now, transport, last_sequence, *joined),
+            ServerMessage::Redirect { owner, .. } => self.on_redirect(now, owner),
             ServerMessage::Error {
                 code, batch: None, ..
             } => {
@@ -69,6 +70,7 @@ impl Client {
         self.phase = Phase::Live { transport };
         self.state = ConnectionState::Connected;
         self.attempt = 0;
+        self.forget_route();
         self.ping.next = self.config.ping_interval.map(|i| now.saturating_add(i));
         let mut messages = Vec::new();
         for o in self.outgoing.iter_mut() {
@@ -154,12 +156,14 @@ impl Client {
             ServerMessage::Snapshot(info) => self.signal(ClientSignal::Snapshot(info)),
             ServerMessage::SessionTimeout { .. } => self.stop(DisconnectReason::SessionTimeout),
             ServerMessage::SessionClosed { reason, .. } if reason.reconnect() => {
-                self.reconnect_now(now)
+                self.reconnect_now(now, DisconnectReason::SessionMoved)
             }
             ServerMessage::SessionClosed { .. } => self.stop(DisconnectReason::SessionClosed),
             ServerMessage::Pong => self.ping.pong_deadline = None,
-            // A duplicated `joined`: the session is already in sync.
-            ServerMessage::Joined(_) => {}
+            // A duplicated `joined`: the session is already in sync. A
+            // `redirect` answers only a join (a correct server never sends
+            // one to a live connection).
+            ServerMessage::Joined(_) | ServerMessage::Redirect { .. } => {}
         }
     }
 

@@ -40,6 +40,10 @@
 //!   interval) and never queued offline.
 //! - **Keep-alive**: a ping every `ping_interval`; no pong within
 //!   `pong_timeout` counts as a drop.
+//! - **Routing**: a join answered with `redirect` (another node owns the
+//!   board) is sent at once to the owner's URL
+//!   ([`ClientOutput::Connect`]'s `url`), at most `max_redirects` times
+//!   in a row ([`DisconnectReason::TooManyRedirects`] after that).
 //!
 //! ## The driving loop
 //!
@@ -86,9 +90,12 @@ mod config;
 mod connection;
 mod error;
 mod incoming;
+#[cfg(feature = "net")]
+pub mod net;
 mod outgoing;
 mod output;
 mod recovery;
+mod redirect;
 mod replica;
 mod transport;
 
@@ -128,6 +135,8 @@ pub struct Client {
     /// a reconnect.
     was_connected: bool,
     credentials: Option<Credentials>,
+    /// Where the next connection goes (after a `redirect`).
+    route: redirect::Route,
     next_transport: u64,
     replica: BoardReplica,
     outgoing: OutgoingQueue,
@@ -207,6 +216,7 @@ impl Client {
             attempt: 0,
             was_connected: false,
             credentials: None,
+            route: redirect::Route::default(),
             next_transport: 1,
             replica: BoardReplica::default(),
             outgoing: OutgoingQueue::default(),

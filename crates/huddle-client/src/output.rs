@@ -48,6 +48,10 @@ pub enum ClientOutput {
         transport: TransportId,
         /// What to authenticate with.
         credentials: Credentials,
+        /// Where to connect: `None` is the URL the host was configured
+        /// with; `Some` is the WebSocket URL a `redirect` named (the
+        /// board's owner), used for this one connection only.
+        url: Option<String>,
     },
     /// Send this message on the transport.
     Send {
@@ -99,7 +103,7 @@ pub enum DisconnectReason {
     /// The transport dropped, failed, or stopped answering pings (retried).
     Unexpected,
     /// The server closed on purpose (close code 1000 or an application
-    /// code 4000-4999 other than 4001/4002): not retried.
+    /// code 4000-4999 other than 4001, 4002 and 4006): not retried.
     ServerClosed {
         /// The close code.
         code: u16,
@@ -117,9 +121,20 @@ pub enum DisconnectReason {
         /// The code.
         code: ErrorCode,
     },
+    /// The join was redirected more than `max_redirects` times in a row
+    /// (the nodes disagree about who owns the board): not retried;
+    /// `connect` starts over.
+    TooManyRedirects {
+        /// The redirects followed before giving up.
+        hops: u32,
+    },
     /// The credentials were rejected while connected (`auth_failed`
     /// follows).
     Unauthorized,
+    /// The server closed a joined connection with 4001: its token expired.
+    /// The client asks for fresh credentials (`NeedCredentials`) and
+    /// reconnects at once; if those are refused too, `auth_failed`.
+    CredentialsExpired,
     /// The application called `close`.
     Local,
 }
@@ -141,6 +156,16 @@ pub enum ClientSignal {
     },
     /// Re-joined and re-synced after a drop; unacknowledged work re-sent.
     Reconnected,
+    /// The join was sent to the board's owner (a `redirect`): the client
+    /// connects to `url` at once, with the same credentials.
+    Redirected {
+        /// The owner's node id.
+        node: String,
+        /// The owner's WebSocket URL.
+        url: String,
+        /// Redirects followed in a row, this one included (1-based).
+        hop: u32,
+    },
     /// Every reconnect attempt failed.
     Failed,
     /// The credentials were rejected.

@@ -58,17 +58,27 @@ impl Client {
     }
 
     /// `transport` closed, with the close code if the peer sent one.
-    /// 4001 means the credentials were rejected; 4002 an inactivity
-    /// timeout; 1000 and other codes 4000-4999 a deliberate close (none of
-    /// these is retried). Anything else is an unexpected drop.
+    /// 4001 means the credentials were rejected: on a joined connection
+    /// the token expired, so the client asks for fresh credentials and
+    /// reconnects at once; before that, it stops (`auth_failed`). 4002 is
+    /// an inactivity timeout; 1000 and other codes 4000-4999 a deliberate
+    /// close (none of these is retried), except 4006 (no `join` within the
+    /// server's deadline) and 4003 (redirect). 4003 follows a `redirect`
+    /// frame, which already moved the client on; without one it is retried
+    /// like a drop, through the configured URL. Anything else, 4006
+    /// included, is an unexpected drop.
     pub fn transport_closed(&mut self, now: Timestamp, transport: TransportId, code: Option<u16>) {
         let now = self.tick(now);
         if self.phase.transport() != Some(transport) {
             return;
         }
         match code {
+            Some(close::AUTH_FAILED) if matches!(self.phase, Phase::Live { .. }) => {
+                self.reconnect_now(now, DisconnectReason::CredentialsExpired)
+            }
             Some(close::AUTH_FAILED) => self.auth_failed(),
             Some(close::SESSION_TIMEOUT) => self.stop(DisconnectReason::SessionTimeout),
+            Some(close::REDIRECT) => self.lost(now),
             Some(code) if close::is_deliberate(code) => {
                 self.stop(DisconnectReason::ServerClosed { code })
             }

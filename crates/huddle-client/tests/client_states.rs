@@ -314,6 +314,7 @@ impl Host {
             [ClientOutput::Connect {
                 transport,
                 credentials,
+                url: None,
             }] => {
                 assert_eq!(
                     credentials,
@@ -746,25 +747,76 @@ fn unauthorized_upgrade_is_auth_failed_until_connect() {
 }
 
 #[test]
-fn close_code_4001_is_auth_failed() {
+fn close_code_4001_when_joined_refreshes_credentials_and_reconnects() {
+    // The server closes a joined connection with 4001 when its token
+    // expires: the client asks the hook for fresh credentials at once and
+    // reconnects with them, re-sending what was not acknowledged.
     let (mut h, t) = live(quiet());
     h.deliver(t, events(vec![ev(1, "bob", up("p", "b", "1"))]));
+    let a = h.mutate(vec![up("p", "a", "2")]);
+    assert_eq!(
+        h.drain(),
+        vec![send(t, mutate_msg(&a, &[up("p", "a", "2")]))]
+    );
     assert_eq!(
         h.closed(t, Some(4001)),
         vec![
-            event(ClientSignal::Disconnected {
-                reason: DisconnectReason::Unauthorized
-            }),
             close_out(t),
-            event(ClientSignal::AuthFailed)
+            event(ClientSignal::Disconnected {
+                reason: DisconnectReason::CredentialsExpired
+            }),
+            reconnecting(1),
+            need(1)
         ]
     );
-    assert_auth_failed_and_inert(&mut h);
-
-    // New credentials: a fresh connect that continues the replica.
-    let t2 = h.connect("new");
+    assert_eq!(h.c.state(), ConnectionState::Reconnecting { attempt: 1 });
+    assert_eq!(h.c.poll_timeout(), None, "waiting for the hook");
+    let t2 = h.provide("fresh");
+    assert_ne!(t, t2);
     let out = h.open_and_join(t2, Some(1), delta(1, vec![]));
-    assert_eq!(out, vec![synced(1, None), event(ClientSignal::Connected)]);
+    assert_eq!(
+        out,
+        vec![
+            send(t2, mutate_msg(&a, &[up("p", "a", "2")])),
+            synced(1, None),
+            event(ClientSignal::Reconnected)
+        ]
+    );
+    assert_eq!(h.c.state(), ConnectionState::Connected);
+}
+
+#[test]
+fn close_code_4001_before_joining_is_auth_failed() {
+    // Fresh credentials that are refused too: no loop.
+    let (mut h, t) = live(quiet());
+    h.closed(t, Some(4001));
+    let t2 = h.provide("also-expired");
+    assert_eq!(h.open(t2), vec![send(t2, join_msg(Some(0)))]);
+    assert_eq!(
+        h.closed(t2, Some(4001)),
+        vec![close_out(t2), event(ClientSignal::AuthFailed)]
+    );
+    assert_auth_failed_and_inert(&mut h);
+    // New credentials: a fresh connect that continues the replica.
+    let t3 = h.connect("new");
+    let out = h.open_and_join(t3, Some(0), delta(0, vec![]));
+    assert_eq!(out, vec![synced(0, None), event(ClientSignal::Connected)]);
+}
+
+#[test]
+fn close_code_4006_is_retried_like_a_drop() {
+    let (mut h, t) = live(quiet());
+    assert_eq!(
+        h.closed(t, Some(huddle_wire::close::JOIN_TIMEOUT)),
+        vec![unexpected(), reconnecting(1)]
+    );
+    let t2 = h.retry(1, "again");
+    assert_eq!(h.open(t2), vec![send(t2, join_msg(Some(0)))]);
+    assert_eq!(
+        h.closed(t2, Some(huddle_wire::close::JOIN_TIMEOUT)),
+        vec![reconnecting(2)]
+    );
+    assert_eq!(h.c.state(), ConnectionState::Reconnecting { attempt: 2 });
 }
 
 #[test]
@@ -810,7 +862,7 @@ fn assert_stopped(h: &mut Host) {
 
 #[test]
 fn deliberate_close_codes_are_not_retried() {
-    for code in [1000u16, 4000, 4003, 4999] {
+    for code in [1000u16, 4000, 4004, 4999] {
         let (mut h, t) = live(quiet());
         assert_eq!(
             h.closed(t, Some(code)),
@@ -1110,6 +1162,7 @@ fn credentials_are_not_printed() {
     let out = ClientOutput::Connect {
         transport: TransportId(1),
         credentials: c,
+        url: None,
     };
     assert!(!format!("{out:?}").contains("secret"), "{out:?}");
 }

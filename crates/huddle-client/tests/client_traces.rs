@@ -310,8 +310,16 @@ fn output_json(o: &ClientOutput) -> Value {
         ClientOutput::Connect {
             transport,
             credentials,
-        } => json!({"type": "connect", "transport": transport.0,
-                    "credentials": {"token": credentials.token}}),
+            url,
+        } => {
+            let mut o = json!({"type": "connect", "transport": transport.0,
+                               "credentials": {"token": credentials.token}});
+            // Only after a redirect (the configured URL is the host's).
+            if let Some(url) = url {
+                o["url"] = json!(url);
+            }
+            o
+        }
         ClientOutput::Send { transport, message } => {
             let text = message.to_json().expect("client message encodes");
             let message: Value = serde_json::from_str(&text).expect("client message is JSON");
@@ -339,6 +347,9 @@ fn event_json(e: &ClientSignal) -> Value {
             json!({"type": "reconnecting", "attempt": attempt})
         }
         ClientSignal::Reconnected => json!({"type": "reconnected"}),
+        ClientSignal::Redirected { node, url, hop } => {
+            json!({"type": "redirected", "node": node, "url": url, "hop": hop})
+        }
         ClientSignal::Failed => json!({"type": "failed"}),
         ClientSignal::AuthFailed => json!({"type": "authFailed"}),
         ClientSignal::Synced { sequence, full } => json!({
@@ -409,7 +420,11 @@ fn reason_json(r: &DisconnectReason) -> Value {
         DisconnectReason::JoinRefused { code } => {
             json!({"kind": "joinRefused", "code": code.as_str()})
         }
+        DisconnectReason::TooManyRedirects { hops } => {
+            json!({"kind": "tooManyRedirects", "hops": hops})
+        }
         DisconnectReason::Unauthorized => json!({"kind": "unauthorized"}),
+        DisconnectReason::CredentialsExpired => json!({"kind": "credentialsExpired"}),
         DisconnectReason::Local => json!({"kind": "local"}),
     }
 }
@@ -490,6 +505,10 @@ fn client_config(c: &Value) -> ClientConfig {
         cursor_interval: ms(&c["cursorInterval"]),
         ping_interval: (!c["pingInterval"].is_null()).then(|| ms(&c["pingInterval"])),
         pong_timeout: ms(&c["pongTimeout"]),
+        // Absent from traces older than routing: the default.
+        max_redirects: c
+            .get("maxRedirects")
+            .map_or(3, |v| u32::try_from(n(v)).expect("redirects")),
     }
 }
 
@@ -690,7 +709,7 @@ fn jittered_backoff() -> Value {
 fn auth_and_deliberate_closes() -> Value {
     let mut t = Tracer::new(
         "auth_and_deliberate_closes",
-        "auth_failed from HTTP 401, close 4001 and join UNAUTHORIZED; closes that are not retried (1000, 4002, 4xxx, session_timeout, session_closed, join refused)",
+        "auth_failed from HTTP 401, close 4001 before joining and join UNAUTHORIZED; closes that are not retried (1000, 4002, 4xxx, session_timeout, session_closed, join refused)",
         3,
         config(|_| {}),
     );
@@ -698,7 +717,8 @@ fn auth_and_deliberate_closes() -> Value {
     t.failed(1, "unauthorized");
     t.connect("good");
     t.open(2);
-    t.msg(2, joined_full(0, "initial", json!({}), json!([who(ALICE)])));
+    // Before `joined`: 4001 on a joined connection refreshes the
+    // credentials instead (token_expiry_and_join_timeout).
     t.closed(2, Some(4001));
     t.mutate(json!([upsert("p", "q", json!(true))]));
     t.connect("good-2");
@@ -737,6 +757,39 @@ fn auth_and_deliberate_closes() -> Value {
     transport += 1;
     t.open(transport);
     t.msg(transport, error("ROOM_FULL", None));
+    t.finish()
+}
+
+fn token_expiry_and_join_timeout() -> Value {
+    let mut t = Tracer::new(
+        "token_expiry_and_join_timeout",
+        "close 4001 on a joined connection (the token expired): fresh credentials through the hook, reconnect at once, unacked batch re-sent; 4001 again before joining is auth_failed; close 4006 (no join in time) is retried with backoff",
+        7,
+        config(|_| {}),
+    );
+    t.connect("tok-1");
+    t.open(1);
+    t.msg(1, joined_full(0, "initial", json!({}), json!([who(ALICE)])));
+    t.mutate(json!([upsert("p", "a", json!(1))]));
+    let first = ok_batch(&t);
+    t.wait(10).closed(1, Some(4001));
+    t.wait(5).creds("tok-2");
+    t.open(2);
+    t.msg(2, joined_delta(0, json!([])));
+    t.msg(2, ack(&first, 1));
+    t.wait(10).closed(2, Some(4006));
+    t.timeout();
+    t.creds("tok-3");
+    t.open(3);
+    t.closed(3, Some(4006));
+    t.timeout();
+    t.creds("tok-4");
+    t.open(4);
+    t.msg(4, joined_delta(1, json!([])));
+    t.closed(4, Some(4001));
+    t.creds("tok-expired-too");
+    t.open(5);
+    t.closed(5, Some(4001));
     t.finish()
 }
 
@@ -779,6 +832,63 @@ fn session_moved() -> Value {
         4,
         json!({"type": "session_closed", "board": BOARD, "reason": "closed"}),
     );
+    t.finish()
+}
+
+fn redirect_frame(node: &str, url: &str) -> Value {
+    json!({"type": "redirect", "board": BOARD, "node": node, "url": url})
+}
+
+fn redirect() -> Value {
+    let mut t = Tracer::new(
+        "redirect",
+        "a join answered with redirect: connect to the owner's URL at once (same token, no backoff, not an attempt), the 4003 close of the old socket ignored; joined there, a later drop goes back to the configured URL; a failed connection to the owner too; more than maxRedirects in a row stop with tooManyRedirects",
+        6,
+        config(|c| c["maxRedirects"] = json!(2)),
+    );
+    t.connect("tok");
+    t.wait(10).open(1);
+    t.mutate(json!([upsert("p", "a", json!(1))]));
+    let first = ok_batch(&t);
+    t.wait(5)
+        .msg(1, redirect_frame("node-b", "ws://10.0.0.2:8080/ws"));
+    t.closed(1, Some(4003)); // the old socket's close: already left
+    t.wait(10).open(2);
+    t.wait(5)
+        .msg(2, joined_full(0, "initial", json!({}), json!([who(ALICE)])));
+    t.msg(2, ack(&first, 1));
+    // An unexpected drop: back through the configured URL (after backoff).
+    t.wait(1000).closed(2, Some(1006));
+    t.timeout();
+    t.creds("tok");
+    t.open(3);
+    // Redirected twice in a row, then joined at the second owner.
+    t.msg(3, redirect_frame("node-b", "ws://10.0.0.2:8080/ws"));
+    t.open(4);
+    t.msg(4, redirect_frame("node-c", "ws://10.0.0.3:8080/ws"));
+    t.open(5);
+    t.msg(5, joined_delta(1, json!([])));
+    // The owner's URL fails: the retry goes to the configured URL.
+    t.wait(1000).closed(5, None);
+    t.timeout();
+    t.creds("tok");
+    t.open(6);
+    t.msg(6, redirect_frame("node-c", "ws://10.0.0.3:8080/ws"));
+    t.failed(7, "network");
+    t.timeout();
+    t.creds("tok");
+    t.open(8);
+    // A routing loop: the third redirect in a row stops the client.
+    t.msg(8, redirect_frame("node-b", "ws://10.0.0.2:8080/ws"));
+    t.open(9);
+    t.msg(9, redirect_frame("node-c", "ws://10.0.0.3:8080/ws"));
+    t.open(10);
+    t.msg(10, redirect_frame("node-b", "ws://10.0.0.2:8080/ws"));
+    t.input(json!({"op": "mutate", "mutations": [upsert("p", "b", json!(2))]}));
+    // connect starts over, at the configured URL.
+    t.connect("tok");
+    t.open(11);
+    t.msg(11, joined_delta(1, json!([])));
     t.finish()
 }
 
@@ -1257,6 +1367,8 @@ fn all_traces() -> Vec<Value> {
         jittered_backoff(),
         auth_and_deliberate_closes(),
         session_moved(),
+        token_expiry_and_join_timeout(),
+        redirect(),
         delta_resync_and_queue(),
         retries_and_drops(),
         recovery_export_import(),

@@ -22,6 +22,7 @@ use crate::config::{Config, SessionType};
 use crate::dedup::Dedup;
 use crate::delta::BatchMeta;
 use crate::element_hash::KnownHashes;
+use crate::encoded::EncodedEvents;
 use crate::history::History;
 use crate::ids::{BatchId, BoardId, ConnId, EffectId, UserId};
 use crate::mutation::{Event, Mutation};
@@ -220,6 +221,8 @@ pub(crate) struct Board {
     pub(crate) snapshot_count: usize,
     pub(crate) snapshot_stored_version: Option<u64>,
     pub(crate) snapshot_jobs: SmallVec<[SnapshotJob; 1]>,
+    /// When the last manual snapshot was taken (its minimum interval).
+    pub(crate) manual_snapshot_at: Option<Timestamp>,
     pub(crate) prune: Option<EffectId>,
 
     pub(crate) idle_timer: Option<TimerHandle>,
@@ -270,6 +273,7 @@ impl Board {
             snapshot_count: 0,
             snapshot_stored_version: None,
             snapshot_jobs: SmallVec::new(),
+            manual_snapshot_at: None,
             prune: None,
             idle_timer: None,
             autosave_timer: None,
@@ -285,17 +289,26 @@ impl Board {
     /// never gets ahead of the stored log.) `events` are one batch's as a
     /// rule: the history holds each run of one batch as one chunk, with
     /// the board state's ids.
-    pub(crate) fn commit(&mut self, events: &[Event]) {
-        self.commit_known(events, None);
+    /// Returns the place for the encoding of `events`, shared with the
+    /// history's chunk when they are one run (one batch's, as broadcasts
+    /// are), for their broadcast ([`crate::CommittedEvents`]).
+    pub(crate) fn commit(&mut self, events: &[Event]) -> Arc<EncodedEvents> {
+        self.commit_known(events, None)
     }
 
     /// [`commit`](Self::commit) with the element hashes already computed
     /// for (some of) the events, used where their hasher is the board
     /// state's.
-    pub(crate) fn commit_known(&mut self, events: &[Event], known: Option<&KnownHashes>) {
+    pub(crate) fn commit_known(
+        &mut self,
+        events: &[Event],
+        known: Option<&KnownHashes>,
+    ) -> Arc<EncodedEvents> {
         // Hashes by another hasher than the board state's are not used.
         let known = known.filter(|k| k.hasher().same(self.pages.hasher()));
+        let (mut encoded, mut runs) = (None, 0usize);
         for run in events.chunk_by(BatchMeta::continues) {
+            runs += 1;
             let Some(first) = run.first() else {
                 continue;
             };
@@ -321,10 +334,18 @@ impl Board {
                     }
                 })
                 .collect();
-            self.history.push(first, mutations);
+            let place = Arc::new(EncodedEvents::new());
+            self.history.push(first, mutations, place.clone());
+            encoded = Some(place);
         }
         if let Some(last) = events.last() {
             self.committed = last.seq;
+        }
+        // The place is the broadcast's only if it encodes all `events`:
+        // one run (every batch is; several would each have their own).
+        match encoded {
+            Some(place) if runs == 1 => place,
+            _ => Arc::default(),
         }
     }
 
@@ -348,16 +369,19 @@ impl Board {
     /// Whether the board changed since the newest stored or requested
     /// snapshot.
     pub(crate) fn changed_since_snapshot(&self) -> bool {
-        let newest = self
-            .snapshot_jobs
-            .iter()
-            .map(|j| j.version)
-            .chain(self.snapshot_stored_version)
-            .max();
-        match newest {
+        match self.newest_snapshot_version() {
             Some(v) => self.committed > v,
             None => self.committed > 0,
         }
+    }
+
+    /// The version of the newest stored or requested snapshot.
+    pub(crate) fn newest_snapshot_version(&self) -> Option<u64> {
+        self.snapshot_jobs
+            .iter()
+            .map(|j| j.version)
+            .chain(self.snapshot_stored_version)
+            .max()
     }
 
     /// Participants as the wire lists them.

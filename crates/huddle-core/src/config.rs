@@ -86,6 +86,12 @@ pub struct Config {
     pub history_len: usize,
     /// Snapshots kept per board (50); older ones are pruned by an effect.
     pub snapshot_retention: usize,
+    /// Minimum time between two manual snapshots of one board (10 s). A
+    /// request sooner is refused (`RATE_LIMITED`), as is one while any
+    /// snapshot of the board is being stored, and one when the board has
+    /// not changed since its newest snapshot (`SNAPSHOT_UNCHANGED`): a
+    /// participant cannot keep the store busy copying a board.
+    pub manual_snapshot_interval: Duration,
     /// Pending mutations that trigger a flush without waiting for the next
     /// auto-save (4096), so that a busy board never reaches backpressure
     /// merely because the interval has not come round.
@@ -135,6 +141,7 @@ impl Default for Config {
             delta_threshold: 1000,
             history_len: 1000,
             snapshot_retention: 50,
+            manual_snapshot_interval: Duration::from_secs(10),
             flush_threshold: 4096,
             presence_interval: Duration::from_millis(50),
             dedup_window: 1024,

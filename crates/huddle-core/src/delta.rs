@@ -7,12 +7,16 @@
 //! answering a delta of `n` events in batches of `b` costs about `n / b`
 //! reference counts, not `5 n`. Events are viewed in place with
 //! [`DeltaEvents::iter`] ([`EventRef`]s) or built on demand
-//! ([`DeltaEvents::to_vec`]); `huddle_wire` encodes a delta straight
-//! from its chunks.
+//! ([`DeltaEvents::to_vec`]). `huddle_wire` encodes a delta run by run
+//! ([`DeltaEvents::runs`]): a chunk from the history carries its batch's
+//! [`EncodedEvents`], so the events' wire form, made once (by the batch's
+//! broadcast, or by the first delta that needs it), is spliced into every
+//! later delta instead of being encoded again.
 
 use core::fmt;
 use std::sync::Arc;
 
+use crate::encoded::EncodedEvents;
 use crate::ids::{BatchId, UserId};
 use crate::mutation::{Event, Mutation};
 use crate::time::Timestamp;
@@ -51,6 +55,9 @@ impl BatchMeta {
 pub(crate) struct Chunk {
     pub(crate) meta: BatchMeta,
     pub(crate) mutations: Arc<[Mutation]>,
+    /// The batch's encoding, shared with its broadcast (history chunks
+    /// only: a delta built from owned events has nothing to share it with).
+    pub(crate) encoded: Option<Arc<EncodedEvents>>,
 }
 
 impl Chunk {
@@ -145,6 +152,54 @@ impl DeltaEvents {
     pub fn to_vec(&self) -> Vec<Event> {
         self.iter().map(EventRef::to_event).collect()
     }
+
+    /// The events in order, one [`DeltaRun`] per chunk (a run of one
+    /// batch's events, consecutive sequences): what an encoder writes from.
+    pub fn runs(&self) -> impl Iterator<Item = DeltaRun<'_>> + '_ {
+        let mut skip = self.skip;
+        let mut remaining = self.len;
+        self.chunks
+            .iter()
+            .map_while(move |c| {
+                if remaining == 0 {
+                    return None;
+                }
+                let start = skip.min(c.mutations.len());
+                let len = (c.mutations.len() - start).min(remaining);
+                skip = 0;
+                remaining -= len;
+                Some(DeltaRun {
+                    first_seq: c.meta.first_seq,
+                    author: &c.meta.author,
+                    mutations: &c.mutations,
+                    start,
+                    len,
+                    encoded: c.encoded.as_deref(),
+                })
+            })
+            .filter(|run| run.len > 0)
+    }
+}
+
+/// One chunk of a [`DeltaEvents`]: events `start..start + len` of a run of
+/// one batch's events, whose event `i` has sequence `first_seq + i`,
+/// author `author` and mutation `mutations[i]`.
+#[derive(Clone, Copy, Debug)]
+pub struct DeltaRun<'a> {
+    /// The sequence of the run's first event (`mutations[0]`).
+    pub first_seq: u64,
+    /// The author of every event of the run.
+    pub author: &'a UserId,
+    /// The mutations of the whole run, including those before `start`.
+    pub mutations: &'a [Mutation],
+    /// The first event of the run in the delta.
+    pub start: usize,
+    /// Events of the run in the delta (at least one).
+    pub len: usize,
+    /// The run's encoding place, when the run is a committed batch's
+    /// (shared with its broadcast): an encoder fills it with the encoding
+    /// of all of `mutations`, and splices events `start..start + len`.
+    pub encoded: Option<&'a EncodedEvents>,
 }
 
 impl From<Vec<Event>> for DeltaEvents {
@@ -176,6 +231,7 @@ impl From<Vec<Event>> for DeltaEvents {
                 chunks.push(Chunk {
                     meta,
                     mutations: mutations.into(),
+                    encoded: None,
                 });
             }
         }
@@ -352,5 +408,34 @@ mod tests {
         assert!(empty.is_empty());
         assert_eq!(empty, DeltaEvents::new());
         assert_eq!(empty.first_seq(), None);
+        assert_eq!(empty.runs().count(), 0);
+        let run = part.runs().map(|r| (r.first_seq, r.start, r.len));
+        assert_eq!(run.collect::<Vec<_>>(), [(1, 2, 3)]);
+    }
+
+    #[test]
+    fn runs_cover_the_view_chunk_by_chunk() {
+        // Chunks of 2, 3 and 2 events; the view skips 1 and ends 1 early.
+        let events: Vec<Event> = (1..=7)
+            .map(|s| event(s, ["a", "a", "b", "b", "b", "c", "c"][s as usize - 1], 0))
+            .collect();
+        let whole = DeltaEvents::from(events.clone());
+        let part = DeltaEvents::from_chunks(whole.chunks.clone(), 1, 5);
+        let runs: Vec<_> = part.runs().map(|r| (r.first_seq, r.start, r.len)).collect();
+        assert_eq!(runs, [(1, 1, 1), (3, 0, 3), (6, 0, 1)]);
+        let viewed: Vec<Event> = part
+            .runs()
+            .flat_map(|r| {
+                (r.start..r.start + r.len).map(move |i| Event {
+                    seq: r.first_seq + i as u64,
+                    author: r.author.clone(),
+                    batch: BatchId::from(["a", "b", "c"][(r.first_seq / 3) as usize]),
+                    at: Timestamp::from_millis(0),
+                    mutation: r.mutations[i].clone(),
+                })
+            })
+            .collect();
+        assert_eq!(viewed, events[1..6].to_vec());
+        assert!(part.runs().all(|r| r.encoded.is_none()));
     }
 }

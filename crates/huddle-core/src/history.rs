@@ -7,7 +7,9 @@
 //! a position). Page and element ids in the mutations are the board
 //! state's own (the committer builds them from its keys), so a held event
 //! adds no id allocation of its own when it upserts an element that exists.
-//! A delta shares the chunks ([`DeltaEvents`]) instead of copying events.
+//! A delta shares the chunks ([`DeltaEvents`]) instead of copying events,
+//! and each chunk carries its batch's [`EncodedEvents`] (shared with the
+//! batch's broadcast), so the events are encoded once.
 //!
 //! The window is exactly `capacity` events: when it is full, the oldest
 //! chunk's leading events stop being held (`skip`), and the chunk is
@@ -17,6 +19,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::delta::{BatchMeta, Chunk, DeltaEvents};
+use crate::encoded::EncodedEvents;
 use crate::ids::{BatchId, UserId};
 use crate::mutation::{Event, Mutation};
 
@@ -42,8 +45,15 @@ impl History {
     /// Appends the events of one batch from `first` on: `mutations[i]` is
     /// event `first.seq + i`'s mutation (with the ids to hold: the board
     /// state's own, to share them), and all share `first`'s author, batch
-    /// and time. The oldest events beyond capacity stop being held.
-    pub(crate) fn push(&mut self, first: &Event, mutations: Arc<[Mutation]>) {
+    /// and time; `encoded` is the place for their encoding, which the
+    /// batch's broadcast shares. The oldest events beyond capacity stop
+    /// being held.
+    pub(crate) fn push(
+        &mut self,
+        first: &Event,
+        mutations: Arc<[Mutation]>,
+        encoded: Arc<EncodedEvents>,
+    ) {
         if self.capacity == 0 || mutations.is_empty() {
             return;
         }
@@ -62,6 +72,7 @@ impl History {
         self.chunks.push_back(Chunk {
             meta: BatchMeta::of(first),
             mutations,
+            encoded: Some(encoded),
         });
         while self.len > self.capacity {
             let excess = self.len - self.capacity;
@@ -148,6 +159,15 @@ impl History {
     pub(crate) fn len(&self) -> usize {
         self.len
     }
+
+    /// Bytes of the encodings made of the chunks held.
+    pub(crate) fn encoded_bytes(&self) -> usize {
+        self.chunks
+            .iter()
+            .filter_map(|c| c.encoded.as_deref())
+            .map(EncodedEvents::heap_bytes)
+            .sum()
+    }
 }
 
 #[cfg(test)]
@@ -179,7 +199,8 @@ mod tests {
     /// Pushes one batch's events (all sharing the first's meta).
     fn push(h: &mut History, events: &[Event]) {
         if let Some(first) = events.first() {
-            h.push(first, events.iter().map(|e| e.mutation.clone()).collect());
+            let mutations = events.iter().map(|e| e.mutation.clone()).collect();
+            h.push(first, mutations, Arc::default());
         }
     }
 

@@ -158,6 +158,7 @@ mod config;
 mod dedup;
 mod delta;
 mod element_hash;
+mod encoded;
 mod engine;
 mod error;
 mod failure;
@@ -174,16 +175,19 @@ mod request;
 mod stats;
 mod storage;
 mod sync;
+mod text_rule;
 mod time;
 mod timers;
 mod user_session;
 
 pub use colors::{Color, ColorPolicy, PALETTE};
 pub use config::{Config, Durability, Limits, SessionType};
-pub use delta::{DeltaEvents, DeltaIter, EventRef};
+pub use delta::{DeltaEvents, DeltaIter, DeltaRun, EventRef};
+pub use encoded::{CommittedEvents, EncodedChunk, EncodedEvents};
 pub use engine::{Accepted, Engine, SessionInfo};
 pub use error::{
-    BoardError, ConfirmError, ErrorCode, Field, JoinError, MutateError, PresenceError, SessionError,
+    BoardError, ConfirmError, ErrorCode, Field, JoinError, MutateError, PresenceError,
+    SessionError, SnapshotError,
 };
 pub use failure::{FailureKind, StorageFailure};
 pub use ids::{
@@ -202,6 +206,7 @@ pub use storage::{
     BatchRecord, BoardOwner, Effect, FlushBatch, LoadedBoard, PageChanges, Snapshot, SnapshotCause,
     StorageOutcome,
 };
+pub use text_rule::{check_text, TextProblem};
 pub use time::Timestamp;
 pub use user_session::{UserSessionRecord, UserSessionStatus};
 

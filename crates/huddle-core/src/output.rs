@@ -9,11 +9,11 @@ use smallvec::SmallVec;
 use crate::colors::Color;
 use crate::config::SessionType;
 use crate::delta::DeltaEvents;
+use crate::encoded::CommittedEvents;
 use crate::error::ErrorCode;
 use crate::ids::{BatchId, BoardId, ConnId, SnapshotId, UserId, UserSessionId};
-use crate::mutation::Event;
 use crate::pages::Pages;
-use crate::storage::{Effect, SnapshotCause};
+use crate::storage::{BoardOwner, Effect, SnapshotCause};
 use crate::time::Timestamp;
 use crate::user_session::UserSessionRecord;
 
@@ -93,8 +93,10 @@ pub enum Notice {
         /// The sequence of the batch's last mutation.
         sequence: u64,
     },
-    /// Events other participants applied.
-    Events(Arc<[Event]>),
+    /// Events other participants applied: one committed batch's, with the
+    /// place for their encoding that the history shares (a host encodes
+    /// them once, for the broadcast and the delta syncs after it).
+    Events(CommittedEvents),
     /// A participant joined (not sent for a second connection of a user
     /// already present).
     ParticipantJoined(ParticipantInfo),
@@ -132,6 +134,17 @@ pub enum Notice {
         board: BoardId,
         /// Why; tells a client whether to reconnect now.
         reason: CloseReason,
+    },
+    /// A join that waited for its board is sent elsewhere: another node
+    /// holds the board's lease (the store answered the load with
+    /// [`StorageOutcome::OwnedElsewhere`](crate::StorageOutcome::OwnedElsewhere)).
+    /// The connection did not join; the client joins again at the owner
+    /// (the wire's `redirect` frame).
+    Redirect {
+        /// The board.
+        board: BoardId,
+        /// Where the board is served.
+        owner: BoardOwner,
     },
     /// Reply to a keep-alive ping.
     Pong,
@@ -290,6 +303,10 @@ pub enum SessionEnd {
     LoadFailed(String),
     /// The store does not know the board.
     NotFound,
+    /// Another node holds the board's lease: the load was answered with
+    /// the owner, the waiting joins were redirected to it, nothing was
+    /// loaded or written.
+    OwnedElsewhere(BoardOwner),
     /// Another host owns the board: a store fenced one of this session's
     /// writes. The session ended at once; nothing unacknowledged was
     /// acknowledged.

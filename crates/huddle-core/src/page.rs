@@ -304,6 +304,7 @@ pub struct Iter<'a> {
 impl<'a> Iterator for Iter<'a> {
     type Item = (&'a ElementId, &'a Payload);
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let e = self.inner.next()?;
         self.left = self.left.saturating_sub(1);

@@ -33,6 +33,9 @@ pub struct Stats {
     pub undurable_mutations: u64,
     /// Events held for delta sync.
     pub events_held: usize,
+    /// Bytes of the wire encodings of the events held (made by the host's
+    /// encoder, once per batch, and kept with the batch in the history).
+    pub encoded_bytes_held: usize,
     /// Elements held over all boards.
     pub elements_held: usize,
     /// Payload bytes of the elements held.
@@ -64,6 +67,7 @@ impl Stats {
             s.pending_elements += b.pending.len();
             s.undurable_mutations += b.assigned.saturating_sub(b.durable);
             s.events_held += b.history.len();
+            s.encoded_bytes_held += b.history.encoded_bytes();
             s.elements_held += b.pages.element_count();
             s.payload_bytes_held += b.payload_bytes;
             s.batch_ids_remembered += b.dedup.len();

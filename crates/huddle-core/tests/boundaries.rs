@@ -574,7 +574,23 @@ fn cursor_is_activity() {
 
 #[test]
 fn snapshot_request_is_activity() {
-    assert_activity_pushes_deadline(|h, conn| h.snapshot(conn).unwrap());
+    // A manual snapshot needs a change since the board's newest snapshot:
+    // bob makes it, so that alice's only activity is the request.
+    let mut h = Harness::new(config());
+    join_as(&mut h, ConnId(1), "alice");
+    join_as(&mut h, ConnId(2), "bob");
+    h.advance(10 * MIN);
+    h.mutate(ConnId(2), "b1", vec![upsert("p", "x", "1")])
+        .unwrap();
+    h.snapshot(ConnId(1)).unwrap();
+    assert_eq!(
+        h.engine.user_session(ConnId(1)).unwrap().last_activity,
+        at(10 * MIN)
+    );
+    h.advance_to(at(40 * MIN - MS));
+    assert!(h.engine.user_session(ConnId(1)).is_some());
+    h.advance_to(at(40 * MIN));
+    assert!(h.engine.user_session(ConnId(1)).is_none());
 }
 
 #[test]
@@ -714,7 +730,10 @@ fn second_connection_of_a_user_is_the_same_participant() {
 
 #[test]
 fn snapshot_retention_keeps_the_newest_50() {
-    let mut h = Harness::new(config());
+    let mut h = Harness::new(Config {
+        manual_snapshot_interval: Duration::ZERO,
+        ..config()
+    });
     h.mode = StoreMode::Hold;
     h.join(ConnId(1), req("alice")).unwrap();
     settle(&mut h);

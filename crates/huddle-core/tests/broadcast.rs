@@ -176,6 +176,10 @@ fn cursors_are_one_broadcast_without_the_mover() {
 #[test]
 fn a_stored_snapshot_is_one_broadcast_to_everyone() {
     let mut h = three();
+    // A manual snapshot needs a change since the newest one.
+    h.mutate(C2, "b1", vec![upsert("p", "e", "1")]).unwrap();
+    h.complete_all();
+    h.broadcasts.clear();
     h.snapshot(C1).unwrap();
     h.complete_all();
     let snaps: Vec<_> = h

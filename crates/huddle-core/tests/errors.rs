@@ -125,7 +125,7 @@ fn not_joined_before_join() {
     let e = rejected(&mut h, |e, now| e.update_presence(now, stranger, 1.0, 1.0));
     assert_eq!(e.code(), ErrorCode::NotJoined);
     let e = rejected(&mut h, |e, now| e.request_snapshot(now, stranger));
-    assert_eq!(e, SessionError::NotJoined);
+    assert_eq!(e, SnapshotError::Session(SessionError::NotJoined));
     let e = rejected(&mut h, |e, now| e.leave(now, stranger));
     assert_eq!(e.code(), ErrorCode::NotJoined);
 }

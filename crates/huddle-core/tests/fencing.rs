@@ -383,9 +383,18 @@ fn an_invalid_load_fails_joins_with_unavailable_and_is_not_retried() {
 
 #[test]
 fn an_invalid_manual_snapshot_is_reported_and_the_session_goes_on() {
-    let mut h = joined(Config::default());
+    // No auto-save in the minute below: it would try the snapshot again.
+    let mut h = joined(Config {
+        autosave_interval: 60 * MIN,
+        ..Config::default()
+    });
+    // A manual snapshot needs a change since the newest one.
+    h.mutate(C2, "b1", vec![upsert("p", "x", "1")]).unwrap();
+    h.complete_next();
+    h.take(C1);
     h.snapshot(C1).unwrap();
-    assert_eq!(held(&h), vec!["snapshot"]);
+    assert_eq!(held(&h), vec!["flush", "snapshot"]);
+    h.complete_next();
     h.fail_next_with(FailureKind::Invalid);
     assert!(matches!(
         h.take(C1).as_slice(),

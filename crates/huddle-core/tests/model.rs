@@ -543,8 +543,17 @@ impl Sim {
             }
             Action::Snapshot { conn } => {
                 let conn = self.resolve(*conn);
-                let r = self.h.snapshot(ConnId(conn as u64));
-                self.session_request(conn, r)?;
+                match self.h.snapshot(ConnId(conn as u64)) {
+                    Ok(()) => self.session_request(conn, Ok(()))?,
+                    Err(SnapshotError::Session(e)) => self.session_request(conn, Err(e))?,
+                    // The snapshot limits (tests/snapshot_limits.rs): only a
+                    // live session gets them, and they are no activity.
+                    Err(limit) => prop_assert!(
+                        matches!(self.clients[conn].state, Conn::Live(_)),
+                        "{:?} for a connection without a live session",
+                        limit
+                    ),
+                }
             }
             Action::CompleteNext => sl.completed = self.h.complete_next(),
             Action::FailNext => sl.failed = self.h.fail_next(),
@@ -1055,7 +1064,9 @@ impl Sim {
                 prop_assert!(info.version <= store_seq(&self.h, b));
             }
             Notice::Cursor { .. } | Notice::SnapshotFailed { .. } | Notice::Pong => {}
-            Notice::Joined(_) | Notice::JoinFailed { .. } => unreachable!(),
+            Notice::Joined(_) | Notice::JoinFailed { .. } | Notice::Redirect { .. } => {
+                unreachable!()
+            }
         }
         Ok(())
     }
@@ -1132,6 +1143,9 @@ impl Sim {
                         ),
                         SessionEnd::NotFound => {
                             return Err(TestCaseError::fail("the store knows every board"))
+                        }
+                        SessionEnd::OwnedElsewhere(_) => {
+                            return Err(TestCaseError::fail("one host owns every board here"))
                         }
                         SessionEnd::Fenced | SessionEnd::WriteFailed(_) => {
                             return Err(TestCaseError::fail("only transient faults here"))

@@ -740,7 +740,14 @@ fn manual_snapshot_is_announced_to_all_and_failure_to_the_requester() {
         assert_eq!(h.take(c), std::slice::from_ref(&expected), "{c:?}");
     }
 
-    // The store fails the next one: only the requester is told.
+    // The store fails the next one (after a change and the minimum
+    // interval of manual snapshots): only the requester is told.
+    h.mutate(C1, "b2", vec![upsert("p", "a", "3")]).unwrap();
+    h.engine.flush_pending(h.now, B).unwrap();
+    h.advance(Config::default().manual_snapshot_interval);
+    for c in [C1, C2, C3] {
+        h.take(c);
+    }
     h.store.fail_next = 1;
     h.snapshot(C2).unwrap();
     let n = h.take(C2);
@@ -1360,7 +1367,7 @@ fn payload_is_one_allocation_across_broadcast_effect_and_state() {
     );
     assert!(Payload::ptr_eq(in_broadcast, in_state), "broadcast = state");
     // The events themselves are one allocation too.
-    assert!(Arc::ptr_eq(&events, broadcast));
+    assert!(Arc::ptr_eq(&events, broadcast.events()));
 
     // And the flush and the snapshot carry the same bytes.
     h.engine.flush_pending(h.now, B).unwrap();
@@ -1369,6 +1376,46 @@ fn payload_is_one_allocation_across_broadcast_effect_and_state() {
         panic!("expected a flush: {:?}", held(&h))
     };
     assert!(Payload::ptr_eq(&batch.pages["p"].upserts[0].1, &data));
+}
+
+/// Docs (`CommittedEvents`, `DeltaEvents::runs`): a broadcast and the
+/// delta syncs after it share one place for the batch's encoding, which
+/// the stats count once it is made.
+#[test]
+fn broadcast_and_later_deltas_share_one_encoding_place() {
+    let mut h = held_harness(Config::default());
+    join_all(&mut h, &[(C1, "alice"), (C2, "bob")]);
+    h.mutate(C1, "b1", vec![upsert("p", "a", "1"), upsert("p", "b", "2")])
+        .unwrap();
+    h.complete_next();
+    let n = h.take(C2);
+    let Some(Notice::Events(broadcast)) = n.iter().find(|n| matches!(n, Notice::Events(_))) else {
+        panic!("bob got no events: {n:?}")
+    };
+    assert!(broadcast.encoded().get().is_none());
+    assert_eq!(h.engine.stats().encoded_bytes_held, 0);
+    // What an encoder does with the broadcast: fill the place.
+    let made = EncodedChunk::new(b"one,two".to_vec(), vec![3, 7]).unwrap();
+    broadcast.encoded().get_or_make(|| Some(made.clone()));
+    assert_eq!(h.engine.stats().encoded_bytes_held, made.heap_bytes());
+
+    h.join(C3, req("carol").last_sequence(1)).unwrap();
+    let notices = h.take(C3);
+    let JoinSync::Delta { events } = &one_joined(&notices).sync else {
+        panic!("expected a delta: {notices:?}")
+    };
+    let runs: Vec<DeltaRun<'_>> = events.runs().collect();
+    assert_eq!(runs.len(), 1);
+    let run = runs[0];
+    assert_eq!((run.first_seq, run.start, run.len), (1, 1, 1));
+    assert_eq!(run.author.as_str(), "alice");
+    assert_eq!(run.mutations.len(), 2);
+    let place = run.encoded.expect("a history chunk carries its place");
+    assert!(std::ptr::eq(place, broadcast.encoded()));
+    assert_eq!(
+        place.get().and_then(|c| c.range(run.start, run.len)),
+        Some(&b"two"[..])
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 //! Command-line arguments of `huddle load` (also usable as a library
 //! struct: [`LoadArgs::with_defaults`]).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -16,11 +17,17 @@ pub struct LoadArgs {
     /// The server's admin key (for creating rooms and tokens).
     #[arg(long, env = "HUDDLE_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: String,
-    /// Number of WebSocket clients (one user each).
-    #[arg(long, default_value_t = 100)]
+    /// Number of WebSocket clients (one user each). Default 100, with
+    /// `--storm` 10 000.
+    #[arg(
+        long,
+        default_value_t = 100,
+        default_value_if("storm", "true", "10000")
+    )]
     pub clients: usize,
-    /// Number of boards; clients are spread over them round-robin.
-    #[arg(long, default_value_t = 10)]
+    /// Number of boards; clients are spread over them round-robin. Default
+    /// 10, with `--storm` 1 000.
+    #[arg(long, default_value_t = 10, default_value_if("storm", "true", "1000"))]
     pub boards: usize,
     /// Total target rate in mutations per second; 0 = as fast as the window
     /// allows.
@@ -58,6 +65,30 @@ pub struct LoadArgs {
     /// generator's own (Linux `/proc`).
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Also write the report as JSON to this file (`-`: standard output).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Reconnect storm instead of a timed load: every client joins and has
+    /// `--storm-batches` batches acknowledged, then all connections are
+    /// dropped at once (and the server restarted with `--storm-restart`),
+    /// and every client reconnects with the last sequence it saw. Reports
+    /// the time until all are re-synced, join latency, delta and full
+    /// syncs, refused clients, and checks that every acknowledged upsert
+    /// is on its board afterwards.
+    #[arg(long)]
+    pub storm: bool,
+    /// Batches each storm client has acknowledged before the drop.
+    #[arg(long, default_value_t = 2)]
+    pub storm_batches: u64,
+    /// A shell command (`sh -c`) run after the drop that restarts the
+    /// server; the clients reconnect once it has exited and `/healthz`
+    /// answers 200.
+    #[arg(long)]
+    pub storm_restart: Option<String>,
+    /// How long each storm client may take to reconnect and get its
+    /// `joined` (counted as refused after that).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub storm_timeout: Duration,
 }
 
 /// Only for [`LoadArgs::with_defaults`].
@@ -93,6 +124,9 @@ impl LoadArgs {
         }
         if self.duration.is_zero() {
             return bad("--duration must be positive");
+        }
+        if self.storm && self.storm_batches == 0 {
+            return bad("--storm-batches must be at least 1");
         }
         if !(self.url.starts_with("http://")) {
             return bad("--url must be an http:// URL");
@@ -165,6 +199,29 @@ mod tests {
         assert_eq!(args.send_interval(), Some(Duration::from_millis(10)));
         assert_eq!(args.stagger(50), Duration::from_millis(5));
         args.boards = 0;
+        assert!(args.validate().is_err());
+    }
+
+    #[test]
+    fn storm_defaults() {
+        let storm = |extra: &[&str]| {
+            let mut argv = vec!["load", "--admin-key", "k", "--storm"];
+            argv.extend_from_slice(extra);
+            Defaults::parse_from(argv).args
+        };
+        let args = storm(&[]);
+        assert!(args.storm);
+        assert_eq!(
+            (args.clients, args.boards, args.storm_batches),
+            (10_000, 1_000, 2)
+        );
+        assert_eq!(args.storm_timeout, Duration::from_secs(30));
+        assert!(args.validate().is_ok());
+        let args = storm(&["--clients", "50", "--boards", "5"]);
+        assert_eq!((args.clients, args.boards), (50, 5));
+        let mut args = storm(&["--storm-restart", "true"]);
+        assert_eq!(args.storm_restart.as_deref(), Some("true"));
+        args.storm_batches = 0;
         assert!(args.validate().is_err());
     }
 }

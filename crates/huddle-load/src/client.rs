@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use huddle_wire::{ClientMessage, ServerMessage};
+use huddle_wire::{ClientMessage, JoinedMessage, ServerMessage};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::time::{sleep_until, timeout, timeout_at, Instant};
@@ -19,12 +19,11 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{connect_async_with_config, MaybeTlsStream, WebSocketStream};
 
 use crate::frames::ClientFrames;
-use crate::LoadError;
 
 /// A connected client socket.
 pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Counters shared by every client, read by the progress bar.
 #[derive(Default)]
@@ -83,42 +82,47 @@ fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default().read_buffer_size(8 * 1024)
 }
 
-/// Connects and joins `board`.
-pub(crate) async fn connect_and_join(url: String, board: String) -> Result<Socket, LoadError> {
-    let fail = |what: String| LoadError::Client(format!("{board}: {what}"));
-    let (mut ws, _) = timeout(
-        CONNECT_TIMEOUT,
-        connect_async_with_config(&url, Some(ws_config()), true),
+/// Connects and joins `board` with `last_sequence` within `limit`; gives
+/// the socket and the `joined` message, or why it failed.
+pub(crate) async fn connect_and_join_at(
+    url: &str,
+    board: &str,
+    last_sequence: Option<u64>,
+    limit: Duration,
+) -> Result<(Socket, Box<JoinedMessage>), String> {
+    let deadline = Instant::now() + limit;
+    let (mut ws, _) = timeout_at(
+        deadline,
+        connect_async_with_config(url, Some(ws_config()), true),
     )
     .await
-    .map_err(|_| fail("connect timed out".into()))?
-    .map_err(|e| fail(format!("connect: {e}")))?;
+    .map_err(|_| "connect timed out".to_owned())?
+    .map_err(|e| format!("connect: {e}"))?;
     let join = ClientMessage::Join {
-        board: board.as_str().into(),
-        last_sequence: None,
+        board: board.into(),
+        last_sequence,
     }
     .to_json()
-    .map_err(|e| fail(e.to_string()))?;
+    .map_err(|e| e.to_string())?;
     ws.send(Message::Text(join.into()))
         .await
-        .map_err(|e| fail(format!("send join: {e}")))?;
-    let deadline = Instant::now() + CONNECT_TIMEOUT;
+        .map_err(|e| format!("send join: {e}"))?;
     loop {
         let msg = timeout_at(deadline, ws.next())
             .await
-            .map_err(|_| fail("no `joined` in time".into()))?;
+            .map_err(|_| "no `joined` in time".to_owned())?;
         match msg {
             Some(Ok(Message::Text(text))) => match ServerMessage::from_json(text.as_bytes()) {
-                Ok(ServerMessage::Joined(_)) => return Ok(ws),
+                Ok(ServerMessage::Joined(joined)) => return Ok((ws, joined)),
                 Ok(ServerMessage::Error { code, message, .. }) => {
-                    return Err(fail(format!("join refused: {code} {message}")))
+                    return Err(format!("join refused: {code} {message}"))
                 }
                 Ok(_) => {}
-                Err(e) => return Err(fail(format!("undecodable frame: {e}"))),
+                Err(e) => return Err(format!("undecodable frame: {e}")),
             },
             Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(fail(format!("receive: {e}"))),
-            None => return Err(fail("closed before `joined`".into())),
+            Some(Err(e)) => return Err(format!("receive: {e}")),
+            None => return Err("closed before `joined`".to_owned()),
         }
     }
 }

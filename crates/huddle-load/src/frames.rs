@@ -25,6 +25,14 @@ pub(crate) struct ClientFrames {
     max_len: usize,
     /// Mutations in each batch.
     pub(crate) batch: u64,
+    /// The page every upsert goes to.
+    page: String,
+    /// The client's index.
+    client: usize,
+    /// Distinct elements the client writes.
+    elements: usize,
+    /// Bytes of each upsert's data.
+    payload_bytes: usize,
 }
 
 impl FrameSet {
@@ -79,6 +87,10 @@ impl ClientFrames {
             tails,
             max_len,
             batch: args.batch as u64,
+            page,
+            client,
+            elements: args.elements,
+            payload_bytes: args.payload_bytes,
         })
     }
 
@@ -90,6 +102,21 @@ impl ClientFrames {
         let _ = write!(out, "{n}");
         out.push_str(&self.tails[(n % self.tails.len() as u64) as usize]);
         out
+    }
+
+    /// What batch `n` writes: `(page, element, data)` of each upsert, in
+    /// order (the data of an element is the same in every batch).
+    pub(crate) fn upserts(&self, n: u64) -> impl Iterator<Item = (&str, String, String)> + '_ {
+        let v = (n % self.tails.len() as u64) as usize;
+        let batch = self.batch as usize;
+        (0..batch).map(move |j| {
+            let k = (v * batch + j) % self.elements;
+            (
+                self.page.as_str(),
+                format!("c{}-e{k}", self.client),
+                payload(k, self.payload_bytes),
+            )
+        })
     }
 
     /// The batch number in one of this client's batch ids.
@@ -127,6 +154,20 @@ mod tests {
             assert_eq!(frames.batch_number(batch.as_str()), Some(n));
             assert_eq!(mutations.len(), 3);
             assert_eq!(mutations[0].data().unwrap().len(), 40);
+            let expected: Vec<_> = frames.upserts(n).collect();
+            assert_eq!(expected.len(), mutations.len());
+            for ((page, element, data), m) in expected.iter().zip(&mutations) {
+                let huddle_core::Mutation::Upsert {
+                    page: p,
+                    element: e,
+                    data: d,
+                } = m
+                else {
+                    panic!("not an upsert: {m:?}");
+                };
+                assert_eq!((p.as_str(), e.as_str()), (*page, element.as_str()));
+                assert_eq!(d.as_bytes(), data.as_bytes());
+            }
         }
         assert_eq!(frames.batch_number("c50-1"), None);
     }

@@ -29,14 +29,18 @@ mod args;
 mod client;
 mod cpu;
 mod error;
+mod fd_limit;
 mod frames;
 mod progress;
 mod report;
+mod scrape;
 mod setup;
+mod storm;
 
 pub use args::{parse_duration, LoadArgs};
 pub use error::LoadError;
-pub use report::{CpuUsage, LatencySummary, LoadReport};
+pub use report::{CpuUsage, LatencySummary, LoadReport, ServerCost, StormReport};
+pub use scrape::ProcessScrape;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,37 +52,91 @@ use client::{ClientPlan, Shared};
 /// How long after the end of the run unacknowledged batches are waited for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Runs one load test as `args` describe and returns its report.
+/// Client connections opened at once while the run is set up (the storm
+/// itself reconnects all at once).
+const CONNECTS_IN_FLIGHT: usize = 256;
+
+/// Runs one load test as `args` describe and returns its report (and
+/// writes it as JSON where `--json` says).
 ///
 /// Errors are returned only for a run that could not start (bad
 /// arguments, the HTTP setup failed, a client could not connect or join);
 /// errors during the run are counted in the report.
 pub async fn run(args: LoadArgs) -> Result<LoadReport, LoadError> {
     args.validate()?;
+    fd_limit::check(args.clients)?;
     let setup = setup::prepare(&args).await?;
-    let shared = Arc::new(Shared::default());
     let frames = frames::FrameSet::new(&args)?;
+    let joined = connect_all(&setup).await?;
+    let report = if args.storm {
+        storm_run(&args, &setup, &frames, joined).await
+    } else {
+        let sockets = joined.into_iter().map(|(socket, _)| socket).collect();
+        timed_run(&args, &frames, sockets).await
+    };
+    if let Some(path) = &args.json {
+        let text = format!("{:#}\n", report.to_json());
+        let written = if path.as_os_str() == "-" {
+            use std::io::Write as _;
+            std::io::stdout().write_all(text.as_bytes())
+        } else {
+            std::fs::write(path, text)
+        };
+        written.map_err(|e| LoadError::Args(format!("cannot write {}: {e}", path.display())))?;
+    }
+    Ok(report)
+}
 
-    // Connect and join every client before the clock starts.
-    let mut joins = Vec::with_capacity(args.clients);
+/// Connects and joins every client (a bounded number at a time).
+async fn connect_all(
+    setup: &setup::Setup,
+) -> Result<Vec<(client::Socket, Box<huddle_wire::JoinedMessage>)>, LoadError> {
+    let gate = Arc::new(tokio::sync::Semaphore::new(CONNECTS_IN_FLIGHT));
+    let mut joins = Vec::with_capacity(setup.tokens.len());
     for (index, token) in setup.tokens.iter().enumerate() {
         let url = setup.ws_url(token);
         let board = setup.boards[index % setup.boards.len()].clone();
-        joins.push(tokio::spawn(client::connect_and_join(url, board)));
+        let gate = gate.clone();
+        joins.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            client::connect_and_join_at(&url, &board, None, client::CONNECT_TIMEOUT)
+                .await
+                .map_err(|what| LoadError::Client(format!("{board}: {what}")))
+        }));
     }
-    let mut sockets = Vec::with_capacity(args.clients);
+    let mut joined = Vec::with_capacity(joins.len());
     for join in joins {
-        let socket = join
-            .await
-            .map_err(|e| LoadError::Client(format!("client task failed: {e}")))??;
-        sockets.push(socket);
+        joined.push(
+            join.await
+                .map_err(|e| LoadError::Client(format!("client task failed: {e}")))??,
+        );
     }
+    Ok(joined)
+}
 
+/// The timed load: every client sends for `--duration` after `--warmup`.
+async fn timed_run(
+    args: &LoadArgs,
+    frames: &frames::FrameSet,
+    sockets: Vec<client::Socket>,
+) -> LoadReport {
+    let shared = Arc::new(Shared::default());
+    let http = reqwest::Client::new();
     let cpu_start = cpu::sample(args.server_pid);
     let begin = Instant::now() + Duration::from_millis(50);
     let measure_from = begin + args.warmup;
     let stop_at = measure_from + args.duration;
-    let progress = progress::Progress::start(&args, shared.clone(), measure_from, stop_at);
+    let progress = progress::Progress::start(args, shared.clone(), measure_from, stop_at);
+    // The server's own CPU time at both ends of the measured period.
+    let window_scrapes = tokio::spawn({
+        let (http, base) = (http.clone(), args.url.clone());
+        async move {
+            tokio::time::sleep_until(measure_from).await;
+            let start = scrape::scrape(&http, &base).await;
+            tokio::time::sleep_until(stop_at).await;
+            (start, scrape::scrape(&http, &base).await)
+        }
+    });
 
     let mut tasks = Vec::with_capacity(args.clients);
     for (index, socket) in sockets.into_iter().enumerate() {
@@ -102,11 +160,69 @@ pub async fn run(args: LoadArgs) -> Result<LoadReport, LoadError> {
     }
     let cpu_end = cpu::sample(args.server_pid);
     progress.finish();
-    Ok(LoadReport::build(
-        &args,
+    let (start, end) = window_scrapes.await.unwrap_or_default();
+    let last = scrape::scrape(&http, &args.url).await;
+    let mut report = LoadReport::build(
+        args,
         results,
         &shared,
         args.duration,
         cpu::usage(cpu_start, cpu_end),
-    ))
+    );
+    report.server = ServerCost::from_scrapes(start, end, last, report.acked_mutations);
+    report
+}
+
+/// The reconnect storm ([`storm`]).
+async fn storm_run(
+    args: &LoadArgs,
+    setup: &setup::Setup,
+    frames: &frames::FrameSet,
+    joined: Vec<(client::Socket, Box<huddle_wire::JoinedMessage>)>,
+) -> LoadReport {
+    let shared = Shared::default();
+    let http = reqwest::Client::new();
+    let cpu_start = cpu::sample(args.server_pid);
+    let start_scrape = scrape::scrape(&http, &args.url).await;
+    let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (drop_tx, drop_rx) = tokio::sync::watch::channel(false);
+    let began = Instant::now();
+    let mut tasks = Vec::with_capacity(joined.len());
+    for (index, (socket, joined)) in joined.into_iter().enumerate() {
+        tasks.push(tokio::spawn(storm::prime(
+            socket,
+            joined,
+            frames.for_client(index),
+            args.storm_batches,
+            args.storm_timeout,
+            done_tx.clone(),
+            drop_rx.clone(),
+        )));
+    }
+    drop(done_tx);
+    storm::await_primed(done_rx, tasks.len(), &drop_tx).await;
+    let primed_for = began.elapsed().saturating_sub(storm::SETTLE);
+    let end_scrape = scrape::scrape(&http, &args.url).await;
+    let mut primed = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        match task.await {
+            Ok(p) => primed.push(p),
+            Err(e) => shared.count_error(&format!("client task panicked: {e}")),
+        }
+    }
+    let cpu_end = cpu::sample(args.server_pid);
+    let results = primed.iter().map(storm::Primed::result).collect();
+    let mut report = LoadReport::build(
+        args,
+        results,
+        &shared,
+        primed_for,
+        cpu::usage(cpu_start, cpu_end),
+    );
+    report.server =
+        ServerCost::from_scrapes(start_scrape, end_scrape, None, report.acked_mutations);
+    if primed.len() == args.clients {
+        report.storm = Some(storm::drop_and_reconnect(args, setup, frames, &mut primed).await);
+    }
+    report
 }

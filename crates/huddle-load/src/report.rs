@@ -5,8 +5,13 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+
 use crate::client::{new_histogram, ClientResult, Shared};
 pub use crate::cpu::CpuUsage;
+pub use crate::scrape::ServerCost;
+pub use crate::storm::StormReport;
 use crate::LoadArgs;
 
 /// Ack latency percentiles (batch sent -> `ack` received).
@@ -61,6 +66,90 @@ pub struct LoadReport {
     pub errors: BTreeMap<String, u64>,
     /// CPU use during the run.
     pub cpu: CpuUsage,
+    /// The server's CPU seconds in the measured period and its memory,
+    /// from its `/metrics`.
+    pub server: ServerCost,
+    /// With `--storm`: the reconnect storm (the figures above are then
+    /// those of the batches acknowledged before the drop).
+    pub storm: Option<StormReport>,
+}
+
+impl LatencySummary {
+    /// The percentiles of a histogram of microseconds.
+    pub(crate) fn from_histogram(histogram: &Histogram<u64>) -> Self {
+        let us = Duration::from_micros;
+        LatencySummary {
+            count: histogram.len(),
+            p50: us(histogram.value_at_quantile(0.50)),
+            p90: us(histogram.value_at_quantile(0.90)),
+            p99: us(histogram.value_at_quantile(0.99)),
+            p999: us(histogram.value_at_quantile(0.999)),
+            max: us(histogram.max()),
+            mean: Duration::from_secs_f64(histogram.mean() / 1e6),
+        }
+    }
+
+    /// As JSON, in milliseconds.
+    pub fn to_json(&self) -> Value {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        json!({
+            "count": self.count,
+            "p50_ms": ms(self.p50),
+            "p90_ms": ms(self.p90),
+            "p99_ms": ms(self.p99),
+            "p999_ms": ms(self.p999),
+            "max_ms": ms(self.max),
+            "mean_ms": ms(self.mean),
+        })
+    }
+
+    /// `p50 …  p90 …  p99 …  p99.9 …  max …  mean …`.
+    pub(crate) fn line(&self) -> String {
+        format!(
+            "p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  mean {}",
+            ms(self.p50),
+            ms(self.p90),
+            ms(self.p99),
+            ms(self.p999),
+            ms(self.max),
+            ms(self.mean)
+        )
+    }
+}
+
+impl ServerCost {
+    /// As JSON.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "cpu_seconds": self.cpu_seconds,
+            "cpu_seconds_per_100k_mutations": self.cpu_seconds_per_100k_mutations,
+            "peak_memory_bytes": self.peak_memory_bytes,
+            "memory_bytes": self.memory_bytes,
+        })
+    }
+
+    /// The report line (`None` if nothing was scraped).
+    pub(crate) fn line(&self) -> Option<String> {
+        if !self.is_known() {
+            return None;
+        }
+        let mib = |b: Option<u64>| match b {
+            Some(b) => format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+            None => "?".to_owned(),
+        };
+        let cpu = match (self.cpu_seconds, self.cpu_seconds_per_100k_mutations) {
+            (Some(s), Some(per)) => {
+                format!("{s:.2} CPU s ({per:.3} s per 100 000 acked mutations)")
+            }
+            (Some(s), None) => format!("{s:.2} CPU s"),
+            _ => "CPU ?".to_owned(),
+        };
+        Some(format!(
+            "server (its /metrics): {cpu}, memory {} (peak {})",
+            mib(self.memory_bytes),
+            mib(self.peak_memory_bytes)
+        ))
+    }
 }
 
 impl LoadReport {
@@ -88,16 +177,7 @@ impl LoadReport {
             }
         }
         let _ = shared.errors.load(Ordering::Relaxed);
-        let us = |v: u64| Duration::from_micros(v);
-        let latency = LatencySummary {
-            count: histogram.len(),
-            p50: us(histogram.value_at_quantile(0.50)),
-            p90: us(histogram.value_at_quantile(0.90)),
-            p99: us(histogram.value_at_quantile(0.99)),
-            p999: us(histogram.value_at_quantile(0.999)),
-            max: us(histogram.max()),
-            mean: Duration::from_secs_f64(histogram.mean() / 1e6),
-        };
+        let latency = LatencySummary::from_histogram(&histogram);
         let secs = measured.as_secs_f64();
         LoadReport {
             clients: args.clients,
@@ -115,7 +195,37 @@ impl LoadReport {
             event_frames,
             errors,
             cpu,
+            server: ServerCost::default(),
+            storm: None,
         }
+    }
+
+    /// The report as JSON (what `--json` writes).
+    pub fn to_json(&self) -> Value {
+        let errors: serde_json::Map<String, Value> = self
+            .errors
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        json!({
+            "clients": self.clients,
+            "boards": self.boards,
+            "batch": self.batch,
+            "rate": self.rate,
+            "window": self.window,
+            "payload_bytes": self.payload_bytes,
+            "measured_seconds": self.measured.as_secs_f64(),
+            "acked_mutations": self.acked_mutations,
+            "acked_batches": self.acked_batches,
+            "mutations_per_sec": self.mutations_per_sec,
+            "batches_per_sec": self.batches_per_sec,
+            "ack_latency": self.latency.to_json(),
+            "event_frames": self.event_frames,
+            "errors": errors,
+            "cpu_cores": {"generator": self.cpu.generator, "server": self.cpu.server},
+            "server": self.server.to_json(),
+            "storm": self.storm.as_ref().map(StormReport::to_json),
+        })
     }
 
     /// Total errors.
@@ -124,7 +234,7 @@ impl LoadReport {
     }
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
@@ -152,17 +262,7 @@ impl fmt::Display for LoadReport {
             self.batches_per_sec, self.acked_batches
         )?;
         let l = &self.latency;
-        writeln!(
-            f,
-            "  ack latency ({} batches): p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  mean {}",
-            l.count,
-            ms(l.p50),
-            ms(l.p90),
-            ms(l.p99),
-            ms(l.p999),
-            ms(l.max),
-            ms(l.mean)
-        )?;
+        writeln!(f, "  ack latency ({} batches): {}", l.count, l.line())?;
         writeln!(f, "  events frames received: {}", self.event_frames)?;
         match (self.cpu.generator, self.cpu.server) {
             (Some(g), Some(s)) => {
@@ -170,6 +270,12 @@ impl fmt::Display for LoadReport {
             }
             (Some(g), None) => writeln!(f, "  CPU: generator {g:.2} cores")?,
             _ => {}
+        }
+        if let Some(line) = self.server.line() {
+            writeln!(f, "  {line}")?;
+        }
+        if let Some(storm) = &self.storm {
+            write!(f, "{storm}")?;
         }
         if self.errors.is_empty() {
             write!(f, "  errors: none")

@@ -3,6 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 
 use crate::{LoadArgs, LoadError};
@@ -15,7 +16,13 @@ pub(crate) struct Setup {
     pub(crate) boards: Vec<String>,
     /// One token per client (client `i` is on board `i % boards`).
     pub(crate) tokens: Vec<String>,
+    /// With `--storm`: one token per board for the check after the storm.
+    pub(crate) verifiers: Vec<String>,
 }
+
+/// Room and token requests in flight at once (10 000 one after the other
+/// take seconds).
+const TOKENS_IN_FLIGHT: usize = 16;
 
 impl Setup {
     /// The WebSocket URL for a token.
@@ -42,37 +49,55 @@ pub(crate) async fn prepare(args: &LoadArgs) -> Result<Setup, LoadError> {
         key: &args.admin_key,
     };
 
-    let mut boards = Vec::with_capacity(args.boards);
-    for b in 0..args.boards {
+    let boards: Vec<String> = stream::iter((0..args.boards).map(|b| {
         let id = format!("{prefix}-b{b}");
         let body =
             json!({"id": id, "name": format!("load board {b}"), "session_type": args.session_type});
-        api.post("/rooms", &body, "create room").await?;
-        boards.push(id);
-    }
-    let mut tokens = Vec::with_capacity(args.clients);
-    for c in 0..args.clients {
+        let api = &api;
+        async move { api.post("/rooms", &body, "create room").await.map(|_| id) }
+    }))
+    .buffered(TOKENS_IN_FLIGHT)
+    .try_collect()
+    .await?;
+    let user = |user_id: String, name: String, room: &str| {
         let body = json!({
-            "user_id": format!("{prefix}-u{c}"),
-            "display_name": format!("load client {c}"),
-            "room_id": boards[c % boards.len()],
+            "user_id": user_id,
+            "display_name": name,
+            "room_id": room,
             "ttl_seconds": 86_400,
         });
-        let answer = api.post("/users", &body, "create token").await?;
-        let token = answer
-            .get("token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| LoadError::Api {
-                what: "create token".into(),
-                status: 201,
-                body: format!("no `token` in {answer}"),
-            })?;
-        tokens.push(token.to_owned());
-    }
+        let api = &api;
+        async move { api.token(&body).await }
+    };
+    let tokens = stream::iter((0..args.clients).map(|c| {
+        user(
+            format!("{prefix}-u{c}"),
+            format!("load client {c}"),
+            &boards[c % boards.len()],
+        )
+    }))
+    .buffered(TOKENS_IN_FLIGHT)
+    .try_collect()
+    .await?;
+    // The storm's check joins each board afresh as a user of its own.
+    let verifiers = if args.storm {
+        stream::iter(
+            boards
+                .iter()
+                .enumerate()
+                .map(|(b, board)| user(format!("{prefix}-v{b}"), format!("load check {b}"), board)),
+        )
+        .buffered(TOKENS_IN_FLIGHT)
+        .try_collect()
+        .await?
+    } else {
+        Vec::new()
+    };
     Ok(Setup {
         ws_base,
         boards,
         tokens,
+        verifiers,
     })
 }
 
@@ -83,6 +108,19 @@ struct Api<'a> {
 }
 
 impl Api<'_> {
+    async fn token(&self, body: &Value) -> Result<String, LoadError> {
+        let answer = self.post("/users", body, "create token").await?;
+        answer
+            .get("token")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| LoadError::Api {
+                what: "create token".into(),
+                status: 201,
+                body: format!("no `token` in {answer}"),
+            })
+    }
+
     async fn post(&self, path: &str, body: &Value, what: &str) -> Result<Value, LoadError> {
         let url = format!("{}{path}", self.base);
         let http_err = |source| LoadError::Http {

@@ -1,7 +1,8 @@
 //! The load generator against a minimal in-process mock of the server's
 //! contract (rooms, tokens, join, mutate -> ack, broadcasts to the other
-//! clients of a board), so that the generator is tested without the real
-//! server.
+//! clients of a board, joins with a delta or a full sync, `/metrics` with
+//! process figures, `/healthz`), so that the generator is tested without
+//! the real server.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +16,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use huddle_core::{Color, FullSyncReason, Pages, UserSessionId};
-use huddle_wire::{ClientMessage, JoinedMessage, ServerMessage, WireSync};
+use huddle_wire::{ClientMessage, JoinedMessage, ServerMessage, WireEvent, WireSync};
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
@@ -24,18 +25,48 @@ const KEY: &str = "mock-key";
 /// Per board: a broadcast of `(sender connection, events frame)`.
 type Boards = Arc<Mutex<HashMap<String, broadcast::Sender<(u64, String)>>>>;
 
+/// Per board: the elements and every event, in order.
+type States = Arc<Mutex<HashMap<String, (Pages, Vec<WireEvent>)>>>;
+
 #[derive(Clone, Default)]
 struct Mock {
     sequences: Arc<Mutex<HashMap<String, u64>>>,
     boards: Boards,
+    states: States,
     next_conn: Arc<AtomicU64>,
     /// Refuse every n-th batch with RATE_LIMITED (0: never).
     refuse_every: u64,
+    /// `/metrics` scrapes so far.
+    scrapes: Arc<AtomicU64>,
+    /// A reconnect (a join with `last_sequence`) empties the board, as a
+    /// server that lost acknowledged work would.
+    lose_on_reconnect: bool,
+}
+
+/// The mock's `/metrics`: scrape `n` (from 1) reports `n * CPU_STEP` CPU
+/// seconds, `n` MiB resident and `n * 2` MiB peak.
+const CPU_STEP: f64 = 0.25;
+const MIB: u64 = 1 << 20;
+
+async fn metrics(State(m): State<Mock>) -> String {
+    let n = m.scrapes.fetch_add(1, Ordering::SeqCst) + 1;
+    format!(
+        "# HELP process_cpu_seconds_total x\n# TYPE process_cpu_seconds_total counter\n\
+         process_cpu_seconds_total {:.2}\nprocess_resident_memory_bytes {}\n\
+         process_resident_memory_peak_bytes {}\nhuddle_uptime_seconds 1\n",
+        n as f64 * CPU_STEP,
+        n * MIB,
+        n * 2 * MIB
+    )
 }
 
 async fn rooms(State(m): State<Mock>, Json(body): Json<Value>) -> impl IntoResponse {
     let id = body["id"].as_str().unwrap_or("r").to_owned();
     m.sequences.lock().unwrap().insert(id.clone(), 0);
+    m.states
+        .lock()
+        .unwrap()
+        .insert(id.clone(), Default::default());
     m.boards
         .lock()
         .unwrap()
@@ -85,17 +116,30 @@ async fn connection(m: Mock, token: String, mut socket: WebSocket) {
             frame = socket.recv() => {
                 let Some(Ok(Message::Text(text))) = frame else { return };
                 let reply = match ClientMessage::from_json(text.as_bytes()) {
-                    Ok(ClientMessage::Join { board, .. }) => {
+                    Ok(ClientMessage::Join { board, last_sequence }) => {
                         assert_eq!(board.as_str(), room);
                         rx = Some(m.boards.lock().unwrap()[&room].subscribe());
+                        let mut states = m.states.lock().unwrap();
+                        let (pages, events) = states.get_mut(&room).unwrap();
+                        if m.lose_on_reconnect && last_sequence.is_some() {
+                            *pages = Pages::new();
+                        }
+                        let sequence = m.sequences.lock().unwrap()[&room];
+                        let sync = match last_sequence {
+                            Some(last) if last <= sequence => WireSync::Delta {
+                                events: events.iter().filter(|e| e.seq > last).cloned().collect(),
+                            },
+                            Some(_) => WireSync::Full { reason: FullSyncReason::Ahead, pages: pages.clone() },
+                            None => WireSync::Full { reason: FullSyncReason::Initial, pages: pages.clone() },
+                        };
                         ServerMessage::Joined(Box::new(JoinedMessage {
                             session_id: UserSessionId(conn),
                             board,
                             color: Color::from_index(0),
                             participants: vec![],
-                            sequence: 0,
+                            sequence,
                             history_from: 0,
-                            sync: WireSync::Full { reason: FullSyncReason::Initial, pages: Pages::new() },
+                            sync,
                         }))
                     }
                     Ok(ClientMessage::Mutate { batch, mutations }) => {
@@ -106,7 +150,17 @@ async fn connection(m: Mock, token: String, mut socket: WebSocket) {
                             let sequence = {
                                 let mut seqs = m.sequences.lock().unwrap();
                                 let s = seqs.get_mut(&room).unwrap();
-                                *s += mutations.len() as u64;
+                                let mut states = m.states.lock().unwrap();
+                                let (pages, events) = states.get_mut(&room).unwrap();
+                                for mutation in &mutations {
+                                    *s += 1;
+                                    pages.apply(mutation);
+                                    events.push(WireEvent {
+                                        seq: *s,
+                                        user: "u".into(),
+                                        mutation: mutation.clone(),
+                                    });
+                                }
                                 *s
                             };
                             let events = format!(r#"{{"type":"events","events":[{{"seq":{sequence},"user":"u","op":"delete","page":"p","element":"e"}}]}}"#);
@@ -137,6 +191,8 @@ async fn start(mock: Mock) -> String {
         .route("/rooms", post(rooms))
         .route("/users", post(users))
         .route("/ws", get(ws))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
         .with_state(mock);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -170,6 +226,130 @@ async fn as_fast_as_possible_against_the_mock() {
     let text = report.to_string();
     assert!(text.contains("acked mutations/s"), "{text}");
     assert!(text.contains("p99.9"), "{text}");
+    assert!(report.storm.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_cpu_and_memory_come_from_its_metrics() {
+    let mock = Mock::default();
+    let url = start(mock.clone()).await;
+    let dir = std::env::temp_dir().join(format!("huddle-load-json-{}", std::process::id()));
+    let mut args = args(&url);
+    args.json = Some(dir.clone());
+    let report = huddle_load::run(args).await.expect("run");
+    println!("{report}");
+    // Scrapes 1 and 2 frame the measured period, scrape 3 follows the run.
+    assert_eq!(mock.scrapes.load(Ordering::SeqCst), 3);
+    let cost = report.server;
+    assert!(
+        (cost.cpu_seconds.unwrap() - CPU_STEP).abs() < 1e-9,
+        "{cost:?}"
+    );
+    let per_100k = CPU_STEP * 100_000.0 / report.acked_mutations as f64;
+    let measured = cost.cpu_seconds_per_100k_mutations.unwrap();
+    assert!(
+        (measured - per_100k).abs() < 1e-9,
+        "{measured} vs {per_100k}"
+    );
+    assert_eq!(cost.peak_memory_bytes, Some(6 * MIB));
+    assert_eq!(cost.memory_bytes, Some(3 * MIB));
+    let text = report.to_string();
+    assert!(text.contains("per 100 000 acked mutations"), "{text}");
+    assert!(text.contains("peak 6.0 MiB"), "{text}");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&dir).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&dir);
+    assert_eq!(json["acked_mutations"], report.acked_mutations);
+    assert_eq!(json["server"]["cpu_seconds_per_100k_mutations"], measured);
+    assert_eq!(json["server"]["peak_memory_bytes"], 6 * MIB);
+    assert!(json["ack_latency"]["p99_ms"].as_f64().unwrap() > 0.0);
+    assert!(json["storm"].is_null());
+}
+
+fn storm_args(url: &str) -> huddle_load::LoadArgs {
+    let mut args = args(url);
+    args.storm = true;
+    args.clients = 40;
+    args.boards = 4;
+    args.storm_batches = 3;
+    args.storm_timeout = Duration::from_secs(10);
+    args
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_storm_against_the_mock() {
+    let mock = Mock::default();
+    let url = start(mock.clone()).await;
+    let report = huddle_load::run(storm_args(&url)).await.expect("run");
+    println!("{report}");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.acked_batches, 40 * 3, "{report}");
+    let storm = report.storm.as_ref().expect("a storm report");
+    assert_eq!(storm.dropped, 40);
+    assert_eq!(storm.refused_count(), 0, "{storm:?}");
+    assert_eq!(storm.join_latency.count, 40);
+    // Every client saw the board's last sequence before the drop: an
+    // empty delta each; the mock's deltas hold the events after it.
+    assert_eq!(storm.delta_syncs, 40, "{storm:?}");
+    assert_eq!(storm.delta_events, 0, "{storm:?}");
+    assert_eq!(storm.full_sync_count(), 0);
+    assert!(storm.resync_time.unwrap() >= storm.join_latency.max);
+    assert_eq!(storm.checked_mutations, 40 * 3 * 5);
+    assert_eq!(storm.lost_mutations, 0, "{:?}", storm.losses);
+    assert_eq!(storm.unchecked_boards, 0);
+    assert!(storm.restart.is_none());
+    // Scrapes: before and after the prime phase, at the drop, after the
+    // reconnects (4 in all); the storm's CPU is the last two apart.
+    assert_eq!(mock.scrapes.load(Ordering::SeqCst), 4);
+    assert!((storm.server.cpu_seconds.unwrap() - CPU_STEP).abs() < 1e-9);
+    assert_eq!(storm.server.peak_memory_bytes, Some(8 * MIB));
+    let text = report.to_string();
+    assert!(
+        text.contains("reconnect storm: 40 clients dropped"),
+        "{text}"
+    );
+    assert!(text.contains("40 delta"), "{text}");
+    assert!(text.contains("lost: 0"), "{text}");
+    let json = report.to_json();
+    assert_eq!(json["storm"]["refused_clients"], 0);
+    assert_eq!(json["storm"]["lost_mutations"], 0);
+    assert_eq!(json["storm"]["delta_syncs"], 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_finds_lost_work_and_runs_the_restart_command() {
+    let url = start(Mock {
+        lose_on_reconnect: true,
+        ..Mock::default()
+    })
+    .await;
+    let mut args = storm_args(&url);
+    let marker = std::env::temp_dir().join(format!("huddle-load-restart-{}", std::process::id()));
+    args.storm_restart = Some(format!("touch {}", marker.display()));
+    let report = huddle_load::run(args).await.expect("run");
+    println!("{report}");
+    let storm = report.storm.as_ref().expect("a storm report");
+    assert!(marker.exists(), "the restart command ran");
+    let _ = std::fs::remove_file(&marker);
+    assert!(storm.restart.is_some());
+    assert_eq!(storm.checked_mutations, 40 * 3 * 5);
+    assert_eq!(storm.lost_mutations, storm.checked_mutations, "{storm:?}");
+    assert!(storm.losses[0].contains("missing"), "{:?}", storm.losses);
+    assert!(report.to_string().contains("lost: 600"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_restart_refuses_every_client() {
+    let url = start(Mock::default()).await;
+    let mut args = storm_args(&url);
+    args.storm_restart = Some("exit 3".into());
+    let report = huddle_load::run(args).await.expect("run");
+    let storm = report.storm.as_ref().expect("a storm report");
+    assert_eq!(storm.refused_count(), 40, "{storm:?}");
+    assert!(storm
+        .refused
+        .keys()
+        .any(|k| k.contains("restart command failed")));
+    assert!(storm.resync_time.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

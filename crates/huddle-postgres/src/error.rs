@@ -23,6 +23,11 @@ pub enum OpenError {
     /// The server could not be reached or refused the connection.
     #[error("cannot connect to PostgreSQL: {0}")]
     Connect(String),
+    /// TLS failed: the `sslmode` asks for TLS and the server does not offer
+    /// it, the server's certificate is not trusted or not the host's, the
+    /// handshake failed, or the `sslrootcert` file is unusable.
+    #[error("TLS to PostgreSQL failed: {0}")]
+    Tls(String),
     /// The database holds tables that are not Huddle's.
     #[error("the database is not Huddle's (schema {schema} has tables {tables:?} and no huddle_schema table of Huddle's); refusing to touch it")]
     Foreign {
@@ -89,8 +94,35 @@ pub(crate) fn column(e: tokio_postgres::Error) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
+/// How tokio-postgres's TLS errors display.
+const TLS_FAILED: &str = "error performing TLS handshake";
+
+/// An error and its sources, "outer: inner: ...".
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
 impl OpenError {
     pub(crate) fn from_pg(e: tokio_postgres::Error) -> Self {
+        // tokio-postgres names no error kinds; a TLS error (the server
+        // refused TLS under `sslmode=require`, or the handshake failed)
+        // displays as "error performing TLS handshake" and carries its
+        // reason as its source. tests/tls.rs pins this.
+        if e.to_string() == TLS_FAILED {
+            let cause = std::error::Error::source(&e).map_or_else(String::new, chain);
+            return OpenError::Tls(if cause == "server does not support TLS" {
+                "the server does not offer TLS, and the sslmode requires it".to_owned()
+            } else {
+                cause
+            });
+        }
         if let Some(db) = e.as_db_error() {
             OpenError::Postgres(format!(
                 "{} {}: {}",
@@ -99,7 +131,7 @@ impl OpenError {
                 db.message()
             ))
         } else {
-            OpenError::Connect(e.to_string())
+            OpenError::Connect(chain(&e))
         }
     }
 

@@ -37,6 +37,12 @@
 //!   [`huddle_store::StoreError::Unavailable`] (retryable) and the pool
 //!   reconnects by itself; damaged rows are `Corrupt`; a fenced write is
 //!   `Fenced`; bad requests are `Invalid`.
+//! - **TLS** as libpq does it: the connection string's `sslmode`
+//!   (`disable`, `prefer` by default, `require`, `verify-ca`,
+//!   `verify-full`) and `sslrootcert` (a PEM file of trusted CAs; Mozilla's
+//!   roots without it), on rustls (see [`TlsSettings`]). A server that does
+//!   not offer the TLS the mode requires, or whose certificate fails the
+//!   mode's checks, is [`OpenError::Tls`].
 //!
 //! `docs/storage.md` describes the schema and the durability promise;
 //! `docs/operations.md` how to run `huddle serve --database-url`.
@@ -74,8 +80,10 @@ mod schema;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 
 pub use error::OpenError;
 pub use options::PostgresOptions;
 pub use schema::{APPLICATION, SCHEMA_VERSION};
 pub use store::PostgresStore;
+pub use tls::{SslMode, TlsSettings};

@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use crate::appender::{self, Request};
 use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use huddle_core::{
     BoardId, BoardOwner, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord,
@@ -13,14 +14,12 @@ use huddle_store::{
     Store, StoreError,
 };
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::NoTls;
-
-use crate::appender::{self, Request};
 
 use crate::db;
 use crate::error::{pool_error, OpenError};
 use crate::options::PostgresOptions;
 use crate::schema;
+use crate::tls::{self, TlsSettings};
 
 /// A PostgreSQL store. Cheap to clone: clones share the pool and the
 /// appender. Appends are committed in the order they arrive, many callers'
@@ -47,18 +46,24 @@ impl fmt::Debug for PostgresStore {
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/db`
     /// or a `key=value` connection string), checks that it is Huddle's (or
-    /// empty) and not newer than this build, and migrates it.
+    /// empty) and not newer than this build, and migrates it. The string's
+    /// `sslmode` and `sslrootcert` say how TLS is used, as with libpq
+    /// (see [`TlsSettings`]).
     pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, OpenError> {
-        let config =
-            tokio_postgres::Config::from_str(url).map_err(|e| OpenError::Config(e.to_string()))?;
-        PostgresStore::open(config, options).await
+        let (rest, tls) = tls::split(url)?;
+        let config = tokio_postgres::Config::from_str(&rest)
+            .map_err(|e| OpenError::Config(e.to_string()))?;
+        PostgresStore::open(config, tls, options).await
     }
 
-    /// [`PostgresStore::connect`] with a parsed configuration.
+    /// [`PostgresStore::connect`] with a parsed configuration and TLS
+    /// settings (which win over the configuration's own `ssl_mode`).
     pub async fn open(
         mut config: tokio_postgres::Config,
+        tls: TlsSettings,
         options: PostgresOptions,
     ) -> Result<Self, OpenError> {
+        config.ssl_mode(tls.negotiation());
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.connect_timeout);
         }
@@ -73,7 +78,7 @@ impl PostgresStore {
         let target = describe(&config);
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls.connector()?,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },

@@ -6,7 +6,8 @@
 //!   `OnceLock`) on first use. With `HUDDLE_TEST_DATABASE_URL` set, the
 //!   databases are created on that server instead (and left there).
 //! - [`Cluster::start`] starts a cluster of one's own (a test that restarts
-//!   PostgreSQL must not disturb the others).
+//!   PostgreSQL must not disturb the others); [`Cluster::start_tls`] one
+//!   with `ssl = on` and a given certificate and key.
 //! - A cluster lives in a temporary directory: `initdb --auth=trust -E UTF8
 //!   --no-sync`, then `pg_ctl start` on a free loopback port with its socket
 //!   in the same directory, run as the `postgres` user when the tests run as
@@ -184,6 +185,8 @@ pub struct Cluster {
     dir: PathBuf,
     port: u16,
     as_postgres: bool,
+    /// Extra `-c name=value` server settings.
+    settings: String,
     watcher: Mutex<Option<(Child, ChildStdin)>>,
 }
 
@@ -211,6 +214,17 @@ rm -rf "$dir"
 impl Cluster {
     /// Starts a cluster of one's own; `Err` says why none can be had.
     pub fn start() -> Result<Cluster, String> {
+        Cluster::start_with(None)
+    }
+
+    /// Starts a cluster of one's own that offers TLS (`ssl = on`) with this
+    /// certificate (chain) and key, both PEM. Connections without TLS are
+    /// still accepted.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Result<Cluster, String> {
+        Cluster::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Result<Cluster, String> {
         let bin = find_bin_dir().ok_or_else(|| {
             "no PostgreSQL server binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin or on PATH"
                 .to_owned()
@@ -221,14 +235,18 @@ impl Cluster {
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port: {e}"))?
             .port();
-        let cluster = Cluster {
+        let mut cluster = Cluster {
             bin,
             dir,
             port,
             as_postgres,
+            settings: String::new(),
             watcher: Mutex::new(None),
         };
         cluster.initdb()?;
+        if let Some((cert, key)) = tls {
+            cluster.settings = cluster.install_tls(cert, key)?;
+        }
         cluster.watch()?;
         Ok(cluster)
     }
@@ -263,10 +281,43 @@ impl Cluster {
 
     fn options(&self) -> String {
         format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200{}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            self.settings
         )
+    }
+
+    /// Writes the certificate and key into the cluster's directory, owned
+    /// by the server's user, the key readable by it only; answers the
+    /// settings that turn TLS on.
+    fn install_tls(&self, cert: &str, key: &str) -> Result<String, String> {
+        let cert_path = self.dir.join("server.crt");
+        let key_path = self.dir.join("server.key");
+        for (path, pem) in [(&cert_path, cert), (&key_path, key)] {
+            std::fs::write(path, pem).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        }
+        let mut done = Command::new("chmod")
+            .arg("600")
+            .arg(&key_path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if self.as_postgres {
+            done &= Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(&cert_path)
+                .arg(&key_path)
+                .status()
+                .is_ok_and(|s| s.success());
+        }
+        if !done {
+            return Err("cannot give the TLS key to the server's user".into());
+        }
+        Ok(format!(
+            " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            cert_path.display(),
+            key_path.display()
+        ))
     }
 
     /// A command run as the cluster's owner.

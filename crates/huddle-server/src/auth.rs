@@ -1,9 +1,14 @@
 //! User tokens (HS256 JWTs scoped to one room) and the admin key check.
 //!
 //! A token's claims are `sub` (the user id), `name` (display name), `room`
-//! (the only board it may join), `iat` and `exp` (seconds since the Unix
-//! epoch). Expiry is checked here against the caller's clock, with no
-//! leeway: a token is valid while `now < exp`.
+//! (the only board it may join), `iat`, `exp` and optionally `nbf`
+//! (seconds since the Unix epoch). The time claims are checked here
+//! against the caller's clock with the same leeway ([`LEEWAY_SECS`], none):
+//! a token is valid while `nbf <= now < exp`. The WebSocket host also
+//! closes a connection when its token's `exp` passes
+//! ([`Claims::expires_in`]). `sub`, `name` and `room` obey the same text
+//! rule as every id and name ([`huddle_core::check_text`]), checked by the
+//! host with its limits ([`Claims::check_text`]).
 
 use std::time::Duration;
 
@@ -23,6 +28,36 @@ pub struct Claims {
     pub iat: u64,
     /// Expires at, seconds since the epoch.
     pub exp: u64,
+    /// Not valid before, seconds since the epoch (optional; tokens this
+    /// server issues have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+}
+
+/// Leeway of the time claims, in seconds: the same for `nbf` and `exp`.
+pub const LEEWAY_SECS: u64 = 0;
+
+impl Claims {
+    /// How long from `now_millis` (milliseconds since the epoch) until the
+    /// token expires (zero if it has).
+    pub fn expires_in(&self, now_millis: u64) -> Duration {
+        let end = self.exp.saturating_add(LEEWAY_SECS).saturating_mul(1000);
+        Duration::from_millis(end.saturating_sub(now_millis))
+    }
+
+    /// Checks `sub`, `room` (ids, 1 to `max_id` bytes) and `name` (1 to
+    /// `max_name` bytes) with the rule of every id and name.
+    pub fn check_text(&self, max_id: usize, max_name: usize) -> Result<(), TokenError> {
+        for (claim, value, max) in [
+            ("sub", &self.sub, max_id),
+            ("room", &self.room, max_id),
+            ("name", &self.name, max_name),
+        ] {
+            huddle_core::check_text(value, 1, max)
+                .map_err(|problem| TokenError::Invalid(format!("`{claim}` {problem}")))?;
+        }
+        Ok(())
+    }
 }
 
 /// Why a token was refused.
@@ -38,6 +73,9 @@ pub enum TokenError {
     /// `exp` has passed.
     #[error("token expired")]
     Expired,
+    /// `nbf` is still ahead.
+    #[error("token not valid yet (nbf)")]
+    NotYetValid,
 }
 
 /// Signs and verifies user tokens with one HS256 secret.
@@ -87,21 +125,29 @@ impl TokenKeys {
             room: room.to_owned(),
             iat: now_secs,
             exp,
+            nbf: None,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
         Ok((token, exp))
     }
 
-    /// Checks a token's signature, algorithm, claims and expiry.
+    /// Checks a token's signature, algorithm, claims, expiry and `nbf`.
     pub fn verify(&self, token: &str, now_secs: u64) -> Result<Claims, TokenError> {
         if token.is_empty() {
             return Err(TokenError::Missing);
         }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
-        if now_secs >= data.claims.exp {
+        if now_secs >= data.claims.exp.saturating_add(LEEWAY_SECS) {
             return Err(TokenError::Expired);
+        }
+        if data
+            .claims
+            .nbf
+            .is_some_and(|nbf| now_secs.saturating_add(LEEWAY_SECS) < nbf)
+        {
+            return Err(TokenError::NotYetValid);
         }
         Ok(data.claims)
     }
@@ -199,6 +245,65 @@ mod tests {
             .issue("bob", "Bob", "room-1", NOW, Duration::from_secs(60))
             .unwrap();
         assert_ne!(keys.verify(&token, NOW).unwrap().room, "room-2");
+    }
+
+    fn mint(keys: &TokenKeys, claims: &Claims) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &keys.encoding).unwrap()
+    }
+
+    fn claims(nbf: Option<u64>) -> Claims {
+        Claims {
+            sub: "alice".into(),
+            name: "Alice".into(),
+            room: "r".into(),
+            iat: NOW,
+            exp: NOW + 60,
+            nbf,
+        }
+    }
+
+    #[test]
+    fn nbf_is_honoured() {
+        let keys = TokenKeys::new(b"secret");
+        let token = mint(&keys, &claims(Some(NOW + 10)));
+        assert_eq!(keys.verify(&token, NOW), Err(TokenError::NotYetValid));
+        assert_eq!(keys.verify(&token, NOW + 9), Err(TokenError::NotYetValid));
+        assert_eq!(keys.verify(&token, NOW + 10).unwrap().nbf, Some(NOW + 10));
+        let token = mint(&keys, &claims(None));
+        assert!(keys.verify(&token, NOW).is_ok());
+    }
+
+    #[test]
+    fn claims_obey_the_text_rule() {
+        assert!(claims(None).check_text(8, 8).is_ok());
+        let mut bad = Vec::new();
+        let mut c = claims(None);
+        c.sub = "a\0b".into();
+        bad.push(("sub", c));
+        let mut c = claims(None);
+        c.room = "r\n".into();
+        bad.push(("room", c));
+        let mut c = claims(None);
+        c.name = String::new();
+        bad.push(("name", c));
+        for (field, c) in bad {
+            let err = c.check_text(8, 8).unwrap_err();
+            assert!(err.to_string().contains(field), "{err}");
+        }
+        let mut long = claims(None);
+        long.sub = "x".repeat(9);
+        assert!(long.check_text(8, 8).is_err());
+    }
+
+    #[test]
+    fn expiry_as_a_duration() {
+        let c = claims(None);
+        assert_eq!(c.expires_in(NOW * 1000), Duration::from_secs(60));
+        assert_eq!(
+            c.expires_in(NOW * 1000 + 59_500),
+            Duration::from_millis(500)
+        );
+        assert_eq!(c.expires_in((NOW + 61) * 1000), Duration::ZERO);
     }
 
     #[test]

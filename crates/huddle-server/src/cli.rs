@@ -119,6 +119,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HUDDLE_SNAPSHOT_RETENTION", default_value_t = 50)]
     pub snapshot_retention: usize,
 
+    /// Minimum time between two manual snapshots of one board (sooner:
+    /// `error RATE_LIMITED`).
+    #[arg(long, env = "HUDDLE_MANUAL_SNAPSHOT_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub manual_snapshot_interval: Duration,
+
     /// Largest WebSocket text frame, in bytes. Up to 4 times this, a frame
     /// gets `error PAYLOAD_TOO_LARGE`; beyond, the connection is closed (1009).
     #[arg(long, env = "HUDDLE_MAX_FRAME_BYTES", default_value_t = 1_048_576,
@@ -230,6 +235,42 @@ pub struct ServeArgs {
     #[arg(long, env = "HUDDLE_WRITE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub write_timeout: Duration,
 
+    // ---- connection deadlines, caps and decode limits (issue 17) ----
+    /// Longest wait for a complete HTTP request head (request line and
+    /// headers), counted from when the connection is ready for a request:
+    /// right after accept, and after the previous response on a kept-alive
+    /// connection (so it is also the idle keep-alive timeout).
+    #[arg(long, env = "HUDDLE_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub http_header_timeout: Duration,
+
+    /// Keep HTTP connections open between requests (`true` or `false`);
+    /// an idle one is closed after `--http-header-timeout`.
+    #[arg(long, env = "HUDDLE_HTTP_KEEP_ALIVE", default_value_t = true,
+          action = clap::ArgAction::Set)]
+    pub http_keep_alive: bool,
+
+    /// Longest wait after a WebSocket upgrade for the client's `join`; a
+    /// socket without one is closed with 4006.
+    #[arg(long, env = "HUDDLE_JOIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub join_timeout: Duration,
+
+    /// Most TCP connections open at once (HTTP and WebSocket); further ones
+    /// get `503` with `Retry-After`. 0: the descriptor limit
+    /// (`RLIMIT_NOFILE`) minus a reserve for the store and the process.
+    #[arg(long, env = "HUDDLE_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+
+    /// Most TCP connections open at once from one remote IP address; 0:
+    /// no limit of its own.
+    #[arg(long, env = "HUDDLE_MAX_CONNECTIONS_PER_IP", default_value_t = 1024)]
+    pub max_connections_per_ip: usize,
+
+    /// Most levels of arrays and objects in an upsert's `data`; deeper
+    /// gets `error DATA_TOO_DEEP`.
+    #[arg(long, env = "HUDDLE_MAX_DATA_DEPTH", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_data_depth: u32,
+    // ---- end of the issue 17 block ----
     /// Seed of the engine's randomness (session ids); 0 = from the OS.
     #[arg(long, env = "HUDDLE_SEED", default_value_t = 0)]
     pub seed: u64,
@@ -248,10 +289,23 @@ pub struct ServeArgs {
     pub demo: bool,
 
     /// PostgreSQL (15 or later) to store boards in instead of SQLite, e.g.
-    /// `postgres://huddle:secret@db.example:5432/huddle`. Default: SQLite in
-    /// the data dir.
+    /// `postgres://huddle:secret@db.example:5432/huddle`; TLS by its
+    /// `sslmode` (`disable`, `prefer`, `require`, `verify-ca`,
+    /// `verify-full`) and `sslrootcert` (a CA file), as with libpq.
+    /// Default: SQLite in the data dir.
     #[arg(long, env = "HUDDLE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// This node's id in a cluster (unique per node; letters, digits, `-`,
+    /// `_`, `.`, `:`). Default: `node-` and 16 random hex digits drawn at
+    /// start (unique, but a new one after every restart).
+    #[arg(long, env = "HUDDLE_NODE_ID", value_parser = crate::node::parse_node_id)]
+    pub node_id: Option<String>,
+
+    /// The WebSocket URL clients reach this node at (`ws://` or `wss://`),
+    /// which redirects to this node name. Default: `ws://<bound address>/ws`.
+    #[arg(long, env = "HUDDLE_ADVERTISE_URL", value_parser = crate::node::parse_advertise_url)]
+    pub advertise_url: Option<String>,
 
     /// Most PostgreSQL connections the server holds (with `--database-url`).
     #[arg(long, env = "HUDDLE_DATABASE_MAX_CONNECTIONS", default_value_t = 16,
@@ -306,11 +360,21 @@ mod tests {
         assert_eq!(args.autosave_interval, Duration::from_secs(30));
         assert_eq!(args.delta_threshold, 1000);
         assert_eq!(args.snapshot_retention, 50);
+        assert_eq!(args.manual_snapshot_interval, Duration::from_secs(10));
         assert_eq!(args.max_frame_bytes, 1_048_576);
         assert_eq!(args.max_batch, 1000);
         assert_eq!(args.max_participants, 256);
         assert_eq!(args.presence_interval, Duration::from_millis(50));
         assert_eq!(args.durability, DurabilityArg::AckOnStore);
+        assert_eq!(args.http_header_timeout, Duration::from_secs(10));
+        assert!(args.http_keep_alive);
+        assert_eq!(args.join_timeout, Duration::from_secs(10));
+        assert_eq!(args.max_connections, 0);
+        assert_eq!(args.max_connections_per_ip, 1024);
+        assert_eq!(
+            usize::try_from(args.max_data_depth).unwrap(),
+            huddle_wire::DEFAULT_MAX_DATA_DEPTH
+        );
     }
 
     #[test]
@@ -348,6 +412,32 @@ mod tests {
     }
 
     #[test]
+    fn node_flags_parse_and_are_checked() {
+        let cli = Cli::try_parse_from([
+            "huddle",
+            "serve",
+            "--node-id",
+            "eu-1",
+            "--advertise-url",
+            "wss://eu-1.example/ws",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.node_id.as_deref(), Some("eu-1"));
+        assert_eq!(args.advertise_url.as_deref(), Some("wss://eu-1.example/ws"));
+        let defaults = ServeArgs::defaults();
+        assert_eq!((defaults.node_id, defaults.advertise_url), (None, None));
+        for argv in [
+            ["huddle", "serve", "--node-id", "a b"],
+            ["huddle", "serve", "--advertise-url", "http://x/ws"],
+        ] {
+            assert!(Cli::try_parse_from(argv).is_err(), "{argv:?}");
+        }
+    }
+
+    #[test]
     fn load_is_a_subcommand() {
         let cli = Cli::try_parse_from(["huddle", "load", "--admin-key", "k"]).unwrap();
         assert!(matches!(cli.command, Command::Load(_)));
@@ -360,6 +450,8 @@ mod tests {
             ["huddle", "serve", "--max-frame-bytes", "0"],
             ["huddle", "serve", "--listen", "nowhere"],
             ["huddle", "serve", "--durability", "maybe"],
+            ["huddle", "serve", "--max-data-depth", "0"],
+            ["huddle", "serve", "--join-timeout", "10"],
         ] {
             assert!(Cli::try_parse_from(argv).is_err(), "{argv:?}");
         }

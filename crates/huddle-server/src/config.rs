@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use huddle_core::{ColorPolicy, Config, Durability, Limits, SessionType};
+use huddle_wire::DecodeLimits;
 
 use crate::cli::{ColorPolicyArg, DurabilityArg, ServeArgs};
+use crate::node::NodeIdentity;
 
 /// The engine configuration the flags describe.
 pub fn engine_config(args: &ServeArgs) -> Config {
@@ -19,6 +21,7 @@ pub fn engine_config(args: &ServeArgs) -> Config {
             .history_len
             .unwrap_or_else(|| usize::try_from(args.delta_threshold).unwrap_or(usize::MAX)),
         snapshot_retention: args.snapshot_retention,
+        manual_snapshot_interval: args.manual_snapshot_interval,
         flush_threshold: args.flush_threshold,
         presence_interval: args.presence_interval,
         dedup_window: args.dedup_window,
@@ -67,11 +70,18 @@ pub struct ServerSettings {
     pub write_timeout: Duration,
     /// `--demo`: the demo whiteboard and its open token endpoint.
     pub demo: bool,
+    /// Longest wait after an upgrade for the client's `join` (close 4006).
+    pub join_timeout: Duration,
+    /// What client frames are decoded with (`--max-data-depth`).
+    pub decode_limits: DecodeLimits,
+    /// This node's id and advertised URL (`GET /rooms/{id}`'s `owner`
+    /// when this node serves the board).
+    pub node: NodeIdentity,
 }
 
 impl ServerSettings {
-    /// The settings the flags describe.
-    pub fn from_args(args: &ServeArgs) -> Self {
+    /// The settings the flags describe, for a node known as `node`.
+    pub fn from_args(args: &ServeArgs, node: NodeIdentity) -> Self {
         ServerSettings {
             max_frame_bytes: usize::try_from(args.max_frame_bytes).unwrap_or(usize::MAX),
             hard_frame_bytes: args.hard_frame_limit(),
@@ -82,6 +92,11 @@ impl ServerSettings {
             data_dir: args.data_dir.clone(),
             write_timeout: args.write_timeout,
             demo: args.demo,
+            join_timeout: args.join_timeout,
+            decode_limits: DecodeLimits {
+                max_data_depth: usize::try_from(args.max_data_depth).unwrap_or(usize::MAX),
+            },
+            node,
         }
     }
 }

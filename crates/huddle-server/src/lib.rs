@@ -10,11 +10,14 @@
 //! - [`admin_key`]: the admin key, given or generated beside the database.
 //! - [`error`]: `{"code", "message"}` HTTP errors.
 //! - [`metrics`]: the server's own counters for `/metrics`.
+//! - [`node`]: this server as a cluster node (`--node-id`, `--advertise-url`).
 //! - [`duration`]: `250ms` / `30s` / `5m` durations.
 //! - [`state`]: what the handlers share.
 //! - [`http`]: the router and the HTTP routes.
 //! - [`ws`]: `GET /ws?token=` and the per-connection loop.
 //! - [`serve`]: `huddle serve` (store, driver, listener, announce).
+//! - [`accept`]: the accept loop (caps, HTTP header deadline, accept
+//!   errors); [`gate`]: the connection caps.
 //! - [`shutdown`]: SIGTERM / Ctrl-C, then flush everything and exit 0.
 
 #![forbid(unsafe_code)]
@@ -24,14 +27,17 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod accept;
 pub mod admin_key;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod duration;
 pub mod error;
+pub mod gate;
 pub mod http;
 pub mod metrics;
+pub mod node;
 pub mod serve;
 pub mod shutdown;
 pub mod state;

@@ -1,7 +1,8 @@
 //! `huddle serve`: open the store (PostgreSQL with `--database-url`,
 //! SQLite in the data dir otherwise), start the driver, listen, print the
 //! address and the admin key, serve until SIGTERM / Ctrl-C, shut down
-//! gracefully.
+//! gracefully. Connections are accepted by [`crate::accept`] (caps,
+//! header deadline, accept errors).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -9,18 +10,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use huddle_postgres::{PostgresOptions, PostgresStore};
 use huddle_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use huddle_store::{Store, UnknownBoard};
 use huddle_tokio::{Driver, DriverConfig};
 use tokio::net::TcpListener;
 
+use crate::accept::{self, Apps, HttpSettings};
 use crate::admin_key::{self, KeySource};
 use crate::auth::TokenKeys;
 use crate::cli::{ServeArgs, SynchronousArg};
 use crate::config::{engine_config, ServerSettings};
-use crate::http::router;
+use crate::gate::{Caps, Gate};
+use crate::http::{overflow_router, router};
+use crate::node::NodeIdentity;
 use crate::shutdown;
 use crate::state::AppState;
 
@@ -32,17 +35,12 @@ pub fn driver_config(args: &ServeArgs) -> DriverConfig {
         outbound_capacity: usize::try_from(args.outbound_capacity).unwrap_or(usize::MAX),
         inbound_capacity: usize::try_from(args.inbound_capacity).unwrap_or(usize::MAX),
         max_inputs_per_wake: usize::try_from(args.max_inputs_per_wake).unwrap_or(usize::MAX),
-        seed: args.seed,
+        // 0 = drawn from the OS by the driver at start.
+        seed: (args.seed != 0).then_some(args.seed),
         ..DriverConfig::default()
     };
     if args.shards > 0 {
         config.shards = args.shards;
-    }
-    if args.seed == 0 {
-        let mut bytes = [0u8; 8];
-        if getrandom::fill(&mut bytes).is_ok() {
-            config.seed = u64::from_le_bytes(bytes);
-        }
     }
     config
 }
@@ -57,7 +55,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
     let (admin_key, source) = admin_key::resolve(args.admin_key.as_deref(), &args.data_dir)?;
-    let announce_store = |store: &str| announce(addr, &admin_key, source, &args, store);
+    let node = NodeIdentity::resolve(&args, addr);
+    let announce_store = |store: &str| announce(addr, &admin_key, source, &args, &node, store);
     match &args.database_url {
         Some(url) => {
             let options = PostgresOptions::default().max_connections(
@@ -67,7 +66,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .await
                 .context("opening the PostgreSQL store (--database-url)")?;
             announce_store(&format!("PostgreSQL {}", store.target()));
-            serve_store(listener, &args, &admin_key, store).await
+            serve_store(listener, &args, &admin_key, node, store).await
         }
         None => {
             let db_path = args.data_dir.join(&args.db_file);
@@ -80,18 +79,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                     .await
                     .with_context(|| format!("opening {}", db_path.display()))?;
             announce_store(&format!("SQLite {}", db_path.display()));
-            serve_store(listener, &args, &admin_key, store).await
+            serve_store(listener, &args, &admin_key, node, store).await
         }
     }
 }
 
-/// Starts the driver on `store` and serves until a signal.
+/// Starts the driver on `store` as `node` and serves until a signal.
 async fn serve_store<S: Store + 'static>(
     listener: TcpListener,
     args: &ServeArgs,
     admin_key: &str,
+    node: NodeIdentity,
     store: S,
 ) -> anyhow::Result<()> {
+    // CLUSTER: the node identity reaches the driver and the store here.
+    // The lease work gives the driver (and through it the store's
+    // `acquire_board`) a node to hold leases as: build it from `node.id`
+    // and `node.url` in `driver_config` once those fields exist. Until
+    // then the identity serves `GET /rooms/{id}`'s `owner`.
     let driver = Driver::start(driver_config(args), Arc::new(store));
     let secret = args
         .jwt_secret
@@ -101,14 +106,50 @@ async fn serve_store<S: Store + 'static>(
         driver.clone(),
         TokenKeys::new(secret.as_bytes()),
         admin_key,
-        ServerSettings::from_args(args),
+        ServerSettings::from_args(args, node),
     );
     tokio::spawn(sample_mutations(driver.clone()));
-    serve(listener, state, args.shutdown_timeout).await
+    let listen = ListenSettings::from_args(args);
+    tracing::info!(
+        max_connections = listen.caps.total,
+        max_connections_per_ip = listen.caps.per_ip,
+        "connection caps"
+    );
+    serve(listener, state, listen, args.shutdown_timeout).await
+}
+
+/// How connections are accepted: the caps and the HTTP deadlines.
+#[derive(Clone, Copy, Debug)]
+pub struct ListenSettings {
+    /// `--max-connections` (0: from the descriptor limit),
+    /// `--max-connections-per-ip`.
+    pub caps: Caps,
+    /// `--http-header-timeout`, `--http-keep-alive`.
+    pub http: HttpSettings,
+}
+
+impl ListenSettings {
+    /// The settings the flags describe.
+    pub fn from_args(args: &ServeArgs) -> Self {
+        ListenSettings {
+            caps: Caps::from_flags(args.max_connections, args.max_connections_per_ip),
+            http: HttpSettings {
+                header_timeout: args.http_header_timeout,
+                keep_alive: args.http_keep_alive,
+            },
+        }
+    }
 }
 
 /// Prints the address and the admin key (stdout, one line each, flushed).
-fn announce(addr: SocketAddr, key: &str, source: KeySource, args: &ServeArgs, store: &str) {
+fn announce(
+    addr: SocketAddr,
+    key: &str,
+    source: KeySource,
+    args: &ServeArgs,
+    node: &NodeIdentity,
+    store: &str,
+) {
     let from = match source {
         KeySource::Given => "given".to_owned(),
         KeySource::Stored => format!("from {}", admin_key::key_path(&args.data_dir).display()),
@@ -127,17 +168,21 @@ fn announce(addr: SocketAddr, key: &str, source: KeySource, args: &ServeArgs, st
         );
     }
     let _ = out.flush();
-    tracing::info!(%addr, store, "huddle serving");
+    tracing::info!(%addr, store, node = %node.id, url = %node.url, "huddle serving");
 }
 
 /// Serves `state` on `listener` until a signal, then drains.
 pub async fn serve<S: Store + 'static>(
     listener: TcpListener,
     state: AppState<S>,
+    listen: ListenSettings,
     shutdown_timeout: Duration,
 ) -> anyhow::Result<()> {
     let driver = state.driver.clone();
-    let app = router(state.clone());
+    let apps = Apps {
+        app: router(state.clone()),
+        overflow: overflow_router(state.clone()),
+    };
     let (drained_tx, drained_rx) = tokio::sync::oneshot::channel();
     let on_signal = {
         let state = state.clone();
@@ -162,16 +207,14 @@ pub async fn serve<S: Store + 'static>(
         }
     };
     let started = Instant::now();
-    // Small frames (acks, cursors) must not wait for Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(on_signal)
-        .await
-        .context("serving HTTP")?;
+    accept::serve(
+        listener,
+        apps,
+        Gate::new(listen.caps),
+        listen.http,
+        on_signal,
+    )
+    .await;
     let flushed = drained_rx.await.unwrap_or(false);
     if !flushed {
         // The HTTP server ended without a signal, or the drain failed.
@@ -208,13 +251,14 @@ mod tests {
         assert_eq!(config.outbound_capacity, 1024);
         assert_eq!(config.engine, engine_config(&args));
         assert!(config.engine.store_user_sessions);
+        assert_eq!(config.seed, None, "seed 0: the driver draws one");
         args.shards = 3;
         args.seed = 42;
         args.inbound_capacity = 7;
         let config = driver_config(&args);
         assert_eq!(
             (config.shards, config.seed, config.inbound_capacity),
-            (3, 42, 7)
+            (3, Some(42), 7)
         );
     }
 }

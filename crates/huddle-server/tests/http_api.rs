@@ -5,7 +5,7 @@ mod support;
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::Server;
+use support::{Opts, Server};
 
 fn is_rfc3339_utc(v: &Value) -> bool {
     v.as_str()
@@ -121,6 +121,7 @@ async fn get_room_reports_created_active_and_archived() {
     assert_eq!(info["active_participants"], 0);
     assert!(info["duration_seconds"].is_number(), "{info}");
     assert_eq!(info["participants"], json!([]));
+    assert_eq!(info["owner"], Value::Null, "no node serves it yet");
 
     let (mut ws, _) = server.joined("alice", "r1").await;
     let seq = ws
@@ -135,6 +136,11 @@ async fn get_room_reports_created_active_and_archived() {
     assert_eq!(p["user_id"], "alice");
     assert_eq!(p["display_name"], "User alice");
     assert_eq!(p["color"], "#FF6B6B");
+    // This node serves it: a random node id drawn at start, and the
+    // default advertised URL (the bound address).
+    let node = info["owner"]["node"].as_str().unwrap_or_default();
+    assert!(node.starts_with("node-") && node.len() == 21, "{info}");
+    assert_eq!(info["owner"]["url"], format!("ws://{}/ws", server.addr));
 
     // Leave: idle, then archived after the 1 s idle timeout; the stored
     // sequence is still reported.
@@ -145,8 +151,25 @@ async fn get_room_reports_created_active_and_archived() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_is_the_node_id_and_advertised_url_given() {
+    let opts = Opts::default()
+        .flag("--node-id", "eu-1")
+        .flag("--advertise-url", "wss://eu-1.example/ws");
+    let server = Server::start_with(opts).await;
+    server.room("r1", "ephemeral").await;
+    let (_ws, _) = server.joined("alice", "r1").await;
+    let info = server.room_info("r1").await;
+    assert_eq!(
+        info["owner"],
+        json!({"node": "eu-1", "url": "wss://eu-1.example/ws"}),
+        "{info}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_are_listed_newest_first_and_fetched() {
-    let server = Server::start().await;
+    let server =
+        Server::start_with(support::Opts::default().flag("--manual-snapshot-interval", "0s")).await;
     server.room("r1", "persistent").await;
     let (mut ws, _) = server.joined("alice", "r1").await;
     ws.mutate("b1", vec![support::upsert("p1", "e1", r#"{"v":1}"#)])

@@ -37,3 +37,47 @@ async fn huddle_load_runs_against_the_server() {
     assert!(a > 0 && b > 0, "sequences {a} {b}");
     assert_eq!((a + b) % 5, 0, "whole batches of 5: {a} + {b}");
 }
+
+/// The reconnect storm against the real server: every client drops and
+/// rejoins with its last sequence, gets a delta, and the boards hold every
+/// acknowledged upsert; the server's process figures come from /metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huddle_load_storm_runs_against_the_server() {
+    let server = Server::start().await;
+    let url = server.url("");
+    let bin = std::env::var("HUDDLE_TEST_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_huddle").to_owned());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(bin)
+            .args(["load", "--url", &url, "--admin-key", ADMIN_KEY, "--storm"])
+            .args(["--clients", "24", "--boards", "4", "--batch", "5"])
+            .args(["--prefix", "storm", "--no-progress", "--json", "-"])
+            .output()
+            .expect("run huddle load --storm")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("errors: none"), "{stdout}");
+    // `--json -` writes the JSON report before the text one.
+    let text_at = stdout.find("\nhuddle load:").expect("the text report");
+    let json: serde_json::Value = serde_json::from_str(&stdout[..text_at]).expect("JSON");
+    let storm = &json["storm"];
+    assert_eq!(storm["dropped"], 24, "{stdout}");
+    assert_eq!(storm["refused_clients"], 0, "{stdout}");
+    assert_eq!(storm["delta_syncs"], 24, "{stdout}");
+    assert_eq!(storm["checked_mutations"], 24 * 2 * 5, "{stdout}");
+    assert_eq!(storm["lost_mutations"], 0, "{stdout}");
+    assert_eq!(storm["unchecked_boards"], 0, "{stdout}");
+    assert!(storm["resync_seconds"].as_f64().is_some(), "{stdout}");
+    if cfg!(target_os = "linux") {
+        assert!(json["server"]["peak_memory_bytes"].as_u64().unwrap() > 0);
+        assert!(storm["server"]["cpu_seconds"].as_f64().is_some());
+    }
+    for b in 0..4 {
+        let sequence = server.sequence(&format!("storm-b{b}")).await;
+        assert_eq!(sequence, 6 * 2 * 5, "board {b}");
+    }
+}

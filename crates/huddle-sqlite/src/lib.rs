@@ -21,6 +21,9 @@
 //!   them, of any number of boards, in one transaction: one fsync for many
 //!   batches. A batch refused by the rules (fenced, gap, malformed) fails
 //!   alone.
+//! - **Space used again.** The pages of pruned snapshots are reused by
+//!   later writes; a file created by this version also gives them back to
+//!   the file system once more than a quarter of it is free (`space.rs`).
 //! - **Off the async runtime.** Callers await a reply from the thread; no
 //!   SQLite call ever runs on a runtime worker.
 //!
@@ -55,6 +58,7 @@ mod error;
 mod open;
 mod options;
 mod schema;
+mod space;
 mod store;
 mod worker;
 

@@ -26,6 +26,11 @@ pub(crate) fn open_connection(
     conn.busy_timeout(options.busy_timeout).map_err(sql)?;
 
     let version = check_identity(&conn, path)?;
+    if version == 0 {
+        // Still without tables (a file with tables has a version): the
+        // only moment the file's vacuum mode can be chosen cheaply.
+        crate::space::return_space_in_new_file(&conn).map_err(sql)?;
+    }
 
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))

@@ -55,7 +55,7 @@ pub use store::{to_outcome, EffectStore, MemoryStore};
 use huddle_core::{
     Accepted, BatchId, BoardId, Config, ConnId, Effect, EffectId, Engine, FailureKind, JoinError,
     JoinRequest, MutateError, Mutation, Notice, Output, PresenceError, Recipients, SessionError,
-    SessionState, Signal, StorageFailure, StorageOutcome, Timestamp,
+    SessionState, Signal, SnapshotError, StorageFailure, StorageOutcome, Timestamp,
 };
 use huddle_store::reference::ReferenceStore;
 use invariants::{Observer, Violation};
@@ -261,6 +261,16 @@ impl<S: EffectStore> Harness<S> {
         Some(effect)
     }
 
+    /// Reports the oldest held effect with `outcome` (the store is not
+    /// touched): an answer the reference model never gives, such as a
+    /// load refused because another node holds the board's lease.
+    pub fn answer_next(&mut self, outcome: StorageOutcome) -> Option<Effect> {
+        let effect = self.held.pop_front()?;
+        self.report(effect.board(), effect.id(), outcome);
+        self.drain();
+        Some(effect)
+    }
+
     /// Starts the engine's shutdown and drains.
     pub fn shutdown(&mut self) {
         self.engine.shutdown(self.now);
@@ -338,7 +348,7 @@ impl<S: EffectStore> Harness<S> {
     }
 
     /// Requests a manual snapshot and drains.
-    pub fn snapshot(&mut self, conn: ConnId) -> Result<(), SessionError> {
+    pub fn snapshot(&mut self, conn: ConnId) -> Result<(), SnapshotError> {
         let r = self.engine.request_snapshot(self.now, conn);
         self.drain();
         r

@@ -27,7 +27,11 @@ pub struct DriverConfig {
     /// (default 1024).
     pub inbound_capacity: usize,
     /// Seed of the engines' user session ids (shard `i` uses `seed + i`).
-    pub seed: u64,
+    /// `None` (the default): [`Driver::start`](crate::Driver::start) draws
+    /// a fresh one from the operating system, so that no restart hands out
+    /// the ids of an earlier run. `Some(seed)` is taken as is: the same
+    /// ids on every run, for deterministic tests only.
+    pub seed: Option<u64>,
     /// What a join of a board the store does not know gets.
     pub unknown_board: UnknownBoard,
     /// This node of the cluster: its id and advertised URL (what another
@@ -52,7 +56,7 @@ impl Default for DriverConfig {
             shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
             outbound_capacity: 1024,
             inbound_capacity: 1024,
-            seed: 0,
+            seed: None,
             unknown_board: UnknownBoard::CreateEmpty,
             max_inputs_per_wake: 256,
             node: Node::default(),

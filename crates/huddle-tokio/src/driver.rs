@@ -17,6 +17,7 @@ use crate::config::DriverConfig;
 use crate::connection::{ConnSender, ConnShared, Connection};
 use crate::error::DriverError;
 use crate::metrics::Metrics;
+use crate::seed;
 use crate::shard::{self, Input};
 
 /// Runs the engines of one host on the current tokio runtime. Cheap to
@@ -71,7 +72,9 @@ pub(crate) fn shard_index(board: &BoardId, shards: usize) -> usize {
 impl<S: Store + 'static> Driver<S> {
     /// Starts `config.shards` shard tasks (at least one) on the current
     /// tokio runtime, each with its own engine, all performing their
-    /// storage through `store`.
+    /// storage through `store`. Without a configured
+    /// [`seed`](DriverConfig::seed), the engines' seed is drawn from the
+    /// operating system here, on every start.
     ///
     /// # Panics
     /// Outside a tokio runtime (as `tokio::spawn` does).
@@ -84,12 +87,14 @@ impl<S: Store + 'static> Driver<S> {
         let metrics = Arc::new(Metrics::default());
         let clock = Clock::start();
         let count = config.shards.max(1);
+        let seed = seed::resolve(config.seed);
         let mut shards = Vec::with_capacity(count);
         let mut tasks = Vec::with_capacity(count);
         for index in 0..count {
             let (tx, rx) = mpsc::unbounded_channel();
             let task = shard::spawn(shard::ShardSetup {
                 index,
+                seed: seed.wrapping_add(index as u64),
                 config: config.clone(),
                 performer: performer.clone(),
                 metrics: metrics.clone(),

@@ -104,6 +104,7 @@ mod driver;
 mod error;
 mod metrics;
 mod renewal;
+mod seed;
 mod shard;
 
 pub use config::DriverConfig;

@@ -128,7 +128,7 @@ impl StorageOp {
 
 /// Every error code the driver may send (a code added to the core later
 /// is not counted until it is listed here).
-const ERROR_CODES: [&str; 10] = [
+const ERROR_CODES: [&str; 12] = [
     "BOARD_NOT_FOUND",
     "NOT_JOINED",
     "SESSION_EXPIRED",
@@ -139,6 +139,8 @@ const ERROR_CODES: [&str; 10] = [
     "UNAUTHORIZED",
     "UNAVAILABLE",
     "SLOW_CONSUMER",
+    "BATCH_ID_REUSED",
+    "SNAPSHOT_UNCHANGED",
 ];
 
 /// The driver's counters and gauges. All are atomics: read them at any

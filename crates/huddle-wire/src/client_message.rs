@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::depth::{deeper_than, DecodeLimits};
 use super::event::{MutationFields, MutationsView};
 use super::object::Obj;
 use super::DecodeError;
@@ -57,8 +58,14 @@ impl ClientMessage {
         }
     }
 
-    /// Decodes one JSON text frame.
+    /// Decodes one JSON text frame with the default [`DecodeLimits`].
     pub fn from_json(frame: &[u8]) -> Result<Self, DecodeError> {
+        Self::from_json_with(frame, &DecodeLimits::default())
+    }
+
+    /// Decodes one JSON text frame; an upsert whose `data` nests deeper
+    /// than `limits.max_data_depth` is [`DecodeError::DataTooDeep`].
+    pub fn from_json_with(frame: &[u8], limits: &DecodeLimits) -> Result<Self, DecodeError> {
         let Obj(env): Obj<Envelope<'_>> =
             serde_json::from_slice(frame).map_err(DecodeError::json)?;
         let kind = env.kind.as_deref().ok_or(DecodeError::MissingType)?;
@@ -76,6 +83,20 @@ impl ClientMessage {
                     .iter()
                     .map(|m| m.0.mutation("mutate"))
                     .collect::<Result<Vec<_>, _>>()?;
+                let max = limits.max_data_depth;
+                let deep = mutations.iter().position(|m| {
+                    m.data().is_some_and(|data| {
+                        std::str::from_utf8(data.as_bytes())
+                            .map_or(true, |text| deeper_than(text, max))
+                    })
+                });
+                if let Some(index) = deep {
+                    return Err(DecodeError::DataTooDeep {
+                        batch: batch.to_owned(),
+                        index,
+                        max,
+                    });
+                }
                 ClientMessage::Mutate {
                     batch: batch.into(),
                     mutations,

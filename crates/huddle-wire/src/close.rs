@@ -5,7 +5,9 @@
 //! [`NORMAL`] (1001, 1008, 1012, ...) are unexpected drops that it retries
 //! with backoff; [`NORMAL`] and the application range 4000-4999 are
 //! deliberate closes that it does not retry, except [`AUTH_FAILED`], which
-//! asks for new credentials.
+//! asks for new credentials, [`JOIN_TIMEOUT`], which it retries, and
+//! [`REDIRECT`], after which it connects to the node the `redirect` frame
+//! named.
 
 /// A normal close: the peer is done (not retried).
 pub const NORMAL: u16 = 1000;
@@ -29,8 +31,19 @@ pub const AUTH_FAILED: u16 = 4001;
 /// frame): do not reconnect by itself.
 pub const SESSION_TIMEOUT: u16 = 4002;
 
+/// The join was redirected (after a `redirect` frame): another node holds
+/// the board's lease. Connect to the frame's `url` at once, with the same
+/// token and the same `join` (a bounded number of hops, no backoff).
+pub const REDIRECT: u16 = 4003;
+
+/// The connection sent no `join` within the server's join deadline
+/// (`--join-timeout`): an idle socket is not kept. Retryable: reconnect
+/// with backoff and send `join` at once.
+pub const JOIN_TIMEOUT: u16 = 4006;
+
 /// Whether a client should treat a close with this code as deliberate
-/// (not retried): [`NORMAL`] and the application range 4000-4999.
+/// (not retried): [`NORMAL`] and the application range 4000-4999, except
+/// [`JOIN_TIMEOUT`], which is retried like a drop.
 pub fn is_deliberate(code: u16) -> bool {
-    code == NORMAL || (4000..=4999).contains(&code)
+    code == NORMAL || ((4000..=4999).contains(&code) && code != JOIN_TIMEOUT)
 }

@@ -45,8 +45,11 @@
 mod client_message;
 pub mod close;
 mod data;
+mod depth;
 mod dispatch;
 mod event;
+mod json_frames;
+mod json_text;
 mod notice_encoding;
 mod object;
 mod server_decoding;
@@ -54,6 +57,7 @@ mod server_message;
 
 pub use client_message::ClientMessage;
 pub use data::is_json;
+pub use depth::{DecodeLimits, DEFAULT_MAX_DATA_DEPTH};
 pub use dispatch::{dispatch, Identity};
 pub use event::MutationsView;
 pub use event::WireEvent;
@@ -64,7 +68,8 @@ use thiserror::Error;
 
 use huddle_core::ErrorCode;
 
-/// Why a frame could not be decoded. Always `INVALID_MESSAGE` on the wire.
+/// Why a frame could not be decoded: `INVALID_MESSAGE` on the wire, but
+/// `DATA_TOO_DEEP` for [`DecodeError::DataTooDeep`] ([`DecodeError::code`]).
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum DecodeError {
@@ -96,12 +101,35 @@ pub enum DecodeError {
         /// The field.
         field: &'static str,
     },
+    /// An upsert's `data` nests arrays and objects deeper than
+    /// [`DecodeLimits::max_data_depth`]; nothing of the batch is applied.
+    #[error("mutation {index} of batch `{batch}`: `data` nested deeper than {max} levels")]
+    DataTooDeep {
+        /// The batch id (the `error` reply names it).
+        batch: String,
+        /// Index of the offending mutation.
+        index: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl DecodeError {
-    /// The wire code (`INVALID_MESSAGE`).
+    /// The wire code: `DATA_TOO_DEEP` or `INVALID_MESSAGE`.
     pub fn code(&self) -> ErrorCode {
-        ErrorCode::InvalidMessage
+        match self {
+            DecodeError::DataTooDeep { .. } => ErrorCode::DataTooDeep,
+            _ => ErrorCode::InvalidMessage,
+        }
+    }
+
+    /// The batch id the `error` reply names, if the frame was a `mutate`
+    /// whose batch id could be read.
+    pub fn batch(&self) -> Option<&str> {
+        match self {
+            DecodeError::DataTooDeep { batch, .. } => Some(batch),
+            _ => None,
+        }
     }
 
     fn json(e: serde_json::Error) -> Self {

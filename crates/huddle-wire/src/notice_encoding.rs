@@ -7,17 +7,22 @@
 //! written verbatim); [`notice_frame`] hands the same serializer to a binary
 //! serde format; and an owned [`ServerMessage`] serializes through it too,
 //! so a notice and its message can never be written differently.
+//!
+//! The hot JSON frames (`events`, `joined`, `ack`, `pong`) are written by
+//! hand instead (`json_frames`: encode a batch once, splice it after);
+//! the tests encode every notice both ways and compare the bytes.
 
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 use super::data::PagesView;
 use super::event::EventsRef;
+use super::json_frames;
 use super::server_message::{ServerMessage, WireSync};
 use super::EncodeError;
 use huddle_core::{
-    BatchId, BoardId, CloseReason, Color, ErrorCode, FullSyncReason, JoinSync, Joined, Notice,
-    Pages, ParticipantInfo, SnapshotInfo, UserId, UserSessionId,
+    BatchId, BoardId, BoardOwner, CloseReason, Color, ErrorCode, FullSyncReason, JoinSync, Joined,
+    Notice, Pages, ParticipantInfo, SnapshotInfo, UserId, UserSessionId,
 };
 
 impl ServerMessage {
@@ -51,6 +56,7 @@ impl ServerMessage {
             ServerMessage::Snapshot(info) => Frame::Snapshot(info),
             ServerMessage::SessionTimeout { board } => Frame::Board("session_timeout", board),
             ServerMessage::SessionClosed { board, reason } => Frame::Closed(board, *reason),
+            ServerMessage::Redirect { board, owner } => Frame::Redirect(board, owner),
             ServerMessage::Error {
                 code,
                 message,
@@ -75,7 +81,20 @@ impl Serialize for ServerMessage {
 /// the one notice encoder every host uses (the tokio driver, the
 /// simulation, the fuzz targets, the benches). A host encodes a broadcast
 /// (`Output::Broadcast`) once and sends the bytes to each recipient.
+///
+/// The frames that carry events or a board (`events`, `joined`) and the
+/// most frequent small ones (`ack`, `pong`) are written by hand
+/// (`json_frames`): a batch's events are encoded once, into the place the
+/// engine shares between its broadcast and the history, and spliced from
+/// there into every later delta. The others go through the serializer.
 pub fn encode_notice(notice: &Notice) -> Result<Vec<u8>, EncodeError> {
+    match notice {
+        Notice::Joined(j) => return json_frames::joined(j),
+        Notice::Events(events) => return json_frames::events(events),
+        Notice::Ack { batch, sequence } => return json_frames::ack(batch, *sequence),
+        Notice::Pong => return Ok(json_frames::pong()),
+        _ => {}
+    }
     let mut out = Vec::with_capacity(128);
     serde_json::to_writer(&mut out, &notice_frame(notice)).map_err(EncodeError::from)?;
     Ok(out)
@@ -113,6 +132,7 @@ enum Frame<'a> {
     Snapshot(&'a SnapshotInfo),
     Board(&'static str, &'a BoardId),
     Closed(&'a BoardId, CloseReason),
+    Redirect(&'a BoardId, &'a BoardOwner),
     Error {
         code: ErrorCode,
         message: &'a str,
@@ -148,6 +168,7 @@ impl<'a> Frame<'a> {
             Notice::Snapshot(info) => Frame::Snapshot(info),
             Notice::SessionTimeout { board } => Frame::Board("session_timeout", board),
             Notice::SessionClosed { board, reason } => Frame::Closed(board, *reason),
+            Notice::Redirect { board, owner } => Frame::Redirect(board, owner),
             Notice::Pong => Frame::Pong,
         }
     }
@@ -174,6 +195,7 @@ impl<'a> Frame<'a> {
             Frame::Events(_) => "events",
             Frame::Participant(kind, _) | Frame::Board(kind, _) => kind,
             Frame::Closed(..) => "session_closed",
+            Frame::Redirect(..) => "redirect",
             Frame::Cursor { .. } => "cursor",
             Frame::Snapshot(_) => "snapshot",
             Frame::Error { .. } => "error",
@@ -253,6 +275,14 @@ impl Serialize for Frame<'_> {
                 st.serialize_field("type", kind)?;
                 st.serialize_field("board", board.as_str())?;
                 st.serialize_field("reason", reason.as_str())?;
+                st.end()
+            }
+            Frame::Redirect(board, owner) => {
+                let mut st = s.serialize_struct("redirect", 4)?;
+                st.serialize_field("type", kind)?;
+                st.serialize_field("board", board.as_str())?;
+                st.serialize_field("node", &owner.node)?;
+                st.serialize_field("url", &owner.url)?;
                 st.end()
             }
             Frame::Error {

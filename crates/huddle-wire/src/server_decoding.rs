@@ -18,7 +18,7 @@ use super::object::Obj;
 use super::server_message::{JoinedMessage, ServerMessage, WireSync};
 use super::DecodeError;
 use huddle_core::{
-    BatchId, CloseReason, Color, ElementId, ErrorCode, FullSyncReason, PageId, Pages,
+    BatchId, BoardOwner, CloseReason, Color, ElementId, ErrorCode, FullSyncReason, PageId, Pages,
     ParticipantInfo, SnapshotCause, SnapshotId, SnapshotInfo, Timestamp, UserSessionId,
 };
 
@@ -67,6 +67,10 @@ pub(crate) struct Envelope<'a> {
     message: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     reason: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    node: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    url: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -205,6 +209,23 @@ impl Envelope<'_> {
                     Some("moved") => CloseReason::Moved,
                     Some("failed") => CloseReason::Failed,
                     _ => CloseReason::Closed,
+                },
+            },
+            "redirect" => ServerMessage::Redirect {
+                board: self
+                    .board
+                    .as_deref()
+                    .ok_or(missing("redirect", "board"))?
+                    .into(),
+                owner: BoardOwner {
+                    node: self
+                        .node
+                        .map(Cow::into_owned)
+                        .ok_or(missing("redirect", "node"))?,
+                    url: self
+                        .url
+                        .map(Cow::into_owned)
+                        .ok_or(missing("redirect", "url"))?,
                 },
             },
             "error" => ServerMessage::Error {

@@ -13,8 +13,8 @@ use super::object::Obj;
 use super::server_decoding::Envelope;
 use super::{DecodeError, EncodeError};
 use huddle_core::{
-    BatchId, BoardId, CloseReason, Color, ErrorCode, FullSyncReason, JoinSync, Notice, Pages,
-    ParticipantInfo, SnapshotInfo, UserId, UserSessionId,
+    BatchId, BoardId, BoardOwner, CloseReason, Color, ErrorCode, FullSyncReason, JoinSync, Notice,
+    Pages, ParticipantInfo, SnapshotInfo, UserId, UserSessionId,
 };
 
 /// One frame from the server.
@@ -63,6 +63,16 @@ pub enum ServerMessage {
         board: BoardId,
         /// Why.
         reason: CloseReason,
+    },
+    /// The join was not served here: another node holds the board's
+    /// lease. Join again at `owner.url` with the same token and the same
+    /// `join`; the server closes the connection with
+    /// [`close::REDIRECT`](crate::close::REDIRECT).
+    Redirect {
+        /// The board.
+        board: BoardId,
+        /// The owner: its node id and its WebSocket URL.
+        owner: BoardOwner,
     },
     /// A request failed; nothing was applied.
     Error {
@@ -162,6 +172,10 @@ impl ServerMessage {
             Notice::SessionClosed { board, reason } => ServerMessage::SessionClosed {
                 board: board.clone(),
                 reason: *reason,
+            },
+            Notice::Redirect { board, owner } => ServerMessage::Redirect {
+                board: board.clone(),
+                owner: owner.clone(),
             },
             Notice::Pong => ServerMessage::Pong,
         }

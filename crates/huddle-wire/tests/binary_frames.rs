@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
 use huddle_core::*;
 use huddle_wire::*;
@@ -266,7 +264,7 @@ fn s(text: &str) -> Tok {
 #[test]
 fn binary_frames_carry_data_as_bytes() {
     use Tok::*;
-    let notice = Notice::Events(Arc::from(engine_events()));
+    let notice = Notice::Events(engine_events().into());
     assert_eq!(
         record(&notice_frame(&notice)).unwrap(),
         [

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
 use huddle_core::*;
 use huddle_testkit::*;
@@ -430,7 +428,7 @@ fn data_is_kept_byte_exact() {
         assert_eq!(msg.to_json().unwrap(), frame);
 
         // The same through an engine event and a server frame.
-        let notice = Notice::Events(Arc::from(vec![event(1, "u", upsert("p", "e", data))]));
+        let notice = Notice::Events(vec![event(1, "u", upsert("p", "e", data))].into());
         let out = String::from_utf8(encode_notice(&notice).unwrap()).unwrap();
         assert_eq!(
             out,
@@ -480,4 +478,53 @@ fn ids_with_escapes_decode_to_their_text() {
             mutations: vec![delete("p", "/")],
         })
     );
+}
+
+fn deep_mutate(batch: &str, data: &str) -> String {
+    format!(
+        r#"{{"type":"mutate","batch":"{batch}","mutations":[{{"op":"delete","page":"p","element":"x"}},{{"op":"upsert","page":"p","element":"e","data":{data}}}]}}"#
+    )
+}
+
+#[test]
+fn data_nested_deeper_than_the_limit_is_data_too_deep() {
+    let nested = |n: usize| format!("{}0{}", "[".repeat(n), "]".repeat(n));
+    // 100 000 levels: serde_json keeps `data` raw, so only the depth check
+    // stops it.
+    let frame = deep_mutate("b1", &nested(100_000));
+    let err = ClientMessage::from_json(frame.as_bytes()).unwrap_err();
+    assert_eq!(
+        err,
+        DecodeError::DataTooDeep {
+            batch: "b1".into(),
+            index: 1,
+            max: DEFAULT_MAX_DATA_DEPTH
+        }
+    );
+    assert_eq!(err.code(), ErrorCode::DataTooDeep);
+    assert_eq!(err.code().as_str(), "DATA_TOO_DEEP");
+    assert_eq!(err.batch(), Some("b1"));
+    // At the limit it decodes, byte-exact.
+    let at = nested(DEFAULT_MAX_DATA_DEPTH);
+    let msg = ClientMessage::from_json(deep_mutate("b2", &at).as_bytes()).unwrap();
+    let ClientMessage::Mutate { mutations, .. } = msg else {
+        panic!("not a mutate")
+    };
+    assert_eq!(mutations[1].data().unwrap().as_bytes(), at.as_bytes());
+    // Brackets inside strings do not count; the limit is the caller's.
+    let limits = DecodeLimits { max_data_depth: 2 };
+    let ok = deep_mutate("b3", r#"{"a":["[[[[{{{{"]}"#);
+    assert!(ClientMessage::from_json_with(ok.as_bytes(), &limits).is_ok());
+    let deep = deep_mutate("b4", r#"{"a":[{}]}"#);
+    assert!(matches!(
+        ClientMessage::from_json_with(deep.as_bytes(), &limits),
+        Err(DecodeError::DataTooDeep {
+            index: 1,
+            max: 2,
+            ..
+        })
+    ));
+    // Other decode errors stay INVALID_MESSAGE, without a batch.
+    let bad = ClientMessage::from_json(b"{}").unwrap_err();
+    assert_eq!((bad.code(), bad.batch()), (ErrorCode::InvalidMessage, None));
 }

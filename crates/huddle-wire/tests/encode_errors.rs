@@ -6,7 +6,6 @@
 mod common;
 
 use huddle_wire as wire;
-use std::sync::Arc;
 
 use common::*;
 use huddle_core::*;
@@ -45,7 +44,7 @@ fn data_that_is_not_utf8_or_empty_is_an_encode_error() {
 #[test]
 fn data_free_notices_encode_whatever_the_payloads_elsewhere() {
     // A delete carries no data, so no payload check can fail it.
-    let notice = Notice::Events(Arc::from(vec![event(1, "u", delete("p", "e"))]));
+    let notice = Notice::Events(vec![event(1, "u", delete("p", "e"))].into());
     assert_eq!(
         encode_notice(&notice).unwrap(),
         br#"{"type":"events","events":[{"seq":1,"user":"u","op":"delete","page":"p","element":"e"}]}"#

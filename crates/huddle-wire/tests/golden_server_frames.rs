@@ -258,6 +258,50 @@ fn session_closed_without_or_with_an_unknown_reason_decodes_as_closed() {
 }
 
 #[test]
+fn golden_redirect() {
+    let msg = ServerMessage::Redirect {
+        board: "board-1".into(),
+        owner: BoardOwner {
+            node: "node-2".into(),
+            url: "ws://10.0.0.2:8080/ws".into(),
+        },
+    };
+    check_server(
+        &msg,
+        r#"{"type":"redirect","board":"board-1","node":"node-2","url":"ws://10.0.0.2:8080/ws"}"#,
+    );
+    // The one notice encoder writes the same bytes.
+    let notice = Notice::Redirect {
+        board: "board-1".into(),
+        owner: BoardOwner {
+            node: "node-2".into(),
+            url: "ws://10.0.0.2:8080/ws".into(),
+        },
+    };
+    assert_eq!(
+        encode_notice(&notice).unwrap(),
+        msg.to_json().unwrap().into_bytes()
+    );
+    assert_eq!(ServerMessage::from_notice(&notice), msg);
+}
+
+#[test]
+fn redirect_close_code_is_a_deliberate_application_code() {
+    assert_eq!(close::REDIRECT, 4003);
+    assert!(close::is_deliberate(close::REDIRECT));
+    let codes = [
+        close::NORMAL,
+        close::GOING_AWAY,
+        close::SLOW_CONSUMER,
+        close::MESSAGE_TOO_BIG,
+        close::SERVICE_RESTART,
+        close::AUTH_FAILED,
+        close::SESSION_TIMEOUT,
+    ];
+    assert!(!codes.contains(&close::REDIRECT), "defined once");
+}
+
+#[test]
 fn golden_error_with_and_without_batch() {
     check_server(
         &ServerMessage::error(
@@ -316,6 +360,7 @@ fn server_message_kinds() {
         "session_closed",
         "session_closed",
         "session_closed",
+        "redirect",
         "pong",
     ]);
     assert_eq!(kinds, expected);

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
 use huddle_core::*;
 use huddle_wire::*;
@@ -191,7 +189,7 @@ fn notice() -> impl Strategy<Value = Notice> {
             batch: b.into(),
             sequence: s
         }),
-        prop::collection::vec(engine_event(), 0..5).prop_map(|e| Notice::Events(Arc::from(e))),
+        prop::collection::vec(engine_event(), 0..5).prop_map(|e| Notice::Events(e.into())),
         participant_info().prop_map(Notice::ParticipantJoined),
         participant_info().prop_map(Notice::ParticipantLeft),
         (id(), coordinate(), coordinate()).prop_map(|(u, x, y)| Notice::Cursor {
@@ -215,6 +213,10 @@ fn notice() -> impl Strategy<Value = Notice> {
         (id(), 0..3usize).prop_map(|(b, r)| Notice::SessionClosed {
             board: b.into(),
             reason: [CloseReason::Closed, CloseReason::Moved, CloseReason::Failed][r],
+        }),
+        (id(), id(), id()).prop_map(|(b, node, url)| Notice::Redirect {
+            board: b.into(),
+            owner: BoardOwner { node, url },
         }),
         Just(Notice::Pong),
     ]
@@ -267,12 +269,12 @@ proptest! {
     fn decoding_arbitrary_json_never_panics(v in json_value(), t in prop::sample::select(vec![
         "join", "mutate", "cursor", "snapshot", "leave", "ping", "joined", "ack", "events",
         "participant_joined", "participant_left", "session_timeout", "session_closed",
-        "error", "pong",
+        "redirect", "error", "pong",
     ])) {
         let mut obj = serde_json::Map::new();
         obj.insert("type".into(), t.into());
         for key in ["board", "last_sequence", "batch", "mutations", "x", "y", "sync", "events",
-                    "participants", "session_id", "color", "created_at", "code"] {
+                    "participants", "session_id", "color", "created_at", "code", "node", "url"] {
             obj.insert(key.into(), v.clone());
         }
         let frame = serde_json::Value::Object(obj).to_string();

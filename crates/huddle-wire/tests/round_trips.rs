@@ -12,7 +12,7 @@ use huddle_wire::*;
 #[test]
 fn encode_notice_matches_golden_and_from_notice_for_every_notice() {
     let all = notices_and_frames();
-    assert_eq!(all.len(), 23);
+    assert_eq!(all.len(), 24);
     for (notice, golden) in &all {
         let fast = encode_notice(notice).unwrap();
         let owned = ServerMessage::from_notice(notice);

@@ -84,6 +84,18 @@ fn server_frame_decoding_errors() {
         ),
         (r#"{"type":"session_timeout"}"#.into(), missing("session_timeout", "board")),
         (r#"{"type":"session_closed"}"#.into(), missing("session_closed", "board")),
+        (
+            r#"{"type":"redirect","node":"n","url":"u"}"#.into(),
+            missing("redirect", "board"),
+        ),
+        (
+            r#"{"type":"redirect","board":"b","url":"u"}"#.into(),
+            missing("redirect", "node"),
+        ),
+        (
+            r#"{"type":"redirect","board":"b","node":"n"}"#.into(),
+            missing("redirect", "url"),
+        ),
         (r#"{"type":"error","message":"m"}"#.into(), missing("error", "code")),
     ];
     for (frame, expected) in cases {

@@ -12,6 +12,7 @@ use crate::output::{Joined, Notice, ParticipantInfo, SessionState, Signal};
 use crate::request::JoinRequest;
 use crate::storage::{Effect, SnapshotCause};
 use crate::sync::sync_for;
+use crate::text_rule::check_text;
 use crate::time::Timestamp;
 use crate::timers::TimerKey;
 use crate::user_session::{UserSessionRecord, UserSessionStatus};
@@ -36,10 +37,7 @@ pub(crate) fn set_state(board: &mut Board, io: &mut Io, to: SessionState) {
 }
 
 fn check_id(s: &str, max: usize, field: Field) -> Result<(), JoinError> {
-    if s.is_empty() || s.len() > max {
-        return Err(JoinError::InvalidField(field));
-    }
-    Ok(())
+    check_text(s, 1, max).map_err(|_| JoinError::InvalidField(field))
 }
 
 impl Engine {

@@ -2,7 +2,9 @@
 //! loaded board is checked for consistency and installed (flushed pages,
 //! replayed events, history, remembered batches), then the joins that
 //! waited for it are admitted. A board that is not found, fails to load or
-//! is inconsistent fails its waiting joins and its session ends.
+//! is inconsistent fails its waiting joins and its session ends. A board
+//! whose lease another node holds is not this host's to serve: its waiting
+//! joins are redirected to that node and its session ends the same way.
 
 use super::Engine;
 use crate::board::{Board, Phase};
@@ -10,8 +12,8 @@ use crate::delta::BatchMeta;
 use crate::error::JoinError;
 use crate::failure::StorageFailure;
 use crate::ids::{BoardId, EffectId};
-use crate::output::SessionEnd;
-use crate::storage::{LoadedBoard, StorageOutcome};
+use crate::output::{Notice, SessionEnd};
+use crate::storage::{BoardOwner, LoadedBoard, StorageOutcome};
 use crate::time::Timestamp;
 use crate::timers::TimerKey;
 
@@ -37,14 +39,7 @@ impl Engine {
                 return self.fail_load(board_id, error, SessionEnd::NotFound);
             }
             StorageOutcome::OwnedElsewhere(owner) => {
-                // Another node serves the board: the joins fail with
-                // `UNAVAILABLE` and the session ends without having begun.
-                let reason = format!("the board is served by node {}", owner.node);
-                let error = JoinError::LoadFailed {
-                    board: board_id.clone(),
-                    reason: reason.clone(),
-                };
-                return self.fail_load(board_id, error, SessionEnd::LoadFailed(reason));
+                return self.redirect_load(board_id, owner);
             }
             StorageOutcome::Failed(StorageFailure {
                 message: reason, ..
@@ -95,6 +90,25 @@ impl Engine {
             self.io.join_failed(conn, board_id.clone(), &error);
         }
         self.end_session(&board, reason);
+    }
+
+    /// Another node holds the board's lease: each waiting join is told
+    /// where the board is served ([`Notice::Redirect`]) instead of an
+    /// error, and the session ends without having begun (nothing was
+    /// loaded, nothing is kept, nothing was written).
+    fn redirect_load(&mut self, board_id: &BoardId, owner: BoardOwner) {
+        let Some(mut board) = self.boards.swap_remove(board_id) else {
+            return;
+        };
+        for (conn, _) in std::mem::take(&mut board.waiting_joins) {
+            self.conns.remove(&conn);
+            let notice = Notice::Redirect {
+                board: board_id.clone(),
+                owner: owner.clone(),
+            };
+            self.io.notify(conn, notice);
+        }
+        self.end_session(&board, SessionEnd::OwnedElsewhere(owner));
     }
 }
 
@@ -149,7 +163,7 @@ fn install(board: &mut Board, loaded: LoadedBoard) -> Result<(), String> {
         for run in flushed.chunk_by(BatchMeta::continues) {
             if let Some(first) = run.first() {
                 let mutations = run.iter().map(|e| e.mutation.clone()).collect();
-                board.history.push(first, mutations);
+                board.history.push(first, mutations, Default::default());
             }
         }
     }

@@ -9,11 +9,13 @@ use super::{Conn, EffectKind, Engine, Io};
 use crate::board::{Board, InFlightAppend, PendingBatch};
 use crate::config::{Config, Durability};
 use crate::element_hash::KnownHashes;
+use crate::encoded::CommittedEvents;
 use crate::error::{Field, MutateError, SessionError};
 use crate::ids::{BatchId, ConnId};
 use crate::mutation::{Event, Mutation};
 use crate::output::{Notice, Signal};
 use crate::storage::Effect;
+use crate::text_rule::check_text;
 use crate::time::Timestamp;
 
 /// What [`Engine::apply_mutations`] did with an accepted batch.
@@ -130,7 +132,7 @@ impl Engine {
                 false
             }
             Durability::AckOnApply => {
-                board.commit(&events);
+                let encoded = board.commit(&events);
                 io.notify(
                     conn,
                     Notice::Ack {
@@ -138,6 +140,7 @@ impl Engine {
                         sequence: last,
                     },
                 );
+                let events = CommittedEvents::new(events, encoded);
                 io.broadcast(board.others(Some(conn)), Notice::Events(events));
                 true
             }
@@ -153,7 +156,7 @@ impl Engine {
 
 fn validate(config: &Config, batch: &BatchId, mutations: &[Mutation]) -> Result<(), MutateError> {
     let limits = &config.limits;
-    let bad_id = |s: &str| s.is_empty() || s.len() > limits.max_id_bytes;
+    let bad_id = |s: &str| check_text(s, 1, limits.max_id_bytes).is_err();
     if bad_id(batch.as_str()) {
         return Err(MutateError::InvalidField {
             field: Field::Batch,
@@ -269,7 +272,7 @@ pub(crate) fn append_stored(
         let Some(b) = board.log.batches.pop_front() else {
             break;
         };
-        board.commit_known(&b.events, Some(&known));
+        let encoded = board.commit_known(&b.events, Some(&known));
         let sequence = b.last_seq();
         for conn in std::iter::once(b.origin).chain(b.waiters.iter().copied()) {
             if board.conns.contains(&conn) {
@@ -288,7 +291,10 @@ pub(crate) fn append_stored(
         let others = board
             .others(Some(b.origin))
             .filter(|c| !b.waiters.contains(c));
-        io.broadcast(others, Notice::Events(b.events.clone()));
+        io.broadcast(
+            others,
+            Notice::Events(CommittedEvents::new(b.events.clone(), encoded)),
+        );
         io.signal(Signal::BatchDurable {
             board: board.id.clone(),
             user: b.user,

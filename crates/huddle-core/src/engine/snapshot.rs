@@ -9,7 +9,7 @@ use super::flush::start_flush;
 use super::retry::schedule_retry;
 use super::{Conn, EffectKind, Engine, Io};
 use crate::board::{Board, Drain, SnapshotJob};
-use crate::error::{ErrorCode, SessionError};
+use crate::error::{ErrorCode, SessionError, SnapshotError};
 use crate::ids::{BoardId, ConnId, EffectId};
 use crate::output::{Notice, Signal, SnapshotInfo};
 use crate::storage::{Effect, Snapshot, SnapshotCause, StorageOutcome};
@@ -19,18 +19,43 @@ impl Engine {
     /// A participant asks for a snapshot (`manual`): pending mutations are
     /// flushed and a snapshot of the board at its current sequence is
     /// stored; every participant is told when it is.
-    pub fn request_snapshot(&mut self, now: Timestamp, conn: ConnId) -> Result<(), SessionError> {
+    ///
+    /// Copying a board is the most expensive thing a participant can ask
+    /// the store for, so it is refused (nothing changes, the request does
+    /// not count as activity) when the board has not changed since its
+    /// newest snapshot, stored or being stored ([`SnapshotError::Unchanged`]),
+    /// while any snapshot of the board is being stored
+    /// ([`SnapshotError::InFlight`]), and within
+    /// [`Config::manual_snapshot_interval`](crate::Config::manual_snapshot_interval)
+    /// of the board's previous manual snapshot ([`SnapshotError::TooSoon`]).
+    pub fn request_snapshot(&mut self, now: Timestamp, conn: ConnId) -> Result<(), SnapshotError> {
         let now = self.tick(now);
         let live = match self.conns.get_mut(&conn) {
             Some(Conn::Live(live)) => live,
-            Some(Conn::Expired(_)) => return Err(SessionError::SessionExpired),
-            _ => return Err(SessionError::NotJoined),
+            Some(Conn::Expired(_)) => return Err(SessionError::SessionExpired.into()),
+            _ => return Err(SessionError::NotJoined.into()),
         };
         let board = self
             .boards
             .get_mut(&live.record.board_id)
             .ok_or(SessionError::NotJoined)?;
+        if !board.changed_since_snapshot() {
+            return Err(SnapshotError::Unchanged {
+                version: board.newest_snapshot_version().unwrap_or(0),
+            });
+        }
+        if !board.snapshot_jobs.is_empty() {
+            return Err(SnapshotError::InFlight);
+        }
+        let interval = self.config.manual_snapshot_interval;
+        if let Some(at) = board.manual_snapshot_at {
+            let since = now.saturating_duration_since(at);
+            if since < interval {
+                return Err(SnapshotError::TooSoon { since, interval });
+            }
+        }
         live.record.last_activity = now;
+        board.manual_snapshot_at = Some(now);
         start_flush(board, &mut self.io);
         take_snapshot(board, &mut self.io, now, SnapshotCause::Manual, Some(conn));
         Ok(())

@@ -18,19 +18,11 @@ pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         .map_err(|e| ApiError::invalid(format!("invalid body: {e}")))
 }
 
-/// Checks an id or name: `min..=max` bytes, no control characters.
+/// Checks an id or name with the rule of every door
+/// ([`huddle_core::check_text`]: `min..=max` bytes, no control characters).
 pub fn check_text(field: &str, value: &str, min: usize, max: usize) -> Result<(), ApiError> {
-    if value.len() < min || value.len() > max {
-        return Err(ApiError::invalid(format!(
-            "`{field}` must be {min} to {max} bytes long"
-        )));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(ApiError::invalid(format!(
-            "`{field}` must not contain control characters"
-        )));
-    }
-    Ok(())
+    huddle_core::check_text(value, min, max)
+        .map_err(|problem| ApiError::invalid(format!("`{field}` {problem}")))
 }
 
 /// Serializes board pages as `{page: {element: data}}`, with each

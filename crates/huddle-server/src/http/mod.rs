@@ -61,6 +61,29 @@ pub fn router<S: Store + 'static>(state: AppState<S>) -> Router {
         .with_state(state)
 }
 
+/// Seconds a client over a connection cap is told to wait
+/// (`Retry-After`).
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+/// What a connection over a cap is served (`crate::gate`): `/healthz` as
+/// usual, so that a health check still sees the process alive, and `503
+/// UNAVAILABLE` with `Retry-After` for everything else.
+pub fn overflow_router<S: Store + 'static>(state: AppState<S>) -> Router {
+    Router::new()
+        .route("/healthz", get(ops::healthz::<S>))
+        .fallback(over_capacity)
+        .with_state(state)
+}
+
+async fn over_capacity() -> Response {
+    let mut response = ApiError::unavailable("too many connections: retry later").into_response();
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(RETRY_AFTER_SECS),
+    );
+    response
+}
+
 /// Logs every request at `debug` (`warn` for a 5xx answer), with its
 /// status and duration. The query is left out: it may hold a token.
 async fn log_request(request: Request, next: Next) -> Response {

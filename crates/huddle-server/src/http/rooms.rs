@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use huddle_core::{BoardId, SessionState, SessionType};
+use huddle_core::{BoardId, BoardOwner, SessionState, SessionType};
 use huddle_store::{Room, SessionIndex, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -126,6 +126,9 @@ pub struct RoomDetails {
     pub participants: Vec<Participant>,
     /// When the room was created (RFC 3339, UTC).
     pub created_at: String,
+    /// The node that serves the board (`{"node", "url"}`), `null` when no
+    /// node holds it.
+    pub owner: Option<BoardOwner>,
 }
 
 /// `GET /rooms/{id}`: the live session's state, or for a room without one
@@ -150,9 +153,12 @@ pub async fn details<S: Store + 'static>(
         duration_seconds: 0,
         participants: Vec::new(),
         created_at: room.created_at.to_string(),
+        owner: None,
     };
     match state.driver.session(&board).await {
         Some(info) => {
+            // This node serves the board.
+            details.owner = Some(state.settings.node.as_owner());
             details.state = info.state;
             details.sequence = info.sequence;
             details.duration_seconds = now().saturating_duration_since(info.created_at).as_secs();
@@ -168,6 +174,9 @@ pub async fn details<S: Store + 'static>(
             details.active_participants = details.participants.len();
         }
         None => {
+            // CLUSTER: with leases in the store, a board this node does not
+            // serve shows the lease holder here (`Store::board_owner`, from
+            // the lease work); until then `null`.
             let (sequence, had_session) = stored_history(store, &board).await?;
             details.sequence = sequence;
             if had_session {

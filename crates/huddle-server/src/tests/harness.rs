@@ -38,8 +38,16 @@ pub fn state_with(args: &ServeArgs) -> AppState<Arc<InMemoryStore>> {
         driver,
         TokenKeys::new(KEY.as_bytes()),
         KEY,
-        ServerSettings::from_args(args),
+        ServerSettings::from_args(args, node()),
     )
+}
+
+/// The test app's node identity.
+pub fn node() -> crate::node::NodeIdentity {
+    crate::node::NodeIdentity {
+        id: "node-test".into(),
+        url: "ws://127.0.0.1:1/ws".into(),
+    }
 }
 
 pub fn app() -> (Router, AppState<Arc<InMemoryStore>>) {

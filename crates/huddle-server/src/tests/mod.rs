@@ -5,4 +5,5 @@
 mod demo_routes;
 mod harness;
 mod http_routes;
+mod redirect_flow;
 mod ws_flow;

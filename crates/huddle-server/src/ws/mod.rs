@@ -2,9 +2,14 @@
 //! connection with the driver, upgrades, and hands the socket to
 //! [`socket::run`].
 //!
-//! A missing, malformed, badly signed or expired token is refused before
-//! the upgrade with `401 {"code":"UNAUTHORIZED"}`. Once shutdown has begun,
-//! upgrades are refused with `503 UNAVAILABLE`.
+//! A missing, malformed, badly signed, expired or not yet valid (`nbf`)
+//! token, or one whose `sub`, `room` or `name` breaks the id rule, is
+//! refused before the upgrade with `401 {"code":"UNAUTHORIZED"}`. Once
+//! shutdown has begun, upgrades are refused with `503 UNAVAILABLE`.
+//!
+//! An upgraded socket has two deadlines ([`socket::Deadlines`]): its
+//! `join` must come within `--join-timeout` (else close 4006), and it is
+//! closed with 4001 when its token expires.
 
 pub mod socket;
 
@@ -20,7 +25,7 @@ use serde::Deserialize;
 use crate::auth::TokenError;
 use crate::error::ApiError;
 use crate::metrics;
-use crate::state::{now_secs, AppState};
+use crate::state::{now_millis, now_secs, AppState};
 
 /// The WebSocket read buffer (see its use).
 const READ_BUFFER_BYTES: usize = 8 * 1024;
@@ -39,7 +44,13 @@ pub async fn upgrade<S: Store + 'static>(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let token = query.ok().and_then(|Query(q)| q.token).unwrap_or_default();
-    let claims = match state.keys.verify(&token, now_secs()) {
+    let settings = &state.settings;
+    let verified = state.keys.verify(&token, now_secs()).and_then(|claims| {
+        claims
+            .check_text(settings.max_id_bytes, settings.max_display_name_bytes)
+            .map(|()| claims)
+    });
+    let claims = match verified {
         Ok(claims) => claims,
         Err(e) => {
             metrics::upgrade("unauthorized");
@@ -72,6 +83,7 @@ pub async fn upgrade<S: Store + 'static>(
             None
         }
     };
+    let token_expiry = tokio::time::Instant::now() + claims.expires_in(now_millis());
     let identity = Identity {
         user: UserId::from(claims.sub.as_str()),
         display_name: claims.name,
@@ -87,10 +99,12 @@ pub async fn upgrade<S: Store + 'static>(
     };
     metrics::upgrade("accepted");
     let limits = socket::FrameLimits {
-        soft: state.settings.max_frame_bytes,
-        hard: state.settings.hard_frame_bytes,
-        write_timeout: state.settings.write_timeout,
+        soft: settings.max_frame_bytes,
+        hard: settings.hard_frame_bytes,
+        write_timeout: settings.write_timeout,
+        decode: settings.decode_limits,
     };
+    let join_timeout = settings.join_timeout;
     tracing::debug!(conn = connection.id.0, user = %claims.sub, room = %claims.room, "websocket accepted");
     // If the upgrade fails, the closure (and with it the connection's
     // sender) is dropped, which disconnects it from the driver.
@@ -100,5 +114,11 @@ pub async fn upgrade<S: Store + 'static>(
         // read: at the 128 KiB default that memset was the server's largest
         // CPU cost under load. Bigger frames still arrive, over more reads.
         .read_buffer_size(READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| socket::run(socket, connection, limits))
+        .on_upgrade(move |socket| {
+            let deadlines = socket::Deadlines {
+                join: tokio::time::Instant::now() + join_timeout,
+                token_expiry,
+            };
+            socket::run(socket, connection, limits, deadlines)
+        })
 }

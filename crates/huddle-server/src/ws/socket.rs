@@ -12,6 +12,13 @@
 //!   and the client gets a moment to answer it.
 //! - When the client goes away, the connection is disconnected from the
 //!   driver (its user session ends).
+//! - Deadlines ([`Deadlines`]): a socket that has sent no `join` by its
+//!   join deadline is closed with 4006 (`JOIN_TIMEOUT`; the first `join`
+//!   frame disarms it, whatever the engine answers); any socket is closed
+//!   with 4001 (`AUTH_FAILED`) when its token expires, so that the client
+//!   gets a fresh one before it reconnects.
+//! - An upsert whose `data` nests deeper than `--max-data-depth` gets
+//!   `error DATA_TOO_DEEP` naming the batch; nothing of it is applied.
 
 use std::time::Duration;
 
@@ -19,8 +26,9 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use huddle_core::ErrorCode;
 use huddle_tokio::{ConnSender, Connection, DriverError, Outbound};
-use huddle_wire::ClientMessage;
+use huddle_wire::{ClientMessage, DecodeLimits};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::metrics;
 use huddle_wire::close;
@@ -38,6 +46,17 @@ pub struct FrameLimits {
     /// Longest wait for the socket to take one frame; a client that reads
     /// slower than that is dropped.
     pub write_timeout: Duration,
+    /// What client frames are decoded with (data depth).
+    pub decode: DecodeLimits,
+}
+
+/// When the server closes a socket whatever the client does.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadlines {
+    /// The `join` must have arrived by then (close 4006).
+    pub join: Instant,
+    /// The token expires (close 4001).
+    pub token_expiry: Instant,
 }
 
 /// How the reading side ended.
@@ -49,10 +68,17 @@ enum ReadEnd {
     Gone,
     /// A frame over the hard limit.
     TooBig,
+    /// No `join` by the join deadline.
+    NoJoin,
 }
 
 /// Runs the connection until either side closes.
-pub async fn run(socket: WebSocket, connection: Connection, limits: FrameLimits) {
+pub async fn run(
+    socket: WebSocket,
+    connection: Connection,
+    limits: FrameLimits,
+    deadlines: Deadlines,
+) {
     let Connection {
         id,
         sender,
@@ -61,12 +87,17 @@ pub async fn run(socket: WebSocket, connection: Connection, limits: FrameLimits)
     let (sink, stream) = socket.split();
     let (close_tx, close_rx) = mpsc::channel::<(u16, String)>(1);
     let writer = write_loop(sink, outbound, close_rx, limits.write_timeout);
-    let reader = read_loop(stream, &sender, limits);
-    tokio::pin!(writer, reader);
+    let reader = read_loop(stream, &sender, limits, deadlines.join);
+    let expiry = tokio::time::sleep_until(deadlines.token_expiry);
+    tokio::pin!(writer, reader, expiry);
     tokio::select! {
         end = &mut reader => {
             let close = match end {
                 ReadEnd::TooBig => Some((close::MESSAGE_TOO_BIG, format!("frame over {} bytes", limits.hard))),
+                ReadEnd::NoJoin => {
+                    metrics::ws_closed("join_timeout");
+                    Some((close::JOIN_TIMEOUT, "no join in time".to_owned()))
+                }
                 // Complete the client's close handshake by echoing its code.
                 ReadEnd::Closed(code) => Some((code.unwrap_or(close::NORMAL), String::new())),
                 ReadEnd::Gone => None,
@@ -86,6 +117,19 @@ pub async fn run(socket: WebSocket, connection: Connection, limits: FrameLimits)
             // client answer it, reading whatever still arrives.
             let _ = tokio::time::timeout(CLOSE_GRACE, &mut reader).await;
             tracing::debug!(conn = id.0, "server side closed");
+        }
+        () = &mut expiry => {
+            // As for a client's close: the writer sends ours first, the
+            // user session ends at once.
+            metrics::ws_closed("token_expired");
+            let closing = close_tx
+                .try_send((close::AUTH_FAILED, "token expired".to_owned()))
+                .is_ok();
+            sender.disconnect();
+            if closing {
+                let _ = tokio::time::timeout(CLOSE_GRACE, &mut writer).await;
+            }
+            tracing::debug!(conn = id.0, "token expired");
         }
     }
     sender.disconnect();
@@ -192,6 +236,9 @@ async fn write_loop(
                                 fed += 1;
                             }
                             Outbound::Close { code, reason } => {
+                                if code == close::REDIRECT {
+                                    crate::metrics::redirect();
+                                }
                                 sink.close(code, reason).await;
                                 return;
                             }
@@ -213,11 +260,29 @@ async fn write_loop(
     }
 }
 
-/// Reads client frames until the client closes or a frame is too big.
-async fn read_loop(mut stream: Stream, sender: &ConnSender, limits: FrameLimits) -> ReadEnd {
-    while let Some(frame) = stream.next().await {
+/// Reads client frames until the client closes, a frame is too big, or
+/// no `join` came by `join_deadline`.
+async fn read_loop(
+    mut stream: Stream,
+    sender: &ConnSender,
+    limits: FrameLimits,
+    join_deadline: Instant,
+) -> ReadEnd {
+    let mut joined = false;
+    loop {
+        let next = if joined {
+            stream.next().await
+        } else {
+            match tokio::time::timeout_at(join_deadline, stream.next()).await {
+                Ok(next) => next,
+                Err(_) => return ReadEnd::NoJoin,
+            }
+        };
+        let Some(frame) = next else { break };
         match frame {
-            Ok(Message::Text(text)) => handle_frame(sender, text.as_bytes(), limits),
+            Ok(Message::Text(text)) => {
+                joined |= handle_frame(sender, text.as_bytes(), limits);
+            }
             Ok(Message::Binary(bytes)) => {
                 metrics::frame_received(bytes.len());
                 if !too_large(sender, bytes.len(), limits) {
@@ -244,25 +309,29 @@ async fn read_loop(mut stream: Stream, sender: &ConnSender, limits: FrameLimits)
     ReadEnd::Gone
 }
 
-/// Checks, decodes and forwards one text frame.
-fn handle_frame(sender: &ConnSender, bytes: &[u8], limits: FrameLimits) {
+/// Checks, decodes and forwards one text frame. Returns whether it was a
+/// `join` handed to the driver.
+fn handle_frame(sender: &ConnSender, bytes: &[u8], limits: FrameLimits) -> bool {
     metrics::frame_received(bytes.len());
     if too_large(sender, bytes.len(), limits) {
-        return;
+        return false;
     }
-    let message = match ClientMessage::from_json(bytes) {
+    let message = match ClientMessage::from_json_with(bytes, &limits.decode) {
         Ok(message) => message,
         Err(e) => {
-            refuse(sender, ErrorCode::InvalidMessage, e.to_string());
-            return;
+            let code = e.code();
+            metrics::frame_refused(code.as_str());
+            let _ = sender.reject(code, e.to_string(), e.batch().map(str::to_owned));
+            return false;
         }
     };
     let batch = match &message {
         ClientMessage::Mutate { batch, .. } => Some(batch.to_string()),
         _ => None,
     };
+    let join = matches!(message, ClientMessage::Join { .. });
     match sender.send(message) {
-        Ok(()) => {}
+        Ok(()) => join,
         Err(DriverError::Overloaded) => {
             metrics::frame_refused(ErrorCode::RateLimited.as_str());
             let _ = sender.reject(
@@ -270,9 +339,10 @@ fn handle_frame(sender: &ConnSender, bytes: &[u8], limits: FrameLimits) {
                 "too many messages waiting: slow down".into(),
                 batch,
             );
+            false
         }
         // Closed: the writer is closing the socket.
-        Err(_) => {}
+        Err(_) => false,
     }
 }
 

@@ -87,6 +87,8 @@ pub struct Opts {
     pub flags: Vec<(String, String)>,
     /// The store (default: [`Store::from_env`]).
     pub store: Store,
+    /// A descriptor limit for the process (`prlimit --nofile=N:N`).
+    pub nofile: Option<u64>,
 }
 
 impl Default for Opts {
@@ -105,12 +107,19 @@ impl Opts {
         Opts {
             flags: Vec::new(),
             store: Store::from_env(),
+            nofile: None,
         }
     }
 
     /// Sets the store.
     pub fn store(mut self, store: Store) -> Self {
         self.store = store;
+        self
+    }
+
+    /// Runs the server with at most `n` open descriptors.
+    pub fn nofile(mut self, n: u64) -> Self {
+        self.nofile = Some(n);
         self
     }
 
@@ -184,6 +193,12 @@ impl Server {
     /// `/healthz` answers.
     async fn spawn(&mut self) {
         self.addr = format!("127.0.0.1:{}", free_port());
+        self.spawn_on_addr().await;
+    }
+
+    /// Spawns the process on `self.addr` (same data dir) and waits until
+    /// `/healthz` answers.
+    async fn spawn_on_addr(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -193,7 +208,14 @@ impl Server {
         // release binary or an experiment).
         let bin = std::env::var("HUDDLE_TEST_BIN")
             .unwrap_or_else(|_| env!("CARGO_BIN_EXE_huddle").to_owned());
-        let mut cmd = Command::new(bin);
+        let mut cmd = match self.opts.nofile {
+            Some(n) => {
+                let mut cmd = Command::new("prlimit");
+                cmd.arg(format!("--nofile={n}:{n}")).arg(bin);
+                cmd
+            }
+            None => Command::new(bin),
+        };
         cmd.arg("serve")
             .arg("--listen")
             .arg(&self.addr)
@@ -239,6 +261,13 @@ impl Server {
     pub async fn kill9_and_restart(&mut self) {
         self.kill9();
         self.spawn().await;
+    }
+
+    /// SIGKILL, wait, start again on the same address and data dir (so
+    /// clients that know the URL can come back).
+    pub async fn kill9_and_restart_in_place(&mut self) {
+        self.kill9();
+        self.spawn_on_addr().await;
     }
 
     /// SIGKILL and wait.

@@ -133,6 +133,12 @@ impl Db {
             )
             .map_err(store_error)?;
         tx.commit().map_err(store_error)?;
+        if deleted > 0 {
+            // The prune is committed; a vacuum that fails loses nothing
+            // (the pages stay free and are reused) and is tried again
+            // after the next prune.
+            let _ = crate::space::give_back_free_pages(&self.conn);
+        }
         Ok(deleted)
     }
 }

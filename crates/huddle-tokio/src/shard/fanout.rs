@@ -110,6 +110,11 @@ impl<S: Store + 'static> Shard<S> {
                 self.metrics.error_sent(*code);
                 self.send_text(now, conn, frame);
             }
+            Notice::Redirect { .. } => {
+                // Another node owns the board: the frame names it, then
+                // the close that sends the client there.
+                self.close_conn(now, conn, Some(frame), close::REDIRECT, "redirect");
+            }
             Notice::SessionTimeout { .. } => {
                 let reason = "session timeout";
                 self.close_conn(now, conn, Some(frame), close::SESSION_TIMEOUT, reason);

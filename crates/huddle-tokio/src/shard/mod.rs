@@ -44,6 +44,8 @@ use crate::metrics::Metrics;
 /// What a shard task starts with.
 pub(crate) struct ShardSetup<S> {
     pub(crate) index: usize,
+    /// The seed of this shard's engine (the driver's seed plus `index`).
+    pub(crate) seed: u64,
     pub(crate) config: DriverConfig,
     pub(crate) performer: Arc<Performer<S>>,
     pub(crate) metrics: Arc<Metrics>,
@@ -54,10 +56,7 @@ pub(crate) struct ShardSetup<S> {
 
 /// Spawns the shard's task on the current runtime.
 pub(crate) fn spawn<S: Store + 'static>(setup: ShardSetup<S>) -> JoinHandle<()> {
-    let engine = Engine::new(
-        setup.config.engine.clone(),
-        setup.config.seed.wrapping_add(setup.index as u64),
-    );
+    let engine = Engine::new(setup.config.engine.clone(), setup.seed);
     let appender = appender::spawn(
         setup.performer.clone(),
         setup.metrics.clone(),

@@ -9,8 +9,6 @@
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
-
 use huddle_core::*;
 use huddle_testkit::*;
 use huddle_wire::*;
@@ -23,7 +21,7 @@ pub const AT_TEXT: &str = "2026-01-01T00:00:00.123Z";
 /// hold: must travel byte for byte.
 pub const DATA: &str = r#"{"x": 1, "tags": ["a", {"b": null}], "s": "caf\u00e9 \"q\"", "n": 123456789012345678901234567890}"#;
 
-pub const ALL_CODES: [(ErrorCode, &str); 10] = [
+pub const ALL_CODES: [(ErrorCode, &str); 13] = [
     (ErrorCode::BoardNotFound, "BOARD_NOT_FOUND"),
     (ErrorCode::NotJoined, "NOT_JOINED"),
     (ErrorCode::SessionExpired, "SESSION_EXPIRED"),
@@ -34,6 +32,9 @@ pub const ALL_CODES: [(ErrorCode, &str); 10] = [
     (ErrorCode::Unauthorized, "UNAUTHORIZED"),
     (ErrorCode::Unavailable, "UNAVAILABLE"),
     (ErrorCode::SlowConsumer, "SLOW_CONSUMER"),
+    (ErrorCode::DataTooDeep, "DATA_TOO_DEEP"),
+    (ErrorCode::BatchIdReused, "BATCH_ID_REUSED"),
+    (ErrorCode::SnapshotUnchanged, "SNAPSHOT_UNCHANGED"),
 ];
 
 pub const ALL_CAUSES: [(SnapshotCause, &str); 4] = [
@@ -189,7 +190,7 @@ pub fn notices_and_frames() -> Vec<(Notice, String)> {
             r#"{"type":"ack","batch":"b-1","sequence":7}"#.to_owned(),
         ),
         (
-            Notice::Events(Arc::from(engine_events())),
+            Notice::Events(engine_events().into()),
             format!(r#"{{"type":"events","events":{}}}"#, events_json()),
         ),
         (
@@ -259,6 +260,17 @@ pub fn notices_and_frames() -> Vec<(Notice, String)> {
             },
             r#"{"type":"session_closed","board":"board-1","reason":"failed"}"#.to_owned(),
         ),
+        (
+            Notice::Redirect {
+                board: "board-1".into(),
+                owner: BoardOwner {
+                    node: "node-2".into(),
+                    url: "wss://b.example/ws".into(),
+                },
+            },
+            r#"{"type":"redirect","board":"board-1","node":"node-2","url":"wss://b.example/ws"}"#
+                .to_owned(),
+        ),
         (Notice::Pong, r#"{"type":"pong"}"#.to_owned()),
     ]);
     all
@@ -320,10 +332,7 @@ pub fn notices_with_data(data: Payload) -> Vec<Notice> {
         data,
     };
     vec![
-        Notice::Events(Arc::from(vec![
-            event(1, "u", delete("p", "x")),
-            event(2, "u", m.clone()),
-        ])),
+        Notice::Events(vec![event(1, "u", delete("p", "x")), event(2, "u", m.clone())].into()),
         joined_notice(JoinSync::Delta {
             events: vec![event(2, "u", m.clone())].into(),
         }),

@@ -1,0 +1,151 @@
+//! Encode once: a batch's events are encoded into the place the engine
+//! shares between the broadcast and the history, and later deltas splice
+//! them. The frames must be byte for byte what the serializer writes,
+//! whether the places are empty, filled by the broadcast or by an earlier
+//! delta, and whatever the first missed event.
+
+use huddle_core::*;
+use huddle_testkit::Harness;
+use huddle_wire::*;
+
+const ALICE: ConnId = ConnId(1);
+const BOB: ConnId = ConnId(2);
+
+fn upsert(element: &str, data: &str) -> Mutation {
+    Mutation::Upsert {
+        page: "p\"q".into(),
+        element: element.into(),
+        data: data.into(),
+    }
+}
+
+/// The serializer's frame, the reference.
+fn serialized(notice: &Notice) -> Vec<u8> {
+    serde_json::to_vec(&notice_frame(notice)).unwrap()
+}
+
+/// A board with batches of 1, 3 and 2 events, bob joined throughout.
+fn board() -> (Harness, Vec<Notice>) {
+    let mut h = Harness::new(Config::default());
+    h.join(ALICE, JoinRequest::new("b", "alice\n", "Alice"))
+        .unwrap();
+    h.join(BOB, JoinRequest::new("b", "bob", "Bob")).unwrap();
+    h.take(BOB);
+    h.mutate(ALICE, "b1", vec![upsert("e1", "1")]).unwrap();
+    h.mutate(
+        ALICE,
+        "b2",
+        vec![
+            upsert("e2", r#"{"s":"caf\u00e9 é"}"#),
+            Mutation::Delete {
+                page: "p\"q".into(),
+                element: "e1".into(),
+            },
+            upsert("e\\3", "[1, 2]"),
+        ],
+    )
+    .unwrap();
+    h.mutate(
+        ALICE,
+        "b3",
+        vec![upsert("e4", "null"), upsert("e5", "true")],
+    )
+    .unwrap();
+    let events = h.take(BOB);
+    assert_eq!(events.len(), 3, "{events:?}");
+    (h, events)
+}
+
+fn delta_after(h: &mut Harness, conn: u64, last: u64) -> Notice {
+    h.join(
+        ConnId(conn),
+        JoinRequest::new("b", "carol", "Carol").last_sequence(last),
+    )
+    .unwrap();
+    let mut notices = h.take(ConnId(conn));
+    let joined = notices.remove(0);
+    let Notice::Joined(j) = &joined else {
+        panic!("{joined:?}")
+    };
+    assert!(matches!(j.sync, JoinSync::Delta { .. }), "{joined:?}");
+    joined
+}
+
+#[test]
+fn broadcasts_fill_the_places_and_deltas_splice_them() {
+    let (mut h, events) = board();
+    for n in &events {
+        let Notice::Events(e) = n else {
+            panic!("{n:?}")
+        };
+        assert!(e.encoded().get().is_none());
+        assert_eq!(encode_notice(n).unwrap(), serialized(n));
+        assert!(e.encoded().get().is_some(), "the broadcast fills its place");
+        // Encoding again gives the same bytes, from the place.
+        assert_eq!(encode_notice(n).unwrap(), serialized(n));
+    }
+    let held = h.engine.stats().encoded_bytes_held;
+    assert!(held > 0);
+    for last in 0..=6 {
+        let joined = delta_after(&mut h, 10 + last, last);
+        assert_eq!(
+            encode_notice(&joined).unwrap(),
+            serialized(&joined),
+            "after {last}"
+        );
+    }
+    assert_eq!(
+        h.engine.stats().encoded_bytes_held,
+        held,
+        "nothing encoded twice"
+    );
+}
+
+#[test]
+fn a_delta_fills_the_places_no_broadcast_filled() {
+    let (mut h, _) = board();
+    assert_eq!(h.engine.stats().encoded_bytes_held, 0);
+    // From inside the second batch: its place is filled with all of it.
+    let joined = delta_after(&mut h, 10, 2);
+    assert_eq!(encode_notice(&joined).unwrap(), serialized(&joined));
+    let held = h.engine.stats().encoded_bytes_held;
+    assert!(held > 0);
+    for last in 0..=6 {
+        let joined = delta_after(&mut h, 20 + last, last);
+        assert_eq!(
+            encode_notice(&joined).unwrap(),
+            serialized(&joined),
+            "after {last}"
+        );
+    }
+}
+
+#[test]
+fn a_place_filled_for_other_events_is_not_spliced() {
+    let (_, events) = board();
+    let Notice::Events(e) = &events[1] else {
+        panic!()
+    };
+    let wrong = EncodedChunk::new(b"x".to_vec(), vec![1]).unwrap();
+    e.encoded().get_or_make(|| Some(wrong));
+    assert_eq!(encode_notice(&events[1]).unwrap(), serialized(&events[1]));
+}
+
+#[test]
+fn bad_data_is_refused_and_leaves_the_place_empty() {
+    let bad = Event {
+        seq: 1,
+        author: "u".into(),
+        batch: "b".into(),
+        at: Timestamp::EPOCH,
+        mutation: Mutation::Upsert {
+            page: "p".into(),
+            element: "e".into(),
+            data: Payload::from(vec![0xff]),
+        },
+    };
+    let events = CommittedEvents::from(vec![bad]);
+    let notice = Notice::Events(events.clone());
+    assert!(encode_notice(&notice).is_err());
+    assert!(events.encoded().get().is_none());
+}

@@ -83,17 +83,20 @@ impl Node {
 
 impl Node {
     /// How long after sending an acquire or renewal that the store granted
-    /// the node may still write: two thirds of the TTL (see
+    /// the node may still write: three quarters of the TTL (see
     /// `docs/decisions.md`). The lease, counted by the store from the
     /// moment it served the request (no earlier than the moment it was
-    /// sent), runs a third of the TTL longer: the margin for clock rates
-    /// and for the writes in flight.
+    /// sent), runs a quarter of the TTL longer: the margin for clock rates
+    /// and for the writes in flight. With renewals every third of the TTL,
+    /// one failed renewal is survived if the next answers within a twelfth
+    /// of the TTL.
     pub fn safe_window(&self) -> Duration {
-        Duration::from_millis(self.ttl_millis().saturating_mul(2) / 3)
+        Duration::from_millis(self.ttl_millis().saturating_mul(3) / 4)
     }
 
-    /// How often a node renews its leases: a third of the TTL, so that one
-    /// failed renewal still leaves a second before the safe window closes.
+    /// How often a node renews its leases: a third of the TTL, so that
+    /// after one failed renewal a second goes out before the safe window
+    /// closes.
     pub fn renew_every(&self) -> Duration {
         Duration::from_millis((self.ttl_millis() / 3).max(1))
     }

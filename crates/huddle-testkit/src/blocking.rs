@@ -4,6 +4,10 @@
 //! [`EffectStore`] for any [`Store`] by performing each
 //! effect to completion on a private current-thread tokio runtime, through a
 //! [`Performer`] (so epochs are acquired and carried like in a real host).
+//! The harness runs in virtual time and never renews leases, so its node
+//! (`local`, the default node's identity) leases for
+//! [`huddle_store::lease::MAX_LEASE_TTL`]: a test's leases do not run out
+//! while it runs.
 //!
 //! ```
 //! use huddle_testkit::{BlockingEffectStore, Harness};
@@ -22,7 +26,8 @@
 use std::fmt;
 
 use huddle_core::{BoardId, Effect, StorageOutcome, Timestamp};
-use huddle_store::{Performer, Store, UnknownBoard};
+use huddle_store::lease::MAX_LEASE_TTL;
+use huddle_store::{Node, Performer, Store, UnknownBoard};
 
 use crate::store::EffectStore;
 
@@ -39,7 +44,11 @@ impl<S: Store> BlockingEffectStore<S> {
             .enable_time()
             .build()?;
         Ok(BlockingEffectStore {
-            performer: Performer::new(store, unknown),
+            performer: Performer::with_node(
+                store,
+                unknown,
+                Node::default().with_lease_ttl(MAX_LEASE_TTL),
+            ),
             runtime,
         })
     }

@@ -2,7 +2,7 @@
 //! the engine's configuration and what unknown boards are.
 
 use huddle_core::Config;
-use huddle_store::UnknownBoard;
+use huddle_store::{Node, UnknownBoard};
 
 /// The driver's configuration.
 #[derive(Clone, Debug)]
@@ -34,6 +34,13 @@ pub struct DriverConfig {
     pub seed: Option<u64>,
     /// What a join of a board the store does not know gets.
     pub unknown_board: UnknownBoard,
+    /// This node of the cluster: its id and advertised URL (what another
+    /// node's refused join names) and its lease TTL (default
+    /// [`huddle_store::DEFAULT_LEASE_TTL`]). The driver renews its leases
+    /// every third of the TTL, stops acking a board's writes three quarters
+    /// of a TTL after the last renewal the store granted and ends its
+    /// session as fenced by five sixths (see `docs/driver.md`). The default is a single node, `local`.
+    pub node: Node,
     /// Inputs a shard handles per wake-up before it polls outputs and
     /// yields (default 256): bounds the latency one busy shard adds.
     pub max_inputs_per_wake: usize,
@@ -52,6 +59,7 @@ impl Default for DriverConfig {
             seed: None,
             unknown_board: UnknownBoard::CreateEmpty,
             max_inputs_per_wake: 256,
+            node: Node::default(),
         }
     }
 }

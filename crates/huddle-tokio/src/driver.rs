@@ -52,10 +52,21 @@ struct Inner<S> {
     config: DriverConfig,
     shards: Vec<mpsc::UnboundedSender<Input>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The lease renewal task (ends with the shards).
+    renewal: JoinHandle<()>,
     performer: Arc<Performer<S>>,
     metrics: Arc<Metrics>,
     next_conn: AtomicU64,
     shutting_down: AtomicBool,
+}
+
+/// The shard of `board` among `shards` (at least one).
+pub(crate) fn shard_index(board: &BoardId, shards: usize) -> usize {
+    // `DefaultHasher::new()` has fixed keys: the same board maps to the
+    // same shard in every process with the same shard count.
+    let mut h = std::hash::DefaultHasher::new();
+    board.as_str().hash(&mut h);
+    (h.finish() % shards.max(1) as u64) as usize
 }
 
 impl<S: Store + 'static> Driver<S> {
@@ -68,7 +79,11 @@ impl<S: Store + 'static> Driver<S> {
     /// # Panics
     /// Outside a tokio runtime (as `tokio::spawn` does).
     pub fn start(config: DriverConfig, store: S) -> Self {
-        let performer = Arc::new(Performer::new(store, config.unknown_board));
+        let performer = Arc::new(Performer::with_node(
+            store,
+            config.unknown_board,
+            config.node.clone(),
+        ));
         let metrics = Arc::new(Metrics::default());
         let clock = Clock::start();
         let count = config.shards.max(1);
@@ -90,11 +105,14 @@ impl<S: Store + 'static> Driver<S> {
             shards.push(tx);
             tasks.push(task);
         }
+        let weak = shards.iter().map(|s| s.downgrade()).collect();
+        let renewal = crate::renewal::spawn(performer.clone(), weak, metrics.clone());
         Driver {
             inner: Arc::new(Inner {
                 config,
                 shards,
                 tasks: Mutex::new(tasks),
+                renewal,
                 performer,
                 metrics,
                 next_conn: AtomicU64::new(1),
@@ -139,11 +157,7 @@ impl<S: Store + 'static> Driver<S> {
 
     /// The shard that owns `board` (a fixed hash of its id).
     pub fn shard_of(&self, board: &BoardId) -> usize {
-        // `DefaultHasher::new()` has fixed keys: the same board maps to the
-        // same shard in every process with the same shard count.
-        let mut h = std::hash::DefaultHasher::new();
-        board.as_str().hash(&mut h);
-        (h.finish() % self.inner.shards.len() as u64) as usize
+        shard_index(board, self.inner.shards.len())
     }
 
     /// The number of shards.
@@ -228,5 +242,7 @@ impl<S: Store + 'static> Driver<S> {
         for shard in &self.inner.shards {
             shard.closed().await;
         }
+        // Every session was archived and its lease released: renew no more.
+        self.inner.renewal.abort();
     }
 }

@@ -103,6 +103,7 @@ mod connection;
 mod driver;
 mod error;
 mod metrics;
+mod renewal;
 mod seed;
 mod shard;
 

@@ -156,6 +156,9 @@ const ERROR_CODES: [&str; 12] = [
 /// | `huddle_storage_latency_seconds{op}` | histogram | one store call, by operation |
 /// | `huddle_storage_failures_total` | counter | store calls answered `Failed` |
 /// | `huddle_boards_released_total` | counter | board sessions ended and released (their ownership epoch dropped) |
+/// | `huddle_leases_held` | gauge | board leases this node holds |
+/// | `huddle_lease_takeovers_total` | counter | boards acquired from another node whose lease had expired |
+/// | `huddle_lease_losses_total` | counter | board sessions ended because their lease was lost |
 /// | `huddle_errors_sent_total{code}` | counter | `error` frames sent, by code |
 /// | `huddle_slow_consumers_total` | counter | connections closed as slow consumers |
 /// | `huddle_frames_sent_total` | counter | text frames queued to connections |
@@ -169,6 +172,9 @@ pub struct Metrics {
     pub(crate) storage_latency: [Histogram; 6],
     pub(crate) storage_failures: AtomicU64,
     pub(crate) boards_released: AtomicU64,
+    pub(crate) leases_held: AtomicI64,
+    pub(crate) lease_takeovers: AtomicU64,
+    pub(crate) lease_losses: AtomicU64,
     pub(crate) errors_sent: [AtomicU64; ERROR_CODES.len()],
     pub(crate) slow_consumers: AtomicU64,
     pub(crate) frames_sent: AtomicU64,
@@ -227,6 +233,22 @@ impl Metrics {
     /// ownership epoch dropped (one per ended session).
     pub fn boards_released(&self) -> u64 {
         self.boards_released.load(Ordering::Relaxed)
+    }
+
+    /// Board leases this node holds (as of the last renewal round).
+    pub fn leases_held(&self) -> i64 {
+        self.leases_held.load(Ordering::Relaxed)
+    }
+
+    /// Boards this node took over from another whose lease had expired.
+    pub fn lease_takeovers(&self) -> u64 {
+        self.lease_takeovers.load(Ordering::Relaxed)
+    }
+
+    /// Board sessions ended because their lease was lost (not renewed in
+    /// time, or no longer this node's).
+    pub fn lease_losses(&self) -> u64 {
+        self.lease_losses.load(Ordering::Relaxed)
     }
 
     /// `error` frames sent with this code (`"SLOW_CONSUMER"` included).
@@ -291,7 +313,24 @@ impl Metrics {
             let n = self.boards[i].load(Ordering::Relaxed);
             let _ = writeln!(out, "huddle_boards{{state=\"{state}\"}} {n}");
         }
+        gauge(
+            &mut out,
+            "huddle_leases_held",
+            "Board leases this node holds.",
+            "gauge",
+        );
+        let _ = writeln!(out, "huddle_leases_held {}", self.leases_held());
         for (name, help, value) in [
+            (
+                "huddle_lease_takeovers_total",
+                "Boards taken over from a node whose lease had expired.",
+                self.lease_takeovers(),
+            ),
+            (
+                "huddle_lease_losses_total",
+                "Board sessions ended because their lease was lost.",
+                self.lease_losses(),
+            ),
             (
                 "huddle_mutations_applied_total",
                 "Mutations accepted.",

@@ -33,8 +33,7 @@ async fn a_fenced_write_closes_the_board_and_releases_it_once() {
     store
         .acquire_board(&board, &huddle_store::Node::default())
         .await
-        .unwrap()
-        .epoch;
+        .unwrap();
     alice.send(mutate("m2", "y", 2));
 
     for c in [&mut alice, &mut bob] {

@@ -49,6 +49,9 @@ pub(crate) enum Input {
     },
     /// `Driver::stats`.
     Stats { reply: oneshot::Sender<Stats> },
+    /// The node lost the board's lease (the renewal task): end its
+    /// session as fenced.
+    LeaseLost { board: BoardId },
     /// `Driver::shutdown`.
     Shutdown,
 }

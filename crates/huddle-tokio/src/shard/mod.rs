@@ -76,6 +76,7 @@ pub(crate) fn spawn<S: Store + 'static>(setup: ShardSetup<S>) -> JoinHandle<()> 
         groups_in_flight: 0,
         appender,
         boards: HashMap::new(),
+        releases: Vec::new(),
     };
     tokio::spawn(shard.run())
 }
@@ -99,6 +100,9 @@ pub(crate) struct Shard<S> {
     appender: mpsc::UnboundedSender<appender::Group>,
     /// Board sessions by state, for the metrics.
     boards: HashMap<BoardId, SessionState>,
+    /// Lease releases in flight (awaited before the shard ends, so that a
+    /// shutdown hands its boards over at once).
+    releases: Vec<JoinHandle<()>>,
 }
 
 /// How far in the future a sleep with nothing to wait for is set.
@@ -141,6 +145,9 @@ impl<S: Store + 'static> Shard<S> {
                 }
                 None => armed = false,
             }
+        }
+        for release in std::mem::take(&mut self.releases) {
+            let _ = release.await;
         }
         self.finish();
         tracing::debug!(shard = self.index, "shard stopped");
@@ -197,6 +204,13 @@ impl<S: Store + 'static> Shard<S> {
             }
             Input::Stats { reply } => {
                 let _ = reply.send(self.engine.stats());
+            }
+            Input::LeaseLost { board } => {
+                if self.engine.session(board.as_str()).is_some() {
+                    self.metrics.lease_losses.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::warn!(shard = self.index, %board, "lease lost: the session ends");
+                self.engine.lease_lost(now, board.as_str());
             }
             Input::Shutdown => self.begin_shutdown(now),
         }

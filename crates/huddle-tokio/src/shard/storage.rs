@@ -17,7 +17,8 @@
 //!
 //! The engine tells the shard when a board's session is over and every
 //! effect of it is reported ([`Output::Released`]): the shard then drops
-//! the board's ownership epoch ([`Performer::release`]). A fenced write
+//! the board's ownership epoch ([`Performer::release`]) and frees its
+//! lease in the store. A fenced write
 //! ends the session inside the engine; the shard only delivers the
 //! `session_closed` frames and closes the connections.
 //!
@@ -57,9 +58,20 @@ impl<S: Store + 'static> Shard<S> {
                 Output::Effect(effect) => self.on_effect(effect),
                 Output::Signal(event) => self.on_event(event),
                 Output::Released { board } => {
-                    // The session's last effect is reported: drop its epoch.
-                    // (A new session's load, if any, comes after this.)
-                    self.performer.release(&board);
+                    // The session's last effect is reported: drop its epoch
+                    // and free its lease in the store at once. (A new
+                    // session's load, if any, comes after this; a release
+                    // that lands after its acquire changes nothing.)
+                    if let Some(epoch) = self.performer.release(&board) {
+                        let performer = self.performer.clone();
+                        self.releases.retain(|r| !r.is_finished());
+                        self.releases.push(tokio::spawn(async move {
+                            let store = performer.store();
+                            if let Err(e) = store.release_board(&board, epoch).await {
+                                tracing::warn!(%board, error = %e, "lease not released: it expires");
+                            }
+                        }));
+                    }
                     self.metrics.boards_released.fetch_add(1, Ordering::Relaxed);
                 }
                 Output::Drained => tracing::debug!(shard = self.index, "engine drained"),

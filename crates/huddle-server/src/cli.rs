@@ -321,6 +321,15 @@ pub struct ServeArgs {
     #[arg(long, env = "HUDDLE_ADVERTISE_URL", value_parser = crate::node::parse_advertise_url)]
     pub advertise_url: Option<String>,
 
+    /// How long this node's board leases run without a renewal: another
+    /// node may take a board over this long after this node stopped
+    /// renewing (crashed, paused, cut off from the database). The node
+    /// renews several times per TTL and stops acknowledging a board's
+    /// writes it could not renew well before it runs out
+    /// (`docs/operations.md`, "Several nodes").
+    #[arg(long, env = "HUDDLE_LEASE_TTL", default_value = "5s", value_parser = parse_lease_ttl)]
+    pub lease_ttl: Duration,
+
     /// Most PostgreSQL connections the server holds (with `--database-url`).
     #[arg(long, env = "HUDDLE_DATABASE_MAX_CONNECTIONS", default_value_t = 16,
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
@@ -347,6 +356,17 @@ impl ServeArgs {
     pub fn hard_frame_limit(&self) -> usize {
         usize::try_from(self.max_frame_bytes.saturating_mul(4)).unwrap_or(usize::MAX)
     }
+}
+
+/// A lease TTL: a duration from 1 s to 10 min (shorter leases cannot be
+/// renewed reliably over a database round trip; longer ones make a
+/// crashed node's boards wait that long).
+fn parse_lease_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = parse_duration(text)?;
+    if ttl < Duration::from_secs(1) || ttl > Duration::from_secs(600) {
+        return Err(format!("{text}: a lease TTL is from 1s to 10m"));
+    }
+    Ok(ttl)
 }
 
 #[cfg(test)]

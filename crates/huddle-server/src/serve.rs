@@ -92,12 +92,14 @@ async fn serve_store<S: Store + 'static>(
     node: NodeIdentity,
     store: S,
 ) -> anyhow::Result<()> {
-    // CLUSTER: the node identity reaches the driver and the store here.
-    // The lease work gives the driver (and through it the store's
-    // `acquire_board`) a node to hold leases as: build it from `node.id`
-    // and `node.url` in `driver_config` once those fields exist. Until
-    // then the identity serves `GET /rooms/{id}`'s `owner`.
-    let driver = Driver::start(driver_config(args), Arc::new(store));
+    // The node holds its boards' leases as itself: a refused acquire on
+    // another node names this id and URL in its redirect.
+    let mut config = driver_config(args);
+    config.node = huddle_store::Node {
+        owner: node.as_owner(),
+        lease_ttl: args.lease_ttl,
+    };
+    let driver = Driver::start(config, Arc::new(store));
     let secret = args
         .jwt_secret
         .clone()

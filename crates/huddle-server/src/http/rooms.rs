@@ -175,9 +175,8 @@ pub async fn details<S: Store + 'static>(
             details.active_participants = details.participants.len();
         }
         None => {
-            // CLUSTER: with leases in the store, a board this node does not
-            // serve shows the lease holder here (`Store::board_owner`, from
-            // the lease work); until then `null`.
+            // Not served here: the node whose lease runs, if any.
+            details.owner = store.board_owner(&board).await?;
             let (sequence, had_session) = stored_history(store, &board).await?;
             details.sequence = sequence;
             if had_session {

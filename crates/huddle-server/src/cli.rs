@@ -311,8 +311,8 @@ pub struct ServeArgs {
     pub database_url: Option<String>,
 
     /// This node's id in a cluster (unique per node; letters, digits, `-`,
-    /// `_`, `.`, `:`). Default: `node-` and 16 random hex digits drawn at
-    /// start (unique, but a new one after every restart).
+    /// `_`, `.`, `:`). Default: `node-` and 16 random hex digits drawn on
+    /// the first start and kept in `<data-dir>/node.id`.
     #[arg(long, env = "HUDDLE_NODE_ID", value_parser = crate::node::parse_node_id)]
     pub node_id: Option<String>,
 
@@ -532,5 +532,15 @@ mod tests {
             panic!("not serve")
         };
         assert_eq!(args.db_file, "flag.db");
+    }
+
+    #[test]
+    fn lease_ttl_is_bounded() {
+        assert_eq!(ServeArgs::defaults().lease_ttl, Duration::from_secs(5));
+        assert_eq!(parse_lease_ttl("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_lease_ttl("10m"), Ok(Duration::from_secs(600)));
+        for bad in ["500ms", "11m", "0s", "2"] {
+            assert!(parse_lease_ttl(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -7,14 +7,18 @@
 //! URL, which the store records with the lease (`docs/protocol.md`,
 //! "Redirect").
 //!
-//! Defaults: the node id is drawn from the OS's randomness at start
-//! (`node-` and 16 hex digits), so it is unique but not stable across
-//! restarts (set `--node-id` to keep it); the advertised URL is
+//! Defaults: the node id is drawn from the OS's randomness on the first
+//! start (`node-` and 16 hex digits) and kept in `<data-dir>/node.id`, so it
+//! is unique per data dir and stable across restarts; the advertised URL is
 //! `ws://<bound address>/ws`, which is right only when clients reach the
 //! node at the address it listens on (behind a proxy, or listening on
 //! `0.0.0.0`, set `--advertise-url`).
 
+use std::io::Write as _;
 use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context as _;
 
 use huddle_core::BoardOwner;
 
@@ -36,9 +40,16 @@ pub struct NodeIdentity {
 }
 
 impl NodeIdentity {
-    /// The identity the flags describe, for a server bound to `bound`.
-    pub fn resolve(args: &ServeArgs, bound: SocketAddr) -> Self {
-        let id = args.node_id.clone().unwrap_or_else(random_node_id);
+    /// The identity the flags describe, for a server bound to `bound`:
+    /// without `--node-id`, the id kept in `<data-dir>/node.id` (drawn and
+    /// written there on the first start), so that a node restarted after a
+    /// crash is the same node and takes its boards back at once instead of
+    /// waiting for its own leases to expire.
+    pub fn resolve(args: &ServeArgs, bound: SocketAddr) -> anyhow::Result<Self> {
+        let id = match &args.node_id {
+            Some(id) => id.clone(),
+            None => stored_node_id(&args.data_dir)?,
+        };
         let url = args
             .advertise_url
             .clone()
@@ -49,7 +60,7 @@ impl NodeIdentity {
                 "listening on an unspecified address without --advertise-url: redirected clients cannot reach this node"
             );
         }
-        NodeIdentity { id, url }
+        Ok(NodeIdentity { id, url })
     }
 
     /// This node as a board's owner (what a redirect to it names).
@@ -58,6 +69,32 @@ impl NodeIdentity {
             node: self.id.clone(),
             url: self.url.clone(),
         }
+    }
+}
+
+/// The file in the data dir that keeps a node's id across restarts.
+pub const NODE_ID_FILE: &str = "node.id";
+
+/// The id in `<data_dir>/node.id`, or a new one written there.
+fn stored_node_id(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join(NODE_ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            parse_node_id(text.trim()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = random_node_id();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            writeln!(file, "{id}").with_context(|| format!("writing {}", path.display()))?;
+            file.sync_all()
+                .with_context(|| format!("syncing {}", path.display()))?;
+            Ok(id)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }
 
@@ -114,14 +151,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_are_a_random_id_and_the_bound_address() {
-        let args = ServeArgs::defaults();
+    fn defaults_are_an_id_kept_in_the_data_dir_and_the_bound_address() {
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut args = ServeArgs::defaults();
         let bound: SocketAddr = "127.0.0.1:4567".parse().unwrap();
-        let a = NodeIdentity::resolve(&args, bound);
-        let b = NodeIdentity::resolve(&args, bound);
+        args.data_dir = one.path().to_owned();
+        let a = NodeIdentity::resolve(&args, bound).unwrap();
+        let again = NodeIdentity::resolve(&args, bound).unwrap();
+        args.data_dir = two.path().to_owned();
+        let b = NodeIdentity::resolve(&args, bound).unwrap();
         assert!(a.id.starts_with("node-") && a.id.len() == 21, "{}", a.id);
-        assert_ne!(a.id, b.id, "drawn at start");
+        assert_eq!(a.id, again.id, "the same node after a restart");
+        assert_ne!(a.id, b.id, "another data dir, another node");
         assert_eq!(a.url, "ws://127.0.0.1:4567/ws");
+        std::fs::write(two.path().join(NODE_ID_FILE), "a b\n").unwrap();
+        assert!(
+            NodeIdentity::resolve(&args, bound).is_err(),
+            "a damaged file"
+        );
     }
 
     #[test]
@@ -129,7 +176,7 @@ mod tests {
         let mut args = ServeArgs::defaults();
         args.node_id = Some("eu-1".into());
         args.advertise_url = Some("wss://eu-1.example/ws".into());
-        let node = NodeIdentity::resolve(&args, "0.0.0.0:80".parse().unwrap());
+        let node = NodeIdentity::resolve(&args, "0.0.0.0:80".parse().unwrap()).unwrap();
         assert_eq!(
             node.as_owner(),
             BoardOwner {

@@ -55,7 +55,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
     let (admin_key, source) = admin_key::resolve(args.admin_key.as_deref(), &args.data_dir)?;
-    let node = NodeIdentity::resolve(&args, addr);
+    let node = NodeIdentity::resolve(&args, addr)?;
     let announce_store = |store: &str| announce(addr, &admin_key, source, &args, &node, store);
     match &args.database_url {
         Some(url) => {

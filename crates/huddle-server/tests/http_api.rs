@@ -429,9 +429,10 @@ async fn auto_save_on_disconnect_and_retention() {
                     {
                         break 'asked;
                     }
-                    huddle_wire::ServerMessage::Error { code, .. }
-                        if code == huddle_core::ErrorCode::RateLimited =>
-                    {
+                    huddle_wire::ServerMessage::Error {
+                        code: huddle_core::ErrorCode::RateLimited,
+                        ..
+                    } => {
                         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                         continue 'asked;
                     }

@@ -89,6 +89,9 @@ pub struct Opts {
     pub store: Store,
     /// A descriptor limit for the process (`prlimit --nofile=N:N`).
     pub nofile: Option<u64>,
+    /// A PostgreSQL database this server shares with others (several
+    /// nodes); overrides `store`.
+    pub shared_database: Option<String>,
 }
 
 impl Default for Opts {
@@ -108,6 +111,7 @@ impl Opts {
             flags: Vec::new(),
             store: Store::from_env(),
             nofile: None,
+            shared_database: None,
         }
     }
 
@@ -120,6 +124,12 @@ impl Opts {
     /// Runs the server with at most `n` open descriptors.
     pub fn nofile(mut self, n: u64) -> Self {
         self.nofile = Some(n);
+        self
+    }
+
+    /// Uses the PostgreSQL database at `url`, shared with other servers.
+    pub fn shared_database(mut self, url: &str) -> Self {
+        self.shared_database = Some(url.to_owned());
         self
     }
 
@@ -158,6 +168,7 @@ impl Server {
     /// Starts a server with `opts` on a fresh data dir.
     pub async fn start_with(opts: Opts) -> Server {
         let database = match opts.store {
+            _ if opts.shared_database.is_some() => None,
             Store::Sqlite => None,
             Store::Postgres => match huddle_postgres::testing::database().await {
                 Some(db) => Some(db),
@@ -225,6 +236,9 @@ impl Server {
             .arg(ADMIN_KEY);
         if let Some(db) = &self.database {
             cmd.arg("--database-url").arg(&db.url);
+        }
+        if let Some(url) = &self.opts.shared_database {
+            cmd.arg("--database-url").arg(url);
         }
         for (name, value) in &self.opts.flags {
             cmd.arg(name).arg(value);

@@ -44,9 +44,11 @@ fn shutdown_archives_every_session_and_says_drained_once() {
     for (conn, board) in [(C1, B), (C2, B2)] {
         assert_eq!(
             h.take(conn),
+            // `moved`: reconnect at once, the board is served again (by
+            // another node, or by this one after its restart).
             vec![Notice::SessionClosed {
                 board: board.into(),
-                reason: CloseReason::Closed,
+                reason: CloseReason::Moved,
             }]
         );
     }

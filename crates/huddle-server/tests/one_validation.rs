@@ -20,6 +20,9 @@ fn now_secs() -> u64 {
 
 /// A token signed with the server's secret (the admin key by default).
 fn mint(sub: &str, room: &str, nbf: Option<u64>) -> String {
+    // The server's HS256 provider (the server builds jsonwebtoken without
+    // a crypto backend of its own).
+    huddle_server::token_crypto::install();
     let now = now_secs();
     let claims = Claims {
         sub: sub.into(),

@@ -22,7 +22,7 @@ impl Engine {
     /// its pending mutations are stored. A join meanwhile waits and then
     /// opens a fresh session from storage.
     pub fn close_session(&mut self, now: Timestamp, board: &str) -> Result<(), BoardError> {
-        self.close_with(now, board, false)?;
+        self.close_with(now, board, false, CloseReason::Closed)?;
         self.check_drained();
         Ok(())
     }
@@ -42,16 +42,21 @@ impl Engine {
     /// [`BoardError::Busy`] ([`shutdown`](Self::shutdown) archives those
     /// too, once loaded); an idle archive in progress becomes this one.
     pub fn archive_session(&mut self, now: Timestamp, board: &str) -> Result<(), BoardError> {
-        self.close_with(now, board, true)?;
+        self.close_with(now, board, true, CloseReason::Closed)?;
         self.check_drained();
         Ok(())
     }
 
+    /// Closes (or archives) a session, telling its participants `reason`:
+    /// `Closed` for an operator's close or archive, `Moved` at shutdown
+    /// (the board is served again, by another node or this one restarted,
+    /// so clients reconnect at once and re-send what was not acknowledged).
     pub(super) fn close_with(
         &mut self,
         now: Timestamp,
         board: &str,
         archive: bool,
+        reason: CloseReason,
     ) -> Result<(), BoardError> {
         let now = self.tick(now);
         let b = self
@@ -79,7 +84,7 @@ impl Engine {
             conns.iter().copied(),
             Notice::SessionClosed {
                 board: id.clone(),
-                reason: CloseReason::Closed,
+                reason,
             },
         );
         for conn in conns {

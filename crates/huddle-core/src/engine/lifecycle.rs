@@ -38,7 +38,9 @@ impl Engine {
     /// [`JoinError::ShuttingDown`] (`UNAVAILABLE`), joins waiting for a
     /// board fail the same way, and every board session is archived as by
     /// [`archive_session`](Self::archive_session) (participants get
-    /// [`Notice::SessionClosed`], pending mutations are flushed, persistent
+    /// [`Notice::SessionClosed`] with [`CloseReason::Moved`], so that they
+    /// reconnect at once, to another node or to this one restarted; pending
+    /// mutations are flushed, persistent
     /// rooms store an `archive` snapshot); a board still loading is
     /// archived as soon as its load is reported. Failures are retried as
     /// usual. When nothing is left the engine emits [`Output::Drained`]
@@ -63,8 +65,11 @@ impl Engine {
                     .join_failed(conn, id.clone(), &JoinError::ShuttingDown);
             }
             if phase == Phase::Ready {
-                // Cannot fail: the board is in memory and ready.
-                let _ = self.archive_session(now, id.as_str());
+                // Cannot fail: the board is in memory and ready. Its
+                // clients are told to reconnect at once (`moved`): the
+                // board is served again, by another node or this one after
+                // a restart.
+                let _ = self.close_with(now, id.as_str(), true, CloseReason::Moved);
             }
         }
         self.check_drained();

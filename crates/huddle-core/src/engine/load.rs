@@ -13,7 +13,7 @@ use crate::delta::BatchMeta;
 use crate::error::JoinError;
 use crate::failure::StorageFailure;
 use crate::ids::{BoardId, EffectId};
-use crate::output::{Notice, SessionEnd};
+use crate::output::{CloseReason, Notice, SessionEnd};
 use crate::storage::{BoardOwner, LoadedBoard, StorageOutcome};
 use crate::time::Timestamp;
 use crate::timers::TimerKey;
@@ -78,7 +78,7 @@ impl Engine {
         }
         if self.shutting_down {
             // Loaded during shutdown: archive it now (it is ready).
-            let _ = self.close_with(now, board_id.as_str(), true);
+            let _ = self.close_with(now, board_id.as_str(), true, CloseReason::Moved);
         }
     }
 

@@ -102,10 +102,13 @@ impl Node {
     }
 }
 
-/// A single node that never shares its store: id `local`, no URL.
+/// A single node that never shares its store: id `local`, no URL, and
+/// leases of [`MAX_LEASE_TTL`] (alone on its store, nobody waits for its
+/// leases; a restart is the same node and acquires its boards at once, and
+/// a host that never renews, such as a test harness, keeps them).
 impl Default for Node {
     fn default() -> Self {
-        Node::new("local", "")
+        Node::new("local", "").with_lease_ttl(MAX_LEASE_TTL)
     }
 }
 

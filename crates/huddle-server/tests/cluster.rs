@@ -8,13 +8,10 @@
 
 mod support;
 
-use std::time::Duration;
-
-use huddle_client::net::{spawn, NetClient, NetConfig};
-use huddle_client::{ClientConfig, ConnectionState, Credentials};
+use huddle_client::net::NetClient;
 use huddle_postgres::testing::{self, TestDatabase};
 use huddle_wire::{close, ClientMessage, ServerMessage};
-use support::{poll, upsert, Opts, Server};
+use support::{net_client, settled, upsert, Opts, Server};
 
 /// Two nodes `a` and `b` on one fresh database, with `ttl` leases.
 async fn two_nodes(ttl: &str) -> Option<(TestDatabase, Server, Server)> {
@@ -30,41 +27,6 @@ async fn two_nodes(ttl: &str) -> Option<(TestDatabase, Server, Server)> {
     Some((db, a, b))
 }
 
-/// A client of `user` that starts at `server`'s URL.
-async fn client(server: &Server, user: &str, room: &str) -> NetClient {
-    let token = server.token(user, room).await;
-    let mut config = NetConfig::new(
-        format!("ws://{}/ws", server.addr),
-        room,
-        Credentials::new(token),
-    );
-    config.client = ClientConfig {
-        backoff: huddle_client::Backoff {
-            first_delay: Duration::from_millis(50),
-            base_delay: Duration::from_millis(100),
-            multiplier: 2,
-            max_delay: Duration::from_millis(500),
-            max_attempts: 1000,
-            jitter: 0.0,
-        },
-        ..ClientConfig::default()
-    };
-    spawn(config)
-}
-
-/// Waits until `client` is connected, with nothing unacknowledged, at
-/// `sequence`.
-async fn settled(client: &NetClient, sequence: u64) {
-    poll(&format!("client settled at {sequence}"), || async {
-        let seen = client.observe().await.expect("client running");
-        (seen.state == ConnectionState::Connected
-            && seen.unacked_batches == 0
-            && seen.replica.sequence() == Some(sequence))
-        .then_some(())
-    })
-    .await
-}
-
 /// `n` batches of one upsert each, element `{tag}{i}`.
 async fn write(client: &NetClient, tag: &str, range: std::ops::Range<u32>) {
     for i in range {
@@ -73,6 +35,19 @@ async fn write(client: &NetClient, tag: &str, range: std::ops::Range<u32>) {
             .await
             .expect("mutate");
     }
+}
+
+/// Room `r`, owned by `a`: alice writes 3 batches there; bob starts at
+/// `b` (as behind a load balancer), is redirected to `a` and writes 10.
+async fn busy_board(a: &Server, b: &Server) -> (NetClient, NetClient) {
+    a.room("r", "persistent").await;
+    let alice = net_client(a, "alice", "r").await;
+    write(&alice, "a", 0..3).await;
+    settled(&alice, 3).await;
+    let bob = net_client(b, "bob", "r").await;
+    write(&bob, "b", 0..10).await;
+    settled(&bob, 13).await;
+    (alice, bob)
 }
 
 /// The replica's element count: every batch applied exactly once.
@@ -87,7 +62,7 @@ async fn a_join_through_a_non_owner_is_redirected_and_served() {
         return;
     };
     a.room("r", "persistent").await;
-    let alice = client(&a, "alice", "r").await;
+    let alice = net_client(&a, "alice", "r").await;
     write(&alice, "a", 0..5).await;
     settled(&alice, 5).await;
 
@@ -116,7 +91,7 @@ async fn a_join_through_a_non_owner_is_redirected_and_served() {
     assert_eq!(ws.closed().await, Some(close::REDIRECT));
 
     // The client machine that starts at b is served by a.
-    let bob = client(&b, "bob", "r").await;
+    let bob = net_client(&b, "bob", "r").await;
     write(&bob, "b", 0..5).await;
     settled(&bob, 10).await;
     settled(&alice, 10).await;
@@ -140,14 +115,7 @@ async fn sigterm_of_the_owner_hands_its_boards_over_at_once() {
     let Some((_db, mut a, b)) = two_nodes("60s").await else {
         return;
     };
-    a.room("r", "persistent").await;
-    // Owned by a; bob starts at b (as behind a balancer) and is redirected.
-    let alice = client(&a, "alice", "r").await;
-    write(&alice, "a", 0..3).await;
-    settled(&alice, 3).await;
-    let bob = client(&b, "bob", "r").await;
-    write(&bob, "b", 0..10).await;
-    settled(&bob, 13).await;
+    let (alice, bob) = busy_board(&a, &b).await;
 
     let status = a.sigterm().await;
     assert!(status.success(), "a exited with {status}");
@@ -166,13 +134,7 @@ async fn kill_9_of_the_owner_hands_its_boards_over_after_the_lease() {
     let Some((_db, mut a, b)) = two_nodes("2s").await else {
         return;
     };
-    a.room("r", "persistent").await;
-    let alice = client(&a, "alice", "r").await;
-    write(&alice, "a", 0..3).await;
-    settled(&alice, 3).await;
-    let bob = client(&b, "bob", "r").await;
-    write(&bob, "b", 0..10).await;
-    settled(&bob, 13).await;
+    let (alice, bob) = busy_board(&a, &b).await;
 
     a.kill9();
     // Made while the owner is dead: queued, re-sent, applied once on b

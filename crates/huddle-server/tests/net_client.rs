@@ -5,52 +5,14 @@
 
 mod support;
 
-use std::time::Duration;
-
-use huddle_client::net::{spawn, NetClient, NetConfig};
-use huddle_client::{ClientConfig, ConnectionState, Credentials};
-use support::{poll, upsert, Server};
-
-fn config(server: &Server, room: &str, token: String) -> NetConfig {
-    let mut config = NetConfig::new(
-        format!("ws://{}/ws", server.addr),
-        room,
-        Credentials::new(token),
-    );
-    // Reconnect quickly: the test restarts the server.
-    config.client = ClientConfig {
-        backoff: huddle_client::Backoff {
-            first_delay: Duration::from_millis(50),
-            base_delay: Duration::from_millis(100),
-            multiplier: 2,
-            max_delay: Duration::from_millis(400),
-            max_attempts: 200,
-            jitter: 0.0,
-        },
-        ..ClientConfig::default()
-    };
-    config
-}
-
-/// Waits until `client` is connected with nothing unacknowledged at
-/// `sequence`; its replica's sequence.
-async fn settled(client: &NetClient, sequence: u64) {
-    poll(&format!("client settled at {sequence}"), || async {
-        let seen = client.observe().await.expect("client running");
-        (seen.state == ConnectionState::Connected
-            && seen.unacked_batches == 0
-            && seen.replica.sequence() == Some(sequence))
-        .then_some(())
-    })
-    .await
-}
+use support::{net_client, settled, upsert, Server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_converge_and_survive_a_server_kill() {
     let mut server = Server::start().await;
     server.room("net", "persistent").await;
-    let alice = spawn(config(&server, "net", server.token("alice", "net").await));
-    let bob = spawn(config(&server, "net", server.token("bob", "net").await));
+    let alice = net_client(&server, "alice", "net").await;
+    let bob = net_client(&server, "bob", "net").await;
 
     for i in 0..20 {
         alice

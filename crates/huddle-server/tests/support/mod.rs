@@ -801,3 +801,40 @@ pub fn delta_events(joined: &JoinedMessage) -> Vec<(u64, String, String)> {
         other => panic!("expected a delta sync, got {other:?}"),
     }
 }
+
+/// The Rust client machine on real sockets (`huddle_client::net`) for
+/// `user` in `room`, starting at `server`'s URL and reconnecting quickly
+/// (the tests kill and restart servers).
+pub async fn net_client(server: &Server, user: &str, room: &str) -> huddle_client::net::NetClient {
+    let token = server.token(user, room).await;
+    let mut config = huddle_client::net::NetConfig::new(
+        format!("ws://{}/ws", server.addr),
+        room,
+        huddle_client::Credentials::new(token),
+    );
+    config.client = huddle_client::ClientConfig {
+        backoff: huddle_client::Backoff {
+            first_delay: Duration::from_millis(50),
+            base_delay: Duration::from_millis(100),
+            multiplier: 2,
+            max_delay: Duration::from_millis(500),
+            max_attempts: 1000,
+            jitter: 0.0,
+        },
+        ..huddle_client::ClientConfig::default()
+    };
+    huddle_client::net::spawn(config)
+}
+
+/// Waits until `client` is connected, with nothing unacknowledged, at
+/// `sequence`.
+pub async fn settled(client: &huddle_client::net::NetClient, sequence: u64) {
+    poll(&format!("client settled at {sequence}"), || async {
+        let seen = client.observe().await.expect("client running");
+        (seen.state == huddle_client::ConnectionState::Connected
+            && seen.unacked_batches == 0
+            && seen.replica.sequence() == Some(sequence))
+        .then_some(())
+    })
+    .await
+}

@@ -2,7 +2,8 @@
 //! (`docs/operations.md`, "Several nodes"): a join through a node that does
 //! not own the board is redirected to the owner and served there; SIGTERM
 //! of the owner hands its boards over at once; kill -9 of the owner hands
-//! them over once its lease expires. The clients are the Rust client
+//! them over once its lease expires; an owner paused (SIGSTOP) past its
+//! lease and woken again acknowledges nothing more for the board. The clients are the Rust client
 //! machine on real sockets (`huddle_client::net`), and every check is that
 //! every acknowledged batch is stored once, in one gapless sequence.
 
@@ -147,4 +148,45 @@ async fn kill_9_of_the_owner_hands_its_boards_over_after_the_lease() {
     assert_eq!(info["sequence"], 23, "{info}");
     bob.close().await;
     drop(alice);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_paused_past_its_lease_acks_nothing_more_when_it_wakes() {
+    let Some((_db, a, b)) = two_nodes("2s").await else {
+        return;
+    };
+    let (alice, bob) = busy_board(&a, &b).await;
+
+    a.signal("STOP");
+    // Past a's lease: carol, through b, is served by b, which takes over.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let carol = net_client(&b, "carol", "r").await;
+    write(&carol, "c", 0..5).await;
+    settled(&carol, 18).await;
+    assert_eq!(b.room_info("r").await["owner"]["node"], "b");
+
+    a.signal("CONT");
+    // a's writes are fenced: alice's next batches are acknowledged only
+    // once she has moved to b, and each is stored once.
+    write(&alice, "a", 3..8).await;
+    settled(&alice, 23).await;
+    settled(&bob, 23).await;
+    settled(&carol, 23).await;
+    for client in [&alice, &bob, &carol] {
+        assert_eq!(elements(client).await, 23);
+    }
+    let info = b.room_info("r").await;
+    assert_eq!(
+        (&info["owner"]["node"], &info["sequence"]),
+        (&"b".into(), &23.into()),
+        "{info}"
+    );
+    let (_, on_a) = a.get("/rooms/r").await;
+    assert_eq!(
+        on_a["owner"]["node"], "b",
+        "a knows it lost the board: {on_a}"
+    );
+    for client in [alice, bob, carol] {
+        client.close().await;
+    }
 }

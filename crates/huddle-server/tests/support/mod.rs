@@ -292,6 +292,17 @@ impl Server {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, ...) to the running process.
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("server running");
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(ok.success(), "kill -{signal} failed");
+    }
+
     /// SIGTERM; waits (bounded) for the exit status.
     pub async fn sigterm(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("server running");

@@ -87,7 +87,7 @@ pub struct StormReport {
     pub lost_mutations: u64,
     /// The first few losses, described.
     pub losses: Vec<String>,
-    /// Boards the check could not read ([`CHECK_ATTEMPTS`] joins failed
+    /// Boards the check could not read (all 3 check joins failed
     /// or gave no full sync), by the last attempt's why.
     pub unchecked_boards: BTreeMap<String, u64>,
     /// The server's CPU from the drop to the last `joined`, and memory.

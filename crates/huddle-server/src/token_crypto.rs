@@ -34,7 +34,7 @@ static PROVIDER: CryptoProvider = CryptoProvider {
     jwk_utils: JwkUtils::new_unimplemented(),
 };
 
-/// Makes [`PROVIDER`] `jsonwebtoken`'s provider for this process, unless
+/// Makes this module's HS256 provider `jsonwebtoken`'s provider for this process, unless
 /// one is installed already.
 pub fn install() {
     static INSTALL: Once = Once::new();

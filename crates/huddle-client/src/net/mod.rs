@@ -1,5 +1,5 @@
 //! The client machine on tokio (feature `net`): a task that owns one
-//! [`Client`] and performs what it asks for over real WebSockets
+//! [`Client`](crate::Client) and performs what it asks for over real WebSockets
 //! (tokio-tungstenite), with the system clock.
 //!
 //! The machine stays the one place where behaviour lives (reconnects,
@@ -7,7 +7,7 @@
 //! module only does IO: it opens the transports the machine asks for (the
 //! configured URL, or the owner's URL of a `redirect`, with the token as
 //! the `token` query parameter as the reference server expects), feeds
-//! back what they deliver, sleeps until [`Client::poll_timeout`], and
+//! back what they deliver, sleeps until [`Client::poll_timeout`](crate::Client::poll_timeout), and
 //! answers the pre-reconnect hook with [`NetConfig::credentials`] or the
 //! hook the application set.
 //!

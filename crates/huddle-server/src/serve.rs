@@ -27,8 +27,8 @@ use crate::node::NodeIdentity;
 use crate::shutdown;
 use crate::state::AppState;
 
-/// The driver configuration the flags describe.
-pub fn driver_config(args: &ServeArgs) -> DriverConfig {
+/// The driver configuration the flags describe, for this node.
+pub fn driver_config(args: &ServeArgs, node: &NodeIdentity) -> DriverConfig {
     let mut config = DriverConfig {
         engine: engine_config(args),
         unknown_board: UnknownBoard::NotFound,
@@ -37,6 +37,12 @@ pub fn driver_config(args: &ServeArgs) -> DriverConfig {
         max_inputs_per_wake: usize::try_from(args.max_inputs_per_wake).unwrap_or(usize::MAX),
         // 0 = drawn from the OS by the driver at start.
         seed: (args.seed != 0).then_some(args.seed),
+        // The node holds its boards' leases as itself: a refused acquire
+        // on another node names this id and URL in its redirect.
+        node: huddle_store::Node {
+            owner: node.as_owner(),
+            lease_ttl: args.lease_ttl,
+        },
         ..DriverConfig::default()
     };
     if args.shards > 0 {
@@ -92,14 +98,7 @@ async fn serve_store<S: Store + 'static>(
     node: NodeIdentity,
     store: S,
 ) -> anyhow::Result<()> {
-    // The node holds its boards' leases as itself: a refused acquire on
-    // another node names this id and URL in its redirect.
-    let mut config = driver_config(args);
-    config.node = huddle_store::Node {
-        owner: node.as_owner(),
-        lease_ttl: args.lease_ttl,
-    };
-    let driver = Driver::start(config, Arc::new(store));
+    let driver = Driver::start(driver_config(args, &node), Arc::new(store));
     let secret = args
         .jwt_secret
         .clone()
@@ -244,20 +243,29 @@ async fn sample_mutations<S: Store + 'static>(driver: Driver<S>) {
 mod tests {
     use super::*;
 
+    fn test_node() -> NodeIdentity {
+        NodeIdentity {
+            id: "node-test".into(),
+            url: "ws://127.0.0.1:1/ws".into(),
+        }
+    }
+
     #[test]
     fn driver_config_from_flags() {
         let mut args = ServeArgs::defaults();
-        let config = driver_config(&args);
+        let config = driver_config(&args, &test_node());
         assert_eq!(config.unknown_board, UnknownBoard::NotFound);
         assert!(config.shards >= 1);
         assert_eq!(config.outbound_capacity, 1024);
         assert_eq!(config.engine, engine_config(&args));
         assert!(config.engine.store_user_sessions);
         assert_eq!(config.seed, None, "seed 0: the driver draws one");
+        assert_eq!(config.node.owner, test_node().as_owner());
+        assert_eq!(config.node.lease_ttl, args.lease_ttl);
         args.shards = 3;
         args.seed = 42;
         args.inbound_capacity = 7;
-        let config = driver_config(&args);
+        let config = driver_config(&args, &test_node());
         assert_eq!(
             (config.shards, config.seed, config.inbound_capacity),
             (3, Some(42), 7)

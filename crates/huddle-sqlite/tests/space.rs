@@ -49,15 +49,9 @@ async fn open_board(path: &Path, board: &BoardId) -> (SqliteStore, Epoch) {
         .await
         .expect("room");
     let epoch = store
-        // The test writes for longer than a default lease runs (and
-        // renews none): a lease of an hour.
-        .acquire_board(
-            board,
-            &huddle_store::Node {
-                lease_ttl: std::time::Duration::from_secs(3600),
-                ..huddle_store::Node::default()
-            },
-        )
+        // The default node (alone on its store) leases for an hour: the
+        // test renews none.
+        .acquire_board(board, &huddle_store::Node::default())
         .await
         .expect("acquire")
         .epoch;

@@ -14,7 +14,8 @@
 //! ([`huddle_core::Engine::lease_lost`]).
 //!
 //! A renewal call that takes longer than a tick is not doubled: the next
-//! call goes out when it has answered. The task ends when every shard has.
+//! call goes out when it has answered. A call that fails is tried again at
+//! the next tick. The task ends when every shard has.
 //! Lease time is real time (`std::time::Instant`), also under a paused
 //! tokio clock: a lease in the store runs in real time too.
 
@@ -77,7 +78,13 @@ async fn run<S: Store + 'static>(
                 renewal = None;
                 match result {
                     Ok(boards) => lost(&shards, boards),
-                    Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
+                    Err(e) => {
+                        // Tried again at the next tick, not a third of a
+                        // TTL later: one failed call must not use up the
+                        // safe window.
+                        last_sent = None;
+                        tracing::warn!(error = %e, "lease renewal failed");
+                    }
                 }
             }
         }

@@ -74,6 +74,9 @@ pub(crate) async fn acquire_board(
     })
 }
 
+/// Renews the leases this node holds among `boards`. The rows are locked
+/// in id order, as every write transaction locks them, so a renewal and a
+/// group commit wait for each other and never deadlock.
 pub(crate) async fn renew_leases(
     client: &Client,
     node: &Node,
@@ -85,9 +88,11 @@ pub(crate) async fn renew_leases(
     let ids: Vec<&[u8]> = boards.iter().map(|b| b.as_str().as_bytes()).collect();
     let stmt = client
         .prepare_cached(
-            "UPDATE boards SET lease_until = clock_timestamp() + $3::float8 * interval '1 millisecond' \
-             WHERE id = ANY($2) AND lease_node = $1 AND lease_until > clock_timestamp() \
-             RETURNING id",
+            "WITH mine AS (SELECT id FROM boards WHERE id = ANY($2) AND lease_node = $1 \
+             ORDER BY id FOR UPDATE) \
+             UPDATE boards b SET lease_until = clock_timestamp() + $3::float8 * interval '1 millisecond' \
+             FROM mine WHERE b.id = mine.id AND b.lease_node = $1 AND b.lease_until > clock_timestamp() \
+             RETURNING b.id",
         )
         .await
         .map_err(store_error)?;

@@ -81,6 +81,20 @@ fn decode_heads(rows: &[Row]) -> Result<HashMap<Vec<u8>, Head>, StoreError> {
     Ok(heads)
 }
 
+/// A board's head as the transaction's snapshot sees it, without a lock;
+/// a board never acquired has none.
+async fn read_head(tx: &Transaction<'_>, board: &BoardId) -> Result<Head, StoreError> {
+    let stmt = tx
+        .prepare_cached("SELECT epoch, log_end, pages_sequence FROM boards WHERE id = $1")
+        .await
+        .map_err(store_error)?;
+    let row = tx
+        .query_opt(&stmt, &[&board.as_str().as_bytes()])
+        .await
+        .map_err(store_error)?;
+    row.map_or(Ok(Head::default()), |row| decode_head(&row, 0))
+}
+
 /// Locks a board's row and returns its head, which the writer must own
 /// with `epoch` ([`StoreError::Fenced`] otherwise) under a lease that
 /// still runs ([`StoreError::LeaseExpired`] otherwise).

@@ -4,6 +4,14 @@
 //! The flush's changes are reduced to each element's final state first (an
 //! upsert, or a delete), so that the one array upsert and the one array
 //! delete never touch a row twice.
+//!
+//! A flush locks its board's row last, not first: it plans against the
+//! head its snapshot reads, writes the elements and batch records, and only
+//! then locks the row, checks the epoch and the lease (fencing: the lock is
+//! held until the commit, so a takeover comes wholly before or after) and
+//! that the watermark has not moved meanwhile. The board's appends, which
+//! lock the same row, so wait for a flush for the time of that check and
+//! the commit instead of its whole transaction.
 
 use std::collections::HashMap;
 
@@ -13,7 +21,7 @@ use huddle_store::validate::{plan_flush, FlushPlan};
 use huddle_store::{FlushWrite, StoreError};
 
 use super::convert::{bits_to_sql, count_to_sql, seq_to_sql};
-use super::owned_head;
+use super::{owned_head, read_head};
 use crate::error::store_error;
 
 const UPSERT_ELEMENTS: &str = "INSERT INTO elements (board, page, element, data) \
@@ -35,12 +43,16 @@ const RECORD_BATCHES: &str = "INSERT INTO batches (board, author, batch, last_se
 
 /// The records past the window: applied at or before $2 (the newest
 /// record's time minus the window's age) and not among their author's
-/// newest $3.
+/// newest $3. Only the authors with a record that old are ranked (found
+/// through `batches_by_age`): while a board's records are all young, a
+/// flush ranks none.
 const FORGET_BATCHES: &str = "DELETE FROM batches b USING ( \
        SELECT author, batch FROM ( \
          SELECT author, batch, at, \
                 row_number() OVER (PARTITION BY author ORDER BY last_seq DESC) AS n \
-         FROM batches WHERE board = $1) AS ranked WHERE n > $3 AND at <= $2) AS old \
+         FROM batches WHERE board = $1 AND author IN \
+           (SELECT author FROM batches WHERE board = $1 AND at <= $2)) AS ranked \
+       WHERE n > $3 AND at <= $2) AS old \
      WHERE b.board = $1 AND b.author = old.author AND b.batch = old.batch";
 
 /// An element: its page and id, as stored.
@@ -83,8 +95,12 @@ pub(crate) async fn flush(client: &mut Client, write: &FlushWrite) -> Result<(),
     }
 
     let tx = client.transaction().await.map_err(store_error)?;
-    let head = owned_head(&tx, &write.board, write.epoch).await?;
-    if plan_flush(&write.board, batch, head.pages_sequence, head.log_end)?
+    let seen = read_head(&tx, &write.board).await?;
+    if seen.epoch != write.epoch {
+        // Taken over (or never this writer's): the locked check says which.
+        owned_head(&tx, &write.board, write.epoch).await?;
+    }
+    if plan_flush(&write.board, batch, seen.pages_sequence, seen.log_end)?
         == FlushPlan::AlreadyApplied
     {
         return Ok(());
@@ -141,6 +157,16 @@ pub(crate) async fn flush(client: &mut Client, write: &FlushWrite) -> Result<(),
         tx.execute(&stmt, &[&board, &cutoff, &per_user])
             .await
             .map_err(store_error)?;
+    }
+    let head = owned_head(&tx, &write.board, write.epoch).await?;
+    if head.pages_sequence != seen.pages_sequence {
+        // Another flush of this epoch moved the watermark meanwhile (the
+        // driver runs one at a time per board): nothing is written, and a
+        // retry plans again.
+        return Err(StoreError::Unavailable(format!(
+            "board {}: its watermark moved during a flush",
+            write.board
+        )));
     }
     let stmt = tx
         .prepare_cached("UPDATE boards SET pages_sequence = $1 WHERE id = $2")

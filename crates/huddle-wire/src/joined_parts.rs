@@ -121,7 +121,8 @@ impl Splitter {
         let parts_at = head.len();
         // Room kept for `,"parts":N` and the frame's end.
         let reserved = parts_at + PARTS_FIELD.len() + PART_DIGITS + content.open().len();
-        let frame_end = limit.saturating_sub(1 + JOINED_END.len() + PARTS_FIELD.len() + PART_DIGITS);
+        let frame_end =
+            limit.saturating_sub(1 + JOINED_END.len() + PARTS_FIELD.len() + PART_DIGITS);
         head.reserve(estimate.min(limit.saturating_sub(reserved)) + content.open().len() + 3);
         head.extend_from_slice(content.open());
         Ok(Splitter {
@@ -274,21 +275,19 @@ impl Splitter {
 
     /// Closes the current frame (more content follows) and starts a part.
     fn next_frame(&mut self) {
-        let next_index = self.parts.len() + 1;
+        let closed = std::mem::take(&mut self.frame);
+        self.close_into(closed, false);
         let mut part = Vec::with_capacity(
             self.estimate_left
                 .saturating_add(self.part_head.len() + 32)
                 .min(self.limit),
         );
         part.extend_from_slice(&self.part_head);
-        number(&mut part, next_index as u64);
+        number(&mut part, self.parts.len() as u64 + 1);
         part.extend_from_slice(self.content.open());
-        let closed = std::mem::replace(&mut self.frame, part);
-        self.close_into(closed, false);
+        self.frame = part;
         self.content_start = self.frame.len();
-        self.frame_end = self
-            .limit
-            .saturating_sub(1 + PART_NOT_LAST.len());
+        self.frame_end = self.limit.saturating_sub(1 + PART_NOT_LAST.len());
         if let Some(p) = &mut self.page {
             p.in_frame = false;
         }

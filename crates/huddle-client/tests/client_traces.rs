@@ -50,7 +50,7 @@ use huddle_client::{
     ConnectionState, Credentials, DisconnectReason, Recovery, RecoveryError, TransportId,
 };
 use huddle_core::Timestamp;
-use huddle_wire::{ClientMessage, ServerMessage};
+use huddle_wire::{ClientMessage, PartError, ServerMessage};
 use serde_json::{json, Value};
 
 const T0: u64 = 1_700_000_000_000;
@@ -396,6 +396,28 @@ fn event_json(e: &ClientSignal) -> Value {
         ClientSignal::ServerError { code, message } => {
             json!({"type": "serverError", "code": code.as_str(), "message": message})
         }
+        ClientSignal::ProtocolError { error } => {
+            json!({"type": "protocolError", "error": part_error_json(error)})
+        }
+    }
+}
+
+/// A `PartError` as the JS client reports it (session ids are not
+/// compared across the two: the JS client keeps them as received).
+fn part_error_json(e: &PartError) -> Value {
+    match e {
+        PartError::Unexpected => json!({"kind": "unexpected"}),
+        PartError::OutOfOrder { expected, got } => {
+            json!({"kind": "outOfOrder", "expected": expected, "got": got})
+        }
+        PartError::OtherSession { .. } => json!({"kind": "otherSession"}),
+        PartError::WrongContent { expected, got } => {
+            json!({"kind": "wrongContent", "expected": expected, "got": got})
+        }
+        PartError::WrongLast { part, last, parts } => {
+            json!({"kind": "wrongLast", "part": part, "last": last, "parts": parts})
+        }
+        other => json!({"kind": format!("{other:?}")}),
     }
 }
 

@@ -329,3 +329,20 @@ fn malformed_parts_do_not_decode() {
         assert!(err.to_string().contains(want), "{frame}: {err}");
     }
 }
+
+#[test]
+fn parts_round_trip_through_the_serializer() {
+    for frame in [
+        r##"{"type":"joined","session_id":"00000000000000a1","board":"b","color":"#FF6B6B","participants":[],"sequence":3,"history_from":0,"sync":{"kind":"full","reason":"initial","parts":2,"pages":{"p":{"a":1}}}}"##,
+        r##"{"type":"joined","session_id":"a1","board":"b","color":"#FF6B6B","participants":[],"sequence":3,"history_from":0,"sync":{"kind":"delta","parts":1,"events":[]}}"##,
+        r#"{"type":"joined_part","session_id":"00000000000000a1","board":"b","part":1,"pages":{"p":{"b":[2]},"q":{}},"last":false}"#,
+        r#"{"type":"joined_part","session_id":"a1","board":"b","part":2,"events":[{"seq":4,"user":"u","op":"upsert","page":"p","element":"e","data":{"x":1}}],"last":true}"#,
+    ] {
+        let message = ServerMessage::from_json(frame.as_bytes()).unwrap();
+        let text = message.to_json().unwrap();
+        assert_eq!(ServerMessage::from_json(text.as_bytes()).unwrap(), message, "{frame}");
+        let again = ServerMessage::from_json(text.as_bytes()).unwrap().to_json().unwrap();
+        assert_eq!(again, text);
+        assert!(text.contains(r#""parts":"#) || text.contains("joined_part"), "{text}");
+    }
+}

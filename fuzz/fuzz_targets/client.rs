@@ -271,6 +271,7 @@ impl Host {
                 sequence,
                 history_from: 0,
                 sync,
+                parts: 0,
             }))
         };
         Some(match msg {

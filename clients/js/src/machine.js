@@ -16,8 +16,13 @@
 // answered with `redirect` (another node owns the board) goes at once to the
 // owner's URL (the `connect` output's `url`), at most `maxRedirects` times
 // in a row, then stops with reason `tooManyRedirects`; the owner's URL
-// serves that one connection only.
+// serves that one connection only. A `joined` that announces `parts` is
+// completed by the `joined_part` frames that follow (assembly.js): the join
+// counts and the replica is replaced only once the last part arrived; each
+// part restarts the attempt's timeout; a part that does not continue it is
+// a `protocolError` event, and the machine reconnects.
 
+import { JoinAssembly } from './assembly.js';
 import { backoffDelay, jittered, SplitMix64 } from './backoff.js';
 import { makeConfig } from './config.js';
 import { ClientError, RecoveryError } from './errors.js';
@@ -37,6 +42,7 @@ import { isJsonValue, isRetryable, JOIN_TIMEOUT, parseRfc3339 } from './wire.js'
 /** @typedef {import('./wire.js').FullSyncReason} FullSyncReason */
 /** @typedef {import('./outgoing.js').Outgoing} Outgoing */
 /** @typedef {import('./recovery.js').Recovery} Recovery */
+/** @typedef {import('./assembly.js').PartError} PartError */
 
 /** How many dropped batches are remembered in case their `ack` arrives. */
 const RECENTLY_DROPPED = 64;
@@ -70,6 +76,7 @@ const RECENTLY_DROPPED = 64;
  *   | { type: 'participantLeft', participant: Participant }
  *   | { type: 'cursor', user: string, x: number, y: number }
  *   | { type: 'snapshot', snapshot: SnapshotInfo }
+ *   | { type: 'protocolError', error: PartError }
  *   | { type: 'serverError', code: ErrorCode, message: string }} ClientEvent
  */
 
@@ -158,6 +165,8 @@ export class ClientMachine {
      * the redirects followed since the last `joined`
      */
     this.route = { url: null, hops: 0 };
+    /** @type {JoinAssembly | null} @private the `joined` whose parts are arriving */
+    this.assembly = null;
     /** @private */
     this.nextTransport = 1;
     /** The board as the server confirmed it. */
@@ -587,6 +596,7 @@ export class ClientMachine {
 
   /** @private Leaves the current transport: nothing is in flight on it any more. */
   dropTransport() {
+    this.assembly = null;
     this.outgoing.unsendAll();
     this.cursorState = { lastSent: null, pending: null };
     this.ping = { next: null, pongDeadline: null };
@@ -697,6 +707,22 @@ export class ClientMachine {
     if (t !== null) this.outputs.push({ type: 'close', transport: t });
   }
 
+  /**
+   * @private The server broke the protocol on this connection: say so, drop
+   * it and reconnect.
+   * @param {number} now
+   * @param {PartError} error
+   */
+  protocolError(now, error) {
+    this.event({ type: 'protocolError', error });
+    this.resync(now);
+  }
+
+  /** @private A part of the sync arrived: the attempt's timeout starts again. @param {number} now */
+  joinProgress(now) {
+    if (this.phase.kind === 'joining') this.phase.deadline = now + this.config.attemptTimeout;
+  }
+
   /** @private The replica missed something: re-join from what it has. @param {number} now */
   resync(now) {
     this.closeCurrent();
@@ -711,8 +737,27 @@ export class ClientMachine {
    * @param {ServerMessage} message
    */
   onJoinAnswer(now, transport, lastSequence, message) {
-    if (message.type === 'joined') {
+    if (message.type === 'joined' && this.assembly !== null) {
+      // A second `joined` amid the parts of the first.
+      this.protocolError(now, { kind: 'unexpected' });
+    } else if (message.type === 'joined' && message.parts > 0) {
+      this.assembly = new JoinAssembly(message);
+      this.joinProgress(now);
+    } else if (message.type === 'joined') {
       this.onJoined(now, transport, lastSequence, message);
+    } else if (message.type === 'joined_part') {
+      const assembly = this.assembly;
+      if (assembly === null) {
+        this.protocolError(now, { kind: 'unexpected' });
+        return;
+      }
+      const error = assembly.add(message);
+      if (error !== null) this.protocolError(now, error);
+      else if (!assembly.isComplete()) this.joinProgress(now);
+      else {
+        this.assembly = null;
+        this.onJoined(now, transport, lastSequence, assembly.intoJoined());
+      }
     } else if (message.type === 'redirect') {
       this.onRedirect(now, { node: message.node, url: message.url });
     } else if (message.type === 'error' && message.batch === undefined) {
@@ -856,6 +901,10 @@ export class ClientMachine {
         return;
       case 'joined':
         // A duplicated `joined`: the session is already in sync.
+        return;
+      case 'joined_part':
+        // A part once the sync is complete.
+        this.protocolError(now, { kind: 'unexpected' });
         return;
       case 'redirect':
         // Answers only a join (a correct server never sends one to a live

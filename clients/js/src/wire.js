@@ -31,8 +31,15 @@ import { DecodeError } from './errors.js';
 /** @typedef {'initial' | 'too_old' | 'ahead' | 'no_history'} FullSyncReason */
 
 /**
+ * A sync, or its first part when the `joined` announces `parts`.
  * @typedef {{ kind: 'delta', events: WireEvent[] }
  *   | { kind: 'full', reason: FullSyncReason, pages: Pages }} WireSync
+ */
+
+/**
+ * What a `joined_part` carries: more elements of a full sync, or more
+ * events of a delta.
+ * @typedef {{ kind: 'pages', pages: Pages } | { kind: 'events', events: WireEvent[] }} PartContent
  */
 
 /** @typedef {Record<string, Record<string, Json>>} Pages */
@@ -44,8 +51,11 @@ import { DecodeError } from './errors.js';
  */
 
 /**
+ * `joined`'s `parts`: how many `joined_part` frames follow with the rest
+ * of its sync (0 when the field is absent: the sync is complete).
  * @typedef {{ type: 'joined', session_id: string, board: string, color: string,
- *     participants: Participant[], sequence: number, history_from: number, sync: WireSync }
+ *     participants: Participant[], sequence: number, history_from: number, sync: WireSync, parts: number }
+ *   | { type: 'joined_part', session_id: string, board: string, part: number, last: boolean, content: PartContent }
  *   | { type: 'ack', batch: string, sequence: number }
  *   | { type: 'events', events: WireEvent[] }
  *   | ({ type: 'participant_joined' } & Participant)
@@ -174,15 +184,7 @@ export function decodeServerValue(value) {
         if (sync.reason === undefined || sync.reason === null) throw new DecodeError('`joined` message is missing `sync.reason`');
         if (typeof sync.reason !== 'string' || !REASONS.has(sync.reason)) throw invalid(type, 'sync.reason');
         if (sync.pages === undefined || sync.pages === null) throw new DecodeError('`joined` message is missing `sync.pages`');
-        // Built with fromEntries (defined, not assigned: a page named
-        // `__proto__` stays a page).
-        /** @type {Pages} */
-        const pages = Object.fromEntries(
-          Object.entries(object(sync.pages, 'sync.pages'))
-            .map(([page, elements]) => [page, /** @type {Record<string, Json>} */ ({ ...object(elements, 'sync.pages') })])
-            .filter(([, els]) => Object.keys(els).length > 0),
-        );
-        wireSync = { kind: 'full', reason: /** @type {FullSyncReason} */ (sync.reason), pages };
+        wireSync = { kind: 'full', reason: /** @type {FullSyncReason} */ (sync.reason), pages: pagesOf(sync.pages, 'sync.pages') };
       } else {
         throw invalid(type, 'sync.kind');
       }
@@ -195,7 +197,23 @@ export function decodeServerValue(value) {
         sequence: u64(need('sequence'), type, 'sequence'),
         history_from: u64(need('history_from'), type, 'history_from'),
         sync: wireSync,
+        parts: sync.parts === undefined || sync.parts === null ? 0 : u32(sync.parts, type, 'sync.parts'),
       };
+    }
+    case 'joined_part': {
+      const session = str(need('session_id'), type, 'session_id');
+      if (!/^[0-9a-fA-F]{1,16}$/.test(session)) throw invalid(type, 'session_id');
+      const board = str(need('board'), type, 'board');
+      const part = u32(need('part'), type, 'part');
+      const last = need('last');
+      if (typeof last !== 'boolean') throw new DecodeError(`malformed message: \`${type}\`.last is not a boolean`);
+      const hasPages = o.pages !== undefined && o.pages !== null;
+      const hasEvents = o.events !== undefined && o.events !== null;
+      if (hasPages && hasEvents) throw invalid(type, 'events');
+      if (!hasPages && !hasEvents) throw new DecodeError(`\`${type}\` message is missing \`pages\``);
+      /** @type {PartContent} */
+      const content = hasPages ? { kind: 'pages', pages: pagesOf(o.pages, 'pages') } : { kind: 'events', events: events(o.events, type) };
+      return { type, session_id: session, board, part, last, content };
     }
     case 'ack':
       return { type, batch: str(need('batch'), type, 'batch'), sequence: u64(need('sequence'), type, 'sequence') };
@@ -292,6 +310,28 @@ function u64(v, kind, field) {
     throw new DecodeError(`malformed message: \`${kind}\`.${field} is not an unsigned integer`);
   }
   return v;
+}
+
+/** @param {unknown} v @param {string} kind @param {string} field @returns {number} */
+function u32(v, kind, field) {
+  const n = u64(v, kind, field);
+  if (n > 0xffffffff) throw new DecodeError(`malformed message: \`${kind}\`.${field} is not a 32-bit unsigned integer`);
+  return n;
+}
+
+/**
+ * `{page: {element: data}}`, empty pages left out. Built with fromEntries
+ * (defined, not assigned: a page named `__proto__` stays a page).
+ * @param {unknown} v
+ * @param {string} what
+ * @returns {Pages}
+ */
+function pagesOf(v, what) {
+  return Object.fromEntries(
+    Object.entries(object(v, what))
+      .map(([page, elements]) => [page, /** @type {Record<string, Json>} */ ({ ...object(elements, what) })])
+      .filter(([, els]) => Object.keys(els).length > 0),
+  );
 }
 
 /** @param {string} kind @param {string} field */

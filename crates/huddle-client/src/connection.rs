@@ -61,6 +61,7 @@ impl Client {
 
     /// Leaves the current transport: nothing is in flight on it any more.
     pub(crate) fn drop_transport(&mut self) {
+        self.assembly = None;
         self.outgoing.unsend_all();
         self.cursor = Cursor::default();
         self.ping = Ping::default();
@@ -160,6 +161,13 @@ impl Client {
         if let Some(transport) = self.phase.transport() {
             self.outputs.push_back(ClientOutput::Close { transport });
         }
+    }
+
+    /// The server broke the protocol on this connection: say so, drop it
+    /// and reconnect.
+    pub(crate) fn protocol_error(&mut self, now: Timestamp, error: huddle_wire::PartError) {
+        self.signal(ClientSignal::ProtocolError { error });
+        self.resync(now);
     }
 
     /// The replica missed something: re-join from what it has.

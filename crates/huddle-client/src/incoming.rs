@@ -3,7 +3,7 @@
 //! snapshots, errors and closes while connected.
 
 use huddle_core::{BatchId, ErrorCode, Timestamp};
-use huddle_wire::{JoinedMessage, ServerMessage, WireSync};
+use huddle_wire::{JoinAssembly, JoinedMessage, PartError, ServerMessage, WireSync};
 
 use crate::{
     mutate_message, Client, ClientSignal, ConnectionState, DisconnectReason, Phase, Status,
@@ -19,7 +19,29 @@ impl Client {
         message: ServerMessage,
     ) {
         match message {
+            // A second `joined` amid the parts of the first.
+            ServerMessage::Joined(_) if self.assembly.is_some() => {
+                self.protocol_error(now, PartError::Unexpected);
+            }
+            ServerMessage::Joined(joined) if joined.parts > 0 => {
+                self.assembly = Some(JoinAssembly::new(*joined));
+                self.join_progress(now);
+            }
             ServerMessage::Joined(joined) => self.on_joined(now, transport, last_sequence, *joined),
+            ServerMessage::JoinedPart(part) => {
+                let Some(assembly) = self.assembly.as_mut() else {
+                    return self.protocol_error(now, PartError::Unexpected);
+                };
+                if let Err(error) = assembly.add(*part) {
+                    return self.protocol_error(now, error);
+                }
+                if !assembly.is_complete() {
+                    return self.join_progress(now);
+                }
+                if let Some(assembly) = self.assembly.take() {
+                    self.on_joined(now, transport, last_sequence, assembly.into_joined());
+                }
+            }
             ServerMessage::Redirect { owner, .. } => self.on_redirect(now, owner),
             ServerMessage::Error {
                 code, batch: None, ..
@@ -36,6 +58,13 @@ impl Client {
             // Nothing else is expected before `joined`; a message from the
             // previous session that was delayed is ignored.
             _ => {}
+        }
+    }
+
+    /// A part of the sync arrived: the attempt's timeout starts again.
+    fn join_progress(&mut self, now: Timestamp) {
+        if let Phase::Joining { deadline, .. } = &mut self.phase {
+            *deadline = now.saturating_add(self.config.attempt_timeout);
         }
     }
 
@@ -160,6 +189,8 @@ impl Client {
             }
             ServerMessage::SessionClosed { .. } => self.stop(DisconnectReason::SessionClosed),
             ServerMessage::Pong => self.ping.pong_deadline = None,
+            // A part once the sync is complete.
+            ServerMessage::JoinedPart(_) => self.protocol_error(now, PartError::Unexpected),
             // A duplicated `joined`: the session is already in sync. A
             // `redirect` answers only a join (a correct server never sends
             // one to a live connection).

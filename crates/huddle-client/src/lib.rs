@@ -40,6 +40,12 @@
 //!   interval) and never queued offline.
 //! - **Keep-alive**: a ping every `ping_interval`; no pong within
 //!   `pong_timeout` counts as a drop.
+//! - **Large syncs**: a `joined` that announces `parts` is completed by
+//!   the `joined_part` frames that follow ([`huddle_wire::JoinAssembly`]);
+//!   the join counts (`synced`, `connected`) and the replica is replaced
+//!   only once the last part arrived. Each part restarts the attempt's
+//!   timeout. A part that does not continue it is
+//!   [`ClientSignal::ProtocolError`], and the client reconnects.
 //! - **Routing**: a join answered with `redirect` (another node owns the
 //!   board) is sent at once to the owner's URL
 //!   ([`ClientOutput::Connect`]'s `url`), at most `max_redirects` times
@@ -114,6 +120,7 @@ use backoff::{jittered, SplitMix64};
 use outgoing::{mutate_message, trim_data, Outgoing, OutgoingQueue, Status};
 
 use huddle_core::{BoardId, Timestamp};
+use huddle_wire::JoinAssembly;
 
 /// How many dropped batches are remembered in case their `ack` arrives.
 const RECENTLY_DROPPED: usize = 64;
@@ -137,6 +144,9 @@ pub struct Client {
     credentials: Option<Credentials>,
     /// Where the next connection goes (after a `redirect`).
     route: redirect::Route,
+    /// The `joined` whose parts are arriving (`joined_part`), while
+    /// joining.
+    assembly: Option<JoinAssembly>,
     next_transport: u64,
     replica: BoardReplica,
     outgoing: OutgoingQueue,
@@ -217,6 +227,7 @@ impl Client {
             was_connected: false,
             credentials: None,
             route: redirect::Route::default(),
+            assembly: None,
             next_transport: 1,
             replica: BoardReplica::default(),
             outgoing: OutgoingQueue::default(),

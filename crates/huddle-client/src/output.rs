@@ -7,7 +7,7 @@ use huddle_core::ErrorCode;
 use huddle_core::Mutation;
 use huddle_core::{BatchId, UserId};
 use huddle_core::{FullSyncReason, ParticipantInfo, SnapshotInfo};
-use huddle_wire::ClientMessage;
+use huddle_wire::{ClientMessage, PartError};
 
 /// Names one transport (socket) the client asked for. Every report about a
 /// transport carries its id, so that a late report about an old socket is
@@ -220,6 +220,15 @@ pub enum ClientSignal {
     },
     /// A snapshot of the board was stored.
     Snapshot(SnapshotInfo),
+    /// The server broke the protocol: a `joined_part` that does not
+    /// continue the `joined` being assembled (none announced, the wrong
+    /// index, another session or board, the wrong content or `last`).
+    /// Nothing of the sync was applied; the client drops the connection
+    /// and reconnects (`reconnecting` follows).
+    ProtocolError {
+        /// What was wrong.
+        error: PartError,
+    },
     /// An error the server sent that is not about a batch.
     ServerError {
         /// The code.

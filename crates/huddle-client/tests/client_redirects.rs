@@ -52,6 +52,7 @@ fn joined(sequence: u64) -> ServerMessage {
             reason: FullSyncReason::Initial,
             pages: Pages::new(),
         },
+        parts: 0,
     }))
 }
 

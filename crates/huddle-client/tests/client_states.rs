@@ -114,6 +114,7 @@ fn joined_with(sequence: u64, sync: WireSync, participants: Vec<ParticipantInfo>
         sequence,
         history_from: 0,
         sync,
+        parts: 0,
     }))
 }
 

@@ -50,7 +50,7 @@ use huddle_client::{
     ConnectionState, Credentials, DisconnectReason, Recovery, RecoveryError, TransportId,
 };
 use huddle_core::Timestamp;
-use huddle_wire::{ClientMessage, ServerMessage};
+use huddle_wire::{ClientMessage, PartError, ServerMessage};
 use serde_json::{json, Value};
 
 const T0: u64 = 1_700_000_000_000;
@@ -396,6 +396,28 @@ fn event_json(e: &ClientSignal) -> Value {
         ClientSignal::ServerError { code, message } => {
             json!({"type": "serverError", "code": code.as_str(), "message": message})
         }
+        ClientSignal::ProtocolError { error } => {
+            json!({"type": "protocolError", "error": part_error_json(error)})
+        }
+    }
+}
+
+/// A `PartError` as the JS client reports it (session ids are not
+/// compared across the two: the JS client keeps them as received).
+fn part_error_json(e: &PartError) -> Value {
+    match e {
+        PartError::Unexpected => json!({"kind": "unexpected"}),
+        PartError::OutOfOrder { expected, got } => {
+            json!({"kind": "outOfOrder", "expected": expected, "got": got})
+        }
+        PartError::OtherSession { .. } => json!({"kind": "otherSession"}),
+        PartError::WrongContent { expected, got } => {
+            json!({"kind": "wrongContent", "expected": expected, "got": got})
+        }
+        PartError::WrongLast { part, last, parts } => {
+            json!({"kind": "wrongLast", "part": part, "last": last, "parts": parts})
+        }
+        other => json!({"kind": format!("{other:?}")}),
     }
 }
 
@@ -634,6 +656,71 @@ fn connect_and_sync() -> Value {
     t.input(json!({"op": "close"}));
     t.input(json!({"op": "close"}));
     t.input(json!({"op": "request_snapshot"}));
+    t.finish()
+}
+
+/// A `joined_part` of session `session` (as `joined_full`'s and
+/// `joined_delta`'s: `a1`, `a2`).
+fn part(session: &str, index: u32, last: bool, field: &str, content: Value) -> Value {
+    let mut p = json!({"type": "joined_part", "session_id": format!("00000000000000{session}"),
+                       "board": BOARD, "part": index, "last": last});
+    p[field] = content;
+    p
+}
+
+fn with_parts(mut joined: Value, parts: u32) -> Value {
+    joined["sync"]["parts"] = json!(parts);
+    joined
+}
+
+fn joined_in_parts() -> Value {
+    let mut t = Tracer::new(
+        "joined_in_parts",
+        "a full sync and a delta in parts: nothing counts before the last part, each part restarts the attempt's timeout; parts that do not continue the sync are protocol errors that reconnect",
+        5,
+        config(|c| {
+            c["pingInterval"] = Value::Null;
+            c["backoff"]["maxAttempts"] = json!(10);
+        }),
+    );
+    t.connect("token-1");
+    t.open(1);
+    let head = joined_full(4, "initial", json!({"p": {"a": 1}}), json!([who(ALICE)]));
+    t.wait(10).msg(1, with_parts(head, 2));
+    t.wait(9000).msg(1, part("a1", 1, false, "pages", json!({"p": {"b": 2}, "q": {"c": 3}})));
+    // Not timed out: the part restarted the attempt's timeout.
+    t.wait(9000).input(json!({"op": "timeout"}));
+    t.mutate(json!([upsert("q", "mine", json!(true))]));
+    let b1 = ok_batch(&t);
+    t.wait(10).msg(1, part("a1", 2, true, "pages", json!({"q": {"d": 4}})));
+    t.msg(1, ack(&b1, 5));
+    // A part once live: a protocol error, and a reconnect.
+    t.wait(10).msg(1, part("a1", 3, true, "pages", json!({})));
+    t.timeout();
+    t.creds("token-2");
+    t.open(2);
+    // A delta in parts, then the wrong parts on the next connections.
+    let head = joined_delta(7, json!([event(6, "bob", upsert("p", "e", json!(6)))]));
+    t.wait(10).msg(2, with_parts(head, 1));
+    t.msg(2, part("a2", 1, true, "events", json!([event(7, "bob", delete("p", "a"))])));
+    t.closed(2, None);
+    for (i, bad) in [
+        part("a2", 2, false, "events", json!([])),
+        part("a2", 1, true, "events", json!([])),
+        part("a2", 1, false, "pages", json!({})),
+        part("b7", 1, false, "events", json!([])),
+        joined_delta(7, json!([])),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let transport = 3 + i as u64;
+        t.timeout();
+        t.creds("token-3");
+        t.open(transport);
+        t.msg(transport, with_parts(joined_delta(7, json!([])), 2));
+        t.msg(transport, bad);
+    }
     t.finish()
 }
 
@@ -1373,6 +1460,7 @@ fn all_traces() -> Vec<Value> {
         retries_and_drops(),
         recovery_export_import(),
         cursor_and_keepalive(),
+        joined_in_parts(),
         random_session("random_a", 11, 300),
         random_session("random_b", 12, 300),
         random_session("random_c", 13, 300),

@@ -140,6 +140,7 @@ async fn connection(m: Mock, token: String, mut socket: WebSocket) {
                             sequence,
                             history_from: 0,
                             sync,
+                            parts: 0,
                         }))
                     }
                     Ok(ClientMessage::Mutate { batch, mutations }) => {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use huddle_core::{ColorPolicy, Config, Durability, Limits, SessionType};
-use huddle_wire::DecodeLimits;
+use huddle_wire::{DecodeLimits, FrameLimitError};
 
 use crate::cli::{ColorPolicyArg, DurabilityArg, ServeArgs};
 use crate::node::NodeIdentity;
@@ -49,6 +49,16 @@ pub fn engine_config(args: &ServeArgs) -> Config {
         },
         store_user_sessions: args.store_user_sessions,
     }
+}
+
+/// Whether `--max-frame-bytes` holds what one frame must hold undivided
+/// under the other limits (`--max-payload-bytes`, `--max-id-bytes`,
+/// `--max-display-name-bytes`, `--max-participants`): the participants
+/// list of a `joined`, one element or one event of a sync in parts
+/// (`docs/protocol.md`, "Large syncs in parts"). Checked at startup.
+pub fn check_frame_limit(args: &ServeArgs) -> Result<(), FrameLimitError> {
+    let limit = usize::try_from(args.max_frame_bytes).unwrap_or(usize::MAX);
+    huddle_wire::check_frame_limit(limit, &engine_config(args).limits)
 }
 
 /// What the HTTP and WebSocket handlers need to know of the flags.
@@ -125,6 +135,23 @@ mod tests {
             },
             Config::default()
         );
+    }
+
+    #[test]
+    fn the_frame_limit_is_checked_against_the_other_limits() {
+        let mut args = ServeArgs::defaults();
+        assert_eq!(check_frame_limit(&args), Ok(()));
+        args.max_frame_bytes = 262_144;
+        let err = check_frame_limit(&args).unwrap_err();
+        assert_eq!(err.part, huddle_wire::FramePart::Element);
+        args.max_payload_bytes = 200_000;
+        assert_eq!(check_frame_limit(&args), Ok(()));
+        args.max_frame_bytes = 65_536;
+        args.max_payload_bytes = 16_384;
+        let err = check_frame_limit(&args).unwrap_err();
+        assert_eq!(err.part, huddle_wire::FramePart::JoinedHead);
+        args.max_participants = 16;
+        assert_eq!(check_frame_limit(&args), Ok(()));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::accept::{self, Apps, HttpSettings};
 use crate::admin_key::{self, KeySource};
 use crate::auth::TokenKeys;
 use crate::cli::{ServeArgs, SynchronousArg};
-use crate::config::{engine_config, ServerSettings};
+use crate::config::{check_frame_limit, engine_config, ServerSettings};
 use crate::gate::{Caps, Gate};
 use crate::http::{overflow_router, router};
 use crate::node::NodeIdentity;
@@ -33,6 +33,8 @@ pub fn driver_config(args: &ServeArgs, node: &NodeIdentity) -> DriverConfig {
         engine: engine_config(args),
         unknown_board: UnknownBoard::NotFound,
         outbound_capacity: usize::try_from(args.outbound_capacity).unwrap_or(usize::MAX),
+        // The same limit both ways: a `joined` too large for it goes in parts.
+        max_frame_bytes: usize::try_from(args.max_frame_bytes).unwrap_or(usize::MAX),
         inbound_capacity: usize::try_from(args.inbound_capacity).unwrap_or(usize::MAX),
         max_inputs_per_wake: usize::try_from(args.max_inputs_per_wake).unwrap_or(usize::MAX),
         // 0 = drawn from the OS by the driver at start.
@@ -53,6 +55,9 @@ pub fn driver_config(args: &ServeArgs, node: &NodeIdentity) -> DriverConfig {
 
 /// Runs the server until a signal, then shuts down gracefully.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // A frame limit that cannot hold one element or the participants
+    // list is a configuration error, before anything is opened.
+    check_frame_limit(&args).context("checking --max-frame-bytes against the other limits")?;
     // Bind first: a taken port must not leave a new data dir behind.
     let listener = TcpListener::bind(args.listen)
         .await
@@ -257,6 +262,7 @@ mod tests {
         assert_eq!(config.unknown_board, UnknownBoard::NotFound);
         assert!(config.shards >= 1);
         assert_eq!(config.outbound_capacity, 1024);
+        assert_eq!(config.max_frame_bytes, 1 << 20);
         assert_eq!(config.engine, engine_config(&args));
         assert!(config.engine.store_user_sessions);
         assert_eq!(config.seed, None, "seed 0: the driver draws one");

@@ -21,6 +21,15 @@ pub struct DriverConfig {
     /// disconnected as a slow consumer (default 1024). Two more slots are
     /// kept for the final error and close frames.
     pub outbound_capacity: usize,
+    /// The largest frame sent to a connection, in bytes (default 1 MiB,
+    /// the reference server's `--max-frame-bytes`). A `joined` answer
+    /// whose sync does not fit is sent as the `joined` frame and
+    /// `joined_part` frames, each within it, one after the other in the
+    /// connection's queue (each takes a slot of `outbound_capacity`;
+    /// `docs/protocol.md`, "Large syncs in parts"). The host checks the
+    /// limit against the engine's limits at startup with
+    /// [`huddle_wire::check_frame_limit`].
+    pub max_frame_bytes: usize,
     /// Client messages a connection may have queued for its shard before
     /// [`ConnSender::send`](crate::ConnSender::send) answers
     /// [`DriverError::Overloaded`](crate::DriverError::Overloaded)
@@ -55,6 +64,7 @@ impl Default for DriverConfig {
             },
             shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
             outbound_capacity: 1024,
+            max_frame_bytes: 1 << 20,
             inbound_capacity: 1024,
             seed: None,
             unknown_board: UnknownBoard::CreateEmpty,

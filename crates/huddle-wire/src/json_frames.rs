@@ -20,7 +20,8 @@
 
 use std::io::Write as _;
 
-use super::json_text::{data, number, string};
+use super::joined_parts::{Splitter, SyncContent};
+use super::json_text::{data, number, string, string_len};
 use super::EncodeError;
 use huddle_core::{
     BatchId, CommittedEvents, DeltaEvents, ElementId, EncodedChunk, EncodedEvents, FullSyncReason,
@@ -59,24 +60,6 @@ fn event(
         }
     }
     out.push(b'}');
-    Ok(())
-}
-
-/// Writes events `first_seq + i` for `i` in `range`, joined by commas.
-fn events_of_run(
-    out: &mut Vec<u8>,
-    first_seq: u64,
-    user: &UserId,
-    mutations: &[Mutation],
-    range: std::ops::Range<usize>,
-) -> Result<(), EncodeError> {
-    for i in range.clone() {
-        if i > range.start {
-            out.push(b',');
-        }
-        let mutation = mutations.get(i).ok_or_else(cut_short)?;
-        event(out, first_seq.saturating_add(i as u64), user, mutation)?;
-    }
     Ok(())
 }
 
@@ -165,52 +148,69 @@ pub(crate) fn pong() -> Vec<u8> {
     br#"{"type":"pong"}"#.to_vec()
 }
 
-/// The `joined` frame, with its sync.
-pub(crate) fn joined(j: &Joined) -> Result<Vec<u8>, EncodeError> {
-    let sync_bytes = match &j.sync {
+/// The `joined` answer, with its sync, in frames of at most `limit`
+/// bytes each: the `joined` frame, then its `joined_part`s
+/// (`joined_parts`). `usize::MAX`: one frame.
+pub(crate) fn joined(j: &Joined, limit: usize) -> Result<Vec<Vec<u8>>, EncodeError> {
+    let estimate = match &j.sync {
         JoinSync::Delta { events } => delta_size(events)?,
         JoinSync::Full { pages, .. } => pages_size(pages)?,
     };
-    let mut out = Vec::with_capacity(256 + 96 * j.participants.len() + sync_bytes);
-    out.extend_from_slice(br#"{"type":"joined","session_id":""#);
+    let mut head = Vec::with_capacity(256 + 96 * j.participants.len());
+    head.extend_from_slice(br#"{"type":"joined","session_id":""#);
     // 16 hex digits: nothing to escape.
-    write!(out, "{}", j.session_id).map_err(serde_json::Error::io)?;
-    out.extend_from_slice(br#"","board":"#);
-    string(&mut out, j.board.as_str())?;
-    out.extend_from_slice(br#","color":"#);
-    string(&mut out, j.color.hex())?;
-    out.extend_from_slice(br#","participants":["#);
+    write!(head, "{}", j.session_id).map_err(serde_json::Error::io)?;
+    head.extend_from_slice(br#"","board":"#);
+    string(&mut head, j.board.as_str())?;
+    head.extend_from_slice(br#","color":"#);
+    string(&mut head, j.color.hex())?;
+    head.extend_from_slice(br#","participants":["#);
     for (i, p) in j.participants.iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            head.push(b',');
         }
-        out.extend_from_slice(br#"{"user_id":"#);
-        string(&mut out, p.user.as_str())?;
-        out.extend_from_slice(br#","display_name":"#);
-        string(&mut out, &p.display_name)?;
-        out.extend_from_slice(br#","color":"#);
-        string(&mut out, p.color.hex())?;
-        out.push(b'}');
+        head.extend_from_slice(br#"{"user_id":"#);
+        string(&mut head, p.user.as_str())?;
+        head.extend_from_slice(br#","display_name":"#);
+        string(&mut head, &p.display_name)?;
+        head.extend_from_slice(br#","color":"#);
+        string(&mut head, p.color.hex())?;
+        head.push(b'}');
     }
-    out.extend_from_slice(br#"],"sequence":"#);
-    number(&mut out, j.sequence);
-    out.extend_from_slice(br#","history_from":"#);
-    number(&mut out, j.history_from);
+    head.extend_from_slice(br#"],"sequence":"#);
+    number(&mut head, j.sequence);
+    head.extend_from_slice(br#","history_from":"#);
+    number(&mut head, j.history_from);
     match &j.sync {
         JoinSync::Delta { events } => {
-            out.extend_from_slice(br#","sync":{"kind":"delta","events":["#);
-            delta(&mut out, events)?;
-            out.extend_from_slice(b"]}}");
+            head.extend_from_slice(br#","sync":{"kind":"delta""#);
+            let mut frames = Splitter::new(
+                limit,
+                SyncContent::Events,
+                j.session_id,
+                &j.board,
+                head,
+                estimate,
+            )?;
+            delta(&mut frames, events)?;
+            Ok(frames.finish())
         }
         JoinSync::Full { reason, pages } => {
-            out.extend_from_slice(br#","sync":{"kind":"full","reason":""#);
-            out.extend_from_slice(reason_text(*reason).as_bytes());
-            out.extend_from_slice(br#"","pages":"#);
-            full(&mut out, pages)?;
-            out.extend_from_slice(b"}}");
+            head.extend_from_slice(br#","sync":{"kind":"full","reason":""#);
+            head.extend_from_slice(reason_text(*reason).as_bytes());
+            head.push(b'"');
+            let mut frames = Splitter::new(
+                limit,
+                SyncContent::Pages,
+                j.session_id,
+                &j.board,
+                head,
+                estimate,
+            )?;
+            full(&mut frames, pages)?;
+            Ok(frames.finish())
         }
     }
-    Ok(out)
 }
 
 fn reason_text(reason: FullSyncReason) -> &'static str {
@@ -248,30 +248,42 @@ fn run_events<'a>(
         .map(move |(i, m)| (first.saturating_add(i as u64), author, m))
 }
 
-/// The delta's events, joined by commas: each run's stored encoding
-/// spliced, or (a run without a place) written here.
-fn delta(out: &mut Vec<u8>, delta: &DeltaEvents) -> Result<(), EncodeError> {
-    for (i, run) in delta.runs().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        let spliced = run
+/// The delta's events: each run's stored encoding spliced (sliced at
+/// event boundaries where a frame ends), or (a run without a place)
+/// encoded here.
+fn delta(frames: &mut Splitter, delta: &DeltaEvents) -> Result<(), EncodeError> {
+    for run in delta.runs() {
+        let range = run.start..run.start + run.len;
+        let kept = run
             .encoded
             .and_then(EncodedEvents::get)
-            .filter(|c| c.len() == run.mutations.len())
-            .and_then(|c| c.range(run.start, run.len));
-        match spliced {
-            Some(bytes) => out.extend_from_slice(bytes),
-            None => events_of_run(
-                out,
-                run.first_seq,
-                run.author,
-                run.mutations,
-                run.start..run.start + run.len,
-            )?,
+            .filter(|c| c.len() == run.mutations.len());
+        if let Some(chunk) = kept {
+            if !chunk
+                .range(run.start, run.len)
+                .is_some_and(|bytes| frames.add_if_fits(bytes))
+            {
+                frames.add_fragments(chunk.bytes(), |i| chunk_end(chunk, i), range);
+            }
+            continue;
+        }
+        let events = range
+            .clone()
+            .map(|i| {
+                let mutation = run.mutations.get(i).ok_or_else(cut_short)?;
+                Ok((run.first_seq.saturating_add(i as u64), run.author, mutation))
+            })
+            .collect::<Result<Vec<_>, EncodeError>>()?;
+        if let Some(chunk) = encode_run(events.into_iter())? {
+            frames.add_fragments(chunk.bytes(), |i| chunk_end(&chunk, i), 0..chunk.len());
         }
     }
     Ok(())
+}
+
+/// Where event `i` of a batch's encoding ends.
+fn chunk_end(chunk: &EncodedChunk, i: usize) -> Option<usize> {
+    chunk.range(0, i.checked_add(1)?).map(<[u8]>::len)
 }
 
 /// The bytes a full sync of `pages` takes: exact for the runs whose
@@ -322,29 +334,57 @@ fn elements<'a>(
     Ok(())
 }
 
-/// `{page: {element: data}}`, each run of elements copied from its kept
-/// encoding (or written here, if it could not be kept).
-fn full(out: &mut Vec<u8>, pages: &Pages) -> Result<(), EncodeError> {
-    out.push(b'{');
-    for (p, (page, page_elements)) in pages.iter().enumerate() {
-        if p > 0 {
-            out.push(b',');
+/// Where each element of a run ends in its encoding (`"element":data`,
+/// joined by commas), from the ids' and payloads' lengths: `None` if
+/// that does not add up to the encoding's length.
+fn element_ends(run: &PageRun<'_>, encoded: &[u8]) -> Result<Option<Vec<usize>>, EncodeError> {
+    let mut ends = Vec::with_capacity(run.len());
+    let mut at = 0usize;
+    for (i, (element, payload)) in run.iter().enumerate() {
+        if i > 0 {
+            at += 1;
         }
-        string(out, page.as_str())?;
-        out.extend_from_slice(b":{");
-        let mut first = true;
-        for run in page_elements.runs().filter(|r| !r.is_empty()) {
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            match run.encoded().get() {
-                Some(bytes) => out.extend_from_slice(bytes),
-                None => elements(out, run.iter())?,
-            }
-        }
-        out.push(b'}');
+        at += string_len(element.as_str())? + 1 + payload.as_bytes().len();
+        ends.push(at);
     }
-    out.push(b'}');
+    Ok((at == encoded.len()).then_some(ends))
+}
+
+/// `{page: {element: data}}`: each run of elements copied from its kept
+/// encoding, sliced at element boundaries where a frame ends (or written
+/// here, if it could not be kept).
+fn full(frames: &mut Splitter, pages: &Pages) -> Result<(), EncodeError> {
+    for (page, page_elements) in pages.iter() {
+        frames.begin_page(page)?;
+        for run in page_elements.runs().filter(|r| !r.is_empty()) {
+            let written;
+            let bytes = match run_encoding(&run)? {
+                Some(bytes) => bytes,
+                None => {
+                    let mut out = Vec::with_capacity(run.len() * 96);
+                    elements(&mut out, run.iter())?;
+                    written = out;
+                    &written
+                }
+            };
+            if frames.add_if_fits(bytes) {
+                continue;
+            }
+            match element_ends(&run, bytes)? {
+                Some(ends) => frames.add_fragments(bytes, |i| ends.get(i).copied(), 0..ends.len()),
+                None => {
+                    // A kept encoding that is not the run's (never made
+                    // by this encoder): write the elements one by one.
+                    for (element, payload) in run.iter() {
+                        let mut one = Vec::new();
+                        elements(&mut one, std::iter::once((element, payload)))?;
+                        let end = one.len();
+                        frames.add_fragments(&one, |_| Some(end), 0..1);
+                    }
+                }
+            }
+        }
+        frames.end_page();
+    }
     Ok(())
 }

@@ -57,6 +57,22 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) -> Result<(), EncodeError> {
     Ok(())
 }
 
+/// The bytes [`string`] writes for `s`, without writing them (a clean
+/// string is its length and two quotes).
+pub(crate) fn string_len(s: &str) -> Result<usize, EncodeError> {
+    if any_escape(s.as_bytes()) {
+        let mut out = Vec::with_capacity(s.len() + 8);
+        serde_json::to_writer(&mut out, s).map_err(EncodeError::from)?;
+        return Ok(out.len());
+    }
+    Ok(s.len() + 2)
+}
+
+/// The digits of `n` in decimal.
+pub(crate) fn number_len(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
 /// Writes `n` in decimal.
 pub(crate) fn number(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
@@ -135,6 +151,14 @@ mod tests {
             let mut out = Vec::new();
             number(&mut out, n);
             assert_eq!(out, n.to_string().into_bytes());
+            assert_eq!(number_len(n), out.len());
+        }
+    }
+
+    #[test]
+    fn string_lengths_are_what_is_written() {
+        for s in ["", "plain", "quote\"back\\slash", "ctl\u{0}\n", "caf\u{e9}"] {
+            assert_eq!(string_len(s).unwrap(), as_string(s).len(), "{s:?}");
         }
     }
 

@@ -7,7 +7,9 @@
 //!
 //! - [`ClientMessage`]: `join`, `mutate`, `cursor`, `snapshot`, `leave`,
 //!   `ping`.
-//! - [`ServerMessage`]: `joined`, `ack`, `events`, `participant_joined`,
+//! - [`ServerMessage`]: `joined` (and its `joined_part`s: a sync larger
+//!   than the frame limit comes in parts, [`encode_notice_frames`],
+//!   assembled by a client with [`JoinAssembly`]), `ack`, `events`, `participant_joined`,
 //!   `participant_left`, `cursor`, `snapshot`, `session_timeout`,
 //!   `session_closed` (an extension), `error`, `pong`.
 //!
@@ -48,6 +50,9 @@ mod data;
 mod depth;
 mod dispatch;
 mod event;
+mod frame_limit;
+mod join_assembly;
+mod joined_parts;
 mod json_frames;
 mod json_text;
 mod notice_encoding;
@@ -61,8 +66,10 @@ pub use depth::{DecodeLimits, DEFAULT_MAX_DATA_DEPTH};
 pub use dispatch::{dispatch, Identity};
 pub use event::MutationsView;
 pub use event::WireEvent;
-pub use notice_encoding::{encode_notice, notice_frame};
-pub use server_message::{JoinedMessage, ServerMessage, WireSync};
+pub use frame_limit::{check_frame_limit, frame_needs, FrameLimitError, FramePart};
+pub use join_assembly::{JoinAssembly, PartError};
+pub use notice_encoding::{encode_notice, encode_notice_frames, notice_frame};
+pub use server_message::{JoinedMessage, JoinedPartMessage, PartContent, ServerMessage, WireSync};
 
 use thiserror::Error;
 

@@ -18,7 +18,7 @@ use serde::{Serialize, Serializer};
 use super::data::PagesView;
 use super::event::EventsRef;
 use super::json_frames;
-use super::server_message::{ServerMessage, WireSync};
+use super::server_message::{PartContent, ServerMessage, WireSync};
 use super::EncodeError;
 use huddle_core::{
     BatchId, BoardId, BoardOwner, CloseReason, Color, ErrorCode, FullSyncReason, JoinSync, Joined,
@@ -44,6 +44,17 @@ impl ServerMessage {
                     WireSync::Delta { events } => SyncRef::Delta(EventsRef::Wire(events)),
                     WireSync::Full { reason, pages } => SyncRef::Full(*reason, pages),
                 },
+                parts: j.parts,
+            },
+            ServerMessage::JoinedPart(p) => Frame::JoinedPart {
+                session_id: p.session_id,
+                board: &p.board,
+                part: p.part,
+                content: match &p.content {
+                    PartContent::Pages(pages) => PartRef::Pages(pages),
+                    PartContent::Events(events) => PartRef::Events(EventsRef::Wire(events)),
+                },
+                last: p.last,
             },
             ServerMessage::Ack { batch, sequence } => Frame::Ack {
                 batch,
@@ -87,9 +98,15 @@ impl Serialize for ServerMessage {
 /// (`json_frames`): a batch's events are encoded once, into the place the
 /// engine shares between its broadcast and the history, and spliced from
 /// there into every later delta. The others go through the serializer.
+///
+/// A `joined` is one frame however large its sync; a host with a frame
+/// limit uses [`encode_notice_frames`].
 pub fn encode_notice(notice: &Notice) -> Result<Vec<u8>, EncodeError> {
     match notice {
-        Notice::Joined(j) => return json_frames::joined(j),
+        Notice::Joined(j) => {
+            let frames = json_frames::joined(j, usize::MAX)?;
+            return Ok(frames.into_iter().next().unwrap_or_default());
+        }
         Notice::Events(events) => return json_frames::events(events),
         Notice::Ack { batch, sequence } => return json_frames::ack(batch, *sequence),
         Notice::Pong => return Ok(json_frames::pong()),
@@ -98,6 +115,27 @@ pub fn encode_notice(notice: &Notice) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::with_capacity(128);
     serde_json::to_writer(&mut out, &notice_frame(notice)).map_err(EncodeError::from)?;
     Ok(out)
+}
+
+/// Encodes an engine notice as JSON text frames of at most
+/// `max_frame_bytes` bytes each: one frame, but a `joined` whose sync does
+/// not fit is the `joined` frame and its `joined_part`s, in order
+/// (`docs/protocol.md`, "Large syncs in parts"). Elements and events are
+/// never split: one larger than a frame can hold (which
+/// [`check_frame_limit`](crate::check_frame_limit) rules out for the
+/// configured limits) goes alone into a frame over the limit.
+///
+/// The encodings kept for encode-once are made and used as by
+/// [`encode_notice`]: a frame's share of an element run or a batch is a
+/// slice of the kept bytes.
+pub fn encode_notice_frames(
+    notice: &Notice,
+    max_frame_bytes: usize,
+) -> Result<Vec<Vec<u8>>, EncodeError> {
+    match notice {
+        Notice::Joined(j) => json_frames::joined(j, max_frame_bytes),
+        _ => Ok(vec![encode_notice(notice)?]),
+    }
 }
 
 /// The notice as a serializable frame, the serializer behind
@@ -117,6 +155,14 @@ enum Frame<'a> {
         sequence: u64,
         history_from: u64,
         sync: SyncRef<'a>,
+        parts: u32,
+    },
+    JoinedPart {
+        session_id: UserSessionId,
+        board: &'a BoardId,
+        part: u32,
+        content: PartRef<'a>,
+        last: bool,
     },
     Ack {
         batch: &'a BatchId,
@@ -144,6 +190,14 @@ enum Frame<'a> {
 enum SyncRef<'a> {
     Delta(EventsRef<'a>),
     Full(FullSyncReason, &'a Pages),
+}
+
+/// A sync with the count of the parts that follow it.
+struct SyncWithParts<'a>(&'a SyncRef<'a>, u32);
+
+enum PartRef<'a> {
+    Pages(&'a Pages),
+    Events(EventsRef<'a>),
 }
 
 impl<'a> Frame<'a> {
@@ -185,12 +239,14 @@ impl<'a> Frame<'a> {
                 JoinSync::Delta { events } => SyncRef::Delta(EventsRef::Delta(events)),
                 JoinSync::Full { reason, pages } => SyncRef::Full(*reason, pages),
             },
+            parts: 0,
         }
     }
 
     fn kind(&self) -> &'static str {
         match self {
             Frame::Joined { .. } => "joined",
+            Frame::JoinedPart { .. } => "joined_part",
             Frame::Ack { .. } => "ack",
             Frame::Events(_) => "events",
             Frame::Participant(kind, _) | Frame::Board(kind, _) => kind,
@@ -216,6 +272,7 @@ impl Serialize for Frame<'_> {
                 sequence,
                 history_from,
                 sync,
+                parts,
             } => {
                 let mut st = s.serialize_struct("joined", 8)?;
                 st.serialize_field("type", kind)?;
@@ -225,7 +282,26 @@ impl Serialize for Frame<'_> {
                 st.serialize_field("participants", &ParticipantsView(participants))?;
                 st.serialize_field("sequence", sequence)?;
                 st.serialize_field("history_from", history_from)?;
-                st.serialize_field("sync", sync)?;
+                st.serialize_field("sync", &SyncWithParts(sync, *parts))?;
+                st.end()
+            }
+            Frame::JoinedPart {
+                session_id,
+                board,
+                part,
+                content,
+                last,
+            } => {
+                let mut st = s.serialize_struct("joined_part", 6)?;
+                st.serialize_field("type", kind)?;
+                st.serialize_field("session_id", &session_id.to_string())?;
+                st.serialize_field("board", board.as_str())?;
+                st.serialize_field("part", part)?;
+                match content {
+                    PartRef::Pages(pages) => st.serialize_field("pages", &PagesView(pages))?,
+                    PartRef::Events(events) => st.serialize_field("events", events)?,
+                }
+                st.serialize_field("last", last)?;
                 st.end()
             }
             Frame::Ack { batch, sequence } => {
@@ -309,19 +385,26 @@ impl Serialize for Frame<'_> {
     }
 }
 
-impl Serialize for SyncRef<'_> {
+impl Serialize for SyncWithParts<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
+        let SyncWithParts(sync, parts) = *self;
+        let parts_field = |st: &mut S::SerializeStruct| match parts {
+            0 => st.skip_field("parts"),
+            n => st.serialize_field("parts", &n),
+        };
+        match sync {
             SyncRef::Delta(events) => {
-                let mut st = s.serialize_struct("delta", 2)?;
+                let mut st = s.serialize_struct("delta", 3)?;
                 st.serialize_field("kind", "delta")?;
+                parts_field(&mut st)?;
                 st.serialize_field("events", events)?;
                 st.end()
             }
             SyncRef::Full(reason, pages) => {
-                let mut st = s.serialize_struct("full", 3)?;
+                let mut st = s.serialize_struct("full", 4)?;
                 st.serialize_field("kind", "full")?;
                 st.serialize_field("reason", reason)?;
+                parts_field(&mut st)?;
                 st.serialize_field("pages", &PagesView(pages))?;
                 st.end()
             }

@@ -15,7 +15,9 @@ use serde_json::value::RawValue;
 use super::data::payload_from_raw;
 use super::event::{MutationFields, WireEvent};
 use super::object::Obj;
-use super::server_message::{JoinedMessage, ServerMessage, WireSync};
+use super::server_message::{
+    JoinedMessage, JoinedPartMessage, PartContent, ServerMessage, WireSync,
+};
 use super::DecodeError;
 use huddle_core::{
     BatchId, BoardOwner, CloseReason, Color, ElementId, ErrorCode, FullSyncReason, PageId, Pages,
@@ -71,6 +73,12 @@ pub(crate) struct Envelope<'a> {
     node: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     url: Option<Cow<'a, str>>,
+    #[serde(default)]
+    part: Option<u32>,
+    #[serde(default)]
+    last: Option<bool>,
+    #[serde(default, borrow)]
+    pages: Option<RawPages<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +104,8 @@ struct SyncFields<'a> {
     reason: Option<FullSyncReason>,
     #[serde(default, borrow)]
     pages: Option<RawPages<'a>>,
+    #[serde(default)]
+    parts: Option<u32>,
 }
 
 fn missing(kind: &'static str, field: &'static str) -> DecodeError {
@@ -141,6 +151,7 @@ impl Envelope<'_> {
         let kind = self.kind.as_deref().ok_or(DecodeError::MissingType)?;
         Ok(match kind {
             "joined" => self.joined()?,
+            "joined_part" => self.joined_part()?,
             "ack" => ServerMessage::Ack {
                 batch: self.batch.as_deref().ok_or(missing("ack", "batch"))?.into(),
                 sequence: self.sequence.ok_or(missing("ack", "sequence"))?,
@@ -240,13 +251,7 @@ impl Envelope<'_> {
 
     fn joined(self) -> Result<ServerMessage, DecodeError> {
         const K: &str = "joined";
-        let session = self.session_id.as_deref().ok_or(missing(K, "session_id"))?;
-        let session_id = u64::from_str_radix(session, 16)
-            .map(UserSessionId)
-            .map_err(|_| DecodeError::InvalidField {
-                kind: K,
-                field: "session_id",
-            })?;
+        let session_id = session_id(K, self.session_id.as_deref())?;
         let participants = self
             .participants
             .ok_or(missing(K, "participants"))?
@@ -254,25 +259,14 @@ impl Envelope<'_> {
             .map(|p| participant(K, &p.0))
             .collect::<Result<Vec<_>, _>>()?;
         let Obj(sync) = self.sync.ok_or(missing(K, "sync"))?;
+        let sync_parts = sync.parts.unwrap_or(0);
         let sync = match sync.kind.as_deref().ok_or(missing(K, "sync.kind"))? {
             "delta" => WireSync::Delta {
                 events: events(K, sync.events)?,
             },
             "full" => WireSync::Full {
                 reason: sync.reason.ok_or(missing(K, "sync.reason"))?,
-                pages: Pages::from_elements(
-                    sync.pages.ok_or(missing(K, "sync.pages"))?.iter().flat_map(
-                        |(page, elements)| {
-                            elements.iter().map(move |(element, data)| {
-                                (
-                                    PageId::from(&**page),
-                                    ElementId::from(&**element),
-                                    payload_from_raw(data),
-                                )
-                            })
-                        },
-                    ),
-                ),
+                pages: pages(sync.pages.ok_or(missing(K, "sync.pages"))?),
             },
             _ => {
                 return Err(DecodeError::InvalidField {
@@ -289,6 +283,53 @@ impl Envelope<'_> {
             sequence: self.sequence.ok_or(missing(K, "sequence"))?,
             history_from: self.history_from.ok_or(missing(K, "history_from"))?,
             sync,
+            parts: sync_parts,
         })))
     }
+
+    fn joined_part(self) -> Result<ServerMessage, DecodeError> {
+        const K: &str = "joined_part";
+        let content = match (self.pages, self.events) {
+            (Some(p), None) => PartContent::Pages(pages(p)),
+            (None, Some(e)) => PartContent::Events(events(K, Some(e))?),
+            (None, None) => return Err(missing(K, "pages")),
+            (Some(_), Some(_)) => {
+                return Err(DecodeError::InvalidField {
+                    kind: K,
+                    field: "events",
+                })
+            }
+        };
+        Ok(ServerMessage::JoinedPart(Box::new(JoinedPartMessage {
+            session_id: session_id(K, self.session_id.as_deref())?,
+            board: self.board.as_deref().ok_or(missing(K, "board"))?.into(),
+            part: self.part.ok_or(missing(K, "part"))?,
+            last: self.last.ok_or(missing(K, "last"))?,
+            content,
+        })))
+    }
+}
+
+/// A user session id: 1 to 16 hex digits.
+fn session_id(kind: &'static str, text: Option<&str>) -> Result<UserSessionId, DecodeError> {
+    let text = text.ok_or(missing(kind, "session_id"))?;
+    u64::from_str_radix(text, 16)
+        .map(UserSessionId)
+        .map_err(|_| DecodeError::InvalidField {
+            kind,
+            field: "session_id",
+        })
+}
+
+/// The decoded pages, data kept as its raw JSON text.
+fn pages(raw: RawPages<'_>) -> Pages {
+    Pages::from_elements(raw.iter().flat_map(|(page, elements)| {
+        elements.iter().map(move |(element, data)| {
+            (
+                PageId::from(&**page),
+                ElementId::from(&**element),
+                payload_from_raw(data),
+            )
+        })
+    }))
 }

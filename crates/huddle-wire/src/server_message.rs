@@ -20,8 +20,12 @@ use huddle_core::{
 /// One frame from the server.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ServerMessage {
-    /// The answer to `join`.
+    /// The answer to `join`: the whole sync, or (`parts > 0`) its first
+    /// part.
     Joined(Box<JoinedMessage>),
+    /// One more part of a `joined` answer's sync (`docs/protocol.md`,
+    /// "Large syncs in parts").
+    JoinedPart(Box<JoinedPartMessage>),
     /// A batch is applied (durable by default).
     Ack {
         /// The client's batch id.
@@ -102,8 +106,36 @@ pub struct JoinedMessage {
     pub sequence: u64,
     /// The oldest `last_sequence` that still gets a delta.
     pub history_from: u64,
-    /// Delta or full.
+    /// Delta or full: all of it, or its first part when `parts > 0`.
     pub sync: WireSync,
+    /// How many `joined_part` frames follow with the rest of the sync (0:
+    /// the sync is complete; the field is then absent on the wire).
+    pub parts: u32,
+}
+
+/// A `joined_part` message: more of a `joined` answer's sync.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinedPartMessage {
+    /// The user session id of the `joined` it continues.
+    pub session_id: UserSessionId,
+    /// The board.
+    pub board: BoardId,
+    /// Its index, 1 for the first part after `joined`.
+    pub part: u32,
+    /// Whether it is the last part (its index is the `joined`'s `parts`).
+    pub last: bool,
+    /// More elements or more events, as the sync is full or a delta.
+    pub content: PartContent,
+}
+
+/// What a `joined_part` carries.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PartContent {
+    /// More elements of a full sync (a page may continue from the
+    /// previous part).
+    Pages(Pages),
+    /// More events of a delta, in order after the previous part's.
+    Events(Vec<WireEvent>),
 }
 
 /// The `sync` of a `joined` message.
@@ -143,6 +175,7 @@ impl ServerMessage {
                         pages: pages.clone(),
                     },
                 },
+                parts: 0,
             })),
             Notice::JoinFailed { code, message, .. } | Notice::SnapshotFailed { code, message } => {
                 ServerMessage::Error {

@@ -32,6 +32,7 @@ fn golden_joined_with_delta_sync() {
             sync: WireSync::Delta {
                 events: wire_events()
             },
+            parts: 0,
         }
     );
 }

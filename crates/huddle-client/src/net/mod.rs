@@ -64,8 +64,11 @@ pub struct NetConfig {
     pub client: ClientConfig,
     /// The machine's seed (batch id prefix, jitter).
     pub seed: u64,
-    /// The largest frame accepted from the server (a `joined` of a large
-    /// board is one frame).
+    /// The largest frame accepted from the server. A server sends a
+    /// `joined` too large for its own frame limit (`--max-frame-bytes`,
+    /// 1 MiB by default) in parts within it, so this must be at least that
+    /// limit; a larger frame ends the connection (and the client
+    /// reconnects).
     pub max_frame_bytes: usize,
 }
 

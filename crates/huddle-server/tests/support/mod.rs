@@ -479,6 +479,8 @@ pub struct Ws {
     inner: WebSocketStream<MaybeTlsStream<TcpStream>>,
     queue: VecDeque<ServerMessage>,
     closed: Option<Option<u16>>,
+    /// The largest text frame received, in bytes.
+    pub largest_frame: usize,
 }
 
 impl Ws {
@@ -491,6 +493,28 @@ impl Ws {
             inner,
             queue: VecDeque::new(),
             closed: None,
+            largest_frame: 0,
+        }
+    }
+
+    /// Connects as a client that takes frames of at most `max_frame_bytes`
+    /// (a larger one ends the stream: the socket counts as closed).
+    pub async fn connect_with_limit(url: &str, max_frame_bytes: usize) -> Ws {
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(max_frame_bytes))
+            .max_frame_size(Some(max_frame_bytes));
+        let (inner, _) = tokio::time::timeout(
+            WAIT,
+            tokio_tungstenite::connect_async_with_config(url, Some(config), false),
+        )
+        .await
+        .expect("connect timed out")
+        .expect("WebSocket upgrade");
+        Ws {
+            inner,
+            queue: VecDeque::new(),
+            closed: None,
+            largest_frame: 0,
         }
     }
 
@@ -505,6 +529,7 @@ impl Ws {
                 inner,
                 queue: VecDeque::new(),
                 closed: None,
+                largest_frame: 0,
             }),
             Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
             Err(e) => panic!("connect failed: {e}"),
@@ -544,6 +569,7 @@ impl Ws {
                 .ok()?;
             match frame {
                 Some(Ok(Message::Text(text))) => {
+                    self.largest_frame = self.largest_frame.max(text.len());
                     let msg = ServerMessage::from_json(text.as_bytes())
                         .unwrap_or_else(|e| panic!("undecodable frame {text}: {e}"));
                     return Some(Incoming::Msg(msg));
@@ -641,7 +667,9 @@ impl Ws {
         let _ = self.recv_type("pong").await;
     }
 
-    /// Sends `join` and waits for `joined` (panics on an `error`).
+    /// Sends `join` and waits for `joined` (panics on an `error`); a
+    /// `joined` in parts is assembled from its `joined_part`s, which must
+    /// follow it with no other frame in between.
     pub async fn join(&mut self, board: &str, last_sequence: Option<u64>) -> JoinedMessage {
         self.send(&ClientMessage::Join {
             board: board.into(),
@@ -649,10 +677,29 @@ impl Ws {
         })
         .await;
         let deadline = Instant::now() + WAIT;
+        let mut assembly: Option<huddle_wire::JoinAssembly> = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.next_incoming(left).await {
-                Some(Incoming::Msg(ServerMessage::Joined(j))) => return *j,
+                Some(Incoming::Msg(ServerMessage::Joined(j))) if assembly.is_none() => {
+                    let started = huddle_wire::JoinAssembly::new(*j);
+                    if started.is_complete() {
+                        return started.into_joined();
+                    }
+                    assembly = Some(started);
+                }
+                Some(Incoming::Msg(ServerMessage::JoinedPart(part))) => {
+                    let Some(a) = assembly.as_mut() else {
+                        panic!("a joined_part before joined: {part:?}")
+                    };
+                    a.add(*part).expect("the part continues the sync");
+                    if a.is_complete() {
+                        return assembly.take().expect("assembling").into_joined();
+                    }
+                }
+                Some(Incoming::Msg(msg)) if assembly.is_some() => {
+                    panic!("`{}` amid the parts of a joined", msg.kind())
+                }
                 Some(Incoming::Msg(ServerMessage::Error { code, message, .. })) => {
                     panic!("join {board} refused: {code} {message}")
                 }
@@ -817,6 +864,16 @@ pub fn delta_events(joined: &JoinedMessage) -> Vec<(u64, String, String)> {
 /// `user` in `room`, starting at `server`'s URL and reconnecting quickly
 /// (the tests kill and restart servers).
 pub async fn net_client(server: &Server, user: &str, room: &str) -> huddle_client::net::NetClient {
+    net_client_with_limit(server, user, room, 64 << 20).await
+}
+
+/// [`net_client`] taking frames of at most `max_frame_bytes`.
+pub async fn net_client_with_limit(
+    server: &Server,
+    user: &str,
+    room: &str,
+    max_frame_bytes: usize,
+) -> huddle_client::net::NetClient {
     let token = server.token(user, room).await;
     let mut config = huddle_client::net::NetConfig::new(
         format!("ws://{}/ws", server.addr),
@@ -834,6 +891,7 @@ pub async fn net_client(server: &Server, user: &str, room: &str) -> huddle_clien
         },
         ..huddle_client::ClientConfig::default()
     };
+    config.max_frame_bytes = max_frame_bytes;
     huddle_client::net::spawn(config)
 }
 

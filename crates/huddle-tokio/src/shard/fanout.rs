@@ -1,6 +1,9 @@
 //! Fan-out: engine notices to connections' bounded outbound queues.
 //!
-//! A notice is encoded to JSON once: the engine emits a broadcast as one
+//! A `joined` is encoded into frames of at most the configured
+//! `max_frame_bytes` (the `joined` frame and its `joined_part`s, queued
+//! one after the other, so that events broadcast meanwhile follow the last
+//! part). Every other notice is encoded to JSON once: the engine emits a broadcast as one
 //! `Output::Broadcast` carrying its recipients and one notice, so the shard
 //! encodes that notice once and hands the same bytes (`Bytes`, shared) to
 //! each recipient's queue, in order.
@@ -18,7 +21,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use huddle_core::{BatchId, ConnId, ErrorCode, Notice, Timestamp};
 use huddle_store::Store;
-use huddle_wire::{encode_notice, Identity, ServerMessage};
+use huddle_wire::{encode_notice, encode_notice_frames, Identity, ServerMessage};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::time::Instant;
 
@@ -60,8 +63,37 @@ impl<S: Store + 'static> Shard<S> {
         if !self.conns.contains_key(&conn) {
             return;
         }
+        if let Notice::Joined(_) = &notice {
+            return self.send_joined(now, conn, &notice);
+        }
         if let Some(frame) = self.encode(&notice) {
             self.deliver(now, conn, &notice, frame);
+        }
+    }
+
+    /// Queues a `joined` answer: its frames within the frame limit, in
+    /// order (a slow consumer's queue stops taking them at once).
+    fn send_joined(&mut self, now: Timestamp, conn: ConnId, notice: &Notice) {
+        let frames = match encode_notice_frames(notice, self.config.max_frame_bytes) {
+            Ok(frames) => frames,
+            Err(e) => {
+                tracing::error!(shard = self.index, error = %e, "cannot encode a joined");
+                return;
+            }
+        };
+        if frames.len() > 1 {
+            tracing::debug!(
+                shard = self.index,
+                conn = conn.0,
+                frames = frames.len(),
+                "a joined in parts"
+            );
+        }
+        for frame in frames {
+            if !self.conns.contains_key(&conn) {
+                return;
+            }
+            self.send_text(now, conn, Bytes::from(frame));
         }
     }
 

@@ -172,6 +172,8 @@ mod page_index;
 mod page_part;
 mod pages;
 mod pending;
+mod pending_bytes;
+mod budget;
 mod request;
 mod stats;
 mod storage;
@@ -203,7 +205,7 @@ pub use output::{
 pub use page::{Iter as PageIter, Page, PageRun};
 pub use pages::Pages;
 pub use request::JoinRequest;
-pub use stats::Stats;
+pub use stats::{BoardBytes, Stats};
 pub use storage::{
     BatchRecord, BoardOwner, Effect, FlushBatch, LoadedBoard, PageChanges, Snapshot, SnapshotCause,
     StorageOutcome,

@@ -33,7 +33,9 @@ pub(crate) fn reserve_growth(
     } else {
         upsert_bytes
     };
-    if base.saturating_add(growth) <= max {
+    // A batch that cannot grow the board passes even on a board over the
+    // cap (loaded so, or the cap lowered since): it can only shrink it.
+    if growth == 0 || base.saturating_add(growth) <= max {
         return Ok(growth);
     }
     Err(MutateError::BoardTooLarge {

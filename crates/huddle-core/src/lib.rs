@@ -153,6 +153,7 @@
 )]
 
 mod board;
+mod budget;
 mod colors;
 mod config;
 mod dedup;
@@ -173,7 +174,6 @@ mod page_part;
 mod pages;
 mod pending;
 mod pending_bytes;
-mod budget;
 mod request;
 mod stats;
 mod storage;

@@ -111,7 +111,8 @@ impl Engine {
         }
         let limits = &config.limits;
         let pending_bytes = board.pending_bytes.held();
-        if pending_bytes > 0 && pending_bytes.saturating_add(upsert_bytes) > limits.max_pending_bytes
+        if pending_bytes > 0
+            && pending_bytes.saturating_add(upsert_bytes) > limits.max_pending_bytes
         {
             return Err(MutateError::PendingBytes {
                 pending: pending_bytes,

@@ -67,7 +67,14 @@ impl Engine {
         live.record.last_activity = now;
         board.manual_snapshot_at = Some(now);
         start_flush(board, &mut self.io);
-        take_snapshot(board, &mut self.io, now, SnapshotCause::Manual, Some(conn), max);
+        take_snapshot(
+            board,
+            &mut self.io,
+            now,
+            SnapshotCause::Manual,
+            Some(conn),
+            max,
+        );
         Ok(())
     }
 

@@ -46,7 +46,16 @@ mod tests {
 
     #[test]
     fn anything_else_is_refused() {
-        for bad in ["", "MiB", "-1", "1.5MiB", "64MB", "64 k", "1e6", "99999999999TiB"] {
+        for bad in [
+            "",
+            "MiB",
+            "-1",
+            "1.5MiB",
+            "64MB",
+            "64 k",
+            "1e6",
+            "99999999999TiB",
+        ] {
             assert!(parse_bytes(bad).is_err(), "{bad}");
         }
     }

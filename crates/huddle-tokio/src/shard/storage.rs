@@ -111,7 +111,9 @@ impl<S: Store + 'static> Shard<S> {
                 bytes,
                 max,
             } => {
-                self.metrics.snapshots_skipped.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .snapshots_skipped
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(shard = self.index, %board, ?cause, bytes, max, "snapshot skipped: board over the snapshot size cap");
             }
             _ => {}

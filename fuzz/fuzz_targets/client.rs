@@ -77,6 +77,12 @@ enum Code {
     RoomFull,
     Unauthorized,
     Unavailable,
+    SlowConsumer,
+    DataTooDeep,
+    BatchIdReused,
+    SnapshotUnchanged,
+    BoardTooLarge,
+    SnapshotTooLarge,
 }
 
 impl Code {
@@ -91,6 +97,12 @@ impl Code {
             Code::RoomFull => ErrorCode::RoomFull,
             Code::Unauthorized => ErrorCode::Unauthorized,
             Code::Unavailable => ErrorCode::Unavailable,
+            Code::SlowConsumer => ErrorCode::SlowConsumer,
+            Code::DataTooDeep => ErrorCode::DataTooDeep,
+            Code::BatchIdReused => ErrorCode::BatchIdReused,
+            Code::SnapshotUnchanged => ErrorCode::SnapshotUnchanged,
+            Code::BoardTooLarge => ErrorCode::BoardTooLarge,
+            Code::SnapshotTooLarge => ErrorCode::SnapshotTooLarge,
         }
     }
 }

@@ -129,6 +129,11 @@ test('the decoder is strict about what is required and ignores unknown fields', 
   assert.equal(m.replica.get('__proto__', 'constructor'), 1);
   const error = decodeServerMessage('{"type":"error","code":"RATE_LIMITED"}');
   assert.deepEqual(error, { type: 'error', code: 'RATE_LIMITED', message: '' });
+  // The byte budgets' codes (docs/protocol.md) are known; a made-up one is not.
+  for (const code of ['BOARD_TOO_LARGE', 'SNAPSHOT_TOO_LARGE', 'DATA_TOO_DEEP', 'BATCH_ID_REUSED', 'SNAPSHOT_UNCHANGED']) {
+    assert.equal(decodeServerMessage(`{"type":"error","code":"${code}","message":"m"}`).code, code);
+  }
+  assert.throws(() => decodeServerMessage('{"type":"error","code":"BOARD_TOO_BIG"}'), DecodeError);
   assert.equal(parseRfc3339('2026-12-01T21:30:38.616+01:00'), Date.UTC(2026, 11, 1, 20, 30, 38, 616));
   assert.equal(parseRfc3339('2026-02-30T00:00:00Z'), null);
 });

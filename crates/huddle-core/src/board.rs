@@ -29,6 +29,7 @@ use crate::mutation::{Event, Mutation};
 use crate::output::{ParticipantInfo, SessionState};
 use crate::pages::Pages;
 use crate::pending::PendingSet;
+use crate::pending_bytes::PendingBytes;
 use crate::request::JoinRequest;
 use crate::storage::{FlushBatch, SnapshotCause};
 use crate::time::Timestamp;
@@ -90,6 +91,9 @@ pub(crate) struct PendingBatch {
     pub(crate) waiters: SmallVec<[ConnId; 1]>,
     pub(crate) events: Arc<[Event]>,
     pub(crate) applied_at: Timestamp,
+    /// The most this batch can grow the board's payload bytes by, reserved
+    /// (`Board::reserved_bytes`) until it is committed.
+    pub(crate) growth: usize,
 }
 
 impl PendingBatch {
@@ -198,7 +202,17 @@ pub(crate) struct Board {
     pub(crate) pages: Pages,
     /// The index in `pages` of the page touched last.
     pub(crate) page_hint: usize,
+    /// Payload bytes of the board's elements (`Limits::max_board_bytes`),
+    /// kept by every commit.
     pub(crate) payload_bytes: usize,
+    /// The most the batches accepted but not yet committed can add to
+    /// `payload_bytes` (`AckOnStore`): the board cap counts them.
+    pub(crate) reserved_bytes: usize,
+    /// Payload bytes accepted and not yet flushed.
+    pub(crate) pending_bytes: PendingBytes,
+    /// Automatic snapshots not taken because the board was larger than
+    /// `Limits::max_snapshot_bytes`.
+    pub(crate) snapshots_skipped: u64,
     pub(crate) assigned: u64,
     pub(crate) committed: u64,
     pub(crate) durable: u64,
@@ -257,11 +271,14 @@ impl Board {
             pages,
             page_hint: 0,
             payload_bytes: 0,
+            reserved_bytes: 0,
+            pending_bytes: PendingBytes::default(),
+            snapshots_skipped: 0,
             assigned: 0,
             committed: 0,
             durable: 0,
             flushed_through: 0,
-            history: History::new(config.history_len),
+            history: History::new(config.history_len, config.limits.max_history_bytes),
             pending,
             flush: None,
             flush_wanted: false,

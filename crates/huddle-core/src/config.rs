@@ -34,6 +34,8 @@ pub enum Durability {
     AckOnApply,
 }
 
+const MIB: usize = 1024 * 1024;
+
 /// Size limits; exceeding one gives a typed error and changes nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
@@ -51,6 +53,25 @@ pub struct Limits {
     pub max_id_bytes: usize,
     /// Longest display name, in bytes (`INVALID_MESSAGE`).
     pub max_display_name_bytes: usize,
+    /// Most payload bytes of the events a board holds for delta sync
+    /// (64 MiB), beside `Config::history_len`: beyond it the oldest events
+    /// leave the history, and a join that needs them gets a full sync
+    /// (`no_history`).
+    pub max_history_bytes: usize,
+    /// Most payload bytes of the mutations accepted on a board but not yet
+    /// flushed (64 MiB), beside `max_pending_per_board`: beyond it a batch
+    /// is refused (`RATE_LIMITED`). A batch larger than the whole budget is
+    /// accepted only when nothing is pending.
+    pub max_pending_bytes: usize,
+    /// Most payload bytes of all elements of a board (256 MiB): a batch
+    /// that could grow the board beyond it is refused (`BOARD_TOO_LARGE`).
+    /// Deletes and writes that do not grow the board always pass.
+    pub max_board_bytes: usize,
+    /// Largest board, in payload bytes, a snapshot is taken of (256 MiB):
+    /// a manual snapshot of a larger board is refused
+    /// (`SNAPSHOT_TOO_LARGE`), an automatic one is skipped and signalled
+    /// ([`Signal::SnapshotSkipped`](crate::Signal::SnapshotSkipped)).
+    pub max_snapshot_bytes: usize,
 }
 
 impl Default for Limits {
@@ -62,6 +83,10 @@ impl Default for Limits {
             max_participants: 256,
             max_id_bytes: 256,
             max_display_name_bytes: 256,
+            max_history_bytes: 64 * MIB,
+            max_pending_bytes: 64 * MIB,
+            max_board_bytes: 256 * MIB,
+            max_snapshot_bytes: 256 * MIB,
         }
     }
 }
@@ -96,6 +121,12 @@ pub struct Config {
     /// auto-save (4096), so that a busy board never reaches backpressure
     /// merely because the interval has not come round.
     pub flush_threshold: u64,
+    /// Payload bytes of durable, unflushed mutations that trigger a flush
+    /// the same way (16 MiB: a quarter of the default
+    /// `Limits::max_pending_bytes`), so that a board of large payloads
+    /// never reaches its pending byte budget merely because the auto-save
+    /// interval has not come round.
+    pub flush_threshold_bytes: usize,
     /// Minimum interval between two broadcast cursor updates of one user
     /// session (50 ms); updates in between are coalesced, the latest wins.
     pub presence_interval: Duration,
@@ -152,6 +183,7 @@ impl Default for Config {
             snapshot_retention: 50,
             manual_snapshot_interval: Duration::from_secs(10),
             flush_threshold: 4096,
+            flush_threshold_bytes: 16 * MIB,
             presence_interval: Duration::from_millis(50),
             dedup_window: 1024,
             dedup_max_age: Duration::from_secs(5 * 60),

@@ -47,6 +47,13 @@ pub enum ErrorCode {
     /// since its newest snapshot (stored or being stored): there is nothing
     /// new to store (an extension of the spec's list).
     SnapshotUnchanged,
+    /// A batch could grow the board beyond `Limits::max_board_bytes`: it
+    /// is not applied (an extension of the spec's list). Deleting elements
+    /// or writing smaller data makes room.
+    BoardTooLarge,
+    /// A manual snapshot was asked for although the board is larger than
+    /// `Limits::max_snapshot_bytes` (an extension of the spec's list).
+    SnapshotTooLarge,
 }
 
 impl ErrorCode {
@@ -66,6 +73,8 @@ impl ErrorCode {
             ErrorCode::DataTooDeep => "DATA_TOO_DEEP",
             ErrorCode::BatchIdReused => "BATCH_ID_REUSED",
             ErrorCode::SnapshotUnchanged => "SNAPSHOT_UNCHANGED",
+            ErrorCode::BoardTooLarge => "BOARD_TOO_LARGE",
+            ErrorCode::SnapshotTooLarge => "SNAPSHOT_TOO_LARGE",
         }
     }
 
@@ -196,6 +205,15 @@ pub enum SnapshotError {
         /// The newest snapshot's version (the board's sequence).
         version: u64,
     },
+    /// The board holds more payload bytes than a snapshot may take
+    /// (`Limits::max_snapshot_bytes`).
+    #[error("the board holds {bytes} bytes, over the snapshot limit of {max}")]
+    TooLarge {
+        /// The board's payload bytes.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A snapshot of the board is being stored; one at a time.
     #[error("a snapshot of this board is being stored; retry later")]
     InFlight,
@@ -216,6 +234,7 @@ impl SnapshotError {
         match self {
             SnapshotError::Session(e) => e.code(),
             SnapshotError::Unchanged { .. } => ErrorCode::SnapshotUnchanged,
+            SnapshotError::TooLarge { .. } => ErrorCode::SnapshotTooLarge,
             SnapshotError::InFlight | SnapshotError::TooSoon { .. } => ErrorCode::RateLimited,
         }
     }
@@ -267,6 +286,29 @@ pub enum MutateError {
         /// The limit.
         max: u64,
     },
+    /// The board has too many payload bytes waiting to be stored
+    /// (`Limits::max_pending_bytes`).
+    #[error("board has {pending} payload bytes pending, {len} more would pass the limit of {max}; retry later")]
+    PendingBytes {
+        /// Payload bytes pending.
+        pending: usize,
+        /// The batch's payload bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The batch could grow the board beyond `Limits::max_board_bytes`.
+    #[error("board holds {bytes} payload bytes (and {reserved} in batches not yet stored); this batch could add {growth}, over the limit of {max}")]
+    BoardTooLarge {
+        /// The board's payload bytes.
+        bytes: usize,
+        /// The most the batches accepted but not yet visible may add.
+        reserved: usize,
+        /// The most this batch could add.
+        growth: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The user already sent a batch with this id and other mutations
     /// (within the idempotency window): that batch stands, this one is not
     /// applied.
@@ -290,7 +332,10 @@ impl MutateError {
             MutateError::BatchTooLong { .. } | MutateError::PayloadTooLarge { .. } => {
                 ErrorCode::PayloadTooLarge
             }
-            MutateError::Backpressure { .. } => ErrorCode::RateLimited,
+            MutateError::Backpressure { .. } | MutateError::PendingBytes { .. } => {
+                ErrorCode::RateLimited
+            }
+            MutateError::BoardTooLarge { .. } => ErrorCode::BoardTooLarge,
             MutateError::BatchIdReused { .. } => ErrorCode::BatchIdReused,
             MutateError::SequenceExhausted => ErrorCode::Unavailable,
         }

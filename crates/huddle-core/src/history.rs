@@ -11,9 +11,11 @@
 //! and each chunk carries its batch's [`EncodedEvents`] (shared with the
 //! batch's broadcast), so the events are encoded once.
 //!
-//! The window is exactly `capacity` events: when it is full, the oldest
-//! chunk's leading events stop being held (`skip`), and the chunk is
-//! dropped once none of its events is.
+//! The window is at most `capacity` events and `max_bytes` payload bytes
+//! (exactly `capacity` events while under the byte budget): when either is
+//! passed, the oldest chunk's leading events stop being held (`skip`), and
+//! the chunk is dropped once none of its events is. The bytes held are
+//! counted as events come and go (O(1) per event, no walk of the window).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -31,13 +33,19 @@ pub(crate) struct History {
     skip: usize,
     /// Events held.
     len: usize,
+    /// Payload bytes of the events held.
+    bytes: usize,
     capacity: usize,
+    max_bytes: usize,
 }
 
 impl History {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A history of at most `capacity` events and `max_bytes` payload
+    /// bytes.
+    pub(crate) fn new(capacity: usize, max_bytes: usize) -> Self {
         History {
             capacity,
+            max_bytes,
             ..History::default()
         }
     }
@@ -67,27 +75,51 @@ impl History {
             self.chunks.clear();
             self.skip = 0;
             self.len = 0;
+            self.bytes = 0;
         }
         self.len += mutations.len();
+        self.bytes = self
+            .bytes
+            .saturating_add(crate::pending_bytes::payload_bytes(mutations.iter()));
         self.chunks.push_back(Chunk {
             meta: BatchMeta::of(first),
             mutations,
             encoded: Some(encoded),
         });
-        while self.len > self.capacity {
-            let excess = self.len - self.capacity;
+        self.evict();
+    }
+
+    /// Drops the oldest events while more than `capacity` events or
+    /// `max_bytes` payload bytes are held.
+    fn evict(&mut self) {
+        while self.len > self.capacity || self.bytes > self.max_bytes {
             let Some(oldest) = self.chunks.front() else {
                 break;
             };
-            let held = oldest.mutations.len().saturating_sub(self.skip);
-            if held <= excess {
+            let held = &oldest.mutations[self.skip.min(oldest.mutations.len())..];
+            let excess = self.len.saturating_sub(self.capacity);
+            let n = if excess >= held.len() {
+                held.len()
+            } else if excess > 0 {
+                excess
+            } else {
+                // Over the byte budget only: one event at a time, until under.
+                1
+            };
+            let gone = crate::pending_bytes::payload_bytes(&held[..n.min(held.len())]);
+            self.bytes = self.bytes.saturating_sub(gone);
+            self.len = self.len.saturating_sub(n);
+            if n >= held.len() {
                 self.chunks.pop_front();
                 self.skip = 0;
-                self.len -= held;
             } else {
-                self.skip += excess;
-                self.len -= excess;
+                self.skip += n;
             }
+        }
+        if self.chunks.is_empty() {
+            self.len = 0;
+            self.bytes = 0;
+            self.skip = 0;
         }
     }
 
@@ -158,6 +190,11 @@ impl History {
     /// Events held.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Payload bytes of the events held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Bytes of the encodings made of the chunks held.
@@ -239,7 +276,7 @@ mod tests {
 
     #[test]
     fn rebuilds_events_exactly_across_batches_and_eviction() {
-        let mut h = History::new(5);
+        let mut h = History::new(5, usize::MAX);
         let events: Vec<Event> = (1..=9)
             .map(|s| event(s, &format!("b{}", (s + 1) / 3), s / 4, "e", s % 4 == 0))
             .collect();
@@ -265,7 +302,7 @@ mod tests {
         // boundary, and with one chunk larger than the whole window.
         let sizes = [3, 4, 1, 7, 2, 10, 5, 1, 1, 24, 3];
         for capacity in [1, 4, 7, 10, 11, 20] {
-            let mut h = History::new(capacity);
+            let mut h = History::new(capacity, usize::MAX);
             let mut all = Vec::new();
             for (i, &n) in sizes.iter().enumerate() {
                 let events = batch(all.len() as u64 + 1, n, &format!("b{i}"));
@@ -279,7 +316,7 @@ mod tests {
 
     #[test]
     fn deltas_of_0_1_999_and_the_whole_window_in_batches_of_16() {
-        let mut h = History::new(1000);
+        let mut h = History::new(1000, usize::MAX);
         let mut all = Vec::new();
         while all.len() < 1600 {
             let events = batch(all.len() as u64 + 1, 16, &format!("b{}", all.len()));
@@ -311,7 +348,7 @@ mod tests {
 
     #[test]
     fn a_gap_starts_over() {
-        let mut h = History::new(10);
+        let mut h = History::new(10, usize::MAX);
         push(&mut h, &batch(1, 3, "a"));
         push(&mut h, &batch(7, 2, "b"));
         assert_eq!((h.len(), h.first_seq()), (2, Some(7)));
@@ -321,7 +358,7 @@ mod tests {
 
     #[test]
     fn batch_ends_merge_consecutive_chunks_of_one_batch() {
-        let mut h = History::new(8);
+        let mut h = History::new(8, usize::MAX);
         let a = batch(1, 6, "a");
         push(&mut h, &a[..2]);
         push(&mut h, &a[2..]);
@@ -346,11 +383,70 @@ mod tests {
 
     #[test]
     fn zero_capacity_holds_nothing() {
-        let mut h = History::new(0);
+        let mut h = History::new(0, usize::MAX);
         push(&mut h, &[event(1, "b", 0, "e", false)]);
         assert_eq!(h.len(), 0);
         assert_eq!(h.first_seq(), None);
         assert!(h.since(0, 1).is_none());
         assert_eq!(h.batch_ends().count(), 0);
+    }
+
+    /// Events `from..from + n` of batch `name`, each upserting `size` bytes.
+    fn sized(from: u64, n: u64, name: &str, size: usize) -> Vec<Event> {
+        (from..from + n)
+            .map(|s| {
+                let mut e = event(s, name, from, &format!("e{s}"), false);
+                if let Mutation::Upsert { data, .. } = &mut e.mutation {
+                    *data = Payload::from(vec![b'x'; size]);
+                }
+                e
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_byte_budget_keeps_the_newest_events_that_fit() {
+        // 10 bytes an event, a budget of 45: four events at most.
+        let mut h = History::new(1000, 45);
+        let mut all = Vec::new();
+        for (i, n) in [3u64, 1, 2, 6, 1].into_iter().enumerate() {
+            let events = sized(all.len() as u64 + 1, n, &format!("b{i}"), 10);
+            push(&mut h, &events);
+            all.extend(events);
+            let held = all.len().min(4);
+            assert_eq!(h.len(), held);
+            assert_eq!(h.bytes(), held * 10);
+            let current = all.len() as u64;
+            let first = current + 1 - held as u64;
+            assert_eq!(h.first_seq(), Some(first));
+            // The oldest event held still gives a delta; one before it not.
+            let d = h.since(first - 1, current).unwrap();
+            assert_eq!(d.to_vec(), all[first as usize - 1..].to_vec());
+            assert!(h.since(first.saturating_sub(2), current).is_none() || first == 1);
+        }
+        // Exactly at the budget: 45 holds 4 events of 10; a budget of 40
+        // holds 4 too (at the edge), 39 holds 3.
+        for (budget, held) in [(40, 4), (39, 3), (10, 1), (9, 0)] {
+            let mut h = History::new(1000, budget);
+            push(&mut h, &sized(1, 6, "b", 10));
+            assert_eq!((h.len(), h.bytes()), (held, held * 10), "budget {budget}");
+        }
+    }
+
+    #[test]
+    fn count_and_byte_budgets_together_and_deletes_cost_no_bytes() {
+        let mut h = History::new(5, 25);
+        // Deletes carry no payload: only the count bounds them.
+        let deletes: Vec<Event> = (1..=7).map(|s| event(s, "d", 1, "e", true)).collect();
+        push(&mut h, &deletes);
+        assert_eq!((h.len(), h.bytes()), (5, 0));
+        // Three upserts of 10: the bytes (30 > 25) drop one of them and the
+        // count the deletes before it.
+        push(&mut h, &sized(8, 3, "u", 10));
+        assert_eq!((h.len(), h.bytes()), (2, 20));
+        assert_eq!(h.first_seq(), Some(9));
+        // A gap starts over, bytes too.
+        push(&mut h, &sized(20, 1, "g", 5));
+        assert_eq!((h.len(), h.bytes(), h.first_seq()), (1, 5, Some(20)));
     }
 }

@@ -153,6 +153,7 @@
 )]
 
 mod board;
+mod budget;
 mod colors;
 mod config;
 mod dedup;
@@ -172,6 +173,7 @@ mod page_index;
 mod page_part;
 mod pages;
 mod pending;
+mod pending_bytes;
 mod request;
 mod stats;
 mod storage;
@@ -203,7 +205,7 @@ pub use output::{
 pub use page::{Iter as PageIter, Page, PageRun};
 pub use pages::Pages;
 pub use request::JoinRequest;
-pub use stats::Stats;
+pub use stats::{BoardBytes, Stats};
 pub use storage::{
     BatchRecord, BoardOwner, Effect, FlushBatch, LoadedBoard, PageChanges, Snapshot, SnapshotCause,
     StorageOutcome,

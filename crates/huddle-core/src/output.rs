@@ -358,6 +358,20 @@ pub enum Signal {
         /// Consecutive failures for this board.
         attempt: u32,
     },
+    /// An automatic snapshot (auto-save, on disconnect, archive) was not
+    /// taken: the board holds more payload bytes than
+    /// `Limits::max_snapshot_bytes`. The board goes on (an archive ends
+    /// without its snapshot); the store keeps its older snapshots.
+    SnapshotSkipped {
+        /// The board.
+        board: BoardId,
+        /// What the snapshot was for.
+        cause: crate::storage::SnapshotCause,
+        /// The board's payload bytes.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A batch became durable (the host may measure ack latency).
     BatchDurable {
         /// The board.

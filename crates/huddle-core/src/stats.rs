@@ -1,8 +1,9 @@
-//! Aggregate statistics for operators.
+//! Aggregate statistics for operators, and the bytes one board holds
+//! ([`BoardBytes`]), which they add up.
 
 use serde::{Deserialize, Serialize};
 
-use crate::board::Phase;
+use crate::board::{Board, Phase};
 use crate::engine::{Conn, Engine};
 use crate::output::SessionState;
 
@@ -31,17 +32,37 @@ pub struct Stats {
     pub pending_elements: usize,
     /// Mutations assigned a sequence but not yet stored in the log.
     pub undurable_mutations: u64,
+    /// Payload bytes of the mutations accepted but not yet in a confirmed
+    /// flush (`Limits::max_pending_bytes` per board).
+    pub pending_bytes: usize,
     /// Events held for delta sync.
     pub events_held: usize,
-    /// Bytes of the wire encodings kept: of the events held (made by the
-    /// host's encoder once per batch, kept with the batch in the history)
-    /// and of the elements (made by full syncs, kept per run of elements
-    /// until one of them changes).
+    /// Payload bytes of the events held for delta sync
+    /// (`Limits::max_history_bytes` per board).
+    pub history_bytes_held: usize,
+    /// Bytes of the wire encodings kept: `encoded_event_bytes_held` plus
+    /// `encoded_element_bytes_held`.
     pub encoded_bytes_held: usize,
+    /// Bytes of the encodings of the events held (made by the host's
+    /// encoder once per batch, kept with the batch in the history).
+    pub encoded_event_bytes_held: usize,
+    /// Bytes of the encodings of elements (made by full syncs, kept per run
+    /// of elements until one of them changes).
+    pub encoded_element_bytes_held: usize,
     /// Elements held over all boards.
     pub elements_held: usize,
-    /// Payload bytes of the elements held.
+    /// Payload bytes of the elements held: the boards' sizes
+    /// (`Limits::max_board_bytes` per board).
     pub payload_bytes_held: usize,
+    /// Payload bytes that batches accepted but not yet visible may still
+    /// add to their boards (counted against the board cap).
+    pub reserved_bytes: usize,
+    /// Automatic snapshots skipped because their board was larger than
+    /// `Limits::max_snapshot_bytes` (over the sessions held).
+    pub snapshots_skipped: u64,
+    /// Board sessions the engine's table has room for (it gives room back
+    /// once under a quarter full).
+    pub board_slots: usize,
     /// Batch ids remembered for idempotent retries.
     pub batch_ids_remembered: usize,
     /// Bytes the remembered batch ids take (estimated).
@@ -74,14 +95,16 @@ impl Stats {
             s.pending_elements += b.pending.len();
             s.undurable_mutations += b.assigned.saturating_sub(b.durable);
             s.events_held += b.history.len();
-            s.encoded_bytes_held += b.history.encoded_bytes();
-            s.encoded_bytes_held += b
-                .pages
-                .iter()
-                .map(|(_, p)| p.encoded_bytes())
-                .sum::<usize>();
+            let bytes = BoardBytes::of(b);
+            s.pending_bytes += bytes.pending;
+            s.history_bytes_held += bytes.history;
+            s.encoded_event_bytes_held += bytes.encoded_events;
+            s.encoded_element_bytes_held += bytes.encoded_elements;
+            s.encoded_bytes_held += bytes.encoded_events + bytes.encoded_elements;
             s.elements_held += b.pages.element_count();
-            s.payload_bytes_held += b.payload_bytes;
+            s.payload_bytes_held += bytes.elements;
+            s.reserved_bytes += bytes.reserved;
+            s.snapshots_skipped += b.snapshots_skipped;
             s.batch_ids_remembered += b.dedup.len();
             s.batch_id_bytes_remembered += b.dedup.bytes();
             s.young_batches_forgotten += b.dedup.forgotten_young();
@@ -93,8 +116,47 @@ impl Stats {
                 Conn::Expired(_) => {}
             }
         }
+        s.board_slots = engine.boards.capacity();
         s.effects_outstanding = engine.io.effects.len();
         s.timers_armed = engine.io.timers.len();
         s
+    }
+}
+
+/// The bytes one board session holds, by kind (payload bytes unless said
+/// otherwise). Payloads are shared: an element's data held by the board is
+/// the same allocation as the event's in the history and the pending set,
+/// so these overlap and are bounded each by its own budget.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BoardBytes {
+    /// The board's elements (`Limits::max_board_bytes`).
+    pub elements: usize,
+    /// What batches accepted but not yet visible may still add to
+    /// `elements` (counted against the board cap).
+    pub reserved: usize,
+    /// The events held for delta sync (`Limits::max_history_bytes`).
+    pub history: usize,
+    /// The mutations accepted but not yet flushed
+    /// (`Limits::max_pending_bytes`).
+    pub pending: usize,
+    /// The wire encodings kept of the events held (bytes of encoding).
+    pub encoded_events: usize,
+    /// The wire encodings kept of runs of elements (bytes of encoding).
+    pub encoded_elements: usize,
+}
+
+impl BoardBytes {
+    /// Reads them off the board: O(1) but for the encoded caches, which
+    /// take one look per history chunk and per page.
+    pub(crate) fn of(b: &Board) -> BoardBytes {
+        BoardBytes {
+            elements: b.payload_bytes,
+            reserved: b.reserved_bytes,
+            history: b.history.bytes(),
+            pending: b.pending_bytes.held(),
+            encoded_events: b.history.encoded_bytes(),
+            encoded_elements: b.pages.iter().map(|(_, p)| p.encoded_bytes()).sum(),
+        }
     }
 }

@@ -14,6 +14,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use huddle_duration::parse_duration;
 
+use crate::byte_size::parse_bytes;
+
 /// Huddle: a session engine for realtime collaboration backends.
 #[derive(Debug, Parser)]
 #[command(name = "huddle", version, about, long_about = None)]
@@ -284,6 +286,34 @@ pub struct ServeArgs {
     #[arg(long, env = "HUDDLE_MAX_DATA_DEPTH", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_data_depth: u32,
+
+    /// Most payload bytes of the events a board keeps for delta sync
+    /// (beside --history-len); beyond, the oldest leave the history and a
+    /// join that needs them gets a full sync (`no_history`). Bytes, or with
+    /// a unit: 64MiB.
+    #[arg(long, env = "HUDDLE_MAX_HISTORY_BYTES", default_value = "64MiB", value_parser = parse_bytes)]
+    pub max_history_bytes: usize,
+
+    /// Most payload bytes accepted on a board but not yet flushed (beside
+    /// --max-pending-per-board); beyond, `error RATE_LIMITED`.
+    #[arg(long, env = "HUDDLE_MAX_PENDING_BYTES", default_value = "64MiB", value_parser = parse_bytes)]
+    pub max_pending_bytes: usize,
+
+    /// Most payload bytes of all elements of one board; a batch that could
+    /// grow it beyond gets `error BOARD_TOO_LARGE`.
+    #[arg(long, env = "HUDDLE_MAX_BOARD_BYTES", default_value = "256MiB", value_parser = parse_bytes)]
+    pub max_board_bytes: usize,
+
+    /// Largest board (payload bytes) a snapshot is taken of: a manual one of
+    /// a larger board gets `error SNAPSHOT_TOO_LARGE`, an automatic one is
+    /// skipped (logged, counted in huddle_snapshots_skipped_total).
+    #[arg(long, env = "HUDDLE_MAX_SNAPSHOT_BYTES", default_value = "256MiB", value_parser = parse_bytes)]
+    pub max_snapshot_bytes: usize,
+
+    /// Unflushed payload bytes of a board that start a flush before the
+    /// next auto-save (as --flush-threshold does for mutations).
+    #[arg(long, env = "HUDDLE_FLUSH_THRESHOLD_BYTES", default_value = "16MiB", value_parser = parse_bytes)]
+    pub flush_threshold_bytes: usize,
     // ---- end of the issue 17 block ----
     /// Seed of the engine's randomness (session ids); 0 = from the OS.
     #[arg(long, env = "HUDDLE_SEED", default_value_t = 0)]
@@ -430,6 +460,10 @@ mod tests {
             "least-used",
             "--store-user-sessions",
             "false",
+            "--max-board-bytes",
+            "1MiB",
+            "--max-snapshot-bytes",
+            "4096",
         ])
         .unwrap();
         let Command::Serve(args) = cli.command else {
@@ -443,6 +477,8 @@ mod tests {
         assert_eq!(args.max_batch, 10);
         assert_eq!(args.color_policy, ColorPolicyArg::LeastUsed);
         assert!(!args.store_user_sessions);
+        assert_eq!(args.max_board_bytes, 1 << 20);
+        assert_eq!(args.max_snapshot_bytes, 4096);
     }
 
     #[cfg(feature = "load")]
@@ -487,6 +523,8 @@ mod tests {
             ["huddle", "serve", "--durability", "maybe"],
             ["huddle", "serve", "--max-data-depth", "0"],
             ["huddle", "serve", "--join-timeout", "10"],
+            ["huddle", "serve", "--max-board-bytes", "64MB"],
+            ["huddle", "serve", "--max-history-bytes", "lots"],
         ] {
             assert!(Cli::try_parse_from(argv).is_err(), "{argv:?}");
         }

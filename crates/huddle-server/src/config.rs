@@ -23,6 +23,7 @@ pub fn engine_config(args: &ServeArgs) -> Config {
         snapshot_retention: args.snapshot_retention,
         manual_snapshot_interval: args.manual_snapshot_interval,
         flush_threshold: args.flush_threshold,
+        flush_threshold_bytes: args.flush_threshold_bytes,
         presence_interval: args.presence_interval,
         dedup_window: args.dedup_window,
         dedup_max_age: args.dedup_max_age,
@@ -46,6 +47,10 @@ pub fn engine_config(args: &ServeArgs) -> Config {
             max_participants: args.max_participants,
             max_id_bytes: args.max_id_bytes,
             max_display_name_bytes: args.max_display_name_bytes,
+            max_history_bytes: args.max_history_bytes,
+            max_pending_bytes: args.max_pending_bytes,
+            max_board_bytes: args.max_board_bytes,
+            max_snapshot_bytes: args.max_snapshot_bytes,
         },
         store_user_sessions: args.store_user_sessions,
     }

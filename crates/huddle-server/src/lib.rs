@@ -30,6 +30,7 @@
 pub mod accept;
 pub mod admin_key;
 pub mod auth;
+pub mod byte_size;
 pub mod cli;
 pub mod config;
 pub mod error;

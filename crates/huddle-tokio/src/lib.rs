@@ -111,4 +111,4 @@ pub use config::DriverConfig;
 pub use connection::{ConnSender, Connection, Outbound};
 pub use driver::Driver;
 pub use error::DriverError;
-pub use metrics::{Histogram, Metrics, StorageOp, LATENCY_BUCKETS_MS};
+pub use metrics::{render_bytes_held, Histogram, Metrics, StorageOp, LATENCY_BUCKETS_MS};

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-use huddle_core::{ErrorCode, SessionState};
+use huddle_core::{ErrorCode, SessionState, Stats};
 
 /// Upper bounds of the latency histograms' buckets, in milliseconds (a
 /// last `+Inf` bucket is implied).
@@ -128,7 +128,7 @@ impl StorageOp {
 
 /// Every error code the driver may send (a code added to the core later
 /// is not counted until it is listed here).
-const ERROR_CODES: [&str; 12] = [
+const ERROR_CODES: [&str; 15] = [
     "BOARD_NOT_FOUND",
     "NOT_JOINED",
     "SESSION_EXPIRED",
@@ -141,7 +141,34 @@ const ERROR_CODES: [&str; 12] = [
     "SLOW_CONSUMER",
     "BATCH_ID_REUSED",
     "SNAPSHOT_UNCHANGED",
+    "DATA_TOO_DEEP",
+    "BOARD_TOO_LARGE",
+    "SNAPSHOT_TOO_LARGE",
 ];
+
+/// Renders the bytes the engines hold (the sums over every shard's
+/// [`Stats`], from [`Driver::stats`](crate::Driver::stats)) as Prometheus
+/// gauges: `huddle_bytes_held{kind}` with `kind` one of `elements` (the
+/// boards' payload bytes), `reserved`, `history`, `pending`,
+/// `encoded_events`, `encoded_elements`, `batch_ids`.
+pub fn render_bytes_held(stats: &Stats, out: &mut String) {
+    let name = "huddle_bytes_held";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Bytes the board sessions hold, by kind (payloads are shared between kinds).\n# TYPE {name} gauge"
+    );
+    for (kind, value) in [
+        ("elements", stats.payload_bytes_held),
+        ("reserved", stats.reserved_bytes),
+        ("history", stats.history_bytes_held),
+        ("pending", stats.pending_bytes),
+        ("encoded_events", stats.encoded_event_bytes_held),
+        ("encoded_elements", stats.encoded_element_bytes_held),
+        ("batch_ids", stats.batch_id_bytes_remembered),
+    ] {
+        let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {value}");
+    }
+}
 
 /// The driver's counters and gauges. All are atomics: read them at any
 /// time, from any thread ([`Driver::metrics`](crate::Driver::metrics)).
@@ -162,6 +189,10 @@ const ERROR_CODES: [&str; 12] = [
 /// | `huddle_errors_sent_total{code}` | counter | `error` frames sent, by code |
 /// | `huddle_slow_consumers_total` | counter | connections closed as slow consumers |
 /// | `huddle_frames_sent_total` | counter | text frames queued to connections |
+/// | `huddle_snapshots_skipped_total` | counter | automatic snapshots not taken: the board was over `max_snapshot_bytes` |
+///
+/// The bytes the engines hold are read from their [`Stats`] instead
+/// ([`render_bytes_held`]), on each scrape.
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub(crate) connections_open: AtomicI64,
@@ -178,6 +209,7 @@ pub struct Metrics {
     pub(crate) errors_sent: [AtomicU64; ERROR_CODES.len()],
     pub(crate) slow_consumers: AtomicU64,
     pub(crate) frames_sent: AtomicU64,
+    pub(crate) snapshots_skipped: AtomicU64,
 }
 
 fn state_index(state: SessionState) -> Option<usize> {
@@ -267,6 +299,12 @@ impl Metrics {
     /// Text frames queued to connections.
     pub fn frames_sent(&self) -> u64 {
         self.frames_sent.load(Ordering::Relaxed)
+    }
+
+    /// Automatic snapshots skipped because their board was over
+    /// `max_snapshot_bytes`.
+    pub fn snapshots_skipped(&self) -> u64 {
+        self.snapshots_skipped.load(Ordering::Relaxed)
     }
 
     pub(crate) fn board_state(&self, from: Option<SessionState>, to: Option<SessionState>) {
@@ -360,6 +398,11 @@ impl Metrics {
                 "huddle_frames_sent_total",
                 "Text frames queued to connections.",
                 self.frames_sent(),
+            ),
+            (
+                "huddle_snapshots_skipped_total",
+                "Automatic snapshots not taken: the board was over its snapshot size cap.",
+                self.snapshots_skipped(),
             ),
         ] {
             gauge(&mut out, name, help, "counter");

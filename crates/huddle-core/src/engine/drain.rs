@@ -130,12 +130,16 @@ impl Engine {
             let committed = board.committed;
             let current =
                 |j: &SnapshotJob| j.cause == SnapshotCause::Archive && j.version == committed;
-            if !board.snapshot_jobs.iter().any(current) {
-                take_snapshot(board, &mut self.io, now, SnapshotCause::Archive, None);
+            let max = self.config.limits.max_snapshot_bytes;
+            if board.snapshot_jobs.iter().any(current)
+                || take_snapshot(board, &mut self.io, now, SnapshotCause::Archive, None, max)
+            {
+                return;
             }
-            return;
+            // Too large for a snapshot (counted and signalled): the
+            // archive ends without one, everything else being stored.
         }
-        let Some(mut board) = self.boards.swap_remove(board_id) else {
+        let Some(mut board) = self.remove_board(board_id) else {
             return;
         };
         for slot in [

@@ -50,6 +50,7 @@ impl Engine {
             StorageOutcome::Stored => {
                 board.failures = 0;
                 board.flushed_through = board.flushed_through.max(batch.through);
+                board.pending_bytes.flushed(board.flushed_through);
                 board.last_flush = Some(now);
                 if std::mem::take(&mut board.flush_wanted) {
                     start_flush(board, io);

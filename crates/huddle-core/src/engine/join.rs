@@ -326,7 +326,8 @@ fn leave_board(
     }
     io.broadcast(board.others(None), Notice::ParticipantLeft(gone.info));
     if board.changed_since_snapshot() {
-        super::snapshot::take_snapshot(board, io, now, SnapshotCause::OnDisconnect, None);
+        let max = config.limits.max_snapshot_bytes;
+        super::snapshot::take_snapshot(board, io, now, SnapshotCause::OnDisconnect, None, max);
     }
     if board.participants.is_empty() && board.state == SessionState::Active {
         io.timers.cancel_slot(&mut board.autosave_timer);

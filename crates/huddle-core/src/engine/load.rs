@@ -83,7 +83,7 @@ impl Engine {
     }
 
     pub(super) fn fail_load(&mut self, board_id: &BoardId, error: JoinError, reason: SessionEnd) {
-        let Some(mut board) = self.boards.swap_remove(board_id) else {
+        let Some(mut board) = self.remove_board(board_id) else {
             return;
         };
         for (conn, _) in std::mem::take(&mut board.waiting_joins) {
@@ -98,7 +98,7 @@ impl Engine {
     /// error, and the session ends without having begun (nothing was
     /// loaded, nothing is kept, nothing was written).
     fn redirect_load(&mut self, board_id: &BoardId, owner: BoardOwner) {
-        let Some(mut board) = self.boards.swap_remove(board_id) else {
+        let Some(mut board) = self.remove_board(board_id) else {
             return;
         };
         for (conn, _) in std::mem::take(&mut board.waiting_joins) {
@@ -169,6 +169,10 @@ fn install(board: &mut Board, loaded: LoadedBoard, now: Timestamp) -> Result<(),
         }
     }
     board.commit(replayed);
+    if let Some(last) = replayed.last() {
+        let bytes = crate::pending_bytes::payload_bytes(replayed.iter().map(|e| &e.mutation));
+        board.pending_bytes.accepted(last.seq, bytes);
+    }
     // With the loaded state's hasher (the set is empty: it takes it), so
     // later commits hash each element id once.
     for event in replayed {

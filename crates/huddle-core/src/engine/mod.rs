@@ -213,6 +213,8 @@ pub struct SessionInfo {
     pub last_flush: Option<Timestamp>,
     /// Mutations accepted but not yet flushed.
     pub pending_mutations: u64,
+    /// The bytes the session holds, by kind.
+    pub bytes: crate::stats::BoardBytes,
 }
 
 /// The sans-IO session engine. See the crate docs for the driving loop.
@@ -316,6 +318,7 @@ impl Engine {
             idle_since: b.idle_since,
             last_flush: b.last_flush,
             pending_mutations: b.pending_mutations(),
+            bytes: crate::stats::BoardBytes::of(b),
         })
     }
 

@@ -7,6 +7,7 @@ use smallvec::SmallVec;
 
 use super::{Conn, EffectKind, Engine, Io};
 use crate::board::{Board, InFlightAppend, PendingBatch};
+use crate::budget::reserve_growth;
 use crate::config::{Config, Durability};
 use crate::dedup::Seen;
 use crate::digest::BatchDigest;
@@ -47,8 +48,10 @@ impl Engine {
     /// ([`MutateError::BatchIdReused`]): the first batch stands.
     ///
     /// Errors (nothing changes): not joined or expired, an empty or
-    /// overlong batch, a malformed id, an oversize payload, or too many
-    /// mutations pending on the board (`RATE_LIMITED`).
+    /// overlong batch, a malformed id, an oversize payload, too many
+    /// mutations or payload bytes pending on the board (`RATE_LIMITED`), or
+    /// a batch that could grow the board beyond its byte cap
+    /// (`BOARD_TOO_LARGE`, see [`crate::Limits::max_board_bytes`]).
     pub fn apply_mutations(
         &mut self,
         now: Timestamp,
@@ -66,7 +69,7 @@ impl Engine {
         let Some(board) = self.boards.get_mut(&live.record.board_id) else {
             return Err(SessionError::NotJoined.into());
         };
-        validate(config, &batch, &mutations)?;
+        let upsert_bytes = validate(config, &batch, &mutations)?;
         let user = live.record.user_id.clone();
         let digest = BatchDigest::of(&mutations);
 
@@ -106,6 +109,18 @@ impl Engine {
                 max: config.limits.max_pending_per_board,
             });
         }
+        let limits = &config.limits;
+        let pending_bytes = board.pending_bytes.held();
+        if pending_bytes > 0
+            && pending_bytes.saturating_add(upsert_bytes) > limits.max_pending_bytes
+        {
+            return Err(MutateError::PendingBytes {
+                pending: pending_bytes,
+                len: upsert_bytes,
+                max: limits.max_pending_bytes,
+            });
+        }
+        let growth = reserve_growth(board, &mutations, upsert_bytes, limits.max_board_bytes)?;
         let last = board
             .assigned
             .checked_add(n)
@@ -126,6 +141,7 @@ impl Engine {
             })
             .collect();
         board.assigned = last;
+        board.pending_bytes.accepted(last, upsert_bytes);
         board.dedup.remember(
             &user,
             &batch,
@@ -140,6 +156,7 @@ impl Engine {
         let io = &mut self.io;
         let acked = match config.durability {
             Durability::AckOnStore => {
+                board.reserved_bytes = board.reserved_bytes.saturating_add(growth);
                 board.log.batches.push_back(PendingBatch {
                     user,
                     batch,
@@ -147,6 +164,7 @@ impl Engine {
                     waiters: SmallVec::new(),
                     events,
                     applied_at: now,
+                    growth,
                 });
                 false
             }
@@ -173,7 +191,12 @@ impl Engine {
     }
 }
 
-fn validate(config: &Config, batch: &BatchId, mutations: &[Mutation]) -> Result<(), MutateError> {
+/// Checks a batch against the limits; returns its upserts' payload bytes.
+fn validate(
+    config: &Config,
+    batch: &BatchId,
+    mutations: &[Mutation],
+) -> Result<usize, MutateError> {
     let limits = &config.limits;
     let bad_id = |s: &str| check_text(s, 1, limits.max_id_bytes).is_err();
     if bad_id(batch.as_str()) {
@@ -191,6 +214,7 @@ fn validate(config: &Config, batch: &BatchId, mutations: &[Mutation]) -> Result<
             max: limits.max_batch_len,
         });
     }
+    let mut bytes = 0usize;
     for (index, m) in mutations.iter().enumerate() {
         if bad_id(m.page().as_str()) {
             return Err(MutateError::InvalidField {
@@ -212,9 +236,10 @@ fn validate(config: &Config, batch: &BatchId, mutations: &[Mutation]) -> Result<
                     max: limits.max_payload_bytes,
                 });
             }
+            bytes = bytes.saturating_add(data.len());
         }
     }
-    Ok(())
+    Ok(bytes)
 }
 
 /// Sends the queued events to the store unless `appends_in_flight` appends
@@ -291,6 +316,7 @@ pub(crate) fn append_stored(
         let Some(b) = board.log.batches.pop_front() else {
             break;
         };
+        board.reserved_bytes = board.reserved_bytes.saturating_sub(b.growth);
         let encoded = board.commit_known(&b.events, Some(&known));
         let sequence = b.last_seq();
         for conn in std::iter::once(b.origin).chain(b.waiters.iter().copied()) {

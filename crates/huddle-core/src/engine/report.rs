@@ -187,7 +187,9 @@ impl Engine {
                 };
                 board.failures = 0;
                 append_stored(config, board, io, durable);
-                if board.durable.saturating_sub(board.flushed_through) >= config.flush_threshold {
+                if board.durable.saturating_sub(board.flushed_through) >= config.flush_threshold
+                    || board.pending_bytes.held() >= config.flush_threshold_bytes
+                {
                     start_flush(board, io);
                 }
             }

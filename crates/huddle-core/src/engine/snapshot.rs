@@ -27,7 +27,10 @@ impl Engine {
     /// while any snapshot of the board is being stored
     /// ([`SnapshotError::InFlight`]), and within
     /// [`Config::manual_snapshot_interval`](crate::Config::manual_snapshot_interval)
-    /// of the board's previous manual snapshot ([`SnapshotError::TooSoon`]).
+    /// of the board's previous manual snapshot ([`SnapshotError::TooSoon`]),
+    /// and when the board holds more payload bytes than
+    /// [`Limits::max_snapshot_bytes`](crate::Limits::max_snapshot_bytes)
+    /// ([`SnapshotError::TooLarge`]).
     pub fn request_snapshot(&mut self, now: Timestamp, conn: ConnId) -> Result<(), SnapshotError> {
         let now = self.tick(now);
         let live = match self.conns.get_mut(&conn) {
@@ -44,6 +47,13 @@ impl Engine {
                 version: board.newest_snapshot_version().unwrap_or(0),
             });
         }
+        let max = self.config.limits.max_snapshot_bytes;
+        if board.payload_bytes > max {
+            return Err(SnapshotError::TooLarge {
+                bytes: board.payload_bytes,
+                max,
+            });
+        }
         if !board.snapshot_jobs.is_empty() {
             return Err(SnapshotError::InFlight);
         }
@@ -57,7 +67,14 @@ impl Engine {
         live.record.last_activity = now;
         board.manual_snapshot_at = Some(now);
         start_flush(board, &mut self.io);
-        take_snapshot(board, &mut self.io, now, SnapshotCause::Manual, Some(conn));
+        take_snapshot(
+            board,
+            &mut self.io,
+            now,
+            SnapshotCause::Manual,
+            Some(conn),
+            max,
+        );
         Ok(())
     }
 
@@ -164,14 +181,27 @@ impl Engine {
     }
 }
 
-/// Emits a snapshot of the board as clients see it now.
+/// Emits a snapshot of the board as clients see it now, unless the board
+/// holds more than `max` payload bytes: then it counts and signals the
+/// skip and returns `false`.
 pub(crate) fn take_snapshot(
     board: &mut Board,
     io: &mut Io,
     now: Timestamp,
     cause: SnapshotCause,
     requester: Option<ConnId>,
-) {
+    max: usize,
+) -> bool {
+    if board.payload_bytes > max {
+        board.snapshots_skipped = board.snapshots_skipped.saturating_add(1);
+        io.signal(Signal::SnapshotSkipped {
+            board: board.id.clone(),
+            cause,
+            bytes: board.payload_bytes,
+            max,
+        });
+        return false;
+    }
     let snapshot = Arc::new(Snapshot {
         board: board.id.clone(),
         version: board.committed,
@@ -193,4 +223,5 @@ pub(crate) fn take_snapshot(
         created_at: now,
         requester,
     });
+    true
 }

@@ -40,6 +40,7 @@ impl Engine {
                 }
                 TimerKey::Autosave(board) => {
                     let interval = self.config.autosave_interval;
+                    let max = self.config.limits.max_snapshot_bytes;
                     let Some(b) = self.boards.get_mut(&board) else {
                         continue;
                     };
@@ -58,6 +59,7 @@ impl Engine {
                             now,
                             SnapshotCause::AutoSave,
                             None,
+                            max,
                         );
                     }
                     // Keep the cadence; after a clock jump, restart it from now.

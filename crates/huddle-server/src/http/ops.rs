@@ -26,6 +26,7 @@ pub async fn healthz<S: Store + 'static>(State(state): State<AppState<S>>) -> Re
 /// `GET /metrics`: Prometheus text format 0.0.4.
 pub async fn metrics<S: Store + 'static>(State(state): State<AppState<S>>) -> Response {
     let mut text = state.driver.metrics().render_prometheus();
+    huddle_tokio::render_bytes_held(&state.driver.stats().await, &mut text);
     crate::metrics::render(&mut text, state.started.elapsed().as_secs_f64());
     (
         [(

@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use huddle_core::{BoardId, BoardOwner, SessionState, SessionType};
+use huddle_core::{BoardBytes, BoardId, BoardOwner, SessionState, SessionType};
 use huddle_store::{Room, SessionIndex, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -129,6 +129,11 @@ pub struct RoomDetails {
     /// The node that serves the board (`{"node", "url"}`), `null` when no
     /// node holds it.
     pub owner: Option<BoardOwner>,
+    /// The bytes the live session holds, by kind (`elements`, `reserved`,
+    /// `history`, `pending`, `encoded_events`, `encoded_elements`); `null`
+    /// when this node holds no session of the board.
+    #[serde(default)]
+    pub bytes: Option<BoardBytes>,
 }
 
 /// `GET /rooms/{id}`: the live session's state, or for a room without one
@@ -155,6 +160,7 @@ pub async fn details<S: Store + 'static>(
         participants: Vec::new(),
         created_at: room.created_at.to_string(),
         owner: None,
+        bytes: None,
     };
     match state.driver.session(&board).await {
         Some(info) => {
@@ -162,6 +168,7 @@ pub async fn details<S: Store + 'static>(
             details.owner = Some(state.settings.node.as_owner());
             details.state = info.state;
             details.sequence = info.sequence;
+            details.bytes = Some(info.bytes);
             details.duration_seconds = now().saturating_duration_since(info.created_at).as_secs();
             details.participants = info
                 .participants

@@ -259,10 +259,17 @@ pub(crate) fn add_stats(total: &mut Stats, s: &Stats) {
     total.pending_mutations += s.pending_mutations;
     total.pending_elements += s.pending_elements;
     total.undurable_mutations += s.undurable_mutations;
+    total.pending_bytes += s.pending_bytes;
     total.events_held += s.events_held;
+    total.history_bytes_held += s.history_bytes_held;
     total.encoded_bytes_held += s.encoded_bytes_held;
+    total.encoded_event_bytes_held += s.encoded_event_bytes_held;
+    total.encoded_element_bytes_held += s.encoded_element_bytes_held;
     total.elements_held += s.elements_held;
     total.payload_bytes_held += s.payload_bytes_held;
+    total.reserved_bytes += s.reserved_bytes;
+    total.snapshots_skipped += s.snapshots_skipped;
+    total.board_slots += s.board_slots;
     total.batch_ids_remembered += s.batch_ids_remembered;
     total.batch_id_bytes_remembered += s.batch_id_bytes_remembered;
     total.young_batches_forgotten += s.young_batches_forgotten;

@@ -105,6 +105,17 @@ impl<S: Store + 'static> Shard<S> {
             } => {
                 tracing::warn!(shard = self.index, %board, %message, ?kind, attempt, "storage failed");
             }
+            Signal::SnapshotSkipped {
+                board,
+                cause,
+                bytes,
+                max,
+            } => {
+                self.metrics
+                    .snapshots_skipped
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(shard = self.index, %board, ?cause, bytes, max, "snapshot skipped: board over the snapshot size cap");
+            }
             _ => {}
         }
     }

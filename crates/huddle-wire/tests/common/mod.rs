@@ -21,7 +21,7 @@ pub const AT_TEXT: &str = "2026-01-01T00:00:00.123Z";
 /// hold: must travel byte for byte.
 pub const DATA: &str = r#"{"x": 1, "tags": ["a", {"b": null}], "s": "caf\u00e9 \"q\"", "n": 123456789012345678901234567890}"#;
 
-pub const ALL_CODES: [(ErrorCode, &str); 13] = [
+pub const ALL_CODES: [(ErrorCode, &str); 15] = [
     (ErrorCode::BoardNotFound, "BOARD_NOT_FOUND"),
     (ErrorCode::NotJoined, "NOT_JOINED"),
     (ErrorCode::SessionExpired, "SESSION_EXPIRED"),
@@ -35,6 +35,8 @@ pub const ALL_CODES: [(ErrorCode, &str); 13] = [
     (ErrorCode::DataTooDeep, "DATA_TOO_DEEP"),
     (ErrorCode::BatchIdReused, "BATCH_ID_REUSED"),
     (ErrorCode::SnapshotUnchanged, "SNAPSHOT_UNCHANGED"),
+    (ErrorCode::BoardTooLarge, "BOARD_TOO_LARGE"),
+    (ErrorCode::SnapshotTooLarge, "SNAPSHOT_TOO_LARGE"),
 ];
 
 pub const ALL_CAUSES: [(SnapshotCause, &str); 4] = [

@@ -24,8 +24,12 @@
 //!   `inactivity_timeout` without activity.
 //! - **Snapshots**: the stored board equals the live one at the log's end.
 //! - **Refused confirmations** change nothing (checked in the host).
-//! - **Ownership** (fencing): no sequence is acknowledged by two hosts,
-//!   and a board taken over converges on its new owner.
+//! - **Ownership** (fencing, leases): no sequence of a board is
+//!   acknowledged for two batches, whichever hosts, instances and epochs
+//!   acknowledged them (each ack is recorded with its host, instance and
+//!   epoch), and a board taken over converges on its new owner; with
+//!   several hosts, every client converges on the host whose lease on its
+//!   board runs in the store.
 
 use std::collections::BTreeMap;
 
@@ -49,13 +53,36 @@ pub struct BoardObs {
     pub unreleased: bool,
 }
 
+/// Who acknowledged a sequence: the host, its engine instance, and the
+/// epoch it held for the board (its ownership when it acked).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckedBy {
+    /// The host (index).
+    pub host: usize,
+    /// Its engine instance.
+    pub instance: u64,
+    /// The board's epoch it held.
+    pub epoch: Option<huddle_store::Epoch>,
+}
+
+impl std::fmt::Display for AckedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "host {} (instance {}, epoch ", self.host, self.instance)?;
+        match self.epoch {
+            Some(e) => write!(f, "{e:?})"),
+            None => write!(f, "none)"),
+        }
+    }
+}
+
 /// What the invariants remember between steps.
 #[derive(Debug, Default)]
 pub struct Observed {
     /// Per board.
     pub boards: BTreeMap<BoardId, BoardObs>,
-    /// Each acknowledged (board, sequence): the host instance and batch.
-    pub acks: BTreeMap<(BoardId, u64), (u64, huddle_core::BatchId)>,
+    /// Each acknowledged (board, sequence): who acknowledged it first, and
+    /// the batch (shared by every host: not parked with one).
+    pub acks: BTreeMap<(BoardId, u64), (AckedBy, huddle_core::BatchId)>,
     /// The board each joined connection is on.
     pub conn_board: BTreeMap<ConnId, BoardId>,
 }
@@ -89,7 +116,7 @@ impl World {
 
     /// Checks an engine event as it leaves the engine.
     pub fn observe_event(&mut self, event: Signal) {
-        let clock = self.clock.engine_clock;
+        let clock = self.clock.host.engine_clock;
         if let Err(e) = self.inv.event(&event) {
             return self.fail(e);
         }
@@ -155,7 +182,7 @@ impl World {
 
     /// A session was archived: is everything stored?
     fn check_archive(&mut self, board: &BoardId) {
-        let clock = self.clock.engine_clock;
+        let clock = self.clock.host.engine_clock;
         let Some(i) = self.board_index(board.as_str()) else {
             return;
         };

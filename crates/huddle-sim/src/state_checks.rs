@@ -10,7 +10,7 @@ use crate::world::World;
 impl World {
     /// Checks after every step.
     pub fn check_step(&mut self) {
-        let clock = self.clock.engine_clock;
+        let clock = self.clock.host.engine_clock;
         let deadline = self.engine.poll_timeout();
         self.check_stats();
         if let Err(e) = self.inv.state(&self.engine, self.store.durable.model()) {

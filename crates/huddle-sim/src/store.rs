@@ -148,6 +148,26 @@ impl StoreModel {
         })
     }
 
+    /// The host is paused: every effect due at `now` is held until `wake`
+    /// (a report reaches no stopped process). Returns the held effects the
+    /// store has not finished yet, in the order they came due.
+    pub fn defer_due(&mut self, now: Timestamp, wake: Timestamp) -> Vec<Effect> {
+        let mut due: Vec<&mut InFlight> = self
+            .in_flight
+            .iter_mut()
+            .filter(|f| f.due <= now && f.stale.is_none())
+            .collect();
+        due.sort_by_key(|f| (f.due, f.order));
+        let mut unsettled = Vec::new();
+        for f in due {
+            f.due = wake;
+            if f.settled.is_none() {
+                unsettled.push(f.effect.clone());
+            }
+        }
+        unsettled
+    }
+
     /// The appends of `effect`'s board issued before it, still in flight
     /// and not yet finished, oldest first (none unless `effect` is an
     /// append).

@@ -202,7 +202,8 @@ impl Durable {
         }
     }
 
-    fn owns(&self, board: &BoardId) -> bool {
+    /// Whether the host in service holds the board's current epoch.
+    pub fn owns(&self, board: &BoardId) -> bool {
         let current = self.model.board(board).map(|b| b.epoch);
         current.is_some() && self.owner.epoch(board) == current
     }

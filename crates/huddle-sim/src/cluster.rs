@@ -212,6 +212,13 @@ impl World {
         true
     }
 
+    /// Whether the host in service holds `board`'s current epoch in the
+    /// store (always, with one host): what it knows of the board is then
+    /// all there is.
+    pub fn serves(&self, board: &BoardId) -> bool {
+        self.cluster.is_none() || self.store.durable.owns(board)
+    }
+
     /// A host's status (always calm with one host).
     pub fn status(&self, host: usize) -> HostStatus {
         self.cluster

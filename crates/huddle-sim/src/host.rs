@@ -102,7 +102,7 @@ impl World {
                     // know yet) may issue writes that clash with the new
                     // owner's: the store fences them, so only their shape
                     // is checked, not their content against the log.
-                    let deposed = self.cluster.is_some() && !self.store.durable.owns(effect.board());
+                    let deposed = !self.serves(effect.board());
                     let checked = if deposed {
                         self.inv.effect(&effect, &huddle_store::reference::ReferenceStore::new())
                     } else {

@@ -16,6 +16,13 @@
 //!   before `idle_since + idle_timeout` by the engine's clock.
 //! - **Close**: a closed session left the store flushed to everything
 //!   clients saw.
+//!
+//!   With several hosts, the checks that compare a host's engine with the
+//!   store (these two, a re-sent batch being remembered, the live board
+//!   against the stored one) apply to the host that holds the board's
+//!   current epoch ([`World::serves`]): a deposed host that has not yet
+//!   learnt it was deposed knows nothing of what the new owner stored (its
+//!   writes are fenced).
 //! - **Timeouts** (see `docs/testing.md`): the host calls `handle_timeout`
 //!   when its clock reaches `poll_timeout()`; afterwards the next deadline
 //!   is later than the engine's clock (no hot loop); an early call does
@@ -148,7 +155,7 @@ impl World {
                         self.fail(format!("{board} ended archived from {state:?}"));
                     }
                 }
-                if reason == SessionEnd::Closed {
+                if reason == SessionEnd::Closed && self.serves(&board) {
                     self.counters.closes += 1;
                     let stored = self.store.boards().get(&board).cloned().unwrap_or_default();
                     let max = self.obs.boards.get(&board).map_or(0, |o| o.max_sequence);
@@ -203,6 +210,11 @@ impl World {
                     due.as_millis()
                 ));
             }
+        }
+        if !self.serves(board) {
+            // A deposed host that had nothing left to write: the store's
+            // state is the new owner's.
+            return;
         }
         let stored = self.store.boards().get(board).cloned().unwrap_or_default();
         let last = stored.sequence();

@@ -85,6 +85,8 @@ pub struct Cluster {
     pub status: Vec<HostStatus>,
     /// Each host's clock skew, ms.
     pub skews: Vec<i64>,
+    /// Each host's pauses so far (virtual time, start and end).
+    pub pauses: Vec<Vec<(Timestamp, Timestamp)>>,
     /// Chance per step that a host pauses.
     pub pause: f64,
     /// Chance per step that a host is cut off from the store.
@@ -114,6 +116,7 @@ impl Cluster {
         Cluster {
             nodes,
             status: vec![HostStatus::default(); hosts],
+            pauses: vec![Vec::new(); hosts],
             skews,
             pause: rng.pick(&[0.0, 0.0002, 0.001]),
             partition: rng.pick(&[0.0, 0.0002, 0.001]),
@@ -217,6 +220,31 @@ impl World {
     /// all there is.
     pub fn serves(&self, board: &BoardId) -> bool {
         self.cluster.is_none() || self.store.durable.owns(board)
+    }
+
+    /// How long the host in service was paused between two readings of
+    /// its clock (its timers fire that much later).
+    pub fn paused_within(&self, from: Timestamp, to: Timestamp) -> Duration {
+        let Some(c) = &self.cluster else {
+            return Duration::ZERO;
+        };
+        // Host clock to virtual time (its lag aside: at most 5 s).
+        let world = |t: Timestamp| {
+            let by = Duration::from_millis(self.clock.host.skew_ms.unsigned_abs());
+            if self.clock.host.skew_ms >= 0 {
+                t.saturating_sub(by)
+            } else {
+                t.saturating_add(by)
+            }
+        };
+        let (from, to) = (world(from), world(to));
+        c.pauses[self.current]
+            .iter()
+            .map(|(start, end)| {
+                let (a, b) = ((*start).max(from), (*end).min(to));
+                b.saturating_duration_since(a)
+            })
+            .sum()
     }
 
     /// A host's status (always calm with one host).
@@ -453,6 +481,9 @@ impl World {
                 self.counters.pauses += 1;
                 trace!(self, "PAUSE host {h} for {}ms", until.as_millis() - now.as_millis());
                 self.set_status(h, |s| s.paused_until = Some(until));
+                if let Some(p) = self.cluster.as_mut().and_then(|c| c.pauses.get_mut(h)) {
+                    p.push((now, until));
+                }
             }
         }
         if self.rng.chance(partition) {

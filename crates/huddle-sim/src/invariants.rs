@@ -173,8 +173,11 @@ impl World {
                 let ended = record.ended_at.unwrap_or(Timestamp::EPOCH);
                 let quiet = ended.saturating_duration_since(record.last_activity);
                 // Never before the deadline; no later than the host's
-                // clock reaching it (it lags by at most 5 s).
-                let latest = self.config.inactivity_timeout + std::time::Duration::from_secs(5);
+                // clock reaching it (it lags by at most 5 s), plus the time
+                // the host was paused meanwhile (several hosts).
+                let paused = self.paused_within(record.last_activity, ended);
+                let latest =
+                    self.config.inactivity_timeout + std::time::Duration::from_secs(5) + paused;
                 if quiet < self.config.inactivity_timeout || quiet > latest {
                     self.fail(format!(
                         "user session {:?} timed out after {}ms without activity",

@@ -58,8 +58,14 @@ impl World {
                 }
                 Output::Effect(effect) => {
                     if let Effect::LoadBoard { board, .. } = &effect {
-                        // A session opens: it waits to be archived from now.
-                        let since = self.clock.host.engine_clock;
+                        // A session opens: it waits to be archived from its
+                        // creation (which came earlier if it waited for the
+                        // board's previous session to be released).
+                        let since = self
+                            .engine
+                            .session(board.as_str())
+                            .map(|s| s.idle_since.unwrap_or(s.created_at))
+                            .unwrap_or(self.clock.host.engine_clock);
                         self.obs.boards.entry(board.clone()).or_default().idle_since = Some(since);
                     }
                     let pipeline = self.engine.config().appends_in_flight;

@@ -252,11 +252,21 @@ impl StoreModel {
                 continue;
             }
             let write = !matches!(f.effect, Effect::LoadBoard { .. });
-            if write && keep(&f.effect) {
-                if let Err(e) = self.perform(&f.effect, now) {
-                    breaches.push(e);
-                }
-            } else if let Effect::AppendEvents { board, .. } = &f.effect {
+            let landed = write
+                && keep(&f.effect)
+                && match self.perform(&f.effect, now) {
+                    // Refused (fenced off, say): as if it never came.
+                    Ok(StorageOutcome::Failed(_)) => false,
+                    Ok(_) => true,
+                    Err(e) => {
+                        breaches.push(e);
+                        true
+                    }
+                };
+            if landed {
+                continue;
+            }
+            if let Effect::AppendEvents { board, .. } = &f.effect {
                 // A later append of the board that did reach the disk
                 // would have been refused: it starts after this one.
                 self.append_failed(board);

@@ -9,12 +9,14 @@ const USAGE: &str = "\
 huddle-sim: deterministic simulation of the Huddle engine, clients, network and store
 
 USAGE:
-    huddle-sim [--seed N]... [--seeds A..B] [--random K] [--ticks T] [--verbose] [--keep-going]
+    huddle-sim [--seed N]... [--seeds A..B] [--random K] [--ticks T] [--hosts H] [--verbose] [--keep-going]
 
     --seed N       run seed N (repeatable)
     --seeds A..B   run seeds A to B-1
     --random K     run K random seeds (printed, so that a failure can be replayed)
     --ticks T      virtual milliseconds of the chaos phase per seed (default 1000000)
+    --hosts H      hosts sharing the store, 1 to 8 (default 1; from 2: leases, redirects,
+                   pauses, partitions from the store and host crashes)
     --verbose      print the trace of every seed
     --keep-going   run every seed even after a failure
     --time-limit D stop starting new seeds after D of wall-clock time, e.g. 15m (long hunts)
@@ -30,6 +32,8 @@ pub struct Args {
     pub random: usize,
     /// Chaos-phase budget per seed.
     pub ticks: Option<u64>,
+    /// Hosts sharing the store.
+    pub hosts: Option<usize>,
     /// Print traces.
     pub verbose: bool,
     /// Do not stop at the first failure.
@@ -61,6 +65,14 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
             }
             "--random" => random = num(it.next(), "--random")? as usize,
             "--ticks" => out.ticks = Some(num(it.next(), "--ticks")?),
+            "--hosts" => {
+                let hosts = num(it.next(), "--hosts")?;
+                let max = crate::cluster::MAX_HOSTS as u64;
+                if !(1..=max).contains(&hosts) {
+                    return Err(format!("--hosts: {hosts} is not between 1 and {max}"));
+                }
+                out.hosts = Some(hosts as usize);
+            }
             "--verbose" | "-v" => out.verbose = true,
             "--keep-going" => out.keep_going = true,
             "--time-limit" => {
@@ -112,6 +124,7 @@ pub fn main(args: Vec<String>) -> i32 {
     let settings = Settings {
         ticks: args.ticks.unwrap_or(Settings::default().ticks),
         verbose: args.verbose,
+        hosts: args.hosts.unwrap_or(1),
     };
     if args.random > 0 {
         let start = args.seeds.len() - args.random;
@@ -143,7 +156,7 @@ pub fn main(args: Vec<String>) -> i32 {
             }
             Err(f) => {
                 println!("seed {seed} FAILED at {}ms: {}", f.at, f.message);
-                println!("replay: {}", f.replay_command(settings.ticks));
+                println!("replay: {}", f.replay_command(&settings));
                 failures.push(f);
                 if !args.keep_going {
                     break;
@@ -160,7 +173,7 @@ pub fn main(args: Vec<String>) -> i32 {
         println!(
             "FAILED seed {}: replay with: {}",
             f.seed,
-            f.replay_command(settings.ticks)
+            f.replay_command(&settings)
         );
     }
     i32::from(!failures.is_empty())

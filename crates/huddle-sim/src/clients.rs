@@ -42,14 +42,16 @@ impl World {
         while let Some(output) = self.clients[i].client.poll_output() {
             let now = self.clock.now;
             match output {
-                ClientOutput::Connect { transport, .. } => {
+                ClientOutput::Connect { transport, url, .. } => {
+                    let host = self.connect_target(url.as_deref());
                     let delay = self.rng.millis(1, self.faults.max_delay_ms);
                     let at = now.saturating_add(delay);
-                    if self.rng.chance(self.faults.connect_fail) {
+                    if self.rng.chance(self.faults.connect_fail) || self.status(host).down(now) {
                         self.net.schedule(at, Packet::OpenFailed(i, transport));
                     } else {
-                        let conn = self.net.open(i, transport, self.instance);
-                        trace!(self, "client {i} opens {transport:?} as {conn:?}");
+                        let instance = self.instance_of(host);
+                        let conn = self.net.open(i, transport, host, instance);
+                        trace!(self, "client {i} opens {transport:?} as {conn:?} to host {host}");
                         self.net.schedule(at, Packet::Opened(i, transport));
                     }
                 }

@@ -138,6 +138,36 @@ impl Durable {
         self.gaps_expected.clear();
     }
 
+    /// Puts another host's epochs (and the boards whose appends may leave a
+    /// gap) in service, keeping the current ones in `owner` and `gaps`
+    /// ([`crate::cluster`]).
+    pub fn exchange_host(&mut self, owner: &mut Owner, gaps: &mut HashSet<BoardId>) {
+        std::mem::swap(&mut self.owner, owner);
+        std::mem::swap(&mut self.gaps_expected, gaps);
+    }
+
+    /// The host in service forgets a board's epoch and, if it can reach
+    /// the store, frees the board's lease (changing nothing if another
+    /// epoch is current).
+    pub fn release(&mut self, board: &BoardId, reachable: bool) {
+        if let Some(epoch) = self.owner.epoch(board) {
+            self.owner.release(board);
+            if reachable {
+                self.model.release_board(board, epoch);
+            }
+        }
+    }
+
+    /// The host in service restarted: it holds no epoch.
+    pub fn forget_epochs(&mut self) {
+        self.owner.clear();
+    }
+
+    /// The store's clock (what leases run on) reads `now`.
+    pub fn set_time(&mut self, now: huddle_core::Timestamp) {
+        self.model.set_clock(now.as_millis());
+    }
+
     /// Another host takes over: the serving host from now on holds no
     /// board until it loads it (acquiring a newer epoch).
     pub fn new_owner(&mut self) {
@@ -172,7 +202,8 @@ impl Durable {
         }
     }
 
-    fn owns(&self, board: &BoardId) -> bool {
+    /// Whether the host in service holds the board's current epoch.
+    pub fn owns(&self, board: &BoardId) -> bool {
         let current = self.model.board(board).map(|b| b.epoch);
         current.is_some() && self.owner.epoch(board) == current
     }
@@ -259,8 +290,13 @@ impl Durable {
                 self.after_write(effect)?;
                 Ok(outcome)
             }
-            // Fenced: another host owns the board (a takeover).
-            Err(e @ (StoreError::Fenced { .. } | StoreError::NotAcquired(_))) => {
+            // Fenced: another host owns the board (a takeover), or this
+            // host's lease ran out in the store.
+            Err(
+                e @ (StoreError::Fenced { .. }
+                | StoreError::NotAcquired(_)
+                | StoreError::LeaseExpired { .. }),
+            ) => {
                 Ok(StorageOutcome::Failed(storage_failure(&e)))
             }
             // Transient: the engine re-sends it after the earlier ones.

@@ -8,27 +8,44 @@ use huddle_core::BatchId;
 use crate::world::World;
 
 impl World {
-    /// Every replica equals the server's board at the server's sequence.
-    pub fn check_converged(&self) -> Result<(), String> {
-        for (i, c) in self.clients.iter().enumerate() {
-            let board = &self.boards[c.board].id;
+    /// Every replica equals the server's board at the server's sequence:
+    /// the board of the host the client is connected to, which (with
+    /// several hosts) is the one whose lease on the board runs in the
+    /// store.
+    pub fn check_converged(&mut self) -> Result<(), String> {
+        for i in 0..self.clients.len() {
+            let board = self.boards[self.clients[i].board].id.clone();
+            let host = self.net.client_link(i).map_or(0, |(_, l)| l.host);
+            if self.cluster.is_some() {
+                let owner = self.store.durable.model().board_owner(&board);
+                let node = self.cluster.as_ref().map(|c| c.nodes[host].owner.clone());
+                if owner != node {
+                    return Err(format!(
+                        "client {i} converged on host {host} but {board}'s lease is {owner:?}'s"
+                    ));
+                }
+            }
+            self.enter(host);
+            let c = &self.clients[i];
             let info = self
                 .engine
                 .session(board.as_str())
-                .ok_or(format!("{board} not live after healing"))?;
+                .ok_or(format!("{board} not live on host {host} after healing"))?;
             let pages = self
                 .engine
                 .pages(board.as_str())
                 .ok_or(format!("{board} not loaded"))?;
             if c.client.replica().sequence() != Some(info.sequence) {
                 return Err(format!(
-                    "client {i} at sequence {:?}, {board} at {}",
+                    "client {i} at sequence {:?}, {board} at {} on host {host}",
                     c.client.replica().sequence(),
                     info.sequence
                 ));
             }
             if c.client.replica().pages() != pages {
-                return Err(format!("client {i}'s replica differs from {board}"));
+                return Err(format!(
+                    "client {i}'s replica differs from {board} on host {host}"
+                ));
             }
         }
         Ok(())

@@ -58,8 +58,14 @@ impl World {
                 }
                 Output::Effect(effect) => {
                     if let Effect::LoadBoard { board, .. } = &effect {
-                        // A session opens: it waits to be archived from now.
-                        let since = self.clock.engine_clock;
+                        // A session opens: it waits to be archived from its
+                        // creation (which came earlier if it waited for the
+                        // board's previous session to be released).
+                        let since = self
+                            .engine
+                            .session(board.as_str())
+                            .map(|s| s.idle_since.unwrap_or(s.created_at))
+                            .unwrap_or(self.clock.host.engine_clock);
                         self.obs.boards.entry(board.clone()).or_default().idle_since = Some(since);
                     }
                     let pipeline = self.engine.config().appends_in_flight;
@@ -76,7 +82,16 @@ impl World {
                             effect.board()
                         ));
                     }
-                    let latency = self.rng.range(0, self.faults.store_latency_ms);
+                    let mut latency = self.rng.range(0, self.faults.store_latency_ms);
+                    if self.cut_off() {
+                        // A call into a partition fails after a timeout.
+                        latency += self.cluster.as_ref().map_or(0, |c| c.timeout_ms);
+                    }
+                    if let (Some(lease), Effect::LoadBoard { id, .. }) =
+                        (self.lease.as_mut(), &effect)
+                    {
+                        lease.load_sent(*id, self.clock.host.read(self.clock.now));
+                    }
                     let due = self
                         .clock
                         .now
@@ -89,13 +104,26 @@ impl World {
                         effect.board(),
                         detail(&effect)
                     );
-                    if let Err(e) = self.inv.effect(&effect, self.store.durable.model()) {
+                    // A host another has taken the board from (it does not
+                    // know yet) may issue writes that clash with the new
+                    // owner's: the store fences them, so only their shape
+                    // is checked, not their content against the log.
+                    let deposed = !self.serves(effect.board());
+                    let checked = if deposed {
+                        self.inv.effect(&effect, &huddle_store::reference::ReferenceStore::new())
+                    } else {
+                        self.inv.effect(&effect, self.store.durable.model())
+                    };
+                    if let Err(e) = checked {
                         self.fail(e);
                     }
                     self.store.submit(effect, due);
                 }
                 Output::Signal(event) => self.observe_event(event),
-                Output::Released { board } => self.observe_release(board),
+                Output::Released { board } => {
+                    self.observe_release(board.clone());
+                    self.release_lease(&board);
+                }
                 Output::Drained => {
                     self.counters.drained += 1;
                     if !self.engine.is_shutting_down() || !self.engine.is_drained() {
@@ -124,11 +152,16 @@ impl World {
             },
         };
         self.send_to_client(conn, bytes);
-        if let Notice::SessionTimeout { .. } | Notice::SessionClosed { .. } = notice {
-            let code = if matches!(notice, Notice::SessionTimeout { .. }) {
-                4002
-            } else {
-                4000
+        if let Notice::SessionTimeout { .. } | Notice::SessionClosed { .. } | Notice::Redirect { .. } =
+            notice
+        {
+            let code = match notice {
+                Notice::SessionTimeout { .. } => huddle_wire::close::SESSION_TIMEOUT,
+                Notice::Redirect { .. } => {
+                    self.counters.redirects += 1;
+                    huddle_wire::close::REDIRECT
+                }
+                _ => 4000,
             };
             let (now, d) = (self.clock.now, self.rng.millis(1, self.faults.max_delay_ms));
             let closed = Packet::Closed(link.client, link.transport, Some(code));
@@ -288,10 +321,19 @@ impl World {
         }
     }
 
-    /// Performs one effect (or fails it); `None` after a contract breach.
-    fn settle(&mut self, effect: &Effect) -> Option<StorageOutcome> {
+    /// Performs one effect (or fails it) without reporting it; `None`
+    /// after a contract breach.
+    pub(crate) fn settle(&mut self, effect: &Effect) -> Option<StorageOutcome> {
         let now = self.clock.now;
-        let down = self.store.outage_until.is_some_and(|t| t > now);
+        if let Some(refusal) = self.lease_refusal(effect) {
+            // Past its lease's safe window the host writes nothing more.
+            self.counters.lease_refused += 1;
+            self.counters.failed_effects += 1;
+            return Some(StorageOutcome::Failed(huddle_store::storage_failure(
+                &refusal,
+            )));
+        }
+        let down = self.store.outage_until.is_some_and(|t| t > now) || self.cut_off();
         let fail = down || self.rng.chance(self.faults.store_fail);
         let fenced = fail && !down && self.rng.chance(self.faults.store_fence);
         let outcome = if fenced {
@@ -318,7 +360,10 @@ impl World {
         } else {
             self.counters.effects += 1;
             match self.store.perform(effect, now) {
-                Ok(o) => o,
+                Ok(o) => {
+                    self.lease_outcome(effect, &o);
+                    o
+                }
                 Err(e) => {
                     self.fail(e);
                     return None;
@@ -431,18 +476,27 @@ impl World {
     /// A new engine instance takes the old one's place: it knows no
     /// session and no connection (clients reconnect to it).
     pub fn restart_engine(&mut self) {
-        self.instance += 1;
+        self.instances += 1;
+        self.instance = self.instances;
         self.engine = Engine::new(self.config.clone(), self.seed.wrapping_add(self.instance));
-        self.clock.engine_clock = huddle_core::Timestamp::EPOCH;
+        self.clock.host.engine_clock = huddle_core::Timestamp::EPOCH;
         self.obs.crashed();
         self.inv.crashed();
+        self.restart_host();
+        let host = self.current;
         for conn in self.net.up_links() {
-            self.cut(conn);
+            if self.net.links.get(&conn).is_some_and(|l| l.host == host) {
+                self.cut(conn);
+            }
         }
         // The new engine never knew these connections.
-        self.net
-            .queue
-            .retain(|_, p| !matches!(p, Packet::ServerDisconnect(_) | Packet::ToServer(..)));
+        let links = &self.net.links;
+        self.net.queue.retain(|_, p| match p {
+            Packet::ServerDisconnect(c) | Packet::ToServer(c, _) => {
+                links.get(c).is_some_and(|l| l.host != host)
+            }
+            _ => true,
+        });
     }
 
     /// A socket drops: frames in flight are lost, each side learns late.

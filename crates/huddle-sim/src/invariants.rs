@@ -16,6 +16,13 @@
 //!   before `idle_since + idle_timeout` by the engine's clock.
 //! - **Close**: a closed session left the store flushed to everything
 //!   clients saw.
+//!
+//!   With several hosts, the checks that compare a host's engine with the
+//!   store (these two, a re-sent batch being remembered, the live board
+//!   against the stored one) apply to the host that holds the board's
+//!   current epoch ([`World::serves`]): a deposed host that has not yet
+//!   learnt it was deposed knows nothing of what the new owner stored (its
+//!   writes are fenced).
 //! - **Timeouts** (see `docs/testing.md`): the host calls `handle_timeout`
 //!   when its clock reaches `poll_timeout()`; afterwards the next deadline
 //!   is later than the engine's clock (no hot loop); an early call does
@@ -24,8 +31,12 @@
 //!   `inactivity_timeout` without activity.
 //! - **Snapshots**: the stored board equals the live one at the log's end.
 //! - **Refused confirmations** change nothing (checked in the host).
-//! - **Ownership** (fencing): no sequence is acknowledged by two hosts,
-//!   and a board taken over converges on its new owner.
+//! - **Ownership** (fencing, leases): no sequence of a board is
+//!   acknowledged for two batches, whichever hosts, instances and epochs
+//!   acknowledged them (each ack is recorded with its host, instance and
+//!   epoch), and a board taken over converges on its new owner; with
+//!   several hosts, every client converges on the host whose lease on its
+//!   board runs in the store.
 
 use std::collections::BTreeMap;
 
@@ -49,13 +60,36 @@ pub struct BoardObs {
     pub unreleased: bool,
 }
 
+/// Who acknowledged a sequence: the host, its engine instance, and the
+/// epoch it held for the board (its ownership when it acked).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckedBy {
+    /// The host (index).
+    pub host: usize,
+    /// Its engine instance.
+    pub instance: u64,
+    /// The board's epoch it held.
+    pub epoch: Option<huddle_store::Epoch>,
+}
+
+impl std::fmt::Display for AckedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "host {} (instance {}, epoch ", self.host, self.instance)?;
+        match self.epoch {
+            Some(e) => write!(f, "{e:?})"),
+            None => write!(f, "none)"),
+        }
+    }
+}
+
 /// What the invariants remember between steps.
 #[derive(Debug, Default)]
 pub struct Observed {
     /// Per board.
     pub boards: BTreeMap<BoardId, BoardObs>,
-    /// Each acknowledged (board, sequence): the host instance and batch.
-    pub acks: BTreeMap<(BoardId, u64), (u64, huddle_core::BatchId)>,
+    /// Each acknowledged (board, sequence): who acknowledged it first, and
+    /// the batch (shared by every host: not parked with one).
+    pub acks: BTreeMap<(BoardId, u64), (AckedBy, huddle_core::BatchId)>,
     /// The board each joined connection is on.
     pub conn_board: BTreeMap<ConnId, BoardId>,
 }
@@ -89,7 +123,7 @@ impl World {
 
     /// Checks an engine event as it leaves the engine.
     pub fn observe_event(&mut self, event: Signal) {
-        let clock = self.clock.engine_clock;
+        let clock = self.clock.host.engine_clock;
         if let Err(e) = self.inv.event(&event) {
             return self.fail(e);
         }
@@ -121,7 +155,7 @@ impl World {
                         self.fail(format!("{board} ended archived from {state:?}"));
                     }
                 }
-                if reason == SessionEnd::Closed {
+                if reason == SessionEnd::Closed && self.serves(&board) {
                     self.counters.closes += 1;
                     let stored = self.store.boards().get(&board).cloned().unwrap_or_default();
                     let max = self.obs.boards.get(&board).map_or(0, |o| o.max_sequence);
@@ -139,8 +173,11 @@ impl World {
                 let ended = record.ended_at.unwrap_or(Timestamp::EPOCH);
                 let quiet = ended.saturating_duration_since(record.last_activity);
                 // Never before the deadline; no later than the host's
-                // clock reaching it (it lags by at most 5 s).
-                let latest = self.config.inactivity_timeout + std::time::Duration::from_secs(5);
+                // clock reaching it (it lags by at most 5 s), plus the time
+                // the host was paused meanwhile (several hosts).
+                let paused = self.paused_within(record.last_activity, ended);
+                let latest =
+                    self.config.inactivity_timeout + std::time::Duration::from_secs(5) + paused;
                 if quiet < self.config.inactivity_timeout || quiet > latest {
                     self.fail(format!(
                         "user session {:?} timed out after {}ms without activity",
@@ -155,7 +192,7 @@ impl World {
 
     /// A session was archived: is everything stored?
     fn check_archive(&mut self, board: &BoardId) {
-        let clock = self.clock.engine_clock;
+        let clock = self.clock.host.engine_clock;
         let Some(i) = self.board_index(board.as_str()) else {
             return;
         };
@@ -176,6 +213,11 @@ impl World {
                     due.as_millis()
                 ));
             }
+        }
+        if !self.serves(board) {
+            // A deposed host that had nothing left to write: the store's
+            // state is the new owner's.
+            return;
         }
         let stored = self.store.boards().get(board).cloned().unwrap_or_default();
         let last = stored.sequence();

@@ -18,7 +18,7 @@
 //! ```
 //! use huddle_sim::{run_seed, Settings};
 //!
-//! let settings = Settings { ticks: 20_000, verbose: false };
+//! let settings = Settings { ticks: 20_000, ..Settings::default() };
 //! let a = run_seed(3, &settings).expect("seed 3 passes");
 //! let b = run_seed(3, &settings).expect("seed 3 passes");
 //! assert_eq!(a.hash, b.hash);
@@ -33,11 +33,13 @@
 pub mod cli;
 pub mod clients;
 pub mod clock;
+pub mod cluster;
 pub mod durable;
 pub mod end_checks;
 pub mod faults;
 pub mod host;
 pub mod invariants;
+pub mod lease;
 pub mod network;
 pub mod rng;
 pub mod runner;

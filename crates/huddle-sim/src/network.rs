@@ -37,6 +37,8 @@ pub struct Link {
     pub transport: TransportId,
     /// Frames still flow (not dropped, not closed by either side).
     pub up: bool,
+    /// The host it reaches (index, [`crate::cluster`]).
+    pub host: usize,
     /// The engine instance that accepted it (a crash forgets every
     /// connection).
     pub instance: u64,
@@ -77,7 +79,13 @@ impl Network {
     }
 
     /// Opens a socket for a client's transport.
-    pub fn open(&mut self, client: usize, transport: TransportId, instance: u64) -> ConnId {
+    pub fn open(
+        &mut self,
+        client: usize,
+        transport: TransportId,
+        host: usize,
+        instance: u64,
+    ) -> ConnId {
         self.next_conn += 1;
         let conn = ConnId(self.next_conn);
         self.links.insert(
@@ -86,6 +94,7 @@ impl Network {
                 client,
                 transport,
                 up: true,
+                host,
                 instance,
             },
         );
@@ -133,5 +142,24 @@ impl Network {
             .filter(|(_, l)| l.up)
             .map(|(c, _)| *c)
             .collect()
+    }
+
+    /// The host a delivery goes to (`None`: it goes to a client).
+    pub fn host_of(&self, packet: &Packet) -> Option<usize> {
+        match packet {
+            Packet::ToServer(conn, _) | Packet::ServerDisconnect(conn) => {
+                self.links.get(conn).map(|l| l.host)
+            }
+            _ => None,
+        }
+    }
+
+    /// A client's live socket, if any (the newest).
+    pub fn client_link(&self, client: usize) -> Option<(ConnId, Link)> {
+        self.links
+            .iter()
+            .rev()
+            .find(|(_, l)| l.up && l.client == client)
+            .map(|(c, l)| (*c, *l))
     }
 }

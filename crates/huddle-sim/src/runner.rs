@@ -43,10 +43,15 @@ pub struct Failure {
 
 impl Failure {
     /// The command that replays this seed.
-    pub fn replay_command(&self, ticks: u64) -> String {
+    pub fn replay_command(&self, settings: &Settings) -> String {
+        let hosts = if settings.hosts > 1 {
+            format!(" --hosts {}", settings.hosts)
+        } else {
+            String::new()
+        };
         format!(
-            "cargo run --release -p huddle-sim -- --seed {} --ticks {ticks} --verbose",
-            self.seed
+            "cargo run --release -p huddle-sim -- --seed {} --ticks {}{hosts} --verbose",
+            self.seed, settings.ticks
         )
     }
 }
@@ -63,16 +68,18 @@ impl World {
         )
     }
 
-    fn converged(&self) -> bool {
+    fn converged(&mut self) -> bool {
         self.net.queue.is_empty()
-            && self.store.in_flight.is_empty()
             && self.clients.iter().all(|c| {
                 c.client.state() == ConnectionState::Connected && c.client.unacked_batches() == 0
             })
-            && self.boards.iter().all(|b| {
-                self.engine
-                    .session(b.id.as_str())
-                    .is_none_or(|s| s.durable_sequence == s.sequence)
+            && self.every_host(|w| {
+                w.store.in_flight.is_empty()
+                    && w.boards.iter().all(|b| {
+                        w.engine
+                            .session(b.id.as_str())
+                            .is_none_or(|s| s.durable_sequence == s.sequence)
+                    })
             })
     }
 
@@ -92,14 +99,17 @@ impl World {
         trace!(self, "HEAL");
         self.chaos = false;
         self.faults = Faults::calm();
-        self.clock.lag = Duration::ZERO;
+        self.heal_hosts();
         self.store.outage_until = None;
         for c in &mut self.clients {
             c.reconnect_due = None;
         }
         self.converge("healing")?;
         self.check_converged()?;
-        self.check_snapshots();
+        self.every_host(|w| {
+            w.check_snapshots();
+            true
+        });
         self.fail_if_set()?;
 
         // Liveness 2: everyone leaves; within a bound every board is
@@ -111,13 +121,18 @@ impl World {
             self.client_outputs(i);
         }
         let start = self.clock.now;
-        while self.engine.boards().next().is_some() || !self.store.in_flight.is_empty() {
+        while !self.every_host(|w| w.engine.boards().next().is_none() && w.store.in_flight.is_empty())
+        {
             self.step();
             self.fail_if_set()?;
             if self.clock.now.saturating_duration_since(start) > ARCHIVE_WITHIN {
-                let left: Vec<_> = self.engine.boards().cloned().collect();
+                let mut left = Vec::new();
+                self.every_host(|w| {
+                    left.extend(w.engine.boards().map(|b| (w.current, b.clone())));
+                    true
+                });
                 return Err(format!(
-                    "boards {left:?} not archived {}s after everyone left",
+                    "boards {left:?} (host, board) not archived {}s after everyone left",
                     ARCHIVE_WITHIN.as_secs()
                 ));
             }
@@ -134,7 +149,10 @@ impl World {
                 }
             }
         }
-        self.check_snapshots();
+        self.every_host(|w| {
+            w.check_snapshots();
+            true
+        });
         self.check_exactly_once()?;
         self.fail_if_set()?;
 
@@ -144,20 +162,23 @@ impl World {
         trace!(self, "RETURN");
         self.converge("returning")?;
         self.check_converged()?;
-        for b in self.boards.clone() {
-            let Some(info) = self.engine.session(b.id.as_str()) else {
-                continue;
-            };
-            let stored = self.store.boards().get(&b.id).cloned().unwrap_or_default();
-            if info.sequence != stored.sequence()
-                || self.engine.pages(b.id.as_str()) != Some(&stored.replayed())
-            {
-                return Err(format!(
-                    "{} reloaded at {} differs from the stored board at {}",
-                    b.id,
-                    info.sequence,
-                    stored.sequence()
-                ));
+        for h in 0..self.host_count() {
+            self.enter(h);
+            for b in self.boards.clone() {
+                let Some(info) = self.engine.session(b.id.as_str()) else {
+                    continue;
+                };
+                let stored = self.store.boards().get(&b.id).cloned().unwrap_or_default();
+                if info.sequence != stored.sequence()
+                    || self.engine.pages(b.id.as_str()) != Some(&stored.replayed())
+                {
+                    return Err(format!(
+                        "{} reloaded on host {h} at {} differs from the stored board at {}",
+                        b.id,
+                        info.sequence,
+                        stored.sequence()
+                    ));
+                }
             }
         }
         self.fail_if_set()?;
@@ -165,24 +186,32 @@ impl World {
         // Shutdown: with clients connected, the engine archives every
         // board, refuses joins, and is drained within a bound.
         trace!(self, "SHUTDOWN");
-        let now = self.clock.engine_input();
-        self.engine.shutdown(now);
-        self.drain();
+        self.every_host(|w| {
+            let now = w.clock.engine_input();
+            w.engine.shutdown(now);
+            w.drain();
+            true
+        });
         let start = self.clock.now;
-        while !self.engine.is_drained() || !self.store.in_flight.is_empty() {
+        while !self.every_host(|w| w.engine.is_drained() && w.store.in_flight.is_empty()) {
             self.step();
             self.fail_if_set()?;
             if self.clock.now.saturating_duration_since(start) > ARCHIVE_WITHIN {
                 return Err(format!(
-                    "not drained {}s after the shutdown: boards {:?}, {} effects outstanding",
+                    "host {} not drained {}s after the shutdown: boards {:?}, {} effects outstanding",
+                    self.current,
                     ARCHIVE_WITHIN.as_secs(),
                     self.engine.boards().cloned().collect::<Vec<_>>(),
                     self.engine.stats().effects_outstanding
                 ));
             }
         }
-        if self.counters.drained != 1 {
-            return Err(format!("drained said {} times", self.counters.drained));
+        if self.counters.drained != self.host_count() as u64 {
+            return Err(format!(
+                "drained said {} times by {} hosts",
+                self.counters.drained,
+                self.host_count()
+            ));
         }
         for (id, stored) in self.store.boards() {
             if stored.pages_sequence != stored.sequence() {
@@ -267,6 +296,29 @@ impl World {
             c.host_flushes,
             c.session_timeouts,
             c.window_reapplied
+        ) + &self.cluster_summary()
+    }
+
+    fn cluster_summary(&self) -> String {
+        let Some(cluster) = &self.cluster else {
+            return String::new();
+        };
+        let c = &self.counters;
+        format!(
+            "; {} hosts (lease {}ms, skews {:?}ms): {} pauses, {} partitions, {} host crashes, \
+             {} redirects, {} renewals failed, {} leases lost, {} writes refused by their host, \
+             {} fenced by the store",
+            cluster.len(),
+            cluster.nodes[0].ttl_millis(),
+            cluster.skews,
+            c.pauses,
+            c.partitions,
+            c.crashes,
+            c.redirects,
+            c.renewals_failed,
+            c.leases_lost,
+            c.lease_refused,
+            c.store_fenced
         )
     }
 }

@@ -10,7 +10,7 @@ use crate::world::World;
 impl World {
     /// Checks after every step.
     pub fn check_step(&mut self) {
-        let clock = self.clock.engine_clock;
+        let clock = self.clock.host.engine_clock;
         let deadline = self.engine.poll_timeout();
         self.check_stats();
         if let Err(e) = self.inv.state(&self.engine, self.store.durable.model()) {
@@ -53,6 +53,10 @@ impl World {
         batch: &huddle_core::BatchId,
     ) -> Option<(u64, (u64, u64))> {
         let board = &self.boards[self.clients[client].board].id;
+        if !self.serves(board) {
+            // A deposed host knows nothing of what the new owner stored.
+            return None;
+        }
         let user = self.identity(client).user;
         let (seq, newer) =
             self.store
@@ -148,6 +152,7 @@ impl World {
             }
             let live = self.engine.session(id.as_str()).map(|s| s.sequence);
             if live == Some(last)
+                && self.serves(&id)
                 && self
                     .engine
                     .pages(id.as_str())

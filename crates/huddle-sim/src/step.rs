@@ -13,9 +13,10 @@ use crate::world::World;
 /// Which source needs attention next (ties go in this order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Due {
-    Store,
+    Store(usize),
     Net,
-    Engine,
+    Engine(usize),
+    Lease(usize),
     Client(usize),
 }
 
@@ -31,13 +32,13 @@ impl World {
                 }
             }
         };
-        consider(self.store.next_due(), Due::Store);
+        for h in 0..self.host_count() {
+            let due = self.host_due(h);
+            consider(due.store, Due::Store(h));
+            consider(due.engine, Due::Engine(h));
+            consider(due.lease, Due::Lease(h));
+        }
         consider(self.net.next_due(), Due::Net);
-        let engine = self
-            .engine
-            .poll_timeout()
-            .map(|d| self.clock.when_host_reaches(d));
-        consider(engine, Due::Engine);
         for i in 0..self.clients.len() {
             consider(self.client_due(i), Due::Client(i));
         }
@@ -48,7 +49,7 @@ impl World {
         let now = self.clock.engine_input();
         self.engine.handle_timeout(now);
         self.drain();
-        let clock = self.clock.engine_clock;
+        let clock = self.clock.host.engine_clock;
         if let Some(next) = self.engine.poll_timeout().filter(|d| *d <= clock) {
             self.fail(format!(
                 "after handle_timeout({}) the next deadline is {} (not after the engine's clock {})",
@@ -65,7 +66,7 @@ impl World {
         let Some(deadline) = self.engine.poll_timeout() else {
             return;
         };
-        if now >= deadline || self.clock.engine_clock >= deadline {
+        if now >= deadline || self.clock.host.engine_clock >= deadline {
             return;
         }
         self.counters.early_timeouts += 1;
@@ -106,9 +107,15 @@ impl World {
                 break;
             };
             self.clock.now = at;
+            if self.cluster.is_some() {
+                self.store.durable.set_time(at);
+            }
             match due {
-                Due::Store => {
-                    if let Some(taken) = self.store.take_due(at) {
+                Due::Store(h) => {
+                    self.enter(h);
+                    if let Some(wake) = self.status(h).paused(at) {
+                        self.finish_while_paused(wake);
+                    } else if let Some(taken) = self.store.take_due(at) {
                         if let Some(epoch) = taken.stale {
                             self.land_stale(&taken.effect, epoch);
                             continue;
@@ -123,10 +130,28 @@ impl World {
                 }
                 Due::Net => {
                     if let Some(packet) = self.net.take_due(at) {
-                        self.deliver(packet);
+                        match self.net.host_of(&packet) {
+                            Some(h) => {
+                                if let Some(wake) = self.status(h).paused(at) {
+                                    // A stopped process reads nothing.
+                                    self.net.schedule(wake, packet);
+                                    continue;
+                                }
+                                self.enter(h);
+                                self.deliver(packet);
+                            }
+                            None => self.deliver(packet),
+                        }
                     }
                 }
-                Due::Engine => self.engine_timeout(),
+                Due::Engine(h) => {
+                    self.enter(h);
+                    self.engine_timeout();
+                }
+                Due::Lease(h) => {
+                    self.enter(h);
+                    self.lease_tick();
+                }
                 Due::Client(i) => {
                     self.client_timers(i);
                     if self.chaos && self.clients[i].next_action <= at {
@@ -136,17 +161,25 @@ impl World {
             }
         }
         self.clock.now = target;
+        if self.cluster.is_some() {
+            self.store.durable.set_time(target);
+        }
         if self.chaos && self.failure.is_none() {
             self.strike();
+            self.strike_host();
         }
         if self.store.outage_until.is_some_and(|t| t <= self.clock.now) {
             self.store.outage_until = None;
         }
-        if self.failure.is_none() {
+        for h in 0..self.host_count() {
+            if self.failure.is_some() {
+                break;
+            }
+            self.enter(h);
             self.check_step();
-        }
-        if self.counters.steps % 512 == 0 && self.failure.is_none() {
-            self.check_snapshots();
+            if self.counters.steps % 512 == 0 && self.failure.is_none() {
+                self.check_snapshots();
+            }
         }
     }
 

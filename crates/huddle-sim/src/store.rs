@@ -148,6 +148,26 @@ impl StoreModel {
         })
     }
 
+    /// The host is paused: every effect due at `now` is held until `wake`
+    /// (a report reaches no stopped process). Returns the held effects the
+    /// store has not finished yet, in the order they came due.
+    pub fn defer_due(&mut self, now: Timestamp, wake: Timestamp) -> Vec<Effect> {
+        let mut due: Vec<&mut InFlight> = self
+            .in_flight
+            .iter_mut()
+            .filter(|f| f.due <= now && f.stale.is_none())
+            .collect();
+        due.sort_by_key(|f| (f.due, f.order));
+        let mut unsettled = Vec::new();
+        for f in due {
+            f.due = wake;
+            if f.settled.is_none() {
+                unsettled.push(f.effect.clone());
+            }
+        }
+        unsettled
+    }
+
     /// The appends of `effect`'s board issued before it, still in flight
     /// and not yet finished, oldest first (none unless `effect` is an
     /// append).
@@ -232,11 +252,21 @@ impl StoreModel {
                 continue;
             }
             let write = !matches!(f.effect, Effect::LoadBoard { .. });
-            if write && keep(&f.effect) {
-                if let Err(e) = self.perform(&f.effect, now) {
-                    breaches.push(e);
-                }
-            } else if let Effect::AppendEvents { board, .. } = &f.effect {
+            let landed = write
+                && keep(&f.effect)
+                && match self.perform(&f.effect, now) {
+                    // Refused (fenced off, say): as if it never came.
+                    Ok(StorageOutcome::Failed(_)) => false,
+                    Ok(_) => true,
+                    Err(e) => {
+                        breaches.push(e);
+                        true
+                    }
+                };
+            if landed {
+                continue;
+            }
+            if let Effect::AppendEvents { board, .. } = &f.effect {
                 // A later append of the board that did reach the disk
                 // would have been refused: it starts after this one.
                 self.append_failed(board);

@@ -68,18 +68,22 @@ impl World {
     /// No sequence of a board is acknowledged for two different batches
     /// (by two hosts, or one host twice).
     pub fn check_ack_owner(&mut self, board: &BoardId, sequence: u64, batch: &BatchId) {
-        let instance = self.instance;
+        let by = crate::invariants::AckedBy {
+            host: self.current,
+            instance: self.instance,
+            epoch: self.store.durable.epoch(board),
+        };
         let key = (board.clone(), sequence);
         match self.obs.acks.get(&key) {
-            Some((by, held)) if held != batch => {
-                let by = *by;
+            Some((first, held)) if held != batch => {
+                let first = *first;
                 self.fail(format!(
-                    "sequence {sequence} of {board} acknowledged for {held} by host {by} and for {batch} by host {instance}"
+                    "sequence {sequence} of {board} acknowledged for {held} by {first} and for {batch} by {by}"
                 ));
             }
             Some(_) => {}
             None => {
-                self.obs.acks.insert(key, (instance, batch.clone()));
+                self.obs.acks.insert(key, (by, batch.clone()));
             }
         }
     }

@@ -29,10 +29,14 @@ impl Trace {
         }
     }
 
-    /// Records one line (formatted without allocating a new string).
-    pub fn line(&mut self, now: u64, args: fmt::Arguments<'_>) {
+    /// Records one line (formatted without allocating a new string); with
+    /// several hosts, it names the host in service (`h1`).
+    pub fn line(&mut self, now: u64, host: Option<usize>, args: fmt::Arguments<'_>) {
         self.buf.clear();
-        let _ = write!(self.buf, "{now} {args}");
+        let _ = match host {
+            Some(h) => write!(self.buf, "{now} h{h} {args}"),
+            None => write!(self.buf, "{now} {args}"),
+        };
         for b in self.buf.bytes().chain(std::iter::once(b'\n')) {
             self.hash ^= u64::from(b);
             self.hash = self.hash.wrapping_mul(FNV_PRIME);
@@ -58,6 +62,10 @@ impl Trace {
 #[macro_export]
 macro_rules! trace {
     ($world:expr, $($arg:tt)*) => {
-        $world.trace.line($world.clock.elapsed(), format_args!($($arg)*))
+        $world.trace.line(
+            $world.clock.elapsed(),
+            $world.cluster.is_some().then_some($world.current),
+            format_args!($($arg)*),
+        )
     };
 }

@@ -21,6 +21,9 @@ pub struct Settings {
     pub ticks: u64,
     /// Print the trace.
     pub verbose: bool,
+    /// Hosts sharing the store (1: the single-host simulation; from 2,
+    /// [`crate::cluster`]).
+    pub hosts: usize,
 }
 
 impl Default for Settings {
@@ -28,6 +31,7 @@ impl Default for Settings {
         Settings {
             ticks: 1_000_000,
             verbose: false,
+            hosts: 1,
         }
     }
 }
@@ -125,6 +129,21 @@ pub struct Counters {
     /// Batches applied again after the user's dedup window moved past
     /// them (the engine's documented limit).
     pub window_reapplied: u64,
+    /// Host pauses ([`crate::cluster`]).
+    pub pauses: u64,
+    /// Partitions of a host from the store.
+    pub partitions: u64,
+    /// Lease renewals that failed (the host was cut off from the store).
+    pub renewals_failed: u64,
+    /// Leases a host lost (not renewed in time, or not renewed).
+    pub leases_lost: u64,
+    /// Writes a host refused itself: its lease's safe window had closed.
+    pub lease_refused: u64,
+    /// Writes the store fenced off in a multi-host run (another host's
+    /// epoch is current, or the writer's lease ran out in the store).
+    pub store_fenced: u64,
+    /// `redirect`s sent to clients.
+    pub redirects: u64,
 }
 
 /// Everything of one seed.
@@ -148,10 +167,22 @@ pub struct World {
     pub trace: Trace,
     /// The engine's configuration.
     pub config: Config,
-    /// The engine under test.
+    /// The engine of the host in service.
     pub engine: Engine,
-    /// Engine instances so far (1 + crashes + takeovers): each is a host.
+    /// The engine instance of the host in service (each crash or takeover
+    /// starts a new one).
     pub instance: u64,
+    /// Engine instances so far, of every host.
+    pub instances: u64,
+    /// The host in service (index; always 0 with one host).
+    pub current: usize,
+    /// Every other host, parked ([`crate::cluster`]; `None` at `current`).
+    pub parked: Vec<Option<crate::cluster::Parked>>,
+    /// The hosts of a multi-host run (`None`: one host).
+    pub cluster: Option<crate::cluster::Cluster>,
+    /// The leases of the host in service (`None`: one host, whose leases
+    /// never run out).
+    pub lease: Option<crate::lease::Leases>,
     /// What is durable.
     pub store: StoreModel,
     /// Sockets and frames.
@@ -178,12 +209,20 @@ impl World {
     /// Builds the world of `seed`: its fault mix, boards and clients.
     pub fn new(seed: u64, settings: Settings) -> Self {
         let mut rng = Rng::new(seed);
-        let durability = if rng.chance(0.2) {
+        let hosts = settings.hosts.clamp(1, crate::cluster::MAX_HOSTS);
+        let cluster = (hosts > 1).then(|| crate::cluster::Cluster::draw(seed, hosts));
+        // Several hosts ack on store only (see `crate::cluster`).
+        let durability = if rng.chance(0.2) && cluster.is_none() {
             Durability::AckOnApply
         } else {
             Durability::AckOnStore
         };
-        let faults = Faults::draw(&mut rng, durability == Durability::AckOnStore);
+        let mut faults = Faults::draw(&mut rng, durability == Durability::AckOnStore);
+        if cluster.is_some() {
+            // Real hosts take boards over; they crash one at a time.
+            faults.takeover = 0.0;
+            faults.crash = 0.0;
+        }
         let mut config = Config {
             durability,
             ..Config::default()
@@ -249,7 +288,18 @@ impl World {
         let mut store = StoreModel::default();
         store.durable.load_tail = rng.pick(&[0, 10, 1000]) as usize;
         let inv = huddle_testkit::invariants::Observer::new(&config);
-        World {
+        let mut clock = Clock::new();
+        let mut lease = None;
+        if let Some(c) = &cluster {
+            clock.host = crate::clock::HostClock::skewed(c.skews[0]);
+            let now = clock.host_now();
+            lease = Some(crate::lease::Leases::new(c.nodes[0].clone(), now));
+            let mut owner = huddle_store::reference::Owner::of_node(c.nodes[0].clone());
+            store
+                .durable
+                .exchange_host(&mut owner, &mut Default::default());
+        }
+        let mut world = World {
             seed,
             trace: Trace::new(settings.verbose),
             settings,
@@ -257,10 +307,15 @@ impl World {
             faults,
             chaos_faults: faults,
             chaos: true,
-            clock: Clock::new(),
+            clock,
             config,
             engine,
             instance: 1,
+            instances: 1,
+            current: 0,
+            parked: vec![None],
+            cluster,
+            lease,
             store,
             client_config,
             net: Network::default(),
@@ -274,7 +329,18 @@ impl World {
             },
             counters: Counters::default(),
             failure: None,
+        };
+        let others: Vec<_> = world
+            .cluster
+            .as_ref()
+            .map(|c| c.nodes.iter().cloned().zip(c.skews.clone()).skip(1).collect())
+            .unwrap_or_default();
+        for (node, skew) in others {
+            world.instances += 1;
+            let parked = crate::cluster::Parked::new(&world, world.instances, node, skew);
+            world.parked.push(Some(parked));
         }
+        world
     }
 
     /// Records the first invariant violation (later ones are consequences).

@@ -20,7 +20,7 @@ fn a_few_seeds_pass() {
             panic!(
                 "seed {seed} failed: {}\nreplay: {}",
                 f.message,
-                f.replay_command(s.ticks)
+                f.replay_command(&s)
             );
         }
     }

@@ -97,7 +97,7 @@ pub(crate) struct Joined {
 
 /// How one connection's join ended.
 enum JoinAnswer {
-    Joined(Socket, Box<JoinedMessage>),
+    Joined(Box<Socket>, Box<JoinedMessage>),
     /// Another node owns the board: its WebSocket URL (without a token).
     Redirect(String),
 }
@@ -119,7 +119,7 @@ pub(crate) async fn connect_and_join_at(
         match join_once(&target, board, last_sequence, deadline).await? {
             JoinAnswer::Joined(socket, joined) => {
                 return Ok(Joined {
-                    socket,
+                    socket: *socket,
                     joined,
                     redirects,
                 })
@@ -182,7 +182,9 @@ async fn join_once(
             .map_err(|_| "no `joined` in time".to_owned())?;
         match msg {
             Some(Ok(Message::Text(text))) => match ServerMessage::from_json(text.as_bytes()) {
-                Ok(ServerMessage::Joined(joined)) => return Ok(JoinAnswer::Joined(ws, joined)),
+                Ok(ServerMessage::Joined(joined)) => {
+                    return Ok(JoinAnswer::Joined(Box::new(ws), joined))
+                }
                 Ok(ServerMessage::Redirect { owner, .. }) => {
                     // The server closes with 4003 next; nothing to wait for.
                     let _ = timeout(Duration::from_secs(1), ws.close(None)).await;

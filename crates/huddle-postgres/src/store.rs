@@ -70,6 +70,8 @@ impl PostgresStore {
         if config.get_application_name().is_none() {
             config.application_name("huddle");
         }
+        let session = options.session_options(config.get_options());
+        config.options(session);
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             OpenError::Config(
                 "the PostgreSQL store runs on a tokio runtime; open it from one".into(),

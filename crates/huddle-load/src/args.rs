@@ -17,8 +17,8 @@ pub struct LoadArgs {
     pub url: String,
     /// A node to connect clients through, for a cluster (repeat it for each
     /// node, e.g. `--connect-url http://node-1:7878 --connect-url
-    /// http://node-2:7878`): client `i` joins through the `i`-th modulo
-    /// their number and follows the node's `redirect` to the board's owner.
+    /// http://node-2:7878`): each board's clients are spread over these
+    /// nodes, and each follows its node's `redirect` to the board's owner.
     /// Default: `--url` alone. Rooms and tokens are made through `--url`;
     /// the server cost sums the `/metrics` of `--url` and these nodes.
     #[arg(long = "connect-url", value_name = "URL")]

@@ -91,9 +91,9 @@ pub async fn run(args: LoadArgs) -> Result<LoadReport, LoadError> {
     Ok(report)
 }
 
-/// Connects and joins every client (a bounded number at a time), client
-/// `i` through the `i`-th node of `--connect-url`, each at its board's
-/// owner.
+/// Connects and joins every client (a bounded number at a time), through
+/// the nodes of `--connect-url` ([`setup::Setup::ws_url`]), each at its
+/// board's owner.
 async fn connect_all(setup: &setup::Setup) -> Result<Vec<client::Joined>, LoadError> {
     let gate = Arc::new(tokio::sync::Semaphore::new(CONNECTS_IN_FLIGHT));
     let mut joins = Vec::with_capacity(setup.tokens.len());

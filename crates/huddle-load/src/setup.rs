@@ -25,11 +25,15 @@ pub(crate) struct Setup {
 const TOKENS_IN_FLIGHT: usize = 16;
 
 impl Setup {
-    /// The WebSocket URL of client (or checker) `index` with its token:
-    /// through the `index`-th node, modulo their number.
+    /// The WebSocket URL of client (or checker) `index` with its token.
+    /// Client `i` is on board `i % boards`; it joins through node
+    /// `(i % boards + i / boards) % nodes`, so that each board's clients
+    /// are spread over the nodes (and the boards' first clients, which
+    /// take them, too).
     pub(crate) fn ws_url(&self, index: usize, token: &str) -> String {
-        let base = &self.ws_bases[index % self.ws_bases.len()];
-        format!("{base}?token={token}")
+        let boards = self.boards.len().max(1);
+        let node = (index % boards + index / boards) % self.ws_bases.len();
+        format!("{}?token={token}", self.ws_bases[node])
     }
 }
 

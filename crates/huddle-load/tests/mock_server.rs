@@ -296,7 +296,8 @@ async fn clients_spread_over_nodes_follow_redirects_to_the_owner() {
     let owner_url = start(owner.clone()).await;
     let (front, front_url) = redirecting_node(&owner_url).await;
     let mut args = args(&owner_url);
-    // Clients 0, 2, 4 join through the front node, 1, 3, 5 at the owner.
+    // Clients 0, 3, 4 join through the front node (client i is on board
+    // i % 2, through node (i % 2 + i / 2) % 2), 1, 2, 5 at the owner.
     args.connect_urls = vec![front_url, owner_url.clone()];
     let report = huddle_load::run(args).await.expect("run");
     println!("{report}");

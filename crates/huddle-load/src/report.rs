@@ -62,6 +62,8 @@ pub struct LoadReport {
     pub latency: LatencySummary,
     /// `events` broadcasts received (other clients' batches).
     pub event_frames: u64,
+    /// Nodes the clients connected through (`--connect-url`, or 1).
+    pub nodes: usize,
     /// `redirect`s the clients' first joins followed to reach their
     /// boards' owners (several nodes, `--connect-url`).
     pub redirects: u64,
@@ -196,6 +198,7 @@ impl LoadReport {
             batches_per_sec: batches as f64 / secs,
             latency,
             event_frames,
+            nodes: args.client_urls().len(),
             redirects: 0,
             errors,
             cpu,
@@ -225,6 +228,7 @@ impl LoadReport {
             "batches_per_sec": self.batches_per_sec,
             "ack_latency": self.latency.to_json(),
             "event_frames": self.event_frames,
+            "nodes": self.nodes,
             "redirects": self.redirects,
             "errors": errors,
             "cpu_cores": {"generator": self.cpu.generator, "server": self.cpu.server},
@@ -297,7 +301,11 @@ impl fmt::Display for LoadReport {
             _ => {}
         }
         if let Some(line) = self.server.line() {
-            writeln!(f, "  {line}")?;
+            if self.nodes > 1 {
+                writeln!(f, "  {line}: the {} nodes' summed", self.nodes)?;
+            } else {
+                writeln!(f, "  {line}")?;
+            }
         }
         if let Some(storm) = &self.storm {
             write!(f, "{storm}")?;

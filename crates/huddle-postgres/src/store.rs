@@ -246,3 +246,41 @@ impl Store for PostgresStore {
         db::user_sessions(&self.client().await?, &index).await
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A session of the store that sits idle inside a transaction longer
+    /// than `idle_transaction_timeout` is ended by PostgreSQL (and its
+    /// locks released), as a node paused mid-transaction is.
+    #[tokio::test]
+    async fn an_idle_transaction_is_ended_after_the_timeout() {
+        let Some(db) = crate::testing::database().await else {
+            return;
+        };
+        let options = PostgresOptions::default()
+            .max_connections(2)
+            .idle_transaction_timeout(Duration::from_millis(300));
+        let store = PostgresStore::connect(&db.url, options)
+            .await
+            .expect("connect");
+        let client = store.client().await.expect("a session");
+        let setting = client
+            .query_one("SHOW idle_in_transaction_session_timeout", &[])
+            .await
+            .expect("show");
+        assert_eq!(setting.get::<_, String>(0), "300ms");
+        client.batch_execute("BEGIN").await.expect("begin");
+        client.query_one("SELECT 1", &[]).await.expect("select");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let after = client.query_one("SELECT 1", &[]).await;
+        assert!(after.is_err(), "the idle transaction was left open");
+        // Without the pause the same session works as usual.
+        let fresh = store.client().await.expect("a session");
+        fresh.batch_execute("BEGIN").await.expect("begin");
+        fresh.query_one("SELECT 1", &[]).await.expect("select");
+        fresh.batch_execute("COMMIT").await.expect("commit");
+    }
+}

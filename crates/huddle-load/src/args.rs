@@ -15,6 +15,14 @@ pub struct LoadArgs {
     /// The server's base URL (HTTP); the WebSocket URL is derived from it.
     #[arg(long, env = "HUDDLE_URL", default_value = "http://127.0.0.1:7878")]
     pub url: String,
+    /// A node to connect clients through, for a cluster (repeat it for each
+    /// node, e.g. `--connect-url http://node-1:7878 --connect-url
+    /// http://node-2:7878`): each board's clients are spread over these
+    /// nodes, and each follows its node's `redirect` to the board's owner.
+    /// Default: `--url` alone. Rooms and tokens are made through `--url`;
+    /// the server cost sums the `/metrics` of `--url` and these nodes.
+    #[arg(long = "connect-url", value_name = "URL")]
+    pub connect_urls: Vec<String>,
     /// The server's admin key (for creating rooms and tokens).
     #[arg(long, env = "HUDDLE_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: String,
@@ -133,7 +141,38 @@ impl LoadArgs {
         if !(self.url.starts_with("http://")) {
             return bad("--url must be an http:// URL");
         }
+        if self.connect_urls.iter().any(|u| !u.starts_with("http://")) {
+            return bad("--connect-url must be an http:// URL");
+        }
+        if self.storm && !self.connect_urls.is_empty() {
+            return bad("--storm runs against one server (--url): no --connect-url");
+        }
         Ok(())
+    }
+
+    /// The base URLs clients connect through, in order (`--connect-url`,
+    /// or `--url` alone).
+    pub(crate) fn client_urls(&self) -> Vec<String> {
+        let urls = if self.connect_urls.is_empty() {
+            std::slice::from_ref(&self.url)
+        } else {
+            &self.connect_urls[..]
+        };
+        urls.iter()
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .collect()
+    }
+
+    /// Every node whose `/metrics` the server cost sums: `--url` and each
+    /// `--connect-url`, once each.
+    pub(crate) fn node_urls(&self) -> Vec<String> {
+        let mut urls = vec![self.url.trim_end_matches('/').to_owned()];
+        for url in self.client_urls() {
+            if !urls.contains(&url) {
+                urls.push(url);
+            }
+        }
+        urls
     }
 
     /// Time between two batches of one client, `None` for "as fast as
@@ -187,6 +226,41 @@ mod tests {
         assert_eq!(args.stagger(50), Duration::from_millis(5));
         args.boards = 0;
         assert!(args.validate().is_err());
+    }
+
+    #[test]
+    fn clients_spread_over_the_connect_urls() {
+        let parse = |argv: &[&str]| {
+            Defaults::try_parse_from(["load", "--admin-key", "k"].iter().chain(argv).copied())
+                .map(|d| d.args)
+        };
+        let one = parse(&["--url", "http://a:1/"]).unwrap();
+        assert_eq!(one.client_urls(), ["http://a:1"]);
+        assert_eq!(one.node_urls(), ["http://a:1"]);
+        let three = parse(&[
+            "--url",
+            "http://a:1",
+            "--connect-url",
+            "http://b:2",
+            "--connect-url",
+            "http://a:1/",
+            "--connect-url",
+            "http://c:3",
+        ])
+        .unwrap();
+        assert!(three.validate().is_ok());
+        assert_eq!(
+            three.client_urls(),
+            ["http://b:2", "http://a:1", "http://c:3"]
+        );
+        assert_eq!(
+            three.node_urls(),
+            ["http://a:1", "http://b:2", "http://c:3"]
+        );
+        let bad = parse(&["--connect-url", "ws://b:2/ws"]).unwrap();
+        assert!(bad.validate().is_err());
+        let storm = parse(&["--storm", "--connect-url", "http://b:2"]).unwrap();
+        assert!(storm.validate().is_err());
     }
 
     #[test]

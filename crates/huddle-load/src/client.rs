@@ -1,4 +1,5 @@
-//! One load client: a WebSocket connection joined to a board, a writer
+//! One load client: a WebSocket connection joined to a board (at the
+//! board's owner: a `redirect` is followed, as the Rust client does), a writer
 //! task that sends pre-encoded batches (paced, within a window of
 //! unacknowledged batches) and a reader that matches acks to send times.
 
@@ -82,15 +83,83 @@ fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default().read_buffer_size(8 * 1024)
 }
 
-/// Connects and joins `board` with `last_sequence` within `limit`; gives
-/// the socket and the `joined` message, or why it failed.
+/// Most `redirect`s followed in a row by one join (as the Rust and
+/// JavaScript clients do, `docs/protocol.md`, "Redirect").
+pub(crate) const MAX_REDIRECTS: u32 = 3;
+
+/// A joined client: its socket, the `joined` message, and how many
+/// redirects the join followed to reach the board's owner.
+pub(crate) struct Joined {
+    pub(crate) socket: Socket,
+    pub(crate) joined: Box<JoinedMessage>,
+    pub(crate) redirects: u32,
+}
+
+/// How one connection's join ended.
+enum JoinAnswer {
+    Joined(Box<Socket>, Box<JoinedMessage>),
+    /// Another node owns the board: its WebSocket URL (without a token).
+    Redirect(String),
+}
+
+/// Connects and joins `board` with `last_sequence` within `limit`,
+/// following the server's `redirect`s to the board's owner (at most
+/// [`MAX_REDIRECTS`] in a row, with the same token and `join`); gives the
+/// joined client, or why it failed.
 pub(crate) async fn connect_and_join_at(
     url: &str,
     board: &str,
     last_sequence: Option<u64>,
     limit: Duration,
-) -> Result<(Socket, Box<JoinedMessage>), String> {
+) -> Result<Joined, String> {
     let deadline = Instant::now() + limit;
+    let mut target = url.to_owned();
+    let mut redirects = 0;
+    loop {
+        match join_once(&target, board, last_sequence, deadline).await? {
+            JoinAnswer::Joined(socket, joined) => {
+                return Ok(Joined {
+                    socket: *socket,
+                    joined,
+                    redirects,
+                })
+            }
+            JoinAnswer::Redirect(owner) => {
+                redirects += 1;
+                if redirects > MAX_REDIRECTS {
+                    return Err(format!(
+                        "more than {MAX_REDIRECTS} redirects in a row (the nodes disagree about the owner)"
+                    ));
+                }
+                target = redirect_target(&owner, url)?;
+            }
+        }
+    }
+}
+
+/// The owner's `url` with the query (the token) of the URL first
+/// connected to.
+fn redirect_target(owner: &str, first: &str) -> Result<String, String> {
+    if !(owner.starts_with("ws://") || owner.starts_with("wss://")) {
+        return Err(format!("a redirect to {owner:?}, which is not a ws:// URL"));
+    }
+    Ok(match first.split_once('?') {
+        Some((_, query)) => {
+            let sep = if owner.contains('?') { '&' } else { '?' };
+            format!("{owner}{sep}{query}")
+        }
+        None => owner.to_owned(),
+    })
+}
+
+/// One connection: connect, `join`, and wait for `joined` or a
+/// `redirect`.
+async fn join_once(
+    url: &str,
+    board: &str,
+    last_sequence: Option<u64>,
+    deadline: Instant,
+) -> Result<JoinAnswer, String> {
     let (mut ws, _) = timeout_at(
         deadline,
         connect_async_with_config(url, Some(ws_config()), true),
@@ -113,7 +182,14 @@ pub(crate) async fn connect_and_join_at(
             .map_err(|_| "no `joined` in time".to_owned())?;
         match msg {
             Some(Ok(Message::Text(text))) => match ServerMessage::from_json(text.as_bytes()) {
-                Ok(ServerMessage::Joined(joined)) => return Ok((ws, joined)),
+                Ok(ServerMessage::Joined(joined)) => {
+                    return Ok(JoinAnswer::Joined(Box::new(ws), joined))
+                }
+                Ok(ServerMessage::Redirect { owner, .. }) => {
+                    // The server closes with 4003 next; nothing to wait for.
+                    let _ = timeout(Duration::from_secs(1), ws.close(None)).await;
+                    return Ok(JoinAnswer::Redirect(owner.url));
+                }
                 Ok(ServerMessage::Error { code, message, .. }) => {
                     return Err(format!("join refused: {code} {message}"))
                 }

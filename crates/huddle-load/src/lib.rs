@@ -2,7 +2,8 @@
 //!
 //! [`run`] creates rooms and tokens over the server's HTTP API (admin
 //! key), connects `--clients` WebSocket clients spread over `--boards`
-//! boards, joins them, and has them send `mutate` batches at a total rate
+//! boards (and over the nodes of a cluster, `--connect-url`, each client
+//! following its node's `redirect` to the board's owner), joins them, and has them send `mutate` batches at a total rate
 //! (or as fast as a per-client window of unacknowledged batches allows)
 //! for a duration. It measures the ack latency (batch sent -> `ack`
 //! received) in a histogram, the throughput of acknowledged mutations and
@@ -68,12 +69,15 @@ pub async fn run(args: LoadArgs) -> Result<LoadReport, LoadError> {
     let setup = setup::prepare(&args).await?;
     let frames = frames::FrameSet::new(&args)?;
     let joined = connect_all(&setup).await?;
-    let report = if args.storm {
+    let redirects = joined.iter().map(|j| u64::from(j.redirects)).sum();
+    let mut report = if args.storm {
+        let joined = joined.into_iter().map(|j| (j.socket, j.joined)).collect();
         storm_run(&args, &setup, &frames, joined).await
     } else {
-        let sockets = joined.into_iter().map(|(socket, _)| socket).collect();
+        let sockets = joined.into_iter().map(|j| j.socket).collect();
         timed_run(&args, &frames, sockets).await
     };
+    report.redirects = redirects;
     if let Some(path) = &args.json {
         let text = format!("{:#}\n", report.to_json());
         let written = if path.as_os_str() == "-" {
@@ -87,14 +91,14 @@ pub async fn run(args: LoadArgs) -> Result<LoadReport, LoadError> {
     Ok(report)
 }
 
-/// Connects and joins every client (a bounded number at a time).
-async fn connect_all(
-    setup: &setup::Setup,
-) -> Result<Vec<(client::Socket, Box<huddle_wire::JoinedMessage>)>, LoadError> {
+/// Connects and joins every client (a bounded number at a time), through
+/// the nodes of `--connect-url` ([`setup::Setup::ws_url`]), each at its
+/// board's owner.
+async fn connect_all(setup: &setup::Setup) -> Result<Vec<client::Joined>, LoadError> {
     let gate = Arc::new(tokio::sync::Semaphore::new(CONNECTS_IN_FLIGHT));
     let mut joins = Vec::with_capacity(setup.tokens.len());
     for (index, token) in setup.tokens.iter().enumerate() {
-        let url = setup.ws_url(token);
+        let url = setup.ws_url(index, token);
         let board = setup.boards[index % setup.boards.len()].clone();
         let gate = gate.clone();
         joins.push(tokio::spawn(async move {
@@ -129,12 +133,12 @@ async fn timed_run(
     let progress = progress::Progress::start(args, shared.clone(), measure_from, stop_at);
     // The server's own CPU time at both ends of the measured period.
     let window_scrapes = tokio::spawn({
-        let (http, base) = (http.clone(), args.url.clone());
+        let (http, nodes) = (http.clone(), args.node_urls());
         async move {
             tokio::time::sleep_until(measure_from).await;
-            let start = scrape::scrape(&http, &base).await;
+            let start = scrape::scrape_nodes(&http, &nodes).await;
             tokio::time::sleep_until(stop_at).await;
-            (start, scrape::scrape(&http, &base).await)
+            (start, scrape::scrape_nodes(&http, &nodes).await)
         }
     });
 
@@ -161,7 +165,7 @@ async fn timed_run(
     let cpu_end = cpu::sample(args.server_pid);
     progress.finish();
     let (start, end) = window_scrapes.await.unwrap_or_default();
-    let last = scrape::scrape(&http, &args.url).await;
+    let last = scrape::scrape_nodes(&http, &args.node_urls()).await;
     let mut report = LoadReport::build(
         args,
         results,

@@ -62,6 +62,11 @@ pub struct LoadReport {
     pub latency: LatencySummary,
     /// `events` broadcasts received (other clients' batches).
     pub event_frames: u64,
+    /// Nodes the clients connected through (`--connect-url`, or 1).
+    pub nodes: usize,
+    /// `redirect`s the clients' first joins followed to reach their
+    /// boards' owners (several nodes, `--connect-url`).
+    pub redirects: u64,
     /// Errors by code or by what failed (whole run, warm-up included).
     pub errors: BTreeMap<String, u64>,
     /// CPU use during the run.
@@ -193,6 +198,8 @@ impl LoadReport {
             batches_per_sec: batches as f64 / secs,
             latency,
             event_frames,
+            nodes: args.client_urls().len(),
+            redirects: 0,
             errors,
             cpu,
             server: ServerCost::default(),
@@ -221,6 +228,8 @@ impl LoadReport {
             "batches_per_sec": self.batches_per_sec,
             "ack_latency": self.latency.to_json(),
             "event_frames": self.event_frames,
+            "nodes": self.nodes,
+            "redirects": self.redirects,
             "errors": errors,
             "cpu_cores": {"generator": self.cpu.generator, "server": self.cpu.server},
             "server": self.server.to_json(),
@@ -277,6 +286,13 @@ impl fmt::Display for LoadReport {
         let l = &self.latency;
         writeln!(f, "  ack latency ({} batches): {}", l.count, l.line())?;
         writeln!(f, "  events frames received: {}", self.event_frames)?;
+        if self.redirects > 0 {
+            writeln!(
+                f,
+                "  joins redirected to the board's owner: {}",
+                self.redirects
+            )?;
+        }
         match (self.cpu.generator, self.cpu.server) {
             (Some(g), Some(s)) => {
                 writeln!(f, "  CPU: generator {g:.2} cores, server {s:.2} cores")?
@@ -285,7 +301,11 @@ impl fmt::Display for LoadReport {
             _ => {}
         }
         if let Some(line) = self.server.line() {
-            writeln!(f, "  {line}")?;
+            if self.nodes > 1 {
+                writeln!(f, "  {line}: the {} nodes' summed", self.nodes)?;
+            } else {
+                writeln!(f, "  {line}")?;
+            }
         }
         if let Some(storm) = &self.storm {
             write!(f, "{storm}")?;

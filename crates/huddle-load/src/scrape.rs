@@ -30,6 +30,36 @@ pub(crate) async fn scrape(http: &reqwest::Client, base: &str) -> Option<Process
     Some(parse(&response.text().await.ok()?))
 }
 
+/// Scrapes every node of `bases` and sums their figures (CPU seconds,
+/// resident and peak resident bytes: the cluster's); `None` unless every
+/// node answered.
+pub(crate) async fn scrape_nodes(
+    http: &reqwest::Client,
+    bases: &[String],
+) -> Option<ProcessScrape> {
+    let mut scrapes = Vec::with_capacity(bases.len());
+    for base in bases {
+        scrapes.push(scrape(http, base).await?);
+    }
+    Some(sum(&scrapes))
+}
+
+/// The sum of several nodes' figures; a figure is known only if every
+/// node exposed it.
+pub(crate) fn sum(scrapes: &[ProcessScrape]) -> ProcessScrape {
+    fn total<T: std::iter::Sum<T>>(
+        scrapes: &[ProcessScrape],
+        get: impl Fn(&ProcessScrape) -> Option<T>,
+    ) -> Option<T> {
+        scrapes.iter().map(get).sum()
+    }
+    ProcessScrape {
+        cpu_seconds: total(scrapes, |s| s.cpu_seconds),
+        resident_bytes: total(scrapes, |s| s.resident_bytes),
+        resident_peak_bytes: total(scrapes, |s| s.resident_peak_bytes),
+    }
+}
+
 /// The figures of a Prometheus text exposition.
 pub(crate) fn parse(text: &str) -> ProcessScrape {
     let mut out = ProcessScrape::default();
@@ -123,6 +153,28 @@ mod tests {
             ProcessScrape::default()
         );
         assert_eq!(parse(""), ProcessScrape::default());
+    }
+
+    #[test]
+    fn the_nodes_figures_are_summed() {
+        let node = |cpu: f64, peak: Option<u64>| ProcessScrape {
+            cpu_seconds: Some(cpu),
+            resident_bytes: Some(1),
+            resident_peak_bytes: peak,
+        };
+        assert_eq!(
+            sum(&[node(1.5, Some(10)), node(2.0, Some(20))]),
+            ProcessScrape {
+                cpu_seconds: Some(3.5),
+                resident_bytes: Some(2),
+                resident_peak_bytes: Some(30),
+            }
+        );
+        // A figure one node does not expose is unknown for the cluster.
+        assert_eq!(
+            sum(&[node(1.0, Some(10)), node(1.0, None)]).resident_peak_bytes,
+            None
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ use crate::{LoadArgs, LoadError};
 
 /// Rooms and tokens of a run.
 pub(crate) struct Setup {
-    /// `ws://host:port/ws`.
-    ws_base: String,
+    /// `ws://host:port/ws` of each node clients connect through.
+    ws_bases: Vec<String>,
     /// Board ids.
     pub(crate) boards: Vec<String>,
     /// One token per client (client `i` is on board `i % boards`).
@@ -25,16 +25,26 @@ pub(crate) struct Setup {
 const TOKENS_IN_FLIGHT: usize = 16;
 
 impl Setup {
-    /// The WebSocket URL for a token.
-    pub(crate) fn ws_url(&self, token: &str) -> String {
-        format!("{}?token={token}", self.ws_base)
+    /// The WebSocket URL of client (or checker) `index` with its token.
+    /// Client `i` is on board `i % boards`; it joins through node
+    /// `(i % boards + i / boards) % nodes`, so that each board's clients
+    /// are spread over the nodes (and the boards' first clients, which
+    /// take them, too).
+    pub(crate) fn ws_url(&self, index: usize, token: &str) -> String {
+        let boards = self.boards.len().max(1);
+        let node = (index % boards + index / boards) % self.ws_bases.len();
+        format!("{}?token={token}", self.ws_bases[node])
     }
 }
 
 /// Creates the rooms and tokens.
 pub(crate) async fn prepare(args: &LoadArgs) -> Result<Setup, LoadError> {
     let base = args.url.trim_end_matches('/').to_owned();
-    let ws_base = format!("ws://{}/ws", base.trim_start_matches("http://"));
+    let ws_bases = args
+        .client_urls()
+        .iter()
+        .map(|url| format!("ws://{}/ws", url.trim_start_matches("http://")))
+        .collect();
     let prefix = args.prefix.clone().unwrap_or_else(|| {
         let ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -94,7 +104,7 @@ pub(crate) async fn prepare(args: &LoadArgs) -> Result<Setup, LoadError> {
         Vec::new()
     };
     Ok(Setup {
-        ws_base,
+        ws_bases,
         boards,
         tokens,
         verifiers,

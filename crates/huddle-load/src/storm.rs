@@ -416,13 +416,15 @@ pub(crate) async fn drop_and_reconnect(
     let storm_start = Instant::now();
     let mut tasks = Vec::with_capacity(primed.len());
     for (index, p) in primed.iter().enumerate() {
-        let url = setup.ws_url(&setup.tokens[index]);
+        let url = setup.ws_url(index, &setup.tokens[index]);
         let board = setup.boards[index % setup.boards.len()].clone();
         let last = p.last_seen;
         let limit = args.storm_timeout;
         tasks.push(tokio::spawn(async move {
             let started = Instant::now();
-            let result = connect_and_join_at(&url, &board, Some(last), limit).await;
+            let result = connect_and_join_at(&url, &board, Some(last), limit)
+                .await
+                .map(|j| (j.socket, j.joined));
             Rejoin {
                 started,
                 finished: Instant::now(),
@@ -542,12 +544,12 @@ async fn check_boards(
 ) {
     let boards = setup.boards.len();
     let mut checks = stream::iter(setup.boards.iter().enumerate().map(|(b, board)| {
-        let url = setup.ws_url(&setup.verifiers[b]);
+        let url = setup.ws_url(b, &setup.verifiers[b]);
         async move {
             let mut why = String::new();
             for _ in 0..CHECK_ATTEMPTS {
                 match connect_and_join_at(&url, board, None, args.storm_timeout).await {
-                    Ok((_, joined)) => match joined.sync {
+                    Ok(client) => match client.joined.sync {
                         WireSync::Full { pages, .. } => return (b, Ok(pages)),
                         WireSync::Delta { .. } => why = "a delta to a join without sequence".into(),
                     },

@@ -1,21 +1,22 @@
 //! The load generator against a minimal in-process mock of the server's
 //! contract (rooms, tokens, join, mutate -> ack, broadcasts to the other
 //! clients of a board, joins with a delta or a full sync, `/metrics` with
-//! process figures, `/healthz`), so that the generator is tested without
-//! the real server.
+//! process figures, `/healthz`, and a node of a cluster that answers every
+//! join with a `redirect` to another node and close 4003), so that the
+//! generator is tested without the real server.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use huddle_core::{Color, FullSyncReason, Pages, UserSessionId};
+use huddle_core::{BoardOwner, Color, FullSyncReason, Pages, UserSessionId};
 use huddle_wire::{ClientMessage, JoinedMessage, ServerMessage, WireEvent, WireSync};
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
@@ -41,6 +42,11 @@ struct Mock {
     /// A reconnect (a join with `last_sequence`) empties the board, as a
     /// server that lost acknowledged work would.
     lose_on_reconnect: bool,
+    /// A node that owns no board: every join is redirected to this
+    /// WebSocket URL (set once the owner's address is known).
+    redirect_to: Arc<Mutex<Option<String>>>,
+    /// Joins redirected so far.
+    redirected: Arc<AtomicU64>,
 }
 
 /// The mock's `/metrics`: scrape `n` (from 1) reports `n * CPU_STEP` CPU
@@ -115,7 +121,17 @@ async fn connection(m: Mock, token: String, mut socket: WebSocket) {
         tokio::select! {
             frame = socket.recv() => {
                 let Some(Ok(Message::Text(text))) = frame else { return };
+                let owner = m.redirect_to.lock().unwrap().clone();
                 let reply = match ClientMessage::from_json(text.as_bytes()) {
+                    Ok(ClientMessage::Join { board, .. }) if owner.is_some() => {
+                        m.redirected.fetch_add(1, Ordering::SeqCst);
+                        let owner = BoardOwner { node: "owner".into(), url: owner.unwrap_or_default() };
+                        let frame = ServerMessage::Redirect { board, owner }.to_json().unwrap();
+                        let _ = socket.send(Message::Text(frame.into())).await;
+                        let close = CloseFrame { code: 4003, reason: "redirect".into() };
+                        let _ = socket.send(Message::Close(Some(close))).await;
+                        return;
+                    }
                     Ok(ClientMessage::Join { board, last_sequence }) => {
                         assert_eq!(board.as_str(), room);
                         rx = Some(m.boards.lock().unwrap()[&room].subscribe());
@@ -264,6 +280,63 @@ async fn server_cpu_and_memory_come_from_its_metrics() {
     assert_eq!(json["server"]["peak_memory_bytes"], 6 * MIB);
     assert!(json["ack_latency"]["p99_ms"].as_f64().unwrap() > 0.0);
     assert!(json["storm"].is_null());
+}
+
+/// A mock node that redirects every join to `owner` (an `http://` base).
+async fn redirecting_node(owner: &str) -> (Mock, String) {
+    let node = Mock::default();
+    *node.redirect_to.lock().unwrap() =
+        Some(format!("ws://{}/ws", owner.trim_start_matches("http://")));
+    let url = start(node.clone()).await;
+    (node, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_spread_over_nodes_follow_redirects_to_the_owner() {
+    let owner = Mock::default();
+    let owner_url = start(owner.clone()).await;
+    let (front, front_url) = redirecting_node(&owner_url).await;
+    let mut args = args(&owner_url);
+    // Clients 0, 3, 4 join through the front node (client i is on board
+    // i % 2, through node (i % 2 + i / 2) % 2), 1, 2, 5 at the owner.
+    args.connect_urls = vec![front_url, owner_url.clone()];
+    let report = huddle_load::run(args).await.expect("run");
+    println!("{report}");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.redirects, 3, "{report}");
+    assert_eq!(front.redirected.load(Ordering::SeqCst), 3);
+    assert!(report.acked_batches > 10, "{report}");
+    // Every client ended up on the owner: each batch was broadcast there.
+    assert!(report.event_frames > 0);
+    // The server cost sums both nodes' /metrics (scraped 3 times each).
+    assert_eq!(owner.scrapes.load(Ordering::SeqCst), 3);
+    assert_eq!(front.scrapes.load(Ordering::SeqCst), 3);
+    assert!(
+        (report.server.cpu_seconds.unwrap() - 2.0 * CPU_STEP).abs() < 1e-9,
+        "{:?}",
+        report.server
+    );
+    assert_eq!(report.server.peak_memory_bytes, Some(2 * 6 * MIB));
+    assert!(report
+        .to_string()
+        .contains("joins redirected to the board's owner: 3"));
+    assert_eq!(report.to_json()["redirects"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_that_redirect_to_each_other_stop_the_run() {
+    let owner_url = start(Mock::default()).await;
+    let (one, one_url) = redirecting_node("http://127.0.0.1:1").await;
+    let (two, two_url) = redirecting_node(&one_url).await;
+    *one.redirect_to.lock().unwrap() =
+        Some(format!("ws://{}/ws", two_url.trim_start_matches("http://")));
+    let mut args = args(&owner_url);
+    args.connect_urls = vec![one_url];
+    let err = huddle_load::run(args).await.expect_err("a redirect loop");
+    assert!(err.to_string().contains("more than 3 redirects"), "{err}");
+    // The first connection and 3 redirects, then the join gives up.
+    let hops = one.redirected.load(Ordering::SeqCst) + two.redirected.load(Ordering::SeqCst);
+    assert!(hops >= 4, "{hops}");
 }
 
 fn storm_args(url: &str) -> huddle_load::LoadArgs {

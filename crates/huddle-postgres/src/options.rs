@@ -20,6 +20,14 @@ pub struct PostgresOptions {
     /// and the next group starts once they hold their boards' rows, without
     /// waiting for the commits. 1: one transaction after the other.
     pub open_transactions: usize,
+    /// How long one of the store's sessions may sit idle inside a
+    /// transaction before PostgreSQL ends it (its
+    /// `idle_in_transaction_session_timeout`; default 5 s). A healthy node
+    /// is never idle inside a transaction for more than a round trip; a
+    /// node paused mid-transaction (SIGSTOP, a frozen VM) would otherwise
+    /// keep its boards' rows locked, and no other node could take them
+    /// over, until it woke. A node sets it to its lease TTL.
+    pub idle_transaction_timeout: Duration,
 }
 
 impl Default for PostgresOptions {
@@ -30,6 +38,7 @@ impl Default for PostgresOptions {
             wait_timeout: Duration::from_secs(10),
             max_group: 1024,
             open_transactions: 4,
+            idle_transaction_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -59,9 +68,55 @@ impl PostgresOptions {
         self
     }
 
+    /// Sets how long a session may be idle inside a transaction (at least
+    /// 1 ms: PostgreSQL reads 0 as "never").
+    pub fn idle_transaction_timeout(mut self, d: Duration) -> Self {
+        self.idle_transaction_timeout = d.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The session settings every connection starts with: `existing`
+    /// (the URL's own `options`) and the idle-in-transaction timeout.
+    pub(crate) fn session_options(&self, existing: Option<&str>) -> String {
+        let ms = self.idle_transaction_timeout.as_millis().max(1);
+        let own = format!("-c idle_in_transaction_session_timeout={ms}");
+        match existing.map(str::trim).filter(|e| !e.is_empty()) {
+            Some(existing) => format!("{existing} {own}"),
+            None => own,
+        }
+    }
+
     /// Sets how long a request waits for a connection.
     pub fn wait_timeout(mut self, d: Duration) -> Self {
         self.wait_timeout = d;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_end_an_idle_transaction_after_the_timeout() {
+        let options = PostgresOptions::default();
+        assert_eq!(
+            options.session_options(None),
+            "-c idle_in_transaction_session_timeout=5000"
+        );
+        let options = options.idle_transaction_timeout(Duration::from_millis(2500));
+        assert_eq!(
+            options.session_options(Some("-csearch_path=huddle")),
+            "-csearch_path=huddle -c idle_in_transaction_session_timeout=2500"
+        );
+        assert_eq!(
+            options.session_options(Some("  ")),
+            "-c idle_in_transaction_session_timeout=2500"
+        );
+        let never = PostgresOptions::default().idle_transaction_timeout(Duration::ZERO);
+        assert_eq!(
+            never.session_options(None),
+            "-c idle_in_transaction_session_timeout=1"
+        );
     }
 }

@@ -70,6 +70,8 @@ impl PostgresStore {
         if config.get_application_name().is_none() {
             config.application_name("huddle");
         }
+        let session = options.session_options(config.get_options());
+        config.options(session);
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             OpenError::Config(
                 "the PostgreSQL store runs on a tokio runtime; open it from one".into(),
@@ -242,5 +244,43 @@ impl Store for PostgresStore {
         index: SessionIndex,
     ) -> Result<Vec<UserSessionRecord>, StoreError> {
         db::user_sessions(&self.client().await?, &index).await
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A session of the store that sits idle inside a transaction longer
+    /// than `idle_transaction_timeout` is ended by PostgreSQL (and its
+    /// locks released), as a node paused mid-transaction is.
+    #[tokio::test]
+    async fn an_idle_transaction_is_ended_after_the_timeout() {
+        let Some(db) = crate::testing::database().await else {
+            return;
+        };
+        let options = PostgresOptions::default()
+            .max_connections(2)
+            .idle_transaction_timeout(Duration::from_millis(300));
+        let store = PostgresStore::connect(&db.url, options)
+            .await
+            .expect("connect");
+        let client = store.client().await.expect("a session");
+        let setting = client
+            .query_one("SHOW idle_in_transaction_session_timeout", &[])
+            .await
+            .expect("show");
+        assert_eq!(setting.get::<_, String>(0), "300ms");
+        client.batch_execute("BEGIN").await.expect("begin");
+        client.query_one("SELECT 1", &[]).await.expect("select");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let after = client.query_one("SELECT 1", &[]).await;
+        assert!(after.is_err(), "the idle transaction was left open");
+        // Without the pause the same session works as usual.
+        let fresh = store.client().await.expect("a session");
+        fresh.batch_execute("BEGIN").await.expect("begin");
+        fresh.query_one("SELECT 1", &[]).await.expect("select");
+        fresh.batch_execute("COMMIT").await.expect("commit");
     }
 }

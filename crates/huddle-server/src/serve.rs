@@ -70,9 +70,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let announce_store = |store: &str| announce(addr, &admin_key, source, &args, &node, store);
     match &args.database_url {
         Some(url) => {
-            let options = PostgresOptions::default().max_connections(
-                usize::try_from(args.database_max_connections).unwrap_or(usize::MAX),
-            );
+            // A node paused inside a transaction keeps its boards' rows
+            // locked: PostgreSQL ends such a session after one lease TTL,
+            // so that another node can take the boards over.
+            let options = PostgresOptions::default()
+                .max_connections(
+                    usize::try_from(args.database_max_connections).unwrap_or(usize::MAX),
+                )
+                .idle_transaction_timeout(args.lease_ttl);
             let store = PostgresStore::connect(url, options)
                 .await
                 .context("opening the PostgreSQL store (--database-url)")?;

@@ -11,7 +11,12 @@
 //!
 //! Every wait is bounded (seconds, generous for a shared 2-core machine)
 //! and polls for state rather than sleeping a fixed time.
+//!
+//! [`cluster`]: several nodes on one PostgreSQL database, and writers that
+//! mutate continuously through any of them (the cluster suite).
 #![allow(dead_code, unreachable_pub, missing_docs)]
+
+pub mod cluster;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -281,6 +286,13 @@ impl Server {
     /// clients that know the URL can come back).
     pub async fn kill9_and_restart_in_place(&mut self) {
         self.kill9();
+        self.spawn_on_addr().await;
+    }
+
+    /// Starts the process again on the same address and data dir (after
+    /// `kill9` or `sigterm`), so that clients that know its URL come back.
+    pub async fn restart_in_place(&mut self) {
+        assert!(self.child.is_none(), "server still running");
         self.spawn_on_addr().await;
     }
 

@@ -340,9 +340,19 @@ fn parts_round_trip_through_the_serializer() {
     ] {
         let message = ServerMessage::from_json(frame.as_bytes()).unwrap();
         let text = message.to_json().unwrap();
-        assert_eq!(ServerMessage::from_json(text.as_bytes()).unwrap(), message, "{frame}");
-        let again = ServerMessage::from_json(text.as_bytes()).unwrap().to_json().unwrap();
+        assert_eq!(
+            ServerMessage::from_json(text.as_bytes()).unwrap(),
+            message,
+            "{frame}"
+        );
+        let again = ServerMessage::from_json(text.as_bytes())
+            .unwrap()
+            .to_json()
+            .unwrap();
         assert_eq!(again, text);
-        assert!(text.contains(r#""parts":"#) || text.contains("joined_part"), "{text}");
+        assert!(
+            text.contains(r#""parts":"#) || text.contains("joined_part"),
+            "{text}"
+        );
     }
 }

@@ -6,7 +6,7 @@
 /**
  * @typedef {object} ClientConfig
  * @property {Backoff} backoff reconnect schedule (1, 2, 4, 8, 16 s over 5 attempts)
- * @property {number} attemptTimeout ms from `connect` output to `joined` before an attempt fails
+ * @property {number} attemptTimeout ms from `connect` output to `joined` before an attempt fails (restarted by each frame of a `joined` in parts)
  * @property {number} maxUnackedMutations mutations held (sent + queued) before `mutate` fails with QueueFull
  * @property {number} maxBatchLen most mutations in one batch (the server's --max-batch)
  * @property {number} maxBatchRetries re-sends of a batch rejected with a retryable code

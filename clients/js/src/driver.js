@@ -87,9 +87,12 @@ import { PersistedWork, randomSeed, tabId } from './persistence.js';
  * Events emitted: every machine event by its `type` (`connected`,
  * `disconnected`, `reconnecting`, `reconnected`, `failed`, `authFailed`,
  * `synced`, `changed`, `acked`, `dropped`, `participantJoined`,
- * `participantLeft`, `cursor`, `snapshot`, `serverError`), plus `status`
- * (a Status, whenever it may have changed), `sessionTimeout`, `tokenError`
- * ({ error }), `protocolError` ({ error }) and `storageError` ({ error }).
+ * `participantLeft`, `cursor`, `snapshot`, `serverError`, and
+ * `protocolError` ({ error: PartError }: a `joined_part` that does not
+ * continue the sync)), plus `status` (a Status, whenever it may have
+ * changed), `sessionTimeout`, `tokenError` ({ error }), `protocolError`
+ * ({ error: DecodeError }: a frame that does not decode) and
+ * `storageError` ({ error }).
  * @typedef {{ type: string, [key: string]: unknown }} DriverEvent
  */
 

@@ -45,7 +45,8 @@ pub struct ClientConfig {
     /// Reconnect schedule.
     pub backoff: Backoff,
     /// How long an attempt may take from `Connect` to `joined` before it
-    /// counts as failed.
+    /// counts as failed; a `joined` in parts restarts it at the `joined`
+    /// and at every part but the last.
     pub attempt_timeout: Duration,
     /// Most unacknowledged mutations held (sent and not yet acknowledged,
     /// plus queued offline); `mutate` beyond it fails with `QueueFull`.

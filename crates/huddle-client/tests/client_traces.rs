@@ -687,12 +687,22 @@ fn joined_in_parts() -> Value {
     t.open(1);
     let head = joined_full(4, "initial", json!({"p": {"a": 1}}), json!([who(ALICE)]));
     t.wait(10).msg(1, with_parts(head, 2));
-    t.wait(9000).msg(1, part("a1", 1, false, "pages", json!({"p": {"b": 2}, "q": {"c": 3}})));
+    t.wait(9000).msg(
+        1,
+        part(
+            "a1",
+            1,
+            false,
+            "pages",
+            json!({"p": {"b": 2}, "q": {"c": 3}}),
+        ),
+    );
     // Not timed out: the part restarted the attempt's timeout.
     t.wait(9000).input(json!({"op": "timeout"}));
     t.mutate(json!([upsert("q", "mine", json!(true))]));
     let b1 = ok_batch(&t);
-    t.wait(10).msg(1, part("a1", 2, true, "pages", json!({"q": {"d": 4}})));
+    t.wait(10)
+        .msg(1, part("a1", 2, true, "pages", json!({"q": {"d": 4}})));
     t.msg(1, ack(&b1, 5));
     // A part once live: a protocol error, and a reconnect.
     t.wait(10).msg(1, part("a1", 3, true, "pages", json!({})));
@@ -702,7 +712,16 @@ fn joined_in_parts() -> Value {
     // A delta in parts, then the wrong parts on the next connections.
     let head = joined_delta(7, json!([event(6, "bob", upsert("p", "e", json!(6)))]));
     t.wait(10).msg(2, with_parts(head, 1));
-    t.msg(2, part("a2", 1, true, "events", json!([event(7, "bob", delete("p", "a"))])));
+    t.msg(
+        2,
+        part(
+            "a2",
+            1,
+            true,
+            "events",
+            json!([event(7, "bob", delete("p", "a"))]),
+        ),
+    );
     t.closed(2, None);
     for (i, bad) in [
         part("a2", 2, false, "events", json!([])),

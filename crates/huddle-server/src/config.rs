@@ -148,11 +148,15 @@ mod tests {
         assert_eq!(check_frame_limit(&args), Ok(()));
         args.max_frame_bytes = 262_144;
         let err = check_frame_limit(&args).unwrap_err();
+        assert_eq!(err.part, huddle_wire::FramePart::JoinedHead);
+        args.max_participants = 16;
+        let err = check_frame_limit(&args).unwrap_err();
         assert_eq!(err.part, huddle_wire::FramePart::Element);
         args.max_payload_bytes = 200_000;
         assert_eq!(check_frame_limit(&args), Ok(()));
         args.max_frame_bytes = 65_536;
         args.max_payload_bytes = 16_384;
+        args.max_participants = 256;
         let err = check_frame_limit(&args).unwrap_err();
         assert_eq!(err.part, huddle_wire::FramePart::JoinedHead);
         args.max_participants = 16;

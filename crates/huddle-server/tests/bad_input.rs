@@ -141,7 +141,13 @@ async fn malformed_frames_are_invalid_message_and_harmless() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_frame_is_payload_too_large_and_the_connection_stays() {
-    let server = Server::start_with(Opts::default().flag("--max-frame-bytes", "65536")).await;
+    // A frame limit must hold one element and the participants list
+    // (checked at startup): smaller payloads and fewer participants.
+    let opts = Opts::default()
+        .flag("--max-frame-bytes", "65536")
+        .flag("--max-payload-bytes", "16384")
+        .flag("--max-participants", "16");
+    let server = Server::start_with(opts).await;
     server.room("r1", "ephemeral").await;
     let (mut ws, _) = server.joined("alice", "r1").await;
     // About 3 times the limit (the spec keeps the connection up to 4x).
@@ -208,7 +214,11 @@ async fn replayed_batch_gets_the_original_ack_and_is_applied_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frame_beyond_four_times_the_limit_is_refused_or_closed_1009() {
-    let server = Server::start_with(Opts::default().flag("--max-frame-bytes", "16384")).await;
+    let opts = Opts::default()
+        .flag("--max-frame-bytes", "16384")
+        .flag("--max-payload-bytes", "8192")
+        .flag("--max-participants", "8");
+    let server = Server::start_with(opts).await;
     server.room("r1", "ephemeral").await;
     let (mut ws, _) = server.joined("alice", "r1").await;
     let huge = format!("\"{}\"", "x".repeat(5 * 16384));

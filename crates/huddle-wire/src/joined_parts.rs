@@ -186,7 +186,8 @@ impl Splitter {
         }
         if !page.written {
             let need = usize::from(self.has_content()) + page.key.len() + 3;
-            if self.frame.len().saturating_add(need) > self.frame_end && self.has_content() {
+            let fits = self.frame.len().saturating_add(need) <= self.frame_end;
+            if !fits && (self.has_content() || self.joined.is_none()) {
                 self.next_frame();
             }
             if self.has_content() {

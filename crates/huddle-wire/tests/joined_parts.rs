@@ -340,9 +340,36 @@ fn parts_round_trip_through_the_serializer() {
     ] {
         let message = ServerMessage::from_json(frame.as_bytes()).unwrap();
         let text = message.to_json().unwrap();
-        assert_eq!(ServerMessage::from_json(text.as_bytes()).unwrap(), message, "{frame}");
-        let again = ServerMessage::from_json(text.as_bytes()).unwrap().to_json().unwrap();
+        assert_eq!(
+            ServerMessage::from_json(text.as_bytes()).unwrap(),
+            message,
+            "{frame}"
+        );
+        let again = ServerMessage::from_json(text.as_bytes())
+            .unwrap()
+            .to_json()
+            .unwrap();
         assert_eq!(again, text);
-        assert!(text.contains(r#""parts":"#) || text.contains("joined_part"), "{text}");
+        assert!(
+            text.contains(r#""parts":"#) || text.contains("joined_part"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn every_limit_splits_into_frames_within_it() {
+    let mut h = board(3, 40);
+    let full = join(&mut h, 2, None);
+    let delta = join(&mut h, 3, Some(5));
+    let mut previous = usize::MAX;
+    for limit in (1100..9000).step_by(97) {
+        let frames = check_parts(&full, limit);
+        assert!(
+            frames.len() <= previous,
+            "a larger limit never needs more frames"
+        );
+        previous = frames.len();
+        check_parts(&delta, limit);
     }
 }

@@ -52,6 +52,7 @@ const CLIENT_FILES: &[(&str, &str)] = &[
     ("index.js", include_str!("../../demo/client/index.js")),
     ("driver.js", include_str!("../../demo/client/driver.js")),
     ("machine.js", include_str!("../../demo/client/machine.js")),
+    ("assembly.js", include_str!("../../demo/client/assembly.js")),
     ("backoff.js", include_str!("../../demo/client/backoff.js")),
     ("config.js", include_str!("../../demo/client/config.js")),
     ("errors.js", include_str!("../../demo/client/errors.js")),

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use huddle_core::{BoardId, ConnId, SessionInfo, Stats};
 use huddle_store::{Performer, Store};
-use huddle_wire::Identity;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -16,6 +15,7 @@ use crate::clock::Clock;
 use crate::config::DriverConfig;
 use crate::connection::{ConnSender, ConnShared, Connection};
 use crate::error::DriverError;
+use crate::member::Member;
 use crate::metrics::Metrics;
 use crate::seed;
 use crate::shard::{self, Input};
@@ -121,19 +121,17 @@ impl<S: Store + 'static> Driver<S> {
         }
     }
 
-    /// Registers a new connection for `identity`. `identity.board` must
-    /// name the board (it decides the shard); the connection may then
-    /// `join` only that board.
+    /// Registers a new connection for `member`: it may then `join` only
+    /// `member.board`, whose shard it talks to.
     ///
     /// Refused with [`DriverError::ShuttingDown`] once
-    /// [`shutdown`](Self::shutdown) has begun, and [`DriverError::NoBoard`]
-    /// without a board.
-    pub fn connect(&self, identity: Identity) -> Result<Connection, DriverError> {
+    /// [`shutdown`](Self::shutdown) has begun.
+    pub fn connect(&self, member: Member) -> Result<Connection, DriverError> {
         let inner = &self.inner;
         if inner.shutting_down.load(Ordering::Acquire) {
             return Err(DriverError::ShuttingDown);
         }
-        let board = identity.board.as_ref().ok_or(DriverError::NoBoard)?;
+        let board = &member.board;
         let shard = &inner.shards[self.shard_of(board)];
         let id = ConnId(inner.next_conn.fetch_add(1, Ordering::Relaxed));
         // Two slots more than the capacity: the final error and close.
@@ -142,12 +140,18 @@ impl<S: Store + 'static> Driver<S> {
         shard
             .send(Input::Open {
                 conn: id,
-                identity,
+                identity: member.into(),
                 outbound: tx,
                 shared: shared.clone(),
             })
             .map_err(|_| DriverError::ShuttingDown)?;
-        let sender = ConnSender::new(id, shard.clone(), shared, inner.config.inbound_capacity);
+        let sender = ConnSender::new(
+            id,
+            shard.clone(),
+            shared,
+            inner.config.inbound_capacity,
+            inner.metrics.clone(),
+        );
         Ok(Connection {
             id,
             sender,

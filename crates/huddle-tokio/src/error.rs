@@ -18,8 +18,10 @@ pub enum DriverError {
     /// the message was not taken. The host may wait, or tell the client.
     #[error("too many messages queued for this connection")]
     Overloaded,
-    /// [`Driver::connect`](crate::Driver::connect) needs the identity's
-    /// board (`Identity::board`): it decides the shard.
+    /// A wire `Identity` without a board cannot become a
+    /// [`Member`](crate::Member) (what
+    /// [`Driver::connect`](crate::Driver::connect) takes): the board decides
+    /// the shard.
     #[error("the identity names no board")]
     NoBoard,
 }

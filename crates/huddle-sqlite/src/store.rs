@@ -23,7 +23,10 @@ use crate::worker::{spawn, Command};
 
 /// An SQLite store. Cheap to clone: clones share the one thread and
 /// connection. The thread stops (and the database closes) when the last
-/// clone is dropped and its queued requests are served.
+/// clone is dropped and its queued requests are served, or at
+/// [`Store::close`], which awaits it: every request queued before the
+/// close is served (appends committed), the database is closed and the
+/// thread ends; later requests fail with [`StoreError::Unavailable`].
 #[derive(Clone)]
 pub struct SqliteStore {
     tx: Sender<Command>,
@@ -110,6 +113,17 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    fn close(&self) -> impl Future<Output = ()> + Send {
+        let (done, closed) = oneshot::channel();
+        let sent = self.tx.send(Command::Close(done)).is_ok();
+        async move {
+            if sent {
+                // Dropped unanswered: another close stopped the thread first.
+                let _ = closed.await;
+            }
+        }
+    }
+
     fn create_room(&self, room: Room) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.call(move |db| db.create_room(&room))
     }

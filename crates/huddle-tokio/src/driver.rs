@@ -2,13 +2,15 @@
 //! each connection to the shard that owns its board, and asks the shards
 //! for session info, stats and shutdown.
 
+use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use huddle_core::{BoardId, ConnId, SessionInfo, Stats};
 use huddle_store::{Performer, Store};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
@@ -58,6 +60,8 @@ struct Inner<S> {
     metrics: Arc<Metrics>,
     next_conn: AtomicU64,
     shutting_down: AtomicBool,
+    /// Turns true when shutdown begins (for [`Driver::shutdown_started`]).
+    shutdown_begun: watch::Sender<bool>,
 }
 
 /// The shard of `board` among `shards` (at least one).
@@ -117,6 +121,7 @@ impl<S: Store + 'static> Driver<S> {
                 metrics,
                 next_conn: AtomicU64::new(1),
                 shutting_down: AtomicBool::new(false),
+                shutdown_begun: watch::Sender::new(false),
             }),
         }
     }
@@ -227,6 +232,7 @@ impl<S: Store + 'static> Driver<S> {
     /// again (or from another clone) waits for the same shutdown.
     pub async fn shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::Release);
+        self.inner.shutdown_begun.send_replace(true);
         for shard in &self.inner.shards {
             let _ = shard.send(Input::Shutdown);
         }
@@ -248,5 +254,57 @@ impl<S: Store + 'static> Driver<S> {
         }
         // Every session was archived and its lease released: renew no more.
         self.inner.renewal.abort();
+    }
+
+    /// Completes once shutdown has begun (at once if it has): hand it to
+    /// the HTTP server's graceful shutdown (axum's
+    /// `with_graceful_shutdown`), so that it stops accepting when the
+    /// driver does.
+    pub fn shutdown_started(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut begun = self.inner.shutdown_begun.subscribe();
+        async move {
+            // The sender lives as long as the driver; gone means stopped.
+            let _ = begun.wait_for(|begun| *begun).await;
+        }
+    }
+
+    /// Serves until `signal` completes (SIGTERM, Ctrl-C, a test's
+    /// trigger), then shuts down in the one order `docs/driver.md` gives
+    /// ([`shutdown_within`](Self::shutdown_within)).
+    pub async fn serve_until(
+        &self,
+        signal: impl Future<Output = ()>,
+        timeout: Duration,
+    ) -> Result<(), DriverError> {
+        signal.await;
+        self.shutdown_within(timeout).await
+    }
+
+    /// Shuts down and closes the store, within `timeout`:
+    ///
+    /// 1. stops accepting: [`connect`](Self::connect) answers
+    ///    [`DriverError::ShuttingDown`] and
+    ///    [`shutdown_started`](Self::shutdown_started) completes (the
+    ///    HTTP server stops accepting);
+    /// 2. ends every session ([`shutdown`](Self::shutdown)): joined
+    ///    connections get `session_closed`, every connection is closed with
+    ///    1012, and each board is flushed (a persistent room stores its
+    ///    `archive` snapshot) and released;
+    /// 3. once storage has confirmed all of it, closes the store
+    ///    ([`Store::close`]: SQLite's thread ends after its last commit,
+    ///    PostgreSQL's pool is closed).
+    ///
+    /// [`DriverError::ShutdownTimedOut`] if steps 2 and 3 took longer than
+    /// `timeout` (storage kept failing): what was not confirmed by then
+    /// is not stored, but every acknowledged batch is in the log already.
+    pub async fn shutdown_within(&self, timeout: Duration) -> Result<(), DriverError> {
+        let done = async {
+            self.shutdown().await;
+            self.store().close().await;
+        };
+        match tokio::time::timeout(timeout, done).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(DriverError::ShutdownTimedOut(timeout)),
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! [`DriverError`]: why the driver refused a call.
 
+use std::time::Duration;
+
 use thiserror::Error;
 
 /// Why a driver call was refused.
@@ -24,4 +26,9 @@ pub enum DriverError {
     /// the shard.
     #[error("the identity names no board")]
     NoBoard,
+    /// [`Driver::shutdown_within`](crate::Driver::shutdown_within) (or
+    /// `serve_until`) did not drain every session and close the store in
+    /// this time.
+    #[error("shutdown did not finish within {0:?}")]
+    ShutdownTimedOut(Duration),
 }

@@ -104,7 +104,9 @@ mod renewal;
 mod seed;
 mod shard;
 
-pub use config::DriverConfig;
+pub use config::{
+    DriverConfig, DEFAULT_INBOUND_CAPACITY, DEFAULT_MAX_INPUTS_PER_WAKE, DEFAULT_OUTBOUND_CAPACITY,
+};
 pub use connection::{ConnSender, Connection, Outbound};
 pub use driver::Driver;
 pub use error::DriverError;

@@ -80,7 +80,7 @@
 //! # }
 //! ```
 //!
-//! With the `axum` feature, [`axum`](crate::axum) is that pump for an
+//! With the `axum` feature, `huddle_tokio::axum` is that pump for an
 //! axum WebSocket, with frame limits, write timeouts, the close handshake
 //! and deadlines. The `huddle-engine` crate's `examples/embed.rs` is a
 //! complete axum app; `docs/driver.md` explains the design.

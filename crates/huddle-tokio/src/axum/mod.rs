@@ -15,7 +15,7 @@
 //!   write bounded by [`SocketOptions::write_timeout`]: a client that
 //!   stops reading is dropped (and, before that, the driver disconnects a
 //!   connection whose queue fills: close 1008, `SLOW_CONSUMER`).
-//! - When the driver closes the connection ([`Outbound::Close`]: 4002
+//! - When the driver closes the connection ([`Outbound::Close`](crate::Outbound::Close): 4002
 //!   after `session_timeout`, 1001, 1012 at shutdown, 4003 with a
 //!   redirect), the close frame is sent and the client gets 2 s to answer
 //!   it. When the driver stops, the socket is closed with 1012.

@@ -26,6 +26,26 @@ use crate::shard::{self, Input};
 /// clone (an `Arc`); every clone drives the same shards.
 ///
 /// See the [crate docs](crate) for the model.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use huddle_store::InMemoryStore;
+/// use huddle_tokio::{Driver, DriverConfig, DriverError, Member};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let driver = Driver::start(DriverConfig::new().shards(1), InMemoryStore::new());
+/// let conn = driver.connect(Member::new("board-1", "alice", "Alice")).unwrap();
+/// // ... hand `conn` to the socket's pump ...
+/// driver.shutdown_within(Duration::from_secs(5)).await.unwrap();
+/// assert_eq!(
+///     driver.connect(Member::new("board-1", "bob", "Bob")).unwrap_err(),
+///     DriverError::ShuttingDown
+/// );
+/// # drop(conn);
+/// # }
+/// ```
 pub struct Driver<S> {
     inner: Arc<Inner<S>>,
 }

@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender};
+use std::thread::JoinHandle;
 
 use huddle_store::{AppendBatch, StoreError};
 use tokio::sync::oneshot;
@@ -45,9 +46,9 @@ pub(crate) fn spawn(
     path: PathBuf,
     options: SqliteOptions,
     opened: Box<dyn FnOnce(Result<(), OpenError>) + Send>,
-) -> Result<Sender<Command>, OpenError> {
+) -> Result<(Sender<Command>, JoinHandle<()>), OpenError> {
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("huddle-sqlite".into())
         .spawn(move || match open_connection(&path, &options) {
             Ok(conn) => {
@@ -68,7 +69,7 @@ pub(crate) fn spawn(
             Err(e) => opened(Err(e)),
         })
         .map_err(|e| OpenError::Thread(e.to_string()))?;
-    Ok(tx)
+    Ok((tx, thread))
 }
 
 /// Serves requests until every sender is gone, or until a close has been

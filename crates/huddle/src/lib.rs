@@ -8,7 +8,7 @@
 //!
 //! | feature | what |
 //! |---|---|
-//! | `sqlite` (default) | [`SqliteStore`], the embedded store (WAL, durable group commit) |
+//! | `sqlite` (default) | `SqliteStore`, the embedded store (WAL, durable group commit) |
 //! | `postgres` | `PostgresStore`, for several nodes on one database |
 //! | `axum` | `huddle::axum`: the WebSocket pump for axum 0.8 (frame limits, write timeouts, the close handshake, join and credential deadlines) |
 //!

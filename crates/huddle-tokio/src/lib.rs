@@ -52,7 +52,10 @@
 //!   is archived now (flushed; a persistent room also stores its `archive`
 //!   snapshot: [`huddle_core::Engine::archive_session`]); every connection
 //!   is closed with 1012; each shard ends once the store confirmed all of
-//!   it.
+//!   it. [`Driver::serve_until`] and [`Driver::shutdown_within`] run that
+//!   within a time limit and then close the store ([`huddle_store::Store::close`]),
+//!   the one shutdown order (`docs/driver.md`); [`Driver::shutdown_started`]
+//!   tells the HTTP server to stop accepting.
 //!
 //! ## Embedding
 //!

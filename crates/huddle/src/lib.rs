@@ -57,7 +57,7 @@
 //! ```
 //!
 //! `examples/embed.rs` is a complete axum service with rooms on SQLite in
-//! about 30 lines (the repository's README shows it).
+//! about 40 lines (the repository's README shows it).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -29,6 +29,11 @@
 //! `open_transactions` append transactions are open at once.
 //!
 //! Other requests (loads, flushes, snapshots) use the pool directly.
+//!
+//! **Closing.** A close is queued like an append: the task commits every
+//! append queued before it, waits until no append transaction is open,
+//! closes the pool, answers, and ends; appends queued after it are
+//! answered as unavailable.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,14 +52,22 @@ pub(crate) struct Request {
     pub(crate) reply: oneshot::Sender<Vec<Result<(), StoreError>>>,
 }
 
+/// What the appender is sent.
+pub(crate) enum Command {
+    /// Batches to commit.
+    Append(Request),
+    /// Close the store (see the module docs); answered once closed.
+    Close(oneshot::Sender<()>),
+}
+
 /// Starts the appender on `runtime`; it stops when every sender is
-/// dropped.
+/// dropped, or at a close.
 pub(crate) fn spawn(
     runtime: &tokio::runtime::Handle,
     pool: Pool,
     max_group: usize,
     open_transactions: usize,
-) -> mpsc::UnboundedSender<Request> {
+) -> mpsc::UnboundedSender<Command> {
     let (tx, rx) = mpsc::unbounded_channel();
     runtime.spawn(run(pool, rx, max_group.max(1), open_transactions.max(1)));
     tx
@@ -75,19 +88,31 @@ struct Part {
 
 async fn run(
     pool: Pool,
-    mut rx: mpsc::UnboundedReceiver<Request>,
+    mut rx: mpsc::UnboundedReceiver<Command>,
     max_group: usize,
     open_transactions: usize,
 ) {
     let open = Arc::new(Semaphore::new(open_transactions));
-    while let Some(first) = rx.recv().await {
+    let mut closers = Vec::new();
+    while let Some(command) = rx.recv().await {
+        let first = match command {
+            Command::Append(first) => first,
+            Command::Close(done) => {
+                closers.push(done);
+                break;
+            }
+        };
         let mut size = first.batches.len();
         let mut requests = vec![first];
         while size < max_group {
             match rx.try_recv() {
-                Ok(next) => {
+                Ok(Command::Append(next)) => {
                     size += next.batches.len();
                     requests.push(next);
+                }
+                Ok(Command::Close(done)) => {
+                    closers.push(done);
+                    break;
                 }
                 Err(_) => break,
             }
@@ -124,6 +149,30 @@ async fn run(
         for locked in all_locked {
             let _ = locked.await;
         }
+        if !closers.is_empty() {
+            break;
+        }
+    }
+    // Closing (or every sender gone): once no append transaction is open,
+    // close the pool; later appends find the channel closed.
+    rx.close();
+    if let Ok(all) = u32::try_from(open_transactions) {
+        let _ = open.acquire_many(all).await;
+    }
+    open.close();
+    pool.close();
+    while let Ok(command) = rx.try_recv() {
+        match command {
+            Command::Close(done) => closers.push(done),
+            Command::Append(request) => {
+                let n = request.batches.len();
+                let stopped = StoreError::Unavailable("the store is closed".into());
+                let _ = request.reply.send(vec![Err(stopped); n]);
+            }
+        }
+    }
+    for done in closers {
+        let _ = done.send(());
     }
 }
 

@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::appender::{self, Request};
+use crate::appender::{self, Command, Request};
 use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use huddle_core::{
     BoardId, BoardOwner, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord,
@@ -28,10 +28,14 @@ use crate::tls::{self, TlsSettings};
 /// of its own; a connection that
 /// died (server restarted, network cut) is dropped by the pool and replaced
 /// on a later request, so the store recovers by itself.
+///
+/// [`Store::close`] goes through the appender: every append queued before
+/// it is committed, then (no append transaction open) the pool is closed;
+/// later calls fail with [`StoreError::Unavailable`].
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
-    appends: mpsc::UnboundedSender<Request>,
+    appends: mpsc::UnboundedSender<Command>,
     target: Arc<str>,
 }
 
@@ -140,6 +144,16 @@ fn describe(config: &tokio_postgres::Config) -> String {
 }
 
 impl Store for PostgresStore {
+    async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.appends.send(Command::Close(done)).is_ok() {
+            // Dropped unanswered: the appender had stopped already.
+            let _ = closed.await;
+        }
+        // Also when the appender was gone already.
+        self.pool.close();
+    }
+
     async fn create_room(&self, room: Room) -> Result<(), StoreError> {
         db::create_room(&self.client().await?, &room).await
     }
@@ -183,7 +197,11 @@ impl Store for PostgresStore {
         let n = batches.len();
         let stopped = || vec![Err(StoreError::Unavailable("the appender has stopped".into())); n];
         let (reply, answer) = oneshot::channel();
-        if self.appends.send(Request { batches, reply }).is_err() {
+        if self
+            .appends
+            .send(Command::Append(Request { batches, reply }))
+            .is_err()
+        {
             return stopped();
         }
         answer.await.unwrap_or_else(|_| stopped())

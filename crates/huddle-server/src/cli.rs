@@ -131,7 +131,7 @@ pub struct ServeArgs {
 
     /// Largest WebSocket text frame, in bytes. Up to 4 times this, a frame
     /// gets `error PAYLOAD_TOO_LARGE`; beyond, the connection is closed (1009).
-    #[arg(long, env = "HUDDLE_MAX_FRAME_BYTES", default_value_t = 1_048_576,
+    #[arg(long, env = "HUDDLE_MAX_FRAME_BYTES", default_value_t = huddle_tokio::axum::DEFAULT_MAX_FRAME_BYTES as u64,
           value_parser = clap::value_parser!(u64).range(1..=(u32::MAX as u64)))]
     pub max_frame_bytes: u64,
 
@@ -215,18 +215,18 @@ pub struct ServeArgs {
     pub shards: usize,
 
     /// Messages queued per connection before it is treated as a slow consumer.
-    #[arg(long, env = "HUDDLE_OUTBOUND_CAPACITY", default_value_t = 1024,
+    #[arg(long, env = "HUDDLE_OUTBOUND_CAPACITY", default_value_t = huddle_tokio::DEFAULT_OUTBOUND_CAPACITY as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub outbound_capacity: u64,
 
     /// Client messages one connection may have waiting for its shard before
     /// further ones get `error RATE_LIMITED`.
-    #[arg(long, env = "HUDDLE_INBOUND_CAPACITY", default_value_t = 1024,
+    #[arg(long, env = "HUDDLE_INBOUND_CAPACITY", default_value_t = huddle_tokio::DEFAULT_INBOUND_CAPACITY as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub inbound_capacity: u64,
 
     /// Inputs a shard handles per wake-up before it delivers outputs.
-    #[arg(long, env = "HUDDLE_MAX_INPUTS_PER_WAKE", default_value_t = 256,
+    #[arg(long, env = "HUDDLE_MAX_INPUTS_PER_WAKE", default_value_t = huddle_tokio::DEFAULT_MAX_INPUTS_PER_WAKE as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_inputs_per_wake: u64,
 
@@ -283,7 +283,7 @@ pub struct ServeArgs {
 
     /// Most levels of arrays and objects in an upsert's `data`; deeper
     /// gets `error DATA_TOO_DEEP`.
-    #[arg(long, env = "HUDDLE_MAX_DATA_DEPTH", default_value_t = 64,
+    #[arg(long, env = "HUDDLE_MAX_DATA_DEPTH", default_value_t = huddle_wire::DEFAULT_MAX_DATA_DEPTH as u32,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_data_depth: u32,
 

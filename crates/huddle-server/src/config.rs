@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use huddle_core::{ColorPolicy, Config, Durability, Limits, SessionType};
+use huddle_tokio::axum::SocketOptions;
 use huddle_wire::{DecodeLimits, FrameLimitError};
 
 use crate::cli::{ColorPolicyArg, DurabilityArg, ServeArgs};
@@ -69,10 +70,10 @@ pub fn check_frame_limit(args: &ServeArgs) -> Result<(), FrameLimitError> {
 /// What the HTTP and WebSocket handlers need to know of the flags.
 #[derive(Clone, Debug)]
 pub struct ServerSettings {
-    /// Soft frame limit: frames above get `PAYLOAD_TOO_LARGE`.
-    pub max_frame_bytes: usize,
-    /// Hard frame limit (4x the soft one): above, the socket is closed 1009.
-    pub hard_frame_bytes: usize,
+    /// What the WebSocket pump applies to every socket: the frame limits
+    /// (`--max-frame-bytes`, 4x that as the hard limit), `--write-timeout`,
+    /// `--join-timeout` and `--max-data-depth`.
+    pub socket: SocketOptions,
     /// Token lifetime when `POST /users` names none.
     pub token_ttl: Duration,
     /// Longest token lifetime accepted.
@@ -83,14 +84,8 @@ pub struct ServerSettings {
     pub max_display_name_bytes: usize,
     /// The data directory.
     pub data_dir: PathBuf,
-    /// Longest wait for a socket to take one outgoing frame.
-    pub write_timeout: Duration,
     /// `--demo`: the demo whiteboard and its open token endpoint.
     pub demo: bool,
-    /// Longest wait after an upgrade for the client's `join` (close 4006).
-    pub join_timeout: Duration,
-    /// What client frames are decoded with (`--max-data-depth`).
-    pub decode_limits: DecodeLimits,
     /// This node's id and advertised URL (`GET /rooms/{id}`'s `owner`
     /// when this node serves the board).
     pub node: NodeIdentity,
@@ -100,19 +95,20 @@ impl ServerSettings {
     /// The settings the flags describe, for a node known as `node`.
     pub fn from_args(args: &ServeArgs, node: NodeIdentity) -> Self {
         ServerSettings {
-            max_frame_bytes: usize::try_from(args.max_frame_bytes).unwrap_or(usize::MAX),
-            hard_frame_bytes: args.hard_frame_limit(),
+            socket: SocketOptions::new()
+                .max_frame_bytes(usize::try_from(args.max_frame_bytes).unwrap_or(usize::MAX))
+                .hard_frame_bytes(args.hard_frame_limit())
+                .write_timeout(args.write_timeout)
+                .join_timeout(args.join_timeout)
+                .decode(DecodeLimits {
+                    max_data_depth: usize::try_from(args.max_data_depth).unwrap_or(usize::MAX),
+                }),
             token_ttl: args.token_ttl,
             max_token_ttl: args.max_token_ttl,
             max_id_bytes: args.max_id_bytes,
             max_display_name_bytes: args.max_display_name_bytes,
             data_dir: args.data_dir.clone(),
-            write_timeout: args.write_timeout,
             demo: args.demo,
-            join_timeout: args.join_timeout,
-            decode_limits: DecodeLimits {
-                max_data_depth: usize::try_from(args.max_data_depth).unwrap_or(usize::MAX),
-            },
             node,
         }
     }
@@ -161,6 +157,16 @@ mod tests {
         assert_eq!(err.part, huddle_wire::FramePart::JoinedHead);
         args.max_participants = 16;
         assert_eq!(check_frame_limit(&args), Ok(()));
+    }
+
+    #[test]
+    fn the_socket_defaults_are_the_pumps() {
+        let node = NodeIdentity {
+            id: "node-test".into(),
+            url: "ws://127.0.0.1:1/ws".into(),
+        };
+        let settings = ServerSettings::from_args(&ServeArgs::defaults(), node);
+        assert_eq!(settings.socket, SocketOptions::default());
     }
 
     #[test]

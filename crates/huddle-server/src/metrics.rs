@@ -1,17 +1,17 @@
 //! What the server itself counts, on top of the driver's metrics
 //! (connections, boards by state, mutations, ack and storage latency,
-//! error frames by code): HTTP errors by code, WebSocket upgrades by
-//! outcome, frames received and refused by the server, WebSockets the
-//! server closed on a deadline, TCP connections open, refused and failed
-//! accepts, joins redirected to another node, and a mutations-per-second
-//! gauge; and the process's own CPU time and memory ([`process`]).
+//! error frames by code; and, from its WebSocket pump, frames received
+//! and refused, deadline closes, redirects): HTTP errors by code,
+//! WebSocket upgrades by outcome, TCP connections open, refused and failed
+//! accepts, and a mutations-per-second gauge; and the process's own CPU
+//! time and memory ([`process`]).
 //!
 //! The counters are process-wide (one server per process); `/metrics`
 //! renders them after the driver's.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 pub mod process;
@@ -21,28 +21,18 @@ pub mod process;
 pub struct ServerMetrics {
     http_errors: Mutex<BTreeMap<&'static str, u64>>,
     upgrades: Mutex<BTreeMap<&'static str, u64>>,
-    frames_received: AtomicU64,
-    bytes_received: AtomicU64,
-    frames_refused: Mutex<BTreeMap<&'static str, u64>>,
-    ws_closed: Mutex<BTreeMap<&'static str, u64>>,
     tcp_open: AtomicI64,
     tcp_refused: Mutex<BTreeMap<&'static str, u64>>,
     accept_errors: Mutex<BTreeMap<&'static str, u64>>,
-    redirects: AtomicU64,
     rate: Mutex<RateWindow>,
 }
 
 static METRICS: ServerMetrics = ServerMetrics {
     http_errors: Mutex::new(BTreeMap::new()),
     upgrades: Mutex::new(BTreeMap::new()),
-    frames_received: AtomicU64::new(0),
-    bytes_received: AtomicU64::new(0),
-    frames_refused: Mutex::new(BTreeMap::new()),
-    ws_closed: Mutex::new(BTreeMap::new()),
     tcp_open: AtomicI64::new(0),
     tcp_refused: Mutex::new(BTreeMap::new()),
     accept_errors: Mutex::new(BTreeMap::new()),
-    redirects: AtomicU64::new(0),
     rate: Mutex::new(RateWindow::new()),
 };
 
@@ -69,25 +59,6 @@ pub fn upgrade(outcome: &'static str) {
     bump(&METRICS.upgrades, outcome);
 }
 
-/// Counts a frame received from a client.
-pub fn frame_received(bytes: usize) {
-    METRICS.frames_received.fetch_add(1, Ordering::Relaxed);
-    METRICS
-        .bytes_received
-        .fetch_add(bytes as u64, Ordering::Relaxed);
-}
-
-/// Counts a frame the server refused before the engine saw it, by code.
-pub fn frame_refused(code: &'static str) {
-    bump(&METRICS.frames_refused, code);
-}
-
-/// Counts a WebSocket the server closed on a deadline, by reason
-/// (`join_timeout`, `token_expired`).
-pub fn ws_closed(reason: &'static str) {
-    bump(&METRICS.ws_closed, reason);
-}
-
 /// A TCP connection was admitted (`1`) or ended (`-1`).
 pub fn tcp_open(delta: i64) {
     METRICS.tcp_open.fetch_add(delta, Ordering::Relaxed);
@@ -102,12 +73,6 @@ pub fn tcp_refused(reason: &'static str) {
 /// Counts a failed `accept`, by kind (`descriptors`, `other`).
 pub fn accept_error(kind: &'static str) {
     bump(&METRICS.accept_errors, kind);
-}
-
-/// Counts a join sent to the board's owner on another node (a `redirect`
-/// frame and close 4003).
-pub fn redirect() {
-    METRICS.redirects.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Feeds the mutations-per-second window with the driver's running total
@@ -195,20 +160,6 @@ pub fn render(out: &mut String, uptime: f64) {
     );
     render_map(
         out,
-        "huddle_frames_refused_total",
-        "Client frames refused by the server before the engine (oversize, malformed), by code.",
-        "code",
-        &m.frames_refused,
-    );
-    render_map(
-        out,
-        "huddle_ws_closed_total",
-        "WebSockets the server closed on a deadline, by reason.",
-        "reason",
-        &m.ws_closed,
-    );
-    render_map(
-        out,
         "huddle_tcp_refused_total",
         "TCP connections refused for a connection cap, by reason.",
         "reason",
@@ -227,28 +178,6 @@ pub fn render(out: &mut String, uptime: f64) {
         "# HELP {name} TCP connections open (HTTP and WebSocket), within the caps.\n# TYPE {name} gauge\n{name} {}",
         m.tcp_open.load(Ordering::Relaxed)
     );
-    for (name, help, value) in [
-        (
-            "huddle_frames_received_total",
-            "Client frames received.",
-            m.frames_received.load(Ordering::Relaxed),
-        ),
-        (
-            "huddle_bytes_received_total",
-            "Bytes of client frames received.",
-            m.bytes_received.load(Ordering::Relaxed),
-        ),
-        (
-            "huddle_redirects_total",
-            "Joins redirected to the node that owns the board.",
-            m.redirects.load(Ordering::Relaxed),
-        ),
-    ] {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-        );
-    }
     let name = "huddle_mutations_per_second";
     let _ = writeln!(
         out,
@@ -283,16 +212,12 @@ mod tests {
     #[test]
     fn renders_counters() {
         http_error("CONFLICT");
-        frame_refused("PAYLOAD_TOO_LARGE");
         upgrade("accepted");
-        ws_closed("join_timeout");
         tcp_refused("max_connections");
         accept_error("descriptors");
-        redirect();
         let mut out = String::new();
         render(&mut out, 1.5);
         assert!(out.contains("huddle_http_errors_total{code=\"CONFLICT\"}"));
-        assert!(out.contains("huddle_frames_refused_total{code=\"PAYLOAD_TOO_LARGE\"}"));
         assert!(out.contains("huddle_ws_upgrades_total{outcome=\"accepted\"}"));
         assert!(out.contains("huddle_uptime_seconds 1.500"));
         if cfg!(target_os = "linux") {
@@ -303,10 +228,8 @@ mod tests {
                 "{out}"
             );
         }
-        assert!(out.contains("huddle_ws_closed_total{reason=\"join_timeout\"}"));
         assert!(out.contains("huddle_tcp_refused_total{reason=\"max_connections\"}"));
         assert!(out.contains("huddle_accept_errors_total{kind=\"descriptors\"}"));
         assert!(out.contains("huddle_tcp_connections_open "));
-        assert!(out.contains("# TYPE huddle_redirects_total counter\nhuddle_redirects_total "));
     }
 }

@@ -29,26 +29,27 @@ use crate::state::AppState;
 
 /// The driver configuration the flags describe, for this node.
 pub fn driver_config(args: &ServeArgs, node: &NodeIdentity) -> DriverConfig {
-    let mut config = DriverConfig {
-        engine: engine_config(args),
-        unknown_board: UnknownBoard::NotFound,
-        outbound_capacity: usize::try_from(args.outbound_capacity).unwrap_or(usize::MAX),
+    let mut config = DriverConfig::new()
+        .engine(engine_config(args))
+        .unknown_board(UnknownBoard::NotFound)
+        .outbound_capacity(usize::try_from(args.outbound_capacity).unwrap_or(usize::MAX))
         // The same limit both ways: a `joined` too large for it goes in parts.
-        max_frame_bytes: usize::try_from(args.max_frame_bytes).unwrap_or(usize::MAX),
-        inbound_capacity: usize::try_from(args.inbound_capacity).unwrap_or(usize::MAX),
-        max_inputs_per_wake: usize::try_from(args.max_inputs_per_wake).unwrap_or(usize::MAX),
-        // 0 = drawn from the OS by the driver at start.
-        seed: (args.seed != 0).then_some(args.seed),
+        .max_frame_bytes(usize::try_from(args.max_frame_bytes).unwrap_or(usize::MAX))
+        .inbound_capacity(usize::try_from(args.inbound_capacity).unwrap_or(usize::MAX))
+        .max_inputs_per_wake(usize::try_from(args.max_inputs_per_wake).unwrap_or(usize::MAX))
         // The node holds its boards' leases as itself: a refused acquire
         // on another node names this id and URL in its redirect.
-        node: huddle_store::Node {
+        .node(huddle_store::Node {
             owner: node.as_owner(),
             lease_ttl: args.lease_ttl,
-        },
-        ..DriverConfig::default()
-    };
+        });
+    // 0 = drawn from the OS by the driver at start.
+    if args.seed != 0 {
+        config = config.seed(args.seed);
+    }
+    // 0 = the driver's default (the number of cores).
     if args.shards > 0 {
-        config.shards = args.shards;
+        config = config.shards(args.shards);
     }
     config
 }
@@ -266,8 +267,12 @@ mod tests {
         let config = driver_config(&args, &test_node());
         assert_eq!(config.unknown_board, UnknownBoard::NotFound);
         assert!(config.shards >= 1);
-        assert_eq!(config.outbound_capacity, 1024);
-        assert_eq!(config.max_frame_bytes, 1 << 20);
+        let defaults = DriverConfig::new();
+        assert_eq!(config.outbound_capacity, defaults.outbound_capacity);
+        assert_eq!(config.inbound_capacity, defaults.inbound_capacity);
+        assert_eq!(config.max_inputs_per_wake, defaults.max_inputs_per_wake);
+        assert_eq!(config.shards, defaults.shards);
+        assert_eq!(config.max_frame_bytes, defaults.max_frame_bytes);
         assert_eq!(config.engine, engine_config(&args));
         assert!(config.engine.store_user_sessions);
         assert_eq!(config.seed, None, "seed 0: the driver draws one");

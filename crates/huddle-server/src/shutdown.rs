@@ -1,7 +1,8 @@
 //! Graceful shutdown: on SIGTERM or Ctrl-C, stop taking connections, close
 //! every board session through the driver (flushing it; persistent rooms
-//! also get their `archive` snapshot), close every connection (1012), then
-//! exit 0.
+//! also get their `archive` snapshot), close every connection (1012),
+//! close the store, then exit 0: the driver's one shutdown order
+//! ([`Driver::shutdown_within`], `docs/driver.md`).
 
 use std::time::Duration;
 
@@ -36,19 +37,17 @@ pub async fn signal() {
     }
 }
 
-/// Shuts the driver down, waiting at most `limit`. Returns whether every
-/// session was flushed in time.
+/// Shuts the driver down and closes the store, waiting at most `limit`.
+/// Returns whether every session was flushed (and the store closed) in
+/// time.
 pub async fn drain<S: Store + 'static>(driver: &Driver<S>, limit: Duration) -> bool {
-    match tokio::time::timeout(limit, driver.shutdown()).await {
+    match driver.shutdown_within(limit).await {
         Ok(()) => {
-            tracing::info!("every session flushed; connections closed");
+            tracing::info!("every session flushed; connections closed; store closed");
             true
         }
-        Err(_) => {
-            tracing::error!(
-                ?limit,
-                "shutdown timed out: storage did not confirm every flush"
-            );
+        Err(e) => {
+            tracing::error!(error = %e, "storage did not confirm every flush");
             false
         }
     }

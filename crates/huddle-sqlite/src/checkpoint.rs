@@ -29,10 +29,15 @@ pub(crate) const INTERVAL: Duration = Duration::from_millis(100);
 pub(crate) const WRITER_AUTOCHECKPOINT_PAGES: i64 = 4000;
 
 /// Starts the checkpointing thread; it stops when `stop`'s sender is
-/// dropped (with the store's own thread). Failing to start it is not an
-/// error: the writer's backstop checkpoints alone then.
-pub(crate) fn spawn(path: PathBuf, busy_timeout: Duration, stop: Receiver<()>) {
-    let _ = std::thread::Builder::new()
+/// dropped (by the store's own thread, which then joins it). Failing to
+/// start it is not an error: the writer's backstop checkpoints alone then
+/// (`None`).
+pub(crate) fn spawn(
+    path: PathBuf,
+    busy_timeout: Duration,
+    stop: Receiver<()>,
+) -> Option<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
         .name("huddle-sqlite-checkpoint".into())
         .spawn(move || {
             let Ok(conn) = Connection::open(&path) else {
@@ -42,7 +47,8 @@ pub(crate) fn spawn(path: PathBuf, busy_timeout: Duration, stop: Receiver<()>) {
                 return;
             }
             run(&conn, &stop);
-        });
+        })
+        .ok()
 }
 
 fn run(conn: &Connection, stop: &Receiver<()>) {

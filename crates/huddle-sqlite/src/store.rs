@@ -5,7 +5,8 @@ use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 
 use huddle_core::{
     BoardId, BoardOwner, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord,
@@ -23,11 +24,16 @@ use crate::worker::{spawn, Command};
 
 /// An SQLite store. Cheap to clone: clones share the one thread and
 /// connection. The thread stops (and the database closes) when the last
-/// clone is dropped and its queued requests are served.
+/// clone is dropped and its queued requests are served, or at
+/// [`Store::close`], which awaits it: every request queued before the
+/// close is served (appends committed), the database is closed and the
+/// thread ends; later requests fail with [`StoreError::Unavailable`].
 #[derive(Clone)]
 pub struct SqliteStore {
     tx: Sender<Command>,
     path: Arc<Path>,
+    /// The store's thread, joined by the first close that finds it.
+    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -49,7 +55,7 @@ impl SqliteStore {
     pub async fn open(path: impl Into<PathBuf>, options: SqliteOptions) -> Result<Self, OpenError> {
         let path: PathBuf = path.into();
         let (done, opened) = oneshot::channel();
-        let tx = spawn(
+        let (tx, thread) = spawn(
             path.clone(),
             options,
             Box::new(move |r| {
@@ -62,6 +68,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             tx,
             path: path.into(),
+            thread: Arc::new(Mutex::new(Some(thread))),
         })
     }
 
@@ -73,7 +80,7 @@ impl SqliteStore {
     ) -> Result<Self, OpenError> {
         let path: PathBuf = path.into();
         let (done, opened) = std::sync::mpsc::channel();
-        let tx = spawn(
+        let (tx, thread) = spawn(
             path.clone(),
             options,
             Box::new(move |r| {
@@ -86,6 +93,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             tx,
             path: path.into(),
+            thread: Arc::new(Mutex::new(Some(thread))),
         })
     }
 
@@ -110,6 +118,24 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    fn close(&self) -> impl Future<Output = ()> + Send {
+        let (done, closed) = oneshot::channel();
+        let sent = self.tx.send(Command::Close(done)).is_ok();
+        let thread = self.thread.clone();
+        async move {
+            if sent {
+                // Dropped unanswered: another close stopped the thread first.
+                let _ = closed.await;
+            }
+            // The thread has closed the database and answered (or ended):
+            // all it has left is to return, so this join does not wait.
+            let handle = thread.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(handle) = handle {
+                let _ = handle.join();
+            }
+        }
+    }
+
     fn create_room(&self, room: Room) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.call(move |db| db.create_room(&room))
     }

@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender};
+use std::thread::JoinHandle;
 
 use huddle_store::{AppendBatch, StoreError};
 use tokio::sync::oneshot;
@@ -34,6 +35,9 @@ pub(crate) enum Command {
     Append(Vec<AppendBatch>, AppendReply),
     /// Anything else.
     Run(Job),
+    /// Serve what came before, then stop: the thread closes the database,
+    /// joins the checkpointer, and only then answers.
+    Close(oneshot::Sender<()>),
 }
 
 /// Starts the thread; it opens the database and reports the result
@@ -42,39 +46,55 @@ pub(crate) fn spawn(
     path: PathBuf,
     options: SqliteOptions,
     opened: Box<dyn FnOnce(Result<(), OpenError>) + Send>,
-) -> Result<Sender<Command>, OpenError> {
+) -> Result<(Sender<Command>, JoinHandle<()>), OpenError> {
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("huddle-sqlite".into())
         .spawn(move || match open_connection(&path, &options) {
             Ok(conn) => {
                 opened(Ok(()));
-                // Dropped when this thread ends, which stops the
-                // checkpointer too.
-                let (_stop, stop_rx) = std::sync::mpsc::channel();
-                checkpoint::spawn(path, options.busy_timeout, stop_rx);
-                serve(Db::new(conn), &rx, options.max_group);
+                // Dropping `stop` stops the checkpointer.
+                let (stop, stop_rx) = std::sync::mpsc::channel::<()>();
+                let checkpointer = checkpoint::spawn(path, options.busy_timeout, stop_rx);
+                // The connection is closed when `serve` returns.
+                let closers = serve(Db::new(conn), &rx, options.max_group);
+                drop(stop);
+                if let Some(checkpointer) = checkpointer {
+                    let _ = checkpointer.join();
+                }
+                for closer in closers {
+                    let _ = closer.send(());
+                }
             }
             Err(e) => opened(Err(e)),
         })
         .map_err(|e| OpenError::Thread(e.to_string()))?;
-    Ok(tx)
+    Ok((tx, thread))
 }
 
-fn serve(mut db: Db, rx: &Receiver<Command>, max_group: usize) {
+/// Serves requests until every sender is gone, or until a close has been
+/// taken and everything queued before it is served; returns who asked to
+/// close. Requests queued after a close are dropped unanswered (their
+/// callers see the store as stopped).
+fn serve(mut db: Db, rx: &Receiver<Command>, max_group: usize) -> Vec<oneshot::Sender<()>> {
     let mut appends: Vec<(Vec<AppendBatch>, AppendReply)> = Vec::new();
     let mut jobs: VecDeque<Job> = VecDeque::new();
+    let mut closers = Vec::new();
     loop {
         if appends.is_empty() && jobs.is_empty() {
+            if !closers.is_empty() {
+                return closers;
+            }
             match rx.recv() {
-                Ok(command) => take(command, &mut appends, &mut jobs),
-                Err(_) => return,
+                Ok(command) => take(command, &mut appends, &mut jobs, &mut closers),
+                Err(_) => return closers,
             }
         }
-        // Whatever else is queued, up to `max_group` appends.
-        while appends.len() < max_group {
+        // Whatever else is queued, up to `max_group` appends (nothing after
+        // a close).
+        while closers.is_empty() && appends.len() < max_group {
             match rx.try_recv() {
-                Ok(command) => take(command, &mut appends, &mut jobs),
+                Ok(command) => take(command, &mut appends, &mut jobs, &mut closers),
                 Err(_) => break,
             }
         }
@@ -91,10 +111,12 @@ fn take(
     command: Command,
     appends: &mut Vec<(Vec<AppendBatch>, AppendReply)>,
     jobs: &mut VecDeque<Job>,
+    closers: &mut Vec<oneshot::Sender<()>>,
 ) {
     match command {
         Command::Append(batches, reply) => appends.push((batches, reply)),
         Command::Run(job) => jobs.push_back(job),
+        Command::Close(done) => closers.push(done),
     }
 }
 

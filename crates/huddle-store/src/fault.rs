@@ -445,4 +445,9 @@ impl<S: Store> Store for Faulty<S> {
             self.inner.user_sessions(index.clone())
         })
     }
+
+    /// Closes the wrapped store (no fault is injected into a close).
+    fn close(&self) -> impl Future<Output = ()> + Send {
+        self.inner.close()
+    }
 }

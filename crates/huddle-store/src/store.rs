@@ -183,6 +183,21 @@ pub trait Store: Send + Sync {
         &self,
         index: SessionIndex,
     ) -> impl Future<Output = Result<Vec<UserSessionRecord>, StoreError>> + Send;
+
+    /// Closes the store: completes once every call made before it is done
+    /// (an append queued before it is committed and answered) and the
+    /// backend has let go of what it holds (SQLite: its thread has
+    /// committed the last write, closed the database and ended;
+    /// PostgreSQL: no append transaction is open and the pool is closed).
+    /// Calls made after it fail with [`StoreError::Unavailable`] (or, for
+    /// a backend with nothing to let go of, still work). Harmless to
+    /// repeat, from any clone. The default does nothing.
+    ///
+    /// The driver's `shutdown_within` calls it last, once every session is
+    /// drained.
+    fn close(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// A shared store is a store (so tasks can hold an `Arc` of one).
@@ -289,5 +304,8 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         index: SessionIndex,
     ) -> impl Future<Output = Result<Vec<UserSessionRecord>, StoreError>> + Send {
         (**self).user_sessions(index)
+    }
+    fn close(&self) -> impl Future<Output = ()> + Send {
+        (**self).close()
     }
 }

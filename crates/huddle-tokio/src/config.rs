@@ -1,10 +1,48 @@
 //! [`DriverConfig`]: how many shards, how deep the outbound queues are,
-//! the engine's configuration and what unknown boards are.
+//! the engine's configuration and what unknown boards are, with the
+//! documented defaults (those of `huddle serve` too, which builds its
+//! configuration from them).
 
 use huddle_core::Config;
 use huddle_store::{Node, UnknownBoard};
 
-/// The driver's configuration.
+/// The default of [`DriverConfig::outbound_capacity`].
+pub const DEFAULT_OUTBOUND_CAPACITY: usize = 1024;
+
+/// The default of [`DriverConfig::max_frame_bytes`] (1 MiB), and of the
+/// WebSocket pump's inbound limit: one frame limit both ways.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 1 << 20;
+
+/// The default of [`DriverConfig::inbound_capacity`].
+pub const DEFAULT_INBOUND_CAPACITY: usize = 1024;
+
+/// The default of [`DriverConfig::max_inputs_per_wake`].
+pub const DEFAULT_MAX_INPUTS_PER_WAKE: usize = 256;
+
+/// The driver's configuration. Start from [`DriverConfig::new`] (the
+/// defaults below) and change what you need with the setters:
+///
+/// | setting | default |
+/// |---|---|
+/// | [`engine`](Self::engine) | [`Config::default`] with [`store_user_sessions`](Config::store_user_sessions) on |
+/// | [`shards`](Self::shards) | the number of cores |
+/// | [`outbound_capacity`](Self::outbound_capacity) | [`DEFAULT_OUTBOUND_CAPACITY`] (1024 frames) |
+/// | [`max_frame_bytes`](Self::max_frame_bytes) | [`DEFAULT_MAX_FRAME_BYTES`] (1 MiB) |
+/// | [`inbound_capacity`](Self::inbound_capacity) | [`DEFAULT_INBOUND_CAPACITY`] (1024 messages) |
+/// | [`seed`](Self::seed) | drawn from the operating system at every start |
+/// | [`unknown_board`](Self::unknown_board) | [`UnknownBoard::CreateEmpty`] |
+/// | [`node`](Self::node) | [`Node::default`]: `local`, alone on its store, 1 h lease TTL |
+/// | [`max_inputs_per_wake`](Self::max_inputs_per_wake) | [`DEFAULT_MAX_INPUTS_PER_WAKE`] (256) |
+///
+/// ```
+/// use huddle_store::UnknownBoard;
+/// use huddle_tokio::DriverConfig;
+///
+/// let config = DriverConfig::new().shards(2).unknown_board(UnknownBoard::NotFound);
+/// assert_eq!(config.shards, 2);
+/// assert_eq!(config.outbound_capacity, 1024);
+/// assert!(config.engine.store_user_sessions);
+/// ```
 #[derive(Clone, Debug)]
 pub struct DriverConfig {
     /// The engine configuration every shard's engine gets. The driver's
@@ -21,8 +59,9 @@ pub struct DriverConfig {
     /// disconnected as a slow consumer (default 1024). Two more slots are
     /// kept for the final error and close frames.
     pub outbound_capacity: usize,
-    /// The largest frame sent to a connection, in bytes (default 1 MiB,
-    /// the reference server's `--max-frame-bytes`). A `joined` answer
+    /// The largest frame sent to a connection, in bytes (default
+    /// [`DEFAULT_MAX_FRAME_BYTES`], the reference server's
+    /// `--max-frame-bytes`, which also bounds the frames it reads). A `joined` answer
     /// whose sync does not fit is sent as the `joined` frame and
     /// `joined_part` frames, each within it, one after the other in the
     /// connection's queue (each takes a slot of `outbound_capacity`;
@@ -63,13 +102,73 @@ impl Default for DriverConfig {
                 ..Config::default()
             },
             shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            outbound_capacity: 1024,
-            max_frame_bytes: 1 << 20,
-            inbound_capacity: 1024,
+            outbound_capacity: DEFAULT_OUTBOUND_CAPACITY,
+            inbound_capacity: DEFAULT_INBOUND_CAPACITY,
             seed: None,
             unknown_board: UnknownBoard::CreateEmpty,
-            max_inputs_per_wake: 256,
+            max_inputs_per_wake: DEFAULT_MAX_INPUTS_PER_WAKE,
             node: Node::default(),
         }
+    }
+}
+
+impl DriverConfig {
+    /// The defaults (the table above).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the engine configuration every shard's engine gets.
+    pub fn engine(mut self, engine: Config) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// Sets the number of shards (at least one is started).
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = shards;
+        self
+    }
+
+    /// Sets the frames a connection's outbound queue holds.
+    pub fn outbound_capacity(mut self, frames: usize) -> Self {
+        self.outbound_capacity = frames;
+        self
+    }
+
+    /// Sets [`max_frame_bytes`](Self::max_frame_bytes).
+    pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
+        self.max_frame_bytes = bytes;
+        self
+    }
+
+    /// Sets the client messages a connection may have queued.
+    pub fn inbound_capacity(mut self, messages: usize) -> Self {
+        self.inbound_capacity = messages;
+        self
+    }
+
+    /// Sets a fixed seed (deterministic tests only).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Sets what a join of a board the store does not know gets.
+    pub fn unknown_board(mut self, unknown: UnknownBoard) -> Self {
+        self.unknown_board = unknown;
+        self
+    }
+
+    /// Sets this node of the cluster.
+    pub fn node(mut self, node: Node) -> Self {
+        self.node = node;
+        self
+    }
+
+    /// Sets the inputs a shard handles per wake-up.
+    pub fn max_inputs_per_wake(mut self, inputs: usize) -> Self {
+        self.max_inputs_per_wake = inputs;
+        self
     }
 }

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::error::DriverError;
+use crate::metrics::Metrics;
 use crate::shard::Input;
 
 /// A frame for the host to write to the connection's socket.
@@ -70,6 +71,7 @@ struct SenderInner {
     shard: mpsc::UnboundedSender<Input>,
     shared: Arc<ConnShared>,
     inbound_capacity: usize,
+    metrics: Arc<Metrics>,
 }
 
 impl Drop for SenderInner {
@@ -93,6 +95,7 @@ impl ConnSender {
         shard: mpsc::UnboundedSender<Input>,
         shared: Arc<ConnShared>,
         inbound_capacity: usize,
+        metrics: Arc<Metrics>,
     ) -> Self {
         ConnSender {
             inner: Arc::new(SenderInner {
@@ -100,8 +103,15 @@ impl ConnSender {
                 shard,
                 shared,
                 inbound_capacity,
+                metrics,
             }),
         }
+    }
+
+    /// The driver's metrics (what the WebSocket pump counts in).
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// The connection's id.

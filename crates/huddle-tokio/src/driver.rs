@@ -2,20 +2,22 @@
 //! each connection to the shard that owns its board, and asks the shards
 //! for session info, stats and shutdown.
 
+use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use huddle_core::{BoardId, ConnId, SessionInfo, Stats};
 use huddle_store::{Performer, Store};
-use huddle_wire::Identity;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::config::DriverConfig;
 use crate::connection::{ConnSender, ConnShared, Connection};
 use crate::error::DriverError;
+use crate::member::Member;
 use crate::metrics::Metrics;
 use crate::seed;
 use crate::shard::{self, Input};
@@ -24,6 +26,26 @@ use crate::shard::{self, Input};
 /// clone (an `Arc`); every clone drives the same shards.
 ///
 /// See the [crate docs](crate) for the model.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use huddle_store::InMemoryStore;
+/// use huddle_tokio::{Driver, DriverConfig, DriverError, Member};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let driver = Driver::start(DriverConfig::new().shards(1), InMemoryStore::new());
+/// let conn = driver.connect(Member::new("board-1", "alice", "Alice")).unwrap();
+/// // ... hand `conn` to the socket's pump ...
+/// driver.shutdown_within(Duration::from_secs(5)).await.unwrap();
+/// assert_eq!(
+///     driver.connect(Member::new("board-1", "bob", "Bob")).unwrap_err(),
+///     DriverError::ShuttingDown
+/// );
+/// # drop(conn);
+/// # }
+/// ```
 pub struct Driver<S> {
     inner: Arc<Inner<S>>,
 }
@@ -58,6 +80,8 @@ struct Inner<S> {
     metrics: Arc<Metrics>,
     next_conn: AtomicU64,
     shutting_down: AtomicBool,
+    /// Turns true when shutdown begins (for [`Driver::shutdown_started`]).
+    shutdown_begun: watch::Sender<bool>,
 }
 
 /// The shard of `board` among `shards` (at least one).
@@ -117,23 +141,22 @@ impl<S: Store + 'static> Driver<S> {
                 metrics,
                 next_conn: AtomicU64::new(1),
                 shutting_down: AtomicBool::new(false),
+                shutdown_begun: watch::Sender::new(false),
             }),
         }
     }
 
-    /// Registers a new connection for `identity`. `identity.board` must
-    /// name the board (it decides the shard); the connection may then
-    /// `join` only that board.
+    /// Registers a new connection for `member`: it may then `join` only
+    /// `member.board`, whose shard it talks to.
     ///
     /// Refused with [`DriverError::ShuttingDown`] once
-    /// [`shutdown`](Self::shutdown) has begun, and [`DriverError::NoBoard`]
-    /// without a board.
-    pub fn connect(&self, identity: Identity) -> Result<Connection, DriverError> {
+    /// [`shutdown`](Self::shutdown) has begun.
+    pub fn connect(&self, member: Member) -> Result<Connection, DriverError> {
         let inner = &self.inner;
         if inner.shutting_down.load(Ordering::Acquire) {
             return Err(DriverError::ShuttingDown);
         }
-        let board = identity.board.as_ref().ok_or(DriverError::NoBoard)?;
+        let board = &member.board;
         let shard = &inner.shards[self.shard_of(board)];
         let id = ConnId(inner.next_conn.fetch_add(1, Ordering::Relaxed));
         // Two slots more than the capacity: the final error and close.
@@ -142,12 +165,18 @@ impl<S: Store + 'static> Driver<S> {
         shard
             .send(Input::Open {
                 conn: id,
-                identity,
+                identity: member.into(),
                 outbound: tx,
                 shared: shared.clone(),
             })
             .map_err(|_| DriverError::ShuttingDown)?;
-        let sender = ConnSender::new(id, shard.clone(), shared, inner.config.inbound_capacity);
+        let sender = ConnSender::new(
+            id,
+            shard.clone(),
+            shared,
+            inner.config.inbound_capacity,
+            inner.metrics.clone(),
+        );
         Ok(Connection {
             id,
             sender,
@@ -223,6 +252,7 @@ impl<S: Store + 'static> Driver<S> {
     /// again (or from another clone) waits for the same shutdown.
     pub async fn shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::Release);
+        self.inner.shutdown_begun.send_replace(true);
         for shard in &self.inner.shards {
             let _ = shard.send(Input::Shutdown);
         }
@@ -244,5 +274,57 @@ impl<S: Store + 'static> Driver<S> {
         }
         // Every session was archived and its lease released: renew no more.
         self.inner.renewal.abort();
+    }
+
+    /// Completes once shutdown has begun (at once if it has): hand it to
+    /// the HTTP server's graceful shutdown (axum's
+    /// `with_graceful_shutdown`), so that it stops accepting when the
+    /// driver does.
+    pub fn shutdown_started(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut begun = self.inner.shutdown_begun.subscribe();
+        async move {
+            // The sender lives as long as the driver; gone means stopped.
+            let _ = begun.wait_for(|begun| *begun).await;
+        }
+    }
+
+    /// Serves until `signal` completes (SIGTERM, Ctrl-C, a test's
+    /// trigger), then shuts down in the one order `docs/driver.md` gives
+    /// ([`shutdown_within`](Self::shutdown_within)).
+    pub async fn serve_until(
+        &self,
+        signal: impl Future<Output = ()>,
+        timeout: Duration,
+    ) -> Result<(), DriverError> {
+        signal.await;
+        self.shutdown_within(timeout).await
+    }
+
+    /// Shuts down and closes the store, within `timeout`:
+    ///
+    /// 1. stops accepting: [`connect`](Self::connect) answers
+    ///    [`DriverError::ShuttingDown`] and
+    ///    [`shutdown_started`](Self::shutdown_started) completes (the
+    ///    HTTP server stops accepting);
+    /// 2. ends every session ([`shutdown`](Self::shutdown)): joined
+    ///    connections get `session_closed`, every connection is closed with
+    ///    1012, and each board is flushed (a persistent room stores its
+    ///    `archive` snapshot) and released;
+    /// 3. once storage has confirmed all of it, closes the store
+    ///    ([`Store::close`]: SQLite's thread ends after its last commit,
+    ///    PostgreSQL's pool is closed).
+    ///
+    /// [`DriverError::ShutdownTimedOut`] if steps 2 and 3 took longer than
+    /// `timeout` (storage kept failing): what was not confirmed by then
+    /// is not stored, but every acknowledged batch is in the log already.
+    pub async fn shutdown_within(&self, timeout: Duration) -> Result<(), DriverError> {
+        let done = async {
+            self.shutdown().await;
+            self.store().close().await;
+        };
+        match tokio::time::timeout(timeout, done).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(DriverError::ShutdownTimedOut(timeout)),
+        }
     }
 }

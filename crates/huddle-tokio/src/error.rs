@@ -1,5 +1,7 @@
 //! [`DriverError`]: why the driver refused a call.
 
+use std::time::Duration;
+
 use thiserror::Error;
 
 /// Why a driver call was refused.
@@ -18,8 +20,15 @@ pub enum DriverError {
     /// the message was not taken. The host may wait, or tell the client.
     #[error("too many messages queued for this connection")]
     Overloaded,
-    /// [`Driver::connect`](crate::Driver::connect) needs the identity's
-    /// board (`Identity::board`): it decides the shard.
+    /// A wire `Identity` without a board cannot become a
+    /// [`Member`](crate::Member) (what
+    /// [`Driver::connect`](crate::Driver::connect) takes): the board decides
+    /// the shard.
     #[error("the identity names no board")]
     NoBoard,
+    /// [`Driver::shutdown_within`](crate::Driver::shutdown_within) (or
+    /// `serve_until`) did not drain every session and close the store in
+    /// this time.
+    #[error("shutdown did not finish within {0:?}")]
+    ShutdownTimedOut(Duration),
 }

@@ -52,24 +52,21 @@
 //!   is archived now (flushed; a persistent room also stores its `archive`
 //!   snapshot: [`huddle_core::Engine::archive_session`]); every connection
 //!   is closed with 1012; each shard ends once the store confirmed all of
-//!   it.
+//!   it. [`Driver::serve_until`] and [`Driver::shutdown_within`] run that
+//!   within a time limit and then close the store ([`huddle_store::Store::close`]),
+//!   the one shutdown order (`docs/driver.md`); [`Driver::shutdown_started`]
+//!   tells the HTTP server to stop accepting.
 //!
 //! ## Embedding
 //!
 //! ```no_run
-//! use huddle_wire::{ClientMessage, Identity};
+//! use huddle_wire::ClientMessage;
 //! use huddle_store::InMemoryStore;
-//! use huddle_tokio::{Driver, DriverConfig, Outbound};
+//! use huddle_tokio::{Driver, DriverConfig, Member, Outbound};
 //!
 //! # async fn run() {
 //! let driver = Driver::start(DriverConfig::default(), InMemoryStore::new());
-//! let identity = Identity {
-//!     user: "alice".into(),
-//!     display_name: "Alice".into(),
-//!     board: Some("board-1".into()),
-//!     session_type: None,
-//! };
-//! let mut conn = driver.connect(identity).unwrap();
+//! let mut conn = driver.connect(Member::new("board-1", "alice", "Alice")).unwrap();
 //! // For each text frame read from the socket:
 //! match ClientMessage::from_json(br#"{"type":"join","board":"board-1"}"#) {
 //!     Ok(msg) => conn.sender.send(msg).unwrap(),
@@ -86,8 +83,10 @@
 //! # }
 //! ```
 //!
-//! `examples/embed_axum.rs` is a complete axum app; `docs/driver.md`
-//! explains the design.
+//! With the `axum` feature, `huddle_tokio::axum` is that pump for an
+//! axum WebSocket, with frame limits, write timeouts, the close handshake
+//! and deadlines. The `huddle-engine` crate's `examples/embed.rs` is a
+//! complete axum app; `docs/driver.md` explains the design.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -102,13 +101,21 @@ mod config;
 mod connection;
 mod driver;
 mod error;
+mod member;
 mod metrics;
 mod renewal;
 mod seed;
 mod shard;
 
-pub use config::DriverConfig;
+pub use config::{
+    DriverConfig, DEFAULT_INBOUND_CAPACITY, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_INPUTS_PER_WAKE,
+    DEFAULT_OUTBOUND_CAPACITY,
+};
 pub use connection::{ConnSender, Connection, Outbound};
 pub use driver::Driver;
 pub use error::DriverError;
+pub use member::Member;
+
+#[cfg(feature = "axum")]
+pub mod axum;
 pub use metrics::{render_bytes_held, Histogram, Metrics, StorageOp, LATENCY_BUCKETS_MS};

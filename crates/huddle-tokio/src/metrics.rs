@@ -2,8 +2,10 @@
 //! store tasks update as they work, readable at any time, and rendered as
 //! a Prometheus text page by [`Metrics::render_prometheus`].
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use huddle_core::{ErrorCode, SessionState, Stats};
@@ -190,6 +192,13 @@ pub fn render_bytes_held(stats: &Stats, out: &mut String) {
 /// | `huddle_slow_consumers_total` | counter | connections closed as slow consumers |
 /// | `huddle_frames_sent_total` | counter | text frames queued to connections |
 /// | `huddle_snapshots_skipped_total` | counter | automatic snapshots not taken: the board was over `max_snapshot_bytes` |
+/// | `huddle_frames_received_total` | counter | client frames the WebSocket pump received |
+/// | `huddle_bytes_received_total` | counter | bytes of those frames |
+/// | `huddle_frames_refused_total{code}` | counter | client frames the pump refused before the engine (oversize, malformed, flooding), by code |
+/// | `huddle_ws_closed_total{reason}` | counter | WebSockets the pump closed on a deadline (`join_timeout`, `token_expired`) |
+/// | `huddle_redirects_total` | counter | joins sent to the board's owner on another node (close 4003) |
+///
+/// The last five are counted by the WebSocket pump (the `axum` feature).
 ///
 /// The bytes the engines hold are read from their [`Stats`] instead
 /// ([`render_bytes_held`]), on each scrape.
@@ -210,6 +219,26 @@ pub struct Metrics {
     pub(crate) slow_consumers: AtomicU64,
     pub(crate) frames_sent: AtomicU64,
     pub(crate) snapshots_skipped: AtomicU64,
+    pub(crate) frames_received: AtomicU64,
+    pub(crate) bytes_received: AtomicU64,
+    pub(crate) frames_refused: Mutex<BTreeMap<&'static str, u64>>,
+    pub(crate) ws_closed: Mutex<BTreeMap<&'static str, u64>>,
+    pub(crate) redirects: AtomicU64,
+}
+
+fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {
+    *map.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(key)
+        .or_default() += 1;
+}
+
+fn read(map: &Mutex<BTreeMap<&'static str, u64>>, key: &str) -> u64 {
+    map.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(key)
+        .copied()
+        .unwrap_or(0)
 }
 
 fn state_index(state: SessionState) -> Option<usize> {
@@ -305,6 +334,61 @@ impl Metrics {
     /// `max_snapshot_bytes`.
     pub fn snapshots_skipped(&self) -> u64 {
         self.snapshots_skipped.load(Ordering::Relaxed)
+    }
+
+    /// Client frames received by the WebSocket pump.
+    pub fn frames_received(&self) -> u64 {
+        self.frames_received.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of the client frames received by the WebSocket pump.
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes_received.load(Ordering::Relaxed)
+    }
+
+    /// Client frames the WebSocket pump refused with this code
+    /// (`"PAYLOAD_TOO_LARGE"`, `"INVALID_MESSAGE"`, `"DATA_TOO_DEEP"`,
+    /// `"RATE_LIMITED"`, and `"FRAME_TOO_BIG"` for a frame over the hard
+    /// limit).
+    pub fn frames_refused(&self, code: &str) -> u64 {
+        read(&self.frames_refused, code)
+    }
+
+    /// WebSockets the pump closed on a deadline, by reason
+    /// (`"join_timeout"`, `"token_expired"`).
+    pub fn ws_closed(&self, reason: &str) -> u64 {
+        read(&self.ws_closed, reason)
+    }
+
+    /// Joins redirected to the board's owner on another node.
+    pub fn redirects(&self) -> u64 {
+        self.redirects.load(Ordering::Relaxed)
+    }
+
+    /// Counts a client frame of `bytes` bytes received.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn frame_received(&self, bytes: usize) {
+        self.frames_received.fetch_add(1, Ordering::Relaxed);
+        self.bytes_received
+            .fetch_add(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Counts a client frame refused before the engine saw it, by code.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn frame_refused(&self, code: &'static str) {
+        bump(&self.frames_refused, code);
+    }
+
+    /// Counts a WebSocket closed on a deadline, by reason.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn socket_closed(&self, reason: &'static str) {
+        bump(&self.ws_closed, reason);
+    }
+
+    /// Counts a join redirected to another node.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn redirect(&self) {
+        self.redirects.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn board_state(&self, from: Option<SessionState>, to: Option<SessionState>) {
@@ -404,6 +488,21 @@ impl Metrics {
                 "Automatic snapshots not taken: the board was over its snapshot size cap.",
                 self.snapshots_skipped(),
             ),
+            (
+                "huddle_frames_received_total",
+                "Client frames received.",
+                self.frames_received(),
+            ),
+            (
+                "huddle_bytes_received_total",
+                "Bytes of client frames received.",
+                self.bytes_received(),
+            ),
+            (
+                "huddle_redirects_total",
+                "Joins redirected to the node that owns the board.",
+                self.redirects(),
+            ),
         ] {
             gauge(&mut out, name, help, "counter");
             let _ = writeln!(out, "{name} {value}");
@@ -417,6 +516,25 @@ impl Metrics {
         for (code, n) in ERROR_CODES.iter().zip(&self.errors_sent) {
             let n = n.load(Ordering::Relaxed);
             let _ = writeln!(out, "huddle_errors_sent_total{{code=\"{code}\"}} {n}");
+        }
+        for (name, help, label, map) in [
+            (
+                "huddle_frames_refused_total",
+                "Client frames refused before the engine (oversize, malformed), by code.",
+                "code",
+                &self.frames_refused,
+            ),
+            (
+                "huddle_ws_closed_total",
+                "WebSockets closed on a deadline, by reason.",
+                "reason",
+                &self.ws_closed,
+            ),
+        ] {
+            gauge(&mut out, name, help, "counter");
+            for (key, n) in map.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+                let _ = writeln!(out, "{name}{{{label}=\"{key}\"}} {n}");
+            }
         }
         let name = "huddle_ack_latency_seconds";
         gauge(
@@ -463,7 +581,17 @@ mod tests {
         let m = Metrics::default();
         m.error_sent(ErrorCode::RateLimited);
         m.slow_consumer();
+        m.frame_refused("PAYLOAD_TOO_LARGE");
+        m.socket_closed("join_timeout");
+        m.redirect();
+        m.frame_received(10);
         let text = m.render_prometheus();
+        assert!(text.contains("huddle_frames_refused_total{code=\"PAYLOAD_TOO_LARGE\"} 1"));
+        assert!(text.contains("huddle_ws_closed_total{reason=\"join_timeout\"} 1"));
+        assert!(text.contains("\nhuddle_redirects_total 1\n"));
+        assert!(text.contains("\nhuddle_bytes_received_total 10\n"));
+        assert_eq!(m.frames_refused("PAYLOAD_TOO_LARGE"), 1);
+        assert_eq!(m.ws_closed("token_expired"), 0);
         assert!(text.contains("huddle_errors_sent_total{code=\"RATE_LIMITED\"} 1"));
         assert!(text.contains("huddle_errors_sent_total{code=\"SLOW_CONSUMER\"} 1"));
         assert!(text.contains("huddle_storage_latency_seconds_bucket{op=\"append\",le=\"+Inf\"} 0"));

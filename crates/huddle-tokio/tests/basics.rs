@@ -147,11 +147,8 @@ async fn boards_spread_over_shards() {
 }
 
 #[tokio::test]
-async fn connect_needs_a_board_and_is_refused_after_shutdown() {
+async fn connect_is_refused_after_shutdown() {
     let driver = Driver::start(config(1), InMemoryStore::new());
-    let mut id = identity("alice", "b");
-    id.board = None;
-    assert_eq!(driver.connect(id).unwrap_err(), DriverError::NoBoard);
     let mut c = Client::connect(&driver, "alice", "b");
     driver.shutdown().await;
     assert_eq!(

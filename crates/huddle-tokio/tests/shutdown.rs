@@ -215,3 +215,92 @@ async fn the_prune_after_an_archive_snapshot_is_performed() {
     let kept: Vec<(SnapshotCause, u64)> = snaps.iter().map(|s| (s.created_by, s.version)).collect();
     assert_eq!(kept, [(SnapshotCause::Archive, 2)]);
 }
+
+/// `serve_until`: on the signal, the one shutdown order: connections are
+/// refused and `shutdown_started` completes, sessions end (`session_closed`,
+/// 1012), storage drains, and the SQLite store is closed last (a reopen
+/// finds everything; the closed handle answers nothing more).
+#[tokio::test]
+async fn serve_until_drains_then_closes_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huddle.db");
+    let store = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    store
+        .create_room(room("p", SessionType::Persistent))
+        .await
+        .unwrap();
+    let driver = Driver::start(config(2), store);
+    let mut c = Client::join(&driver, "alice", "p").await;
+    c.send(mutate("m1", "x", 1));
+    c.until(is_ack).await;
+    let started = tokio::spawn(driver.shutdown_started());
+    assert!(!started.is_finished());
+    let (signal, on_signal) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn({
+        let driver = driver.clone();
+        async move {
+            driver
+                .serve_until(
+                    async {
+                        let _ = on_signal.await;
+                    },
+                    Duration::from_secs(30),
+                )
+                .await
+        }
+    });
+    signal.send(()).unwrap();
+    assert_eq!(serving.await.unwrap(), Ok(()));
+    started.await.unwrap();
+    assert!(matches!(
+        driver.connect(identity("bob", "p")),
+        Err(huddle_tokio::DriverError::ShuttingDown)
+    ));
+    let rest = c.queued();
+    assert!(
+        matches!(
+            rest.as_slice(),
+            [
+                Frame::Msg(ServerMessage::SessionClosed { .. }),
+                Frame::Close(close::SERVICE_RESTART)
+            ]
+        ),
+        "{rest:?}"
+    );
+    assert!(
+        matches!(
+            driver.store().room(&"p".into()).await,
+            Err(huddle_store::StoreError::Unavailable(_))
+        ),
+        "the store is closed"
+    );
+    let reopened = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    let p = reopened.load_board(&"p".into()).await.unwrap().unwrap();
+    assert_eq!(p.pages_sequence, 1, "flushed before the close");
+}
+
+/// A store that never confirms: `shutdown_within` gives up after its
+/// timeout with a typed error instead of waiting forever.
+#[tokio::test(start_paused = true)]
+async fn shutdown_within_times_out_on_a_stalled_store() {
+    let store = Faulty::new(InMemoryStore::new());
+    let driver = Driver::start(config(1), store);
+    let mut c = Client::join(&driver, "alice", "b").await;
+    c.send(mutate("m1", "x", 1));
+    c.until(is_ack).await;
+    driver
+        .store()
+        .faults()
+        .target(Target::Writes)
+        .set_delay(Some(Duration::from_secs(3600)));
+    c.send(mutate("m2", "y", 2));
+    let timeout = Duration::from_secs(5);
+    assert_eq!(
+        driver.shutdown_within(timeout).await,
+        Err(huddle_tokio::DriverError::ShutdownTimedOut(timeout))
+    );
+}

@@ -1,34 +1,30 @@
 //! `GET /ws?token=<jwt>`: authenticates the token, registers the
-//! connection with the driver, upgrades, and hands the socket to
-//! [`socket::run`].
+//! connection with the driver, and upgrades, handing the socket to the
+//! driver's WebSocket pump ([`huddle_tokio::axum`]: frame limits, write
+//! timeouts, the close handshake, slow consumers, deadlines).
 //!
 //! A missing, malformed, badly signed, expired or not yet valid (`nbf`)
 //! token, or one whose `sub`, `room` or `name` breaks the id rule, is
 //! refused before the upgrade with `401 {"code":"UNAUTHORIZED"}`. Once
 //! shutdown has begun, upgrades are refused with `503 UNAVAILABLE`.
 //!
-//! An upgraded socket has two deadlines ([`socket::Deadlines`]): its
-//! `join` must come within `--join-timeout` (else close 4006), and it is
-//! closed with 4001 when its token expires.
-
-pub mod socket;
+//! An upgraded socket has two deadlines: its `join` must come within
+//! `--join-timeout` (else close 4006), and it is closed with 4001 when its
+//! token expires.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use huddle_core::{BoardId, UserId};
+use huddle_core::BoardId;
 use huddle_store::Store;
-use huddle_wire::Identity;
+use huddle_tokio::Member;
 use serde::Deserialize;
 
 use crate::auth::TokenError;
 use crate::error::ApiError;
 use crate::metrics;
 use crate::state::{now_millis, now_secs, AppState};
-
-/// The WebSocket read buffer (see its use).
-const READ_BUFFER_BYTES: usize = 8 * 1024;
 
 /// The query of `GET /ws`.
 #[derive(Debug, Deserialize)]
@@ -84,13 +80,9 @@ pub async fn upgrade<S: Store + 'static>(
         }
     };
     let token_expiry = tokio::time::Instant::now() + claims.expires_in(now_millis());
-    let identity = Identity {
-        user: UserId::from(claims.sub.as_str()),
-        display_name: claims.name,
-        board: Some(board),
-        session_type,
-    };
-    let connection = match state.driver.connect(identity) {
+    let mut member = Member::new(board, claims.sub.as_str(), claims.name);
+    member.session_type = session_type;
+    let connection = match state.driver.connect(member) {
         Ok(connection) => connection,
         Err(e) => {
             metrics::upgrade("unavailable");
@@ -98,27 +90,6 @@ pub async fn upgrade<S: Store + 'static>(
         }
     };
     metrics::upgrade("accepted");
-    let limits = socket::FrameLimits {
-        soft: settings.max_frame_bytes,
-        hard: settings.hard_frame_bytes,
-        write_timeout: settings.write_timeout,
-        decode: settings.decode_limits,
-    };
-    let join_timeout = settings.join_timeout;
     tracing::debug!(conn = connection.id.0, user = %claims.sub, room = %claims.room, "websocket accepted");
-    // If the upgrade fails, the closure (and with it the connection's
-    // sender) is dropped, which disconnects it from the driver.
-    ws.max_message_size(limits.hard)
-        .max_frame_size(limits.hard)
-        // tungstenite zero-fills its whole read buffer before every socket
-        // read: at the 128 KiB default that memset was the server's largest
-        // CPU cost under load. Bigger frames still arrive, over more reads.
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| {
-            let deadlines = socket::Deadlines {
-                join: tokio::time::Instant::now() + join_timeout,
-                token_expiry,
-            };
-            socket::run(socket, connection, limits, deadlines)
-        })
+    huddle_tokio::axum::upgrade(ws, connection, settings.socket, Some(token_expiry))
 }

@@ -7,16 +7,11 @@ use std::time::Duration;
 
 use huddle_core::{Config, SessionType};
 use huddle_store::Store;
-use huddle_tokio::{Connection, Driver, DriverConfig, Outbound};
-use huddle_wire::{ClientMessage, Identity, ServerMessage};
+use huddle_tokio::{Connection, Driver, DriverConfig, Member, Outbound};
+use huddle_wire::{ClientMessage, ServerMessage};
 
-pub fn identity(user: &str, board: &str) -> Identity {
-    Identity {
-        user: user.into(),
-        display_name: user.to_uppercase(),
-        board: Some(board.into()),
-        session_type: None,
-    }
+pub fn identity(user: &str, board: &str) -> Member {
+    Member::new(board, user, user.to_uppercase())
 }
 
 pub fn config(shards: usize) -> DriverConfig {

@@ -103,6 +103,7 @@ impl Default for DriverConfig {
             },
             shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
             outbound_capacity: DEFAULT_OUTBOUND_CAPACITY,
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             inbound_capacity: DEFAULT_INBOUND_CAPACITY,
             seed: None,
             unknown_board: UnknownBoard::CreateEmpty,

@@ -354,7 +354,8 @@ impl World {
     /// boards whose safe window closed, then renews (see [`crate::lease`]).
     pub fn lease_tick(&mut self) {
         let now = self.clock.host_now();
-        let store_down = self.cut_off() || self.store.outage_until.is_some_and(|t| t > self.clock.now);
+        let store_down =
+            self.cut_off() || self.store.outage_until.is_some_and(|t| t > self.clock.now);
         let Some(lease) = self.lease.as_mut() else {
             return;
         };
@@ -396,7 +397,8 @@ impl World {
             return;
         };
         lease.forget(board);
-        let reachable = !self.cut_off() && self.store.outage_until.is_none_or(|t| t <= self.clock.now);
+        let reachable =
+            !self.cut_off() && self.store.outage_until.is_none_or(|t| t <= self.clock.now);
         self.store.durable.release(board, reachable);
     }
 
@@ -424,14 +426,21 @@ impl World {
     /// The lease side of a store outcome of the host in service: a load
     /// that acquired its board holds it from when it was sent; a write
     /// the store fenced off is counted.
-    pub fn lease_outcome(&mut self, effect: &huddle_core::Effect, outcome: &huddle_core::StorageOutcome) {
+    pub fn lease_outcome(
+        &mut self,
+        effect: &huddle_core::Effect,
+        outcome: &huddle_core::StorageOutcome,
+    ) {
         use huddle_core::{Effect, FailureKind, StorageOutcome};
         let now = self.clock.host_now();
         let Some(lease) = self.lease.as_mut() else {
             return;
         };
         match (effect, outcome) {
-            (Effect::LoadBoard { id, board }, StorageOutcome::Loaded(_) | StorageOutcome::NotFound) => {
+            (
+                Effect::LoadBoard { id, board },
+                StorageOutcome::Loaded(_) | StorageOutcome::NotFound,
+            ) => {
                 lease.acquired(*id, board, now);
             }
             (Effect::LoadBoard { id, .. }, _) => lease.load_done(*id),
@@ -479,7 +488,11 @@ impl World {
             let until = now.saturating_add(self.rng.millis(100, longest));
             if self.status(h).paused(now).is_none() && !self.status(h).down(now) {
                 self.counters.pauses += 1;
-                trace!(self, "PAUSE host {h} for {}ms", until.as_millis() - now.as_millis());
+                trace!(
+                    self,
+                    "PAUSE host {h} for {}ms",
+                    until.as_millis() - now.as_millis()
+                );
                 self.set_status(h, |s| s.paused_until = Some(until));
                 if let Some(p) = self.cluster.as_mut().and_then(|c| c.pauses.get_mut(h)) {
                     p.push((now, until));
@@ -491,7 +504,11 @@ impl World {
             let until = now.saturating_add(self.rng.millis(100, longest));
             if !self.status(h).partitioned(now) {
                 self.counters.partitions += 1;
-                trace!(self, "PARTITION host {h} for {}ms", until.as_millis() - now.as_millis());
+                trace!(
+                    self,
+                    "PARTITION host {h} for {}ms",
+                    until.as_millis() - now.as_millis()
+                );
                 self.set_status(h, |s| s.partitioned_until = Some(until));
             }
         }
@@ -500,7 +517,11 @@ impl World {
             if !self.status(h).down(now) {
                 let until = now.saturating_add(self.rng.millis(10, longest));
                 self.enter(h);
-                trace!(self, "host {h} down for {}ms", until.as_millis() - now.as_millis());
+                trace!(
+                    self,
+                    "host {h} down for {}ms",
+                    until.as_millis() - now.as_millis()
+                );
                 self.set_status(h, |s| {
                     s.down_until = Some(until);
                     s.paused_until = None;

@@ -110,7 +110,8 @@ impl World {
                     // is checked, not their content against the log.
                     let deposed = !self.serves(effect.board());
                     let checked = if deposed {
-                        self.inv.effect(&effect, &huddle_store::reference::ReferenceStore::new())
+                        self.inv
+                            .effect(&effect, &huddle_store::reference::ReferenceStore::new())
                     } else {
                         self.inv.effect(&effect, self.store.durable.model())
                     };
@@ -152,8 +153,9 @@ impl World {
             },
         };
         self.send_to_client(conn, bytes);
-        if let Notice::SessionTimeout { .. } | Notice::SessionClosed { .. } | Notice::Redirect { .. } =
-            notice
+        if let Notice::SessionTimeout { .. }
+        | Notice::SessionClosed { .. }
+        | Notice::Redirect { .. } = notice
         {
             let code = match notice {
                 Notice::SessionTimeout { .. } => huddle_wire::close::SESSION_TIMEOUT,

@@ -182,7 +182,7 @@ mod tests {
         let asked = leases.boards();
         assert!(leases.renewed(&asked, at(400), None).is_empty());
         assert!(leases.renewal_due(at(401)), "a failed call is retried");
-        let lost = leases.renewed(&asked, at(500), Some(&[b1.clone()]));
+        let lost = leases.renewed(&asked, at(500), Some(std::slice::from_ref(&b1)));
         assert_eq!(lost, vec![b2.clone()]);
         assert!(leases.writable(&b1, at(1399)));
         assert!(!leases.writable(&b1, at(1400)));

@@ -333,7 +333,14 @@ impl World {
         let others: Vec<_> = world
             .cluster
             .as_ref()
-            .map(|c| c.nodes.iter().cloned().zip(c.skews.clone()).skip(1).collect())
+            .map(|c| {
+                c.nodes
+                    .iter()
+                    .cloned()
+                    .zip(c.skews.clone())
+                    .skip(1)
+                    .collect()
+            })
             .unwrap_or_default();
         for (node, skew) in others {
             world.instances += 1;

@@ -122,7 +122,10 @@ impl Cluster {
             partition: rng.pick(&[0.0, 0.0002, 0.001]),
             crash: rng.pick(&[0.0, 0.0001, 0.0005]),
             longest_ms: ttl_ms * rng.pick(&[1, 3, 6]),
-            timeout_ms: rng.pick(&[200, 1_000, ttl_ms / 2]),
+            // A call into a partition fails after up to half a TTL; one
+            // sent just before the partition heals may then succeed that
+            // late (see `crate::lease` on late grants).
+            timeout_ms: rng.pick(&[200, 1_000, ttl_ms / 2]).min(ttl_ms / 2),
         }
     }
 
@@ -369,6 +372,7 @@ impl World {
                     .model_mut()
                     .renew_leases(&lease.node, &asked)
             });
+            trace!(self, "renewal of {} boards: {answer:?}", asked.len());
             if answer.is_none() {
                 self.counters.renewals_failed += 1;
             }

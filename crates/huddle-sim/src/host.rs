@@ -330,6 +330,12 @@ impl World {
         if let Some(refusal) = self.lease_refusal(effect) {
             // Past its lease's safe window the host writes nothing more.
             self.counters.lease_refused += 1;
+            trace!(
+                self,
+                "refused {} {}: {refusal}",
+                effect.id().0,
+                effect.board()
+            );
             self.counters.failed_effects += 1;
             return Some(StorageOutcome::Failed(huddle_store::storage_failure(
                 &refusal,

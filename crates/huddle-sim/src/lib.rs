@@ -8,6 +8,9 @@
 //! and what they do, the clock's ticks and jumps (and a host clock that
 //! steps backwards), the network's delays, duplicates and drops, and the
 //! store's latency, failures, outages, crashes and bad confirmations.
+//! With [`Settings::hosts`] above one, several hosts share the store's
+//! leases ([`cluster`]): clients follow redirects to a board's owner, and
+//! hosts pause, lose the store and crash.
 //!
 //! After every step the [`invariants`] are checked; at the end a liveness
 //! phase turns the faults off and requires every replica to converge and

@@ -344,6 +344,12 @@ impl World {
         let down = self.store.outage_until.is_some_and(|t| t > now) || self.cut_off();
         let fail = down || self.rng.chance(self.faults.store_fail);
         let fenced = fail && !down && self.rng.chance(self.faults.store_fence);
+        if let (true, Some(lease), Effect::LoadBoard { id, .. }) =
+            (fail, self.lease.as_mut(), effect)
+        {
+            // A failed load acquired nothing.
+            lease.load_done(*id);
+        }
         let outcome = if fenced {
             // Another owner, as far as this host can tell: nothing written.
             self.counters.failed_effects += 1;

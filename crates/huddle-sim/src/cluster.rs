@@ -20,9 +20,11 @@
 //!
 //! Faults, each drawn per step for a random host: a **pause** (the process
 //! stops, like `SIGSTOP`: nothing reaches its engine and its timers do not
-//! fire, while its clock and the store's time run on; the store still
-//! finishes the calls it had sent, whose reports wait for the host to
-//! wake), a **partition** from the store (its store calls and lease
+//! fire, while the store's time runs on; the store still finishes the
+//! calls it had sent, whose reports wait for the host to wake; in half the
+//! pauses the host's clock stops too, like a frozen VM's, so that it wakes
+//! believing no time passed, and lags until its clock is corrected
+//! seconds later), a **partition** from the store (its store calls and lease
 //! renewals fail after a timeout; clients still reach it), and a **crash**
 //! (everything in memory is lost, the host is down for a while, then starts
 //! again as the same node). The seed's takeovers ([`crate::takeover`]) are
@@ -85,7 +87,9 @@ pub struct Cluster {
     pub status: Vec<HostStatus>,
     /// Each host's clock skew, ms.
     pub skews: Vec<i64>,
-    /// Each host's pauses so far (virtual time, start and end).
+    /// Each host's pauses so far (virtual time: the start, and when its
+    /// timers stop being late: the end, or the correction of a clock that
+    /// stopped with it).
     pub pauses: Vec<Vec<(Timestamp, Timestamp)>>,
     /// Chance per step that a host pauses.
     pub pause: f64,
@@ -489,17 +493,30 @@ impl World {
         let now = self.clock.now;
         if self.rng.chance(pause) {
             let h = self.rng.below(n) as usize;
-            let until = now.saturating_add(self.rng.millis(100, longest));
+            let length = self.rng.millis(100, longest);
+            let until = now.saturating_add(length);
+            // Half the pauses stop the host's clock too (a frozen VM): it
+            // wakes behind by the pause until its clock is corrected.
+            let frozen = self.rng.chance(0.5);
+            let corrected = until.saturating_add(self.rng.millis(1_000, 30_000));
             if self.status(h).paused(now).is_none() && !self.status(h).down(now) {
                 self.counters.pauses += 1;
                 trace!(
                     self,
-                    "PAUSE host {h} for {}ms",
-                    until.as_millis() - now.as_millis()
+                    "PAUSE host {h} for {}ms{}",
+                    length.as_millis(),
+                    if frozen { ", its clock stopped" } else { "" }
                 );
                 self.set_status(h, |s| s.paused_until = Some(until));
+                // Its timers fire late until then.
+                let late_until = if frozen { corrected } else { until };
                 if let Some(p) = self.cluster.as_mut().and_then(|c| c.pauses.get_mut(h)) {
-                    p.push((now, until));
+                    p.push((now, late_until));
+                }
+                if frozen {
+                    self.enter(h);
+                    self.clock.host.lag = length;
+                    self.clock.host.lag_until = corrected;
                 }
             }
         }

@@ -178,3 +178,24 @@ pub fn main(args: Vec<String>) -> i32 {
     }
     i32::from(!failures.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Args, String> {
+        parse(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn hosts_are_one_to_eight() {
+        let a = args(&["--hosts", "3", "--seed", "7"]).unwrap();
+        assert_eq!((a.hosts, a.seeds), (Some(3), vec![7]));
+        assert_eq!(args(&["--seed", "7"]).unwrap().hosts, None);
+        for bad in ["0", "9", "x", "-1"] {
+            let e = args(&["--hosts", bad]).unwrap_err();
+            assert!(e.starts_with("--hosts"), "{bad}: {e}");
+        }
+        assert!(args(&["--hosts"]).is_err());
+    }
+}

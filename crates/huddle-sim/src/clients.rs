@@ -51,7 +51,10 @@ impl World {
                     } else {
                         let instance = self.instance_of(host);
                         let conn = self.net.open(i, transport, host, instance);
-                        trace!(self, "client {i} opens {transport:?} as {conn:?} to host {host}");
+                        trace!(
+                            self,
+                            "client {i} opens {transport:?} as {conn:?} to host {host}"
+                        );
                         self.net.schedule(at, Packet::Opened(i, transport));
                     }
                 }

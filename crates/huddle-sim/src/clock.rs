@@ -144,12 +144,6 @@ impl Clock {
             Advance::Tick(rng.millis(1, 40))
         }
     }
-
-    /// The host's time of an engine deadline, in virtual time: a lagging
-    /// host sees it later.
-    pub fn when_host_reaches(&self, deadline: Timestamp) -> Timestamp {
-        self.host.reaches(self.now, deadline)
-    }
 }
 
 impl Default for Clock {

@@ -296,9 +296,7 @@ impl Durable {
                 e @ (StoreError::Fenced { .. }
                 | StoreError::NotAcquired(_)
                 | StoreError::LeaseExpired { .. }),
-            ) => {
-                Ok(StorageOutcome::Failed(storage_failure(&e)))
-            }
+            ) => Ok(StorageOutcome::Failed(storage_failure(&e))),
             // Transient: the engine re-sends it after the earlier ones.
             Err(e @ StoreError::Gap { .. }) if self.gaps_expected.contains(&board) => {
                 Ok(StorageOutcome::Failed(storage_failure(&e)))

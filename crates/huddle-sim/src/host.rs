@@ -110,7 +110,8 @@ impl World {
                     // is checked, not their content against the log.
                     let deposed = !self.serves(effect.board());
                     let checked = if deposed {
-                        self.inv.effect(&effect, &huddle_store::reference::ReferenceStore::new())
+                        self.inv
+                            .effect(&effect, &huddle_store::reference::ReferenceStore::new())
                     } else {
                         self.inv.effect(&effect, self.store.durable.model())
                     };
@@ -152,8 +153,9 @@ impl World {
             },
         };
         self.send_to_client(conn, bytes);
-        if let Notice::SessionTimeout { .. } | Notice::SessionClosed { .. } | Notice::Redirect { .. } =
-            notice
+        if let Notice::SessionTimeout { .. }
+        | Notice::SessionClosed { .. }
+        | Notice::Redirect { .. } = notice
         {
             let code = match notice {
                 Notice::SessionTimeout { .. } => huddle_wire::close::SESSION_TIMEOUT,
@@ -328,6 +330,12 @@ impl World {
         if let Some(refusal) = self.lease_refusal(effect) {
             // Past its lease's safe window the host writes nothing more.
             self.counters.lease_refused += 1;
+            trace!(
+                self,
+                "refused {} {}: {refusal}",
+                effect.id().0,
+                effect.board()
+            );
             self.counters.failed_effects += 1;
             return Some(StorageOutcome::Failed(huddle_store::storage_failure(
                 &refusal,
@@ -336,6 +344,12 @@ impl World {
         let down = self.store.outage_until.is_some_and(|t| t > now) || self.cut_off();
         let fail = down || self.rng.chance(self.faults.store_fail);
         let fenced = fail && !down && self.rng.chance(self.faults.store_fence);
+        if let (true, Some(lease), Effect::LoadBoard { id, .. }) =
+            (fail, self.lease.as_mut(), effect)
+        {
+            // A failed load acquired nothing.
+            lease.load_done(*id);
+        }
         let outcome = if fenced {
             // Another owner, as far as this host can tell: nothing written.
             self.counters.failed_effects += 1;

@@ -174,7 +174,8 @@ impl World {
                 let quiet = ended.saturating_duration_since(record.last_activity);
                 // Never before the deadline; no later than the host's
                 // clock reaching it (it lags by at most 5 s), plus the time
-                // the host was paused meanwhile (several hosts).
+                // the host was paused meanwhile, or its clock lagged after a
+                // pause that stopped it (several hosts).
                 let paused = self.paused_within(record.last_activity, ended);
                 let latest =
                     self.config.inactivity_timeout + std::time::Duration::from_secs(5) + paused;

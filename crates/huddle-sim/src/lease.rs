@@ -16,7 +16,14 @@
 //! - every third of a TTL it renews all its leases in one store call; a
 //!   board the store did not renew is lost the same way; a failed call
 //!   (the host is cut off from the store) renews nothing and is tried again
-//!   at the next tick.
+//!   at the next tick;
+//! - one addition to the driver's policy: a lease whose acquire was
+//!   granted so late that its safe window would close before the next
+//!   scheduled renewal is renewed at the next tick. The driver renews on
+//!   its fixed schedule only, so an acquire answered more than 5/12 of a
+//!   TTL after it was sent may lose its lease, and its session, to its own
+//!   schedule (found by this simulation: seed 14 with two hosts, a load
+//!   sent into a partition and answered after it healed).
 //!
 //! Lease time in the store is the store's clock (virtual time), never the
 //! host's: the store grants and fences on its own.
@@ -65,11 +72,21 @@ impl Leases {
         self.loads.insert(id, now);
     }
 
-    /// The store granted the load `id` of `board`: held from when it was
-    /// sent (`fallback` if unknown, e.g. a report after a crash).
-    pub fn acquired(&mut self, id: EffectId, board: &BoardId, fallback: Timestamp) {
-        let sent = self.loads.remove(&id).unwrap_or(fallback);
+    /// The store granted the load `id` of `board` (the host learns it at
+    /// `now`): held from when it was sent (`now` if unknown). If the
+    /// renewal schedule would let its safe window close first (the grant
+    /// was slow: more than 5/12 of a TTL late in the worst case), the
+    /// next tick renews.
+    pub fn acquired(&mut self, id: EffectId, board: &BoardId, now: Timestamp) {
+        let sent = self.loads.remove(&id).unwrap_or(now);
         self.held.insert(board.clone(), sent);
+        let next = self
+            .last_renewal
+            .map_or(now, |r| r.saturating_add(self.node.renew_every()));
+        let closes = sent.saturating_add(self.node.safe_window());
+        if next.saturating_add(self.tick_every()) >= closes {
+            self.last_renewal = None;
+        }
     }
 
     /// A load finished without acquiring its board.
@@ -172,6 +189,30 @@ mod tests {
     }
 
     #[test]
+    fn a_lease_granted_late_is_renewed_at_the_next_tick() {
+        // TTL 12 s: renewals every 4 s, a safe window of 9 s, ticks of 1 s.
+        let node = Node::new("a", "sim://a").with_lease_ttl(Duration::from_secs(12));
+        let mut leases = Leases::new(node, at(0));
+        let (early, late) = (BoardId::from("early"), BoardId::from("late"));
+        let asked = vec![early.clone()];
+        leases.acquired(EffectId(1), &early, at(0));
+        assert!(leases.renewed(&asked, at(5_000), Some(&asked)).is_empty());
+        // Sent at 1 s, granted at 6 s: the next scheduled renewal (9 s)
+        // would come as its window closes (10 s), a tick too late.
+        leases.load_sent(EffectId(2), at(1_000));
+        leases.acquired(EffectId(2), &late, at(6_000));
+        assert!(leases.renewal_due(at(6_000)));
+        // Granted promptly: the schedule stands.
+        let mut leases = Leases::new(leases.node.clone(), at(0));
+        leases.acquired(EffectId(1), &early, at(0));
+        assert!(leases.renewed(&asked, at(5_000), Some(&asked)).is_empty());
+        leases.load_sent(EffectId(2), at(5_500));
+        leases.acquired(EffectId(2), &late, at(5_600));
+        assert!(!leases.renewal_due(at(5_600)));
+        assert!(leases.renewal_due(at(9_000)));
+    }
+
+    #[test]
     fn a_renewal_confirms_from_when_it_was_sent_and_loses_what_it_missed() {
         let node = Node::new("a", "sim://a").with_lease_ttl(Duration::from_millis(1200));
         let mut leases = Leases::new(node, at(0));
@@ -182,7 +223,7 @@ mod tests {
         let asked = leases.boards();
         assert!(leases.renewed(&asked, at(400), None).is_empty());
         assert!(leases.renewal_due(at(401)), "a failed call is retried");
-        let lost = leases.renewed(&asked, at(500), Some(&[b1.clone()]));
+        let lost = leases.renewed(&asked, at(500), Some(std::slice::from_ref(&b1)));
         assert_eq!(lost, vec![b2.clone()]);
         assert!(leases.writable(&b1, at(1399)));
         assert!(!leases.writable(&b1, at(1400)));

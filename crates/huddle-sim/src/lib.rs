@@ -8,6 +8,9 @@
 //! and what they do, the clock's ticks and jumps (and a host clock that
 //! steps backwards), the network's delays, duplicates and drops, and the
 //! store's latency, failures, outages, crashes and bad confirmations.
+//! With [`Settings::hosts`] above one, several hosts share the store's
+//! leases ([`cluster`]): clients follow redirects to a board's owner, and
+//! hosts pause, lose the store and crash.
 //!
 //! After every step the [`invariants`] are checked; at the end a liveness
 //! phase turns the faults off and requires every replica to converge and
@@ -38,9 +41,12 @@ pub mod durable;
 pub mod end_checks;
 pub mod faults;
 pub mod host;
+pub mod host_faults;
+pub mod host_leases;
 pub mod invariants;
 pub mod lease;
 pub mod network;
+pub mod parked;
 pub mod rng;
 pub mod runner;
 pub mod state_checks;

@@ -121,7 +121,8 @@ impl World {
             self.client_outputs(i);
         }
         let start = self.clock.now;
-        while !self.every_host(|w| w.engine.boards().next().is_none() && w.store.in_flight.is_empty())
+        while !self
+            .every_host(|w| w.engine.boards().next().is_none() && w.store.in_flight.is_empty())
         {
             self.step();
             self.fail_if_set()?;

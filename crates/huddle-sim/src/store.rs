@@ -124,11 +124,6 @@ impl StoreModel {
             .any(|f| f.stale.is_none() && f.effect.board() == board)
     }
 
-    /// When the next effect is due.
-    pub fn next_due(&self) -> Option<Timestamp> {
-        self.in_flight.iter().map(|f| f.due).min()
-    }
-
     /// Takes the next effect due at or before `now`, with its outcome if
     /// the store finished it earlier ([`StoreModel::set_settled`]).
     pub fn take_due(&mut self, now: Timestamp) -> Option<Taken> {

@@ -177,7 +177,7 @@ pub struct World {
     /// The host in service (index; always 0 with one host).
     pub current: usize,
     /// Every other host, parked ([`crate::cluster`]; `None` at `current`).
-    pub parked: Vec<Option<crate::cluster::Parked>>,
+    pub parked: Vec<Option<crate::parked::Parked>>,
     /// The hosts of a multi-host run (`None`: one host).
     pub cluster: Option<crate::cluster::Cluster>,
     /// The leases of the host in service (`None`: one host, whose leases
@@ -333,11 +333,18 @@ impl World {
         let others: Vec<_> = world
             .cluster
             .as_ref()
-            .map(|c| c.nodes.iter().cloned().zip(c.skews.clone()).skip(1).collect())
+            .map(|c| {
+                c.nodes
+                    .iter()
+                    .cloned()
+                    .zip(c.skews.clone())
+                    .skip(1)
+                    .collect()
+            })
             .unwrap_or_default();
         for (node, skew) in others {
             world.instances += 1;
-            let parked = crate::cluster::Parked::new(&world, world.instances, node, skew);
+            let parked = crate::parked::Parked::new(&world, world.instances, node, skew);
             world.parked.push(Some(parked));
         }
         world

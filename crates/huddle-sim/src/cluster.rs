@@ -172,6 +172,14 @@ impl World {
         self.cluster.is_none() || self.store.durable.owns(board)
     }
 
+    /// The lease TTL of the run's nodes (none with one host).
+    pub fn lease_ttl(&self) -> Duration {
+        self.cluster
+            .as_ref()
+            .and_then(|c| c.nodes.first())
+            .map_or(Duration::ZERO, |n| Duration::from_millis(n.ttl_millis()))
+    }
+
     /// A host's status (always calm with one host).
     pub fn status(&self, host: usize) -> HostStatus {
         self.cluster

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use huddle_client::ConnectionState;
+use huddle_core::Timestamp;
 
 use crate::faults::Faults;
 use crate::trace;
@@ -104,7 +105,12 @@ impl World {
         for c in &mut self.clients {
             c.reconnect_due = None;
         }
-        self.converge("healing")?;
+        // With several hosts, a lease a host could not renew before the
+        // heal may still run out (its session ends, its clients come
+        // back): after one lease TTL every lease has been renewed in calm
+        // or lost, and the cluster is stable.
+        let settled = self.clock.now.saturating_add(self.lease_ttl());
+        self.converge("healing", settled)?;
         self.check_converged()?;
         self.every_host(|w| {
             w.check_snapshots();
@@ -161,7 +167,7 @@ impl World {
         // storage, continue their sequences, and every replica equals the
         // stored board.
         trace!(self, "RETURN");
-        self.converge("returning")?;
+        self.converge("returning", self.clock.now)?;
         self.check_converged()?;
         for h in 0..self.host_count() {
             self.enter(h);
@@ -227,8 +233,9 @@ impl World {
     }
 
     /// Steps (reconnecting stalled clients) until every replica equals the
-    /// server, or fails after [`CONVERGE_WITHIN`] of simulated time.
-    fn converge(&mut self, after: &str) -> Result<(), String> {
+    /// server, no earlier than `not_before`, or fails after
+    /// [`CONVERGE_WITHIN`] of simulated time.
+    fn converge(&mut self, after: &str, not_before: Timestamp) -> Result<(), String> {
         let start = self.clock.now;
         loop {
             for i in 0..self.clients.len() {
@@ -238,7 +245,7 @@ impl World {
             }
             self.step();
             self.fail_if_set()?;
-            if self.converged() {
+            if self.clock.now >= not_before && self.converged() {
                 return Ok(());
             }
             if self.clock.now.saturating_duration_since(start) > CONVERGE_WITHIN {

@@ -22,8 +22,9 @@
 //!   clients spread over them (`--connect-url`, each board's clients
 //!   through every node, redirected to the owner). Prints both reports.
 //!
-//! Both print the load average before and after: the figures are only as
-//! quiet as the machine.
+//! The nodes run with the server's defaults (not the suite's short
+//! timings) but for `--node-id` and `--lease-ttl`. Both print the load
+//! average before and after: the figures are only as quiet as the machine.
 
 mod support;
 
@@ -31,7 +32,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::cluster::{check_and_close, node_name, Cluster, Writers};
-use support::ADMIN_KEY;
+use support::{Opts, ADMIN_KEY};
 
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -54,7 +55,7 @@ async fn failover_after_kill_9() {
         .expect("HUDDLE_FIGURES_RUNS");
     let ttl_text = env_or("HUDDLE_FIGURES_TTL", "5s");
     let ttl = huddle_duration::parse_duration(&ttl_text).expect("HUDDLE_FIGURES_TTL");
-    let Some(mut cluster) = Cluster::start(3, &ttl_text).await else {
+    let Some(mut cluster) = Cluster::start_with(3, &ttl_text, Opts::new).await else {
         return;
     };
     println!("load average before: {}", load_average());
@@ -142,7 +143,7 @@ async fn load(cluster: &Cluster, prefix: &str) -> String {
 async fn three_nodes_against_one() {
     println!("load average before: {}", load_average());
     for nodes in [1, 3] {
-        let Some(cluster) = Cluster::start(nodes, "5s").await else {
+        let Some(cluster) = Cluster::start_with(nodes, "5s", Opts::new).await else {
             return;
         };
         let report = load(&cluster, &format!("n{nodes}")).await;

@@ -13,7 +13,9 @@
 //!   through each node (`support::cluster`), and once they are busy its
 //!   owner is killed (SIGKILL); the figure is the time from the kill to
 //!   the first ack of the board after a writer rejoined (the new owner's
-//!   first ack). The killed node is restarted in place, and each run's
+//!   first ack); it also prints when a surviving node stopped naming the
+//!   old owner (its lease ran out) and named the new one (`GET
+//!   /rooms/{id}`, polled every 10 ms). The killed node is restarted in place, and each run's
 //!   board is checked against the database as the cluster suite does.
 //!   `HUDDLE_FIGURES_TTL` sets the lease TTL (default `5s`, the server's
 //!   default). Prints every run, the median and the worst.
@@ -71,13 +73,28 @@ async fn failover_after_kill_9() {
 
         let killed_at = Instant::now();
         cluster.node_mut(&owner).kill9();
+        let survivor = cluster.node(&node_name((run + 1) % 3));
+        let watch = tokio::spawn(watch_owner(
+            survivor.url(&format!("/rooms/{board}")),
+            owner.clone(),
+            killed_at,
+            ttl + Duration::from_secs(30),
+        ));
         let failover = writers
             .failover(&board, killed_at, ttl + Duration::from_secs(30))
             .await;
-        let new_owner = cluster.owner(&node_name((run + 1) % 3), &board).await;
+        let (expired, taken) = watch.await.expect("owner watch");
+        let new_owner = cluster.owner(&survivor_name(run), &board).await;
+        let secs = |d: Option<Duration>| match d {
+            Some(d) => format!("{:.3} s", d.as_secs_f64()),
+            None => "?".to_owned(),
+        };
         println!(
-            "run {run:2}: kill -9 of {owner} -> first ack on {new_owner} after {:.3} s",
-            failover.as_secs_f64()
+            "run {run:2}: kill -9 of {owner} -> first ack on {new_owner} after {:.3} s \
+             (lease gone after {}, taken after {})",
+            failover.as_secs_f64(),
+            secs(expired),
+            secs(taken)
         );
         times.push(failover);
 
@@ -101,6 +118,40 @@ async fn failover_after_kill_9() {
         times[0].as_secs_f64()
     );
     println!("load average after: {}", load_average());
+}
+
+fn survivor_name(run: usize) -> String {
+    node_name((run + 1) % 3)
+}
+
+/// Polls `GET /rooms/{id}` at `url` every 10 ms from `since`: when
+/// `old` stopped being named the owner (its lease ran out), and when
+/// another node was (it took the board over), as delays from `since`.
+async fn watch_owner(
+    url: String,
+    old: String,
+    since: Instant,
+    limit: Duration,
+) -> (Option<Duration>, Option<Duration>) {
+    let http = reqwest::Client::new();
+    let mut expired = None;
+    while since.elapsed() < limit {
+        let answer = http.get(&url).bearer_auth(ADMIN_KEY).send().await;
+        if let Ok(body) = answer {
+            if let Ok(info) = body.json::<serde_json::Value>().await {
+                let node = info["owner"]["node"].as_str().unwrap_or("").to_owned();
+                if node != old {
+                    let at = since.elapsed();
+                    expired.get_or_insert(at);
+                    if !node.is_empty() {
+                        return (expired, Some(at));
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (expired, None)
 }
 
 /// `huddle load`'s arguments for both runs (`HUDDLE_FIGURES_LOAD` replaces

@@ -15,7 +15,9 @@
 //!   the first ack of the board after a writer rejoined (the new owner's
 //!   first ack); it also prints when a surviving node stopped naming the
 //!   old owner (its lease ran out) and named the new one (`GET
-//!   /rooms/{id}`, polled every 10 ms). The killed node is restarted in place, and each run's
+//!   /rooms/{id}`, polled every 10 ms), and with `HUDDLE_FIGURES_TRACE=1`
+//!   what each writer saw after the kill. The killed node is restarted in
+//!   place, and each run's
 //!   board is checked against the database as the cluster suite does.
 //!   `HUDDLE_FIGURES_TTL` sets the lease TTL (default `5s`, the server's
 //!   default). Prints every run, the median and the worst.
@@ -33,7 +35,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::cluster::{check_and_close, node_name, Cluster, Writers};
+use support::cluster::{check_and_close, node_name, Cluster, Seen, Writers};
 use support::{Opts, ADMIN_KEY};
 
 fn load_average() -> String {
@@ -98,6 +100,9 @@ async fn failover_after_kill_9() {
         );
         times.push(failover);
 
+        if std::env::var("HUDDLE_FIGURES_TRACE").is_ok_and(|v| v == "1") {
+            trace(&writers, killed_at);
+        }
         let restarted_at = Instant::now();
         cluster.node_mut(&owner).restart_in_place().await;
         let through_owner = writers.index(&board, &owner);
@@ -118,6 +123,21 @@ async fn failover_after_kill_9() {
         times[0].as_secs_f64()
     );
     println!("load average after: {}", load_average());
+}
+
+/// Prints what each writer saw after `since` (reconnects, redirects and
+/// to which node, the rejoin, the first acks), `HUDDLE_FIGURES_TRACE=1`.
+fn trace(writers: &Writers, since: Instant) {
+    for w in &writers.running {
+        let log = w.log.lock().unwrap_or_else(|e| e.into_inner());
+        let after: Vec<String> = log
+            .iter()
+            .filter(|(at, s)| *at >= since && !matches!(s, Seen::Reconnecting(_)))
+            .take(40)
+            .map(|(at, s)| format!("{:.3} {s:?}", at.duration_since(since).as_secs_f64()))
+            .collect();
+        println!("  {} via {}: {}", w.user, w.through, after.join(", "));
+    }
 }
 
 fn survivor_name(run: usize) -> String {

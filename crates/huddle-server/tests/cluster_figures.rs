@@ -13,9 +13,8 @@
 //!   through each node (`support::cluster`), and once they are busy its
 //!   owner is killed (SIGKILL); the figure is the time from the kill to
 //!   the first ack of the board after a writer rejoined (the new owner's
-//!   first ack); it also prints when a surviving node stopped naming the
-//!   old owner (its lease ran out) and named the new one (`GET
-//!   /rooms/{id}`, polled every 10 ms), and with `HUDDLE_FIGURES_TRACE=1`
+//!   first ack); it also prints when the old owner's lease stopped running
+//!   and another node's started (the database, polled every 10 ms), and with `HUDDLE_FIGURES_TRACE=1`
 //!   what each writer saw after the kill. The killed node is restarted in
 //!   place, and each run's
 //!   board is checked against the database as the cluster suite does.
@@ -35,6 +34,9 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use huddle_core::BoardId;
+use huddle_postgres::{PostgresOptions, PostgresStore};
+use huddle_store::Store as _;
 use support::cluster::{check_and_close, node_name, Cluster, Seen, Writers};
 use support::{Opts, ADMIN_KEY};
 
@@ -75,9 +77,9 @@ async fn failover_after_kill_9() {
 
         let killed_at = Instant::now();
         cluster.node_mut(&owner).kill9();
-        let survivor = cluster.node(&node_name((run + 1) % 3));
         let watch = tokio::spawn(watch_owner(
-            survivor.url(&format!("/rooms/{board}")),
+            cluster.db.url.clone(),
+            board.clone(),
             owner.clone(),
             killed_at,
             ttl + Duration::from_secs(30),
@@ -144,28 +146,31 @@ fn survivor_name(run: usize) -> String {
     node_name((run + 1) % 3)
 }
 
-/// Polls `GET /rooms/{id}` at `url` every 10 ms from `since`: when
-/// `old` stopped being named the owner (its lease ran out), and when
-/// another node was (it took the board over), as delays from `since`.
+/// Polls the database every 10 ms from `since` (the store's
+/// `board_owner`, the lease that runs now; not `GET /rooms/{id}`, which a
+/// node answers with itself while it merely loads the board): when `old`'s
+/// lease stopped running, and when another node's did, as delays from
+/// `since`.
 async fn watch_owner(
-    url: String,
+    db_url: String,
+    board: String,
     old: String,
     since: Instant,
     limit: Duration,
 ) -> (Option<Duration>, Option<Duration>) {
-    let http = reqwest::Client::new();
+    let store = PostgresStore::connect(&db_url, PostgresOptions::default().max_connections(1))
+        .await
+        .expect("connect to the cluster's database");
+    let board = BoardId::from(board.as_str());
     let mut expired = None;
     while since.elapsed() < limit {
-        let answer = http.get(&url).bearer_auth(ADMIN_KEY).send().await;
-        if let Ok(body) = answer {
-            if let Ok(info) = body.json::<serde_json::Value>().await {
-                let node = info["owner"]["node"].as_str().unwrap_or("").to_owned();
-                if node != old {
-                    let at = since.elapsed();
-                    expired.get_or_insert(at);
-                    if !node.is_empty() {
-                        return (expired, Some(at));
-                    }
+        if let Ok(owner) = store.board_owner(&board).await {
+            let node = owner.map(|o| o.node).unwrap_or_default();
+            if node != old {
+                let at = since.elapsed();
+                expired.get_or_insert(at);
+                if !node.is_empty() {
+                    return (expired, Some(at));
                 }
             }
         }

@@ -101,10 +101,20 @@ async fn joins_through_non_owners_are_redirected_and_served() {
         };
         assert_eq!(redirects, expected, "{} via {}", w.user, w.through);
     }
-    // Every node redirected the two writers of the boards it does not own.
+    // Every node redirected the two writers of the boards it does not own,
+    // and, all being healthy, neither lost nor took over a lease.
     for node in &cluster.nodes {
         let n = counter(node, "huddle_redirects_total").await;
         assert!(n >= 2.0, "{}: {n} redirects", node.addr);
+        for family in ["huddle_lease_losses_total", "huddle_lease_takeovers_total"] {
+            assert_eq!(counter(node, family).await, 0.0, "{}: {family}", node.addr);
+        }
+        assert_eq!(
+            counter(node, "huddle_leases_held").await,
+            1.0,
+            "{}",
+            node.addr
+        );
     }
     check_and_close(&cluster.db.url, &BOARD_IDS, stopped).await;
 }

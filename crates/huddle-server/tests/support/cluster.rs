@@ -47,14 +47,6 @@ pub struct Cluster {
     pub nodes: Vec<Server>,
 }
 
-/// The flags of node `id` of a cluster on `database`, with leases of `ttl`.
-pub fn node_opts(database: &str, id: &str, ttl: &str) -> Opts {
-    Opts::default()
-        .shared_database(database)
-        .flag("--node-id", id)
-        .flag("--lease-ttl", ttl)
-}
-
 /// The name of node `index` (`a`, `b`, ...).
 pub fn node_name(index: usize) -> String {
     char::from(b'a' + index as u8).to_string()
@@ -65,10 +57,20 @@ impl Cluster {
     /// PostgreSQL can be had (the harness says so, or fails the test with
     /// `HUDDLE_REQUIRE_POSTGRES=1`).
     pub async fn start(n: usize, ttl: &str) -> Option<Cluster> {
+        Cluster::start_with(n, ttl, Opts::default).await
+    }
+
+    /// [`Cluster::start`] with each node's flags built on `base()`
+    /// (`Opts::new` for the server's own defaults).
+    pub async fn start_with(n: usize, ttl: &str, base: fn() -> Opts) -> Option<Cluster> {
         let db = testing::database().await?;
         let mut nodes = Vec::with_capacity(n);
         for i in 0..n {
-            nodes.push(Server::start_with(node_opts(&db.url, &node_name(i), ttl)).await);
+            let opts = base()
+                .shared_database(&db.url)
+                .flag("--node-id", &node_name(i))
+                .flag("--lease-ttl", ttl);
+            nodes.push(Server::start_with(opts).await);
         }
         Some(Cluster { db, nodes })
     }

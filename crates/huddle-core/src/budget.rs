@@ -11,6 +11,9 @@
 //! overwrites: each upsert counts what it adds beyond the element's present
 //! data, deletes count nothing. Both are upper bounds of what the batch
 //! adds, so the board never passes the cap through the batches it accepts.
+//! A batch that cannot grow the board (deletes, writes no larger than what
+//! they replace) passes even on a board over the cap (loaded so, or the cap
+//! lowered since): it can only shrink it.
 
 use crate::board::Board;
 use crate::error::MutateError;

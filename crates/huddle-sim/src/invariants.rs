@@ -228,7 +228,11 @@ impl World {
                 stored.pages_sequence, obs.max_sequence
             ));
         }
+        // A board over the snapshot cap is archived without one (the
+        // engine signals the skip); its flushed state is checked above.
+        let too_large = stored.pages.payload_bytes() > self.config.limits.max_snapshot_bytes;
         if kind == SessionType::Persistent
+            && !too_large
             && !stored.snapshots.iter().any(|(_, s)| {
                 s.version == last && s.created_by == huddle_core::SnapshotCause::Archive
             })

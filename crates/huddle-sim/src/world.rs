@@ -248,6 +248,18 @@ impl World {
         // User session records are effects like any write: the store model
         // checks that a session's end is never overwritten by its start.
         config.store_user_sessions = true;
+        // Byte budgets small enough to bite in some seeds: the board cap,
+        // pending and history bytes, the snapshot cap. Drawn from a stream
+        // of their own, so that every other draw of a seed stays as it was.
+        let mut budgets = Rng::new(seed ^ 0x0b17_e5b0_d6e7_0017);
+        if budgets.chance(0.3) {
+            let limits = &mut config.limits;
+            limits.max_board_bytes = budgets.pick(&[300, 2_000, 20_000]) as usize;
+            limits.max_pending_bytes = budgets.pick(&[100, 1_000, 10_000]) as usize;
+            limits.max_history_bytes = budgets.pick(&[50, 500, 5_000]) as usize;
+            limits.max_snapshot_bytes = budgets.pick(&[200, 2_000, 20_000]) as usize;
+            config.flush_threshold_bytes = budgets.pick(&[50, 500]) as usize;
+        }
         let board_count = 1 + rng.below(3) as usize;
         let boards = (0..board_count)
             .map(|b| BoardSpec {

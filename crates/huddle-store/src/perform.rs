@@ -173,6 +173,16 @@ impl<S: Store> Performer<S> {
         Ok(lost)
     }
 
+    /// When the stalest lease this node holds was last confirmed (the send
+    /// time of the acquire or renewal the store granted), if it holds any.
+    /// A host renews once that is a renewal period
+    /// ([`Node::renew_every`]) ago, whatever its schedule: an acquire
+    /// answered late starts its lease late in the host's view, and must
+    /// not wait for the schedule's next turn.
+    pub fn stalest_confirmation(&self) -> Option<Instant> {
+        self.leases().values().map(|h| h.confirmed).min()
+    }
+
     /// The boards whose safe window ([`Node::safe_window`]) has closed at
     /// `now` without a renewal: forgotten here (their writes are refused
     /// from now on); the host ends their sessions.

@@ -15,7 +15,9 @@
 //!
 //! A renewal call that takes longer than a tick is not doubled: the next
 //! call goes out when it has answered. A call that fails is tried again at
-//! the next tick. The task ends when every shard has.
+//! the next tick, and so is one for a lease last confirmed a renewal period
+//! ago ([`Performer::stalest_confirmation`]: an acquire the store answered
+//! late, which the schedule alone would leave to its safe window's end). The task ends when every shard has.
 //! Lease time is real time (`std::time::Instant`), also under a paused
 //! tokio clock: a lease in the store runs in real time too.
 
@@ -68,7 +70,9 @@ async fn run<S: Store + 'static>(
                 }
                 lost(&shards, late);
                 let now = std::time::Instant::now();
-                if renewal.is_none() && last_sent.is_none_or(|t| now >= t + every) {
+                if renewal.is_none()
+                    && renewal_due(now, last_sent, performer.stalest_confirmation(), every)
+                {
                     last_sent = Some(now);
                     let performer = performer.clone();
                     renewal = Some(Box::pin(async move { performer.renew().await }));
@@ -96,6 +100,19 @@ async fn run<S: Store + 'static>(
     }
 }
 
+/// Whether a renewal goes out at `now`: a renewal period after the last
+/// one was sent, or as soon as some lease was last confirmed a period ago
+/// (an acquire the store answered late: its lease would otherwise wait for
+/// the schedule's next turn, and its safe window could close first).
+fn renewal_due(
+    now: std::time::Instant,
+    last_sent: Option<std::time::Instant>,
+    stalest: Option<std::time::Instant>,
+    every: Duration,
+) -> bool {
+    last_sent.is_none_or(|t| now >= t + every) || stalest.is_some_and(|c| now >= c + every)
+}
+
 /// The renewal in flight, or never.
 async fn pending_renewal(renewal: &mut Option<Renewal>) -> Result<Vec<BoardId>, StoreError> {
     match renewal {
@@ -111,5 +128,30 @@ fn lost(shards: &[WeakUnboundedSender<Input>], boards: Vec<BoardId>) {
         if let Some(tx) = shard.upgrade() {
             let _ = tx.send(Input::LeaseLost { board });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::renewal_due;
+
+    #[test]
+    fn a_renewal_is_due_on_schedule_or_for_a_stale_lease() {
+        let every = Duration::from_secs(1);
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        // Nothing sent yet: due at once.
+        assert!(renewal_due(at(0), None, None, every));
+        // On schedule: due a period after the last one was sent.
+        assert!(!renewal_due(at(900), Some(at(0)), Some(at(0)), every));
+        assert!(renewal_due(at(1000), Some(at(0)), Some(at(0)), every));
+        // A lease confirmed long before the last renewal was sent (an
+        // acquire answered late, sent before that renewal, so not in it):
+        // due at the next tick, not a period later.
+        assert!(renewal_due(at(1100), Some(at(800)), Some(at(100)), every));
+        // Every lease fresh and the last renewal recent: not due.
+        assert!(!renewal_due(at(1100), Some(at(800)), Some(at(800)), every));
     }
 }

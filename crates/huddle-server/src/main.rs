@@ -8,18 +8,15 @@ use clap::Parser;
 use huddle_server::cli::{Cli, Command};
 use tracing_subscriber::EnvFilter;
 
-/// jemalloc, with its background purging thread (enabled first thing in
-/// `main`): the memory of archived boards goes back to the OS within
-/// about ten seconds, which glibc's malloc does not do for the payload
-/// sizes boards hold (`docs/decisions.md`, "Memory returned after
+/// jemalloc, with its background purging thread on from the start (the
+/// crate's `background_threads` feature): the memory of archived boards
+/// goes back to the OS within about ten seconds, which glibc's malloc does
+/// not do for the payload sizes boards hold (`docs/decisions.md`, "Memory returned after
 /// archiving", has the measurement).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
-    // Before any other thread: the purging thread returns freed memory on
-    // jemalloc's decay schedule even while the server is idle.
-    let purging = tikv_jemalloc_ctl::background_thread::write(true);
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -28,9 +25,6 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    if let Err(e) = purging {
-        tracing::warn!(error = %e, "jemalloc's background purging thread is off: freed memory returns to the OS only as the server allocates");
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

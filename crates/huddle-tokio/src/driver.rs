@@ -237,6 +237,14 @@ impl<S: Store + 'static> Driver<S> {
         self.inner.performer.store()
     }
 
+    /// Whether this node holds the board's lease now: its load was granted
+    /// and the lease not lost or released since. A session that is still loading, or
+    /// whose load was refused because another node owns the board (the
+    /// joins get a redirect), does not count.
+    pub fn holds_lease(&self, board: &BoardId) -> bool {
+        self.inner.performer.epoch(board).is_some()
+    }
+
     /// Whether [`shutdown`](Self::shutdown) has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.inner.shutting_down.load(Ordering::Acquire)

@@ -175,3 +175,38 @@ async fn a_stalled_owner_stops_acking_before_its_lease_expires_and_is_fenced() {
         .await
         .expect("a shuts down");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_holds_a_lease_only_once_its_load_was_granted() {
+    // What `GET /rooms/{id}` relies on to name the owner: a session that
+    // is still loading (its acquire not answered yet), or whose load was
+    // refused because another node owns the board, is not a lease held.
+    let store = Arc::new(Faulty::new(InMemoryStore::new()));
+    let a = Driver::start(node_config("a"), store.clone());
+    let b = Driver::start(node_config("b"), store.clone());
+    let board = BoardId::from("slow");
+    assert!(!a.holds_lease(&board));
+
+    store
+        .faults()
+        .target(Target::Only(huddle_store::Op::AcquireBoard))
+        .set_delay(Some(Duration::from_millis(600)));
+    let mut alice = Client::connect(&a, "alice", "slow");
+    alice.send(join_msg("slow"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(a.session(&board).await.is_some(), "a session, loading");
+    assert!(!a.holds_lease(&board), "its acquire is not answered yet");
+    assert!(matches!(
+        alice.next().await,
+        Frame::Msg(ServerMessage::Joined { .. })
+    ));
+    assert!(a.holds_lease(&board));
+    store.faults().clear();
+
+    // b is refused (a holds the lease): b holds nothing.
+    assert!(try_join(&b, "bob", "slow").await.is_none());
+    assert!(!b.holds_lease(&board));
+    assert!(a.holds_lease(&board));
+    a.shutdown().await;
+    b.shutdown().await;
+}

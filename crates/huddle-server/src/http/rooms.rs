@@ -164,8 +164,14 @@ pub async fn details<S: Store + 'static>(
     };
     match state.driver.session(&board).await {
         Some(info) => {
-            // This node serves the board.
-            details.owner = Some(state.settings.node.as_owner());
+            // A session here: this node serves the board once it holds the
+            // lease; while it loads (or was refused: its joins are being
+            // redirected) the owner is whoever the store says.
+            details.owner = if state.driver.holds_lease(&board) {
+                Some(state.settings.node.as_owner())
+            } else {
+                store.board_owner(&board).await?
+            };
             details.state = info.state;
             details.sequence = info.sequence;
             details.bytes = Some(info.bytes);

@@ -57,7 +57,6 @@ async fn run<S: Store + 'static>(
     let mut ticker = tokio::time::interval((every / 4).max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut renewal: Option<Renewal> = None;
-    let mut last_sent: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = ticker.tick() => {
@@ -71,9 +70,8 @@ async fn run<S: Store + 'static>(
                 lost(&shards, late);
                 let now = std::time::Instant::now();
                 if renewal.is_none()
-                    && renewal_due(now, last_sent, performer.stalest_confirmation(), every)
+                    && renewal_due(now, performer.stalest_confirmation(), every)
                 {
-                    last_sent = Some(now);
                     let performer = performer.clone();
                     renewal = Some(Box::pin(async move { performer.renew().await }));
                 }
@@ -82,13 +80,8 @@ async fn run<S: Store + 'static>(
                 renewal = None;
                 match result {
                     Ok(boards) => lost(&shards, boards),
-                    Err(e) => {
-                        // Tried again at the next tick, not a third of a
-                        // TTL later: one failed call must not use up the
-                        // safe window.
-                        last_sent = None;
-                        tracing::warn!(error = %e, "lease renewal failed");
-                    }
+                    // Nothing was confirmed, so the next tick tries again.
+                    Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
                 }
             }
         }
@@ -100,17 +93,18 @@ async fn run<S: Store + 'static>(
     }
 }
 
-/// Whether a renewal goes out at `now`: a renewal period after the last
-/// one was sent, or as soon as some lease was last confirmed a period ago
-/// (an acquire the store answered late: its lease would otherwise wait for
-/// the schedule's next turn, and its safe window could close first).
+/// Whether a renewal goes out at `now`: once the stalest lease held was
+/// last confirmed a renewal period ago. A granted renewal confirms every
+/// lease in it as of its sending, so this is the schedule; a failed one
+/// confirms nothing, so it is tried again at the next tick; and a lease
+/// acquired late (answered after the renewal went out) is renewed at the
+/// next tick instead of the schedule's next turn.
 fn renewal_due(
     now: std::time::Instant,
-    last_sent: Option<std::time::Instant>,
     stalest: Option<std::time::Instant>,
     every: Duration,
 ) -> bool {
-    last_sent.is_none_or(|t| now >= t + every) || stalest.is_some_and(|c| now >= c + every)
+    stalest.is_some_and(|c| now >= c + every)
 }
 
 /// The renewal in flight, or never.
@@ -142,16 +136,16 @@ mod tests {
         let every = Duration::from_secs(1);
         let start = Instant::now();
         let at = |ms: u64| start + Duration::from_millis(ms);
-        // Nothing sent yet: due at once.
-        assert!(renewal_due(at(0), None, None, every));
-        // On schedule: due a period after the last one was sent.
-        assert!(!renewal_due(at(900), Some(at(0)), Some(at(0)), every));
-        assert!(renewal_due(at(1000), Some(at(0)), Some(at(0)), every));
+        // No lease held: nothing to renew.
+        assert!(!renewal_due(at(5000), None, every));
+        // On schedule: a period after the last granted renewal was sent.
+        assert!(!renewal_due(at(900), Some(at(0)), every));
+        assert!(renewal_due(at(1000), Some(at(0)), every));
         // A lease confirmed long before the last renewal was sent (an
-        // acquire answered late, sent before that renewal, so not in it):
-        // due at the next tick, not a period later.
-        assert!(renewal_due(at(1100), Some(at(800)), Some(at(100)), every));
-        // Every lease fresh and the last renewal recent: not due.
-        assert!(!renewal_due(at(1100), Some(at(800)), Some(at(800)), every));
+        // acquire answered late, not in that renewal), or a renewal that
+        // failed: due at the next tick, not a period later.
+        assert!(renewal_due(at(1100), Some(at(100)), every));
+        // Every lease confirmed recently: not due.
+        assert!(!renewal_due(at(1100), Some(at(800)), every));
     }
 }

@@ -126,7 +126,27 @@ use huddle_wire::JoinAssembly;
 const RECENTLY_DROPPED: usize = 64;
 
 /// The client connection machine for one board. See the [module
-/// docs](self).
+/// docs](self) for the whole driving loop.
+///
+/// # Examples
+///
+/// Work made before the first connection waits in the queue, and the first
+/// thing a connecting client asks its host for is a transport:
+///
+/// ```
+/// use huddle_client::{Client, ClientConfig, ClientOutput, ConnectionState, Credentials};
+/// use huddle_core::{Mutation, Timestamp};
+///
+/// let now = Timestamp::from_millis(1_700_000_000_000);
+/// let mut client = Client::new(ClientConfig::default(), "board-1", 42);
+/// let upsert = Mutation::Upsert { page: "p".into(), element: "e".into(), data: "1".into() };
+/// client.mutate(now, vec![upsert])?; // queued: not connected yet
+///
+/// client.connect(now, Credentials::new("a token from the host's auth"))?;
+/// assert_eq!(client.state(), ConnectionState::Connecting);
+/// assert!(matches!(client.poll_output(), Some(ClientOutput::Connect { .. })));
+/// # Ok::<(), huddle_client::ClientError>(())
+/// ```
 #[derive(Debug)]
 pub struct Client {
     config: ClientConfig,

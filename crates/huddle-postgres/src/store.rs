@@ -32,6 +32,36 @@ use crate::tls::{self, TlsSettings};
 /// [`Store::close`] goes through the appender: every append queued before
 /// it is committed, then (no append transaction open) the pool is closed;
 /// later calls fail with [`StoreError::Unavailable`].
+///
+/// # Examples
+///
+/// Connect (the first connection migrates an empty database), create a
+/// room, read it back, and close the store. The hidden lines start a
+/// private PostgreSQL for the example (the `testing` feature); a service
+/// passes its own URL, e.g. `postgres://huddle@db.internal/huddle`.
+///
+/// ```
+/// use huddle_core::{SessionType, Timestamp};
+/// use huddle_postgres::{PostgresOptions, PostgresStore};
+/// use huddle_store::{Room, Store};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let Some(database) = huddle_postgres::testing::database().await else { return Ok(()) };
+/// # let url = database.url;
+/// let store = PostgresStore::connect(&url, PostgresOptions::default()).await?;
+/// let room = Room {
+///     id: "board-1".into(),
+///     name: "Planning".into(),
+///     session_type: SessionType::Persistent,
+///     created_at: Timestamp::from_millis(1_700_000_000_000),
+/// };
+/// store.create_room(room.clone()).await?;
+/// assert_eq!(store.room(&room.id).await?, Some(room));
+/// store.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,

@@ -28,6 +28,33 @@ use crate::worker::{spawn, Command};
 /// [`Store::close`], which awaits it: every request queued before the
 /// close is served (appends committed), the database is closed and the
 /// thread ends; later requests fail with [`StoreError::Unavailable`].
+///
+/// # Examples
+///
+/// Open a database file, create a room, read it back, and close the store
+/// (which waits for its thread):
+///
+/// ```
+/// use huddle_core::{SessionType, Timestamp};
+/// use huddle_sqlite::{SqliteOptions, SqliteStore};
+/// use huddle_store::{Room, Store};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let store = SqliteStore::open(dir.path().join("huddle.db"), SqliteOptions::default()).await?;
+/// let room = Room {
+///     id: "board-1".into(),
+///     name: "Planning".into(),
+///     session_type: SessionType::Persistent,
+///     created_at: Timestamp::from_millis(1_700_000_000_000),
+/// };
+/// store.create_room(room.clone()).await?;
+/// assert_eq!(store.room(&room.id).await?, Some(room));
+/// store.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct SqliteStore {
     tx: Sender<Command>,

@@ -239,6 +239,36 @@ pub struct SessionInfo {
 /// sleep until `poll_timeout`. Every input takes `now`; a `now` earlier
 /// than one seen before counts as the latest one seen (the engine's clock
 /// never goes backwards).
+///
+/// # Examples
+///
+/// A join on a board the engine has not loaded yet: the engine answers
+/// with an effect for the host to perform, and the join completes when the
+/// host reports the load.
+///
+/// ```
+/// use huddle_core::{
+///     Config, ConnId, Effect, Engine, JoinRequest, LoadedBoard, Notice, Output,
+///     StorageOutcome, Timestamp,
+/// };
+///
+/// let mut engine = Engine::new(Config::default(), 7);
+/// let now = Timestamp::from_millis(1_700_000_000_000);
+/// let alice = ConnId(1);
+/// engine.join(now, alice, JoinRequest::new("board-1", "alice", "Alice"))?;
+///
+/// let Some(Output::Effect(load @ Effect::LoadBoard { .. })) = engine.poll_output() else {
+///     panic!("a join on an unloaded board asks for its load first");
+/// };
+/// // The host loads the board from its store; this one is new and empty.
+/// let loaded = StorageOutcome::Loaded(Box::new(LoadedBoard::empty()));
+/// engine.handle_storage(now, load.id(), loaded)?;
+///
+/// let joined = std::iter::from_fn(|| engine.poll_output())
+///     .any(|out| matches!(out, Output::Notify { conn, notice: Notice::Joined(_) } if conn == alice));
+/// assert!(joined);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Engine {
     pub(crate) config: Config,

@@ -58,7 +58,9 @@ impl ServerMetrics {
     /// Counts a WebSocket upgrade request by outcome (`accepted`,
     /// `unauthorized`, `not_websocket`, `unavailable`).
     pub fn upgrade(&self, outcome: &'static str) {
-        self.upgrades.get_or_create(&label("outcome", outcome)).inc();
+        self.upgrades
+            .get_or_create(&label("outcome", outcome))
+            .inc();
     }
 
     /// A TCP connection was admitted (`1`) or ended (`-1`).
@@ -74,7 +76,9 @@ impl ServerMetrics {
     /// Counts a TCP connection refused for a cap, by reason
     /// (`max_connections`, `max_connections_per_ip`, `overflow`).
     pub fn tcp_refused(&self, reason: &'static str) {
-        self.tcp_refused.get_or_create(&label("reason", reason)).inc();
+        self.tcp_refused
+            .get_or_create(&label("reason", reason))
+            .inc();
     }
 
     /// Counts a failed `accept`, by kind (`descriptors`, `other`).
@@ -241,15 +245,30 @@ mod tests {
         m.sample_mutations(0, t0);
         m.sample_mutations(50, t0 + Duration::from_secs(2));
         let out = encode(&m);
-        assert!(out.contains("\nhuddle_http_errors_total{code=\"CONFLICT\"} 1\n"), "{out}");
-        assert!(out.contains("# TYPE huddle_http_errors_total counter\n"), "{out}");
+        assert!(
+            out.contains("\nhuddle_http_errors_total{code=\"CONFLICT\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("# TYPE huddle_http_errors_total counter\n"),
+            "{out}"
+        );
         assert!(out.contains("huddle_ws_upgrades_total{outcome=\"accepted\"} 1"));
         assert!(out.contains("\nhuddle_uptime_seconds "), "{out}");
-        assert!(out.contains("# TYPE huddle_uptime_seconds gauge\n"), "{out}");
-        assert!(out.contains("\nhuddle_mutations_per_second 25.0\n"), "{out}");
+        assert!(
+            out.contains("# TYPE huddle_uptime_seconds gauge\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("\nhuddle_mutations_per_second 25.0\n"),
+            "{out}"
+        );
         if cfg!(target_os = "linux") {
             assert!(out.contains("\nprocess_cpu_seconds_total "), "{out}");
-            assert!(out.contains("# TYPE process_cpu_seconds_total counter\n"), "{out}");
+            assert!(
+                out.contains("# TYPE process_cpu_seconds_total counter\n"),
+                "{out}"
+            );
             assert!(out.contains("\nprocess_resident_memory_bytes "), "{out}");
             assert!(
                 out.contains("\nprocess_resident_memory_peak_bytes "),
@@ -268,7 +287,10 @@ mod tests {
         let (a, b) = (ServerMetrics::default(), ServerMetrics::default());
         a.http_error("CONFLICT");
         a.tcp_open(1);
-        assert_eq!((a.http_errors("CONFLICT"), b.http_errors("CONFLICT")), (1, 0));
+        assert_eq!(
+            (a.http_errors("CONFLICT"), b.http_errors("CONFLICT")),
+            (1, 0)
+        );
         assert_eq!((a.tcp_connections_open(), b.tcp_connections_open()), (1, 0));
         assert!(!encode(&b).contains("huddle_http_errors_total{"));
     }

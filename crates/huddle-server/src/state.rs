@@ -74,7 +74,6 @@ impl<S: Store + 'static> AppState<S> {
 }
 
 impl<S> AppState<S> {
-
     /// Whether shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)

@@ -33,7 +33,11 @@ pub async fn metrics<S: Store + 'static>(State(state): State<AppState<S>>) -> Re
     if let Err(e) = prometheus_text::encode(&mut text, &state.registry) {
         return ApiError::internal(format!("encoding the metrics: {e}")).into_response();
     }
-    ([(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)], text).into_response()
+    (
+        [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
+        text,
+    )
+        .into_response()
 }
 
 /// `GET /stats`: the engine's statistics over all shards, plus

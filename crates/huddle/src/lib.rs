@@ -84,13 +84,13 @@ pub use huddle_core::{
     BoardId, ColorPolicy, Config, Durability, ErrorCode, Limits, SessionType, Stats, UserId,
 };
 pub use huddle_store::{InMemoryStore, Node, Room, Store, StoreError, UnknownBoard};
+/// The metrics library of [`Metrics`] (`prometheus-client`): its
+/// `Registry`, metric types and encoders, in the version the driver uses.
+pub use huddle_tokio::prometheus_client;
 pub use huddle_tokio::{
     close, ConnSender, Connection, Driver, DriverConfig, DriverError, Member, Metrics, Outbound,
 };
 pub use huddle_wire::{ClientMessage, Identity, ServerMessage};
-/// The metrics library of [`Metrics`] (`prometheus-client`): its
-/// `Registry`, metric types and encoders, in the version the driver uses.
-pub use huddle_tokio::prometheus_client;
 
 #[cfg(feature = "axum")]
 pub use huddle_tokio::axum;

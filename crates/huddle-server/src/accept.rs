@@ -36,7 +36,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::gate::{Admission, Gate, GatedIo};
-use crate::metrics;
 
 /// Shortest wait after a failed accept.
 const BACKOFF_FIRST: Duration = Duration::from_millis(50);
@@ -99,7 +98,7 @@ pub async fn serve(
                 } else {
                     "other"
                 };
-                metrics::accept_error(kind);
+                gate.metrics().accept_error(kind);
                 if warned.due(kind) {
                     tracing::warn!(error = %e, retry_in = ?backoff, "accept failed; backing off");
                 }
@@ -117,7 +116,7 @@ pub async fn serve(
         let (app, settings, permit) = match gate.admit(remote.ip()) {
             Admission::Admitted(permit) => (apps.app.clone(), http, permit),
             Admission::Overflow(permit, refusal) => {
-                metrics::tcp_refused(refusal.as_str());
+                gate.metrics().tcp_refused(refusal.as_str());
                 refused(&mut warned, remote, refusal.as_str(), "answered 503");
                 let settings = HttpSettings {
                     header_timeout: http.header_timeout.min(OVERFLOW_HEADER_TIMEOUT),
@@ -126,7 +125,7 @@ pub async fn serve(
                 (apps.overflow.clone(), settings, permit)
             }
             Admission::Closed(refusal) => {
-                metrics::tcp_refused("overflow");
+                gate.metrics().tcp_refused("overflow");
                 refused(&mut warned, remote, refusal.as_str(), "closed");
                 drop(stream);
                 continue;

@@ -89,13 +89,20 @@ impl From<huddle_store::StoreError> for ApiError {
     }
 }
 
+/// The code of an error answer, left in its response's extensions for
+/// `huddle_http_errors_total{code}` (`crate::http::count_http_errors`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpErrorCode(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        crate::metrics::http_error(self.code);
         let body = Body {
             code: self.code,
             message: &self.message,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        // Counted by the router's layer, which has the server's metrics.
+        response.extensions_mut().insert(HttpErrorCode(self.code));
+        response
     }
 }

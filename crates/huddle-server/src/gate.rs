@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::metrics;
+use crate::metrics::ServerMetrics;
 
 /// Places for connections over a cap, which only get a refusal (or
 /// `/healthz`): bounded too, so a flood past the caps costs a few sockets.
@@ -103,15 +103,24 @@ struct Counts {
 pub struct Gate {
     caps: Caps,
     counts: Arc<Mutex<Counts>>,
+    /// The server's metrics: connections open here, refusals and failed
+    /// accepts in the accept loop.
+    metrics: Arc<ServerMetrics>,
 }
 
 impl Gate {
-    /// A gate with nothing open.
-    pub fn new(caps: Caps) -> Gate {
+    /// A gate with nothing open, counting in `metrics`.
+    pub fn new(caps: Caps, metrics: Arc<ServerMetrics>) -> Gate {
         Gate {
             caps,
             counts: Arc::new(Mutex::new(Counts::default())),
+            metrics,
         }
+    }
+
+    /// The server's metrics the gate counts in.
+    pub fn metrics(&self) -> &ServerMetrics {
+        &self.metrics
     }
 
     /// The caps.
@@ -134,7 +143,7 @@ impl Gate {
             None => {
                 counts.total += 1;
                 *counts.per_ip.entry(ip).or_default() += 1;
-                metrics::tcp_open(1);
+                self.metrics.tcp_open(1);
                 Admission::Admitted(Permit {
                     gate: self.clone(),
                     place: Place::Regular(ip),
@@ -173,7 +182,7 @@ impl Gate {
                         counts.per_ip.remove(&ip);
                     }
                 }
-                metrics::tcp_open(-1);
+                self.metrics.tcp_open(-1);
             }
             Place::Overflow => counts.overflow = counts.overflow.saturating_sub(1),
         }
@@ -267,10 +276,13 @@ mod tests {
 
     #[test]
     fn caps_overall_and_per_ip_then_overflow_then_closed() {
-        let gate = Gate::new(Caps {
-            total: 3,
-            per_ip: 2,
-        });
+        let gate = Gate::new(
+            Caps {
+                total: 3,
+                per_ip: 2,
+            },
+            Arc::default(),
+        );
         let a1 = gate.admit(ip(1));
         let a2 = gate.admit(ip(1));
         assert!(matches!(a1, Admission::Admitted(_)));
@@ -280,11 +292,13 @@ mod tests {
         let b1 = gate.admit(ip(2));
         assert!(matches!(b1, Admission::Admitted(_)));
         assert_eq!(gate.open(), 3);
+        assert_eq!(gate.metrics().tcp_connections_open(), 3);
         let full = gate.admit(ip(3));
         assert!(matches!(full, Admission::Overflow(_, Refusal::Total)));
         // Places come back when permits drop.
         drop(a1);
         assert_eq!(gate.open(), 2);
+        assert_eq!(gate.metrics().tcp_connections_open(), 2);
         let c = gate.admit(ip(4));
         assert!(matches!(c, Admission::Admitted(_)));
         // The overflow places are bounded as well (two are taken).
@@ -304,10 +318,13 @@ mod tests {
 
     #[test]
     fn no_per_ip_cap_when_zero() {
-        let gate = Gate::new(Caps {
-            total: 10,
-            per_ip: 0,
-        });
+        let gate = Gate::new(
+            Caps {
+                total: 10,
+                per_ip: 0,
+            },
+            Arc::default(),
+        );
         let held: Vec<_> = (0..10).map(|_| gate.admit(ip(1))).collect();
         assert!(held.iter().all(|a| matches!(a, Admission::Admitted(_))));
     }

@@ -23,6 +23,7 @@ use crate::cli::{ServeArgs, SynchronousArg};
 use crate::config::{check_frame_limit, engine_config, ServerSettings};
 use crate::gate::{Caps, Gate};
 use crate::http::{overflow_router, router};
+use crate::metrics::ServerMetrics;
 use crate::node::NodeIdentity;
 use crate::shutdown;
 use crate::state::AppState;
@@ -120,7 +121,7 @@ async fn serve_store<S: Store + 'static>(
         admin_key,
         ServerSettings::from_args(args, node),
     );
-    tokio::spawn(sample_mutations(driver.clone()));
+    tokio::spawn(sample_mutations(driver.clone(), state.metrics.clone()));
     let listen = ListenSettings::from_args(args);
     tracing::info!(
         max_connections = listen.caps.total,
@@ -222,7 +223,7 @@ pub async fn serve<S: Store + 'static>(
     accept::serve(
         listener,
         apps,
-        Gate::new(listen.caps),
+        Gate::new(listen.caps, state.metrics.clone()),
         listen.http,
         on_signal,
     )
@@ -238,7 +239,7 @@ pub async fn serve<S: Store + 'static>(
 
 /// Samples the driver's mutation count once a second for the
 /// `huddle_mutations_per_second` gauge.
-async fn sample_mutations<S: Store + 'static>(driver: Driver<S>) {
+async fn sample_mutations<S: Store + 'static>(driver: Driver<S>, metrics: Arc<ServerMetrics>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -246,7 +247,7 @@ async fn sample_mutations<S: Store + 'static>(driver: Driver<S>) {
         if driver.is_shutting_down() {
             return;
         }
-        crate::metrics::sample_mutations(driver.metrics().mutations_applied(), Instant::now());
+        metrics.sample_mutations(driver.metrics().mutations_applied(), Instant::now());
     }
 }
 

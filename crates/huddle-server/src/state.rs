@@ -5,10 +5,13 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use huddle_core::Timestamp;
+use huddle_store::Store;
+use huddle_tokio::prometheus_client::registry::Registry;
 use huddle_tokio::Driver;
 
 use crate::auth::TokenKeys;
 use crate::config::ServerSettings;
+use crate::metrics::ServerMetrics;
 
 /// The state of the axum app. Cheap to clone.
 pub struct AppState<S> {
@@ -22,6 +25,11 @@ pub struct AppState<S> {
     pub settings: Arc<ServerSettings>,
     /// When the server started.
     pub started: Instant,
+    /// This server's own counters (HTTP errors, upgrades, TCP).
+    pub metrics: Arc<ServerMetrics>,
+    /// What `/metrics` encodes: the driver's metrics, `metrics`, the
+    /// process's figures and the uptime.
+    pub registry: Arc<Registry>,
     /// Set when shutdown begins: new WebSocket upgrades are refused.
     pub shutting_down: Arc<AtomicBool>,
 }
@@ -34,29 +42,38 @@ impl<S> Clone for AppState<S> {
             admin_key: self.admin_key.clone(),
             settings: self.settings.clone(),
             started: self.started,
+            metrics: self.metrics.clone(),
+            registry: self.registry.clone(),
             shutting_down: self.shutting_down.clone(),
         }
     }
 }
 
-impl<S> AppState<S> {
-    /// Builds the state.
+impl<S: Store + 'static> AppState<S> {
+    /// Builds the state, with new metrics registered beside the driver's.
     pub fn new(
         driver: Driver<S>,
         keys: TokenKeys,
         admin_key: &str,
         settings: ServerSettings,
     ) -> Self {
+        let started = Instant::now();
+        let metrics = Arc::new(ServerMetrics::default());
+        let registry = crate::metrics::registry(&driver, &metrics, started);
         AppState {
             driver,
             keys: Arc::new(keys),
             admin_key: admin_key.into(),
             settings: Arc::new(settings),
-            started: Instant::now(),
+            started,
+            metrics,
+            registry: Arc::new(registry),
             shutting_down: Arc::new(AtomicBool::new(false)),
         }
     }
+}
 
+impl<S> AppState<S> {
     /// Whether shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)

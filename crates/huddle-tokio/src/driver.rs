@@ -227,9 +227,28 @@ impl<S: Store + 'static> Driver<S> {
         total
     }
 
-    /// The driver's metrics.
+    /// The driver's metrics: this driver's own (another driver in the
+    /// process counts apart). Put them into a registry with
+    /// [`Metrics::register`]; call [`refresh_metrics`](Self::refresh_metrics)
+    /// before each scrape.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Brings the metrics read from the shards up to date
+    /// (`huddle_bytes_held`, from [`stats`](Self::stats)): call it before
+    /// encoding a registry that holds them. The counters need no refresh.
+    pub async fn refresh_metrics(&self) {
+        let stats = self.stats().await;
+        self.inner.metrics.set_bytes_held(&stats);
+    }
+
+    /// This driver's metrics alone in the Prometheus text format (version
+    /// 0.0.4), refreshed first: [`refresh_metrics`](Self::refresh_metrics)
+    /// and [`Metrics::render_prometheus`].
+    pub async fn render_metrics(&self) -> String {
+        self.refresh_metrics().await;
+        self.inner.metrics.render_prometheus()
     }
 
     /// The store.

@@ -118,4 +118,6 @@ pub use member::Member;
 
 #[cfg(feature = "axum")]
 pub mod axum;
-pub use metrics::{render_bytes_held, Histogram, Metrics, StorageOp, LATENCY_BUCKETS_MS};
+pub use metrics::{Metrics, StorageOp, LATENCY_BUCKETS_MS};
+/// The metrics library of [`Metrics`], for an embedder's registry.
+pub use prometheus_client;

@@ -1,88 +1,30 @@
-//! [`Metrics`]: lock-free counters, gauges and histograms that shards and
-//! store tasks update as they work, readable at any time, and rendered as
-//! a Prometheus text page by [`Metrics::render_prometheus`].
+//! [`Metrics`]: the driver's counters, gauges and histograms, as
+//! `prometheus-client` metric types owned by one driver (two drivers in a
+//! process count apart). Shards, store tasks and the WebSocket pump update
+//! them as they work; read them at any time through the accessors, put
+//! them into an embedder's own [`Registry`] with [`Metrics::register`], or
+//! render the driver's alone with [`Metrics::render_prometheus`].
+//!
+//! [`Registry`]: prometheus_client::registry::Registry
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::borrow::Cow;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use huddle_core::{ErrorCode, SessionState, Stats};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+
+mod register;
 
 /// Upper bounds of the latency histograms' buckets, in milliseconds (a
-/// last `+Inf` bucket is implied).
+/// last `+Inf` bucket is implied; the histograms count seconds).
 pub const LATENCY_BUCKETS_MS: [f64; 10] =
     [0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0];
 
-/// A latency histogram with the fixed buckets of [`LATENCY_BUCKETS_MS`].
-#[derive(Debug, Default)]
-pub struct Histogram {
-    /// Observations per bucket (not cumulative); the last is `+Inf`.
-    buckets: [AtomicU64; LATENCY_BUCKETS_MS.len() + 1],
-    count: AtomicU64,
-    sum_micros: AtomicU64,
-}
-
-impl Histogram {
-    /// Records one observation.
-    pub fn observe(&self, d: Duration) {
-        let ms = d.as_secs_f64() * 1000.0;
-        let i = LATENCY_BUCKETS_MS
-            .iter()
-            .position(|le| ms <= *le)
-            .unwrap_or(LATENCY_BUCKETS_MS.len());
-        self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
-    }
-
-    /// Observations so far.
-    pub fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
-    }
-
-    /// The sum of all observations.
-    pub fn sum(&self) -> Duration {
-        Duration::from_micros(self.sum_micros.load(Ordering::Relaxed))
-    }
-
-    /// Cumulative counts per bucket: `(upper bound in ms, count)`, the last
-    /// with bound `f64::INFINITY`.
-    pub fn cumulative(&self) -> Vec<(f64, u64)> {
-        let mut total = 0;
-        let bounds = LATENCY_BUCKETS_MS.iter().copied().chain([f64::INFINITY]);
-        bounds
-            .zip(&self.buckets)
-            .map(|(le, n)| {
-                total += n.load(Ordering::Relaxed);
-                (le, total)
-            })
-            .collect()
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        for (le, n) in self.cumulative() {
-            let le = if le.is_infinite() {
-                "+Inf".to_string()
-            } else {
-                format!("{}", le / 1000.0)
-            };
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {n}");
-        }
-        let braces = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
-        };
-        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum().as_secs_f64());
-        let _ = writeln!(out, "{name}_count{braces} {}", self.count());
-    }
-}
-
-/// The store operations timed by [`Metrics::storage_latency`].
+/// The store operations timed by `huddle_storage_latency_seconds{op}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StorageOp {
@@ -148,37 +90,51 @@ const ERROR_CODES: [&str; 15] = [
     "SNAPSHOT_TOO_LARGE",
 ];
 
-/// Renders the bytes the engines hold (the sums over every shard's
-/// [`Stats`], from [`Driver::stats`](crate::Driver::stats)) as Prometheus
-/// gauges: `huddle_bytes_held{kind}` with `kind` one of `elements` (the
-/// boards' payload bytes), `reserved`, `history`, `pending`,
-/// `encoded_events`, `encoded_elements`, `batch_ids`.
-pub fn render_bytes_held(stats: &Stats, out: &mut String) {
-    let name = "huddle_bytes_held";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Bytes the board sessions hold, by kind (payloads are shared between kinds).\n# TYPE {name} gauge"
-    );
-    for (kind, value) in [
-        ("elements", stats.payload_bytes_held),
-        ("reserved", stats.reserved_bytes),
-        ("history", stats.history_bytes_held),
-        ("pending", stats.pending_bytes),
-        ("encoded_events", stats.encoded_event_bytes_held),
-        ("encoded_elements", stats.encoded_element_bytes_held),
-        ("batch_ids", stats.batch_id_bytes_remembered),
-    ] {
-        let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {value}");
-    }
+/// The board states of `huddle_boards{state}` (archived boards are not in
+/// memory).
+const BOARD_STATES: [&str; 3] = ["created", "active", "idle"];
+
+/// The kinds of `huddle_bytes_held{kind}`.
+const BYTES_HELD_KINDS: [&str; 7] = [
+    "elements",
+    "reserved",
+    "history",
+    "pending",
+    "encoded_events",
+    "encoded_elements",
+    "batch_ids",
+];
+
+/// The one label of a family: its name and value.
+pub(crate) type Label = [(&'static str, Cow<'static, str>); 1];
+
+fn label(name: &'static str, value: &'static str) -> Label {
+    [(name, Cow::Borrowed(value))]
 }
 
-/// The driver's counters and gauges. All are atomics: read them at any
-/// time, from any thread ([`Driver::metrics`](crate::Driver::metrics)).
+/// A label whose value is not `'static`, to look a series up.
+fn lookup(name: &'static str, value: &str) -> Label {
+    [(name, Cow::Owned(value.to_owned()))]
+}
+
+/// A latency histogram with the buckets of [`LATENCY_BUCKETS_MS`], in
+/// seconds.
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS_MS.iter().map(|ms| ms / 1000.0))
+}
+
+/// A gauge of bytes (the engines' [`Stats`] are `u64`).
+type BytesGauge = Gauge<u64, AtomicU64>;
+
+/// The driver's counters, gauges and histograms
+/// ([`Driver::metrics`](crate::Driver::metrics)). Each driver has its own:
+/// they are not process-wide.
 ///
 /// | Prometheus name | type | meaning |
 /// |---|---|---|
 /// | `huddle_connections_open` | gauge | connections registered with a shard and not yet closed |
 /// | `huddle_boards{state}` | gauge | board sessions in memory by state (`created`, `active`, `idle`) |
+/// | `huddle_bytes_held{kind}` | gauge | bytes the engines hold, by kind, as of the last [`Driver::refresh_metrics`](crate::Driver::refresh_metrics) |
 /// | `huddle_mutations_applied_total` | counter | mutations accepted by the engines |
 /// | `huddle_batches_acked_total` | counter | `ack` frames sent |
 /// | `huddle_ack_latency_seconds` | histogram | `mutate` handed to [`ConnSender::send`](crate::ConnSender::send) → its `ack` queued |
@@ -200,45 +156,110 @@ pub fn render_bytes_held(stats: &Stats, out: &mut String) {
 ///
 /// The last five are counted by the WebSocket pump (the `axum` feature).
 ///
-/// The bytes the engines hold are read from their [`Stats`] instead
-/// ([`render_bytes_held`]), on each scrape.
-#[derive(Debug, Default)]
+/// # Embedding
+///
+/// [`register`](Self::register) puts every metric into the embedder's own
+/// registry, beside its own metrics (a prefix or labels are its choice:
+/// register into a sub-registry). The gauges of `huddle_bytes_held` are
+/// read from the shards, which takes a round trip:
+/// [`Driver::refresh_metrics`](crate::Driver::refresh_metrics) before each
+/// scrape brings them up to date.
+///
+/// ```
+/// use huddle_tokio::Metrics;
+/// use prometheus_client::encoding::text::encode;
+/// use prometheus_client::metrics::counter::Counter;
+/// use prometheus_client::registry::Registry;
+///
+/// // The driver's (here a standalone instance; an embedder takes
+/// // `driver.metrics()`).
+/// let metrics = Metrics::default();
+/// let mut registry = Registry::default();
+/// let logins: Counter = Counter::default();
+/// registry.register("app_logins", "Logins", logins.clone());
+/// metrics.register(registry.sub_registry_with_label(("node".into(), "a".into())));
+/// logins.inc();
+///
+/// let mut page = String::new();
+/// encode(&mut page, &registry).unwrap();
+/// assert!(page.contains("app_logins_total 1"));
+/// assert!(page.contains("huddle_mutations_applied_total{node=\"a\"} 0"));
+///
+/// // The driver's metrics alone, in the Prometheus text format.
+/// assert!(metrics.render_prometheus().contains("# TYPE huddle_connections_open gauge"));
+/// ```
+#[derive(Debug)]
 pub struct Metrics {
-    pub(crate) connections_open: AtomicI64,
-    pub(crate) boards: [AtomicI64; 3],
-    pub(crate) mutations_applied: AtomicU64,
-    pub(crate) batches_acked: AtomicU64,
+    pub(crate) connections_open: Gauge,
+    boards: Family<Label, Gauge>,
+    /// The series of `boards`, by state index (lock-free updates).
+    boards_by_state: [Gauge; 3],
+    bytes_held: Family<Label, BytesGauge>,
+    pub(crate) mutations_applied: Counter,
+    pub(crate) batches_acked: Counter,
     pub(crate) ack_latency: Histogram,
-    pub(crate) storage_latency: [Histogram; 6],
-    pub(crate) storage_failures: AtomicU64,
-    pub(crate) boards_released: AtomicU64,
-    pub(crate) leases_held: AtomicI64,
-    pub(crate) lease_takeovers: AtomicU64,
-    pub(crate) lease_losses: AtomicU64,
-    pub(crate) errors_sent: [AtomicU64; ERROR_CODES.len()],
-    pub(crate) slow_consumers: AtomicU64,
-    pub(crate) frames_sent: AtomicU64,
-    pub(crate) snapshots_skipped: AtomicU64,
-    pub(crate) frames_received: AtomicU64,
-    pub(crate) bytes_received: AtomicU64,
-    pub(crate) frames_refused: Mutex<BTreeMap<&'static str, u64>>,
-    pub(crate) ws_closed: Mutex<BTreeMap<&'static str, u64>>,
-    pub(crate) redirects: AtomicU64,
+    storage_latency: Family<Label, Histogram, fn() -> Histogram>,
+    /// The series of `storage_latency`, by [`StorageOp::index`].
+    storage_latency_by_op: [Histogram; 6],
+    pub(crate) storage_failures: Counter,
+    pub(crate) boards_released: Counter,
+    pub(crate) leases_held: Gauge,
+    pub(crate) lease_takeovers: Counter,
+    pub(crate) lease_losses: Counter,
+    errors_sent: Family<Label, Counter>,
+    /// The series of `errors_sent`, by index in [`ERROR_CODES`].
+    errors_sent_by_code: [Counter; ERROR_CODES.len()],
+    pub(crate) slow_consumers: Counter,
+    pub(crate) frames_sent: Counter,
+    pub(crate) snapshots_skipped: Counter,
+    frames_received: Counter,
+    bytes_received: Counter,
+    frames_refused: Family<Label, Counter>,
+    ws_closed: Family<Label, Counter>,
+    redirects: Counter,
 }
 
-fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {
-    *map.lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .entry(key)
-        .or_default() += 1;
-}
-
-fn read(map: &Mutex<BTreeMap<&'static str, u64>>, key: &str) -> u64 {
-    map.lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(key)
-        .copied()
-        .unwrap_or(0)
+impl Default for Metrics {
+    fn default() -> Self {
+        let boards = Family::<Label, Gauge>::default();
+        let boards_by_state = BOARD_STATES.map(|s| boards.get_or_create_owned(&label("state", s)));
+        let bytes_held = Family::<Label, BytesGauge>::default();
+        for kind in BYTES_HELD_KINDS {
+            bytes_held.get_or_create_owned(&label("kind", kind));
+        }
+        let storage_latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let storage_latency_by_op =
+            StorageOp::ALL.map(|op| storage_latency.get_or_create_owned(&label("op", op.as_str())));
+        let errors_sent = Family::<Label, Counter>::default();
+        let errors_sent_by_code =
+            ERROR_CODES.map(|code| errors_sent.get_or_create_owned(&label("code", code)));
+        Metrics {
+            connections_open: Gauge::default(),
+            boards,
+            boards_by_state,
+            bytes_held,
+            mutations_applied: Counter::default(),
+            batches_acked: Counter::default(),
+            ack_latency: latency_histogram(),
+            storage_latency,
+            storage_latency_by_op,
+            storage_failures: Counter::default(),
+            boards_released: Counter::default(),
+            leases_held: Gauge::default(),
+            lease_takeovers: Counter::default(),
+            lease_losses: Counter::default(),
+            errors_sent,
+            errors_sent_by_code,
+            slow_consumers: Counter::default(),
+            frames_sent: Counter::default(),
+            snapshots_skipped: Counter::default(),
+            frames_received: Counter::default(),
+            bytes_received: Counter::default(),
+            frames_refused: Family::default(),
+            ws_closed: Family::default(),
+            redirects: Counter::default(),
+        }
+    }
 }
 
 fn state_index(state: SessionState) -> Option<usize> {
@@ -250,100 +271,102 @@ fn state_index(state: SessionState) -> Option<usize> {
     }
 }
 
-fn code_index(code: ErrorCode) -> Option<usize> {
-    ERROR_CODES.iter().position(|c| *c == code.as_str())
+fn code_index(code: &str) -> Option<usize> {
+    ERROR_CODES.iter().position(|c| *c == code)
+}
+
+/// The count of `family`'s series whose one label is `name="value"` (0 if
+/// it was never counted).
+fn count_of(family: &Family<Label, Counter>, name: &'static str, value: &str) -> u64 {
+    family.get(&lookup(name, value)).map_or(0, |c| c.get())
 }
 
 impl Metrics {
     /// Connections open.
     pub fn connections_open(&self) -> i64 {
-        self.connections_open.load(Ordering::Relaxed)
+        self.connections_open.get()
     }
 
     /// Board sessions in memory in this state (`Archived`: always 0).
     pub fn boards(&self, state: SessionState) -> i64 {
-        state_index(state).map_or(0, |i| self.boards[i].load(Ordering::Relaxed))
+        state_index(state).map_or(0, |i| self.boards_by_state[i].get())
+    }
+
+    /// Bytes held of this kind (`huddle_bytes_held{kind}`), as of the last
+    /// [`Driver::refresh_metrics`](crate::Driver::refresh_metrics); 0 for
+    /// an unknown kind.
+    pub fn bytes_held(&self, kind: &str) -> u64 {
+        self.bytes_held
+            .get(&lookup("kind", kind))
+            .map_or(0, |g| g.get())
     }
 
     /// Mutations accepted so far.
     pub fn mutations_applied(&self) -> u64 {
-        self.mutations_applied.load(Ordering::Relaxed)
+        self.mutations_applied.get()
     }
 
     /// `ack` frames sent so far.
     pub fn batches_acked(&self) -> u64 {
-        self.batches_acked.load(Ordering::Relaxed)
-    }
-
-    /// `mutate` received → `ack` queued.
-    pub fn ack_latency(&self) -> &Histogram {
-        &self.ack_latency
-    }
-
-    /// One store call of this kind.
-    pub fn storage_latency(&self, op: StorageOp) -> &Histogram {
-        &self.storage_latency[op.index()]
+        self.batches_acked.get()
     }
 
     /// Store calls that failed.
     pub fn storage_failures(&self) -> u64 {
-        self.storage_failures.load(Ordering::Relaxed)
+        self.storage_failures.get()
     }
 
     /// Board sessions released: ended, every effect reported, the
     /// ownership epoch dropped (one per ended session).
     pub fn boards_released(&self) -> u64 {
-        self.boards_released.load(Ordering::Relaxed)
+        self.boards_released.get()
     }
 
     /// Board leases this node holds (as of the last renewal round).
     pub fn leases_held(&self) -> i64 {
-        self.leases_held.load(Ordering::Relaxed)
+        self.leases_held.get()
     }
 
     /// Boards this node took over from another whose lease had expired.
     pub fn lease_takeovers(&self) -> u64 {
-        self.lease_takeovers.load(Ordering::Relaxed)
+        self.lease_takeovers.get()
     }
 
     /// Board sessions ended because their lease was lost (not renewed in
     /// time, or no longer this node's).
     pub fn lease_losses(&self) -> u64 {
-        self.lease_losses.load(Ordering::Relaxed)
+        self.lease_losses.get()
     }
 
     /// `error` frames sent with this code (`"SLOW_CONSUMER"` included).
     pub fn errors_sent(&self, code: &str) -> u64 {
-        ERROR_CODES
-            .iter()
-            .position(|c| *c == code)
-            .map_or(0, |i| self.errors_sent[i].load(Ordering::Relaxed))
+        code_index(code).map_or(0, |i| self.errors_sent_by_code[i].get())
     }
 
     /// Connections closed as slow consumers.
     pub fn slow_consumers(&self) -> u64 {
-        self.slow_consumers.load(Ordering::Relaxed)
+        self.slow_consumers.get()
     }
 
     /// Text frames queued to connections.
     pub fn frames_sent(&self) -> u64 {
-        self.frames_sent.load(Ordering::Relaxed)
+        self.frames_sent.get()
     }
 
     /// Automatic snapshots skipped because their board was over
     /// `max_snapshot_bytes`.
     pub fn snapshots_skipped(&self) -> u64 {
-        self.snapshots_skipped.load(Ordering::Relaxed)
+        self.snapshots_skipped.get()
     }
 
     /// Client frames received by the WebSocket pump.
     pub fn frames_received(&self) -> u64 {
-        self.frames_received.load(Ordering::Relaxed)
+        self.frames_received.get()
     }
 
     /// Bytes of the client frames received by the WebSocket pump.
     pub fn bytes_received(&self) -> u64 {
-        self.bytes_received.load(Ordering::Relaxed)
+        self.bytes_received.get()
     }
 
     /// Client frames the WebSocket pump refused with this code
@@ -351,211 +374,98 @@ impl Metrics {
     /// `"RATE_LIMITED"`, and `"FRAME_TOO_BIG"` for a frame over the hard
     /// limit).
     pub fn frames_refused(&self, code: &str) -> u64 {
-        read(&self.frames_refused, code)
+        count_of(&self.frames_refused, "code", code)
     }
 
     /// WebSockets the pump closed on a deadline, by reason
     /// (`"join_timeout"`, `"token_expired"`).
     pub fn ws_closed(&self, reason: &str) -> u64 {
-        read(&self.ws_closed, reason)
+        count_of(&self.ws_closed, "reason", reason)
     }
 
     /// Joins redirected to the board's owner on another node.
     pub fn redirects(&self) -> u64 {
-        self.redirects.load(Ordering::Relaxed)
+        self.redirects.get()
+    }
+
+    /// Sets `huddle_bytes_held{kind}` from the engines' statistics summed
+    /// over the shards ([`Driver::stats`](crate::Driver::stats)):
+    /// `elements` (the boards' payload bytes), `reserved`, `history`,
+    /// `pending`, `encoded_events`, `encoded_elements`, `batch_ids`.
+    pub fn set_bytes_held(&self, stats: &Stats) {
+        let values = [
+            stats.payload_bytes_held,
+            stats.reserved_bytes,
+            stats.history_bytes_held,
+            stats.pending_bytes,
+            stats.encoded_event_bytes_held,
+            stats.encoded_element_bytes_held,
+            stats.batch_id_bytes_remembered,
+        ];
+        for (kind, value) in BYTES_HELD_KINDS.into_iter().zip(values) {
+            let value = u64::try_from(value).unwrap_or(u64::MAX);
+            self.bytes_held
+                .get_or_create(&label("kind", kind))
+                .set(value);
+        }
+    }
+
+    /// Times one store call.
+    pub(crate) fn storage_latency(&self, op: StorageOp, took: Duration) {
+        self.storage_latency_by_op[op.index()].observe(took.as_secs_f64());
+    }
+
+    /// Times one `mutate` → `ack`.
+    pub(crate) fn ack_latency(&self, took: Duration) {
+        self.ack_latency.observe(took.as_secs_f64());
     }
 
     /// Counts a client frame of `bytes` bytes received.
     #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) fn frame_received(&self, bytes: usize) {
-        self.frames_received.fetch_add(1, Ordering::Relaxed);
+        self.frames_received.inc();
         self.bytes_received
-            .fetch_add(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::Relaxed);
+            .inc_by(u64::try_from(bytes).unwrap_or(u64::MAX));
     }
 
     /// Counts a client frame refused before the engine saw it, by code.
     #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) fn frame_refused(&self, code: &'static str) {
-        bump(&self.frames_refused, code);
+        self.frames_refused
+            .get_or_create(&label("code", code))
+            .inc();
     }
 
     /// Counts a WebSocket closed on a deadline, by reason.
     #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) fn socket_closed(&self, reason: &'static str) {
-        bump(&self.ws_closed, reason);
+        self.ws_closed.get_or_create(&label("reason", reason)).inc();
     }
 
     /// Counts a join redirected to another node.
     #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) fn redirect(&self) {
-        self.redirects.fetch_add(1, Ordering::Relaxed);
+        self.redirects.inc();
     }
 
     pub(crate) fn board_state(&self, from: Option<SessionState>, to: Option<SessionState>) {
         if let Some(i) = from.and_then(state_index) {
-            self.boards[i].fetch_sub(1, Ordering::Relaxed);
+            self.boards_by_state[i].dec();
         }
         if let Some(i) = to.and_then(state_index) {
-            self.boards[i].fetch_add(1, Ordering::Relaxed);
+            self.boards_by_state[i].inc();
         }
     }
 
     pub(crate) fn error_sent(&self, code: ErrorCode) {
-        if let Some(i) = code_index(code) {
-            self.errors_sent[i].fetch_add(1, Ordering::Relaxed);
+        if let Some(i) = code_index(code.as_str()) {
+            self.errors_sent_by_code[i].inc();
         }
     }
 
     pub(crate) fn slow_consumer(&self) {
-        self.slow_consumers.fetch_add(1, Ordering::Relaxed);
+        self.slow_consumers.inc();
         self.error_sent(ErrorCode::SlowConsumer);
-    }
-
-    /// The metrics as a Prometheus text exposition (format 0.0.4): serve it
-    /// as `text/plain; version=0.0.4` on `/metrics`.
-    pub fn render_prometheus(&self) -> String {
-        let mut out = String::with_capacity(4096);
-        let gauge = |out: &mut String, name: &str, help: &str, kind: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
-        gauge(
-            &mut out,
-            "huddle_connections_open",
-            "Connections open.",
-            "gauge",
-        );
-        let _ = writeln!(out, "huddle_connections_open {}", self.connections_open());
-        gauge(
-            &mut out,
-            "huddle_boards",
-            "Board sessions in memory by state.",
-            "gauge",
-        );
-        for (i, state) in ["created", "active", "idle"].iter().enumerate() {
-            let n = self.boards[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "huddle_boards{{state=\"{state}\"}} {n}");
-        }
-        gauge(
-            &mut out,
-            "huddle_leases_held",
-            "Board leases this node holds.",
-            "gauge",
-        );
-        let _ = writeln!(out, "huddle_leases_held {}", self.leases_held());
-        for (name, help, value) in [
-            (
-                "huddle_lease_takeovers_total",
-                "Boards taken over from a node whose lease had expired.",
-                self.lease_takeovers(),
-            ),
-            (
-                "huddle_lease_losses_total",
-                "Board sessions ended because their lease was lost.",
-                self.lease_losses(),
-            ),
-            (
-                "huddle_mutations_applied_total",
-                "Mutations accepted.",
-                self.mutations_applied(),
-            ),
-            (
-                "huddle_batches_acked_total",
-                "Ack frames sent.",
-                self.batches_acked(),
-            ),
-            (
-                "huddle_storage_failures_total",
-                "Store calls that failed.",
-                self.storage_failures(),
-            ),
-            (
-                "huddle_boards_released_total",
-                "Board sessions ended and released.",
-                self.boards_released(),
-            ),
-            (
-                "huddle_slow_consumers_total",
-                "Connections closed as slow consumers.",
-                self.slow_consumers(),
-            ),
-            (
-                "huddle_frames_sent_total",
-                "Text frames queued to connections.",
-                self.frames_sent(),
-            ),
-            (
-                "huddle_snapshots_skipped_total",
-                "Automatic snapshots not taken: the board was over its snapshot size cap.",
-                self.snapshots_skipped(),
-            ),
-            (
-                "huddle_frames_received_total",
-                "Client frames received.",
-                self.frames_received(),
-            ),
-            (
-                "huddle_bytes_received_total",
-                "Bytes of client frames received.",
-                self.bytes_received(),
-            ),
-            (
-                "huddle_redirects_total",
-                "Joins redirected to the node that owns the board.",
-                self.redirects(),
-            ),
-        ] {
-            gauge(&mut out, name, help, "counter");
-            let _ = writeln!(out, "{name} {value}");
-        }
-        gauge(
-            &mut out,
-            "huddle_errors_sent_total",
-            "Error frames sent by code.",
-            "counter",
-        );
-        for (code, n) in ERROR_CODES.iter().zip(&self.errors_sent) {
-            let n = n.load(Ordering::Relaxed);
-            let _ = writeln!(out, "huddle_errors_sent_total{{code=\"{code}\"}} {n}");
-        }
-        for (name, help, label, map) in [
-            (
-                "huddle_frames_refused_total",
-                "Client frames refused before the engine (oversize, malformed), by code.",
-                "code",
-                &self.frames_refused,
-            ),
-            (
-                "huddle_ws_closed_total",
-                "WebSockets closed on a deadline, by reason.",
-                "reason",
-                &self.ws_closed,
-            ),
-        ] {
-            gauge(&mut out, name, help, "counter");
-            for (key, n) in map.lock().unwrap_or_else(PoisonError::into_inner).iter() {
-                let _ = writeln!(out, "{name}{{{label}=\"{key}\"}} {n}");
-            }
-        }
-        let name = "huddle_ack_latency_seconds";
-        gauge(
-            &mut out,
-            name,
-            "Mutate received to ack queued.",
-            "histogram",
-        );
-        self.ack_latency.render(&mut out, name, "");
-        let name = "huddle_storage_latency_seconds";
-        gauge(
-            &mut out,
-            name,
-            "Store call latency by operation.",
-            "histogram",
-        );
-        for op in StorageOp::ALL {
-            let labels = format!("op=\"{}\"", op.as_str());
-            self.storage_latency(op).render(&mut out, name, &labels);
-        }
-        out
     }
 }
 
@@ -564,16 +474,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn histogram_buckets_are_cumulative() {
-        let h = Histogram::default();
-        h.observe(Duration::from_micros(300));
-        h.observe(Duration::from_millis(3));
-        h.observe(Duration::from_secs(5));
-        let c = h.cumulative();
-        assert_eq!(c[0], (0.5, 1));
-        assert_eq!(c[3], (5.0, 2));
-        assert_eq!(c.last().map(|x| x.1), Some(3));
-        assert_eq!(h.count(), 3);
+    fn latency_buckets_are_seconds() {
+        let m = Metrics::default();
+        m.ack_latency(Duration::from_micros(300));
+        m.ack_latency(Duration::from_millis(3));
+        m.ack_latency(Duration::from_secs(5));
+        let text = m.render_prometheus();
+        assert!(
+            text.contains("huddle_ack_latency_seconds_bucket{le=\"0.0005\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("huddle_ack_latency_seconds_bucket{le=\"0.005\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("huddle_ack_latency_seconds_bucket{le=\"+Inf\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("huddle_ack_latency_seconds_count 3\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -585,16 +507,52 @@ mod tests {
         m.socket_closed("join_timeout");
         m.redirect();
         m.frame_received(10);
+        m.board_state(None, Some(SessionState::Active));
         let text = m.render_prometheus();
         assert!(text.contains("huddle_frames_refused_total{code=\"PAYLOAD_TOO_LARGE\"} 1"));
         assert!(text.contains("huddle_ws_closed_total{reason=\"join_timeout\"} 1"));
         assert!(text.contains("\nhuddle_redirects_total 1\n"));
         assert!(text.contains("\nhuddle_bytes_received_total 10\n"));
+        assert!(
+            text.contains("# TYPE huddle_redirects_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nhuddle_boards{state=\"active\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nhuddle_boards{state=\"idle\"} 0\n"),
+            "{text}"
+        );
         assert_eq!(m.frames_refused("PAYLOAD_TOO_LARGE"), 1);
         assert_eq!(m.ws_closed("token_expired"), 0);
         assert!(text.contains("huddle_errors_sent_total{code=\"RATE_LIMITED\"} 1"));
         assert!(text.contains("huddle_errors_sent_total{code=\"SLOW_CONSUMER\"} 1"));
+        assert!(text.contains("huddle_errors_sent_total{code=\"ROOM_FULL\"} 0"));
         assert!(text.contains("huddle_storage_latency_seconds_bucket{op=\"append\",le=\"+Inf\"} 0"));
         assert!(text.contains("huddle_ack_latency_seconds_count 0"));
+        assert!(
+            text.contains("\nhuddle_bytes_held{kind=\"history\"} 0\n"),
+            "{text}"
+        );
+        assert!(!text.contains("# EOF"), "{text}");
+    }
+
+    #[test]
+    fn bytes_held_follow_the_stats() {
+        let m = Metrics::default();
+        let mut stats = Stats::default();
+        stats.payload_bytes_held = 100;
+        stats.history_bytes_held = 160;
+        m.set_bytes_held(&stats);
+        assert_eq!(m.bytes_held("elements"), 100);
+        assert_eq!(m.bytes_held("history"), 160);
+        assert_eq!(m.bytes_held("nonsense"), 0);
+        let text = m.render_prometheus();
+        assert!(
+            text.contains("\nhuddle_bytes_held{kind=\"elements\"} 100\n"),
+            "{text}"
+        );
     }
 }

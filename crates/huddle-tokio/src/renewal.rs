@@ -23,7 +23,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -86,10 +85,13 @@ async fn run<S: Store + 'static>(
             }
         }
         let held = i64::try_from(performer.leases_held()).unwrap_or(i64::MAX);
-        metrics.leases_held.store(held, Ordering::Relaxed);
-        metrics
-            .lease_takeovers
-            .store(performer.takeovers(), Ordering::Relaxed);
+        metrics.leases_held.set(held);
+        // The performer keeps the running total; the counter catches up.
+        let takeovers = performer.takeovers();
+        let counted = metrics.lease_takeovers.get();
+        if takeovers > counted {
+            metrics.lease_takeovers.inc_by(takeovers - counted);
+        }
     }
 }
 

@@ -26,6 +26,11 @@
 //!   documented order: stop accepting ([`Driver::shutdown_started`] is the
 //!   HTTP server's graceful-shutdown signal), end the sessions
 //!   (`session_closed`, close 1012), drain storage, close the store.
+//! - [`Driver::metrics`] are the driver's own [`Metrics`]
+//!   (`prometheus-client` types, re-exported as [`prometheus_client`]):
+//!   [`Metrics::register`] puts them into the service's own registry,
+//!   [`Driver::refresh_metrics`] before a scrape updates the gauges read
+//!   from the shards.
 //!
 //! ## Example
 //!
@@ -79,6 +84,9 @@ pub use huddle_core::{
     BoardId, ColorPolicy, Config, Durability, ErrorCode, Limits, SessionType, Stats, UserId,
 };
 pub use huddle_store::{InMemoryStore, Node, Room, Store, StoreError, UnknownBoard};
+/// The metrics library of [`Metrics`] (`prometheus-client`): its
+/// `Registry`, metric types and encoders, in the version the driver uses.
+pub use huddle_tokio::prometheus_client;
 pub use huddle_tokio::{
     close, ConnSender, Connection, Driver, DriverConfig, DriverError, Member, Metrics, Outbound,
 };

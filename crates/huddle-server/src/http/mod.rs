@@ -28,7 +28,7 @@ use axum::Router;
 use huddle_store::Store;
 
 use crate::auth::is_admin;
-use crate::error::ApiError;
+use crate::error::{ApiError, HttpErrorCode};
 use crate::state::AppState;
 
 /// The whole app: admin routes, open routes and the WebSocket endpoint.
@@ -57,6 +57,10 @@ pub fn router<S: Store + 'static>(state: AppState<S>) -> Router {
         .route("/ws", get(crate::ws::upgrade::<S>))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_http_errors::<S>,
+        ))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -72,6 +76,10 @@ pub fn overflow_router<S: Store + 'static>(state: AppState<S>) -> Router {
     Router::new()
         .route("/healthz", get(ops::healthz::<S>))
         .fallback(over_capacity)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_http_errors::<S>,
+        ))
         .with_state(state)
 }
 
@@ -97,6 +105,20 @@ async fn log_request(request: Request, next: Next) -> Response {
         tracing::warn!(%method, %path, status, ?elapsed, "request failed");
     } else {
         tracing::debug!(%method, %path, status, ?elapsed, "request");
+    }
+    response
+}
+
+/// Counts an error answer (an [`ApiError`]'s, marked with its
+/// [`HttpErrorCode`]) in the server's `huddle_http_errors_total{code}`.
+async fn count_http_errors<S: Store + 'static>(
+    State(state): State<AppState<S>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    if let Some(HttpErrorCode(code)) = response.extensions().get::<HttpErrorCode>() {
+        state.metrics.http_error(code);
     }
     response
 }

@@ -6,6 +6,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use huddle_store::Store;
+use huddle_tokio::prometheus_client::encoding::prometheus_text;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
@@ -23,16 +24,17 @@ pub async fn healthz<S: Store + 'static>(State(state): State<AppState<S>>) -> Re
     Json(json!({"status": "ok"})).into_response()
 }
 
-/// `GET /metrics`: Prometheus text format 0.0.4.
+/// `GET /metrics`: the state's registry (the driver's metrics, the
+/// server's, the process's) in the Prometheus text format 0.0.4, after
+/// refreshing the driver's gauges read from its shards.
 pub async fn metrics<S: Store + 'static>(State(state): State<AppState<S>>) -> Response {
-    let mut text = state.driver.metrics().render_prometheus();
-    huddle_tokio::render_bytes_held(&state.driver.stats().await, &mut text);
-    crate::metrics::render(&mut text, state.started.elapsed().as_secs_f64());
+    state.driver.refresh_metrics().await;
+    let mut text = String::with_capacity(16 * 1024);
+    if let Err(e) = prometheus_text::encode(&mut text, &state.registry) {
+        return ApiError::internal(format!("encoding the metrics: {e}")).into_response();
+    }
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
         text,
     )
         .into_response()

@@ -10,9 +10,13 @@
 //!   high-water mark since the process started) of `/proc/self/status`.
 //!
 //! Elsewhere than Linux, or when a file cannot be read, the gauges are
-//! left out (never reported as 0).
+//! left out (never reported as 0). [`ProcessCollector`] reads them at each
+//! encoding of the registry it is in.
 
-use std::fmt::Write;
+use huddle_tokio::prometheus_client::collector::Collector;
+use huddle_tokio::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use huddle_tokio::prometheus_client::metrics::counter::ConstCounter;
+use huddle_tokio::prometheus_client::metrics::gauge::ConstGauge;
 
 /// Clock ticks per second of `/proc/<pid>/stat` times (`CLK_TCK`; 100 on
 /// every Linux architecture Rust targets).
@@ -41,14 +45,18 @@ impl ProcessStats {
         }
     }
 
-    /// Appends the Prometheus lines of the figures that were read.
-    pub fn render(&self, out: &mut String) {
+    /// Encodes the figures that were read.
+    pub fn encode(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
         if let Some(cpu) = self.cpu_seconds {
-            let name = "process_cpu_seconds_total";
-            let _ = writeln!(
-                out,
-                "# HELP {name} Total user and system CPU time spent in seconds.\n# TYPE {name} counter\n{name} {cpu:.2}"
-            );
+            let counter = ConstCounter::new(cpu);
+            // The counter's name without `_total`, which the encoder adds.
+            let metric = encoder.encode_descriptor(
+                "process_cpu_seconds",
+                "Total user and system CPU time spent in seconds.",
+                None,
+                counter.metric_type(),
+            )?;
+            counter.encode(metric)?;
         }
         for (name, help, value) in [
             (
@@ -63,12 +71,22 @@ impl ProcessStats {
             ),
         ] {
             if let Some(value) = value {
-                let _ = writeln!(
-                    out,
-                    "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-                );
+                let gauge = ConstGauge::new(value);
+                let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
+                gauge.encode(metric)?;
             }
         }
+        Ok(())
+    }
+}
+
+/// Reads the process's figures ([`ProcessStats::read`]) at each scrape.
+#[derive(Debug)]
+pub struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        ProcessStats::read().encode(&mut encoder)
     }
 }
 
@@ -110,16 +128,32 @@ mod tests {
         assert_eq!(status_kib("VmRSS:\t12 pages\n", "VmRSS"), None);
     }
 
+    /// Encodes fixed figures, as a collector would.
+    #[derive(Debug)]
+    struct Fixed(ProcessStats);
+
+    impl Collector for Fixed {
+        fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+            self.0.encode(&mut encoder)
+        }
+    }
+
     #[test]
     fn renders_what_was_read() {
-        let mut out = String::new();
-        ProcessStats {
+        let mut registry = huddle_tokio::prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(Fixed(ProcessStats {
             cpu_seconds: Some(1.5),
             resident_bytes: None,
             resident_peak_bytes: Some(4096),
-        }
-        .render(&mut out);
-        assert!(out.contains("\nprocess_cpu_seconds_total 1.50\n"), "{out}");
+        })));
+        let mut out = String::new();
+        huddle_tokio::prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
+            .unwrap();
+        assert!(out.contains("\nprocess_cpu_seconds_total 1.5\n"), "{out}");
+        assert!(
+            out.contains("# TYPE process_cpu_seconds_total counter\n"),
+            "{out}"
+        );
         assert!(!out.contains("process_resident_memory_bytes"), "{out}");
         assert!(
             out.contains("\nprocess_resident_memory_peak_bytes 4096\n"),

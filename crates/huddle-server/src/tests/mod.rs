@@ -5,5 +5,6 @@
 mod demo_routes;
 mod harness;
 mod http_routes;
+mod metrics_routes;
 mod redirect_flow;
 mod ws_flow;

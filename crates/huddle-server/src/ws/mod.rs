@@ -23,7 +23,6 @@ use serde::Deserialize;
 
 use crate::auth::TokenError;
 use crate::error::ApiError;
-use crate::metrics;
 use crate::state::{now_millis, now_secs, AppState};
 
 /// The query of `GET /ws`.
@@ -49,7 +48,7 @@ pub async fn upgrade<S: Store + 'static>(
     let claims = match verified {
         Ok(claims) => claims,
         Err(e) => {
-            metrics::upgrade("unauthorized");
+            state.metrics.upgrade("unauthorized");
             let message = match e {
                 TokenError::Missing => "missing token (GET /ws?token=<jwt>)".to_owned(),
                 other => other.to_string(),
@@ -60,13 +59,13 @@ pub async fn upgrade<S: Store + 'static>(
     let ws = match ws {
         Ok(ws) => ws,
         Err(rejection) => {
-            metrics::upgrade("not_websocket");
+            state.metrics.upgrade("not_websocket");
             return ApiError::invalid_with_status(rejection.status(), rejection.body_text())
                 .into_response();
         }
     };
     if state.is_shutting_down() {
-        metrics::upgrade("unavailable");
+        state.metrics.upgrade("unavailable");
         return ApiError::unavailable("the server is shutting down").into_response();
     }
     let board = BoardId::from(claims.room.as_str());
@@ -85,11 +84,11 @@ pub async fn upgrade<S: Store + 'static>(
     let connection = match state.driver.connect(member) {
         Ok(connection) => connection,
         Err(e) => {
-            metrics::upgrade("unavailable");
+            state.metrics.upgrade("unavailable");
             return ApiError::unavailable(e.to_string()).into_response();
         }
     };
-    metrics::upgrade("accepted");
+    state.metrics.upgrade("accepted");
     tracing::debug!(conn = connection.id.0, user = %claims.sub, room = %claims.room, "websocket accepted");
     huddle_tokio::axum::upgrade(ws, connection, settings.socket, Some(token_expiry))
 }

@@ -18,7 +18,6 @@
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -90,16 +89,12 @@ async fn commit<S: Store + 'static>(
 ) -> Stored {
     let started = Instant::now();
     let outcomes = performer.perform_appends(&group.effects).await;
-    metrics
-        .storage_latency(StorageOp::Append)
-        .observe(started.elapsed());
+    metrics.storage_latency(StorageOp::Append, started.elapsed());
     let failures = outcomes
         .iter()
         .filter(|o| matches!(o, StorageOutcome::Failed(_)))
         .count();
-    metrics
-        .storage_failures
-        .fetch_add(failures as u64, Ordering::Relaxed);
+    metrics.storage_failures.inc_by(failures as u64);
     Stored {
         outcomes: group.effects.iter().map(Effect::id).zip(outcomes).collect(),
         group: true,

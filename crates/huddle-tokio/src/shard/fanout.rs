@@ -128,13 +128,13 @@ impl<S: Store + 'static> Shard<S> {
     fn deliver(&mut self, now: Timestamp, conn: ConnId, notice: &Notice, frame: Bytes) {
         match notice {
             Notice::Ack { batch, .. } => {
-                self.metrics.batches_acked.fetch_add(1, Ordering::Relaxed);
+                self.metrics.batches_acked.inc();
                 if let Some(at) = self
                     .conns
                     .get_mut(&conn)
                     .and_then(|c| c.pending_acks.remove(batch))
                 {
-                    self.metrics.ack_latency.observe(at.elapsed());
+                    self.metrics.ack_latency(at.elapsed());
                 }
                 self.send_text(now, conn, frame);
             }
@@ -188,7 +188,7 @@ impl<S: Store + 'static> Shard<S> {
         }
         match state.outbound.try_send(Outbound::Text(frame)) {
             Ok(()) => {
-                self.metrics.frames_sent.fetch_add(1, Ordering::Relaxed);
+                self.metrics.frames_sent.inc();
             }
             Err(TrySendError::Full(_)) => self.slow_consumer(now, conn),
             Err(TrySendError::Closed(_)) => {
@@ -231,7 +231,7 @@ impl<S: Store + 'static> Shard<S> {
         };
         if let Some(frame) = last {
             if state.outbound.try_send(Outbound::Text(frame)).is_ok() {
-                self.metrics.frames_sent.fetch_add(1, Ordering::Relaxed);
+                self.metrics.frames_sent.inc();
             }
         }
         let _ = state.outbound.try_send(Outbound::Close {
@@ -245,9 +245,7 @@ impl<S: Store + 'static> Shard<S> {
     pub(super) fn forget_conn(&mut self, conn: ConnId) -> Option<ConnState> {
         let state = self.conns.remove(&conn)?;
         state.shared.closed.store(true, Ordering::Release);
-        self.metrics
-            .connections_open
-            .fetch_sub(1, Ordering::Relaxed);
+        self.metrics.connections_open.dec();
         Some(state)
     }
 }

@@ -163,9 +163,7 @@ impl<S: Store + 'static> Shard<S> {
                 outbound,
                 shared,
             } => {
-                self.metrics
-                    .connections_open
-                    .fetch_add(1, Ordering::Relaxed);
+                self.metrics.connections_open.inc();
                 self.conns
                     .insert(conn, ConnState::new(identity, outbound, shared));
                 if self.engine.is_shutting_down() {
@@ -207,7 +205,7 @@ impl<S: Store + 'static> Shard<S> {
             }
             Input::LeaseLost { board } => {
                 if self.engine.session(board.as_str()).is_some() {
-                    self.metrics.lease_losses.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.lease_losses.inc();
                 }
                 tracing::warn!(shard = self.index, %board, "lease lost: the session ends");
                 self.engine.lease_lost(now, board.as_str());
@@ -237,9 +235,7 @@ impl<S: Store + 'static> Shard<S> {
             }
             None => {
                 if let Some((batch, count)) = mutate {
-                    self.metrics
-                        .mutations_applied
-                        .fetch_add(count as u64, Ordering::Relaxed);
+                    self.metrics.mutations_applied.inc_by(count as u64);
                     state.pending_acks.entry(batch).or_insert(received);
                 }
             }

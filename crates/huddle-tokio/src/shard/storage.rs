@@ -27,8 +27,6 @@
 //!
 //! [`Performer::perform_appends`]: huddle_store::Performer::perform_appends
 
-use std::sync::atomic::Ordering;
-
 use huddle_core::{Effect, Output, Signal, StorageOutcome, Timestamp};
 use huddle_store::Store;
 use tokio::time::Instant;
@@ -72,7 +70,7 @@ impl<S: Store + 'static> Shard<S> {
                             }
                         }));
                     }
-                    self.metrics.boards_released.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.boards_released.inc();
                 }
                 Output::Drained => tracing::debug!(shard = self.index, "engine drained"),
             }
@@ -111,9 +109,7 @@ impl<S: Store + 'static> Shard<S> {
                 bytes,
                 max,
             } => {
-                self.metrics
-                    .snapshots_skipped
-                    .fetch_add(1, Ordering::Relaxed);
+                self.metrics.snapshots_skipped.inc();
                 tracing::warn!(shard = self.index, %board, ?cause, bytes, max, "snapshot skipped: board over the snapshot size cap");
             }
             _ => {}
@@ -145,11 +141,9 @@ impl<S: Store + 'static> Shard<S> {
         tokio::spawn(async move {
             let started = Instant::now();
             let outcome = performer.perform(&effect).await;
-            metrics
-                .storage_latency(op_of(&effect))
-                .observe(started.elapsed());
+            metrics.storage_latency(op_of(&effect), started.elapsed());
             if matches!(outcome, StorageOutcome::Failed(_)) {
-                metrics.storage_failures.fetch_add(1, Ordering::Relaxed);
+                metrics.storage_failures.inc();
             }
             if let Some(tx) = reply.upgrade() {
                 let _ = tx.send(Input::Stored(Stored {

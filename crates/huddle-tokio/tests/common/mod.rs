@@ -160,3 +160,11 @@ pub async fn write_and_check(mut c: Client, u: usize, batches: u32, others: usiz
     assert!(acks.windows(2).all(|w| w[0].1 < w[1].1));
     assert!(seen.windows(2).all(|w| w[0] < w[1]), "events in order");
 }
+
+/// The value of the sample `series` (name and labels, as written) of a
+/// Prometheus text page; panics if it is not there.
+pub fn sample(page: &str, series: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {series} in\n{page}"))
+}

@@ -44,6 +44,7 @@ pub const DEFAULT_MAX_INPUTS_PER_WAKE: usize = 256;
 /// assert!(config.engine.store_user_sessions);
 /// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct DriverConfig {
     /// The engine configuration every shard's engine gets. The driver's
     /// default stores user session records
@@ -97,10 +98,7 @@ pub struct DriverConfig {
 impl Default for DriverConfig {
     fn default() -> Self {
         DriverConfig {
-            engine: Config {
-                store_user_sessions: true,
-                ..Config::default()
-            },
+            engine: Config::new().store_user_sessions(true),
             shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
             outbound_capacity: DEFAULT_OUTBOUND_CAPACITY,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,

@@ -55,12 +55,9 @@ impl Member {
 /// The wire's identity, scoped to the member's board.
 impl From<Member> for Identity {
     fn from(member: Member) -> Self {
-        Identity {
-            user: member.user,
-            display_name: member.display_name,
-            board: Some(member.board),
-            session_type: member.session_type,
-        }
+        let mut identity = Identity::new(member.user, member.display_name).board(member.board);
+        identity.session_type = member.session_type;
+        identity
     }
 }
 
@@ -89,12 +86,7 @@ mod tests {
         let identity = Identity::from(member.clone());
         assert_eq!(identity.board, Some(BoardId::from("b")));
         assert_eq!(Member::try_from(identity), Ok(member));
-        let unscoped = Identity {
-            user: "u".into(),
-            display_name: "U".into(),
-            board: None,
-            session_type: None,
-        };
+        let unscoped = Identity::new("u", "U");
         assert_eq!(Member::try_from(unscoped), Err(DriverError::NoBoard));
     }
 }

@@ -27,12 +27,10 @@ pub fn args() -> ServeArgs {
 }
 
 pub fn state_with(args: &ServeArgs) -> AppState<Arc<InMemoryStore>> {
-    let config = DriverConfig {
-        engine: engine_config(args),
-        shards: 1,
-        unknown_board: UnknownBoard::NotFound,
-        ..DriverConfig::default()
-    };
+    let config = DriverConfig::new()
+        .engine(engine_config(args))
+        .shards(1)
+        .unknown_board(UnknownBoard::NotFound);
     let driver = Driver::start(config, Arc::new(InMemoryStore::new()));
     AppState::new(
         driver,

@@ -43,13 +43,11 @@ async fn node(id: &str, store: Arc<InMemoryStore>) -> Node {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/ws", listener.local_addr().unwrap());
     let args = args();
-    let config = DriverConfig {
-        engine: engine_config(&args),
-        shards: 1,
-        unknown_board: UnknownBoard::NotFound,
-        node: huddle_store::Node::new(id, url.clone()),
-        ..DriverConfig::default()
-    };
+    let config = DriverConfig::new()
+        .engine(engine_config(&args))
+        .shards(1)
+        .unknown_board(UnknownBoard::NotFound)
+        .node(huddle_store::Node::new(id, url.clone()));
     let driver = Driver::start(config, store);
     let identity = NodeIdentity {
         id: id.into(),

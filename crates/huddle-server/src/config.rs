@@ -71,9 +71,9 @@ pub fn check_frame_limit(args: &ServeArgs) -> Result<(), FrameLimitError> {
 /// What the HTTP and WebSocket handlers need to know of the flags.
 #[derive(Clone, Debug)]
 pub struct ServerSettings {
-    /// What the WebSocket pump applies to every socket: the frame limits
-    /// (`--max-frame-bytes`, 4x that as the hard limit), `--write-timeout`,
-    /// `--join-timeout` and `--max-data-depth`.
+    /// What the WebSocket pump applies to every socket: `--write-timeout`,
+    /// `--join-timeout` and `--max-data-depth`. Its frame limits are the
+    /// driver's (`--max-frame-bytes`, [`crate::serve::driver_config`]).
     pub socket: SocketOptions,
     /// Token lifetime when `POST /users` names none.
     pub token_ttl: Duration,
@@ -97,8 +97,6 @@ impl ServerSettings {
     pub fn from_args(args: &ServeArgs, node: NodeIdentity) -> Self {
         ServerSettings {
             socket: SocketOptions::new()
-                .max_frame_bytes(usize::try_from(args.max_frame_bytes).unwrap_or(usize::MAX))
-                .hard_frame_bytes(args.hard_frame_limit())
                 .write_timeout(args.write_timeout)
                 .join_timeout(args.join_timeout)
                 .decode(DecodeLimits {

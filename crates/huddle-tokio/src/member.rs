@@ -7,7 +7,9 @@ use huddle_wire::Identity;
 
 use crate::error::DriverError;
 
-/// A user on one board, as the host authenticated them.
+/// A user on one board, as the host authenticated them. Build it with
+/// [`Member::new`] and the setters; it is `#[non_exhaustive]`, so that
+/// what a host can say about a member can grow without breaking it.
 ///
 /// ```
 /// use huddle_core::SessionType;
@@ -17,6 +19,7 @@ use crate::error::DriverError;
 /// assert_eq!(member.board.as_str(), "board-1");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Member {
     /// The only board the connection may `join` (it decides the shard).
     pub board: BoardId,

@@ -36,10 +36,13 @@
 //! [`accept`] is the whole route handler's part once the app has
 //! authenticated the user; [`upgrade`] and [`serve_socket`] are its two
 //! halves, for a host that connects first (to answer a refused
-//! [`Driver::connect`] its own way) or upgrades itself.
+//! [`Driver::connect`] its own way) or upgrades itself. [`serve_until`]
+//! runs the app's axum server with the driver and stops both in the
+//! driver's shutdown order.
 
 mod options;
 mod read;
+mod serve;
 mod sink;
 
 use std::time::Duration;
@@ -56,6 +59,7 @@ pub use options::{
     hard_frame_bytes, SocketOptions, DEFAULT_JOIN_TIMEOUT, DEFAULT_MAX_FRAME_BYTES,
     DEFAULT_WRITE_TIMEOUT, HARD_FRAME_MULTIPLE,
 };
+pub use serve::{serve_until, ServeError};
 
 use crate::close;
 use crate::connection::Connection;

@@ -79,12 +79,7 @@ impl Server {
     fn receive(&mut self, now: Timestamp, frame: &[u8]) {
         let Some((_, conn)) = self.conn else { return };
         let message = ClientMessage::from_json(frame).expect("the client sends valid frames");
-        let identity = Identity {
-            user: "bot".into(),
-            display_name: "Bot".into(),
-            board: Some("board-1".into()),
-            session_type: None,
-        };
+        let identity = Identity::new("bot", "Bot").board("board-1");
         if let Some(reply) = huddle_wire::dispatch(&mut self.engine, now, conn, &identity, message)
         {
             let transport = self.conn.map(|(t, _)| t).expect("connected");

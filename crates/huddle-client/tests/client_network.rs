@@ -134,10 +134,7 @@ struct Sim {
 
 impl Sim {
     fn new(seed: u64, clients: usize, durability: Durability) -> Self {
-        let mut config = Config {
-            durability,
-            ..Config::default()
-        };
+        let mut config = Config::new().durability(durability);
         // Small limits so that backpressure (RATE_LIMITED, retried by the
         // clients) and flushes happen during the run.
         config.limits.max_pending_per_board = 40;
@@ -217,12 +214,9 @@ impl Sim {
     }
 
     fn identity(client: usize) -> Identity {
-        Identity {
-            user: format!("user-{client}").into(),
-            display_name: format!("User {client}"),
-            board: Some(BOARD.into()),
-            session_type: Some(SessionType::Persistent),
-        }
+        Identity::new(format!("user-{client}"), format!("User {client}"))
+            .board(BOARD)
+            .session_type(SessionType::Persistent)
     }
 
     // ---- the client side -----------------------------------------------

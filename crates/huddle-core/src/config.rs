@@ -1,11 +1,14 @@
-//! Every number of the spec is a field here; [`Config::default`] gives the
-//! spec's defaults.
+//! Every number of the spec is a field here; [`Config::new`] (or
+//! [`Config::default`]) gives the spec's defaults, and the setters
+//! (`setters`) change them one at a time.
 
 use core::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::colors::ColorPolicy;
+
+mod setters;
 
 /// The kind of a board session, which decides its idle timeout and whether
 /// archiving takes a snapshot.
@@ -37,7 +40,18 @@ pub enum Durability {
 const MIB: usize = 1024 * 1024;
 
 /// Size limits; exceeding one gives a typed error and changes nothing.
+/// Start from [`Limits::new`] (the defaults below) and change what you
+/// need with the setters, one per field and named after it:
+///
+/// ```
+/// use huddle_core::Limits;
+///
+/// let limits = Limits::new().max_batch_len(100).max_participants(16);
+/// assert_eq!(limits.max_batch_len, 100);
+/// assert_eq!(limits.max_payload_bytes, 256 * 1024);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest `data` of one upsert, in bytes (`PAYLOAD_TOO_LARGE`).
     pub max_payload_bytes: usize,
@@ -91,8 +105,25 @@ impl Default for Limits {
     }
 }
 
-/// The engine's configuration. Defaults are the spec's numbers.
+/// The engine's configuration. Start from [`Config::new`] (the spec's
+/// numbers, each field's default in its docs) and change what you need
+/// with the setters, one per field and named after it. The struct is
+/// `#[non_exhaustive]`: settings will be added without breaking a host.
+///
+/// ```
+/// use std::time::Duration;
+/// use huddle_core::{Config, Durability, Limits};
+///
+/// let config = Config::new()
+///     .autosave_interval(Duration::from_secs(10))
+///     .durability(Durability::AckOnApply)
+///     .limits(Limits::new().max_participants(16));
+/// assert_eq!(config.autosave_interval, Duration::from_secs(10));
+/// assert_eq!(config.limits.max_participants, 16);
+/// assert_eq!(config.delta_threshold, 1000);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Config {
     /// Idle time before an ephemeral session is archived (5 min).
     pub idle_timeout_ephemeral: Duration,

@@ -6,7 +6,20 @@ use crate::config::SessionType;
 use crate::ids::{BoardId, UserId};
 
 /// A join: `join(board, user, display_name, last_sequence?, session_type?)`.
+/// Build it with [`JoinRequest::new`] and the setters; it is
+/// `#[non_exhaustive]`, so that a join can learn more without breaking a
+/// host.
+///
+/// ```
+/// use huddle_core::{JoinRequest, SessionType};
+///
+/// let rejoin = JoinRequest::new("board-1", "alice", "Alice")
+///     .last_sequence(41)
+///     .session_type(SessionType::Persistent);
+/// assert_eq!(rejoin.last_sequence, Some(41));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct JoinRequest {
     /// The board.
     pub board: BoardId,

@@ -13,10 +13,7 @@ const C1: ConnId = ConnId(1);
 const C2: ConnId = ConnId(2);
 
 fn harness(in_flight: usize) -> Harness {
-    let config = Config {
-        appends_in_flight: in_flight,
-        ..Config::default()
-    };
+    let config = Config::new().appends_in_flight(in_flight);
     let mut h = Harness::new(config);
     h.join(C1, JoinRequest::new(B, "alice", "Alice")).unwrap();
     h.join(C2, JoinRequest::new(B, "bob", "Bob")).unwrap();

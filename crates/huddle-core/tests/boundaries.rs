@@ -620,10 +620,7 @@ fn ping_is_not_activity() {
 // ---------------------------------------------------------------------------
 
 fn least_used() -> Config {
-    Config {
-        color_policy: ColorPolicy::LeastUsed,
-        ..Config::default()
-    }
+    Config::new().color_policy(ColorPolicy::LeastUsed)
 }
 
 #[test]
@@ -730,10 +727,7 @@ fn second_connection_of_a_user_is_the_same_participant() {
 
 #[test]
 fn snapshot_retention_keeps_the_newest_50() {
-    let mut h = Harness::new(Config {
-        manual_snapshot_interval: Duration::ZERO,
-        ..config()
-    });
+    let mut h = Harness::new(config().manual_snapshot_interval(Duration::ZERO));
     h.mode = StoreMode::Hold;
     h.join(ConnId(1), req("alice")).unwrap();
     settle(&mut h);

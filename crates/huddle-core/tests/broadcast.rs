@@ -75,10 +75,7 @@ fn events_are_one_broadcast_to_everyone_but_the_author() {
 
 #[test]
 fn with_ack_on_apply_events_are_one_broadcast_too() {
-    let config = Config {
-        durability: Durability::AckOnApply,
-        ..Config::default()
-    };
+    let config = Config::new().durability(Durability::AckOnApply);
     let mut h = Harness::new(config);
     for (conn, user) in [(C1, "alice"), (C2, "bob"), (C3, "carol")] {
         h.join(conn, req(user)).unwrap();

@@ -158,10 +158,7 @@ fn a_board_loaded_over_the_cap_can_shrink_but_not_grow() {
 
 #[test]
 fn pending_bytes_are_bounded_until_a_flush_is_confirmed() {
-    let config = Config {
-        flush_threshold_bytes: usize::MAX,
-        ..limits(|l| l.max_pending_bytes = 100)
-    };
+    let config = limits(|l| l.max_pending_bytes = 100).flush_threshold_bytes(usize::MAX);
     let mut h = joined(config, StoreMode::Hold);
     h.mutate(ALICE, "a", vec![up("e1", 50)]).unwrap();
     h.mutate(ALICE, "b", vec![up("e1", 50)]).unwrap();
@@ -200,10 +197,7 @@ fn pending_bytes_are_bounded_until_a_flush_is_confirmed() {
 
 #[test]
 fn pending_bytes_past_their_threshold_start_a_flush() {
-    let config = Config {
-        flush_threshold_bytes: 100,
-        ..Config::default()
-    };
+    let config = Config::new().flush_threshold_bytes(100);
     let mut h = joined(config, StoreMode::Hold);
     let flushes = |h: &Harness| {
         h.held
@@ -504,10 +498,7 @@ proptest! {
 
 #[test]
 fn a_reloaded_board_counts_its_unflushed_events_as_pending() {
-    let config = Config {
-        flush_threshold_bytes: usize::MAX,
-        ..limits(|l| l.max_pending_bytes = 100)
-    };
+    let config = limits(|l| l.max_pending_bytes = 100).flush_threshold_bytes(usize::MAX);
     let mut h = joined(config, StoreMode::Immediate);
     h.mutate(ALICE, "a", vec![up("e1", 30)]).unwrap();
     h.engine.flush_pending(h.now, BOARD).unwrap();

@@ -137,10 +137,7 @@ fn a_fenced_append_ends_the_session_and_nothing_is_acked() {
 
 #[test]
 fn a_fenced_flush_ends_the_session() {
-    let config = Config {
-        flush_threshold: 1,
-        ..Config::default()
-    };
+    let config = Config::new().flush_threshold(1);
     let mut h = joined(config);
     h.mutate(C1, "a1", vec![upsert("p", "x", "1")]).unwrap();
     h.complete_next(); // the append: acked
@@ -174,10 +171,7 @@ fn a_fenced_snapshot_ends_the_session() {
 
 #[test]
 fn a_fenced_user_session_record_ends_the_session() {
-    let config = Config {
-        store_user_sessions: true,
-        ..Config::default()
-    };
+    let config = Config::new().store_user_sessions(true);
     let mut h = Harness::new(config);
     h.mode = StoreMode::Hold;
     h.join(C1, req("alice")).unwrap();
@@ -236,10 +230,7 @@ fn a_fenced_close_in_progress_ends_at_once_and_fails_joins_waiting_for_it() {
 
 #[test]
 fn reports_after_the_fence_are_accepted_and_counted_towards_the_release() {
-    let config = Config {
-        appends_in_flight: 2,
-        ..Config::default()
-    };
+    let config = Config::new().appends_in_flight(2);
     let mut h = joined(config);
     h.mutate(C1, "a1", vec![upsert("p", "x", "1")]).unwrap();
     h.mutate(C2, "b1", vec![upsert("p", "y", "1")]).unwrap();
@@ -384,10 +375,7 @@ fn an_invalid_load_fails_joins_with_unavailable_and_is_not_retried() {
 #[test]
 fn an_invalid_manual_snapshot_is_reported_and_the_session_goes_on() {
     // No auto-save in the minute below: it would try the snapshot again.
-    let mut h = joined(Config {
-        autosave_interval: 60 * MIN,
-        ..Config::default()
-    });
+    let mut h = joined(Config::new().autosave_interval(60 * MIN));
     // A manual snapshot needs a change since the newest one.
     h.mutate(C2, "b1", vec![upsert("p", "x", "1")]).unwrap();
     h.complete_next();

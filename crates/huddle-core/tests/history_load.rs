@@ -42,10 +42,7 @@ fn log() -> Vec<Event> {
 
 /// An engine with the board loaded: state as of 6, the whole log.
 fn loaded(history_len: usize) -> Engine {
-    let config = Config {
-        history_len,
-        ..Config::default()
-    };
+    let config = Config::new().history_len(history_len);
     let mut engine = Engine::new(config, 7);
     engine
         .join(NOW, ConnId(1), JoinRequest::new("board", "u1", "U1"))

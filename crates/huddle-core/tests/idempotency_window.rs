@@ -84,10 +84,7 @@ fn past_the_age_only_the_count_floor_is_kept() {
 
 #[test]
 fn the_byte_budget_bounds_the_window_and_counts_what_it_forgot() {
-    let mut h = two_tabs(Config {
-        dedup_max_bytes: 64 * 1024,
-        ..Config::default()
-    });
+    let mut h = two_tabs(Config::new().dedup_max_bytes(64 * 1024));
     h.mutate(ALICE, "a-1", first()).unwrap();
     busy_tab(&mut h, 2000, 10 * SEC);
     let stats = h.engine.stats();

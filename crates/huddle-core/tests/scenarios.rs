@@ -1245,10 +1245,7 @@ fn cursor_updates_are_broadcast_throttled_and_count_as_activity() {
 /// the next flush) may exist, named as such."
 #[test]
 fn ack_on_apply_acks_and_broadcasts_before_the_store_confirms() {
-    let config = Config {
-        durability: Durability::AckOnApply,
-        ..Config::default()
-    };
+    let config = Config::new().durability(Durability::AckOnApply);
     let mut h = held_harness(config);
     join_all(&mut h, &[(C1, "alice"), (C2, "bob")]);
     h.take(C1);

@@ -83,10 +83,7 @@ fn a_connection_that_re_sent_an_in_flight_batch_gets_the_ack_and_not_the_events(
 #[test]
 #[ignore = "at-most-once only within the per-user dedup window (count-based); see doc comment"]
 fn a_batch_re_sent_after_the_users_other_tabs_filled_the_dedup_window_is_not_applied_again() {
-    let config = Config {
-        dedup_window: 2,
-        ..Config::default()
-    };
+    let config = Config::new().dedup_window(2);
     let mut h = Harness::new(config);
     let (tab1, tab2) = (ConnId(1), ConnId(2));
     h.join(tab1, JoinRequest::new("b", "alice", "Alice"))

@@ -76,10 +76,7 @@ fn an_auto_save_counts_as_the_newest_snapshot() {
 
 #[test]
 fn one_snapshot_at_a_time() {
-    let mut h = held(Config {
-        manual_snapshot_interval: Duration::ZERO,
-        ..Config::default()
-    });
+    let mut h = held(Config::new().manual_snapshot_interval(Duration::ZERO));
     change(&mut h, "b1");
     h.snapshot(ALICE).unwrap();
     change_without_snapshot(&mut h, "b2");
@@ -153,10 +150,7 @@ fn manual_snapshots_keep_their_minimum_interval() {
 fn a_flood_of_requests_stores_one_snapshot_per_interval() {
     // The attack: many requests in a row. Requests every 100 ms for
     // a minute, each after a change, store one manual snapshot per 10 s.
-    let mut h = Harness::new(Config {
-        autosave_interval: Duration::from_secs(3600),
-        ..Config::default()
-    });
+    let mut h = Harness::new(Config::new().autosave_interval(Duration::from_secs(3600)));
     for (conn, user) in [(ALICE, "alice"), (BOB, "bob")] {
         h.join(conn, JoinRequest::new(BOARD, user, user)).unwrap();
     }

@@ -18,10 +18,7 @@ fn req(user: &str) -> JoinRequest {
 }
 
 fn config() -> Config {
-    Config {
-        store_user_sessions: true,
-        ..Config::default()
-    }
+    Config::new().store_user_sessions(true)
 }
 
 fn records(h: &Harness) -> Vec<UserSessionStatus> {

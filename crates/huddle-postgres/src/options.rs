@@ -2,8 +2,22 @@
 
 use std::time::Duration;
 
-/// Connection pool settings. The defaults suit one Huddle node.
+/// Connection pool settings. The defaults suit one Huddle node: start
+/// from [`PostgresOptions::new`] and change what you need with the
+/// setters (the struct is `#[non_exhaustive]`).
+///
+/// ```
+/// use std::time::Duration;
+/// use huddle_postgres::PostgresOptions;
+///
+/// let options = PostgresOptions::new()
+///     .max_connections(4)
+///     .wait_timeout(Duration::from_secs(2));
+/// assert_eq!(options.max_connections, 4);
+/// assert_eq!(options.max_group, 1024);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PostgresOptions {
     /// Most connections the pool holds (default 16).
     pub max_connections: usize,
@@ -44,6 +58,11 @@ impl Default for PostgresOptions {
 }
 
 impl PostgresOptions {
+    /// The defaults (those of each field's docs).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// Sets the pool size (at least 1).
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n.max(1);

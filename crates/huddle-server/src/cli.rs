@@ -381,11 +381,6 @@ impl ServeArgs {
             Err(e) => unreachable!("defaults must parse: {e}"),
         }
     }
-
-    /// Largest WebSocket frame accepted at all: 4 times `--max-frame-bytes`.
-    pub fn hard_frame_limit(&self) -> usize {
-        usize::try_from(self.max_frame_bytes.saturating_mul(4)).unwrap_or(usize::MAX)
-    }
 }
 
 /// A lease TTL: a duration from 1 s to 10 min (shorter leases cannot be
@@ -473,7 +468,6 @@ mod tests {
         assert_eq!(args.idle_timeout_ephemeral, Duration::from_millis(250));
         assert_eq!(args.autosave_interval, Duration::from_secs(2));
         assert_eq!(args.max_frame_bytes, 1024);
-        assert_eq!(args.hard_frame_limit(), 4096);
         assert_eq!(args.max_batch, 10);
         assert_eq!(args.color_policy, ColorPolicyArg::LeastUsed);
         assert!(!args.store_user_sessions);

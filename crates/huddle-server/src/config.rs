@@ -12,49 +12,50 @@ use crate::node::NodeIdentity;
 
 /// The engine configuration the flags describe.
 pub fn engine_config(args: &ServeArgs) -> Config {
-    Config {
-        idle_timeout_ephemeral: args.idle_timeout_ephemeral,
-        idle_timeout_persistent: args.idle_timeout_persistent,
-        inactivity_timeout: args.inactivity_timeout,
-        autosave_interval: args.autosave_interval,
-        delta_threshold: args.delta_threshold,
-        history_len: args
-            .history_len
-            .unwrap_or_else(|| usize::try_from(args.delta_threshold).unwrap_or(usize::MAX)),
-        snapshot_retention: args.snapshot_retention,
-        manual_snapshot_interval: args.manual_snapshot_interval,
-        flush_threshold: args.flush_threshold,
-        flush_threshold_bytes: args.flush_threshold_bytes,
-        presence_interval: args.presence_interval,
-        dedup_window: args.dedup_window,
-        dedup_max_age: args.dedup_max_age,
-        dedup_max_bytes: args.dedup_max_bytes,
-        appends_in_flight: usize::from(args.appends_in_flight),
-        storage_retry_initial: args.storage_retry_initial,
-        storage_retry_max: args.storage_retry_max,
-        color_policy: match args.color_policy {
+    Config::new()
+        .idle_timeout_ephemeral(args.idle_timeout_ephemeral)
+        .idle_timeout_persistent(args.idle_timeout_persistent)
+        .inactivity_timeout(args.inactivity_timeout)
+        .autosave_interval(args.autosave_interval)
+        .delta_threshold(args.delta_threshold)
+        .history_len(
+            args.history_len
+                .unwrap_or_else(|| usize::try_from(args.delta_threshold).unwrap_or(usize::MAX)),
+        )
+        .snapshot_retention(args.snapshot_retention)
+        .manual_snapshot_interval(args.manual_snapshot_interval)
+        .flush_threshold(args.flush_threshold)
+        .flush_threshold_bytes(args.flush_threshold_bytes)
+        .presence_interval(args.presence_interval)
+        .dedup_window(args.dedup_window)
+        .dedup_max_age(args.dedup_max_age)
+        .dedup_max_bytes(args.dedup_max_bytes)
+        .appends_in_flight(usize::from(args.appends_in_flight))
+        .storage_retry_initial(args.storage_retry_initial)
+        .storage_retry_max(args.storage_retry_max)
+        .color_policy(match args.color_policy {
             ColorPolicyArg::Seed => ColorPolicy::Seed,
             ColorPolicyArg::LeastUsed => ColorPolicy::LeastUsed,
-        },
-        durability: match args.durability {
+        })
+        .durability(match args.durability {
             DurabilityArg::AckOnStore => Durability::AckOnStore,
             DurabilityArg::AckOnApply => Durability::AckOnApply,
-        },
-        default_session_type: SessionType::Ephemeral,
-        limits: Limits {
-            max_payload_bytes: args.max_payload_bytes,
-            max_batch_len: args.max_batch,
-            max_pending_per_board: args.max_pending_per_board,
-            max_participants: args.max_participants,
-            max_id_bytes: args.max_id_bytes,
-            max_display_name_bytes: args.max_display_name_bytes,
-            max_history_bytes: args.max_history_bytes,
-            max_pending_bytes: args.max_pending_bytes,
-            max_board_bytes: args.max_board_bytes,
-            max_snapshot_bytes: args.max_snapshot_bytes,
-        },
-        store_user_sessions: args.store_user_sessions,
-    }
+        })
+        .default_session_type(SessionType::Ephemeral)
+        .limits(
+            Limits::new()
+                .max_payload_bytes(args.max_payload_bytes)
+                .max_batch_len(args.max_batch)
+                .max_pending_per_board(args.max_pending_per_board)
+                .max_participants(args.max_participants)
+                .max_id_bytes(args.max_id_bytes)
+                .max_display_name_bytes(args.max_display_name_bytes)
+                .max_history_bytes(args.max_history_bytes)
+                .max_pending_bytes(args.max_pending_bytes)
+                .max_board_bytes(args.max_board_bytes)
+                .max_snapshot_bytes(args.max_snapshot_bytes),
+        )
+        .store_user_sessions(args.store_user_sessions)
 }
 
 /// Whether `--max-frame-bytes` holds what one frame must hold undivided
@@ -70,9 +71,9 @@ pub fn check_frame_limit(args: &ServeArgs) -> Result<(), FrameLimitError> {
 /// What the HTTP and WebSocket handlers need to know of the flags.
 #[derive(Clone, Debug)]
 pub struct ServerSettings {
-    /// What the WebSocket pump applies to every socket: the frame limits
-    /// (`--max-frame-bytes`, 4x that as the hard limit), `--write-timeout`,
-    /// `--join-timeout` and `--max-data-depth`.
+    /// What the WebSocket pump applies to every socket: `--write-timeout`,
+    /// `--join-timeout` and `--max-data-depth`. Its frame limits are the
+    /// driver's (`--max-frame-bytes`, [`crate::serve::driver_config`]).
     pub socket: SocketOptions,
     /// Token lifetime when `POST /users` names none.
     pub token_ttl: Duration,
@@ -96,8 +97,6 @@ impl ServerSettings {
     pub fn from_args(args: &ServeArgs, node: NodeIdentity) -> Self {
         ServerSettings {
             socket: SocketOptions::new()
-                .max_frame_bytes(usize::try_from(args.max_frame_bytes).unwrap_or(usize::MAX))
-                .hard_frame_bytes(args.hard_frame_limit())
                 .write_timeout(args.write_timeout)
                 .join_timeout(args.join_timeout)
                 .decode(DecodeLimits {
@@ -129,11 +128,9 @@ mod tests {
         assert_eq!(served.appends_in_flight, 4);
         assert!(served.store_user_sessions);
         assert_eq!(
-            Config {
-                appends_in_flight: Config::default().appends_in_flight,
-                store_user_sessions: Config::default().store_user_sessions,
-                ..served
-            },
+            served
+                .appends_in_flight(Config::default().appends_in_flight)
+                .store_user_sessions(Config::default().store_user_sessions),
             Config::default()
         );
     }

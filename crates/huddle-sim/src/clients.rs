@@ -16,12 +16,9 @@ impl World {
     pub fn identity(&self, client: usize) -> Identity {
         let c = &self.clients[client];
         let board = &self.boards[c.board];
-        Identity {
-            user: format!("user-{}", c.user).into(),
-            display_name: format!("User {}", c.user),
-            board: Some(board.id.clone()),
-            session_type: Some(board.kind),
-        }
+        Identity::new(format!("user-{}", c.user), format!("User {}", c.user))
+            .board(board.id.clone())
+            .session_type(board.kind)
     }
 
     /// Asks a client to connect (if it is not already trying).

@@ -223,10 +223,7 @@ impl World {
             faults.takeover = 0.0;
             faults.crash = 0.0;
         }
-        let mut config = Config {
-            durability,
-            ..Config::default()
-        };
+        let mut config = Config::new().durability(durability);
         // Small limits so that backpressure, flushes and full syncs happen.
         config.limits.max_pending_per_board = rng.pick(&[40, 200, 10_000]);
         config.flush_threshold = rng.pick(&[4, 16, 64]);

@@ -25,7 +25,16 @@ impl Synchronous {
     }
 }
 
-/// Options for [`crate::SqliteStore::open`].
+/// Options for [`crate::SqliteStore::open`]. Start from
+/// [`SqliteOptions::new`] (the defaults of each field's docs) and change
+/// what you need with the setters (the struct is `#[non_exhaustive]`).
+///
+/// ```
+/// use huddle_sqlite::{SqliteOptions, Synchronous};
+///
+/// let options = SqliteOptions::new().synchronous(Synchronous::Normal);
+/// assert_eq!(options.max_group, 1024);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SqliteOptions {
@@ -49,6 +58,11 @@ impl Default for SqliteOptions {
 }
 
 impl SqliteOptions {
+    /// The defaults (those of each field's docs).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// Sets the fsync policy.
     pub fn synchronous(mut self, synchronous: Synchronous) -> Self {
         self.synchronous = synchronous;

@@ -9,8 +9,9 @@ use huddle_store::{Node, UnknownBoard};
 /// The default of [`DriverConfig::outbound_capacity`].
 pub const DEFAULT_OUTBOUND_CAPACITY: usize = 1024;
 
-/// The default of [`DriverConfig::max_frame_bytes`] (1 MiB), and of the
-/// WebSocket pump's inbound limit: one frame limit both ways.
+/// The default of [`DriverConfig::max_frame_bytes`] (1 MiB): one frame
+/// limit both ways, for the frames the driver sends and those the
+/// WebSocket pump takes.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 1 << 20;
 
 /// The default of [`DriverConfig::inbound_capacity`].
@@ -44,6 +45,7 @@ pub const DEFAULT_MAX_INPUTS_PER_WAKE: usize = 256;
 /// assert!(config.engine.store_user_sessions);
 /// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct DriverConfig {
     /// The engine configuration every shard's engine gets. The driver's
     /// default stores user session records
@@ -59,10 +61,12 @@ pub struct DriverConfig {
     /// disconnected as a slow consumer (default 1024). Two more slots are
     /// kept for the final error and close frames.
     pub outbound_capacity: usize,
-    /// The largest frame sent to a connection, in bytes (default
+    /// The largest frame, in bytes, both ways (default
     /// [`DEFAULT_MAX_FRAME_BYTES`], the reference server's
-    /// `--max-frame-bytes`, which also bounds the frames it reads). A `joined` answer
-    /// whose sync does not fit is sent as the `joined` frame and
+    /// `--max-frame-bytes`). The WebSocket pump takes its limit from here
+    /// ([`ConnSender::max_frame_bytes`](crate::ConnSender::max_frame_bytes)):
+    /// a client frame above it gets `error PAYLOAD_TOO_LARGE`, one above
+    /// four times it closes the socket (`axum::HARD_FRAME_MULTIPLE`). A `joined` answer whose sync does not fit is sent as the `joined` frame and
     /// `joined_part` frames, each within it, one after the other in the
     /// connection's queue (each takes a slot of `outbound_capacity`;
     /// `docs/protocol.md`, "Large syncs in parts"). The host checks the
@@ -97,10 +101,7 @@ pub struct DriverConfig {
 impl Default for DriverConfig {
     fn default() -> Self {
         DriverConfig {
-            engine: Config {
-                store_user_sessions: true,
-                ..Config::default()
-            },
+            engine: Config::new().store_user_sessions(true),
             shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
             outbound_capacity: DEFAULT_OUTBOUND_CAPACITY,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,

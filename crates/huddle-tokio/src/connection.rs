@@ -71,6 +71,7 @@ struct SenderInner {
     shard: mpsc::UnboundedSender<Input>,
     shared: Arc<ConnShared>,
     inbound_capacity: usize,
+    max_frame_bytes: usize,
     metrics: Arc<Metrics>,
 }
 
@@ -95,6 +96,7 @@ impl ConnSender {
         shard: mpsc::UnboundedSender<Input>,
         shared: Arc<ConnShared>,
         inbound_capacity: usize,
+        max_frame_bytes: usize,
         metrics: Arc<Metrics>,
     ) -> Self {
         ConnSender {
@@ -103,6 +105,7 @@ impl ConnSender {
                 shard,
                 shared,
                 inbound_capacity,
+                max_frame_bytes,
                 metrics,
             }),
         }
@@ -117,6 +120,16 @@ impl ConnSender {
     /// The connection's id.
     pub fn id(&self) -> ConnId {
         self.inner.id
+    }
+
+    /// The driver's frame limit,
+    /// [`DriverConfig::max_frame_bytes`](crate::DriverConfig::max_frame_bytes):
+    /// the largest frame the driver sends this connection, and the largest
+    /// a transport should take from its client. It is one setting for both
+    /// ways, so that a host cannot set them apart: the axum pump reads it
+    /// here and answers a larger client frame `PAYLOAD_TOO_LARGE`.
+    pub fn max_frame_bytes(&self) -> usize {
+        self.inner.max_frame_bytes
     }
 
     /// Whether the connection is closed (by the driver or by

@@ -175,6 +175,7 @@ impl<S: Store + 'static> Driver<S> {
             shard.clone(),
             shared,
             inner.config.inbound_capacity,
+            inner.config.max_frame_bytes,
             inner.metrics.clone(),
         );
         Ok(Connection {

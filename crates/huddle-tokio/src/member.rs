@@ -7,7 +7,9 @@ use huddle_wire::Identity;
 
 use crate::error::DriverError;
 
-/// A user on one board, as the host authenticated them.
+/// A user on one board, as the host authenticated them. Build it with
+/// [`Member::new`] and the setters; it is `#[non_exhaustive]`, so that
+/// what a host can say about a member can grow without breaking it.
 ///
 /// ```
 /// use huddle_core::SessionType;
@@ -17,6 +19,7 @@ use crate::error::DriverError;
 /// assert_eq!(member.board.as_str(), "board-1");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Member {
     /// The only board the connection may `join` (it decides the shard).
     pub board: BoardId,
@@ -55,12 +58,9 @@ impl Member {
 /// The wire's identity, scoped to the member's board.
 impl From<Member> for Identity {
     fn from(member: Member) -> Self {
-        Identity {
-            user: member.user,
-            display_name: member.display_name,
-            board: Some(member.board),
-            session_type: member.session_type,
-        }
+        let mut identity = Identity::new(member.user, member.display_name).board(member.board);
+        identity.session_type = member.session_type;
+        identity
     }
 }
 
@@ -89,12 +89,7 @@ mod tests {
         let identity = Identity::from(member.clone());
         assert_eq!(identity.board, Some(BoardId::from("b")));
         assert_eq!(Member::try_from(identity), Ok(member));
-        let unscoped = Identity {
-            user: "u".into(),
-            display_name: "U".into(),
-            board: None,
-            session_type: None,
-        };
+        let unscoped = Identity::new("u", "U");
         assert_eq!(Member::try_from(unscoped), Err(DriverError::NoBoard));
     }
 }

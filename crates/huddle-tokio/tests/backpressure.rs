@@ -13,11 +13,7 @@ use huddle_wire::ServerMessage;
 
 #[tokio::test]
 async fn a_slow_consumer_is_closed_with_a_readable_error_and_others_keep_working() {
-    let config = DriverConfig {
-        shards: 1,
-        outbound_capacity: 4,
-        ..DriverConfig::default()
-    };
+    let config = DriverConfig::new().shards(1).outbound_capacity(4);
     let driver = Driver::start(config, InMemoryStore::new());
     let mut alice = Client::join(&driver, "alice", "b").await;
     let mut slow = Client::join(&driver, "slow", "b").await;
@@ -64,11 +60,7 @@ async fn a_slow_consumer_is_closed_with_a_readable_error_and_others_keep_working
 
 #[tokio::test]
 async fn a_connection_flooding_its_shard_is_told_overloaded() {
-    let config = DriverConfig {
-        shards: 1,
-        inbound_capacity: 8,
-        ..DriverConfig::default()
-    };
+    let config = DriverConfig::new().shards(1).inbound_capacity(8);
     let driver = Driver::start(config, InMemoryStore::new());
     let c = Client::connect(&driver, "alice", "b");
     // The shard task cannot run in between on this single-threaded runtime.

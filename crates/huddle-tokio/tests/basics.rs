@@ -169,11 +169,9 @@ async fn connect_is_refused_after_shutdown() {
 
 #[tokio::test]
 async fn unknown_boards_can_be_refused() {
-    let config = huddle_tokio::DriverConfig {
-        shards: 1,
-        unknown_board: huddle_store::UnknownBoard::NotFound,
-        ..huddle_tokio::DriverConfig::default()
-    };
+    let config = huddle_tokio::DriverConfig::new()
+        .shards(1)
+        .unknown_board(huddle_store::UnknownBoard::NotFound);
     let driver = Driver::start(config, InMemoryStore::new());
     let mut c = Client::connect(&driver, "alice", "nope");
     c.send(msg(r#"{"type":"join","board":"nope"}"#));

@@ -14,11 +14,9 @@ use huddle_wire::{JoinAssembly, ServerMessage, WireSync};
 const LIMIT: usize = 2048;
 
 fn small_frames(outbound_capacity: usize) -> huddle_tokio::DriverConfig {
-    huddle_tokio::DriverConfig {
-        max_frame_bytes: LIMIT,
-        outbound_capacity,
-        ..config(1)
-    }
+    config(1)
+        .max_frame_bytes(LIMIT)
+        .outbound_capacity(outbound_capacity)
 }
 
 /// A board of 60 elements of about 200 bytes, written by `writer`.

@@ -18,10 +18,7 @@ use huddle_wire::ServerMessage;
 const TTL: Duration = Duration::from_millis(900);
 
 fn node_config(id: &str) -> DriverConfig {
-    DriverConfig {
-        node: Node::new(id, format!("ws://{id}.test/ws")).with_lease_ttl(TTL),
-        ..config(1)
-    }
+    config(1).node(Node::new(id, format!("ws://{id}.test/ws")).with_lease_ttl(TTL))
 }
 
 fn join_msg(board: &str) -> huddle_wire::ClientMessage {

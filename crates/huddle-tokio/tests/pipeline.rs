@@ -159,15 +159,10 @@ const BATCHES: u32 = 60;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_group_commits_keep_order_and_ack_everything_once() {
     let store = Arc::new(Reordering::default());
-    let config = DriverConfig {
-        // One shard: the overlap seen is that shard's own pipelining.
-        shards: 1,
-        engine: Config {
-            appends_in_flight: 4,
-            ..Config::default()
-        },
-        ..DriverConfig::default()
-    };
+    // One shard: the overlap seen is that shard's own pipelining.
+    let config = DriverConfig::new()
+        .shards(1)
+        .engine(Config::new().appends_in_flight(4));
     let driver = Driver::start(config, store.clone());
     let mut tasks = Vec::new();
     for b in 0..BOARDS {

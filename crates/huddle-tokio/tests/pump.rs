@@ -1,5 +1,6 @@
 //! The WebSocket pump (`huddle_tokio::axum`) on real sockets, with options
-//! other than the defaults: the soft and hard frame limits, the join
+//! other than the defaults: the soft and hard frame limits (the driver's
+//! `max_frame_bytes` and four times it), the join
 //! deadline, an expiry, and `accept` refusing once shutdown has begun;
 //! each counted in the driver's metrics. (`huddle serve`'s black-box tests
 //! cover the rest with the server's flags.)
@@ -25,9 +26,7 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn options() -> SocketOptions {
-    SocketOptions::new()
-        .max_frame_bytes(64)
-        .join_timeout(Duration::from_millis(300))
+    SocketOptions::new().join_timeout(Duration::from_millis(300))
 }
 
 /// `/{board}/{user}` pumps with [`options`]; `/expiring/{board}/{user}`
@@ -98,24 +97,35 @@ async fn send(ws: &mut Socket, text: String) {
 
 #[tokio::test]
 async fn frames_over_the_soft_limit_are_refused_and_over_the_hard_one_close() {
-    let rooms = Driver::start(common::config(1), InMemoryStore::new());
+    // The pump takes its frame limit from the driver: one setting.
+    let config = common::config(1).max_frame_bytes(512);
+    let rooms = Driver::start(config, InMemoryStore::new());
     let base = serve(rooms.clone()).await;
     let mut ws = connect(&format!("{base}/b/alice")).await;
     send(&mut ws, r#"{"type":"join","board":"b"}"#.into()).await;
     assert_eq!(next(&mut ws).await.expect("joined")["type"], "joined");
-    // 65..=256 bytes: refused, the socket stays.
+    // Within the limit: handled.
     send(
         &mut ws,
-        format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(80)),
+        format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(400)),
+    )
+    .await;
+    assert_eq!(next(&mut ws).await.expect("pong")["type"], "pong");
+    // 513..=2048 bytes: refused, the socket stays.
+    send(
+        &mut ws,
+        format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(600)),
     )
     .await;
     let refused = next(&mut ws).await.expect("an error");
     assert_eq!(refused["code"], "PAYLOAD_TOO_LARGE", "{refused}");
+    let message = refused["message"].as_str().unwrap_or_default();
+    assert!(message.contains("limit of 512 bytes"), "{refused}");
     send(&mut ws, "not json".into()).await;
     let refused = next(&mut ws).await.expect("an error");
     assert_eq!(refused["code"], "INVALID_MESSAGE", "{refused}");
-    // Over 4 x 64 bytes: the socket is closed with 1009.
-    send(&mut ws, "x".repeat(300)).await;
+    // Over 4 x 512 bytes: the socket is closed with 1009.
+    send(&mut ws, "x".repeat(2100)).await;
     assert_eq!(next(&mut ws).await, Err(Some(close::MESSAGE_TOO_BIG)));
     let metrics = rooms.metrics();
     assert_eq!(metrics.frames_refused("PAYLOAD_TOO_LARGE"), 1);

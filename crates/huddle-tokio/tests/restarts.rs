@@ -101,11 +101,7 @@ async fn user_session_records_of_an_earlier_run_survive_a_restart() {
 async fn a_fixed_seed_repeats_ids_and_overwrites_records() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("huddle.db");
-    let fixed = || DriverConfig {
-        seed: Some(0),
-        shards: 1,
-        ..DriverConfig::default()
-    };
+    let fixed = || DriverConfig::new().seed(0).shards(1);
     let first = run(&path, fixed(), &["alice", "bob"]).await;
     let second = run(&path, fixed(), &["carol", "dave"]).await;
     assert_eq!(first, second);

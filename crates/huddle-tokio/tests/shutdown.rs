@@ -196,11 +196,7 @@ async fn the_prune_after_an_archive_snapshot_is_performed() {
         .unwrap();
     let mut engine = short_timings();
     engine.snapshot_retention = 1;
-    let config = huddle_tokio::DriverConfig {
-        engine,
-        shards: 1,
-        ..huddle_tokio::DriverConfig::default()
-    };
+    let config = huddle_tokio::DriverConfig::new().engine(engine).shards(1);
     let driver = Driver::start(config, store);
     let mut c = Client::join(&driver, "alice", "p").await;
     c.send(mutate("m1", "x", 1));

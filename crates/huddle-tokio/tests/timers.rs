@@ -13,11 +13,7 @@ use huddle_wire::ServerMessage;
 use tokio::time::Instant;
 
 fn driver_config() -> DriverConfig {
-    DriverConfig {
-        engine: short_timings(),
-        shards: 2,
-        ..DriverConfig::default()
-    }
+    DriverConfig::new().engine(short_timings()).shards(2)
 }
 
 /// Waits (virtual time) until `f` holds, polling every 10 ms.

@@ -207,11 +207,7 @@ mod tests {
 
     #[test]
     fn a_payload_over_the_frame_limit_is_refused() {
-        let limits = Limits {
-            max_participants: 1,
-            max_payload_bytes: 100_000,
-            ..Limits::default()
-        };
+        let limits = Limits::new().max_participants(1).max_payload_bytes(100_000);
         let err = check_frame_limit(100_000, &limits).unwrap_err();
         assert_eq!(err.part, FramePart::Element);
         assert!(err.needed > 100_000 + 2 * 514);

@@ -15,12 +15,9 @@ const ALICE: ConnId = ConnId(1);
 const BOB: ConnId = ConnId(2);
 
 fn identity(user: &str, board: Option<&str>) -> Identity {
-    Identity {
-        user: user.into(),
-        display_name: user.to_uppercase(),
-        board: board.map(BoardId::from),
-        session_type: None,
-    }
+    let mut identity = Identity::new(user, user.to_uppercase());
+    identity.board = board.map(BoardId::from);
+    identity
 }
 
 fn send(h: &mut Harness, conn: ConnId, who: &Identity, frame: &str) -> Option<ServerMessage> {

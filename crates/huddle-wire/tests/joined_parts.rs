@@ -198,20 +198,15 @@ fn the_kept_encodings_are_made_once_and_sliced() {
 
 #[test]
 fn the_frame_limit_invariant_holds_for_its_worst_case() {
-    let limits = Limits {
-        max_payload_bytes: 2000,
-        max_id_bytes: 12,
-        max_display_name_bytes: 10,
-        max_participants: 4,
-        ..Limits::default()
-    };
+    let limits = Limits::new()
+        .max_payload_bytes(2000)
+        .max_id_bytes(12)
+        .max_display_name_bytes(10)
+        .max_participants(4);
     let limit = frame_needs(&limits).iter().map(|(_, n)| *n).max().unwrap();
     assert_eq!(check_frame_limit(limit, &limits), Ok(()));
     assert!(check_frame_limit(limit - 1, &limits).is_err());
-    let config = Config {
-        limits: limits.clone(),
-        ..Config::default()
-    };
+    let config = Config::new().limits(limits.clone());
     let mut h = Harness::new(config);
     let quotes = |n: usize| "\"".repeat(n);
     let big = format!("\"{}\"", "y".repeat(1998));

@@ -4,36 +4,31 @@ use std::{future::Future, path::Path as FilePath, time::Duration};
 
 use axum::extract::{Path, State, WebSocketUpgrade};
 use axum::{response::Response, routing::get, Router};
-use huddle::axum::{accept, SocketOptions};
+use huddle::axum::{accept, serve_until, SocketOptions};
 use huddle::{Driver, DriverConfig, Member, SqliteOptions, SqliteStore};
-
-type Rooms = Driver<SqliteStore>;
 
 /// Stand-in for real auth: the path names the user, and is trusted.
 async fn ws(
     ws: WebSocketUpgrade,
     Path((board, user)): Path<(String, String)>,
-    State(rooms): State<Rooms>,
+    State(rooms): State<Driver<SqliteStore>>,
 ) -> Response {
     let member = Member::new(board, user.clone(), user);
     accept(&rooms, ws, member, SocketOptions::new())
 }
 
-/// Serves on `listener` with SQLite at `db` until `signal`, then shuts down.
+/// Serves on `listener` with SQLite at `db` until `signal`, then stops in order.
 pub async fn run(
     listener: tokio::net::TcpListener,
     db: &FilePath,
     signal: impl Future<Output = ()>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let store = SqliteStore::open(db, SqliteOptions::default()).await?;
+    let store = SqliteStore::open(db, SqliteOptions::new()).await?;
     let rooms = Driver::start(DriverConfig::new(), store);
     let app = Router::new()
         .route("/boards/{board}/{user}", get(ws))
         .with_state(rooms.clone());
-    let server = axum::serve(listener, app).with_graceful_shutdown(rooms.shutdown_started());
-    let server = tokio::spawn(async move { server.await });
-    rooms.serve_until(signal, Duration::from_secs(30)).await?;
-    Ok(server.await??)
+    Ok(serve_until(listener, app, &rooms, signal, Duration::from_secs(30)).await?)
 }
 
 #[tokio::main]

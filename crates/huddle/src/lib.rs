@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `sqlite` (default) | `SqliteStore`, the embedded store (WAL, durable group commit) |
 //! | `postgres` | `PostgresStore`, for several nodes on one database |
-//! | `axum` | `huddle::axum`: the WebSocket pump for axum 0.8 (frame limits, write timeouts, the close handshake, join and credential deadlines) |
+//! | `axum` | `huddle::axum`: the WebSocket pump for axum 0.8 (frame limits, write timeouts, the close handshake, join and credential deadlines) and `serve_until` (the axum server and the driver stopped together) |
 //!
 //! ## The pieces
 //!
@@ -25,7 +25,9 @@
 //! - [`Driver::serve_until`] waits for a signal, then shuts down in the one
 //!   documented order: stop accepting ([`Driver::shutdown_started`] is the
 //!   HTTP server's graceful-shutdown signal), end the sessions
-//!   (`session_closed`, close 1012), drain storage, close the store.
+//!   (`session_closed`, close 1012), drain storage, close the store. With
+//!   the `axum` feature, `huddle::axum::serve_until` also runs the axum
+//!   server and lets it finish after the driver.
 //! - [`Driver::metrics`] are the driver's own [`Metrics`]
 //!   (`prometheus-client` types, re-exported as [`prometheus_client`]):
 //!   [`Metrics::register`] puts them into the service's own registry,
@@ -62,7 +64,10 @@
 //! ```
 //!
 //! `examples/embed.rs` is a complete axum service with rooms on SQLite in
-//! about 40 lines (the repository's README shows it).
+//! about 30 lines of code (the repository's README shows it): a route that
+//! hands each authenticated member to `huddle::axum::accept`, and
+//! `huddle::axum::serve_until`, which runs the server beside the driver and
+//! stops both in the driver's shutdown order.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -247,16 +247,12 @@ impl Host {
             }
             Op::Frame { conn, user, frame } => {
                 let conn = self.conn(*conn);
-                let identity = Identity {
-                    user: self
-                        .users
-                        .get(&conn)
-                        .cloned()
-                        .unwrap_or_else(|| format!("u{}", user % 4).into()),
-                    display_name: "F".into(),
-                    board: None,
-                    session_type: None,
-                };
+                let user = self
+                    .users
+                    .get(&conn)
+                    .cloned()
+                    .unwrap_or_else(|| format!("u{}", user % 4).into());
+                let identity = Identity::new(user, "F");
                 if let Ok(msg) = ClientMessage::from_json(frame) {
                     let (mutate, join) = match &msg {
                         ClientMessage::Mutate { batch, mutations } => {

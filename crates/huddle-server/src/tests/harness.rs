@@ -6,15 +6,16 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
-use huddle_store::{InMemoryStore, UnknownBoard};
-use huddle_tokio::{Driver, DriverConfig};
+use huddle_store::InMemoryStore;
+use huddle_tokio::Driver;
 use serde_json::Value;
 use tower::ServiceExt;
 
 use crate::auth::TokenKeys;
 use crate::cli::ServeArgs;
-use crate::config::{engine_config, ServerSettings};
+use crate::config::ServerSettings;
 use crate::http::router;
+use crate::serve::driver_config;
 use crate::state::AppState;
 
 pub const KEY: &str = "test-key";
@@ -27,12 +28,9 @@ pub fn args() -> ServeArgs {
 }
 
 pub fn state_with(args: &ServeArgs) -> AppState<Arc<InMemoryStore>> {
-    let config = DriverConfig {
-        engine: engine_config(args),
-        shards: 1,
-        unknown_board: UnknownBoard::NotFound,
-        ..DriverConfig::default()
-    };
+    // The server's own driver configuration (its frame limit, the pump's
+    // too), on one shard.
+    let config = driver_config(args, &node()).shards(1);
     let driver = Driver::start(config, Arc::new(InMemoryStore::new()));
     AppState::new(
         driver,

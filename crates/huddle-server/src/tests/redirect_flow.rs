@@ -13,8 +13,8 @@ use futures_util::{SinkExt, StreamExt};
 use huddle_client::net::{spawn, NetConfig};
 use huddle_client::{ClientSignal, ConnectionState, Credentials};
 use huddle_core::Mutation;
-use huddle_store::{InMemoryStore, UnknownBoard};
-use huddle_tokio::{Driver, DriverConfig};
+use huddle_store::InMemoryStore;
+use huddle_tokio::Driver;
 use huddle_wire::close;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
@@ -23,9 +23,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::harness::{admin, args, create_room, token, KEY};
 use crate::auth::TokenKeys;
-use crate::config::{engine_config, ServerSettings};
+use crate::config::ServerSettings;
 use crate::http::router;
 use crate::node::NodeIdentity;
+use crate::serve::driver_config;
 use crate::state::AppState;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -43,18 +44,14 @@ async fn node(id: &str, store: Arc<InMemoryStore>) -> Node {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/ws", listener.local_addr().unwrap());
     let args = args();
-    let config = DriverConfig {
-        engine: engine_config(&args),
-        shards: 1,
-        unknown_board: UnknownBoard::NotFound,
-        node: huddle_store::Node::new(id, url.clone()),
-        ..DriverConfig::default()
-    };
-    let driver = Driver::start(config, store);
     let identity = NodeIdentity {
         id: id.into(),
         url: url.clone(),
     };
+    let config = driver_config(&args, &identity)
+        .shards(1)
+        .node(huddle_store::Node::new(id, url.clone()));
+    let driver = Driver::start(config, store);
     let state = AppState::new(
         driver,
         TokenKeys::new(KEY.as_bytes()),

@@ -2,15 +2,17 @@
 //! of the driver would otherwise write itself, and what `huddle serve`
 //! runs for each socket.
 //!
-//! - A frame over the soft limit ([`SocketOptions::max_frame_bytes`])
-//!   gets `error PAYLOAD_TOO_LARGE`; one that is not a valid client
+//! - A frame over the driver's frame limit
+//!   ([`DriverConfig::max_frame_bytes`](crate::DriverConfig::max_frame_bytes),
+//!   the same limit as for the frames it sends) gets `error PAYLOAD_TOO_LARGE`; one that is not a valid client
 //!   message gets `error INVALID_MESSAGE` (`DATA_TOO_DEEP` for `data`
 //!   nested deeper than [`SocketOptions::decode`] allows, naming the
 //!   batch); a binary frame gets `INVALID_MESSAGE`; a message the driver
 //!   will not queue ([`DriverError::Overloaded`](crate::DriverError::Overloaded))
 //!   gets `RATE_LIMITED`. The connection stays usable.
-//! - A frame over the hard limit is refused by the WebSocket layer; the
-//!   socket is then closed with 1009.
+//! - A frame over the hard limit ([`HARD_FRAME_MULTIPLE`] times the
+//!   driver's) is refused by the WebSocket layer; the socket is then
+//!   closed with 1009.
 //! - Frames to the client are written in bursts (up to 64 per flush), each
 //!   write bounded by [`SocketOptions::write_timeout`]: a client that
 //!   stops reading is dropped (and, before that, the driver disconnects a
@@ -34,10 +36,13 @@
 //! [`accept`] is the whole route handler's part once the app has
 //! authenticated the user; [`upgrade`] and [`serve_socket`] are its two
 //! halves, for a host that connects first (to answer a refused
-//! [`Driver::connect`] its own way) or upgrades itself.
+//! [`Driver::connect`] its own way) or upgrades itself. [`serve_until`]
+//! runs the app's axum server with the driver and stops both in the
+//! driver's shutdown order.
 
 mod options;
 mod read;
+mod serve;
 mod sink;
 
 use std::time::Duration;
@@ -51,8 +56,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 pub use options::{
-    SocketOptions, DEFAULT_JOIN_TIMEOUT, DEFAULT_MAX_FRAME_BYTES, DEFAULT_WRITE_TIMEOUT,
+    hard_frame_bytes, SocketOptions, DEFAULT_JOIN_TIMEOUT, DEFAULT_MAX_FRAME_BYTES,
+    DEFAULT_WRITE_TIMEOUT, HARD_FRAME_MULTIPLE,
 };
+pub use serve::{serve_until, ServeError};
 
 use crate::close;
 use crate::connection::Connection;
@@ -102,17 +109,19 @@ pub fn accept<S: Store + 'static>(
     }
 }
 
-/// Upgrades `ws` with the options' frame limits and pumps the socket for
-/// `connection` ([`serve_socket`]); `expires` closes it with 4001 then. If
-/// the upgrade fails, the connection is dropped, which disconnects it.
+/// Upgrades `ws` with the hard frame limit of the connection's driver
+/// ([`hard_frame_bytes`]) and pumps the socket for `connection`
+/// ([`serve_socket`]); `expires` closes it with 4001 then. If the upgrade
+/// fails, the connection is dropped, which disconnects it.
 pub fn upgrade(
     ws: WebSocketUpgrade,
     connection: Connection,
     options: SocketOptions,
     expires: Option<Instant>,
 ) -> Response {
-    ws.max_message_size(options.hard_frame_bytes)
-        .max_frame_size(options.hard_frame_bytes)
+    let hard = hard_frame_bytes(connection.sender.max_frame_bytes());
+    ws.max_message_size(hard)
+        .max_frame_size(hard)
         .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| serve_socket(socket, connection, options, expires))
 }
@@ -148,7 +157,7 @@ pub async fn serve_socket(
     tokio::select! {
         end = &mut reader => {
             let close = match end {
-                ReadEnd::TooBig => Some((close::MESSAGE_TOO_BIG, format!("frame over {} bytes", options.hard_frame_bytes))),
+                ReadEnd::TooBig => Some((close::MESSAGE_TOO_BIG, format!("frame over {} bytes", hard_frame_bytes(sender.max_frame_bytes())))),
                 ReadEnd::NoJoin => {
                     metrics.socket_closed("join_timeout");
                     Some((close::JOIN_TIMEOUT, "no join in time".to_owned()))

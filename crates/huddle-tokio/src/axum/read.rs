@@ -50,7 +50,7 @@ pub(super) async fn read_loop(
             }
             Ok(Message::Binary(bytes)) => {
                 sender.metrics().frame_received(bytes.len());
-                if !too_large(sender, bytes.len(), options) {
+                if !too_large(sender, bytes.len()) {
                     refuse(
                         sender,
                         ErrorCode::InvalidMessage,
@@ -79,7 +79,7 @@ pub(super) async fn read_loop(
 fn handle_frame(sender: &ConnSender, bytes: &[u8], options: SocketOptions) -> bool {
     let metrics = sender.metrics();
     metrics.frame_received(bytes.len());
-    if too_large(sender, bytes.len(), options) {
+    if too_large(sender, bytes.len()) {
         return false;
     }
     let message = match ClientMessage::from_json_with(bytes, &options.decode) {
@@ -112,18 +112,16 @@ fn handle_frame(sender: &ConnSender, bytes: &[u8], options: SocketOptions) -> bo
     }
 }
 
-/// Answers a frame over the soft limit with `PAYLOAD_TOO_LARGE`.
-fn too_large(sender: &ConnSender, len: usize, options: SocketOptions) -> bool {
-    if len <= options.max_frame_bytes {
+/// Answers a frame over the driver's frame limit with `PAYLOAD_TOO_LARGE`.
+fn too_large(sender: &ConnSender, len: usize) -> bool {
+    let limit = sender.max_frame_bytes();
+    if len <= limit {
         return false;
     }
     refuse(
         sender,
         ErrorCode::PayloadTooLarge,
-        format!(
-            "frame of {len} bytes is over the limit of {} bytes",
-            options.max_frame_bytes
-        ),
+        format!("frame of {len} bytes is over the limit of {limit} bytes"),
     );
     true
 }

@@ -15,10 +15,7 @@ pub fn identity(user: &str, board: &str) -> Member {
 }
 
 pub fn config(shards: usize) -> DriverConfig {
-    DriverConfig {
-        shards,
-        ..DriverConfig::default()
-    }
+    DriverConfig::new().shards(shards)
 }
 
 pub fn msg(json: &str) -> ClientMessage {
@@ -123,13 +120,11 @@ pub fn ack_of(f: &Frame) -> Option<(String, u64)> {
 
 /// An engine config with short timings for tests.
 pub fn short_timings() -> Config {
-    Config {
-        idle_timeout_ephemeral: Duration::from_secs(5),
-        idle_timeout_persistent: Duration::from_secs(10),
-        inactivity_timeout: Duration::from_secs(20),
-        default_session_type: SessionType::Ephemeral,
-        ..Config::default()
-    }
+    Config::new()
+        .idle_timeout_ephemeral(Duration::from_secs(5))
+        .idle_timeout_persistent(Duration::from_secs(10))
+        .inactivity_timeout(Duration::from_secs(20))
+        .default_session_type(SessionType::Ephemeral)
 }
 
 /// Writer `u` sends `batches` batches (ids `u{u}-{i}`), then reads until

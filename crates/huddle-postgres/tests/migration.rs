@@ -87,7 +87,10 @@ async fn a_version_3_database_migrates_and_keeps_its_log() {
         }])
         .await;
     assert!(
-        matches!(gap[..], [Err(huddle_store::StoreError::Gap { log_end: 7, .. })]),
+        matches!(
+            gap[..],
+            [Err(huddle_store::StoreError::Gap { log_end: 7, .. })]
+        ),
         "{gap:?}"
     );
     let answers = store

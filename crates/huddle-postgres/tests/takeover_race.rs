@@ -68,9 +68,7 @@ async fn append_until_fenced(store: Arc<PostgresStore>, board: BoardId, epoch: E
         for (first, answer) in firsts.iter().zip(answers) {
             match answer.as_slice() {
                 [Ok(())] => acked.push(*first),
-                [Err(StoreError::Fenced { .. } | StoreError::LeaseExpired { .. })] => {
-                    refused += 1
-                }
+                [Err(StoreError::Fenced { .. } | StoreError::LeaseExpired { .. })] => refused += 1,
                 // A batch after a refused one finds a gap, or fails with
                 // the transaction it continued: it is not acked either.
                 [Err(StoreError::Gap { .. } | StoreError::Unavailable(_))] => refused += 1,
@@ -127,7 +125,10 @@ async fn a_takeover_during_pipelined_appends_keeps_the_log_whole() {
         let loaded = new_store.load_board(&board).await.unwrap().unwrap();
         let taken_at = loaded.events.last().map_or(0, |e| e.seq);
         let acked = writer.await.unwrap();
-        assert!(!acked.is_empty(), "the old owner was acked before the takeover");
+        assert!(
+            !acked.is_empty(),
+            "the old owner was acked before the takeover"
+        );
         assert!(
             acked.len() as u64 > IN_FLIGHT,
             "the race ran over several rounds ({} acked)",

@@ -88,12 +88,7 @@ pub(crate) async fn load_board(
     let rows = tx
         .query(
             &stmt,
-            &[
-                &key,
-                &seq_to_sql(start)?,
-                &seq_to_sql(log_end)?,
-                &i64::MAX,
-            ],
+            &[&key, &seq_to_sql(start)?, &seq_to_sql(log_end)?, &i64::MAX],
         )
         .await
         .map_err(store_error)?;

@@ -201,7 +201,16 @@ async fn try_append(
         .map_err(store_error)
     {
         Ok((locked, stored)) => {
-            write(client, batches, &mut results, &locked, &stored, chain, planned).await
+            write(
+                client,
+                batches,
+                &mut results,
+                &locked,
+                &stored,
+                chain,
+                planned,
+            )
+            .await
         }
         Err(e) => Err(e),
     };

@@ -106,9 +106,7 @@ pub(crate) async fn flush(client: &mut Client, write: &FlushWrite) -> Result<(),
     // The log end read is of committed events only, and a flush covers
     // acknowledged (so committed) events: an append in flight cannot make
     // a valid flush look ahead of the log.
-    if plan_flush(&write.board, batch, seen.pages_sequence, log_end)?
-        == FlushPlan::AlreadyApplied
-    {
+    if plan_flush(&write.board, batch, seen.pages_sequence, log_end)? == FlushPlan::AlreadyApplied {
         return Ok(());
     }
     if !up_pages.is_empty() {

@@ -4,7 +4,7 @@
 //!
 //! The contract asks a store to apply one board's appends in the order it
 //! receives them (the driver keeps several appends of a board in flight).
-//! Requests on a pool would race each other to the board's row lock, so
+//! Requests on a pool would race each other to the board's log end, so
 //! appends instead go through one queue: the task takes every request
 //! queued meanwhile (up to `max_group` batches) as one group, commits it
 //! (group commit across callers: one WAL flush for many), and answers each

@@ -197,6 +197,9 @@ async fn run(
 }
 
 /// What a part continues: the open transactions that write its boards.
+/// One that has ended is left out: its task answers only once its commit
+/// (or rollback) is confirmed, so the log end the part reads is as it left
+/// it.
 fn chain_of(links: &HashMap<Vec<u8>, Link>, part: &Part) -> Chain {
     let mut chain = Chain::default();
     for batch in &part.batches {
@@ -204,7 +207,8 @@ fn chain_of(links: &HashMap<Vec<u8>, Link>, part: &Part) -> Chain {
         if chain.ends.contains_key(board) {
             continue;
         }
-        if let Some(link) = links.get(board) {
+        let open = links.get(board).filter(|l| l.outcome.borrow().is_none());
+        if let Some(link) = open {
             chain.ends.insert(board.to_vec(), link.end);
             if !chain.after.iter().any(|o| o.same_channel(&link.outcome)) {
                 chain.after.push(link.outcome.clone());

@@ -24,7 +24,7 @@ const IN_FLIGHT: u64 = 8;
 /// Events per batch.
 const BATCH: u64 = 5;
 /// The old owner's lease: short, so the takeover comes mid-stream.
-const TTL: Duration = Duration::from_millis(400);
+const TTL: Duration = Duration::from_millis(1000);
 /// Boards raced one after another.
 const BOARDS: usize = 3;
 

@@ -4,7 +4,7 @@
 //!
 //! The contract asks a store to apply one board's appends in the order it
 //! receives them (the driver keeps several appends of a board in flight).
-//! Requests on a pool would race each other to the board's row lock, so
+//! Requests on a pool would race each other to the board's log end, so
 //! appends instead go through one queue: the task takes every request
 //! queued meanwhile (up to `max_group` batches) as one group, commits it
 //! (group commit across callers: one WAL flush for many), and answers each
@@ -17,16 +17,18 @@
 //! and the insert work is spread over several PostgreSQL backends.
 //!
 //! **Overlapping groups.** Each transaction first locks its boards' rows
-//! (`SELECT ... FOR UPDATE`, in id order). The task starts the next group
-//! as soon as every part of the current one holds its locks, without
-//! waiting for the commits: the next group's locks then wait inside
-//! PostgreSQL for the earlier transaction on any board they share, and read
-//! the board's row as that transaction left it. So a board's appends still
-//! take its row in the order they arrived, and a group's lock round trip
-//! overlaps the previous group's commit and WAL flush. If a transaction
-//! fails, a later one that continues one of its boards finds a gap and that
-//! batch fails (retryable) instead of being written out of order. At most
-//! `open_transactions` append transactions are open at once.
+//! (`SELECT ... FOR KEY SHARE`, in id order: the epoch cannot change until
+//! it ends), reads their log ends and checks its batches. The task starts
+//! the next group as soon as every part of the current one has done so,
+//! without waiting for the commits, and hands each new transaction the
+//! [`db::Chain`] of the transactions still open that wrote its boards: the
+//! log ends they leave and their outcomes. The new transaction plans
+//! against those ends, inserts at once, and commits only after them (and
+//! fails, retryable, if one of them failed), so one board's appends are
+//! checked and committed in the order they arrived, and a group's lock
+//! round trip and insert overlap the previous group's commit and WAL
+//! flush. At most `open_transactions` append transactions are open at
+//! once.
 //!
 //! Other requests (loads, flushes, snapshots) use the pool directly.
 //!
@@ -40,10 +42,10 @@ use std::sync::Arc;
 
 use deadpool_postgres::Pool;
 use huddle_store::{AppendBatch, StoreError};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::db;
+use crate::db::{self, Chain, Ends, Outcome};
 use crate::error::pool_error;
 
 /// One caller's batches and where to answer.
@@ -79,6 +81,13 @@ type Answer = Result<(), StoreError>;
 /// A committed part: the batches' places in the group and their answers.
 type Committed = (Vec<usize>, Vec<Answer>);
 
+/// The last open transaction that writes a board: the log end it leaves
+/// and its outcome.
+struct Link {
+    end: u64,
+    outcome: Outcome,
+}
+
 /// Batches of a group that share no board with its other parts, with
 /// their places in the group.
 struct Part {
@@ -94,6 +103,9 @@ async fn run(
 ) {
     let open = Arc::new(Semaphore::new(open_transactions));
     let mut closers = Vec::new();
+    // Only open transactions: an ended one's events are in the log ends
+    // PostgreSQL answers (or it wrote nothing).
+    let mut links: HashMap<Vec<u8>, Link> = HashMap::new();
     while let Some(command) = rx.recv().await {
         let first = match command {
             Command::Append(first) => first,
@@ -125,29 +137,37 @@ async fn run(
             replies.push(r.reply);
             group.extend(r.batches);
         }
+        links.retain(|_, link| link.outcome.borrow().is_none());
         let mut transactions = JoinSet::new();
-        let mut all_locked = Vec::new();
+        let mut all_planned = Vec::new();
         for part in split(group, open_transactions) {
             let Ok(permit) = open.clone().acquire_owned().await else {
                 return;
             };
-            let (on_locked, locked) = oneshot::channel();
-            all_locked.push(locked);
+            let chain = chain_of(&links, &part);
+            let (on_planned, planned) = oneshot::channel();
+            let (done, outcome) = watch::channel(None);
+            all_planned.push((planned, outcome));
             let pool = pool.clone();
             transactions.spawn(async move {
-                let results = match pool.get().await {
-                    Ok(mut client) => db::append_group(&mut client, &part.batches, on_locked).await,
-                    Err(e) => vec![Err(pool_error(e)); part.batches.len()],
+                let (results, committed) = match pool.get().await {
+                    Ok(mut client) => {
+                        db::append_group(&mut client, &part.batches, &chain, on_planned).await
+                    }
+                    Err(e) => (vec![Err(pool_error(e)); part.batches.len()], false),
                 };
+                // Told before the answers: later transactions wait for it.
+                done.send_replace(Some(committed));
                 drop(permit);
                 (part.places, results)
             });
         }
         tokio::spawn(answer(transactions, size, counts, replies));
-        // The next group starts once every part holds its boards' rows (or
-        // failed before: its sender is then dropped).
-        for locked in all_locked {
-            let _ = locked.await;
+        // The next group starts once every part has planned (or failed
+        // before: its sender is then dropped).
+        for (planned, outcome) in all_planned {
+            let Ok(ends) = planned.await else { continue };
+            record(&mut links, ends, &outcome);
         }
         if !closers.is_empty() {
             break;
@@ -173,6 +193,42 @@ async fn run(
     }
     for done in closers {
         let _ = done.send(());
+    }
+}
+
+/// What a part continues: the open transactions that write its boards.
+/// One that has ended is left out: its task answers only once its commit
+/// (or rollback) is confirmed, so the log end the part reads is as it left
+/// it.
+fn chain_of(links: &HashMap<Vec<u8>, Link>, part: &Part) -> Chain {
+    let mut chain = Chain::default();
+    for batch in &part.batches {
+        let board = batch.board.as_str().as_bytes();
+        if chain.ends.contains_key(board) {
+            continue;
+        }
+        let open = links.get(board).filter(|l| l.outcome.borrow().is_none());
+        if let Some(link) = open {
+            chain.ends.insert(board.to_vec(), link.end);
+            if !chain.after.iter().any(|o| o.same_channel(&link.outcome)) {
+                chain.after.push(link.outcome.clone());
+            }
+        }
+    }
+    chain
+}
+
+/// A transaction planned: it is now the last open one that writes these
+/// boards.
+fn record(links: &mut HashMap<Vec<u8>, Link>, ends: Ends, outcome: &Outcome) {
+    for (board, end) in ends {
+        links.insert(
+            board,
+            Link {
+                end,
+                outcome: outcome.clone(),
+            },
+        );
     }
 }
 

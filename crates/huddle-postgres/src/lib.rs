@@ -25,16 +25,21 @@
 //!   insert per transaction (`INSERT ... SELECT * FROM UNNEST(...)`), not
 //!   one statement per event. A group's boards are split among a few
 //!   transactions committed in parallel (they share no board), and the
-//!   next group starts once they hold their boards' row locks; one board's
-//!   appends are still applied in order (see `appender.rs`).
+//!   next group starts once they have locked and checked their boards,
+//!   without waiting for their commits; one board's appends are still
+//!   applied and committed in order (see `appender.rs`).
 //!   Each batch is answered on its own: a fenced, gapped or malformed batch
 //!   writes nothing and does not affect the others (checked inside the
 //!   transaction before anything is written).
 //! - **Epoch fencing** inside every write transaction: the board's row in
-//!   `boards` is locked (`SELECT ... FOR UPDATE`) and its epoch compared
-//!   before writing, so a stale owner can never write after a newer one
-//!   acquired the board; the board's lease (`migrations/0002_leases.sql`)
-//!   is read there too, on the database's clock (`clock_timestamp()`), so
+//!   `boards` is locked (appends: `SELECT ... FOR KEY SHARE`, which an
+//!   acquire's `FOR UPDATE` waits for and makes wait) and its epoch
+//!   compared before writing, so a stale owner can never write after a
+//!   newer one acquired the board, and the new owner reads every event the
+//!   old one committed (a board's log end is the largest sequence of its
+//!   events, not a column appends update:
+//!   `migrations/0004_derived_log_end.sql`); the board's lease
+//!   (`migrations/0002_leases.sql`) is read there too, on the database's clock (`clock_timestamp()`), so
 //!   a node whose lease expired writes nothing either.
 //! - **Typed faults.** A lost connection or a restarting server is
 //!   [`huddle_store::StoreError::Unavailable`] (retryable) and the pool

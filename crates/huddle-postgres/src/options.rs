@@ -31,13 +31,16 @@ pub struct PostgresOptions {
     pub max_group: usize,
     /// Most append transactions open at once (default 4): a group's boards
     /// are split among up to this many transactions committed in parallel,
-    /// and the next group starts once they hold their boards' rows, without
-    /// waiting for the commits. 1: one transaction after the other.
+    /// and the next group starts once they have locked and checked their
+    /// boards, without waiting for the commits (a transaction that
+    /// continues a board of an open one commits after it). 1: one
+    /// transaction after the other.
     pub open_transactions: usize,
     /// How long one of the store's sessions may sit idle inside a
     /// transaction before PostgreSQL ends it (its
     /// `idle_in_transaction_session_timeout`; default 5 s). A healthy node
-    /// is never idle inside a transaction for more than a round trip; a
+    /// is idle inside a transaction for a round trip at most, or an append
+    /// for the commit of the earlier append it continues (milliseconds); a
     /// node paused mid-transaction (SIGSTOP, a frozen VM) would otherwise
     /// keep its boards' rows locked, and no other node could take them
     /// over, until it woke. A node sets it to its lease TTL.

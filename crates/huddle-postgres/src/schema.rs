@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_leases.sql"),
     include_str!("../migrations/0003_batch_digests.sql"),
+    include_str!("../migrations/0004_derived_log_end.sql"),
 ];
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE huddle_schema (\

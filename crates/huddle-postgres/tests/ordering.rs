@@ -109,3 +109,92 @@ async fn appends_in_flight_together_apply_in_the_order_sent() {
         events(1, 100)
     );
 }
+
+/// Ten calls appending 6..=60 to `board`, five events each.
+fn continuing<'a>(
+    store: &'a PostgresStore,
+    board: &BoardId,
+    epoch: Epoch,
+) -> Vec<Pin<Box<dyn Future<Output = Answer> + Send + 'a>>> {
+    (6..=56)
+        .step_by(5)
+        .map(
+            |first| -> Pin<Box<dyn Future<Output = Answer> + Send + 'a>> {
+                Box::pin(store.append_events(vec![append(board, epoch, first, first + 4)]))
+            },
+        )
+        .collect()
+}
+
+/// Appends in flight on one board, each its own group (so its own
+/// transaction, several open at once): when one fails after the next ones
+/// planned on the log end it would leave, they fail too (retryable) rather
+/// than commit after a gap; sent again, all are stored in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_append_fails_the_open_ones_that_continue_it() {
+    let Some(db) = testing::database().await else {
+        return;
+    };
+    let options = PostgresOptions::default().max_group(1).open_transactions(4);
+    let store = PostgresStore::connect(&db.url, options).await.unwrap();
+    let (raw, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    // The insert of any sequence listed in `fail_at` fails.
+    raw.batch_execute(
+        "CREATE TABLE fail_at (seq bigint); \
+         CREATE FUNCTION fail_at() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           IF EXISTS (SELECT 1 FROM fail_at WHERE seq = NEW.seq) THEN \
+             RAISE EXCEPTION 'injected failure at %', NEW.seq; END IF; \
+           RETURN NEW; END $$; \
+         CREATE TRIGGER fail_at BEFORE INSERT ON events \
+           FOR EACH ROW EXECUTE FUNCTION fail_at();",
+    )
+    .await
+    .unwrap();
+    let board = BoardId::from("f");
+    let epoch = store
+        .acquire_board(&board, &huddle_store::Node::default())
+        .await
+        .unwrap()
+        .epoch;
+    assert_eq!(
+        store.append_events(vec![append(&board, epoch, 1, 5)]).await,
+        vec![Ok(())]
+    );
+
+    raw.batch_execute("INSERT INTO fail_at VALUES (6)")
+        .await
+        .unwrap();
+    let answers = in_order(continuing(&store, &board, epoch)).await;
+    assert!(
+        matches!(answers[0][..], [Err(StoreError::Unavailable(_))]),
+        "{:?}",
+        answers[0]
+    );
+    for answer in &answers[1..] {
+        assert!(
+            matches!(
+                answer[..],
+                [Err(
+                    StoreError::Unavailable(_) | StoreError::Gap { log_end: 5, .. }
+                )]
+            ),
+            "{answer:?}"
+        );
+    }
+    assert_eq!(
+        store.read_events(&board, 0, usize::MAX).await.unwrap(),
+        events(1, 5)
+    );
+
+    raw.batch_execute("DELETE FROM fail_at").await.unwrap();
+    for answer in in_order(continuing(&store, &board, epoch)).await {
+        assert_eq!(answer, vec![Ok(())]);
+    }
+    assert_eq!(
+        store.read_events(&board, 0, usize::MAX).await.unwrap(),
+        events(1, 60)
+    );
+}

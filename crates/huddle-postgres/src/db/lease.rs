@@ -1,10 +1,13 @@
 //! Board leases on the database's clock (`clock_timestamp()`, never a
 //! node's).
 //!
-//! An acquire locks the board's row (creating it if need be) and decides
-//! in that transaction, so two nodes cannot both take a board; a renewal
-//! is one `UPDATE` of all the node's asked-for boards that still hold a
-//! live lease.
+//! An acquire locks the board's row (creating it if need be) `FOR UPDATE`
+//! and decides in that transaction, so two nodes cannot both take a board;
+//! that lock conflicts with every write's, so the acquire waits for the
+//! writes in flight on the board (the previous owner's appends among them)
+//! to end, and the writes that come after it wait for its commit and then
+//! read the new epoch. A renewal is one `UPDATE` of all the node's
+//! asked-for boards that still hold a live lease.
 
 use deadpool_postgres::Client;
 use huddle_core::{BoardId, BoardOwner};
@@ -75,8 +78,11 @@ pub(crate) async fn acquire_board(
 }
 
 /// Renews the leases this node holds among `boards`. The rows are locked
-/// in id order, as every write transaction locks them, so a renewal and a
-/// group commit wait for each other and never deadlock.
+/// in id order, as every write transaction locks them, so a renewal never
+/// deadlocks with a flush or an acquire; `FOR NO KEY UPDATE` (the lock its
+/// `UPDATE` of non-key columns takes anyway) does not conflict with the
+/// appends' `FOR KEY SHARE`, so renewals and appends never wait for each
+/// other.
 pub(crate) async fn renew_leases(
     client: &Client,
     node: &Node,
@@ -89,7 +95,7 @@ pub(crate) async fn renew_leases(
     let stmt = client
         .prepare_cached(
             "WITH mine AS (SELECT id FROM boards WHERE id = ANY($2) AND lease_node = $1 \
-             ORDER BY id FOR UPDATE) \
+             ORDER BY id FOR NO KEY UPDATE) \
              UPDATE boards b SET lease_until = clock_timestamp() + $3::float8 * interval '1 millisecond' \
              FROM mine WHERE b.id = mine.id AND b.lease_node = $1 AND b.lease_until > clock_timestamp() \
              RETURNING b.id",

@@ -27,13 +27,14 @@ use crate::error::{column, store_error};
 const SELECT_BATCHES: &str =
     "SELECT author, batch, last_seq, digest, at FROM batches WHERE board = $1 ORDER BY last_seq";
 
-/// The room's session type, the board's row and the snapshot count and
-/// newest version, in one row.
+/// The room's session type, the board's row, its log end (the largest
+/// sequence of its events) and the snapshot count and newest version, in
+/// one row.
 const SELECT_ROWS: &str = "SELECT \
      (SELECT session_type FROM rooms WHERE id = $1), \
      (SELECT epoch FROM boards WHERE id = $1), \
-     (SELECT log_end FROM boards WHERE id = $1), \
      (SELECT pages_sequence FROM boards WHERE id = $1), \
+     COALESCE((SELECT max(seq) FROM events WHERE board = $1), 0), \
      (SELECT count(*) FROM snapshots WHERE board = $1), \
      (SELECT max(version) FROM snapshots WHERE board = $1)";
 
@@ -54,7 +55,7 @@ pub(crate) async fn board_summary(
 ) -> Result<Option<BoardSummary>, StoreError> {
     let tx = read_only(client).await?;
     let summary = read_rows(&tx, board).await?.map(|rows| BoardSummary {
-        sequence: rows.head.log_end.max(rows.head.pages_sequence),
+        sequence: rows.log_end.max(rows.head.pages_sequence),
         snapshots: rows.snapshot_count,
     });
     tx.commit().await.map_err(store_error)?;
@@ -70,6 +71,7 @@ pub(crate) async fn load_board(
     let Some(Rows {
         session_type,
         head,
+        log_end,
         snapshot_count,
         last_version,
     }) = read_rows(&tx, board).await?
@@ -77,7 +79,7 @@ pub(crate) async fn load_board(
         return Ok(None);
     };
     let pages = select_pages(&tx, board).await?;
-    let start = load_window_start(head.pages_sequence, head.log_end);
+    let start = load_window_start(head.pages_sequence, log_end);
     let key = board.as_str().as_bytes();
     let stmt = tx
         .prepare_cached(SELECT_EVENTS)
@@ -86,12 +88,7 @@ pub(crate) async fn load_board(
     let rows = tx
         .query(
             &stmt,
-            &[
-                &key,
-                &seq_to_sql(start)?,
-                &seq_to_sql(head.log_end)?,
-                &i64::MAX,
-            ],
+            &[&key, &seq_to_sql(start)?, &seq_to_sql(log_end)?, &i64::MAX],
         )
         .await
         .map_err(store_error)?;
@@ -110,7 +107,7 @@ pub(crate) async fn load_board(
         batches: merge_batch_records(stored, &events, head.pages_sequence),
         events,
     };
-    check_loaded(&loaded, head.log_end)
+    check_loaded(&loaded, log_end)
         .map_err(|e| StoreError::Corrupt(format!("board {board}: {e}")))?;
     Ok(Some(loaded))
 }
@@ -119,6 +116,8 @@ pub(crate) async fn load_board(
 struct Rows {
     session_type: Option<SessionType>,
     head: Head,
+    /// The largest sequence of the board's events (0: none).
+    log_end: u64,
     snapshot_count: usize,
     last_version: Option<u64>,
 }
@@ -139,16 +138,18 @@ async fn read_rows(tx: &Transaction<'_>, board: &BoardId) -> Result<Option<Rows>
         Some(_) => decode_head(&row, 1)?,
         None => Head::default(),
     };
+    let log_end = seq_from_sql(row.try_get(3).map_err(column)?, "log end")?;
     let snapshot_count: i64 = row.try_get(4).map_err(column)?;
     let last_version: Option<i64> = row.try_get(5).map_err(column)?;
     let known =
-        session_type.is_some() || head.log_end > 0 || head.pages_sequence > 0 || snapshot_count > 0;
+        session_type.is_some() || log_end > 0 || head.pages_sequence > 0 || snapshot_count > 0;
     if !known {
         return Ok(None);
     }
     Ok(Some(Rows {
         session_type,
         head,
+        log_end,
         snapshot_count: usize::try_from(snapshot_count).unwrap_or(0),
         last_version: last_version
             .map(|v| seq_from_sql(v, "snapshot version"))

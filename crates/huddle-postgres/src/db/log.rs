@@ -2,18 +2,34 @@
 //!
 //! A group commit is one transaction for the batches of many boards: the
 //! batches are checked first (well formed, the writer's epoch on the
-//! board's locked row, no gap after the log's end), then every new event of
-//! the batches that pass goes in with one array insert (`UNNEST`) and every
-//! board's `log_end` moves with one update. A batch refused by the rules
-//! writes nothing and fails alone; the others are committed.
+//! board's row, held `FOR KEY SHARE` until the commit, no gap after the
+//! log's end), then every new event of the batches that pass goes in with
+//! one array insert (`UNNEST`). Nothing else is written: a board's log end
+//! is the largest sequence of its events, so an append does not update the
+//! board's row, and the appends of one board do not wait for each other's
+//! commits inside PostgreSQL. A batch refused by the rules writes nothing
+//! and fails alone; the others are committed.
 //!
-//! The transaction takes two round trips to the server, not five: `BEGIN`
-//! goes out with the row locks, and the insert and the update with
-//! `COMMIT` (tokio-postgres pipelines requests that are polled together).
-//! If the insert or the update fails, PostgreSQL answers the `COMMIT` of
-//! the failed transaction with a rollback, so nothing is written; any
-//! failure ends with an explicit `ROLLBACK` before the connection goes back
-//! to the pool.
+//! **Appends in flight.** The appender keeps several transactions open,
+//! and a later one may continue a board that an earlier one, not yet
+//! committed, writes: the log end it reads does not show the earlier
+//! one's events yet. So the appender hands each transaction a [`Chain`]:
+//! the log end each of its boards will have once the earlier transactions
+//! still open commit, and their outcomes. The transaction plans against
+//! the larger of that and the log end it reads, sends its insert at once,
+//! and sends `COMMIT` only once every earlier transaction it continues has
+//! committed; if one failed, it rolls back and every batch fails as
+//! retryable. So no transaction commits events after a gap, a board's
+//! appends commit in the order they arrived, and the primary key
+//! `(board, seq)` refuses a sequence stored twice.
+//!
+//! The transaction takes two round trips to the server, not four: `BEGIN`
+//! goes out with the row locks and the log ends, and the insert with
+//! `COMMIT` (tokio-postgres pipelines requests that are polled together;
+//! `COMMIT` later if the transaction waits for an earlier one). If the
+//! insert fails, PostgreSQL answers the `COMMIT` of the failed transaction
+//! with a rollback, so nothing is written; any failure ends with an
+//! explicit `ROLLBACK` before the connection goes back to the pool.
 
 use std::collections::HashMap;
 
@@ -21,12 +37,12 @@ use deadpool_postgres::Client;
 use huddle_core::{BoardId, Event, Mutation, Payload, Timestamp};
 use huddle_store::validate::{already_held, check_epoch, check_events};
 use huddle_store::{AppendBatch, StoreError};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::convert::{bits_from_sql, bits_to_sql, seq_from_sql, seq_to_sql, text_from_sql};
-use super::{decode_heads, Head, LOCK_HEADS};
+use super::{decode_heads, decode_log_ends, Head, LOCK_HEADS, LOG_ENDS};
 use crate::error::{column, store_error};
 
 const INSERT_EVENTS: &str =
@@ -34,39 +50,76 @@ const INSERT_EVENTS: &str =
      SELECT * FROM UNNEST($1::bytea[], $2::int8[], $3::bytea[], $4::bytea[], $5::int8[], \
                           $6::int2[], $7::bytea[], $8::bytea[], $9::bytea[])";
 
-const UPDATE_LOG_ENDS: &str = "UPDATE boards SET log_end = u.log_end \
-     FROM UNNEST($1::bytea[], $2::int8[]) AS u(id, log_end) WHERE boards.id = u.id";
-
 pub(super) const SELECT_EVENTS: &str =
     "SELECT seq, author, batch, at, kind, page, element, data FROM events \
      WHERE board = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4";
 
-/// Appends many boards' batches in one transaction and answers each. If
-/// PostgreSQL itself refuses the group (other than by being unavailable),
-/// the group is retried batch by batch so that only the batch that causes
-/// it fails. `locked` is told once the group's boards are locked (or the
-/// first attempt failed before): a later group may then start.
+/// The log ends a transaction leaves on the boards it writes, if it
+/// commits, by board id.
+pub(crate) type Ends = HashMap<Vec<u8>, u64>;
+
+/// Whether an append transaction committed: `None` while it is open.
+pub(crate) type Outcome = watch::Receiver<Option<bool>>;
+
+/// The append transactions still open that a new one continues (see the
+/// module docs), as the appender knows them.
+#[derive(Default)]
+pub(crate) struct Chain {
+    /// Each board's log end once those transactions commit.
+    pub(crate) ends: Ends,
+    /// Their outcomes.
+    pub(crate) after: Vec<Outcome>,
+}
+
+impl Chain {
+    /// Waits until every transaction continued has ended; `Unavailable`
+    /// (retryable) unless all committed.
+    async fn committed(&self) -> Result<(), StoreError> {
+        for outcome in &self.after {
+            let mut outcome = outcome.clone();
+            let committed = match outcome.wait_for(Option::is_some).await {
+                Ok(done) => *done == Some(true),
+                Err(_) => false, // its task ended without an answer
+            };
+            if !committed {
+                return Err(StoreError::Unavailable(
+                    "an earlier append of one of these boards failed".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Appends many boards' batches in one transaction and answers each, and
+/// whether that transaction committed. If PostgreSQL itself refuses the
+/// group (other than by being unavailable), the group is retried batch by
+/// batch so that only the batch that causes it fails. `planned` is told the
+/// log ends the transaction leaves once its boards are locked and its
+/// batches checked (or dropped if the first attempt failed before): a
+/// later group may then start.
 pub(crate) async fn append_group(
     client: &mut Client,
     batches: &[AppendBatch],
-    locked: oneshot::Sender<()>,
-) -> Vec<Result<(), StoreError>> {
-    match try_append(client, batches, Some(locked)).await {
-        Ok(results) => results,
+    chain: &Chain,
+    planned: oneshot::Sender<Ends>,
+) -> (Vec<Result<(), StoreError>>, bool) {
+    match try_append(client, batches, chain, Some(planned)).await {
+        Ok(results) => (results, true),
         Err(e) if batches.len() <= 1 || matches!(e, StoreError::Unavailable(_)) => {
-            vec![Err(e); batches.len()]
+            (vec![Err(e); batches.len()], false)
         }
         Err(_) => {
             let mut results = Vec::with_capacity(batches.len());
             for batch in batches {
                 results.push(
-                    match try_append(client, std::slice::from_ref(batch), None).await {
+                    match try_append(client, std::slice::from_ref(batch), chain, None).await {
                         Ok(mut r) => r.pop().unwrap_or(Ok(())),
                         Err(e) => Err(e),
                     },
                 );
             }
-            results
+            (results, false)
         }
     }
 }
@@ -109,7 +162,8 @@ impl<'a> Columns<'a> {
 async fn try_append(
     client: &mut Client,
     batches: &[AppendBatch],
-    on_locked: Option<oneshot::Sender<()>>,
+    chain: &Chain,
+    planned: Option<oneshot::Sender<Ends>>,
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let mut results: Vec<Option<Result<(), StoreError>>> = batches
         .iter()
@@ -130,18 +184,34 @@ async fn try_append(
         .prepare_cached(LOCK_HEADS)
         .await
         .map_err(store_error)?;
+    let ends = client.prepare_cached(LOG_ENDS).await.map_err(store_error)?;
     let params: [&(dyn ToSql + Sync); 1] = [&boards];
-    // `biased`: polled, and so sent, in this order.
-    let (begun, locked) = tokio::join!(
+    // `biased`: polled, and so sent, in this order; the log ends are read
+    // once the rows are locked (a statement of its own, so with a snapshot
+    // taken after the lock).
+    let (begun, locked, stored) = tokio::join!(
         biased;
         client.batch_execute("BEGIN"),
-        client.query(&lock, &params)
+        client.query(&lock, &params),
+        client.query(&ends, &params)
     );
-    if let Some(on_locked) = on_locked {
-        let _ = on_locked.send(());
-    }
-    let written = match begun.and(locked).map_err(store_error) {
-        Ok(locked) => write(client, batches, &mut results, &locked).await,
+    let written = match begun
+        .and(locked)
+        .and_then(|locked| stored.map(|stored| (locked, stored)))
+        .map_err(store_error)
+    {
+        Ok((locked, stored)) => {
+            write(
+                client,
+                batches,
+                &mut results,
+                &locked,
+                &stored,
+                chain,
+                planned,
+            )
+            .await
+        }
         Err(e) => Err(e),
     };
     if let Err(e) = written {
@@ -153,26 +223,38 @@ async fn try_append(
     Ok(results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect())
 }
 
-/// Checks each batch against its board's locked head, then writes the new
-/// events and log ends and commits, in one round trip.
+/// Checks each batch against its board's locked head and log end, tells
+/// `planned` the log ends it will leave, then writes the new events and
+/// commits, in one round trip once the transactions it continues have
+/// committed.
 async fn write(
     client: &Client,
     batches: &[AppendBatch],
     results: &mut [Option<Result<(), StoreError>>],
     locked: &[Row],
+    stored: &[Row],
+    chain: &Chain,
+    planned: Option<oneshot::Sender<Ends>>,
 ) -> Result<(), StoreError> {
-    let mut heads: HashMap<Vec<u8>, Head> = decode_heads(locked)?;
+    let heads: HashMap<Vec<u8>, Head> = decode_heads(locked)?;
+    let mut log_ends = decode_log_ends(stored)?;
+    for (board, end) in &chain.ends {
+        if let Some(stored) = log_ends.get_mut(board) {
+            *stored = (*stored).max(*end);
+        }
+    }
     let mut rows = Columns::default();
-    let mut moved: HashMap<&[u8], i64> = HashMap::new();
+    let mut moved: Ends = HashMap::new();
     for (batch, result) in batches.iter().zip(results.iter_mut()) {
         if result.is_some() {
             continue;
         }
         let board = &batch.board;
         let key = board.as_str().as_bytes();
-        let head = heads.entry(key.to_vec()).or_default();
+        let head = heads.get(key).copied().unwrap_or_default();
+        let log_end = log_ends.entry(key.to_vec()).or_default();
         let held = match check_epoch(board, batch.epoch, head.epoch, head.lease_live)
-            .and_then(|()| already_held(board, &batch.events, head.log_end))
+            .and_then(|()| already_held(board, &batch.events, *log_end))
         {
             Ok(held) => held,
             Err(e) => {
@@ -185,41 +267,39 @@ async fn write(
             for e in new {
                 rows.push(board, e)?;
             }
-            head.log_end = last.seq;
-            moved.insert(key, seq_to_sql(last.seq)?);
+            *log_end = last.seq;
+            moved.insert(key.to_vec(), last.seq);
         }
         *result = Some(Ok(()));
     }
+    if let Some(planned) = planned {
+        let _ = planned.send(moved);
+    }
     if rows.seq.is_empty() {
+        // Batches found already held may count on an earlier transaction.
+        chain.committed().await?;
         return client.batch_execute("COMMIT").await.map_err(store_error);
     }
     let insert = client
         .prepare_cached(INSERT_EVENTS)
         .await
         .map_err(store_error)?;
-    let update = client
-        .prepare_cached(UPDATE_LOG_ENDS)
-        .await
-        .map_err(store_error)?;
-    let (ids, ends): (Vec<&[u8]>, Vec<i64>) = moved.into_iter().unzip();
     let c = &rows;
     let columns: [&(dyn ToSql + Sync); 9] = [
         &c.board, &c.seq, &c.author, &c.batch, &c.at, &c.kind, &c.page, &c.element, &c.data,
     ];
-    let ends: [&(dyn ToSql + Sync); 2] = [&ids, &ends];
-    let (inserted, updated, committed) = tokio::join!(
+    let (inserted, committed) = tokio::join!(
         biased;
         client.execute(&insert, &columns),
-        client.execute(&update, &ends),
-        client.batch_execute("COMMIT")
+        async {
+            chain.committed().await?;
+            client.batch_execute("COMMIT").await.map_err(store_error)
+        }
     );
-    // The first failure is the cause; a failed insert or update turned the
-    // COMMIT into a rollback.
-    inserted
-        .and(updated)
-        .and(committed.map(|()| 0))
-        .map_err(store_error)?;
-    Ok(())
+    // The first failure is the cause; a failed insert turned the COMMIT
+    // into a rollback.
+    inserted.map_err(store_error)?;
+    committed
 }
 
 /// Up to `limit` events after `after`.

@@ -11,7 +11,7 @@ use super::convert::{
     bits_from_sql, bits_to_sql, session_type_from_sql, session_type_to_sql, status_from_sql,
     status_to_sql, text_from_sql,
 };
-use super::owned_head;
+use super::{owned_head, RowLock};
 use crate::error::{column, store_error};
 
 const SELECT_SESSIONS: &str = "SELECT id, board, user_id, conn, started_at, last_activity, \
@@ -78,7 +78,7 @@ pub(crate) async fn put_user_session(
     r: &UserSessionRecord,
 ) -> Result<(), StoreError> {
     let tx = client.transaction().await.map_err(store_error)?;
-    owned_head(&tx, &r.board_id, epoch).await?;
+    owned_head(&tx, &r.board_id, epoch, RowLock::KeyShare).await?;
     let stmt = tx
         .prepare_cached(UPSERT_SESSION)
         .await

@@ -10,7 +10,7 @@ use huddle_store::{Epoch, SnapshotMeta, StoreError};
 use super::convert::{
     bits_from_sql, bits_to_sql, cause_from_sql, count_to_sql, seq_from_sql, seq_to_sql,
 };
-use super::owned_head;
+use super::{owned_head, RowLock};
 use crate::error::{column, store_error};
 
 pub(crate) async fn store_snapshot(
@@ -22,7 +22,7 @@ pub(crate) async fn store_snapshot(
     let pages = encode_pages(&snapshot.pages).map_err(StoreError::Invalid)?;
     let version = seq_to_sql(snapshot.version)?;
     let tx = client.transaction().await.map_err(store_error)?;
-    owned_head(&tx, &snapshot.board, epoch).await?;
+    owned_head(&tx, &snapshot.board, epoch, RowLock::KeyShare).await?;
     let stmt = tx
         .prepare_cached(
             "INSERT INTO snapshots (board, version, created_at, created_by, elements, pages) \
@@ -124,7 +124,7 @@ pub(crate) async fn prune_snapshots(
     keep_last: usize,
 ) -> Result<usize, StoreError> {
     let tx = client.transaction().await.map_err(store_error)?;
-    owned_head(&tx, board, epoch).await?;
+    owned_head(&tx, board, epoch, RowLock::KeyShare).await?;
     let stmt = tx
         .prepare_cached(
             "DELETE FROM snapshots WHERE board = $1 AND id NOT IN \

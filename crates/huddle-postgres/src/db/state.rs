@@ -6,12 +6,15 @@
 //! delete never touch a row twice.
 //!
 //! A flush locks its board's row last, not first: it plans against the
-//! head its snapshot reads, writes the elements and batch records, and only
-//! then locks the row, checks the epoch and the lease (fencing: the lock is
-//! held until the commit, so a takeover comes wholly before or after) and
-//! that the watermark has not moved meanwhile. The board's appends, which
-//! lock the same row, so wait for a flush for the time of that check and
-//! the commit instead of its whole transaction.
+//! head and log end it reads, writes the elements and batch records, and
+//! only then locks the row (`FOR NO KEY UPDATE`), checks the epoch and the
+//! lease (fencing: the lock is held until the commit, and conflicts with
+//! an acquire's `FOR UPDATE`, so a takeover comes wholly before or after)
+//! and that the watermark has not moved meanwhile (two flushes' locks
+//! conflict). The board's appends hold the row `FOR KEY SHARE`, which this
+//! lock does not conflict with: appends and flushes never wait for each
+//! other, and an acquire's wait for a flush is only that check and the
+//! commit.
 
 use std::collections::HashMap;
 
@@ -21,7 +24,7 @@ use huddle_store::validate::{plan_flush, FlushPlan};
 use huddle_store::{FlushWrite, StoreError};
 
 use super::convert::{bits_to_sql, count_to_sql, seq_to_sql};
-use super::{owned_head, read_head};
+use super::{owned_head, read_head, RowLock};
 use crate::error::store_error;
 
 const UPSERT_ELEMENTS: &str = "INSERT INTO elements (board, page, element, data) \
@@ -95,14 +98,15 @@ pub(crate) async fn flush(client: &mut Client, write: &FlushWrite) -> Result<(),
     }
 
     let tx = client.transaction().await.map_err(store_error)?;
-    let seen = read_head(&tx, &write.board).await?;
+    let (seen, log_end) = read_head(&tx, &write.board).await?;
     if seen.epoch != write.epoch {
         // Taken over (or never this writer's): the locked check says which.
-        owned_head(&tx, &write.board, write.epoch).await?;
+        owned_head(&tx, &write.board, write.epoch, RowLock::NoKeyUpdate).await?;
     }
-    if plan_flush(&write.board, batch, seen.pages_sequence, seen.log_end)?
-        == FlushPlan::AlreadyApplied
-    {
+    // The log end read is of committed events only, and a flush covers
+    // acknowledged (so committed) events: an append in flight cannot make
+    // a valid flush look ahead of the log.
+    if plan_flush(&write.board, batch, seen.pages_sequence, log_end)? == FlushPlan::AlreadyApplied {
         return Ok(());
     }
     if !up_pages.is_empty() {
@@ -158,7 +162,7 @@ pub(crate) async fn flush(client: &mut Client, write: &FlushWrite) -> Result<(),
             .await
             .map_err(store_error)?;
     }
-    let head = owned_head(&tx, &write.board, write.epoch).await?;
+    let head = owned_head(&tx, &write.board, write.epoch, RowLock::NoKeyUpdate).await?;
     if head.pages_sequence != seen.pages_sequence {
         // Another flush of this epoch moved the watermark meanwhile (the
         // driver runs one at a time per board): nothing is written, and a

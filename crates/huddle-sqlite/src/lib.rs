@@ -55,6 +55,7 @@
 mod checkpoint;
 mod db;
 mod error;
+mod migrate_chunks;
 mod open;
 mod options;
 mod schema;

@@ -26,7 +26,8 @@ const FORGET_BATCHES: &str = "DELETE FROM batches WHERE board = ?1 AND at <= ?2 
 
 /// Whether any record is old enough to be past the window: a look at the
 /// `(board, at)` index, so that the window query above, which ranks every
-/// record of the board, runs only when it can delete something.
+/// record of the board, runs only when it can delete something (and at
+/// most once per `forget::FORGET_EVERY` of a board's record time).
 const ANY_OLD_BATCH: &str = "SELECT EXISTS (SELECT 1 FROM batches WHERE board = ?1 AND at <= ?2)";
 
 impl Db {
@@ -93,7 +94,9 @@ impl Db {
                     .map_err(store_error)?;
             }
         }
-        if let Some(newest) = batch.batches.iter().map(|r| r.at).max() {
+        let newest = batch.batches.iter().map(|r| r.at).max();
+        if let Some(newest) = newest.filter(|n| self.forget.due(&write.board, *n)) {
+            self.forget.forgot(&write.board, newest);
             let cutoff = bits_to_sql(newest.saturating_sub(BATCH_RECORD_MAX_AGE).as_millis());
             let any_old = tx
                 .prepare_cached(ANY_OLD_BATCH)

@@ -21,6 +21,9 @@
 //!   them, of any number of boards, in one transaction: one fsync for many
 //!   batches. A batch refused by the rules (fenced, gap, malformed) fails
 //!   alone.
+//! - **The log in chunks.** The events of one append of a board are one
+//!   row, encoded in one blob (`db/chunk.rs`), not one row per event: one
+//!   insert per batch instead of one per mutation.
 //! - **Space used again.** The pages of pruned snapshots are reused by
 //!   later writes; a file created by this version also gives them back to
 //!   the file system once more than a quarter of it is free (`space.rs`).
@@ -55,6 +58,7 @@
 mod checkpoint;
 mod db;
 mod error;
+mod migrate_chunks;
 mod open;
 mod options;
 mod schema;

@@ -7,7 +7,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::OpenError;
 use crate::options::SqliteOptions;
-use crate::schema::{APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, TABLES};
+use crate::schema::{Migration, APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, TABLES};
 
 /// Opens (creating it and its parent directories if needed) and prepares a
 /// database. Checks the file's identity before writing anything to it.
@@ -107,7 +107,13 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
         else {
             return Ok(());
         };
-        tx.execute_batch(step).map_err(sql)?;
+        match step {
+            Migration::Sql(step) => tx.execute_batch(step).map_err(sql)?,
+            Migration::SqlThen(step, then) => {
+                tx.execute_batch(step).map_err(sql)?;
+                then(&tx, path)?;
+            }
+        }
         tx.pragma_update(None, "application_id", APPLICATION_ID)
             .map_err(sql)?;
         tx.pragma_update(None, "user_version", version + 1)

@@ -4,7 +4,8 @@
 //! [`APPLICATION_ID`] and carries its schema version in
 //! `PRAGMA user_version`. Migration `n` (1-based) takes the schema from
 //! version `n - 1` to `n`, in one transaction with the version bump.
-//! Migrations are only ever appended.
+//! Migrations are only ever appended. Most are SQL; one that moves data
+//! SQL cannot express has a Rust step after its SQL ([`Migration`]).
 
 /// Huddle's SQLite application id: "HUDL".
 pub const APPLICATION_ID: i64 = 0x4855_444C;
@@ -16,15 +17,28 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 pub(crate) const TABLES: &[&str] = &[
     "rooms",
     "boards",
-    "events",
+    "event_chunks",
     "batches",
     "elements",
     "snapshots",
     "user_sessions",
 ];
 
+/// One schema step.
+pub(crate) enum Migration {
+    /// SQL alone.
+    Sql(&'static str),
+    /// SQL, then a Rust step (in the same transaction).
+    SqlThen(&'static str, crate::migrate_chunks::Step),
+}
+
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2_LEASES, V3_BATCH_DIGESTS];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration::Sql(V1),
+    Migration::Sql(V2_LEASES),
+    Migration::Sql(V3_BATCH_DIGESTS),
+    Migration::SqlThen(V4_EVENT_CHUNKS, crate::migrate_chunks::events_to_chunks),
+];
 
 const V1: &str = "
 -- What POST /rooms creates.
@@ -127,4 +141,22 @@ ALTER TABLE batches ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
 UPDATE batches SET at = coalesce(
     (SELECT e.at FROM events e WHERE e.board = batches.board AND e.seq = batches.last_seq), 0);
 CREATE INDEX batches_by_age ON batches (board, at);
+";
+
+/// The event log as one row per append of a board (`db/chunk.rs` has the
+/// blob's layout): an append of a batch of 10 mutations is one row and one
+/// index entry rather than 10 rows of 9 columns. A rowid table with a
+/// unique index rather than a `WITHOUT ROWID` table: a chunk of a few
+/// kilobytes stays on its table leaf (a `WITHOUT ROWID` row spills to
+/// overflow pages past about a kilobyte at 4 KiB pages). The Rust step
+/// (`migrate_chunks.rs`) moves the `events` rows into chunks and drops
+/// the table.
+const V4_EVENT_CHUNKS: &str = "
+CREATE TABLE event_chunks (
+    board     TEXT    NOT NULL,
+    last_seq  INTEGER NOT NULL,   -- the chunk's last sequence
+    first_seq INTEGER NOT NULL,   -- its first; the events are contiguous
+    events    BLOB    NOT NULL    -- the encoded events (db/chunk.rs)
+);
+CREATE UNIQUE INDEX event_chunks_by_seq ON event_chunks (board, last_seq);
 ";

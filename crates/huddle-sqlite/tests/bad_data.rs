@@ -173,12 +173,15 @@ fn filled(path: &Path, rt: &tokio::runtime::Runtime) -> (SqliteStore, String) {
             .await
             .unwrap()
             .epoch;
-        let batch = AppendBatch {
-            board: board.clone(),
-            epoch,
-            events: events(1, 2000).into(),
-        };
-        assert_eq!(store.append_events(vec![batch]).await, vec![Ok(())]);
+        // 20 appends of 100 events: 20 event chunks.
+        let batches: Vec<AppendBatch> = (0..20)
+            .map(|i| AppendBatch {
+                board: board.clone(),
+                epoch,
+                events: events(1 + 100 * i, 100 * (i + 1)).into(),
+            })
+            .collect();
+        assert_eq!(store.append_events(batches).await, vec![Ok(()); 20]);
         let id = store
             .store_snapshot(
                 epoch,
@@ -234,23 +237,35 @@ fn damaged_rows_are_corrupt_errors() {
     rt.block_on(async {
         assert!(store.load_board(&board).await.unwrap().is_some());
 
-        edit("UPDATE events SET kind = 7 WHERE board = 'b' AND seq = 1999");
+        // The chunk of events 1901 to 2000, damaged in turn, then restored.
+        edit("CREATE TABLE saved AS SELECT last_seq, events FROM event_chunks");
+        let restore = "UPDATE event_chunks SET first_seq = last_seq - 99, events = \
+             (SELECT events FROM saved WHERE saved.last_seq = event_chunks.last_seq)";
+        for damage in [
+            "events = x'00' || substr(events, 2)",            // not a chunk
+            "events = substr(events, 1, length(events) - 1)", // truncated
+            "events = 'text, not a blob'",
+            "first_seq = 1902",                          // the blob holds more
+            "first_seq = 1900",                          // the blob holds fewer
+            "events = x'48450102' || substr(events, 5)", // the first event without its page
+        ] {
+            edit(&format!(
+                "UPDATE event_chunks SET {damage} WHERE board = 'b' AND last_seq = 2000"
+            ));
+            corrupt(store.load_board(&board).await);
+            corrupt(store.read_events(&board, 1990, 20).await);
+            edit(restore);
+            let loaded = store.load_board(&board).await.unwrap().unwrap();
+            assert_eq!(
+                loaded.events.last().map(|e| e.seq),
+                Some(2000),
+                "restored after {damage}"
+            );
+        }
+        // A chunk out of the middle of the loaded window: a gap.
+        edit("DELETE FROM event_chunks WHERE board = 'b' AND last_seq = 1500");
         corrupt(store.load_board(&board).await);
-        corrupt(store.read_events(&board, 1990, 20).await);
-        edit("UPDATE events SET kind = 0, data = NULL WHERE board = 'b' AND seq = 1999");
-        corrupt(store.load_board(&board).await);
-        edit("UPDATE events SET data = 'text, not a blob' WHERE board = 'b' AND seq = 1999");
-        corrupt(store.load_board(&board).await);
-        edit("UPDATE events SET kind = 1, data = NULL WHERE board = 'b' AND seq = 1999");
-        assert!(
-            store.load_board(&board).await.is_ok(),
-            "a valid delete again"
-        );
-        edit("UPDATE events SET author = x'FFFE' WHERE board = 'b' AND seq = 1998");
-        corrupt(store.load_board(&board).await);
-        edit("UPDATE events SET author = 'u' WHERE board = 'b' AND seq = 1998");
-        edit("DELETE FROM events WHERE board = 'b' AND seq = 1500");
-        corrupt(store.load_board(&board).await);
+        corrupt(store.read_events(&board, 1300, 300).await);
 
         edit("UPDATE boards SET log_end = -5");
         corrupt(store.load_board(&board).await);

@@ -14,20 +14,22 @@ use huddle_store::load::{check_loaded, load_window_start, merge_batch_records};
 use huddle_store::validate::{already_held, check_epoch, check_events};
 use huddle_store::{AppendBatch, BoardSummary, StoreError};
 
-use super::convert::{bits_from_sql, bits_to_sql, seq_from_sql, seq_to_sql, session_type_from_sql};
+use super::chunk::{self, Chunk};
+use super::convert::{bits_from_sql, seq_from_sql, seq_to_sql, session_type_from_sql};
 use super::{read_head, write_log_end, Db, Head};
 use crate::error::store_error;
 
-const INSERT_EVENT: &str =
-    "INSERT INTO events (board, seq, author, batch, at, kind, page, element, data) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+/// One append of one board: its events as one chunk (`chunk.rs`).
+const INSERT_CHUNK: &str =
+    "INSERT INTO event_chunks (board, last_seq, first_seq, events) VALUES (?1, ?2, ?3, ?4)";
 
 /// The board's batch records (the flushes keep them to the window).
 const SELECT_BATCHES: &str =
     "SELECT author, batch, last_seq, digest, at FROM batches WHERE board = ?1 ORDER BY last_seq";
 
-const SELECT_EVENTS: &str = "SELECT seq, author, batch, at, kind, page, element, data FROM events \
-     WHERE board = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4";
+/// The chunks holding events after ?2 through ?3, in order.
+const SELECT_CHUNKS: &str = "SELECT first_seq, last_seq, events FROM event_chunks \
+     WHERE board = ?1 AND last_seq > ?2 AND first_seq <= ?3 ORDER BY last_seq";
 
 impl Db {
     /// Appends many boards' batches in one transaction (one fsync), and
@@ -58,6 +60,7 @@ impl Db {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(store_error)?;
         let mut heads: HashMap<&BoardId, (Head, bool)> = HashMap::new();
+        let mut encoded = Vec::new();
         let mut results = Vec::with_capacity(batches.len());
         for batch in batches {
             let board = &batch.board;
@@ -80,7 +83,7 @@ impl Db {
             };
             let new = batch.events.get(held..).unwrap_or_default();
             if let Some(last) = new.last() {
-                insert_events(&tx, board, new)?;
+                insert_chunk(&tx, board, new, &mut encoded)?;
                 head.log_end = last.seq;
                 *dirty = true;
             }
@@ -102,8 +105,7 @@ impl Db {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Event>, StoreError> {
-        let after = i64::try_from(after).unwrap_or(i64::MAX);
-        select_events(&self.conn, board, after, i64::MAX, limit)
+        select_events(&self.conn, board, after, u64::MAX, limit)
     }
 
     /// A board's sequence and snapshot count, from its rows alone.
@@ -137,13 +139,7 @@ impl Db {
         };
         let pages = select_pages(&tx, board)?;
         let start = load_window_start(head.pages_sequence, head.log_end);
-        let events = select_events(
-            &tx,
-            board,
-            seq_to_sql(start)?,
-            seq_to_sql(head.log_end)?,
-            usize::MAX,
-        )?;
+        let events = select_events(&tx, board, start, head.log_end, usize::MAX)?;
         let loaded = LoadedBoard {
             session_type,
             pages,
@@ -203,26 +199,22 @@ fn read_rows(conn: &Connection, board: &BoardId) -> Result<Option<Rows>, StoreEr
     }))
 }
 
-fn insert_events(conn: &Connection, board: &BoardId, events: &[Event]) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(INSERT_EVENT).map_err(store_error)?;
-    for e in events {
-        let (kind, data) = match &e.mutation {
-            Mutation::Upsert { data, .. } => (0, Some(data.as_bytes())),
-            Mutation::Delete { .. } => (1, None),
-        };
-        stmt.execute(params![
-            board.as_str(),
-            seq_to_sql(e.seq)?,
-            e.author.as_str(),
-            e.batch.as_str(),
-            bits_to_sql(e.at.as_millis()),
-            kind,
-            e.mutation.page().as_str(),
-            e.mutation.element().as_str(),
-            data,
-        ])
+/// Writes `events` (checked, new) as one chunk; `encoded` is the
+/// commit's buffer for the blob.
+fn insert_chunk(
+    conn: &Connection,
+    board: &BoardId,
+    events: &[Event],
+    encoded: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    let (Some(first), Some(last)) = (events.first(), events.last()) else {
+        return Ok(());
+    };
+    let (first, last) = (seq_to_sql(first.seq)?, seq_to_sql(last.seq)?);
+    chunk::encode(events, encoded)?;
+    conn.prepare_cached(INSERT_CHUNK)
+        .and_then(|mut stmt| stmt.execute(params![board.as_str(), last, first, encoded.as_slice()]))
         .map_err(store_error)?;
-    }
     Ok(())
 }
 
@@ -260,58 +252,58 @@ fn select_batches(conn: &Connection, board: &BoardId) -> Result<Vec<BatchRecord>
     Ok(out)
 }
 
+/// Up to `limit` events with `after < seq <= through`, in order; a gap
+/// is corrupt (the log starts at 1 and has no holes).
 fn select_events(
     conn: &Connection,
     board: &BoardId,
-    after: i64,
-    through: i64,
+    after: u64,
+    through: u64,
     limit: usize,
 ) -> Result<Vec<Event>, StoreError> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut stmt = conn.prepare_cached(SELECT_EVENTS).map_err(store_error)?;
-    let mut rows = stmt
-        .query(params![board.as_str(), after, through, limit])
-        .map_err(store_error)?;
     let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(store_error)? {
-        out.push(decode_event(row)?);
+    if limit == 0 || after >= through {
+        return Ok(out);
+    }
+    let mut stmt = conn.prepare_cached(SELECT_CHUNKS).map_err(store_error)?;
+    let mut rows = stmt
+        .query(params![
+            board.as_str(),
+            i64::try_from(after).unwrap_or(i64::MAX),
+            i64::try_from(through).unwrap_or(i64::MAX),
+        ])
+        .map_err(store_error)?;
+    while out.len() < limit {
+        let Some(row) = rows.next().map_err(store_error)? else {
+            break;
+        };
+        let first_seq = seq_from_sql(row.get(0).map_err(store_error)?, "chunk sequence")?;
+        let last_seq = seq_from_sql(row.get(1).map_err(store_error)?, "chunk sequence")?;
+        let bytes = match row.get_ref(2).map_err(store_error)? {
+            ValueRef::Blob(b) => b,
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "board {board}: event chunk at {first_seq} is {:?}, not a blob",
+                    other.data_type()
+                )))
+            }
+        };
+        let next = out.last().map_or(after, |e| e.seq).saturating_add(1);
+        if first_seq > next {
+            return Err(StoreError::Corrupt(format!(
+                "board {board}: the event log has no event {next} (the next starts at {first_seq})"
+            )));
+        }
+        let chunk = Chunk {
+            first_seq,
+            last_seq,
+            bytes,
+        };
+        chunk::decode(&chunk, after, through, limit, &mut out).map_err(|e| {
+            StoreError::Corrupt(format!("board {board}: event chunk at {first_seq}: {e}"))
+        })?;
     }
     Ok(out)
-}
-
-fn decode_event(row: &Row<'_>) -> Result<Event, StoreError> {
-    let seq = seq_from_sql(row.get(0).map_err(store_error)?, "sequence")?;
-    let author: String = row.get(1).map_err(store_error)?;
-    let batch: String = row.get(2).map_err(store_error)?;
-    let at = Timestamp::from_millis(bits_from_sql(row.get(3).map_err(store_error)?));
-    let kind: i64 = row.get(4).map_err(store_error)?;
-    let page: String = row.get(5).map_err(store_error)?;
-    let element: String = row.get(6).map_err(store_error)?;
-    let data = blob(row, 7)?;
-    let mutation = match (kind, data) {
-        (0, Some(data)) => Mutation::Upsert {
-            page: page.into(),
-            element: element.into(),
-            data,
-        },
-        (1, None) => Mutation::Delete {
-            page: page.into(),
-            element: element.into(),
-        },
-        (kind, data) => {
-            return Err(StoreError::Corrupt(format!(
-                "event {seq}: kind {kind} with {} data",
-                if data.is_some() { "some" } else { "no" }
-            )))
-        }
-    };
-    Ok(Event {
-        seq,
-        author: author.into(),
-        batch: batch.into(),
-        at,
-        mutation,
-    })
 }
 
 /// A nullable BLOB column; any other type is corrupt.

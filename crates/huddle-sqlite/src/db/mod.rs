@@ -1,7 +1,9 @@
 //! The database operations, run on the store's thread. Each write is one
 //! transaction; appends of many boards share one (group commit).
 
+pub(crate) mod chunk;
 mod convert;
+mod forget;
 mod lease;
 mod log;
 mod records;
@@ -19,6 +21,8 @@ use convert::{seq_from_sql, seq_to_sql};
 /// The connection, owned by the store's thread.
 pub(crate) struct Db {
     conn: Connection,
+    /// When each board's flushes last forgot old batch records.
+    forget: forget::ForgetSchedule,
 }
 
 /// A board's row in `boards`.
@@ -33,7 +37,10 @@ pub(crate) struct Head {
 
 impl Db {
     pub(crate) fn new(conn: Connection) -> Self {
-        Db { conn }
+        Db {
+            conn,
+            forget: forget::ForgetSchedule::default(),
+        }
     }
 }
 

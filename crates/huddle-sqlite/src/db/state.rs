@@ -24,6 +24,12 @@ const FORGET_BATCHES: &str = "DELETE FROM batches WHERE board = ?1 AND at <= ?2 
        SELECT author, batch, at, row_number() OVER (PARTITION BY author ORDER BY last_seq DESC) AS n \
        FROM batches WHERE board = ?1) WHERE n > ?3 AND at <= ?2)";
 
+/// Whether any record is old enough to be past the window: a look at the
+/// `(board, at)` index, so that the window query above, which ranks every
+/// record of the board, runs only when it can delete something (and at
+/// most once per `forget::FORGET_EVERY` of a board's record time).
+const ANY_OLD_BATCH: &str = "SELECT EXISTS (SELECT 1 FROM batches WHERE board = ?1 AND at <= ?2)";
+
 impl Db {
     /// Writes a flush and moves the watermark, in one transaction.
     pub(crate) fn flush(&mut self, write: &FlushWrite) -> Result<(), StoreError> {
@@ -88,23 +94,26 @@ impl Db {
                     .map_err(store_error)?;
             }
         }
-        if let Some(newest) = batch.batches.iter().map(|r| r.at).max() {
-            let cutoff = newest.saturating_sub(BATCH_RECORD_MAX_AGE);
-            tx.prepare_cached(FORGET_BATCHES)
-                .and_then(|mut s| {
-                    s.execute(params![
-                        board,
-                        bits_to_sql(cutoff.as_millis()),
-                        count_to_sql(BATCH_RECORDS_PER_USER),
-                    ])
-                })
+        let newest = batch.batches.iter().map(|r| r.at).max();
+        if let Some(newest) = newest.filter(|n| self.forget.due(&write.board, *n)) {
+            self.forget.forgot(&write.board, newest);
+            let cutoff = bits_to_sql(newest.saturating_sub(BATCH_RECORD_MAX_AGE).as_millis());
+            let any_old = tx
+                .prepare_cached(ANY_OLD_BATCH)
+                .and_then(|mut s| s.query_row(params![board, cutoff], |r| r.get::<_, bool>(0)))
                 .map_err(store_error)?;
+            if any_old {
+                tx.prepare_cached(FORGET_BATCHES)
+                    .and_then(|mut s| {
+                        s.execute(params![board, cutoff, count_to_sql(BATCH_RECORDS_PER_USER)])
+                    })
+                    .map_err(store_error)?;
+            }
         }
-        tx.execute(
-            "UPDATE boards SET pages_sequence = ?1 WHERE id = ?2",
-            params![seq_to_sql(batch.through)?, board],
-        )
-        .map_err(store_error)?;
+        let through = seq_to_sql(batch.through)?;
+        tx.prepare_cached("UPDATE boards SET pages_sequence = ?1 WHERE id = ?2")
+            .and_then(|mut s| s.execute(params![through, board]))
+            .map_err(store_error)?;
         tx.commit().map_err(store_error)
     }
 }

@@ -7,7 +7,7 @@
 //! would fail on it. Decoding a client frame measures the depth of each
 //! upsert's `data` while its reader skips over it (`client_reader`, in
 //! the same pass) and refuses the frame with `DATA_TOO_DEEP` beyond
-//! [`DecodeLimits`]'s `max_data_depth`. [`deeper_than`] is the measure on
+//! [`DecodeLimits`]'s `max_data_depth`. `deeper_than` is the measure on
 //! its own, for the tests' reference decoder.
 //!
 //! Depth counts the arrays and objects around the innermost value: a

@@ -64,7 +64,14 @@ impl ClientMessage {
     /// than `limits.max_data_depth` is [`DecodeError::DataTooDeep`]. One
     /// pass by hand over the frame (`client_reader`).
     pub fn from_json_with(frame: &[u8], limits: &DecodeLimits) -> Result<Self, DecodeError> {
-        super::client_reader::read_client(frame, limits)
+        let text = std::str::from_utf8(frame).ok();
+        super::client_reader::read_client(frame, text, limits)
+    }
+
+    /// [`ClientMessage::from_json_with`] for a frame known to be text (a
+    /// WebSocket text frame, which the WebSocket layer checked already).
+    pub fn from_text_with(frame: &str, limits: &DecodeLimits) -> Result<Self, DecodeError> {
+        super::client_reader::read_client(frame.as_bytes(), Some(frame), limits)
     }
 
     /// Encodes the message as one JSON text frame.

@@ -28,17 +28,18 @@ use super::client_message::ClientMessage;
 use super::depth::DecodeLimits;
 use super::DecodeError;
 
-/// Decodes one client frame.
+/// Decodes one client frame; `text` is the frame as text if it is UTF-8.
+/// (Outside strings only ASCII is valid JSON, and the strings that are
+/// used are checked one by one: a frame that is UTF-8 as a whole, as every
+/// text frame is, needs no check per string.)
 pub(crate) fn read_client(
     frame: &[u8],
+    text: Option<&str>,
     limits: &DecodeLimits,
 ) -> Result<ClientMessage, DecodeError> {
     let mut reader = Reader {
         bytes: frame,
-        // Outside strings only ASCII is valid JSON, and the strings that
-        // are used are checked one by one: a frame that is UTF-8 as a whole
-        // (every text frame) needs no check per string.
-        text: std::str::from_utf8(frame).ok(),
+        text,
         pos: 0,
         open: Vec::new(),
     };

@@ -1,13 +1,19 @@
 //! Raw bytes as a client's frame: `ClientMessage::from_json` never panics,
-//! and whatever decodes re-encodes to a frame that decodes to the same
-//! message (and encodes to the same text again).
+//! `from_text_with` decodes a UTF-8 frame the same, and whatever decodes
+//! re-encodes to a frame that decodes to the same message (and encodes to
+//! the same text again).
 #![no_main]
 
-use huddle_wire::ClientMessage;
+use huddle_wire::{ClientMessage, DecodeLimits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|frame: &[u8]| {
-    let Ok(message) = ClientMessage::from_json(frame) else {
+    let decoded = ClientMessage::from_json(frame);
+    if let Ok(text) = std::str::from_utf8(frame) {
+        let limits = DecodeLimits::default();
+        assert_eq!(ClientMessage::from_text_with(text, &limits), decoded);
+    }
+    let Ok(message) = decoded else {
         return;
     };
     let _ = message.kind();

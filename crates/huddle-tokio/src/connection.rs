@@ -5,7 +5,6 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use huddle_core::{ConnId, ErrorCode};
 use huddle_wire::ClientMessage;
 use tokio::sync::mpsc;
@@ -14,13 +13,14 @@ use tokio::time::Instant;
 use crate::error::DriverError;
 use crate::metrics::Metrics;
 use crate::shard::Input;
+use crate::text_frame::TextFrame;
 
 /// A frame for the host to write to the connection's socket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outbound {
-    /// One JSON text frame (valid UTF-8). Encoded once per notice: every
-    /// recipient of a broadcast shares the same bytes.
-    Text(Bytes),
+    /// One JSON text frame. Encoded once per notice: every recipient of a
+    /// broadcast shares the same bytes.
+    Text(TextFrame),
     /// Close the socket with this code and reason; nothing follows. See
     /// [`crate::close`] for the codes.
     Close {
@@ -35,7 +35,7 @@ impl Outbound {
     /// The text of a `Text` frame.
     pub fn as_text(&self) -> Option<&str> {
         match self {
-            Outbound::Text(bytes) => std::str::from_utf8(bytes).ok(),
+            Outbound::Text(text) => Some(text.as_str()),
             Outbound::Close { .. } => None,
         }
     }

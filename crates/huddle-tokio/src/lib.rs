@@ -75,7 +75,7 @@
 //! // Meanwhile, write what comes out to the socket:
 //! while let Some(frame) = conn.outbound.recv().await {
 //!     match frame {
-//!         Outbound::Text(json) => { /* socket.send(text) */ }
+//!         Outbound::Text(json) => { /* socket.send(json.as_str()) */ }
 //!         Outbound::Close { code, reason } => { /* socket.close(code, reason) */ break }
 //!     }
 //! }
@@ -106,6 +106,7 @@ mod metrics;
 mod renewal;
 mod seed;
 mod shard;
+mod text_frame;
 
 pub use config::{
     DriverConfig, DEFAULT_INBOUND_CAPACITY, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_INPUTS_PER_WAKE,
@@ -115,6 +116,7 @@ pub use connection::{ConnSender, Connection, Outbound};
 pub use driver::Driver;
 pub use error::DriverError;
 pub use member::Member;
+pub use text_frame::TextFrame;
 
 #[cfg(feature = "axum")]
 pub mod axum;

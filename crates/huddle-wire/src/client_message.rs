@@ -1,14 +1,11 @@
 //! Client-to-server messages (`join`, `mutate`, `cursor`, `snapshot`,
 //! `leave`, `ping`).
 
-use std::borrow::Cow;
-
 use serde::ser::SerializeStruct;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 
-use super::depth::{deeper_than, DecodeLimits};
-use super::event::{MutationFields, MutationsView};
-use super::object::Obj;
+use super::depth::DecodeLimits;
+use super::event::MutationsView;
 use super::DecodeError;
 use huddle_core::Mutation;
 use huddle_core::{BatchId, BoardId};
@@ -64,53 +61,17 @@ impl ClientMessage {
     }
 
     /// Decodes one JSON text frame; an upsert whose `data` nests deeper
-    /// than `limits.max_data_depth` is [`DecodeError::DataTooDeep`].
+    /// than `limits.max_data_depth` is [`DecodeError::DataTooDeep`]. One
+    /// pass by hand over the frame (`client_reader`).
     pub fn from_json_with(frame: &[u8], limits: &DecodeLimits) -> Result<Self, DecodeError> {
-        let Obj(env): Obj<Envelope<'_>> =
-            serde_json::from_slice(frame).map_err(DecodeError::json)?;
-        let kind = env.kind.as_deref().ok_or(DecodeError::MissingType)?;
-        let missing =
-            |kind: &'static str, field: &'static str| DecodeError::MissingField { kind, field };
-        Ok(match kind {
-            "join" => ClientMessage::Join {
-                board: env.board.as_deref().ok_or(missing("join", "board"))?.into(),
-                last_sequence: env.last_sequence,
-            },
-            "mutate" => {
-                let batch = env.batch.as_deref().ok_or(missing("mutate", "batch"))?;
-                let fields = env.mutations.ok_or(missing("mutate", "mutations"))?;
-                let mutations = fields
-                    .iter()
-                    .map(|m| m.0.mutation("mutate"))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let max = limits.max_data_depth;
-                let deep = mutations.iter().position(|m| {
-                    m.data().is_some_and(|data| {
-                        std::str::from_utf8(data.as_bytes())
-                            .map_or(true, |text| deeper_than(text, max))
-                    })
-                });
-                if let Some(index) = deep {
-                    return Err(DecodeError::DataTooDeep {
-                        batch: batch.to_owned(),
-                        index,
-                        max,
-                    });
-                }
-                ClientMessage::Mutate {
-                    batch: batch.into(),
-                    mutations,
-                }
-            }
-            "cursor" => ClientMessage::Cursor {
-                x: env.x.ok_or(missing("cursor", "x"))?,
-                y: env.y.ok_or(missing("cursor", "y"))?,
-            },
-            "snapshot" => ClientMessage::Snapshot,
-            "leave" => ClientMessage::Leave,
-            "ping" => ClientMessage::Ping,
-            other => return Err(DecodeError::UnknownType(other.to_owned())),
-        })
+        let text = std::str::from_utf8(frame).ok();
+        super::client_reader::read_client(frame, text, limits)
+    }
+
+    /// [`ClientMessage::from_json_with`] for a frame known to be text (a
+    /// WebSocket text frame, which the WebSocket layer checked already).
+    pub fn from_text_with(frame: &str, limits: &DecodeLimits) -> Result<Self, DecodeError> {
+        super::client_reader::read_client(frame.as_bytes(), Some(frame), limits)
     }
 
     /// Encodes the message as one JSON text frame.
@@ -156,24 +117,4 @@ impl Serialize for ClientMessage {
             }
         }
     }
-}
-
-/// Every field any client message has; which are required depends on
-/// `type`. Unknown fields are ignored (forward compatibility).
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(rename = "type", default, borrow)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    board: Option<Cow<'a, str>>,
-    #[serde(default)]
-    last_sequence: Option<u64>,
-    #[serde(default, borrow)]
-    batch: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    mutations: Option<Vec<Obj<MutationFields<'a>>>>,
-    #[serde(default)]
-    x: Option<f64>,
-    #[serde(default)]
-    y: Option<f64>,
 }

@@ -5,9 +5,10 @@
 //! bound, a client could store `[[[[...]]]]` 100 000 levels deep, and
 //! every joiner, snapshot reader and client whose JSON parser recurses
 //! would fail on it. Decoding a client frame measures the depth of each
-//! upsert's `data` in one pass over its text (strings skipped) and
-//! refuses the frame with `DATA_TOO_DEEP` beyond [`DecodeLimits`]'s
-//! `max_data_depth`.
+//! upsert's `data` while its reader skips over it (`client_reader`, in
+//! the same pass) and refuses the frame with `DATA_TOO_DEEP` beyond
+//! [`DecodeLimits`]'s `max_data_depth`. `deeper_than` is the measure on
+//! its own, for the tests' reference decoder.
 //!
 //! Depth counts the arrays and objects around the innermost value: a
 //! scalar is 0 deep, `{}` and `[1]` are 1, `{"a":[{}]}` is 3.
@@ -36,6 +37,7 @@ impl Default for DecodeLimits {
 /// Whether the JSON `text` nests arrays and objects deeper than `max`.
 /// `text` is one well-formed JSON value (the decoder checked it); the scan
 /// stops at the first level over `max`.
+#[cfg(test)]
 pub(crate) fn deeper_than(text: &str, max: usize) -> bool {
     let mut depth = 0usize;
     let mut in_string = false;

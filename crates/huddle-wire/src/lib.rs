@@ -45,6 +45,9 @@
 //! ```
 
 mod client_message;
+mod client_reader;
+#[cfg(test)]
+mod client_reference;
 pub mod close;
 mod data;
 mod depth;

@@ -46,7 +46,7 @@ pub(super) async fn read_loop(
         let Some(frame) = next else { break };
         match frame {
             Ok(Message::Text(text)) => {
-                joined |= handle_frame(sender, text.as_bytes(), options);
+                joined |= handle_frame(sender, text.as_str(), options);
             }
             Ok(Message::Binary(bytes)) => {
                 sender.metrics().frame_received(bytes.len());
@@ -76,13 +76,13 @@ pub(super) async fn read_loop(
 
 /// Checks, decodes and forwards one text frame. Returns whether it was a
 /// `join` handed to the driver.
-fn handle_frame(sender: &ConnSender, bytes: &[u8], options: SocketOptions) -> bool {
+fn handle_frame(sender: &ConnSender, frame: &str, options: SocketOptions) -> bool {
     let metrics = sender.metrics();
-    metrics.frame_received(bytes.len());
-    if too_large(sender, bytes.len()) {
+    metrics.frame_received(frame.len());
+    if too_large(sender, frame.len()) {
         return false;
     }
-    let message = match ClientMessage::from_json_with(bytes, &options.decode) {
+    let message = match ClientMessage::from_text_with(frame, &options.decode) {
         Ok(message) => message,
         Err(e) => {
             let code = e.code();

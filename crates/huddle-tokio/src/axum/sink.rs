@@ -100,15 +100,8 @@ pub(super) async fn write_loop(
                     let mut fed = 0;
                     while let Some(frame) = next.take() {
                         match frame {
-                            Outbound::Text(bytes) => {
-                                let text = match Utf8Bytes::try_from(bytes) {
-                                    Ok(text) => text,
-                                    Err(e) => {
-                                        tracing::error!(error = %e, "driver produced a frame that is not UTF-8");
-                                        continue;
-                                    }
-                                };
-                                if sink.feed(Message::Text(text)).await.is_err() {
+                            Outbound::Text(text) => {
+                                if sink.feed(Message::Text(text.into_axum())).await.is_err() {
                                     return;
                                 }
                                 fed += 1;

@@ -5,7 +5,7 @@
 //! one after the other, so that events broadcast meanwhile follow the last
 //! part). Every other notice is encoded to JSON once: the engine emits a broadcast as one
 //! `Output::Broadcast` carrying its recipients and one notice, so the shard
-//! encodes that notice once and hands the same bytes (`Bytes`, shared) to
+//! encodes that notice once and hands the same bytes (`TextFrame`, shared) to
 //! each recipient's queue, in order.
 //!
 //! Queues are bounded (`outbound_capacity`, plus two reserved slots). A
@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use huddle_core::{BatchId, ConnId, ErrorCode, Notice, Timestamp};
 use huddle_store::Store;
 use huddle_wire::{encode_notice, encode_notice_frames, Identity, ServerMessage};
@@ -28,6 +27,7 @@ use tokio::time::Instant;
 use super::Shard;
 use crate::close;
 use crate::connection::{ConnShared, Outbound};
+use crate::text_frame::TextFrame;
 
 /// Slots of every outbound queue kept for the final error and close.
 pub(crate) const RESERVED: usize = 2;
@@ -93,7 +93,13 @@ impl<S: Store + 'static> Shard<S> {
             if !self.conns.contains_key(&conn) {
                 return;
             }
-            self.send_text(now, conn, Bytes::from(frame));
+            match TextFrame::from_utf8(frame) {
+                Ok(frame) => self.send_text(now, conn, frame),
+                Err(e) => {
+                    tracing::error!(shard = self.index, error = %e, "a joined encoded to non-UTF-8");
+                    return;
+                }
+            }
         }
     }
 
@@ -113,9 +119,13 @@ impl<S: Store + 'static> Shard<S> {
         }
     }
 
-    fn encode(&self, notice: &Notice) -> Option<Bytes> {
-        match encode_notice(notice) {
-            Ok(bytes) => Some(Bytes::from(bytes)),
+    fn encode(&self, notice: &Notice) -> Option<TextFrame> {
+        match encode_notice(notice).map(TextFrame::from_utf8) {
+            Ok(Ok(frame)) => Some(frame),
+            Ok(Err(e)) => {
+                tracing::error!(shard = self.index, error = %e, "a notice encoded to non-UTF-8");
+                None
+            }
             Err(e) => {
                 tracing::error!(shard = self.index, error = %e, "cannot encode a notice");
                 None
@@ -125,7 +135,7 @@ impl<S: Store + 'static> Shard<S> {
 
     /// Queues a notice's frame for one connection, with what the notice
     /// means for the connection (an ack's latency, a close).
-    fn deliver(&mut self, now: Timestamp, conn: ConnId, notice: &Notice, frame: Bytes) {
+    fn deliver(&mut self, now: Timestamp, conn: ConnId, notice: &Notice, frame: TextFrame) {
         match notice {
             Notice::Ack { batch, .. } => {
                 self.metrics.batches_acked.inc();
@@ -171,7 +181,7 @@ impl<S: Store + 'static> Shard<S> {
         match error.to_json() {
             Ok(json) => {
                 self.metrics.error_sent(code);
-                self.send_text(self.clock.now(), conn, Bytes::from(json));
+                self.send_text(self.clock.now(), conn, json.into());
             }
             Err(e) => tracing::error!(shard = self.index, error = %e, "cannot encode an error"),
         }
@@ -179,7 +189,7 @@ impl<S: Store + 'static> Shard<S> {
 
     /// Queues a text frame; a full queue makes the connection a slow
     /// consumer, a dropped receiver a disconnect.
-    pub(super) fn send_text(&mut self, now: Timestamp, conn: ConnId, frame: Bytes) {
+    pub(super) fn send_text(&mut self, now: Timestamp, conn: ConnId, frame: TextFrame) {
         let Some(state) = self.conns.get(&conn) else {
             return;
         };
@@ -212,7 +222,7 @@ impl<S: Store + 'static> Shard<S> {
             "the connection read too slowly and was closed",
             None,
         );
-        let frame = error.to_json().ok().map(Bytes::from);
+        let frame = error.to_json().ok().map(TextFrame::from);
         self.close_conn(now, conn, frame, close::SLOW_CONSUMER, "slow consumer");
     }
 
@@ -222,7 +232,7 @@ impl<S: Store + 'static> Shard<S> {
         &mut self,
         now: Timestamp,
         conn: ConnId,
-        last: Option<Bytes>,
+        last: Option<TextFrame>,
         code: u16,
         reason: &str,
     ) {

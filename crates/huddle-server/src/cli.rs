@@ -4,7 +4,12 @@
 //! snake case (`--idle-timeout-ephemeral` is `HUDDLE_IDLE_TIMEOUT_EPHEMERAL`);
 //! a flag given on the command line wins over the variable. Durations are
 //! written like `250ms`, `30s`, `5m` ([`huddle_duration`], the syntax of
-//! every Huddle binary). Defaults are the spec's numbers.
+//! every Huddle binary). Defaults are the spec's numbers: counts and
+//! limits are read from huddle-core's [`Config`] and [`Limits`] defaults
+//! (one place); durations and byte sizes are written out in the flags' own
+//! syntax, so that `--help` shows them so, and a test checks that the
+//! engine configuration the defaults give is `Config::default()` but for
+//! the server's two deliberate differences (`config.rs`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,6 +17,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use huddle_core::{Config, Limits};
 use huddle_duration::parse_duration;
 
 use crate::byte_size::parse_bytes;
@@ -112,7 +118,7 @@ pub struct ServeArgs {
     pub autosave_interval: Duration,
 
     /// Missed events from which a join gets a full sync instead of a delta.
-    #[arg(long, env = "HUDDLE_DELTA_THRESHOLD", default_value_t = 1000,
+    #[arg(long, env = "HUDDLE_DELTA_THRESHOLD", default_value_t = Config::default().delta_threshold,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub delta_threshold: u64,
 
@@ -121,7 +127,7 @@ pub struct ServeArgs {
     pub history_len: Option<usize>,
 
     /// Snapshots kept per board.
-    #[arg(long, env = "HUDDLE_SNAPSHOT_RETENTION", default_value_t = 50)]
+    #[arg(long, env = "HUDDLE_SNAPSHOT_RETENTION", default_value_t = Config::default().snapshot_retention)]
     pub snapshot_retention: usize,
 
     /// Minimum time between two manual snapshots of one board (sooner:
@@ -136,31 +142,31 @@ pub struct ServeArgs {
     pub max_frame_bytes: u64,
 
     /// Most mutations in one `mutate`.
-    #[arg(long, env = "HUDDLE_MAX_BATCH", default_value_t = 1000)]
+    #[arg(long, env = "HUDDLE_MAX_BATCH", default_value_t = Limits::default().max_batch_len)]
     pub max_batch: usize,
 
     /// Most participants (distinct users) per board.
-    #[arg(long, env = "HUDDLE_MAX_PARTICIPANTS", default_value_t = 256)]
+    #[arg(long, env = "HUDDLE_MAX_PARTICIPANTS", default_value_t = Limits::default().max_participants)]
     pub max_participants: usize,
 
     /// Largest `data` of one upsert, in bytes.
-    #[arg(long, env = "HUDDLE_MAX_PAYLOAD_BYTES", default_value_t = 262_144)]
+    #[arg(long, env = "HUDDLE_MAX_PAYLOAD_BYTES", default_value_t = Limits::default().max_payload_bytes)]
     pub max_payload_bytes: usize,
 
     /// Mutations accepted per board but not yet flushed before `RATE_LIMITED`.
-    #[arg(long, env = "HUDDLE_MAX_PENDING_PER_BOARD", default_value_t = 100_000)]
+    #[arg(long, env = "HUDDLE_MAX_PENDING_PER_BOARD", default_value_t = Limits::default().max_pending_per_board)]
     pub max_pending_per_board: u64,
 
     /// Longest board, user, page, element or batch id, in bytes.
-    #[arg(long, env = "HUDDLE_MAX_ID_BYTES", default_value_t = 256)]
+    #[arg(long, env = "HUDDLE_MAX_ID_BYTES", default_value_t = Limits::default().max_id_bytes)]
     pub max_id_bytes: usize,
 
     /// Longest display name, in bytes.
-    #[arg(long, env = "HUDDLE_MAX_DISPLAY_NAME_BYTES", default_value_t = 256)]
+    #[arg(long, env = "HUDDLE_MAX_DISPLAY_NAME_BYTES", default_value_t = Limits::default().max_display_name_bytes)]
     pub max_display_name_bytes: usize,
 
     /// Unflushed mutations of a board that start a flush before the next auto-save.
-    #[arg(long, env = "HUDDLE_FLUSH_THRESHOLD", default_value_t = 4096)]
+    #[arg(long, env = "HUDDLE_FLUSH_THRESHOLD", default_value_t = Config::default().flush_threshold)]
     pub flush_threshold: u64,
 
     /// Minimum interval between two broadcast cursor updates of one connection.
@@ -169,7 +175,7 @@ pub struct ServeArgs {
 
     /// Batch ids remembered per user and board for idempotent retries at
     /// least, whatever their age.
-    #[arg(long, env = "HUDDLE_DEDUP_WINDOW", default_value_t = 1024)]
+    #[arg(long, env = "HUDDLE_DEDUP_WINDOW", default_value_t = Config::default().dedup_window)]
     pub dedup_window: usize,
 
     /// Every batch younger than this is remembered for idempotent retries,
@@ -179,7 +185,7 @@ pub struct ServeArgs {
 
     /// The most bytes a board's remembered batch ids may take; beyond, the
     /// oldest are forgotten first.
-    #[arg(long, env = "HUDDLE_DEDUP_MAX_BYTES", default_value_t = 16 * 1024 * 1024)]
+    #[arg(long, env = "HUDDLE_DEDUP_MAX_BYTES", default_value_t = Config::default().dedup_max_bytes)]
     pub dedup_max_bytes: usize,
 
     /// Appends of one board at the store at once (group commits in flight

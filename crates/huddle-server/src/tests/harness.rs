@@ -99,3 +99,19 @@ pub async fn token(app: &Router, user: &str, room: &str) -> String {
     assert_eq!(status, StatusCode::CREATED, "{value}");
     value["token"].as_str().unwrap().to_owned()
 }
+
+/// `GET /metrics`: checks the answer is 200 with the Prometheus text
+/// encoder's content type, and returns the page.
+pub async fn metrics_page(app: &Router) -> String {
+    let res = app
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers()["content-type"].to_str().unwrap(),
+        huddle_tokio::prometheus_client::encoding::prometheus_text::CONTENT_TYPE
+    );
+    String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}

@@ -3,7 +3,7 @@ use huddle_core::Timestamp;
 use huddle_store::Store;
 use serde_json::json;
 
-use super::harness::{admin, app, call, create_room, token, KEY};
+use super::harness::{admin, app, call, create_room, metrics_page, token, KEY};
 use crate::state::now_secs;
 
 #[tokio::test]
@@ -216,25 +216,7 @@ async fn stats_health_metrics_and_fallbacks() {
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(value["code"], "METHOD_NOT_ALLOWED");
 
-    use axum::body::Body;
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
-    let res = app
-        .clone()
-        .oneshot(
-            axum::http::Request::get("/metrics")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    assert!(res.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain"));
-    let text =
-        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let text = metrics_page(&app).await;
     for family in [
         "huddle_connections_open",
         "huddle_boards{state=\"active\"}",

@@ -2,32 +2,9 @@
 //! apart (HTTP errors, the driver's acks), and the page is the registry's
 //! Prometheus text encoding with the encoder's content type.
 
-use axum::body::Body;
 use axum::http::StatusCode;
-use axum::Router;
-use http_body_util::BodyExt;
-use huddle_tokio::prometheus_client::encoding::prometheus_text;
-use tower::ServiceExt;
 
 use super::harness::*;
-
-async fn scrape(app: &Router) -> String {
-    let res = app
-        .clone()
-        .oneshot(
-            axum::http::Request::get("/metrics")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(
-        res.headers()["content-type"].to_str().unwrap(),
-        prometheus_text::CONTENT_TYPE
-    );
-    String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
-}
 
 /// The value of `series` (name and labels as written); `None` if absent.
 fn sample(page: &str, series: &str) -> Option<f64> {
@@ -46,7 +23,7 @@ async fn two_servers_in_one_process_count_apart() {
     let (status, _) = call(&a, "GET", "/stats", Some("wrong"), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
-    let (page_a, page_b) = (scrape(&a).await, scrape(&b).await);
+    let (page_a, page_b) = (metrics_page(&a).await, metrics_page(&b).await);
     let not_found = "huddle_http_errors_total{code=\"NOT_FOUND\"}";
     assert_eq!(sample(&page_a, not_found), Some(3.0), "{page_a}");
     let unauthorized = "huddle_http_errors_total{code=\"UNAUTHORIZED\"}";

@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::harness::{admin, args, create_room, token, KEY};
+use super::harness::{admin, args, create_room, metrics_page, token, KEY};
 use crate::auth::TokenKeys;
 use crate::config::ServerSettings;
 use crate::http::router;
@@ -137,25 +137,13 @@ async fn a_join_at_a_node_that_does_not_own_the_board_gets_redirect_and_4003() {
         "{room}"
     );
     assert_eq!(room["active_participants"], 0);
-    let text = metrics_text(&a.app).await;
+    let text = metrics_page(&a.app).await;
     let redirects = text
         .lines()
         .find_map(|l| l.strip_prefix("huddle_redirects_total "))
         .and_then(|n| n.parse::<u64>().ok())
         .expect("huddle_redirects_total in /metrics");
     assert!(redirects >= 1, "{redirects}");
-}
-
-async fn metrics_text(app: &axum::Router) -> String {
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
-    let req = axum::http::Request::builder()
-        .uri("/metrics")
-        .body(axum::body::Body::empty())
-        .unwrap();
-    let res = app.clone().oneshot(req).await.unwrap();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(bytes.to_vec()).unwrap()
 }
 
 #[tokio::test]

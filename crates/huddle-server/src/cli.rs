@@ -236,6 +236,12 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_inputs_per_wake: u64,
 
+    /// The shortest time between two wake-ups of a busy shard: what arrives
+    /// meanwhile is handled together (one group commit, one `events` frame
+    /// per recipient and board). `0ms`: wake for every message.
+    #[arg(long, env = "HUDDLE_SHARD_TICK", default_value = "1ms", value_parser = parse_duration)]
+    pub shard_tick: Duration,
+
     /// Store a record of every user session (start, end, status) for
     /// auditing (`true` or `false`).
     #[arg(long, env = "HUDDLE_STORE_USER_SESSIONS", default_value_t = true,
@@ -430,6 +436,7 @@ mod tests {
         assert_eq!(args.max_batch, 1000);
         assert_eq!(args.max_participants, 256);
         assert_eq!(args.presence_interval, Duration::from_millis(50));
+        assert_eq!(args.shard_tick, huddle_tokio::DEFAULT_TICK);
         assert_eq!(args.durability, DurabilityArg::AckOnStore);
         assert_eq!(args.http_header_timeout, Duration::from_secs(10));
         assert!(args.http_keep_alive);

@@ -38,6 +38,7 @@ pub fn driver_config(args: &ServeArgs, node: &NodeIdentity) -> DriverConfig {
         .max_frame_bytes(usize::try_from(args.max_frame_bytes).unwrap_or(usize::MAX))
         .inbound_capacity(usize::try_from(args.inbound_capacity).unwrap_or(usize::MAX))
         .max_inputs_per_wake(usize::try_from(args.max_inputs_per_wake).unwrap_or(usize::MAX))
+        .tick(args.shard_tick)
         // The node holds its boards' leases as itself: a refused acquire
         // on another node names this id and URL in its redirect.
         .node(huddle_store::Node {
@@ -272,6 +273,7 @@ mod tests {
         assert_eq!(config.outbound_capacity, defaults.outbound_capacity);
         assert_eq!(config.inbound_capacity, defaults.inbound_capacity);
         assert_eq!(config.max_inputs_per_wake, defaults.max_inputs_per_wake);
+        assert_eq!(config.tick, defaults.tick);
         assert_eq!(config.shards, defaults.shards);
         assert_eq!(config.max_frame_bytes, defaults.max_frame_bytes);
         assert_eq!(config.engine, engine_config(&args));

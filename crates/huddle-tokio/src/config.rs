@@ -3,6 +3,8 @@
 //! documented defaults (those of `huddle serve` too, which builds its
 //! configuration from them).
 
+use std::time::Duration;
+
 use huddle_core::Config;
 use huddle_store::{Node, UnknownBoard};
 
@@ -20,6 +22,9 @@ pub const DEFAULT_INBOUND_CAPACITY: usize = 1024;
 /// The default of [`DriverConfig::max_inputs_per_wake`].
 pub const DEFAULT_MAX_INPUTS_PER_WAKE: usize = 256;
 
+/// The default of [`DriverConfig::tick`] (1 ms).
+pub const DEFAULT_TICK: Duration = Duration::from_millis(1);
+
 /// The driver's configuration. Start from [`DriverConfig::new`] (the
 /// defaults below) and change what you need with the setters:
 ///
@@ -34,6 +39,7 @@ pub const DEFAULT_MAX_INPUTS_PER_WAKE: usize = 256;
 /// | [`unknown_board`](Self::unknown_board) | [`UnknownBoard::CreateEmpty`] |
 /// | [`node`](Self::node) | [`Node::default`]: `local`, alone on its store, 1 h lease TTL |
 /// | [`max_inputs_per_wake`](Self::max_inputs_per_wake) | [`DEFAULT_MAX_INPUTS_PER_WAKE`] (256) |
+/// | [`tick`](Self::tick) | [`DEFAULT_TICK`] (1 ms) |
 ///
 /// ```
 /// use huddle_store::UnknownBoard;
@@ -96,6 +102,17 @@ pub struct DriverConfig {
     /// Inputs a shard handles per wake-up before it polls outputs and
     /// yields (default 256): bounds the latency one busy shard adds.
     pub max_inputs_per_wake: usize,
+    /// The shortest time between two wake-ups of a busy shard (default
+    /// [`DEFAULT_TICK`], 1 ms). A shard that was waiting handles an input
+    /// at once; after a wake-up that handled inputs it waits out the rest
+    /// of the tick, and whatever arrived meanwhile (client messages, store
+    /// reports) is handled together in the next wake-up: one group commit,
+    /// one `events` frame per recipient and board, one hand-over of frames
+    /// per connection. Under load this trades at most one tick of latency
+    /// for less work per mutation (`docs/performance.md`); a wake-up that
+    /// handled [`max_inputs_per_wake`](Self::max_inputs_per_wake) inputs
+    /// does not wait (there is a backlog). Zero: wake for every input.
+    pub tick: Duration,
 }
 
 impl Default for DriverConfig {
@@ -109,6 +126,7 @@ impl Default for DriverConfig {
             seed: None,
             unknown_board: UnknownBoard::CreateEmpty,
             max_inputs_per_wake: DEFAULT_MAX_INPUTS_PER_WAKE,
+            tick: DEFAULT_TICK,
             node: Node::default(),
         }
     }
@@ -171,6 +189,13 @@ impl DriverConfig {
     /// Sets the inputs a shard handles per wake-up.
     pub fn max_inputs_per_wake(mut self, inputs: usize) -> Self {
         self.max_inputs_per_wake = inputs;
+        self
+    }
+
+    /// Sets [`tick`](Self::tick), the shortest time between two wake-ups
+    /// of a busy shard.
+    pub fn tick(mut self, tick: Duration) -> Self {
+        self.tick = tick;
         self
     }
 }

@@ -110,7 +110,7 @@ mod text_frame;
 
 pub use config::{
     DriverConfig, DEFAULT_INBOUND_CAPACITY, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_INPUTS_PER_WAKE,
-    DEFAULT_OUTBOUND_CAPACITY,
+    DEFAULT_OUTBOUND_CAPACITY, DEFAULT_TICK,
 };
 pub use connection::{ConnSender, Connection, Outbound};
 pub use driver::Driver;

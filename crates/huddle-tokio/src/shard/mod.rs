@@ -2,6 +2,9 @@
 //!
 //! The loop, per wake-up:
 //! 1. wait for an input or the engine's deadline (one reused `Sleep`);
+//!    after a wake-up that handled inputs, first wait out the rest of its
+//!    tick ([`DriverConfig::tick`]), so that a busy shard handles what
+//!    arrived meanwhile together;
 //! 2. handle the ready inputs (up to `max_inputs_per_wake`), each with
 //!    `now` from the runtime clock, draining the engine's outputs after
 //!    each one so that frames keep their order;
@@ -114,17 +117,29 @@ impl<S: Store + 'static> Shard<S> {
         let sleep = tokio::time::sleep_until(Instant::now() + NEVER);
         tokio::pin!(sleep);
         let mut armed = false;
+        let max_inputs = self.config.max_inputs_per_wake.max(1);
+        // The end of the tick a wake-up that handled inputs started.
+        let mut tick_end: Option<Instant> = None;
         loop {
+            if let Some(end) = tick_end.take() {
+                tokio::time::sleep_until(end).await;
+            }
             tokio::select! {
                 biased;
                 input = self.inputs.recv() => {
                     let Some(input) = input else { break };
+                    let woke = Instant::now();
                     self.handle(input);
-                    for _ in 1..self.config.max_inputs_per_wake.max(1) {
+                    let mut handled = 1;
+                    while handled < max_inputs {
                         match self.inputs.try_recv() {
                             Ok(input) => self.handle(input),
                             Err(_) => break,
                         }
+                        handled += 1;
+                    }
+                    if handled < max_inputs && !self.config.tick.is_zero() {
+                        tick_end = Some(woke + self.config.tick);
                     }
                 }
                 () = &mut sleep, if armed => {}

@@ -38,6 +38,8 @@
 //! - [`timers`] — `poll_timeout` with 1 000 and 100 000 idle boards, and
 //!   `handle_timeout` with 100 000 idle boards of which 0, 1, 100 or 1 000
 //!   expire per call.
+//! - [`decode`] — decoding `mutate` frames of 10 and 1 upserts, as the
+//!   server's WebSocket pump does before the engine sees them.
 //! - [`memory`] — bytes held per idle board and per event beyond its
 //!   payload, counted by a global allocator ([`alloc`]).
 //!
@@ -51,6 +53,7 @@ pub mod alloc;
 pub mod apply;
 pub mod baseline;
 pub mod case;
+pub mod decode;
 pub mod encode;
 pub mod host;
 pub mod inputs;
@@ -70,6 +73,7 @@ pub fn plan(scale: Scale, filter: Option<&str>) -> Vec<Planned> {
     all.extend(sync::cases());
     all.extend(join::cases());
     all.extend(timers::cases(scale.idle_boards()));
+    all.extend(decode::cases());
     all.retain(|c| filter.is_none_or(|f| c.id().contains(f)));
     all
 }

@@ -242,6 +242,23 @@ pub struct ServeArgs {
     #[arg(long, env = "HUDDLE_SHARD_TICK", default_value = "1ms", value_parser = parse_duration)]
     pub shard_tick: Duration,
 
+    /// Worker threads of the server's runtime; 0 = one per CPU core.
+    #[arg(long, env = "HUDDLE_WORKER_THREADS", default_value_t = 0)]
+    pub worker_threads: usize,
+
+    /// Tasks a runtime worker runs between two polls of the kernel for
+    /// socket and timer events while it has tasks to run (tokio's
+    /// `event_interval`).
+    #[arg(long, env = "HUDDLE_EVENT_INTERVAL", default_value_t = 61,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub event_interval: u32,
+
+    /// Tasks a runtime worker runs from its own queue between two looks
+    /// at the shared queue (tokio's `global_queue_interval`); 0 = tokio's
+    /// default.
+    #[arg(long, env = "HUDDLE_GLOBAL_QUEUE_INTERVAL", default_value_t = 0)]
+    pub global_queue_interval: u32,
+
     /// Store a record of every user session (start, end, status) for
     /// auditing (`true` or `false`).
     #[arg(long, env = "HUDDLE_STORE_USER_SESSIONS", default_value_t = true,

@@ -15,7 +15,8 @@
 //! - [`state`]: what the handlers share.
 //! - [`http`]: the router and the HTTP routes.
 //! - [`ws`]: `GET /ws?token=` and the per-connection loop.
-//! - [`serve`]: `huddle serve` (store, driver, listener, announce).
+//! - [`serve`]: `huddle serve` (store, driver, listener, announce);
+//!   [`runtime`]: the tokio runtime it runs on.
 //! - [`accept`]: the accept loop (caps, HTTP header deadline, accept
 //!   errors); [`gate`]: the connection caps.
 //! - [`shutdown`]: SIGTERM / Ctrl-C, then flush everything and exit 0.
@@ -38,6 +39,7 @@ pub mod gate;
 pub mod http;
 pub mod metrics;
 pub mod node;
+pub mod runtime;
 pub mod serve;
 pub mod shutdown;
 pub mod state;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use huddle_server::cli::{Cli, Command};
+use huddle_server::runtime::RuntimeSettings;
 use tracing_subscriber::EnvFilter;
 
 /// jemalloc, with its background purging thread on from the start (the
@@ -25,10 +26,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match &cli.command {
+        Command::Serve(args) => RuntimeSettings::from_args(args).build(),
+        #[cfg(feature = "load")]
+        Command::Load(_) => huddle_server::runtime::default_runtime(),
+    };
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("huddle: cannot start the tokio runtime: {e}");

@@ -22,7 +22,7 @@
 
 use std::borrow::Cow;
 
-use huddle_core::{BatchId, Mutation, Payload};
+use huddle_core::{BatchId, Mutation, PageId, Payload};
 
 use super::client_message::ClientMessage;
 use super::depth::DecodeLimits;
@@ -88,8 +88,10 @@ struct MutationFields<'a> {
 
 impl MutationFields<'_> {
     /// The mutation, or why it is refused (the checks and their order of
-    /// the server's decoding of events, `event::MutationFields`).
-    fn mutation(&self) -> Result<Mutation, DecodeError> {
+    /// the server's decoding of events, `event::MutationFields`). A page
+    /// id equal to `last_page` (the previous mutation's: a batch usually
+    /// writes one page) shares its allocation instead of a copy.
+    fn mutation(&self, last_page: Option<&PageId>) -> Result<Mutation, DecodeError> {
         let field = |field: &'static str| DecodeError::MissingField {
             kind: "mutate",
             field,
@@ -105,17 +107,21 @@ impl MutationFields<'_> {
             .and_then(Option::as_deref)
             .ok_or(field("page"))?;
         let element = (self.element.as_ref().and_then(Option::as_deref)).ok_or(field("element"))?;
+        let page = match last_page {
+            Some(last) if last.as_str() == page => last.clone(),
+            _ => PageId::from(page),
+        };
         match op {
             "upsert" => {
                 let (data, _) = self.data.ok_or(field("data"))?;
                 Ok(Mutation::Upsert {
-                    page: page.into(),
+                    page,
                     element: element.into(),
                     data: Payload::from(data),
                 })
             }
             "delete" => Ok(Mutation::Delete {
-                page: page.into(),
+                page,
                 element: element.into(),
             }),
             other => Err(DecodeError::UnknownOp(other.to_owned())),
@@ -227,7 +233,7 @@ impl<'a> Reader<'a> {
             self.expect_value_start(b'{', "a mutation object")?;
             let fields = self.mutation_fields()?;
             if mutations.refused.is_none() {
-                match fields.mutation() {
+                match fields.mutation(mutations.list.last().map(Mutation::page)) {
                     Ok(mutation) => {
                         let index = mutations.list.len();
                         if matches!(fields.data, Some((_, depth)) if depth > max_depth)

@@ -91,8 +91,9 @@ fn handle_frame(sender: &ConnSender, frame: &str, options: SocketOptions) -> boo
             return false;
         }
     };
+    // The batch id, shared (not copied), for the refusal below.
     let batch = match &message {
-        ClientMessage::Mutate { batch, .. } => Some(batch.to_string()),
+        ClientMessage::Mutate { batch, .. } => Some(batch.clone()),
         _ => None,
     };
     let join = matches!(message, ClientMessage::Join { .. });
@@ -103,7 +104,7 @@ fn handle_frame(sender: &ConnSender, frame: &str, options: SocketOptions) -> boo
             let _ = sender.reject(
                 ErrorCode::RateLimited,
                 "too many messages waiting: slow down".into(),
-                batch,
+                batch.map(|b| b.as_str().to_owned()),
             );
             false
         }

@@ -37,37 +37,31 @@
 //! not finished is aborted first).
 
 use std::collections::HashMap;
-use std::pin::{pin, Pin};
+use std::pin::pin;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::SinkExt;
 
 use deadpool_postgres::Client;
 use huddle_core::{BoardId, Event, Mutation, Payload, Timestamp};
 use huddle_store::validate::{already_held, check_epoch, check_events};
 use huddle_store::{AppendBatch, StoreError};
 use tokio::sync::{oneshot, watch};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{CopyInSink, Row};
 
 use super::convert::{bits_from_sql, bits_to_sql, seq_from_sql, seq_to_sql, text_from_sql};
 use super::{decode_heads, decode_log_ends, Head, LOCK_HEADS, LOG_ENDS};
 use crate::error::{column, store_error};
 
-/// The new events of a transaction, as rows in the binary copy format.
+/// The new events of a transaction, as rows in the binary copy format
+/// ([`encode`]).
 const COPY_EVENTS: &str = "COPY events (board, seq, author, batch, at, kind, page, element, data) \
      FROM STDIN (FORMAT binary)";
 
-/// The types of [`COPY_EVENTS`]'s columns, in its order.
-const EVENT_COLUMNS: [Type; 9] = [
-    Type::BYTEA,
-    Type::INT8,
-    Type::BYTEA,
-    Type::BYTEA,
-    Type::INT8,
-    Type::INT2,
-    Type::BYTEA,
-    Type::BYTEA,
-    Type::BYTEA,
-];
+/// What starts PostgreSQL's binary copy format: its signature, then no
+/// flags and no header extension.
+const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 
 pub(super) const SELECT_EVENTS: &str =
     "SELECT seq, author, batch, at, kind, page, element, data FROM events \
@@ -191,18 +185,17 @@ async fn try_append(
         client.query(&ends, &params),
         client.copy_in(&copy)
     );
-    // An unfinished COPY is aborted when its writer (or sink) is dropped,
+    // An unfinished COPY is aborted when its sink is dropped,
     // at the end of this statement: before the ROLLBACK below, which the
     // connection sends only after it.
     let written = match (begun.and(locked), stored, sink) {
         (Ok(locked), Ok(stored), Ok(sink)) => {
-            let copy = pin!(BinaryCopyInWriter::new(sink, &EVENT_COLUMNS));
             match plan(batches, &mut results, &locked, &stored, chain) {
                 Ok((runs, moved)) => {
                     if let Some(planned) = planned {
                         let _ = planned.send(moved);
                     }
-                    write(client, &runs, copy, chain).await
+                    write(client, &runs, sink, chain).await
                 }
                 Err(e) => Err(e),
             }
@@ -265,38 +258,23 @@ fn plan<'a>(
     Ok((runs, moved))
 }
 
-/// Sends the new events through the transaction's `COPY`, ends it and
-/// commits, once the transactions it continues have committed (batches
-/// found already held may count on them too, so even a `COPY` of no rows
-/// waits for them).
+/// Sends the new events through the transaction's `COPY` as one message
+/// (encoded first, so PostgreSQL is not kept waiting between rows), ends
+/// it and commits, once the transactions it continues have committed
+/// (batches found already held may count on them too, so even a `COPY` of
+/// no rows waits for them).
 async fn write(
     client: &Client,
     runs: &Runs<'_>,
-    mut copy: Pin<&mut BinaryCopyInWriter>,
+    sink: CopyInSink<Bytes>,
     chain: &Chain,
 ) -> Result<(), StoreError> {
-    for (board, events) in runs {
-        let board = board.as_str().as_bytes();
-        for e in *events {
-            let (kind, data): (i16, Option<&[u8]>) = match &e.mutation {
-                Mutation::Upsert { data, .. } => (0, Some(data.as_bytes())),
-                Mutation::Delete { .. } => (1, None),
-            };
-            let seq = seq_to_sql(e.seq)?;
-            let at = bits_to_sql(e.at.as_millis());
-            let author = e.author.as_str().as_bytes();
-            let batch = e.batch.as_str().as_bytes();
-            let page = e.mutation.page().as_str().as_bytes();
-            let element = e.mutation.element().as_str().as_bytes();
-            let row: [&(dyn ToSql + Sync); 9] = [
-                &board, &seq, &author, &batch, &at, &kind, &page, &element, &data,
-            ];
-            copy.as_mut().write(&row).await.map_err(store_error)?;
-        }
-    }
+    let rows = encode(runs)?;
+    let mut sink = pin!(sink);
+    sink.send(rows).await.map_err(store_error)?;
     let (copied, committed) = tokio::join!(
         biased;
-        copy.finish(),
+        sink.as_mut().finish(),
         async {
             chain.committed().await?;
             client.batch_execute("COMMIT").await.map_err(store_error)
@@ -306,6 +284,73 @@ async fn write(
     // a rollback.
     copied.map_err(store_error)?;
     committed
+}
+
+/// The events as the whole input of [`COPY_EVENTS`] in PostgreSQL's
+/// binary copy format: the header, then per row the number of columns and
+/// each column as a length (-1: NULL) and its bytes in the column type's
+/// binary form (`bytea` as is; `int8`, `int2` big-endian), then -1.
+fn encode(runs: &Runs<'_>) -> Result<Bytes, StoreError> {
+    let size: usize = runs
+        .iter()
+        .flat_map(|(board, events)| events.iter().map(|e| event_size(board, e)))
+        .sum();
+    let mut buf = BytesMut::with_capacity(COPY_HEADER.len() + size + 2);
+    buf.put_slice(COPY_HEADER);
+    for (board, events) in runs {
+        let board = board.as_str().as_bytes();
+        for e in *events {
+            let (kind, data): (i16, Option<&[u8]>) = match &e.mutation {
+                Mutation::Upsert { data, .. } => (0, Some(data.as_bytes())),
+                Mutation::Delete { .. } => (1, None),
+            };
+            buf.put_i16(9);
+            put_bytes(&mut buf, board)?;
+            buf.put_i32(8);
+            buf.put_i64(seq_to_sql(e.seq)?);
+            put_bytes(&mut buf, e.author.as_str().as_bytes())?;
+            put_bytes(&mut buf, e.batch.as_str().as_bytes())?;
+            buf.put_i32(8);
+            buf.put_i64(bits_to_sql(e.at.as_millis()));
+            buf.put_i32(2);
+            buf.put_i16(kind);
+            put_bytes(&mut buf, e.mutation.page().as_str().as_bytes())?;
+            put_bytes(&mut buf, e.mutation.element().as_str().as_bytes())?;
+            match data {
+                Some(data) => put_bytes(&mut buf, data)?,
+                None => buf.put_i32(-1),
+            }
+        }
+    }
+    buf.put_i16(-1);
+    Ok(buf.freeze())
+}
+
+/// The bytes one event's row takes in [`encode`].
+fn event_size(board: &BoardId, e: &Event) -> usize {
+    let data = match &e.mutation {
+        Mutation::Upsert { data, .. } => data.as_bytes().len(),
+        Mutation::Delete { .. } => 0,
+    };
+    2 + 9 * 4
+        + board.as_str().len()
+        + 8
+        + e.author.as_str().len()
+        + e.batch.as_str().len()
+        + 8
+        + 2
+        + e.mutation.page().as_str().len()
+        + e.mutation.element().as_str().len()
+        + data
+}
+
+/// A `bytea` column: its length and its bytes.
+fn put_bytes(buf: &mut BytesMut, bytes: &[u8]) -> Result<(), StoreError> {
+    let len = i32::try_from(bytes.len())
+        .map_err(|_| StoreError::Invalid(format!("a value of {} bytes", bytes.len())))?;
+    buf.put_i32(len);
+    buf.put_slice(bytes);
+    Ok(())
 }
 
 /// Up to `limit` events after `after`.
@@ -365,4 +410,69 @@ pub(super) fn decode_event(row: &Row) -> Result<Event, StoreError> {
         at,
         mutation,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(out: &mut Vec<u8>, bytes: &[u8]) {
+        out.extend((bytes.len() as i32).to_be_bytes());
+        out.extend(bytes);
+    }
+
+    #[test]
+    fn rows_are_encoded_in_the_binary_copy_format() {
+        let board = BoardId::from("b\0");
+        let events = [
+            Event {
+                seq: 7,
+                author: "u".into(),
+                batch: "x".into(),
+                at: Timestamp::from_millis(u64::MAX),
+                mutation: Mutation::Upsert {
+                    page: "p".into(),
+                    element: "e".into(),
+                    data: Payload::from("{}"),
+                },
+            },
+            Event {
+                seq: 8,
+                author: "u".into(),
+                batch: "x".into(),
+                at: Timestamp::from_millis(5),
+                mutation: Mutation::Delete {
+                    page: "p".into(),
+                    element: "é".into(),
+                },
+            },
+        ];
+        let runs: Runs<'_> = vec![(&board, &events[..])];
+        let bytes = encode(&runs).unwrap();
+
+        let mut want = b"PGCOPY\n\xff\r\n\0".to_vec();
+        want.extend([0; 8]);
+        for (e, kind) in events.iter().zip([0i16, 1]) {
+            want.extend(9i16.to_be_bytes());
+            field(&mut want, b"b\0");
+            field(&mut want, &(e.seq as i64).to_be_bytes());
+            field(&mut want, b"u");
+            field(&mut want, b"x");
+            field(&mut want, &(e.at.as_millis() as i64).to_be_bytes());
+            field(&mut want, &kind.to_be_bytes());
+            field(&mut want, b"p");
+            field(&mut want, e.mutation.element().as_str().as_bytes());
+            match &e.mutation {
+                Mutation::Upsert { data, .. } => field(&mut want, data.as_bytes()),
+                Mutation::Delete { .. } => want.extend((-1i32).to_be_bytes()),
+            }
+        }
+        want.extend((-1i16).to_be_bytes());
+        assert_eq!(&bytes[..], &want[..]);
+        // The size reserved up front is exact.
+        let size: usize = events.iter().map(|e| event_size(&board, e)).sum();
+        assert_eq!(bytes.len(), COPY_HEADER.len() + size + 2);
+        // No rows: the header and the end.
+        assert_eq!(encode(&Vec::new()).unwrap().len(), COPY_HEADER.len() + 2);
+    }
 }

@@ -1,6 +1,8 @@
 //! One client connection as the host sees it: a [`ConnSender`] to feed
-//! its messages to the board's shard, and a bounded queue of [`Outbound`]
-//! frames to write to the socket.
+//! its messages to the board's shard, and a bounded queue of
+//! [`Outbound`] frames to write to the socket ([`OutboundQueue`]).
+//!
+//! [`Outbound`]: crate::Outbound
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -12,48 +14,24 @@ use tokio::time::Instant;
 
 use crate::error::DriverError;
 use crate::metrics::Metrics;
+use crate::outbound::OutboundQueue;
 use crate::shard::Input;
-use crate::text_frame::TextFrame;
-
-/// A frame for the host to write to the connection's socket.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outbound {
-    /// One JSON text frame. Encoded once per notice: every recipient of a
-    /// broadcast shares the same bytes.
-    Text(TextFrame),
-    /// Close the socket with this code and reason; nothing follows. See
-    /// [`crate::close`] for the codes.
-    Close {
-        /// The WebSocket close code.
-        code: u16,
-        /// A short reason.
-        reason: String,
-    },
-}
-
-impl Outbound {
-    /// The text of a `Text` frame.
-    pub fn as_text(&self) -> Option<&str> {
-        match self {
-            Outbound::Text(text) => Some(text.as_str()),
-            Outbound::Close { .. } => None,
-        }
-    }
-}
 
 /// A new connection: its id, the handle to send its messages with, and the
 /// frames to write to its socket (in order; a [`Outbound::Close`] is the
 /// last). When `outbound` ends without a close, the driver has stopped.
+///
+/// [`Outbound::Close`]: crate::Outbound::Close
 #[derive(Debug)]
 pub struct Connection {
     /// The connection's id in the engine.
     pub id: ConnId,
     /// Feeds the connection's messages to its shard.
     pub sender: ConnSender,
-    /// Frames for the socket. Read it promptly: when it holds
-    /// `outbound_capacity` frames the connection is closed as a slow
-    /// consumer.
-    pub outbound: mpsc::Receiver<Outbound>,
+    /// Frames for the socket, a shard tick's together. Read it promptly:
+    /// when it holds `outbound_capacity` frames the connection is closed
+    /// as a slow consumer.
+    pub outbound: OutboundQueue,
 }
 
 /// What a connection's sender and its shard share.

@@ -160,7 +160,7 @@ impl<S: Store + 'static> Driver<S> {
         let shard = &inner.shards[self.shard_of(board)];
         let id = ConnId(inner.next_conn.fetch_add(1, Ordering::Relaxed));
         // Two slots more than the capacity: the final error and close.
-        let (tx, rx) = mpsc::channel(inner.config.outbound_capacity.max(1) + 2);
+        let (tx, rx) = crate::outbound::queue(inner.config.outbound_capacity);
         let shared = Arc::new(ConnShared::default());
         shard
             .send(Input::Open {

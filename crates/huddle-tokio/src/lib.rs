@@ -15,12 +15,14 @@
 //!   shard of its identity's board and returns a [`Connection`]: a
 //!   [`ConnSender`] for the client's decoded messages (kept in order;
 //!   [`ConnSender::reject`] queues an error the host made itself, e.g. for
-//!   bad JSON) and a bounded queue of [`Outbound`] frames for the socket.
+//!   bad JSON) and a bounded queue of [`Outbound`] frames for the socket
+//!   ([`OutboundQueue`]).
 //! - **The driving loop** (one per shard): wait for inputs or the engine's
 //!   next deadline; handle every ready input with `now` from the runtime
 //!   clock, draining the engine's outputs after each; call
 //!   `handle_timeout(now)` when `now >= poll_timeout()`; start a group
-//!   commit; sleep until `poll_timeout()`. Deadlines are acted on as soon
+//!   commit; hand each connection the frames of this wake-up (a tick) in
+//!   one go; sleep until `poll_timeout()`. Deadlines are acted on as soon
 //!   as the runtime wakes the task (well within the 250 ms the reference
 //!   server promises).
 //! - **Storage.** Effects are performed by tasks the shard spawns (through
@@ -36,8 +38,11 @@
 //!   `moved`). User session records are effects like any other write
 //!   (`Config::store_user_sessions`, on by default here).
 //! - **Fan-out and backpressure.** A notice is encoded to JSON once and its
-//!   bytes are shared by all recipients. Each connection's queue holds
-//!   `outbound_capacity` frames; when a frame finds it full, the shard
+//!   bytes are shared by all recipients. A tick's frames for a connection
+//!   are handed to its queue together (its writer wakes once), the
+//!   `events` of consecutive batches in one frame within the frame limit.
+//!   Each connection's queue holds `outbound_capacity` frames; when a
+//!   frame finds it full, the shard
 //!   disconnects the connection from the engine and queues, in two slots
 //!   kept for it, `{"type":"error","code":"SLOW_CONSUMER",...}` and
 //!   [`Outbound::Close`] with code 1008 ([`close::SLOW_CONSUMER`]; a
@@ -103,6 +108,7 @@ mod driver;
 mod error;
 mod member;
 mod metrics;
+mod outbound;
 mod renewal;
 mod seed;
 mod shard;
@@ -112,10 +118,11 @@ pub use config::{
     DriverConfig, DEFAULT_INBOUND_CAPACITY, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_INPUTS_PER_WAKE,
     DEFAULT_OUTBOUND_CAPACITY, DEFAULT_TICK,
 };
-pub use connection::{ConnSender, Connection, Outbound};
+pub use connection::{ConnSender, Connection};
 pub use driver::Driver;
 pub use error::DriverError;
 pub use member::Member;
+pub use outbound::{Outbound, OutboundQueue};
 pub use text_frame::TextFrame;
 
 #[cfg(feature = "axum")]

@@ -1,11 +1,11 @@
-//! The hot JSON frames, written by hand: `events` (every broadcast of a
-//! batch), `joined` (with its delta or full sync), `ack` and `pong`.
+//! The hot JSON frames, written by hand: `events` (the broadcasts of one
+//! or more consecutive batches: [`crate::EventsFrame`]), `joined` (with its delta or full sync), `ack` and `pong`.
 //!
 //! What they cost is copying bytes, not serializing:
 //! - An event's wire form is written once per committed batch into the
 //!   batch's [`EncodedEvents`] (which the engine shares between the
-//!   broadcast and the history): the `events` frame is a prefix, that
-//!   chunk and a suffix, and a delta splices the chunks of the batches it
+//!   broadcast and the history): the `events` frame is a prefix, the
+//!   chunks of its batches joined by commas and a suffix, and a delta splices the chunks of the batches it
 //!   spans (the first one from the client's first missed event on).
 //! - A full sync writes each element as its escaped id, `:` and its data
 //!   (JSON text kept verbatim; ids are checked for characters that need
@@ -109,26 +109,65 @@ fn cached<'a, 'e>(
     Ok(chunk.filter(|c| c.len() == len))
 }
 
-/// `{"type":"events","events":[...]}`: the batch's encoding between a
-/// prefix and a suffix.
-pub(crate) fn events(events: &CommittedEvents) -> Result<Vec<u8>, EncodeError> {
+const EVENTS_PREFIX: &[u8] = br#"{"type":"events","events":["#;
+const EVENTS_SUFFIX: &[u8] = b"]}";
+
+/// The bytes of an `events` frame besides its events.
+pub(crate) const EVENTS_OVERHEAD: usize = EVENTS_PREFIX.len() + EVENTS_SUFFIX.len();
+
+/// The batch's kept encoding, made now if nobody made it yet (`None` only
+/// if it could not be kept: the caller writes the events itself).
+fn kept(events: &CommittedEvents) -> Result<Option<&EncodedChunk>, EncodeError> {
     let all = events.iter().map(|e| (e.seq, &e.author, &e.mutation));
-    let chunk = cached(events.encoded(), events.len(), all)?;
-    const PREFIX: &[u8] = br#"{"type":"events","events":["#;
-    let mut out = Vec::with_capacity(PREFIX.len() + chunk.map_or(0, |c| c.bytes().len()) + 2);
-    out.extend_from_slice(PREFIX);
-    match chunk {
-        Some(chunk) => out.extend_from_slice(chunk.bytes()),
+    cached(events.encoded(), events.len(), all)
+}
+
+/// Writes a batch's events, joined by commas, without its kept encoding.
+fn write_batch(out: &mut Vec<u8>, events: &CommittedEvents) -> Result<(), EncodeError> {
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        event(out, e.seq, &e.author, &e.mutation)?;
+    }
+    Ok(())
+}
+
+/// The bytes a batch's events take in an `events` frame (without a
+/// separator): its kept encoding's, made now if nobody made it yet.
+pub(crate) fn batch_bytes(events: &CommittedEvents) -> Result<usize, EncodeError> {
+    match kept(events)? {
+        Some(chunk) => Ok(chunk.bytes().len()),
         None => {
-            for (i, e) in events.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                event(&mut out, e.seq, &e.author, &e.mutation)?;
-            }
+            let mut out = Vec::with_capacity(events.len() * 128);
+            write_batch(&mut out, events)?;
+            Ok(out.len())
         }
     }
-    out.extend_from_slice(b"]}");
+}
+
+/// `{"type":"events","events":[...]}` with the events of `batches`, in
+/// the order given: a prefix, each batch's kept encoding (the batches
+/// joined by commas; an empty batch adds nothing), a suffix.
+pub(crate) fn events(batches: &[CommittedEvents]) -> Result<Vec<u8>, EncodeError> {
+    let mut size = EVENTS_OVERHEAD;
+    for batch in batches {
+        size += kept(batch)?.map_or(128 * batch.len(), |c| c.bytes().len()) + 1;
+    }
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(EVENTS_PREFIX);
+    let mut first = true;
+    for batch in batches.iter().filter(|b| !b.is_empty()) {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        match kept(batch)? {
+            Some(chunk) => out.extend_from_slice(chunk.bytes()),
+            None => write_batch(&mut out, batch)?,
+        }
+    }
+    out.extend_from_slice(EVENTS_SUFFIX);
     Ok(out)
 }
 

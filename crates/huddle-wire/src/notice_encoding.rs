@@ -107,7 +107,7 @@ pub fn encode_notice(notice: &Notice) -> Result<Vec<u8>, EncodeError> {
             let frames = json_frames::joined(j, usize::MAX)?;
             return Ok(frames.into_iter().next().unwrap_or_default());
         }
-        Notice::Events(events) => return json_frames::events(events),
+        Notice::Events(events) => return json_frames::events(std::slice::from_ref(events)),
         Notice::Ack { batch, sequence } => return json_frames::ack(batch, *sequence),
         Notice::Pong => return Ok(json_frames::pong()),
         _ => {}

@@ -94,6 +94,7 @@ pub use huddle_store::{InMemoryStore, Node, Room, Store, StoreError, UnknownBoar
 pub use huddle_tokio::prometheus_client;
 pub use huddle_tokio::{
     close, ConnSender, Connection, Driver, DriverConfig, DriverError, Member, Metrics, Outbound,
+    OutboundQueue,
 };
 pub use huddle_wire::{ClientMessage, Identity, ServerMessage};
 

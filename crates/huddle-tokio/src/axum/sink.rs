@@ -10,8 +10,8 @@ use futures_util::SinkExt;
 use tokio::sync::mpsc;
 
 use crate::close;
-use crate::connection::Outbound;
 use crate::metrics::Metrics;
+use crate::outbound::{Outbound, OutboundQueue};
 
 /// Most frames written with one flush.
 const MAX_FRAMES_PER_FLUSH: usize = 64;
@@ -75,7 +75,7 @@ fn close_message(code: u16, reason: String) -> Message {
 /// reading side via `close_rx`) has been sent, or the socket fails.
 pub(super) async fn write_loop(
     mut sink: Sink,
-    mut outbound: mpsc::Receiver<Outbound>,
+    mut outbound: OutboundQueue,
     mut close_rx: mpsc::Receiver<(u16, String)>,
     write_timeout: Duration,
     metrics: &Metrics,
@@ -94,8 +94,8 @@ pub(super) async fn write_loop(
             frame = outbound.recv() => match frame {
                 Some(first) => {
                     // Write every frame already queued (up to a bound) with
-                    // one flush: under load, one socket write per burst
-                    // instead of one per frame.
+                    // one flush: a shard tick's frames arrive together, so
+                    // one socket write per tick instead of one per frame.
                     let mut next = Some(first);
                     let mut fed = 0;
                     while let Some(frame) = next.take() {

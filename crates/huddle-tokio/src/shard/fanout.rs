@@ -1,16 +1,20 @@
 //! Fan-out: engine notices to connections' bounded outbound queues.
 //!
 //! A `joined` is encoded into frames of at most the configured
-//! `max_frame_bytes` (the `joined` frame and its `joined_part`s, queued
+//! `max_frame_bytes` (the `joined` frame and its `joined_part`s, staged
 //! one after the other, so that events broadcast meanwhile follow the last
-//! part). Every other notice is encoded to JSON once: the engine emits a broadcast as one
-//! `Output::Broadcast` carrying its recipients and one notice, so the shard
-//! encodes that notice once and hands the same bytes (`TextFrame`, shared) to
-//! each recipient's queue, in order.
+//! part). Every other notice is encoded to JSON once: the engine emits a
+//! broadcast as one `Output::Broadcast` carrying its recipients and one
+//! notice, so the shard encodes that notice once and stages the same bytes
+//! (`TextFrame`, shared) for each recipient, in order. `events` are
+//! staged as the batches they carry, so that consecutive batches merge
+//! into one frame per recipient ([`outbox`](super::outbox)), and every
+//! frame staged in a tick is handed to the connection's queue at its end.
 //!
-//! Queues are bounded (`outbound_capacity`, plus two reserved slots). A
-//! frame that finds the queue full disconnects the connection from the
-//! engine at once, puts an `error` frame with code `SLOW_CONSUMER` and a
+//! Queues are bounded (`outbound_capacity` frames, plus two reserved
+//! slots). A frame that finds no room (the queue's frames and the tick's
+//! staged ones) disconnects the connection from the engine at once, hands
+//! over what was staged, an `error` frame with code `SLOW_CONSUMER` and a
 //! close with code 1008 in the reserved slots, and forgets the connection:
 //! the shard never waits on a socket.
 
@@ -18,34 +22,34 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use huddle_core::{BatchId, ConnId, ErrorCode, Notice, Timestamp};
+use huddle_core::{BatchId, CommittedEvents, ConnId, ErrorCode, Notice, Timestamp};
 use huddle_store::Store;
-use huddle_wire::{encode_notice, encode_notice_frames, Identity, ServerMessage};
-use tokio::sync::mpsc::{self, error::TrySendError};
+use huddle_wire::{encode_notice, encode_notice_frames, EventsFrame, Identity, ServerMessage};
 use tokio::time::Instant;
 
+use super::outbox::Staged;
 use super::Shard;
 use crate::close;
-use crate::connection::{ConnShared, Outbound};
+use crate::connection::ConnShared;
+use crate::outbound::{Outbound, OutboundSender};
 use crate::text_frame::TextFrame;
-
-/// Slots of every outbound queue kept for the final error and close.
-pub(crate) const RESERVED: usize = 2;
 
 /// What a shard knows of an open connection.
 #[derive(Debug)]
 pub(crate) struct ConnState {
     pub(crate) identity: Identity,
-    outbound: mpsc::Sender<Outbound>,
+    pub(super) outbound: OutboundSender,
     pub(crate) shared: Arc<ConnShared>,
     /// When each batch waiting for its ack was received.
     pub(crate) pending_acks: HashMap<BatchId, Instant>,
+    /// The frames of this tick, handed over at its end.
+    pub(super) staged: Vec<Staged>,
 }
 
 impl ConnState {
     pub(crate) fn new(
         identity: Identity,
-        outbound: mpsc::Sender<Outbound>,
+        outbound: OutboundSender,
         shared: Arc<ConnShared>,
     ) -> Self {
         ConnState {
@@ -53,6 +57,7 @@ impl ConnState {
             outbound,
             shared,
             pending_acks: HashMap::new(),
+            staged: Vec::new(),
         }
     }
 }
@@ -66,12 +71,15 @@ impl<S: Store + 'static> Shard<S> {
         if let Notice::Joined(_) = &notice {
             return self.send_joined(now, conn, &notice);
         }
+        if let Notice::Events(events) = &notice {
+            return self.broadcast_events(now, &[conn], events);
+        }
         if let Some(frame) = self.encode(&notice) {
             self.deliver(now, conn, &notice, frame);
         }
     }
 
-    /// Queues a `joined` answer: its frames within the frame limit, in
+    /// Stages a `joined` answer: its frames within the frame limit, in
     /// order (a slow consumer's queue stops taking them at once).
     fn send_joined(&mut self, now: Timestamp, conn: ConnId, notice: &Notice) {
         let frames = match encode_notice_frames(notice, self.config.max_frame_bytes) {
@@ -104,10 +112,13 @@ impl<S: Store + 'static> Shard<S> {
     }
 
     /// Sends one engine notice to each of `conns`, in order: encoded once,
-    /// the same bytes queued for every recipient still open.
+    /// the same bytes staged for every recipient still open.
     pub(super) fn broadcast(&mut self, now: Timestamp, conns: &[ConnId], notice: Notice) {
         if !conns.iter().any(|c| self.conns.contains_key(c)) {
             return;
+        }
+        if let Notice::Events(events) = &notice {
+            return self.broadcast_events(now, conns, events);
         }
         let Some(frame) = self.encode(&notice) else {
             return;
@@ -116,6 +127,22 @@ impl<S: Store + 'static> Shard<S> {
             if self.conns.contains_key(&conn) {
                 self.deliver(now, conn, &notice, frame.clone());
             }
+        }
+    }
+
+    /// Stages one committed batch's events for each of `conns`, in order:
+    /// its encoding is made once, and each recipient's frame holds it
+    /// with the batches staged for the recipient right before it.
+    fn broadcast_events(&mut self, now: Timestamp, conns: &[ConnId], events: &CommittedEvents) {
+        let frame = match EventsFrame::new(events.clone()) {
+            Ok(frame) => frame,
+            Err(e) => {
+                tracing::error!(shard = self.index, error = %e, "cannot encode a notice");
+                return;
+            }
+        };
+        for &conn in conns {
+            self.stage_events(now, conn, events, &frame);
         }
     }
 
@@ -133,7 +160,7 @@ impl<S: Store + 'static> Shard<S> {
         }
     }
 
-    /// Queues a notice's frame for one connection, with what the notice
+    /// Stages a notice's frame for one connection, with what the notice
     /// means for the connection (an ack's latency, a close).
     fn deliver(&mut self, now: Timestamp, conn: ConnId, notice: &Notice, frame: TextFrame) {
         match notice {
@@ -187,30 +214,13 @@ impl<S: Store + 'static> Shard<S> {
         }
     }
 
-    /// Queues a text frame; a full queue makes the connection a slow
-    /// consumer, a dropped receiver a disconnect.
+    /// Stages a text frame for the end of the tick (a queue without room
+    /// for it makes the connection a slow consumer).
     pub(super) fn send_text(&mut self, now: Timestamp, conn: ConnId, frame: TextFrame) {
-        let Some(state) = self.conns.get(&conn) else {
-            return;
-        };
-        if state.outbound.capacity() <= RESERVED {
-            return self.slow_consumer(now, conn);
-        }
-        match state.outbound.try_send(Outbound::Text(frame)) {
-            Ok(()) => {
-                self.metrics.frames_sent.inc();
-            }
-            Err(TrySendError::Full(_)) => self.slow_consumer(now, conn),
-            Err(TrySendError::Closed(_)) => {
-                // The host dropped the receiver: the transport is gone.
-                if self.forget_conn(conn).is_some() {
-                    self.engine.disconnect(now, conn);
-                }
-            }
-        }
+        self.stage(now, conn, Staged::Text(frame));
     }
 
-    fn slow_consumer(&mut self, now: Timestamp, conn: ConnId) {
+    pub(super) fn slow_consumer(&mut self, now: Timestamp, conn: ConnId) {
         tracing::info!(
             shard = self.index,
             conn = conn.0,
@@ -226,8 +236,9 @@ impl<S: Store + 'static> Shard<S> {
         self.close_conn(now, conn, frame, close::SLOW_CONSUMER, "slow consumer");
     }
 
-    /// Sends a last frame (if any) and a close, forgets the connection and
-    /// disconnects it from the engine.
+    /// Hands over the tick's staged frames, a last frame (if any) and a
+    /// close at once, forgets the connection and disconnects it from the
+    /// engine.
     pub(super) fn close_conn(
         &mut self,
         now: Timestamp,
@@ -236,18 +247,21 @@ impl<S: Store + 'static> Shard<S> {
         code: u16,
         reason: &str,
     ) {
-        let Some(state) = self.forget_conn(conn) else {
+        let Some(mut state) = self.forget_conn(conn) else {
             return;
         };
-        if let Some(frame) = last {
-            if state.outbound.try_send(Outbound::Text(frame)).is_ok() {
-                self.metrics.frames_sent.inc();
-            }
-        }
-        let _ = state.outbound.try_send(Outbound::Close {
+        // What the tick staged goes first, then the last frame and the
+        // close (in the reserved slots), all in one hand-over.
+        let mut frames = self.outbox.render(state.staged.drain(..));
+        frames.extend(last.map(Outbound::Text));
+        frames.push(Outbound::Close {
             code,
             reason: reason.to_string(),
         });
+        let texts = frames.len() - 1;
+        if state.outbound.hand_over(frames).is_ok() {
+            self.metrics.frames_sent.inc_by(texts as u64);
+        }
         self.engine.disconnect(now, conn);
     }
 

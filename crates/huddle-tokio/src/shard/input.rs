@@ -10,10 +10,11 @@ use huddle_core::{
     BatchId, BoardId, ConnId, EffectId, ErrorCode, SessionInfo, Stats, StorageOutcome,
 };
 use huddle_wire::{ClientMessage, Identity};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::connection::{ConnShared, Outbound};
+use crate::connection::ConnShared;
+use crate::outbound::OutboundSender;
 
 /// One input of a shard.
 #[derive(Debug)]
@@ -22,7 +23,7 @@ pub(crate) enum Input {
     Open {
         conn: ConnId,
         identity: Identity,
-        outbound: mpsc::Sender<Outbound>,
+        outbound: OutboundSender,
         shared: Arc<ConnShared>,
     },
     /// A client message.

@@ -7,11 +7,14 @@
 //!    arrived meanwhile together;
 //! 2. handle the ready inputs (up to `max_inputs_per_wake`), each with
 //!    `now` from the runtime clock, draining the engine's outputs after
-//!    each one so that frames keep their order;
+//!    each one so that frames keep their order (staged per connection);
 //! 3. if `now >= poll_timeout()`, call `handle_timeout(now)` and drain;
 //! 4. start the group commit of the appends collected meanwhile (one store
 //!    call, unless `appends_in_flight` are in flight: then they wait);
-//! 5. re-arm the sleep at `poll_timeout()`.
+//! 5. hand each connection the frames staged for it meanwhile, in one go
+//!    ([`outbox`]: one wake-up of its writer per tick, consecutive
+//!    batches' `events` in one frame);
+//! 6. re-arm the sleep at `poll_timeout()`.
 //!
 //! Store calls run in tasks of their own and come back as
 //! [`Input::Stored`]: the shard never waits on storage, a slow socket
@@ -24,6 +27,7 @@ mod appender;
 mod fanout;
 mod input;
 mod lifecycle;
+mod outbox;
 mod storage;
 
 use std::collections::HashMap;
@@ -80,6 +84,7 @@ pub(crate) fn spawn<S: Store + 'static>(setup: ShardSetup<S>) -> JoinHandle<()> 
         appender,
         boards: HashMap::new(),
         releases: Vec::new(),
+        outbox: outbox::Outbox::default(),
     };
     tokio::spawn(shard.run())
 }
@@ -106,6 +111,8 @@ pub(crate) struct Shard<S> {
     /// Lease releases in flight (awaited before the shard ends, so that a
     /// shutdown hands its boards over at once).
     releases: Vec<JoinHandle<()>>,
+    /// The frames of the current tick, handed over at its end.
+    outbox: outbox::Outbox,
 }
 
 /// How far in the future a sleep with nothing to wait for is set.
@@ -150,6 +157,7 @@ impl<S: Store + 'static> Shard<S> {
                 self.drain(now);
             }
             self.commit_appends();
+            self.hand_over(now);
             if self.shutdown_complete() {
                 break;
             }

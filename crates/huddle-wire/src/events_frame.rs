@@ -22,7 +22,11 @@ use super::json_frames;
 use super::EncodeError;
 
 /// The events of consecutive committed batches of one board, to be sent
-/// as one `events` frame; see the [module docs](self).
+/// as one `events` frame, in sequence order: spliced from each batch's
+/// kept encoding, its size known before it is written
+/// ([`push_within`](Self::push_within) keeps it within a frame limit; a
+/// batch alone goes whole). The bytes are exactly those the serializer
+/// writes for one `events` frame with the same events.
 #[derive(Clone, Debug)]
 pub struct EventsFrame {
     batches: Vec<CommittedEvents>,

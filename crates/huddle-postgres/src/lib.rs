@@ -21,9 +21,9 @@
 //!   its WAL record was flushed).
 //! - **Group commit.** Appends go through one task, in the order they
 //!   arrive; it takes every append queued meanwhile, of any number of
-//!   boards and callers, as one group, whose rows go in with one binary
-//!   `COPY` per transaction (`COPY events ... FROM STDIN (FORMAT binary)`),
-//!   not one statement per event. A group's boards are split among a few
+//!   boards and callers, as one group, whose rows go in with one array
+//!   insert per transaction (`INSERT ... SELECT * FROM UNNEST(...)`), not
+//!   one statement per event. A group's boards are split among a few
 //!   transactions committed in parallel (they share no board), and the
 //!   next group starts once they have locked and checked their boards,
 //!   without waiting for their commits; one board's appends are still

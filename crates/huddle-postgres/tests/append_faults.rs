@@ -1,11 +1,11 @@
-//! An append's events go in with one `COPY` inside the transaction that
-//! checked the epoch: when that `COPY` fails, the batch fails with the
+//! An append's events go in with one insert inside the transaction that
+//! checked the epoch: when that insert fails, the batch fails with the
 //! typed error of its cause, writes nothing, and the store carries on.
-//! Both cases here make the `COPY` wait for a row that another session
+//! Both cases here make the insert wait for a row that another session
 //! inserted at the same sequence and has not committed yet (the log end
 //! the append read does not show it), then end that wait: the other
 //! session commits (a sequence stored twice: `Corrupt`) or the append's
-//! connection is terminated in the middle of its `COPY` (`Unavailable`).
+//! connection is terminated in the middle of its insert (`Unavailable`).
 
 use std::time::Duration;
 
@@ -127,7 +127,7 @@ async fn a_sequence_stored_twice_is_corrupt_and_writes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_lost_mid_copy_is_unavailable_and_writes_nothing() {
+async fn a_connection_lost_mid_insert_is_unavailable_and_writes_nothing() {
     let Some(db) = testing::database().await else {
         return;
     };

@@ -4,9 +4,7 @@
 //! batches are checked first (well formed, the writer's epoch on the
 //! board's row, held `FOR KEY SHARE` until the commit, no gap after the
 //! log's end), then every new event of the batches that pass goes in with
-//! one binary `COPY` (rows in PostgreSQL's binary copy format: no arrays to
-//! take apart per row, and the table's pages filled several rows at a
-//! time). Nothing else is written: a board's log end
+//! one array insert (`UNNEST`). Nothing else is written: a board's log end
 //! is the largest sequence of its events, so an append does not update the
 //! board's row, and the appends of one board do not wait for each other's
 //! commits inside PostgreSQL. A batch refused by the rules writes nothing
@@ -25,22 +23,15 @@
 //! appends commit in the order they arrived, and the primary key
 //! `(board, seq)` refuses a sequence stored twice.
 //!
-//! The transaction takes two round trips to the server: `BEGIN` goes out
-//! with the row locks, the log ends and the start of the `COPY`, and the
-//! rows with the end of the `COPY` and `COMMIT` (tokio-postgres pipelines
-//! requests that are polled together; `COMMIT` later if the transaction
-//! waits for an earlier one). If the `COPY` fails (a sequence stored twice
-//! is a unique violation, `Corrupt`; a lost connection `Unavailable`),
-//! PostgreSQL answers the `COMMIT` of the failed transaction with a
-//! rollback, so nothing is written; any failure ends with an explicit
-//! `ROLLBACK` before the connection goes back to the pool (a `COPY` that is
-//! not finished is aborted first).
+//! The transaction takes two round trips to the server, not four: `BEGIN`
+//! goes out with the row locks and the log ends, and the insert with
+//! `COMMIT` (tokio-postgres pipelines requests that are polled together;
+//! `COMMIT` later if the transaction waits for an earlier one). If the
+//! insert fails, PostgreSQL answers the `COMMIT` of the failed transaction
+//! with a rollback, so nothing is written; any failure ends with an
+//! explicit `ROLLBACK` before the connection goes back to the pool.
 
 use std::collections::HashMap;
-use std::pin::pin;
-
-use bytes::{BufMut, Bytes, BytesMut};
-use futures_util::SinkExt;
 
 use deadpool_postgres::Client;
 use huddle_core::{BoardId, Event, Mutation, Payload, Timestamp};
@@ -48,20 +39,16 @@ use huddle_store::validate::{already_held, check_epoch, check_events};
 use huddle_store::{AppendBatch, StoreError};
 use tokio::sync::{oneshot, watch};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{CopyInSink, Row};
+use tokio_postgres::Row;
 
 use super::convert::{bits_from_sql, bits_to_sql, seq_from_sql, seq_to_sql, text_from_sql};
 use super::{decode_heads, decode_log_ends, Head, LOCK_HEADS, LOG_ENDS};
 use crate::error::{column, store_error};
 
-/// The new events of a transaction, as rows in the binary copy format
-/// ([`encode`]).
-const COPY_EVENTS: &str = "COPY events (board, seq, author, batch, at, kind, page, element, data) \
-     FROM STDIN (FORMAT binary)";
-
-/// What starts PostgreSQL's binary copy format: its signature, then no
-/// flags and no header extension.
-const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+const INSERT_EVENTS: &str =
+    "INSERT INTO events (board, seq, author, batch, at, kind, page, element, data) \
+     SELECT * FROM UNNEST($1::bytea[], $2::int8[], $3::bytea[], $4::bytea[], $5::int8[], \
+                          $6::int2[], $7::bytea[], $8::bytea[], $9::bytea[])";
 
 pub(super) const SELECT_EVENTS: &str =
     "SELECT seq, author, batch, at, kind, page, element, data FROM events \
@@ -137,9 +124,38 @@ pub(crate) async fn append_group(
     }
 }
 
-/// The new events of a transaction: each batch's events past its board's
-/// log end, in the order of the batches.
-type Runs<'a> = Vec<(&'a BoardId, &'a [Event])>;
+/// The new events of a group, column by column (for `UNNEST`).
+#[derive(Default)]
+struct Columns<'a> {
+    board: Vec<&'a [u8]>,
+    seq: Vec<i64>,
+    author: Vec<&'a [u8]>,
+    batch: Vec<&'a [u8]>,
+    at: Vec<i64>,
+    kind: Vec<i16>,
+    page: Vec<&'a [u8]>,
+    element: Vec<&'a [u8]>,
+    data: Vec<Option<&'a [u8]>>,
+}
+
+impl<'a> Columns<'a> {
+    fn push(&mut self, board: &'a BoardId, e: &'a Event) -> Result<(), StoreError> {
+        let (kind, data) = match &e.mutation {
+            Mutation::Upsert { data, .. } => (0, Some(data.as_bytes())),
+            Mutation::Delete { .. } => (1, None),
+        };
+        self.board.push(board.as_str().as_bytes());
+        self.seq.push(seq_to_sql(e.seq)?);
+        self.author.push(e.author.as_str().as_bytes());
+        self.batch.push(e.batch.as_str().as_bytes());
+        self.at.push(bits_to_sql(e.at.as_millis()));
+        self.kind.push(kind);
+        self.page.push(e.mutation.page().as_str().as_bytes());
+        self.element.push(e.mutation.element().as_str().as_bytes());
+        self.data.push(data);
+        Ok(())
+    }
+}
 
 /// One transaction for all batches (two round trips, see the module
 /// docs); `Err` means nothing was written.
@@ -169,38 +185,34 @@ async fn try_append(
         .await
         .map_err(store_error)?;
     let ends = client.prepare_cached(LOG_ENDS).await.map_err(store_error)?;
-    let copy = client
-        .prepare_cached(COPY_EVENTS)
-        .await
-        .map_err(store_error)?;
     let params: [&(dyn ToSql + Sync); 1] = [&boards];
     // `biased`: polled, and so sent, in this order; the log ends are read
     // once the rows are locked (a statement of its own, so with a snapshot
-    // taken after the lock), and the COPY is under way by the time they
-    // are answered, so the rows can follow as soon as they are checked.
-    let (begun, locked, stored, sink) = tokio::join!(
+    // taken after the lock).
+    let (begun, locked, stored) = tokio::join!(
         biased;
         client.batch_execute("BEGIN"),
         client.query(&lock, &params),
-        client.query(&ends, &params),
-        client.copy_in(&copy)
+        client.query(&ends, &params)
     );
-    // An unfinished COPY is aborted when its sink is dropped,
-    // at the end of this statement: before the ROLLBACK below, which the
-    // connection sends only after it.
-    let written = match (begun.and(locked), stored, sink) {
-        (Ok(locked), Ok(stored), Ok(sink)) => {
-            match plan(batches, &mut results, &locked, &stored, chain) {
-                Ok((runs, moved)) => {
-                    if let Some(planned) = planned {
-                        let _ = planned.send(moved);
-                    }
-                    write(client, &runs, sink, chain).await
-                }
-                Err(e) => Err(e),
-            }
+    let written = match begun
+        .and(locked)
+        .and_then(|locked| stored.map(|stored| (locked, stored)))
+        .map_err(store_error)
+    {
+        Ok((locked, stored)) => {
+            write(
+                client,
+                batches,
+                &mut results,
+                &locked,
+                &stored,
+                chain,
+                planned,
+            )
+            .await
         }
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(store_error(e)),
+        Err(e) => Err(e),
     };
     if let Err(e) = written {
         // Out of the (possibly aborted) transaction before the connection
@@ -211,16 +223,19 @@ async fn try_append(
     Ok(results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect())
 }
 
-/// Checks each batch against its board's locked head and log end (the
-/// batches refused get their answer in `results`), and returns the new
-/// events of the others and the log ends the transaction will leave.
-fn plan<'a>(
-    batches: &'a [AppendBatch],
+/// Checks each batch against its board's locked head and log end, tells
+/// `planned` the log ends it will leave, then writes the new events and
+/// commits, in one round trip once the transactions it continues have
+/// committed.
+async fn write(
+    client: &Client,
+    batches: &[AppendBatch],
     results: &mut [Option<Result<(), StoreError>>],
     locked: &[Row],
     stored: &[Row],
     chain: &Chain,
-) -> Result<(Runs<'a>, Ends), StoreError> {
+    planned: Option<oneshot::Sender<Ends>>,
+) -> Result<(), StoreError> {
     let heads: HashMap<Vec<u8>, Head> = decode_heads(locked)?;
     let mut log_ends = decode_log_ends(stored)?;
     for (board, end) in &chain.ends {
@@ -228,7 +243,7 @@ fn plan<'a>(
             *stored = (*stored).max(*end);
         }
     }
-    let mut runs = Vec::with_capacity(batches.len());
+    let mut rows = Columns::default();
     let mut moved: Ends = HashMap::new();
     for (batch, result) in batches.iter().zip(results.iter_mut()) {
         if result.is_some() {
@@ -249,108 +264,42 @@ fn plan<'a>(
         };
         let new = batch.events.get(held..).unwrap_or_default();
         if let Some(last) = new.last() {
-            runs.push((board, new));
+            for e in new {
+                rows.push(board, e)?;
+            }
             *log_end = last.seq;
             moved.insert(key.to_vec(), last.seq);
         }
         *result = Some(Ok(()));
     }
-    Ok((runs, moved))
-}
-
-/// Sends the new events through the transaction's `COPY` as one message
-/// (encoded first, so PostgreSQL is not kept waiting between rows), ends
-/// it and commits, once the transactions it continues have committed
-/// (batches found already held may count on them too, so even a `COPY` of
-/// no rows waits for them).
-async fn write(
-    client: &Client,
-    runs: &Runs<'_>,
-    sink: CopyInSink<Bytes>,
-    chain: &Chain,
-) -> Result<(), StoreError> {
-    let rows = encode(runs)?;
-    let mut sink = pin!(sink);
-    sink.send(rows).await.map_err(store_error)?;
-    let (copied, committed) = tokio::join!(
+    if let Some(planned) = planned {
+        let _ = planned.send(moved);
+    }
+    if rows.seq.is_empty() {
+        // Batches found already held may count on an earlier transaction.
+        chain.committed().await?;
+        return client.batch_execute("COMMIT").await.map_err(store_error);
+    }
+    let insert = client
+        .prepare_cached(INSERT_EVENTS)
+        .await
+        .map_err(store_error)?;
+    let c = &rows;
+    let columns: [&(dyn ToSql + Sync); 9] = [
+        &c.board, &c.seq, &c.author, &c.batch, &c.at, &c.kind, &c.page, &c.element, &c.data,
+    ];
+    let (inserted, committed) = tokio::join!(
         biased;
-        sink.as_mut().finish(),
+        client.execute(&insert, &columns),
         async {
             chain.committed().await?;
             client.batch_execute("COMMIT").await.map_err(store_error)
         }
     );
-    // The first failure is the cause; a failed COPY turned the COMMIT into
-    // a rollback.
-    copied.map_err(store_error)?;
+    // The first failure is the cause; a failed insert turned the COMMIT
+    // into a rollback.
+    inserted.map_err(store_error)?;
     committed
-}
-
-/// The events as the whole input of [`COPY_EVENTS`] in PostgreSQL's
-/// binary copy format: the header, then per row the number of columns and
-/// each column as a length (-1: NULL) and its bytes in the column type's
-/// binary form (`bytea` as is; `int8`, `int2` big-endian), then -1.
-fn encode(runs: &Runs<'_>) -> Result<Bytes, StoreError> {
-    let size: usize = runs
-        .iter()
-        .flat_map(|(board, events)| events.iter().map(|e| event_size(board, e)))
-        .sum();
-    let mut buf = BytesMut::with_capacity(COPY_HEADER.len() + size + 2);
-    buf.put_slice(COPY_HEADER);
-    for (board, events) in runs {
-        let board = board.as_str().as_bytes();
-        for e in *events {
-            let (kind, data): (i16, Option<&[u8]>) = match &e.mutation {
-                Mutation::Upsert { data, .. } => (0, Some(data.as_bytes())),
-                Mutation::Delete { .. } => (1, None),
-            };
-            buf.put_i16(9);
-            put_bytes(&mut buf, board)?;
-            buf.put_i32(8);
-            buf.put_i64(seq_to_sql(e.seq)?);
-            put_bytes(&mut buf, e.author.as_str().as_bytes())?;
-            put_bytes(&mut buf, e.batch.as_str().as_bytes())?;
-            buf.put_i32(8);
-            buf.put_i64(bits_to_sql(e.at.as_millis()));
-            buf.put_i32(2);
-            buf.put_i16(kind);
-            put_bytes(&mut buf, e.mutation.page().as_str().as_bytes())?;
-            put_bytes(&mut buf, e.mutation.element().as_str().as_bytes())?;
-            match data {
-                Some(data) => put_bytes(&mut buf, data)?,
-                None => buf.put_i32(-1),
-            }
-        }
-    }
-    buf.put_i16(-1);
-    Ok(buf.freeze())
-}
-
-/// The bytes one event's row takes in [`encode`].
-fn event_size(board: &BoardId, e: &Event) -> usize {
-    let data = match &e.mutation {
-        Mutation::Upsert { data, .. } => data.as_bytes().len(),
-        Mutation::Delete { .. } => 0,
-    };
-    2 + 9 * 4
-        + board.as_str().len()
-        + 8
-        + e.author.as_str().len()
-        + e.batch.as_str().len()
-        + 8
-        + 2
-        + e.mutation.page().as_str().len()
-        + e.mutation.element().as_str().len()
-        + data
-}
-
-/// A `bytea` column: its length and its bytes.
-fn put_bytes(buf: &mut BytesMut, bytes: &[u8]) -> Result<(), StoreError> {
-    let len = i32::try_from(bytes.len())
-        .map_err(|_| StoreError::Invalid(format!("a value of {} bytes", bytes.len())))?;
-    buf.put_i32(len);
-    buf.put_slice(bytes);
-    Ok(())
 }
 
 /// Up to `limit` events after `after`.
@@ -410,69 +359,4 @@ pub(super) fn decode_event(row: &Row) -> Result<Event, StoreError> {
         at,
         mutation,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn field(out: &mut Vec<u8>, bytes: &[u8]) {
-        out.extend((bytes.len() as i32).to_be_bytes());
-        out.extend(bytes);
-    }
-
-    #[test]
-    fn rows_are_encoded_in_the_binary_copy_format() {
-        let board = BoardId::from("b\0");
-        let events = [
-            Event {
-                seq: 7,
-                author: "u".into(),
-                batch: "x".into(),
-                at: Timestamp::from_millis(u64::MAX),
-                mutation: Mutation::Upsert {
-                    page: "p".into(),
-                    element: "e".into(),
-                    data: Payload::from("{}"),
-                },
-            },
-            Event {
-                seq: 8,
-                author: "u".into(),
-                batch: "x".into(),
-                at: Timestamp::from_millis(5),
-                mutation: Mutation::Delete {
-                    page: "p".into(),
-                    element: "é".into(),
-                },
-            },
-        ];
-        let runs: Runs<'_> = vec![(&board, &events[..])];
-        let bytes = encode(&runs).unwrap();
-
-        let mut want = b"PGCOPY\n\xff\r\n\0".to_vec();
-        want.extend([0; 8]);
-        for (e, kind) in events.iter().zip([0i16, 1]) {
-            want.extend(9i16.to_be_bytes());
-            field(&mut want, b"b\0");
-            field(&mut want, &(e.seq as i64).to_be_bytes());
-            field(&mut want, b"u");
-            field(&mut want, b"x");
-            field(&mut want, &(e.at.as_millis() as i64).to_be_bytes());
-            field(&mut want, &kind.to_be_bytes());
-            field(&mut want, b"p");
-            field(&mut want, e.mutation.element().as_str().as_bytes());
-            match &e.mutation {
-                Mutation::Upsert { data, .. } => field(&mut want, data.as_bytes()),
-                Mutation::Delete { .. } => want.extend((-1i32).to_be_bytes()),
-            }
-        }
-        want.extend((-1i16).to_be_bytes());
-        assert_eq!(&bytes[..], &want[..]);
-        // The size reserved up front is exact.
-        let size: usize = events.iter().map(|e| event_size(&board, e)).sum();
-        assert_eq!(bytes.len(), COPY_HEADER.len() + size + 2);
-        // No rows: the header and the end.
-        assert_eq!(encode(&Vec::new()).unwrap().len(), COPY_HEADER.len() + 2);
-    }
 }

@@ -4,57 +4,16 @@
 //! whether the places are empty, filled by the broadcast or by an earlier
 //! delta, and whatever the first missed event.
 
+mod common;
+
+use common::batches::*;
 use huddle_core::*;
 use huddle_testkit::Harness;
 use huddle_wire::*;
 
-const ALICE: ConnId = ConnId(1);
-const BOB: ConnId = ConnId(2);
-
-fn upsert(element: &str, data: &str) -> Mutation {
-    Mutation::Upsert {
-        page: "p\"q".into(),
-        element: element.into(),
-        data: data.into(),
-    }
-}
-
 /// The serializer's frame, the reference.
 fn serialized(notice: &Notice) -> Vec<u8> {
     serde_json::to_vec(&notice_frame(notice)).unwrap()
-}
-
-/// A board with batches of 1, 3 and 2 events, bob joined throughout.
-fn board() -> (Harness, Vec<Notice>) {
-    let mut h = Harness::new(Config::default());
-    // An id that needs escaping (control characters are refused in ids).
-    h.join(ALICE, JoinRequest::new("b", "alice\"\\", "Alice"))
-        .unwrap();
-    h.join(BOB, JoinRequest::new("b", "bob", "Bob")).unwrap();
-    h.take(BOB);
-    h.mutate(ALICE, "b1", vec![upsert("e1", "1")]).unwrap();
-    h.mutate(
-        ALICE,
-        "b2",
-        vec![
-            upsert("e2", r#"{"s":"caf\u00e9 é"}"#),
-            Mutation::Delete {
-                page: "p\"q".into(),
-                element: "e1".into(),
-            },
-            upsert("e\\3", "[1, 2]"),
-        ],
-    )
-    .unwrap();
-    h.mutate(
-        ALICE,
-        "b3",
-        vec![upsert("e4", "null"), upsert("e5", "true")],
-    )
-    .unwrap();
-    let events = h.take(BOB);
-    assert_eq!(events.len(), 3, "{events:?}");
-    (h, events)
 }
 
 fn delta_after(h: &mut Harness, conn: u64, last: u64) -> Notice {
@@ -74,7 +33,7 @@ fn delta_after(h: &mut Harness, conn: u64, last: u64) -> Notice {
 
 #[test]
 fn broadcasts_fill_the_places_and_deltas_splice_them() {
-    let (mut h, events) = board();
+    let (mut h, events) = three_batches();
     for n in &events {
         let Notice::Events(e) = n else {
             panic!("{n:?}")
@@ -104,7 +63,7 @@ fn broadcasts_fill_the_places_and_deltas_splice_them() {
 
 #[test]
 fn a_delta_fills_the_places_no_broadcast_filled() {
-    let (mut h, _) = board();
+    let (mut h, _) = three_batches();
     assert_eq!(h.engine.stats().encoded_bytes_held, 0);
     // From inside the second batch: its place is filled with all of it.
     let joined = delta_after(&mut h, 10, 2);
@@ -123,7 +82,7 @@ fn a_delta_fills_the_places_no_broadcast_filled() {
 
 #[test]
 fn a_place_filled_for_other_events_is_not_spliced() {
-    let (_, events) = board();
+    let (_, events) = three_batches();
     let Notice::Events(e) = &events[1] else {
         panic!()
     };

@@ -3,49 +3,16 @@
 //! events, their size known before they are written, and kept within a
 //! limit except for a batch alone.
 
+mod common;
+
+use common::batches::*;
 use huddle_core::*;
-use huddle_testkit::Harness;
 use huddle_wire::*;
-
-const ALICE: ConnId = ConnId(1);
-const BOB: ConnId = ConnId(2);
-
-fn upsert(element: &str, data: &str) -> Mutation {
-    Mutation::Upsert {
-        page: "p\"q".into(),
-        element: element.into(),
-        data: data.into(),
-    }
-}
 
 /// Bob's `events` of three batches of 1, 3 and 2 events.
 fn batches() -> Vec<CommittedEvents> {
-    let mut h = Harness::new(Config::default());
-    h.join(ALICE, JoinRequest::new("b", "alice\"\\", "Alice"))
-        .unwrap();
-    h.join(BOB, JoinRequest::new("b", "bob", "Bob")).unwrap();
-    h.take(BOB);
-    h.mutate(ALICE, "b1", vec![upsert("e1", "1")]).unwrap();
-    h.mutate(
-        ALICE,
-        "b2",
-        vec![
-            upsert("e2", r#"{"s":"caf\u00e9 é"}"#),
-            Mutation::Delete {
-                page: "p\"q".into(),
-                element: "e1".into(),
-            },
-            upsert("e\\3", "[1, 2]"),
-        ],
-    )
-    .unwrap();
-    h.mutate(
-        ALICE,
-        "b3",
-        vec![upsert("e4", "null"), upsert("e5", "true")],
-    )
-    .unwrap();
-    h.take(BOB)
+    three_batches()
+        .1
         .into_iter()
         .map(|n| match n {
             Notice::Events(e) => e,

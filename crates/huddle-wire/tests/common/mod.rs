@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod batches;
+
 use huddle_core::*;
 use huddle_testkit::*;
 use huddle_wire::*;

@@ -2,13 +2,14 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::appender::{self, Command, Request};
 use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use huddle_core::{
     BoardId, BoardOwner, Event, LoadedBoard, Snapshot, SnapshotId, UserSessionRecord,
 };
+use huddle_store::forget::ForgetSchedule;
 use huddle_store::{
     Acquired, AppendBatch, BoardSummary, Epoch, FlushWrite, Node, Room, SessionIndex, SnapshotMeta,
     Store, StoreError,
@@ -67,6 +68,8 @@ pub struct PostgresStore {
     pool: Pool,
     appends: mpsc::UnboundedSender<Command>,
     target: Arc<str>,
+    /// When each board's flushes last forgot old batch records.
+    forget: Arc<Mutex<ForgetSchedule>>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -139,6 +142,7 @@ impl PostgresStore {
             ),
             pool,
             target: target.into(),
+            forget: Arc::default(),
         })
     }
 
@@ -247,7 +251,7 @@ impl Store for PostgresStore {
     }
 
     async fn flush(&self, write: FlushWrite) -> Result<(), StoreError> {
-        db::flush(&mut self.client().await?, &write).await
+        db::flush(&mut self.client().await?, &write, &self.forget).await
     }
 
     async fn store_snapshot(

@@ -66,6 +66,7 @@ pub mod codec;
 pub mod epoch;
 mod error;
 mod fault;
+pub mod forget;
 pub mod lease;
 pub mod load;
 mod memory;

@@ -17,8 +17,11 @@
 //! commit.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use deadpool_postgres::Client;
+use huddle_core::{BoardId, Timestamp};
+use huddle_store::forget::ForgetSchedule;
 use huddle_store::load::{BATCH_RECORDS_PER_USER, BATCH_RECORD_MAX_AGE};
 use huddle_store::validate::{plan_flush, FlushPlan};
 use huddle_store::{FlushWrite, StoreError};
@@ -48,7 +51,10 @@ const RECORD_BATCHES: &str = "INSERT INTO batches (board, author, batch, last_se
 /// record's time minus the window's age) and not among their author's
 /// newest $3. Only the authors with a record that old are ranked (found
 /// through `batches_by_age`): while a board's records are all young, a
-/// flush ranks none.
+/// flush ranks none. Once they are not, every busy author has a record
+/// that just aged out at every flush, so a board's flushes run this at
+/// most once per [`huddle_store::forget::FORGET_EVERY`] of its records'
+/// time (the store's [`ForgetSchedule`]).
 const FORGET_BATCHES: &str = "DELETE FROM batches b USING ( \
        SELECT author, batch FROM ( \
          SELECT author, batch, at, \
@@ -61,8 +67,13 @@ const FORGET_BATCHES: &str = "DELETE FROM batches b USING ( \
 /// An element: its page and id, as stored.
 type ElementKey<'a> = (&'a [u8], &'a [u8]);
 
-/// Writes a flush and moves the watermark, in one transaction.
-pub(crate) async fn flush(client: &mut Client, write: &FlushWrite) -> Result<(), StoreError> {
+/// Writes a flush and moves the watermark, in one transaction; forgets
+/// the board's old batch records when `forget` says it is due.
+pub(crate) async fn flush(
+    client: &mut Client,
+    write: &FlushWrite,
+    forget: &Mutex<ForgetSchedule>,
+) -> Result<(), StoreError> {
     let batch = &write.batch;
     let board = write.board.as_str().as_bytes();
     // Each element's final state: the upserts in order, then the deletes.
@@ -131,7 +142,8 @@ pub(crate) async fn flush(client: &mut Client, write: &FlushWrite) -> Result<(),
     // them (with their digests): written here, once per flush, rather than
     // with every append (a load takes the newer ones from the events it
     // reads anyway). Then the window by age.
-    if let Some(newest) = batch.batches.iter().map(|r| r.at).max() {
+    let newest = batch.batches.iter().map(|r| r.at).max();
+    if !batch.batches.is_empty() {
         let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for r in &batch.batches {
             columns.0.push(r.user.as_str().as_bytes());
@@ -152,6 +164,8 @@ pub(crate) async fn flush(client: &mut Client, write: &FlushWrite) -> Result<(),
         )
         .await
         .map_err(store_error)?;
+    }
+    if let Some(newest) = newest.filter(|n| forget_due(forget, &write.board, *n)) {
         let cutoff = bits_to_sql(newest.saturating_sub(BATCH_RECORD_MAX_AGE).as_millis());
         let per_user = count_to_sql(BATCH_RECORDS_PER_USER);
         let stmt = tx
@@ -181,4 +195,16 @@ pub(crate) async fn flush(client: &mut Client, write: &FlushWrite) -> Result<(),
         .await
         .map_err(store_error)?;
     tx.commit().await.map_err(store_error)
+}
+
+/// Whether the board's flush at `newest` forgets, noting it if so (a
+/// flush that then fails only delays the next forget by a period).
+fn forget_due(forget: &Mutex<ForgetSchedule>, board: &BoardId, newest: Timestamp) -> bool {
+    // A poisoned lock only means a panic elsewhere while noting a time.
+    let mut schedule = forget.lock().unwrap_or_else(|e| e.into_inner());
+    let due = schedule.due(board, newest);
+    if due {
+        schedule.forgot(board, newest);
+    }
+    due
 }

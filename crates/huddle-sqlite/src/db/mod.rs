@@ -3,7 +3,6 @@
 
 pub(crate) mod chunk;
 mod convert;
-mod forget;
 mod lease;
 mod log;
 mod records;
@@ -13,6 +12,7 @@ mod state;
 use rusqlite::{Connection, OptionalExtension};
 
 use huddle_core::BoardId;
+use huddle_store::forget::ForgetSchedule;
 use huddle_store::{Epoch, StoreError};
 
 use crate::error::store_error;
@@ -22,7 +22,7 @@ use convert::{seq_from_sql, seq_to_sql};
 pub(crate) struct Db {
     conn: Connection,
     /// When each board's flushes last forgot old batch records.
-    forget: forget::ForgetSchedule,
+    forget: ForgetSchedule,
 }
 
 /// A board's row in `boards`.
@@ -39,7 +39,7 @@ impl Db {
     pub(crate) fn new(conn: Connection) -> Self {
         Db {
             conn,
-            forget: forget::ForgetSchedule::default(),
+            forget: ForgetSchedule::default(),
         }
     }
 }

@@ -27,7 +27,7 @@ const FORGET_BATCHES: &str = "DELETE FROM batches WHERE board = ?1 AND at <= ?2 
 /// Whether any record is old enough to be past the window: a look at the
 /// `(board, at)` index, so that the window query above, which ranks every
 /// record of the board, runs only when it can delete something (and at
-/// most once per `forget::FORGET_EVERY` of a board's record time).
+/// most once per `huddle_store::forget::FORGET_EVERY` of a board's record time).
 const ANY_OLD_BATCH: &str = "SELECT EXISTS (SELECT 1 FROM batches WHERE board = ?1 AND at <= ?2)";
 
 impl Db {

@@ -17,12 +17,13 @@
 -- to commit is refused, as the primary key (board, seq) of events refused
 -- a sequence stored twice.
 --
--- The blobs are stored uncompressed (STORAGE EXTERNAL): payloads are
--- client JSON that pglz shrinks little, at a CPU cost on every append; and
--- the row stays in the table's page up to toast_tuple_target (8160 bytes,
--- the most a page holds) instead of moving to the TOAST table past about
--- 2 kB, so a chunk of a few kilobytes is one heap tuple and one index
--- entry.
+-- The blobs keep PostgreSQL's default storage (EXTENDED: a row past about
+-- 2 kB has its blob compressed, and moved to the TOAST table if still too
+-- long). Measured against STORAGE EXTERNAL with toast_tuple_target = 8160
+-- (never compressed, in the heap up to a page): the same latency within
+-- the noise under `huddle load`, and 7 times the bytes (the chunks of a
+-- 100 000/s run: 100 MB against 13 MB, all of it also written to the WAL);
+-- docs/performance.md, issue 14.
 --
 -- The Rust step of this migration (src/migrate_chunks.rs) moves every
 -- events row into chunks and drops events, in this transaction.
@@ -33,5 +34,4 @@ CREATE TABLE event_chunks (
     events    bytea  NOT NULL,   -- the encoded events
     PRIMARY KEY (board, last_seq),
     UNIQUE (board, first_seq)
-) WITH (toast_tuple_target = 8160);
-ALTER TABLE event_chunks ALTER COLUMN events SET STORAGE EXTERNAL;
+);

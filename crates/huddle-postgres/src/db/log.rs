@@ -28,8 +28,9 @@
 //! and sends `COMMIT` only once every earlier transaction it continues has
 //! committed; if one failed, it rolls back and every batch fails as
 //! retryable. So no transaction commits events after a gap, a board's
-//! appends commit in the order they arrived, and the primary key
-//! `(board, last_seq)` refuses a chunk stored twice.
+//! appends commit in the order they arrived, and the unique `(board,
+//! first_seq)` refuses a sequence stored twice by a writer that read the
+//! same log end (the primary key `(board, seq)` of `events` did).
 //!
 //! The transaction takes two round trips to the server, not four: `BEGIN`
 //! goes out with the row locks and the log ends, and the insert with
@@ -161,29 +162,36 @@ impl<'a> Chunks<'a> {
         self.runs.is_empty()
     }
 
-    /// The insert's four arrays: board, last_seq, first_seq, events.
-    #[allow(clippy::type_complexity)]
-    fn columns(&self) -> Result<(Vec<&'a [u8]>, Vec<i64>, Vec<i64>, Vec<Vec<u8>>), StoreError> {
+    /// The insert's four arrays, one blob encoded per board.
+    fn columns(&self) -> Result<Columns<'a>, StoreError> {
         let n = self.runs.len();
-        let (mut boards, mut lasts, mut firsts, mut blobs) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
+        let mut c = Columns {
+            boards: Vec::with_capacity(n),
+            lasts: Vec::with_capacity(n),
+            firsts: Vec::with_capacity(n),
+            blobs: Vec::with_capacity(n),
+        };
         for (board, run) in &self.runs {
             let (Some(first), Some(last)) = (run.first(), run.last()) else {
                 continue;
             };
             let mut blob = Vec::new();
             chunk::encode(run.iter().copied(), &mut blob)?;
-            boards.push(*board);
-            lasts.push(seq_to_sql(last.seq)?);
-            firsts.push(seq_to_sql(first.seq)?);
-            blobs.push(blob);
+            c.boards.push(*board);
+            c.lasts.push(seq_to_sql(last.seq)?);
+            c.firsts.push(seq_to_sql(first.seq)?);
+            c.blobs.push(blob);
         }
-        Ok((boards, lasts, firsts, blobs))
+        Ok(c)
     }
+}
+
+/// [`INSERT_CHUNKS`]'s parameters: board, last_seq, first_seq, events.
+struct Columns<'a> {
+    boards: Vec<&'a [u8]>,
+    lasts: Vec<i64>,
+    firsts: Vec<i64>,
+    blobs: Vec<Vec<u8>>,
 }
 
 /// One transaction for all batches (two round trips, see the module
@@ -311,8 +319,8 @@ async fn write(
         .prepare_cached(INSERT_CHUNKS)
         .await
         .map_err(store_error)?;
-    let (boards, lasts, firsts, blobs) = chunks.columns()?;
-    let columns: [&(dyn ToSql + Sync); 4] = [&boards, &lasts, &firsts, &blobs];
+    let c = chunks.columns()?;
+    let columns: [&(dyn ToSql + Sync); 4] = [&c.boards, &c.lasts, &c.firsts, &c.blobs];
     let (inserted, committed) = tokio::join!(
         biased;
         client.execute(&insert, &columns),

@@ -331,6 +331,24 @@ async fn damaged_rows_are_corrupt_errors() {
             "restored after {damage}"
         );
     }
+    // A chunk that overlaps the one before it (a blob of 100 events,
+    // holding 1851 to 1950 by its row, between 1801..=1900 and 1901..=2000).
+    edit(
+        "INSERT INTO event_chunks SELECT board, 1950, 1851, events FROM event_chunks \
+         WHERE board = 'b' AND last_seq = 2000",
+    )
+    .await;
+    let overlap = store.read_events(&board, 1800, 300).await;
+    assert!(
+        matches!(&overlap, Err(StoreError::Corrupt(m)) if m.contains("overlaps")),
+        "{overlap:?}"
+    );
+    corrupt(store.load_board(&board).await);
+    edit("DELETE FROM event_chunks WHERE board = 'b' AND last_seq = 1950").await;
+    assert!(
+        store.load_board(&board).await.is_ok(),
+        "without the overlap"
+    );
     // A chunk out of the middle of the loaded window: a hole.
     edit("DELETE FROM event_chunks WHERE board = 'b' AND last_seq = 1500").await;
     corrupt(store.load_board(&board).await);

@@ -340,3 +340,31 @@ async fn an_unreadable_event_row_stops_the_migration_untouched() {
         logs()[1].1
     );
 }
+
+/// Nodes opening a version-4 database together move its rows once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_opening_a_version_4_database_together_migrate_it_once() {
+    let Some(db) = testing::database().await else {
+        return;
+    };
+    let raw = version_4(&db).await;
+    for (board, log) in logs() {
+        insert_rows(&raw, board, &log).await;
+    }
+    let open = || PostgresStore::connect(&db.url, PostgresOptions::default());
+    let (a, b, c) = tokio::join!(open(), open(), open());
+    let stores = [a.unwrap(), b.unwrap(), c.unwrap()];
+    assert_eq!(i64::from(version(&raw).await), SCHEMA_VERSION);
+    let chunks: i64 = raw
+        .query_one("SELECT count(*) FROM event_chunks", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(chunks, 38 + 3);
+    for store in &stores {
+        for (board, log) in logs() {
+            let id = BoardId::from(board);
+            assert_eq!(store.read_events(&id, 0, usize::MAX).await.unwrap(), log);
+        }
+    }
+}

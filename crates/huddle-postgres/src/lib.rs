@@ -13,17 +13,20 @@
 //!   marked by the `huddle_schema` table. Tables of anyone else
 //!   ([`OpenError::Foreign`]) or a schema written by a newer Huddle
 //!   ([`OpenError::TooNew`]) are refused before anything is written.
-//! - **Versioned migrations** are SQL files in `migrations/`, applied in
-//!   order, each in one transaction with its version bump, under an
-//!   advisory lock (nodes starting together migrate once).
+//! - **Versioned migrations** are SQL files in `migrations/` (migration 5
+//!   with a Rust step, `migrate_chunks.rs`), applied in order, each in one
+//!   transaction with its version bump, under an advisory lock (nodes
+//!   starting together migrate once).
 //! - **Durable commits.** A write is confirmed when PostgreSQL confirmed its
 //!   `COMMIT` (with the server's default `synchronous_commit = on`, after
 //!   its WAL record was flushed).
 //! - **Group commit.** Appends go through one task, in the order they
 //!   arrive; it takes every append queued meanwhile, of any number of
-//!   boards and callers, as one group, whose rows go in with one array
-//!   insert per transaction (`INSERT ... SELECT * FROM UNNEST(...)`), not
-//!   one statement per event. A group's boards are split among a few
+//!   boards and callers, as one group, whose events go in as one event
+//!   chunk per board (one row whose blob holds the board's new events:
+//!   `huddle_store::chunk`, `migrations/0005_event_chunks.sql`), all with
+//!   one array insert per transaction (`INSERT ... SELECT * FROM
+//!   UNNEST(...)`), not one row per event. A group's boards are split among a few
 //!   transactions committed in parallel (they share no board), and the
 //!   next group starts once they have locked and checked their boards,
 //!   without waiting for their commits; one board's appends are still
@@ -37,7 +40,7 @@
 //!   compared before writing, so a stale owner can never write after a
 //!   newer one acquired the board, and the new owner reads every event the
 //!   old one committed (a board's log end is the largest sequence of its
-//!   events, not a column appends update:
+//!   event chunks, not a column appends update:
 //!   `migrations/0004_derived_log_end.sql`); the board's lease
 //!   (`migrations/0002_leases.sql`) is read there too, on the database's clock (`clock_timestamp()`), so
 //!   a node whose lease expired writes nothing either.
@@ -83,6 +86,7 @@
 mod appender;
 mod db;
 mod error;
+mod migrate_chunks;
 mod options;
 mod schema;
 mod store;

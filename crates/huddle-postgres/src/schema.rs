@@ -3,10 +3,11 @@
 //! A Huddle database (in the connection's `current_schema()`, normally
 //! `public`) has a one-row table `huddle_schema (application, version)`
 //! with `application = 'huddle'`. Migration `n` (1-based, the SQL files in
-//! `migrations/`) takes the schema from version `n - 1` to `n`, in one
-//! transaction with the version bump, under an advisory lock so that
-//! several nodes starting at once migrate exactly once. Migrations are only
-//! ever appended.
+//! `migrations/`, then for some a Rust step: [`Migration`]) takes the
+//! schema from version `n - 1` to `n`, in one transaction with the version
+//! bump, under an advisory lock so that several nodes starting at once
+//! migrate exactly once. A step that fails rolls its transaction back: the
+//! database stays at version `n - 1`. Migrations are only ever appended.
 //!
 //! Before anything is written the database is identified: no tables at all
 //! is a fresh database (migrated); tables without a `huddle_schema` of
@@ -31,19 +32,39 @@ pub(crate) const TABLES: &[&str] = &[
     "huddle_schema",
     "rooms",
     "boards",
-    "events",
+    "event_chunks",
     "batches",
     "elements",
     "snapshots",
     "user_sessions",
 ];
 
+/// A migration: its SQL, then possibly a Rust step, in one transaction.
+enum Migration {
+    /// SQL alone.
+    Sql(&'static str),
+    /// SQL, then a step that moves rows (in the same transaction).
+    SqlThen(&'static str, Step),
+}
+
+/// The Rust steps of migrations.
+#[derive(Clone, Copy)]
+enum Step {
+    /// Migration 5: the `events` rows become `event_chunks`
+    /// (`migrate_chunks.rs`).
+    EventsToChunks,
+}
+
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/0001_initial.sql"),
-    include_str!("../migrations/0002_leases.sql"),
-    include_str!("../migrations/0003_batch_digests.sql"),
-    include_str!("../migrations/0004_derived_log_end.sql"),
+const MIGRATIONS: &[Migration] = &[
+    Migration::Sql(include_str!("../migrations/0001_initial.sql")),
+    Migration::Sql(include_str!("../migrations/0002_leases.sql")),
+    Migration::Sql(include_str!("../migrations/0003_batch_digests.sql")),
+    Migration::Sql(include_str!("../migrations/0004_derived_log_end.sql")),
+    Migration::SqlThen(
+        include_str!("../migrations/0005_event_chunks.sql"),
+        Step::EventsToChunks,
+    ),
 ];
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE huddle_schema (\
@@ -150,15 +171,24 @@ async fn migrate(client: &mut Client) -> Result<(), OpenError> {
             }
             Identity::Huddle(v) => v,
         };
-        let Some(step) = usize::try_from(version)
+        let Some(migration) = usize::try_from(version)
             .ok()
             .and_then(|v| MIGRATIONS.get(v))
         else {
             return Ok(());
         };
-        tx.batch_execute(step).await.map_err(|e| {
+        let (sql, then) = match migration {
+            Migration::Sql(sql) => (sql, None),
+            Migration::SqlThen(sql, step) => (sql, Some(*step)),
+        };
+        tx.batch_execute(sql).await.map_err(|e| {
             OpenError::Postgres(format!("migration to version {}: {e}", version + 1))
         })?;
+        match then {
+            None => {}
+            // Dropping `tx` on an error rolls the migration back.
+            Some(Step::EventsToChunks) => crate::migrate_chunks::events_to_chunks(&tx).await?,
+        }
         let next = i32::try_from(version + 1)
             .map_err(|_| OpenError::Corrupt(format!("schema version {version}")))?;
         tx.execute("UPDATE huddle_schema SET version = $1", &[&next])

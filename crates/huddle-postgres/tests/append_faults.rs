@@ -3,7 +3,8 @@
 //! typed error of its cause, writes nothing, and the store carries on.
 //! Both cases here make the insert wait for a row that another session
 //! inserted at the same sequence and has not committed yet (the log end
-//! the append read does not show it), then end that wait: the other
+//! the append read does not show it; an event chunk starting at that
+//! sequence: `(board, first_seq)` is unique), then end that wait: the other
 //! session commits (a sequence stored twice: `Corrupt`) or the append's
 //! connection is terminated in the middle of its insert (`Unavailable`).
 
@@ -72,11 +73,22 @@ async fn blocked_at_3(
     );
     let other = session(url).await;
     other.batch_execute("BEGIN").await.unwrap();
+    let event_3 = huddle_core::Event {
+        seq: 3,
+        author: "other".into(),
+        batch: "other".into(),
+        at: huddle_core::Timestamp::EPOCH,
+        mutation: huddle_core::Mutation::Delete {
+            page: "p".into(),
+            element: "e".into(),
+        },
+    };
+    let mut blob = Vec::new();
+    huddle_store::chunk::encode([&event_3], &mut blob).unwrap();
     other
         .execute(
-            "INSERT INTO events (board, seq, author, batch, at, kind, page, element, data) \
-             VALUES ($1, 3, 'other', 'other', 0, 1, 'p', 'e', NULL)",
-            &[&board.as_str().as_bytes()],
+            "INSERT INTO event_chunks (board, last_seq, first_seq, events) VALUES ($1, 3, 3, $2)",
+            &[&board.as_str().as_bytes(), &blob],
         )
         .await
         .unwrap();

@@ -232,12 +232,15 @@ async fn filled(db: &TestDatabase) -> (PostgresStore, String) {
         .await
         .unwrap()
         .epoch;
-    let batch = AppendBatch {
-        board: board.clone(),
-        epoch,
-        events: events(1, 2000).into(),
-    };
-    assert_eq!(store.append_events(vec![batch]).await, vec![Ok(())]);
+    // 20 appends of 100 events, one after the other: 20 event chunks.
+    for i in 0..20 {
+        let batch = AppendBatch {
+            board: board.clone(),
+            epoch,
+            events: events(1 + 100 * i, 100 * (i + 1)).into(),
+        };
+        assert_eq!(store.append_events(vec![batch]).await, vec![Ok(())]);
+    }
     let id = store
         .store_snapshot(
             epoch,
@@ -292,30 +295,74 @@ async fn damaged_rows_are_corrupt_errors() {
     };
     assert!(store.load_board(&board).await.unwrap().is_some());
 
-    edit("UPDATE events SET kind = 7 WHERE board = 'b' AND seq = 1999").await;
+    // The chunk of events 1901 to 2000, damaged in turn, then restored.
+    edit("CREATE TEMP TABLE saved AS SELECT last_seq, events FROM event_chunks").await;
+    let chunks: i64 = raw
+        .query_one("SELECT count(*) FROM saved", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(chunks, 20);
+    for damage in [
+        "events = '\\x00'::bytea || substr(events, 2)", // not a chunk
+        "events = substr(events, 1, length(events) - 1)", // truncated
+        "events = events || '\\x00'::bytea",            // a byte too many
+        "first_seq = 1902",                             // the blob holds more
+        "first_seq = 1900",                             // the blob holds fewer
+        "first_seq = -1901",                            // not a sequence
+        "events = '\\x48450102'::bytea || substr(events, 5)", // no page first
+    ] {
+        raw.batch_execute(&format!(
+            "UPDATE event_chunks SET {damage} WHERE board = 'b' AND last_seq = 2000"
+        ))
+        .await
+        .unwrap();
+        corrupt(store.load_board(&board).await);
+        corrupt(store.read_events(&board, 1990, 20).await);
+        edit(
+            "UPDATE event_chunks SET first_seq = last_seq - 99, events = \
+             (SELECT events FROM saved WHERE saved.last_seq = event_chunks.last_seq)",
+        )
+        .await;
+        let loaded = store.load_board(&board).await.unwrap().unwrap();
+        assert_eq!(
+            loaded.events.last().map(|e| e.seq),
+            Some(2000),
+            "restored after {damage}"
+        );
+    }
+    // A chunk that overlaps the one before it (a blob of 100 events,
+    // holding 1851 to 1950 by its row, between 1801..=1900 and 1901..=2000).
+    edit(
+        "INSERT INTO event_chunks SELECT board, 1950, 1851, events FROM event_chunks \
+         WHERE board = 'b' AND last_seq = 2000",
+    )
+    .await;
+    let overlap = store.read_events(&board, 1800, 300).await;
+    assert!(
+        matches!(&overlap, Err(StoreError::Corrupt(m)) if m.contains("overlaps")),
+        "{overlap:?}"
+    );
     corrupt(store.load_board(&board).await);
-    corrupt(store.read_events(&board, 1990, 20).await);
-    edit("UPDATE events SET kind = 0, data = NULL WHERE board = 'b' AND seq = 1999").await;
-    corrupt(store.load_board(&board).await);
-    edit("UPDATE events SET kind = 1, data = NULL WHERE board = 'b' AND seq = 1999").await;
+    edit("DELETE FROM event_chunks WHERE board = 'b' AND last_seq = 1950").await;
     assert!(
         store.load_board(&board).await.is_ok(),
-        "a valid delete again"
+        "without the overlap"
     );
-    edit("UPDATE events SET author = '\\xfffe'::bytea WHERE board = 'b' AND seq = 1998").await;
+    // A chunk out of the middle of the loaded window: a hole.
+    edit("DELETE FROM event_chunks WHERE board = 'b' AND last_seq = 1500").await;
     corrupt(store.load_board(&board).await);
-    edit("UPDATE events SET author = 'u' WHERE board = 'b' AND seq = 1998").await;
-    edit("DELETE FROM events WHERE board = 'b' AND seq = 1500").await;
-    corrupt(store.load_board(&board).await);
+    corrupt(store.read_events(&board, 1300, 300).await);
 
-    // Without the hole: the log is 1..=1499.
-    edit("DELETE FROM events WHERE board = 'b' AND seq > 1500").await;
+    // Without the hole: the log is 1..=1400.
+    edit("DELETE FROM event_chunks WHERE board = 'b' AND last_seq > 1400").await;
     assert!(store.load_board(&board).await.is_ok(), "a shorter log");
 
     // The log end is the largest sequence stored: a negative one is
     // corrupt for a load, a summary and an append, and the other batches of
     // the append's group are still stored.
-    edit("UPDATE events SET seq = -seq WHERE board = 'b'").await;
+    edit("UPDATE event_chunks SET last_seq = -last_seq, first_seq = -first_seq WHERE board = 'b'")
+        .await;
     corrupt(store.load_board(&board).await);
     corrupt(store.board_summary(&board).await);
     let epoch = store
@@ -351,7 +398,8 @@ async fn damaged_rows_are_corrupt_errors() {
         store.read_events(&other, 0, 10).await.unwrap(),
         events(1, 5)
     );
-    edit("UPDATE events SET seq = -seq WHERE board = 'b'").await;
+    edit("UPDATE event_chunks SET last_seq = -last_seq, first_seq = -first_seq WHERE board = 'b'")
+        .await;
     assert!(store.load_board(&board).await.is_ok(), "the log again");
 
     edit("UPDATE rooms SET session_type = 'forever'").await;

@@ -141,14 +141,15 @@ async fn a_failed_append_fails_the_open_ones_that_continue_it() {
         .await
         .expect("connect");
     tokio::spawn(conn);
-    // The insert of any sequence listed in `fail_at` fails.
+    // The insert of any event chunk starting at a sequence listed in
+    // `fail_at` fails.
     raw.batch_execute(
         "CREATE TABLE fail_at (seq bigint); \
          CREATE FUNCTION fail_at() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-           IF EXISTS (SELECT 1 FROM fail_at WHERE seq = NEW.seq) THEN \
-             RAISE EXCEPTION 'injected failure at %', NEW.seq; END IF; \
+           IF EXISTS (SELECT 1 FROM fail_at WHERE seq = NEW.first_seq) THEN \
+             RAISE EXCEPTION 'injected failure at %', NEW.first_seq; END IF; \
            RETURN NEW; END $$; \
-         CREATE TRIGGER fail_at BEFORE INSERT ON events \
+         CREATE TRIGGER fail_at BEFORE INSERT ON event_chunks \
            FOR EACH ROW EXECUTE FUNCTION fail_at();",
     )
     .await

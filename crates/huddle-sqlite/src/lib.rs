@@ -22,7 +22,7 @@
 //!   batches. A batch refused by the rules (fenced, gap, malformed) fails
 //!   alone.
 //! - **The log in chunks.** The events of one append of a board are one
-//!   row, encoded in one blob (`db/chunk.rs`), not one row per event: one
+//!   row, encoded in one blob (`huddle_store::chunk`), not one row per event: one
 //!   insert per batch instead of one per mutation.
 //! - **Space used again.** The pages of pruned snapshots are reused by
 //!   later writes; a file created by this version also gives them back to

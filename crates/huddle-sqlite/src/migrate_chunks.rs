@@ -16,8 +16,8 @@ use rusqlite::{params, Connection, Row};
 use huddle_core::{Event, Mutation, Payload, Timestamp};
 use huddle_store::sql::{bits_from_sql, seq_from_sql, seq_to_sql};
 
-use crate::db::chunk;
 use crate::error::OpenError;
+use huddle_store::chunk;
 
 /// A migration's Rust step, run in its transaction after its SQL.
 pub(crate) type Step = fn(&Connection, &Path) -> Result<(), OpenError>;

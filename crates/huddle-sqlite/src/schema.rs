@@ -143,7 +143,7 @@ UPDATE batches SET at = coalesce(
 CREATE INDEX batches_by_age ON batches (board, at);
 ";
 
-/// The event log as one row per append of a board (`db/chunk.rs` has the
+/// The event log as one row per append of a board (`huddle_store::chunk` has the
 /// blob's layout): an append of a batch of 10 mutations is one row and one
 /// index entry rather than 10 rows of 9 columns. A rowid table with a
 /// unique index rather than a `WITHOUT ROWID` table: a chunk of a few

@@ -62,6 +62,7 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod chunk;
 pub mod codec;
 pub mod epoch;
 mod error;

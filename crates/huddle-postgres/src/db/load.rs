@@ -16,10 +16,8 @@ use huddle_store::load::{check_loaded, load_window_start, merge_batch_records};
 use huddle_store::{BoardSummary, StoreError};
 use tokio_postgres::IsolationLevel;
 
-use super::convert::{
-    bits_from_sql, seq_from_sql, seq_to_sql, session_type_from_sql, text_from_sql,
-};
-use super::log::{decode_event, SELECT_EVENTS};
+use super::convert::{bits_from_sql, seq_from_sql, session_type_from_sql, text_from_sql};
+use super::log::select_events;
 use super::{decode_head, Head};
 use crate::error::{column, store_error};
 
@@ -28,13 +26,13 @@ const SELECT_BATCHES: &str =
     "SELECT author, batch, last_seq, digest, at FROM batches WHERE board = $1 ORDER BY last_seq";
 
 /// The room's session type, the board's row, its log end (the largest
-/// sequence of its events) and the snapshot count and newest version, in
+/// sequence of its event chunks) and the snapshot count and newest version, in
 /// one row.
 const SELECT_ROWS: &str = "SELECT \
      (SELECT session_type FROM rooms WHERE id = $1), \
      (SELECT epoch FROM boards WHERE id = $1), \
      (SELECT pages_sequence FROM boards WHERE id = $1), \
-     COALESCE((SELECT max(seq) FROM events WHERE board = $1), 0), \
+     COALESCE((SELECT max(last_seq) FROM event_chunks WHERE board = $1), 0), \
      (SELECT count(*) FROM snapshots WHERE board = $1), \
      (SELECT max(version) FROM snapshots WHERE board = $1)";
 
@@ -80,22 +78,7 @@ pub(crate) async fn load_board(
     };
     let pages = select_pages(&tx, board).await?;
     let start = load_window_start(head.pages_sequence, log_end);
-    let key = board.as_str().as_bytes();
-    let stmt = tx
-        .prepare_cached(SELECT_EVENTS)
-        .await
-        .map_err(store_error)?;
-    let rows = tx
-        .query(
-            &stmt,
-            &[&key, &seq_to_sql(start)?, &seq_to_sql(log_end)?, &i64::MAX],
-        )
-        .await
-        .map_err(store_error)?;
-    let events = rows
-        .iter()
-        .map(decode_event)
-        .collect::<Result<Vec<_>, _>>()?;
+    let events = select_events(&tx, board, start, log_end, usize::MAX).await?;
     let stored = select_batches(&tx, board).await?;
     tx.commit().await.map_err(store_error)?;
     let loaded = LoadedBoard {

@@ -3,12 +3,20 @@
 //! A group commit is one transaction for the batches of many boards: the
 //! batches are checked first (well formed, the writer's epoch on the
 //! board's row, held `FOR KEY SHARE` until the commit, no gap after the
-//! log's end), then every new event of the batches that pass goes in with
-//! one array insert (`UNNEST`). Nothing else is written: a board's log end
-//! is the largest sequence of its events, so an append does not update the
+//! log's end), then the new events of the batches that pass go in as one
+//! event chunk per board (`huddle_store::chunk`: the board's new events of
+//! this transaction, contiguous, in one blob), all chunks with one array
+//! insert (`UNNEST`). Nothing else is written: a board's log end is the
+//! largest `last_seq` of its chunks, so an append does not update the
 //! board's row, and the appends of one board do not wait for each other's
 //! commits inside PostgreSQL. A batch refused by the rules writes nothing
 //! and fails alone; the others are committed.
+//!
+//! **Reads** select the chunks that hold sequences in the window (`last_seq
+//! > after`, in order, no more chunks than the events asked for: each
+//! holds at least one) and decode them, keeping `after < seq <= through`.
+//! A blob that does not decode, or disagrees with its row, or a hole
+//! between chunks, is [`StoreError::Corrupt`].
 //!
 //! **Appends in flight.** The appender keeps several transactions open,
 //! and a later one may continue a board that an earlier one, not yet
@@ -20,8 +28,9 @@
 //! and sends `COMMIT` only once every earlier transaction it continues has
 //! committed; if one failed, it rolls back and every batch fails as
 //! retryable. So no transaction commits events after a gap, a board's
-//! appends commit in the order they arrived, and the primary key
-//! `(board, seq)` refuses a sequence stored twice.
+//! appends commit in the order they arrived, and the unique `(board,
+//! first_seq)` refuses a sequence stored twice by a writer that read the
+//! same log end (the primary key `(board, seq)` of `events` did).
 //!
 //! The transaction takes two round trips to the server, not four: `BEGIN`
 //! goes out with the row locks and the log ends, and the insert with
@@ -34,25 +43,27 @@
 use std::collections::HashMap;
 
 use deadpool_postgres::Client;
-use huddle_core::{BoardId, Event, Mutation, Payload, Timestamp};
+use deadpool_postgres::GenericClient;
+use huddle_core::{BoardId, Event};
+use huddle_store::chunk::{self, Chunk};
 use huddle_store::validate::{already_held, check_epoch, check_events};
 use huddle_store::{AppendBatch, StoreError};
 use tokio::sync::{oneshot, watch};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-use super::convert::{bits_from_sql, bits_to_sql, seq_from_sql, seq_to_sql, text_from_sql};
+use super::convert::{seq_from_sql, seq_to_sql};
 use super::{decode_heads, decode_log_ends, Head, LOCK_HEADS, LOG_ENDS};
 use crate::error::{column, store_error};
 
-const INSERT_EVENTS: &str =
-    "INSERT INTO events (board, seq, author, batch, at, kind, page, element, data) \
-     SELECT * FROM UNNEST($1::bytea[], $2::int8[], $3::bytea[], $4::bytea[], $5::int8[], \
-                          $6::int2[], $7::bytea[], $8::bytea[], $9::bytea[])";
+/// The chunks of a transaction, one per board, in one statement.
+pub(crate) const INSERT_CHUNKS: &str =
+    "INSERT INTO event_chunks (board, last_seq, first_seq, events) \
+     SELECT * FROM UNNEST($1::bytea[], $2::int8[], $3::int8[], $4::bytea[])";
 
-pub(super) const SELECT_EVENTS: &str =
-    "SELECT seq, author, batch, at, kind, page, element, data FROM events \
-     WHERE board = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4";
+/// The chunks holding events after $2 through $3, in order, at most $4.
+const SELECT_CHUNKS: &str = "SELECT first_seq, last_seq, events FROM event_chunks \
+     WHERE board = $1 AND last_seq > $2 AND first_seq <= $3 ORDER BY last_seq LIMIT $4";
 
 /// The log ends a transaction leaves on the boards it writes, if it
 /// commits, by board id.
@@ -124,37 +135,63 @@ pub(crate) async fn append_group(
     }
 }
 
-/// The new events of a group, column by column (for `UNNEST`).
+/// The new events of a transaction, one chunk per board (in the order
+/// the boards first come), column by column for `UNNEST`.
 #[derive(Default)]
-struct Columns<'a> {
-    board: Vec<&'a [u8]>,
-    seq: Vec<i64>,
-    author: Vec<&'a [u8]>,
-    batch: Vec<&'a [u8]>,
-    at: Vec<i64>,
-    kind: Vec<i16>,
-    page: Vec<&'a [u8]>,
-    element: Vec<&'a [u8]>,
-    data: Vec<Option<&'a [u8]>>,
+struct Chunks<'a> {
+    /// Each board's new events, contiguous and in order.
+    runs: Vec<(&'a [u8], Vec<&'a Event>)>,
+    /// Where a board's run is in `runs`.
+    index: HashMap<&'a [u8], usize>,
 }
 
-impl<'a> Columns<'a> {
-    fn push(&mut self, board: &'a BoardId, e: &'a Event) -> Result<(), StoreError> {
-        let (kind, data) = match &e.mutation {
-            Mutation::Upsert { data, .. } => (0, Some(data.as_bytes())),
-            Mutation::Delete { .. } => (1, None),
-        };
-        self.board.push(board.as_str().as_bytes());
-        self.seq.push(seq_to_sql(e.seq)?);
-        self.author.push(e.author.as_str().as_bytes());
-        self.batch.push(e.batch.as_str().as_bytes());
-        self.at.push(bits_to_sql(e.at.as_millis()));
-        self.kind.push(kind);
-        self.page.push(e.mutation.page().as_str().as_bytes());
-        self.element.push(e.mutation.element().as_str().as_bytes());
-        self.data.push(data);
-        Ok(())
+impl<'a> Chunks<'a> {
+    /// Adds a batch's new events (the next of their board's).
+    fn push(&mut self, board: &'a BoardId, events: &'a [Event]) {
+        let key = board.as_str().as_bytes();
+        let i = *self.index.entry(key).or_insert_with(|| {
+            self.runs.push((key, Vec::new()));
+            self.runs.len() - 1
+        });
+        if let Some((_, run)) = self.runs.get_mut(i) {
+            run.extend(events);
+        }
     }
+
+    fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// The insert's four arrays, one blob encoded per board.
+    fn columns(&self) -> Result<Columns<'a>, StoreError> {
+        let n = self.runs.len();
+        let mut c = Columns {
+            boards: Vec::with_capacity(n),
+            lasts: Vec::with_capacity(n),
+            firsts: Vec::with_capacity(n),
+            blobs: Vec::with_capacity(n),
+        };
+        for (board, run) in &self.runs {
+            let (Some(first), Some(last)) = (run.first(), run.last()) else {
+                continue;
+            };
+            let mut blob = Vec::new();
+            chunk::encode(run.iter().copied(), &mut blob)?;
+            c.boards.push(*board);
+            c.lasts.push(seq_to_sql(last.seq)?);
+            c.firsts.push(seq_to_sql(first.seq)?);
+            c.blobs.push(blob);
+        }
+        Ok(c)
+    }
+}
+
+/// [`INSERT_CHUNKS`]'s parameters: board, last_seq, first_seq, events.
+struct Columns<'a> {
+    boards: Vec<&'a [u8]>,
+    lasts: Vec<i64>,
+    firsts: Vec<i64>,
+    blobs: Vec<Vec<u8>>,
 }
 
 /// One transaction for all batches (two round trips, see the module
@@ -243,7 +280,7 @@ async fn write(
             *stored = (*stored).max(*end);
         }
     }
-    let mut rows = Columns::default();
+    let mut chunks = Chunks::default();
     let mut moved: Ends = HashMap::new();
     for (batch, result) in batches.iter().zip(results.iter_mut()) {
         if result.is_some() {
@@ -264,9 +301,7 @@ async fn write(
         };
         let new = batch.events.get(held..).unwrap_or_default();
         if let Some(last) = new.last() {
-            for e in new {
-                rows.push(board, e)?;
-            }
+            chunks.push(board, new);
             *log_end = last.seq;
             moved.insert(key.to_vec(), last.seq);
         }
@@ -275,19 +310,17 @@ async fn write(
     if let Some(planned) = planned {
         let _ = planned.send(moved);
     }
-    if rows.seq.is_empty() {
+    if chunks.is_empty() {
         // Batches found already held may count on an earlier transaction.
         chain.committed().await?;
         return client.batch_execute("COMMIT").await.map_err(store_error);
     }
     let insert = client
-        .prepare_cached(INSERT_EVENTS)
+        .prepare_cached(INSERT_CHUNKS)
         .await
         .map_err(store_error)?;
-    let c = &rows;
-    let columns: [&(dyn ToSql + Sync); 9] = [
-        &c.board, &c.seq, &c.author, &c.batch, &c.at, &c.kind, &c.page, &c.element, &c.data,
-    ];
+    let c = chunks.columns()?;
+    let columns: [&(dyn ToSql + Sync); 4] = [&c.boards, &c.lasts, &c.firsts, &c.blobs];
     let (inserted, committed) = tokio::join!(
         biased;
         client.execute(&insert, &columns),
@@ -309,54 +342,67 @@ pub(crate) async fn read_events(
     after: u64,
     limit: usize,
 ) -> Result<Vec<Event>, StoreError> {
-    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    select_events(client, board, after, u64::MAX, limit).await
+}
+
+/// Up to `limit` events with `after < seq <= through`, in order, from the
+/// chunks that hold them; a hole is corrupt (the log starts at 1 and has
+/// none).
+pub(super) async fn select_events(
+    client: &impl GenericClient,
+    board: &BoardId,
+    after: u64,
+    through: u64,
+    limit: usize,
+) -> Result<Vec<Event>, StoreError> {
+    let mut out = Vec::new();
+    if limit == 0 || after >= through {
+        return Ok(out);
+    }
     let stmt = client
-        .prepare_cached(SELECT_EVENTS)
+        .prepare_cached(SELECT_CHUNKS)
         .await
         .map_err(store_error)?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // Each chunk holds at least one event: `limit` chunks are enough.
+    let chunks = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = client
         .query(
             &stmt,
-            &[&board.as_str().as_bytes(), &after, &i64::MAX, &limit],
+            &[
+                &board.as_str().as_bytes(),
+                &i64::try_from(after).unwrap_or(i64::MAX),
+                &i64::try_from(through).unwrap_or(i64::MAX),
+                &chunks,
+            ],
         )
         .await
         .map_err(store_error)?;
-    rows.iter().map(decode_event).collect()
-}
-
-pub(super) fn decode_event(row: &Row) -> Result<Event, StoreError> {
-    let seq = seq_from_sql(row.try_get(0).map_err(column)?, "sequence")?;
-    let bytes = |i: usize| row.try_get::<_, Vec<u8>>(i).map_err(column);
-    let author = text_from_sql(bytes(1)?, "an event's author")?;
-    let batch = text_from_sql(bytes(2)?, "an event's batch")?;
-    let at = Timestamp::from_millis(bits_from_sql(row.try_get(3).map_err(column)?));
-    let kind: i16 = row.try_get(4).map_err(column)?;
-    let page = text_from_sql(bytes(5)?, "an event's page")?;
-    let element = text_from_sql(bytes(6)?, "an event's element")?;
-    let data: Option<Vec<u8>> = row.try_get(7).map_err(column)?;
-    let mutation = match (kind, data) {
-        (0, Some(data)) => Mutation::Upsert {
-            page: page.into(),
-            element: element.into(),
-            data: Payload::from(data),
-        },
-        (1, None) => Mutation::Delete {
-            page: page.into(),
-            element: element.into(),
-        },
-        (kind, data) => {
-            return Err(StoreError::Corrupt(format!(
-                "event {seq}: kind {kind} with {} data",
-                if data.is_some() { "some" } else { "no" }
-            )))
+    for row in &rows {
+        if out.len() >= limit {
+            break;
         }
-    };
-    Ok(Event {
-        seq,
-        author: author.into(),
-        batch: batch.into(),
-        at,
-        mutation,
-    })
+        let first_seq = seq_from_sql(row.try_get(0).map_err(column)?, "chunk sequence")?;
+        let last_seq = seq_from_sql(row.try_get(1).map_err(column)?, "chunk sequence")?;
+        let bytes: &[u8] = row.try_get(2).map_err(column)?;
+        let next = out.last().map_or(after, |e| e.seq).saturating_add(1);
+        if first_seq > next {
+            return Err(StoreError::Corrupt(format!(
+                "board {board}: the event log has no event {next} (the next starts at {first_seq})"
+            )));
+        }
+        if !out.is_empty() && first_seq < next {
+            return Err(StoreError::Corrupt(format!(
+                "board {board}: event chunk at {first_seq} overlaps the one before it"
+            )));
+        }
+        let chunk = Chunk {
+            first_seq,
+            last_seq,
+            bytes,
+        };
+        chunk::decode(&chunk, after, through, limit, &mut out).map_err(|e| {
+            StoreError::Corrupt(format!("board {board}: event chunk at {first_seq}: {e}"))
+        })?;
+    }
+    Ok(out)
 }

@@ -7,9 +7,10 @@
 //! UPDATE`), and only an acquire takes them `FOR UPDATE`, which waits for
 //! every write in flight and makes every later one wait: the lock matrix
 //! and why the fence holds are in `docs/storage.md`. A board's log end is
-//! not stored: it is the largest sequence of its events ([`LOG_ENDS`]).
+//! not stored: it is the largest `last_seq` of its event chunks
+//! ([`LOG_ENDS`]).
 
-mod convert;
+pub(crate) mod convert;
 mod lease;
 mod load;
 mod log;
@@ -29,7 +30,7 @@ use convert::seq_from_sql;
 
 pub(crate) use lease::{acquire_board, board_owner, release_board, renew_leases};
 pub(crate) use load::{board_summary, load_board};
-pub(crate) use log::{append_group, read_events, Chain, Ends, Outcome};
+pub(crate) use log::{append_group, read_events, Chain, Ends, Outcome, INSERT_CHUNKS};
 pub(crate) use records::{create_room, put_user_session, room, user_sessions};
 pub(crate) use snapshots::{get_snapshot, list_snapshots, prune_snapshots, store_snapshot};
 pub(crate) use state::flush;
@@ -81,12 +82,12 @@ const LOCK_HEADS_FOR_FLUSH: &str = "SELECT id, epoch, pages_sequence, \
      WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE";
 
 /// The log end of each of some boards (`$1`, their ids): the largest
-/// sequence in `events` (0 for an empty log), one backward step on the
+/// `last_seq` in `event_chunks` (0 for an empty log), one backward step on the
 /// primary key per board. The log end is not stored anywhere else: an
 /// append that stored it would have to update the board's row and so hold
 /// it until its commit.
 const LOG_ENDS: &str = "SELECT b.id, \
-     COALESCE((SELECT max(e.seq) FROM events e WHERE e.board = b.id), 0) \
+     COALESCE((SELECT max(c.last_seq) FROM event_chunks c WHERE c.board = b.id), 0) \
      FROM UNNEST($1::bytea[]) AS b(id)";
 
 /// Locks the rows of these boards until the transaction ends and reads
@@ -134,7 +135,7 @@ async fn read_head(tx: &Transaction<'_>, board: &BoardId) -> Result<(Head, u64),
     let stmt = tx
         .prepare_cached(
             "SELECT epoch, pages_sequence, \
-             COALESCE((SELECT max(seq) FROM events WHERE board = $1), 0) \
+             COALESCE((SELECT max(last_seq) FROM event_chunks WHERE board = $1), 0) \
              FROM boards WHERE id = $1",
         )
         .await

@@ -14,12 +14,12 @@ use huddle_store::load::{check_loaded, load_window_start, merge_batch_records};
 use huddle_store::validate::{already_held, check_epoch, check_events};
 use huddle_store::{AppendBatch, BoardSummary, StoreError};
 
-use super::chunk::{self, Chunk};
 use super::convert::{bits_from_sql, seq_from_sql, seq_to_sql, session_type_from_sql};
 use super::{read_head, write_log_end, Db, Head};
 use crate::error::store_error;
+use huddle_store::chunk::{self, Chunk};
 
-/// One append of one board: its events as one chunk (`chunk.rs`).
+/// One append of one board: its events as one chunk (`huddle_store::chunk`).
 const INSERT_CHUNK: &str =
     "INSERT INTO event_chunks (board, last_seq, first_seq, events) VALUES (?1, ?2, ?3, ?4)";
 

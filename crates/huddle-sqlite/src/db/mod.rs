@@ -1,7 +1,6 @@
 //! The database operations, run on the store's thread. Each write is one
 //! transaction; appends of many boards share one (group commit).
 
-pub(crate) mod chunk;
 mod convert;
 mod lease;
 mod log;

@@ -1,11 +1,14 @@
-//! The encoded form of an event chunk: the events of one append of one
-//! board, stored as one `event_chunks` row (schema version 4).
+//! The encoded form of an event chunk: contiguous events of one board,
+//! stored as one `event_chunks` row (`board, last_seq, first_seq, events`)
+//! by both SQL backends (SQLite's schema version 4, PostgreSQL's 5).
 //!
 //! An append of `n` events used to be `n` rows of nine columns, each
 //! repeating the board, author, batch and time; binding them and inserting
 //! each into the log's B-tree was most of the store's CPU per mutation.
 //! Now it is one row whose blob holds the events, with what the events of
 //! a batch share (author, batch, time; the page) written once per run.
+//! The row's key columns say which sequences the blob holds; [`decode`]
+//! checks the blob against them.
 //!
 //! Layout (integers little-endian): `"HE" 0x01`, then per event a flags
 //! byte and its fields. The first event's sequence is the row's
@@ -23,7 +26,8 @@
 //! never a panic or an allocation the blob asks for.
 
 use huddle_core::{BatchId, Event, Mutation, PageId, Payload, Timestamp, UserId};
-use huddle_store::StoreError;
+
+use crate::StoreError;
 
 const MAGIC: &[u8; 3] = b"HE\x01";
 
@@ -36,7 +40,15 @@ const PAGE: u8 = 4;
 
 /// Encodes contiguous events (the caller checked them) into `out`,
 /// cleared first, so that one buffer serves every chunk of a commit.
-pub(crate) fn encode(events: &[Event], out: &mut Vec<u8>) -> Result<(), StoreError> {
+///
+/// # Errors
+///
+/// [`StoreError::Invalid`] if an id or a payload is longer than `u32::MAX`
+/// bytes.
+pub fn encode<'e>(
+    events: impl IntoIterator<Item = &'e Event>,
+    out: &mut Vec<u8>,
+) -> Result<(), StoreError> {
     out.clear();
     out.extend_from_slice(MAGIC);
     let mut prev: Option<&Event> = None;
@@ -86,17 +98,26 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), StoreError> {
 
 /// The events of one row: its blob and the sequences its key columns say
 /// the blob holds.
-pub(crate) struct Chunk<'a> {
-    pub(crate) first_seq: u64,
-    pub(crate) last_seq: u64,
-    pub(crate) bytes: &'a [u8],
+#[derive(Clone, Copy, Debug)]
+pub struct Chunk<'a> {
+    /// The sequence of the blob's first event.
+    pub first_seq: u64,
+    /// The sequence of its last event.
+    pub last_seq: u64,
+    /// The encoded events.
+    pub bytes: &'a [u8],
 }
 
 /// Decodes a chunk, keeping the events with `after < seq <= through`
 /// (appended to `out`, until `out` holds `limit`: decoding stops there).
 /// A blob that holds other sequences than its row says is an error, as is
 /// any malformed one (what is wrong, for [`StoreError::Corrupt`]).
-pub(crate) fn decode(
+///
+/// # Errors
+///
+/// What is wrong with the blob, in words: the caller wraps it in
+/// [`StoreError::Corrupt`] with the board and the row.
+pub fn decode(
     chunk: &Chunk<'_>,
     after: u64,
     through: u64,

@@ -1,6 +1,6 @@
 //! The appender: one task that takes every store's appends in the order
 //! they arrive and commits them in groups, sharing transactions between
-//! callers, with several transactions under way at once.
+//! callers, with several groups' transactions under way at once.
 //!
 //! The contract asks a store to apply one board's appends in the order it
 //! receives them (the driver keeps several appends of a board in flight).
@@ -10,25 +10,27 @@
 //! (group commit across callers: one WAL flush for many), and answers each
 //! caller with its own results.
 //!
-//! **Parts in parallel.** A group's boards are dealt into up to
-//! `open_transactions` parts of about equal numbers of events, each
-//! committed in a transaction of its own, on its own connection, at the
-//! same time: the parts share no board, so their order does not matter,
-//! and the insert work is spread over several PostgreSQL backends.
+//! **Overlapping groups.** Each group is one transaction. It first locks
+//! its boards' rows (`SELECT ... FOR KEY SHARE`, in id order: the epoch
+//! cannot change until it ends), reads their log ends and checks its
+//! batches. The task starts the next group as soon as the current one has
+//! done so, without waiting for its commit, and hands each new
+//! transaction the [`db::Chain`] of the transactions still open that wrote
+//! its boards: the log ends they leave and their outcomes. The new
+//! transaction plans against those ends, inserts at once, and commits only
+//! after them (and fails, retryable, if one of them failed), so one
+//! board's appends are checked and committed in the order they arrived,
+//! and a group's lock round trip and insert overlap the previous groups'
+//! commits and WAL flushes. At most `open_transactions` append
+//! transactions are open at once.
 //!
-//! **Overlapping groups.** Each transaction first locks its boards' rows
-//! (`SELECT ... FOR KEY SHARE`, in id order: the epoch cannot change until
-//! it ends), reads their log ends and checks its batches. The task starts
-//! the next group as soon as every part of the current one has done so,
-//! without waiting for the commits, and hands each new transaction the
-//! [`db::Chain`] of the transactions still open that wrote its boards: the
-//! log ends they leave and their outcomes. The new transaction plans
-//! against those ends, inserts at once, and commits only after them (and
-//! fails, retryable, if one of them failed), so one board's appends are
-//! checked and committed in the order they arrived, and a group's lock
-//! round trip and insert overlap the previous group's commit and WAL
-//! flush. At most `open_transactions` append transactions are open at
-//! once.
+//! A group is not split among transactions committed side by side
+//! (sessions 9 to 10 dealt a group's boards into up to four of them): on a
+//! machine whose CPUs are busy, parallel parts only took turns, and each
+//! group then took every turn, so the next group waited for all their
+//! commits. One transaction per group, with twice as many groups in flight,
+//! halved the p99 ack latency at 100 000 mutations/s
+//! (`docs/performance.md`, issue 14, session 11).
 //!
 //! Other requests (loads, flushes, snapshots) use the pool directly.
 //!
@@ -43,7 +45,6 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 use huddle_store::{AppendBatch, StoreError};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
-use tokio::task::JoinSet;
 
 use crate::db::{self, Chain, Ends, Outcome};
 use crate::error::pool_error;
@@ -78,21 +79,11 @@ pub(crate) fn spawn(
 /// One batch's answer.
 type Answer = Result<(), StoreError>;
 
-/// A committed part: the batches' places in the group and their answers.
-type Committed = (Vec<usize>, Vec<Answer>);
-
 /// The last open transaction that writes a board: the log end it leaves
 /// and its outcome.
 struct Link {
     end: u64,
     outcome: Outcome,
-}
-
-/// Batches of a group that share no board with its other parts, with
-/// their places in the group.
-struct Part {
-    places: Vec<usize>,
-    batches: Vec<AppendBatch>,
 }
 
 async fn run(
@@ -138,35 +129,27 @@ async fn run(
             group.extend(r.batches);
         }
         links.retain(|_, link| link.outcome.borrow().is_none());
-        let mut transactions = JoinSet::new();
-        let mut all_planned = Vec::new();
-        for part in split(group, open_transactions) {
-            let Ok(permit) = open.clone().acquire_owned().await else {
-                return;
+        let Ok(permit) = open.clone().acquire_owned().await else {
+            return;
+        };
+        let chain = chain_of(&links, &group);
+        let (on_planned, planned) = oneshot::channel();
+        let (done, outcome) = watch::channel(None);
+        let pool = pool.clone();
+        let transaction = tokio::spawn(async move {
+            let (results, committed) = match pool.get().await {
+                Ok(mut client) => db::append_group(&mut client, &group, &chain, on_planned).await,
+                Err(e) => (vec![Err(pool_error(e)); group.len()], false),
             };
-            let chain = chain_of(&links, &part);
-            let (on_planned, planned) = oneshot::channel();
-            let (done, outcome) = watch::channel(None);
-            all_planned.push((planned, outcome));
-            let pool = pool.clone();
-            transactions.spawn(async move {
-                let (results, committed) = match pool.get().await {
-                    Ok(mut client) => {
-                        db::append_group(&mut client, &part.batches, &chain, on_planned).await
-                    }
-                    Err(e) => (vec![Err(pool_error(e)); part.batches.len()], false),
-                };
-                // Told before the answers: later transactions wait for it.
-                done.send_replace(Some(committed));
-                drop(permit);
-                (part.places, results)
-            });
-        }
-        tokio::spawn(answer(transactions, size, counts, replies));
-        // The next group starts once every part has planned (or failed
+            // Told before the answers: later transactions wait for it.
+            done.send_replace(Some(committed));
+            drop(permit);
+            results
+        });
+        tokio::spawn(answer(transaction, counts, replies));
+        // The next group starts once this one has planned (or failed
         // before: its sender is then dropped).
-        for (planned, outcome) in all_planned {
-            let Ok(ends) = planned.await else { continue };
+        if let Ok(ends) = planned.await {
             record(&mut links, ends, &outcome);
         }
         if !closers.is_empty() {
@@ -196,13 +179,13 @@ async fn run(
     }
 }
 
-/// What a part continues: the open transactions that write its boards.
+/// What a group continues: the open transactions that write its boards.
 /// One that has ended is left out: its task answers only once its commit
-/// (or rollback) is confirmed, so the log end the part reads is as it left
-/// it.
-fn chain_of(links: &HashMap<Vec<u8>, Link>, part: &Part) -> Chain {
+/// (or rollback) is confirmed, so the log end the group reads is as it
+/// left it.
+fn chain_of(links: &HashMap<Vec<u8>, Link>, group: &[AppendBatch]) -> Chain {
     let mut chain = Chain::default();
-    for batch in &part.batches {
+    for batch in group {
         let board = batch.board.as_str().as_bytes();
         if chain.ends.contains_key(board) {
             continue;
@@ -232,132 +215,24 @@ fn record(links: &mut HashMap<Vec<u8>, Link>, ends: Ends, outcome: &Outcome) {
     }
 }
 
-/// Deals a group's boards into at most `n` parts, each board's batches
-/// whole and in order, the largest boards first into the part with the
-/// fewest events.
-fn split(group: Vec<AppendBatch>, n: usize) -> Vec<Part> {
-    let mut events: HashMap<&[u8], usize> = HashMap::new();
-    for b in &group {
-        *events.entry(b.board.as_str().as_bytes()).or_default() += b.events.len().max(1);
-    }
-    let mut boards: Vec<(&[u8], usize)> = events.into_iter().collect();
-    boards.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let parts = n.min(boards.len()).max(1);
-    let mut load = vec![0usize; parts];
-    let mut part_of: HashMap<Vec<u8>, usize> = HashMap::with_capacity(boards.len());
-    for (board, count) in boards {
-        let (least, _) = load
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, l)| **l)
-            .unwrap_or((0, &0));
-        if let Some(l) = load.get_mut(least) {
-            *l += count;
-        }
-        part_of.insert(board.to_vec(), least);
-    }
-    let mut out: Vec<Part> = (0..parts)
-        .map(|_| Part {
-            places: Vec::new(),
-            batches: Vec::new(),
-        })
-        .collect();
-    for (place, batch) in group.into_iter().enumerate() {
-        let i = part_of
-            .get(batch.board.as_str().as_bytes())
-            .copied()
-            .unwrap_or(0);
-        if let Some(part) = out.get_mut(i) {
-            part.places.push(place);
-            part.batches.push(batch);
-        }
-    }
-    out.retain(|p| !p.batches.is_empty());
-    out
-}
-
-/// Gathers the parts' results into group order and answers each caller.
+/// Answers each caller with its batches' results, in group order.
 async fn answer(
-    mut transactions: JoinSet<Committed>,
-    size: usize,
+    transaction: tokio::task::JoinHandle<Vec<Answer>>,
     counts: Vec<usize>,
     replies: Vec<oneshot::Sender<Vec<Answer>>>,
 ) {
-    let mut results: Vec<Option<Answer>> = vec![None; size];
-    while let Some(joined) = transactions.join_next().await {
-        let Ok((places, part)) = joined else {
-            continue; // a part that panicked is answered as unavailable below
-        };
-        for (place, result) in places.into_iter().zip(part) {
-            if let Some(slot) = results.get_mut(place) {
-                *slot = Some(result);
-            }
-        }
-    }
-    let mut results = results.into_iter().map(|r| {
-        r.unwrap_or_else(|| Err(StoreError::Unavailable("the append task failed".into())))
-    });
+    // A transaction task that panicked answers nothing: each batch is
+    // then answered as unavailable.
+    let mut results = transaction.await.unwrap_or_default().into_iter();
     for (count, reply) in counts.into_iter().zip(replies) {
-        let answer: Vec<_> = results.by_ref().take(count).collect();
-        // A caller that gave up no longer waits for its answer.
-        let _ = reply.send(answer);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use huddle_core::BoardId;
-    use huddle_store::Epoch;
-
-    fn batch(board: &str, events: usize) -> AppendBatch {
-        let events: Vec<huddle_core::Event> = (0..events)
-            .map(|i| huddle_core::Event {
-                seq: i as u64 + 1,
-                author: "u".into(),
-                batch: "b".into(),
-                at: huddle_core::Timestamp::from_millis(0),
-                mutation: huddle_core::Mutation::Delete {
-                    page: "p".into(),
-                    element: "e".into(),
-                },
+        let answer: Vec<_> = (0..count)
+            .map(|_| {
+                results.next().unwrap_or_else(|| {
+                    Err(StoreError::Unavailable("the append task failed".into()))
+                })
             })
             .collect();
-        AppendBatch {
-            board: BoardId::from(board),
-            epoch: Epoch::new(1),
-            events: events.into(),
-        }
-    }
-
-    #[test]
-    fn parts_share_no_board_keep_order_and_balance() {
-        let group = vec![
-            batch("a", 8),
-            batch("b", 1),
-            batch("a", 2),
-            batch("c", 5),
-            batch("d", 4),
-            batch("b", 1),
-        ];
-        let parts = split(group, 2);
-        assert_eq!(parts.len(), 2);
-        // a (10) alone; c, d, b (5 + 4 + 2) together.
-        let boards = |p: &Part| {
-            p.batches
-                .iter()
-                .map(|b| b.board.as_str().to_owned())
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(boards(&parts[0]), ["a", "a"]);
-        assert_eq!(parts[0].places, [0, 2]);
-        assert_eq!(boards(&parts[1]), ["b", "c", "d", "b"]);
-        assert_eq!(parts[1].places, [1, 3, 4, 5]);
-        // Fewer boards than parts: one part per board; one part: everything.
-        assert_eq!(split(vec![batch("a", 1), batch("a", 1)], 4).len(), 1);
-        assert_eq!(
-            split(vec![batch("a", 1), batch("b", 1)], 1)[0].places,
-            [0, 1]
-        );
+        // A caller that gave up no longer waits for its answer.
+        let _ = reply.send(answer);
     }
 }

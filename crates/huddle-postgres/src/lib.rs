@@ -26,11 +26,12 @@
 //!   chunk per board (one row whose blob holds the board's new events:
 //!   `huddle_store::chunk`, `migrations/0005_event_chunks.sql`), all with
 //!   one array insert per transaction (`INSERT ... SELECT * FROM
-//!   UNNEST(...)`), not one row per event. A group's boards are split among a few
-//!   transactions committed in parallel (they share no board), and the
-//!   next group starts once they have locked and checked their boards,
-//!   without waiting for their commits; one board's appends are still
-//!   applied and committed in order (see `appender.rs`).
+//!   UNNEST(...)`), not one row per event. Each group is one
+//!   transaction, and the next group starts once it has locked and
+//!   checked its boards, without waiting for its commit (up to
+//!   `PostgresOptions::open_transactions` open at once); one board's
+//!   appends are still applied and committed in order (see
+//!   `appender.rs`).
 //!   Each batch is answered on its own: a fenced, gapped or malformed batch
 //!   writes nothing and does not affect the others (checked inside the
 //!   transaction before anything is written).

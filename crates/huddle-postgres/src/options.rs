@@ -15,6 +15,7 @@ use std::time::Duration;
 ///     .wait_timeout(Duration::from_secs(2));
 /// assert_eq!(options.max_connections, 4);
 /// assert_eq!(options.max_group, 1024);
+/// assert_eq!(options.flush_transactions, 1);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -29,12 +30,11 @@ pub struct PostgresOptions {
     pub wait_timeout: Duration,
     /// Most batches committed in one append transaction (default 1024).
     pub max_group: usize,
-    /// Most append transactions open at once (default 4): a group's boards
-    /// are split among up to this many transactions committed in parallel,
-    /// and the next group starts once they have locked and checked their
-    /// boards, without waiting for the commits (a transaction that
-    /// continues a board of an open one commits after it). 1: one
-    /// transaction after the other.
+    /// Most append transactions open at once (default 8): each group of
+    /// appends is one transaction, and the next group starts once the
+    /// open one has locked and checked its boards, without waiting for
+    /// its commit (a transaction that continues a board of an open one
+    /// commits after it). 1: one transaction after the other.
     pub open_transactions: usize,
     /// How long one of the store's sessions may sit idle inside a
     /// transaction before PostgreSQL ends it (its
@@ -45,6 +45,12 @@ pub struct PostgresOptions {
     /// keep its boards' rows locked, and no other node could take them
     /// over, until it woke. A node sets it to its lease TTL.
     pub idle_transaction_timeout: Duration,
+    /// Most flush transactions open at once (default 1); a flush waits
+    /// for its turn before it takes a connection. The flushes of a uniform
+    /// load come together (every board reaches its flush threshold at
+    /// about the same moment): run side by side, their upserts took the
+    /// CPUs from the appends in flight, and the acks waited.
+    pub flush_transactions: usize,
 }
 
 impl Default for PostgresOptions {
@@ -54,8 +60,9 @@ impl Default for PostgresOptions {
             connect_timeout: Duration::from_secs(5),
             wait_timeout: Duration::from_secs(10),
             max_group: 1024,
-            open_transactions: 4,
+            open_transactions: 8,
             idle_transaction_timeout: Duration::from_secs(5),
+            flush_transactions: 1,
         }
     }
 }
@@ -87,6 +94,12 @@ impl PostgresOptions {
     /// Sets how many append transactions may be open at once (at least 1).
     pub fn open_transactions(mut self, n: usize) -> Self {
         self.open_transactions = n.max(1);
+        self
+    }
+
+    /// Sets how many flush transactions may be open at once (at least 1).
+    pub fn flush_transactions(mut self, n: usize) -> Self {
+        self.flush_transactions = n.max(1);
         self
     }
 

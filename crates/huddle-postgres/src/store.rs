@@ -14,7 +14,7 @@ use huddle_store::{
     Acquired, AppendBatch, BoardSummary, Epoch, FlushWrite, Node, Room, SessionIndex, SnapshotMeta,
     Store, StoreError,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::db;
 use crate::error::{pool_error, OpenError};
@@ -70,6 +70,8 @@ pub struct PostgresStore {
     target: Arc<str>,
     /// When each board's flushes last forgot old batch records.
     forget: Arc<Mutex<ForgetSchedule>>,
+    /// Turns for the flushes (`PostgresOptions::flush_transactions`).
+    flushes: Arc<Semaphore>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -143,6 +145,7 @@ impl PostgresStore {
             pool,
             target: target.into(),
             forget: Arc::default(),
+            flushes: Arc::new(Semaphore::new(options.flush_transactions.max(1))),
         })
     }
 
@@ -251,6 +254,12 @@ impl Store for PostgresStore {
     }
 
     async fn flush(&self, write: FlushWrite) -> Result<(), StoreError> {
+        // The turns are never closed; were they, the flush would be retried.
+        let _turn = self
+            .flushes
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
         db::flush(&mut self.client().await?, &write, &self.forget).await
     }
 

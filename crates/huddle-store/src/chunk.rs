@@ -13,10 +13,10 @@
 //! Layout (integers little-endian): `"HE" 0x01`, then per event a flags
 //! byte and its fields. The first event's sequence is the row's
 //! `first_seq`; each next event's is one more.
-//! - flags bit 0 ([`DELETE`]): a delete (no data follows);
-//! - bit 1 ([`ORIGIN`]): author, batch and time follow (else: the previous
+//! - flags bit 0 (`DELETE`): a delete (no data follows);
+//! - bit 1 (`ORIGIN`): author, batch and time follow (else: the previous
 //!   event's); set on the first event;
-//! - bit 2 ([`PAGE`]): the page follows (else: the previous event's); set
+//! - bit 2 (`PAGE`): the page follows (else: the previous event's); set
 //!   on the first event;
 //! - then: `[u32 len + author UTF-8, u32 len + batch UTF-8, u64 at]`,
 //!   `[u32 len + page UTF-8]`, `u32 len + element UTF-8`, and for an

@@ -65,6 +65,7 @@ const MIGRATIONS: &[Migration] = &[
         include_str!("../migrations/0005_event_chunks.sql"),
         Step::EventsToChunks,
     ),
+    Migration::Sql(include_str!("../migrations/0006_elements_fillfactor.sql")),
 ];
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE huddle_schema (\

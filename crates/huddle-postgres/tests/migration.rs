@@ -55,7 +55,17 @@ async fn a_version_3_database_migrates_and_keeps_its_log() {
         .unwrap()
         .get(0);
     assert_eq!(i64::from(version), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(SCHEMA_VERSION, 6);
+    // Migration 6: elements keep room on each page for HOT updates.
+    let options: Vec<String> = raw
+        .query_one(
+            "SELECT reloptions::text[] FROM pg_class WHERE relname = 'elements'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(options, ["fillfactor=70"]);
     let columns: i64 = raw
         .query_one(
             "SELECT count(*) FROM information_schema.columns \

@@ -25,7 +25,7 @@
 //! Decoding is defensive: a malformed blob is [`StoreError::Corrupt`],
 //! never a panic or an allocation the blob asks for.
 
-use huddle_core::{BatchId, Event, Mutation, PageId, Payload, Timestamp, UserId};
+use huddle_core::{BatchId, BoardId, Event, Mutation, PageId, Payload, Timestamp, UserId};
 
 use crate::StoreError;
 
@@ -106,6 +106,39 @@ pub struct Chunk<'a> {
     pub last_seq: u64,
     /// The encoded events.
     pub bytes: &'a [u8],
+}
+
+/// Decodes the next chunk of a board's log read in order (rows by
+/// `last_seq`, events after `after` through `through`) onto `out`: a
+/// chunk that starts past the next sequence (a lost row) or before it (two
+/// rows holding one sequence) is corrupt, like a malformed blob. Both SQL
+/// backends read their logs with it.
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`], naming the board and the chunk.
+pub fn decode_next(
+    board: &BoardId,
+    chunk: &Chunk<'_>,
+    after: u64,
+    through: u64,
+    limit: usize,
+    out: &mut Vec<Event>,
+) -> Result<(), StoreError> {
+    let first_seq = chunk.first_seq;
+    let next = out.last().map_or(after, |e| e.seq).saturating_add(1);
+    if first_seq > next {
+        return Err(StoreError::Corrupt(format!(
+            "board {board}: the event log has no event {next} (the next starts at {first_seq})"
+        )));
+    }
+    if !out.is_empty() && first_seq < next {
+        return Err(StoreError::Corrupt(format!(
+            "board {board}: event chunk at {first_seq} overlaps the one before it"
+        )));
+    }
+    decode(chunk, after, through, limit, out)
+        .map_err(|e| StoreError::Corrupt(format!("board {board}: event chunk at {first_seq}: {e}")))
 }
 
 /// Decodes a chunk, keeping the events with `after < seq <= through`
@@ -275,6 +308,46 @@ mod tests {
         };
         decode(&chunk, 0, u64::MAX, usize::MAX, &mut out)?;
         Ok(out)
+    }
+
+    #[test]
+    fn a_log_read_in_order_refuses_a_hole_and_an_overlap() {
+        let events = sample();
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        encode(&events[..3], &mut first).unwrap(); // 7..=9
+        encode(&events[3..], &mut second).unwrap(); // 10..=12
+        let board = BoardId::from("b");
+        let read = |rows: &[(u64, u64, &[u8])]| {
+            let mut out = Vec::new();
+            for &(first_seq, last_seq, bytes) in rows {
+                let chunk = Chunk {
+                    first_seq,
+                    last_seq,
+                    bytes,
+                };
+                decode_next(&board, &chunk, 6, u64::MAX, usize::MAX, &mut out)?;
+            }
+            Ok::<_, StoreError>(out)
+        };
+        assert_eq!(read(&[(7, 9, &first), (10, 12, &second)]).unwrap(), events);
+        // The first row starts after `after + 1`: event 7 is lost.
+        let hole = read(&[(10, 12, &second)]).unwrap_err();
+        assert!(
+            matches!(&hole, StoreError::Corrupt(m) if m.contains("no event 7")),
+            "{hole}"
+        );
+        // Two rows hold event 9.
+        let overlap = read(&[(7, 9, &first), (9, 11, &second)]).unwrap_err();
+        assert!(
+            matches!(&overlap, StoreError::Corrupt(m) if m.contains("overlaps")),
+            "{overlap}"
+        );
+        // A malformed blob names the board and the chunk.
+        let bad = read(&[(7, 9, b"nope")]).unwrap_err();
+        assert!(
+            matches!(&bad, StoreError::Corrupt(m) if m.starts_with("board b: event chunk at 7")),
+            "{bad}"
+        );
     }
 
     #[test]

@@ -384,25 +384,12 @@ pub(super) async fn select_events(
         let first_seq = seq_from_sql(row.try_get(0).map_err(column)?, "chunk sequence")?;
         let last_seq = seq_from_sql(row.try_get(1).map_err(column)?, "chunk sequence")?;
         let bytes: &[u8] = row.try_get(2).map_err(column)?;
-        let next = out.last().map_or(after, |e| e.seq).saturating_add(1);
-        if first_seq > next {
-            return Err(StoreError::Corrupt(format!(
-                "board {board}: the event log has no event {next} (the next starts at {first_seq})"
-            )));
-        }
-        if !out.is_empty() && first_seq < next {
-            return Err(StoreError::Corrupt(format!(
-                "board {board}: event chunk at {first_seq} overlaps the one before it"
-            )));
-        }
         let chunk = Chunk {
             first_seq,
             last_seq,
             bytes,
         };
-        chunk::decode(&chunk, after, through, limit, &mut out).map_err(|e| {
-            StoreError::Corrupt(format!("board {board}: event chunk at {first_seq}: {e}"))
-        })?;
+        chunk::decode_next(board, &chunk, after, through, limit, &mut out)?;
     }
     Ok(out)
 }

@@ -288,20 +288,12 @@ fn select_events(
                 )))
             }
         };
-        let next = out.last().map_or(after, |e| e.seq).saturating_add(1);
-        if first_seq > next {
-            return Err(StoreError::Corrupt(format!(
-                "board {board}: the event log has no event {next} (the next starts at {first_seq})"
-            )));
-        }
         let chunk = Chunk {
             first_seq,
             last_seq,
             bytes,
         };
-        chunk::decode(&chunk, after, through, limit, &mut out).map_err(|e| {
-            StoreError::Corrupt(format!("board {board}: event chunk at {first_seq}: {e}"))
-        })?;
+        chunk::decode_next(board, &chunk, after, through, limit, &mut out)?;
     }
     Ok(out)
 }
